@@ -1,0 +1,1177 @@
+//! Deterministic derivation (§6, §7.1–§7.3): fold every accepted change in one total order
+//! — ascending (height in the change graph, change hash) — into the community's state.
+//!
+//! Rules that depend on earlier facts (caps, budgets, floors) are evaluated at each record's
+//! position, and every refused record stays in [`State::log`] with its reason. The fold
+//! reads only the changes and the equivocation proofs: never a clock, never the arrival
+//! order. Queries that need "now" ([`State::balance`]) take it as an argument.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::envelope::RejectReason;
+use crate::ids::{CommunityId, Day, DeviceId, MemberId, RecordId};
+use crate::ledger::{Entry, EquivocationProof, Graph};
+use crate::params::Params;
+use crate::record::{Outcome, Record, ReportTarget, Urgency};
+
+/// The derived state of a community. Serializes canonically (sorted maps, integers only),
+/// so two replicas can be compared byte for byte.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct State {
+    /// The community.
+    pub community: CommunityId,
+    /// Its name (empty until the genesis is held).
+    pub name: String,
+    /// The founder (unknown until the genesis is held).
+    pub founder: Option<MemberId>,
+    /// Parameters in force at the end of the order.
+    pub params: Params,
+    /// Every parameter value ever in force, oldest first.
+    pub params_history: Vec<ParamChange>,
+    /// Members, admitted or pending or removed.
+    pub members: BTreeMap<MemberId, Member>,
+    /// Hour attestations.
+    pub attestations: BTreeMap<RecordId, Attestation>,
+    /// Support Point proposals.
+    pub proposals: BTreeMap<RecordId, Proposal>,
+    /// Mutual-aid requests (offers inside).
+    pub aid_requests: BTreeMap<RecordId, AidRequest>,
+    /// Abuse reports.
+    pub reports: Vec<Report>,
+    /// Hidden records and the moderation record that hid each.
+    pub hidden: BTreeMap<RecordId, RecordId>,
+    /// Devices that equivocated.
+    pub forked_devices: BTreeMap<DeviceId, Option<MemberId>>,
+    /// Every change in total order with its status.
+    pub log: Vec<LogEntry>,
+    /// How many records counted.
+    pub counted: usize,
+    /// How many records were refused.
+    pub refused: usize,
+}
+
+/// A parameter value and the record that set it (`None` for the genesis defaults).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ParamChange {
+    /// The record that put the value in force.
+    pub at: RecordId,
+    /// Parameter name.
+    pub key: String,
+    /// Value in text form.
+    pub value: String,
+}
+
+/// Admission status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberStatus {
+    /// Asked to join; waiting for vouches.
+    Pending,
+    /// Admitted.
+    Admitted,
+    /// Removed.
+    Removed,
+}
+
+/// One member as derived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Member {
+    /// Identity.
+    pub id: MemberId,
+    /// Display name (a label, not an identity).
+    pub display_name: String,
+    /// Admission status.
+    pub status: MemberStatus,
+    /// Roles held (the founder holds all until governance grants any).
+    pub roles: Vec<String>,
+    /// Devices and whether each forked.
+    pub devices: BTreeMap<DeviceId, bool>,
+    /// Who vouched.
+    pub vouched_by: BTreeSet<MemberId>,
+    /// Time bank.
+    pub time: TimeAccount,
+    /// Support Points.
+    pub sp: SpAccount,
+    /// Mutual-aid history.
+    pub aid: AidHistory,
+}
+
+/// A member's confirmed time, in minutes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TimeAccount {
+    /// Confirmed minutes provided.
+    pub provided: i64,
+    /// Confirmed minutes received.
+    pub received: i64,
+    /// provided − received.
+    pub balance: i64,
+}
+
+/// A member's Support Points.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SpAccount {
+    /// Budget.
+    pub budget: i64,
+    /// Locked on open proposals.
+    pub allocated: i64,
+    /// budget − allocated.
+    pub available: i64,
+}
+
+/// Visible mutual-aid history (reputation is history, not a score).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AidHistory {
+    /// Completed aids given.
+    pub given: u32,
+    /// Completed aids received.
+    pub received: u32,
+    /// Ratings received (1..=5), in order.
+    pub ratings: Vec<i64>,
+    /// Completed requests this member took part in.
+    pub completed: Vec<RecordId>,
+}
+
+/// Settlement of an attestation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttestationStatus {
+    /// Awaiting the receiver.
+    Pending,
+    /// Confirmed: counts in balances.
+    Confirmed,
+    /// Declined by the receiver.
+    Declined,
+}
+
+/// An hour attestation as derived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attestation {
+    /// Record id.
+    pub id: RecordId,
+    /// Who provided the service.
+    pub provider: MemberId,
+    /// Who received it.
+    pub receiver: MemberId,
+    /// Minutes.
+    pub minutes: i64,
+    /// Service.
+    pub service: String,
+    /// Category.
+    pub category: String,
+    /// Day of service.
+    pub date: Day,
+    /// Settlement.
+    pub status: AttestationStatus,
+    /// The confirmation or decline.
+    pub settled_by: Option<RecordId>,
+}
+
+/// Proposal status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProposalStatus {
+    /// Accepting SP.
+    Open,
+    /// Closed with an outcome.
+    Closed(Outcome),
+}
+
+/// One allocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Allocation {
+    /// Record id.
+    pub id: RecordId,
+    /// Who allocated.
+    pub member: MemberId,
+    /// Points.
+    pub points: i64,
+}
+
+/// A proposal as derived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Proposal {
+    /// Record id.
+    pub id: RecordId,
+    /// Proposer.
+    pub proposer: MemberId,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Status.
+    pub status: ProposalStatus,
+    /// SP locked on it now (0 once closed).
+    pub active_points: i64,
+    /// The most SP it ever held.
+    pub peak_points: i64,
+    /// Distinct members who allocated.
+    pub supporters: usize,
+    /// Active SP reached the priority threshold.
+    pub prioritized: bool,
+    /// Counted allocations, in total order.
+    pub allocations: Vec<Allocation>,
+}
+
+/// Aid request status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AidStatus {
+    /// Waiting for offers.
+    Open,
+    /// An offer was accepted.
+    Matched,
+    /// Both parties confirmed.
+    Completed,
+    /// Cancelled by the requester.
+    Cancelled,
+}
+
+impl AidStatus {
+    /// Stable text form.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AidStatus::Open => "open",
+            AidStatus::Matched => "matched",
+            AidStatus::Completed => "completed",
+            AidStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// An offer of help.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AidOffer {
+    /// Record id.
+    pub id: RecordId,
+    /// Who offers.
+    pub helper: MemberId,
+    /// Message.
+    pub message: String,
+    /// Availability.
+    pub availability: String,
+}
+
+/// One party's confirmation of completed aid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AidConfirmation {
+    /// Record id.
+    pub id: RecordId,
+    /// Rating of the other party.
+    pub rating: Option<i64>,
+    /// Feedback.
+    pub feedback: Option<String>,
+}
+
+/// A mutual-aid request as derived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AidRequest {
+    /// Record id.
+    pub id: RecordId,
+    /// Requester.
+    pub requester: MemberId,
+    /// Category.
+    pub category: String,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Urgency.
+    pub urgency: Urgency,
+    /// Needed by.
+    pub needed_by: Option<Day>,
+    /// Coarse location.
+    pub location: Option<String>,
+    /// Status.
+    pub status: AidStatus,
+    /// Counted offers.
+    pub offers: Vec<AidOffer>,
+    /// The accepted offer.
+    pub accepted_offer: Option<RecordId>,
+    /// The helper of the accepted offer.
+    pub helper: Option<MemberId>,
+    /// The requester's confirmation.
+    pub requester_confirmation: Option<AidConfirmation>,
+    /// The helper's confirmation.
+    pub helper_confirmation: Option<AidConfirmation>,
+}
+
+/// An abuse report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Record id.
+    pub id: RecordId,
+    /// Reporter.
+    pub reporter: MemberId,
+    /// What is reported.
+    pub target_kind: ReportTarget,
+    /// Its id (hex).
+    pub target: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Whether a record counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryStatus {
+    /// It counts.
+    Counted,
+    /// It was refused; see the reason.
+    Refused,
+}
+
+/// One change in total order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogEntry {
+    /// Position in the total order.
+    pub position: usize,
+    /// Record id (change hash).
+    pub id: RecordId,
+    /// Record kind.
+    pub kind: &'static str,
+    /// Writing device.
+    pub device: DeviceId,
+    /// Its member.
+    pub member: Option<MemberId>,
+    /// Author-claimed time, Unix seconds.
+    pub time: i64,
+    /// Human summary.
+    pub summary: String,
+    /// Counted or refused.
+    pub status: EntryStatus,
+    /// The reason, when refused.
+    pub reason: Option<RejectReason>,
+    /// Details of the refusal.
+    pub detail: Option<String>,
+}
+
+/// A member's time balance and fair-exchange index at a given moment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Balance {
+    /// The member.
+    pub member: MemberId,
+    /// Balance in minutes.
+    pub minutes: i64,
+    /// Confirmed minutes provided (all time).
+    pub provided: i64,
+    /// Confirmed minutes received (all time).
+    pub received: i64,
+    /// Minutes provided within the fairness window.
+    pub window_provided: i64,
+    /// Minutes received within the fairness window.
+    pub window_received: i64,
+    /// received ÷ provided over the window, in percent (None when nothing was provided).
+    pub ratio_percent: Option<i64>,
+    /// The fair-exchange warning.
+    pub warning: bool,
+    /// The window, in days.
+    pub window_days: i64,
+}
+
+/// Why a member or record name did not resolve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LookupError {
+    /// Nothing matched.
+    #[error("no {what} matches {query:?}")]
+    NotFound {
+        /// What was looked for.
+        what: &'static str,
+        /// The query.
+        query: String,
+    },
+    /// Several matched.
+    #[error("{query:?} matches {count} {what}s; give a longer id prefix")]
+    Ambiguous {
+        /// What was looked for.
+        what: &'static str,
+        /// The query.
+        query: String,
+        /// How many matched.
+        count: usize,
+    },
+}
+
+impl State {
+    fn empty(community: CommunityId) -> State {
+        State {
+            community,
+            name: String::new(),
+            founder: None,
+            params: Params::default(),
+            params_history: Vec::new(),
+            members: BTreeMap::new(),
+            attestations: BTreeMap::new(),
+            proposals: BTreeMap::new(),
+            aid_requests: BTreeMap::new(),
+            reports: Vec::new(),
+            hidden: BTreeMap::new(),
+            forked_devices: BTreeMap::new(),
+            log: Vec::new(),
+            counted: 0,
+            refused: 0,
+        }
+    }
+
+    /// The canonical serialization: identical on replicas holding the same changes.
+    pub fn canonical_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// SHA-256 of the canonical serialization, hex: a short convergence check.
+    pub fn digest(&self) -> String {
+        hex::encode(Sha256::digest(self.canonical_json()))
+    }
+
+    /// A member's balance and fair-exchange index at Unix time `now`.
+    pub fn balance(&self, member: &MemberId, now: i64) -> Option<Balance> {
+        let m = self.members.get(member)?;
+        let today = Day::from_unix(now);
+        let from = Day(today.0 - self.params.fairness_window_days as i32);
+        let (mut wp, mut wr) = (0, 0);
+        for a in self.attestations.values() {
+            if a.status != AttestationStatus::Confirmed || a.date <= from || a.date > today {
+                continue;
+            }
+            if a.provider == *member {
+                wp += a.minutes;
+            }
+            if a.receiver == *member {
+                wr += a.minutes;
+            }
+        }
+        let ratio_percent = (wp > 0).then(|| wr * 100 / wp);
+        let warning = if wp == 0 { wr > 0 } else { wr * 100 > wp * self.params.fairness_warn_percent };
+        Some(Balance {
+            member: *member,
+            minutes: m.time.balance,
+            provided: m.time.provided,
+            received: m.time.received,
+            window_provided: wp,
+            window_received: wr,
+            ratio_percent,
+            warning,
+            window_days: self.params.fairness_window_days,
+        })
+    }
+
+    /// Attestations waiting for `member` to confirm or decline.
+    pub fn pending_for(&self, member: &MemberId) -> Vec<&Attestation> {
+        self.attestations
+            .values()
+            .filter(|a| a.receiver == *member && a.status == AttestationStatus::Pending)
+            .collect()
+    }
+
+    /// Resolves a member by unique display name or unique id prefix.
+    pub fn find_member(&self, query: &str) -> Result<MemberId, LookupError> {
+        let q = query.trim();
+        let by_name: Vec<_> = self.members.values().filter(|m| m.display_name == q).collect();
+        if by_name.len() == 1 {
+            return Ok(by_name[0].id);
+        }
+        let lower = q.to_lowercase();
+        let by_id: Vec<_> = if lower.len() >= 4 && lower.chars().all(|c| c.is_ascii_hexdigit()) {
+            self.members.keys().filter(|k| k.to_hex().starts_with(&lower)).collect()
+        } else {
+            Vec::new()
+        };
+        match (by_name.len(), by_id.len()) {
+            (_, 1) => Ok(*by_id[0]),
+            (0, 0) => Err(LookupError::NotFound { what: "member", query: q.into() }),
+            (n, m) => Err(LookupError::Ambiguous { what: "member", query: q.into(), count: n.max(m) }),
+        }
+    }
+
+    /// Resolves a record by unique id prefix (at least 4 hex characters).
+    pub fn find_record(&self, query: &str) -> Result<RecordId, LookupError> {
+        let q = query.trim().to_lowercase();
+        if q.len() < 4 || !q.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(LookupError::NotFound { what: "record", query: q });
+        }
+        let hits: Vec<_> = self.log.iter().filter(|e| e.id.to_hex().starts_with(&q)).collect();
+        match hits.len() {
+            1 => Ok(hits[0].id),
+            0 => Err(LookupError::NotFound { what: "record", query: q }),
+            n => Err(LookupError::Ambiguous { what: "record", query: q, count: n }),
+        }
+    }
+
+    /// Whether a member is admitted (and not removed).
+    pub fn is_admitted(&self, member: &MemberId) -> bool {
+        self.members.get(member).is_some_and(|m| m.status == MemberStatus::Admitted)
+    }
+}
+
+/// A change as the fold sees it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ctx<'a> {
+    id: RecordId,
+    dev: u32,
+    device: DeviceId,
+    seq: u64,
+    clock: &'a [u32],
+    excluded: bool,
+}
+
+impl<'a> Ctx<'a> {
+    fn of(e: &'a Entry) -> Ctx<'a> {
+        Ctx {
+            id: e.v.id,
+            dev: e.dev,
+            device: e.v.device,
+            seq: e.v.seq,
+            clock: &e.clock,
+            excluded: e.excluded,
+        }
+    }
+    fn seen(&self, dev: u32, seq: u64) -> bool {
+        self.clock.get(dev as usize).copied().unwrap_or(0) as u64 >= seq
+    }
+}
+
+type Refusal = (RejectReason, String);
+
+/// Indices the fold keeps beside the state.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Fold {
+    genesis: Option<(u32, MemberId)>,
+    device_member: HashMap<u32, MemberId>,
+    joins: HashMap<MemberId, Vec<u32>>,
+    vouches: HashMap<MemberId, Vec<(u32, u64, MemberId)>>,
+    /// Counting removals per member: (device index, seq, clock owner entry index).
+    removals: HashMap<MemberId, Vec<usize>>,
+    forked: BTreeSet<DeviceId>,
+    locked: HashMap<(MemberId, RecordId), i64>,
+    offers: HashMap<RecordId, RecordId>,
+}
+
+/// State plus what incremental derivation needs.
+#[derive(Debug, Clone)]
+pub(crate) struct Derived {
+    pub(crate) state: State,
+    fold: Fold,
+    last_key: Option<(u32, RecordId)>,
+    folded: usize,
+    epoch: u64,
+}
+
+fn key(e: &Entry) -> (u32, RecordId) {
+    (e.height, e.v.id)
+}
+
+impl Derived {
+    pub(crate) fn from_scratch(
+        graph: Graph<'_>,
+        proofs: &BTreeMap<DeviceId, EquivocationProof>,
+        community: &CommunityId,
+        epoch: u64,
+    ) -> Derived {
+        let mut fold = Fold { forked: proofs.keys().copied().collect(), ..Fold::default() };
+        let state = State::empty(*community);
+        // Pre-pass: the founder (static authority until governance) and the removals they
+        // signed, which strong removal applies to records anywhere in the order.
+        let founder = graph.entries.iter().find_map(|e| match &e.v.record {
+            Record::Genesis { founder, .. } if !e.excluded => Some((e.dev, *founder)),
+            _ => None,
+        });
+        for (i, e) in graph.entries.iter().enumerate() {
+            if let (Record::Remove { member, .. }, Some((gdev, f))) = (&e.v.record, founder) {
+                let by_founder_device = graph.entries.iter().any(|c| {
+                    c.dev == e.dev && c.v.seq == 1 && crate::gate::certified_member(&c.v.record) == Some(f)
+                });
+                let ok = !e.excluded
+                    && by_founder_device
+                    && *member != f
+                    && !fold.forked.contains(&e.v.device)
+                    && e.clock.get(gdev as usize).is_some_and(|s| *s >= 1);
+                if ok {
+                    fold.removals.entry(*member).or_default().push(i);
+                }
+            }
+        }
+        let mut order: Vec<usize> = (0..graph.entries.len()).collect();
+        order.sort_by_key(|&i| key(&graph.entries[i]));
+        let mut d = Derived { state, fold, last_key: None, folded: graph.entries.len(), epoch };
+        for i in order {
+            let e = &graph.entries[i];
+            d.fold_entry(graph, e);
+            d.last_key = Some(key(e));
+        }
+        d
+    }
+
+    /// Whether the entries added since the last fold all sort after it and change nothing
+    /// that earlier positions depend on (equivocations, removals).
+    pub(crate) fn can_extend(&self, graph: Graph<'_>, epoch: u64) -> bool {
+        if epoch != self.epoch {
+            return false;
+        }
+        let new = &graph.entries[self.folded.min(graph.entries.len())..];
+        new.iter().all(|e| {
+            !e.excluded
+                && !matches!(e.v.record, Record::Remove { .. } | Record::Genesis { .. })
+                && self.last_key.is_none_or(|k| key(e) > k)
+        })
+    }
+
+    pub(crate) fn extend(&mut self, graph: Graph<'_>, _proofs: &BTreeMap<DeviceId, EquivocationProof>) {
+        let mut new: Vec<&Entry> = graph.entries[self.folded..].iter().collect();
+        new.sort_by_key(|e| key(e));
+        for e in new {
+            self.fold_entry(graph, e);
+            self.last_key = Some(key(e));
+        }
+        self.folded = graph.entries.len();
+    }
+
+    fn fold_entry(&mut self, graph: Graph<'_>, e: &Entry) {
+        if let Some(m) = crate::gate::certified_member(&e.v.record) {
+            self.fold.device_member.entry(e.dev).or_insert(m);
+        }
+        let ctx = Ctx::of(e);
+        let result = self.apply(graph, &ctx, &e.v.record);
+        let member = self.fold.device_member.get(&e.dev).copied();
+        let (status, reason, detail) = match result {
+            Ok(()) => {
+                self.state.counted += 1;
+                (EntryStatus::Counted, None, None)
+            }
+            Err((r, d)) => {
+                self.state.refused += 1;
+                (EntryStatus::Refused, Some(r), Some(d))
+            }
+        };
+        let position = self.state.log.len();
+        self.state.log.push(LogEntry {
+            position,
+            id: e.v.id,
+            kind: e.v.record.kind(),
+            device: e.v.device,
+            member,
+            time: e.v.time,
+            summary: e.v.record.summary(),
+            status,
+            reason,
+            detail,
+        });
+    }
+
+    /// Would `record`, written now, count? Folds it on a copy of the current state.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn would_refuse(
+        &self,
+        graph: Graph<'_>,
+        dev: u32,
+        device: DeviceId,
+        seq: u64,
+        record: &Record,
+        clock: &[u32],
+    ) -> Option<Refusal> {
+        let mut copy = self.clone();
+        let ctx = Ctx { id: RecordId([0xff; 32]), dev, device, seq, clock, excluded: false };
+        copy.apply(graph, &ctx, record).err()
+    }
+
+    fn params(&self) -> &Params {
+        &self.state.params
+    }
+
+    /// Causal authorization (§4) and then the domain rules of the record.
+    fn apply(&mut self, graph: Graph<'_>, c: &Ctx<'_>, record: &Record) -> Result<(), Refusal> {
+        if self.fold.forked.contains(&c.device) {
+            if let Some(m) = self.fold.device_member.get(&c.dev) {
+                self.state.forked_devices.insert(c.device, Some(*m));
+                if let Some(mem) = self.state.members.get_mut(m) {
+                    mem.devices.insert(c.device, true);
+                }
+            }
+            return Err((RejectReason::ForkedDevice, "the device equivocated".into()));
+        }
+        if c.excluded {
+            return Err((RejectReason::DependsOnFork, "builds on a non-canonical fork branch".into()));
+        }
+        let author = *self
+            .fold
+            .device_member
+            .get(&c.dev)
+            .ok_or((RejectReason::NotAMember, "device has no certificate".to_string()))?;
+        match record {
+            Record::Genesis { name, founder, display_name, params, .. } => {
+                self.fold.genesis = Some((c.dev, *founder));
+                self.state.name = name.clone();
+                self.state.founder = Some(*founder);
+                self.state.params = params.clone();
+                self.state.params_history = params
+                    .entries()
+                    .into_iter()
+                    .map(|(k, v)| ParamChange { at: c.id, key: k.to_string(), value: v })
+                    .collect();
+                let m = self.member_entry(*founder, display_name);
+                m.status = MemberStatus::Admitted;
+                m.roles = vec!["founder".into(), "moderator".into(), "steward".into(), "treasurer".into()];
+                m.devices.insert(c.device, false);
+                let budget = params.sp_budget;
+                for m in self.state.members.values_mut() {
+                    m.sp.budget = budget;
+                    m.sp.available = budget - m.sp.allocated;
+                }
+                return Ok(());
+            }
+            Record::Join { member, display_name, .. } => {
+                self.fold.joins.entry(*member).or_default().push(c.dev);
+                let removed = self.state.members.get(member).is_some_and(|m| m.status == MemberStatus::Removed);
+                if removed {
+                    return Err((RejectReason::RemovedMember, "removed members cannot rejoin".into()));
+                }
+                let m = self.member_entry(*member, display_name);
+                m.devices.insert(c.device, false);
+                return Ok(());
+            }
+            _ => {}
+        }
+        self.authorize(graph, c, author)?;
+        match record {
+            Record::Genesis { .. } | Record::Join { .. } => Ok(()),
+            Record::Device { member, .. } => {
+                if let Some(m) = self.state.members.get_mut(member) {
+                    m.devices.insert(c.device, false);
+                }
+                Ok(())
+            }
+            Record::Vouch { member } => self.vouch(c, author, *member),
+            Record::Remove { member, .. } => self.remove(author, *member),
+            Record::Attest { to, minutes, service, category, date } => {
+                if *to == author {
+                    return Err((RejectReason::NotAllowed, "cannot attest hours to yourself".into()));
+                }
+                if !self.state.is_admitted(to) {
+                    return Err((RejectReason::UnknownReference, format!("receiver {} is not a member", to.short())));
+                }
+                self.state.attestations.insert(
+                    c.id,
+                    Attestation {
+                        id: c.id,
+                        provider: author,
+                        receiver: *to,
+                        minutes: *minutes,
+                        service: service.clone(),
+                        category: category.clone(),
+                        date: *date,
+                        status: AttestationStatus::Pending,
+                        settled_by: None,
+                    },
+                );
+                Ok(())
+            }
+            Record::Confirm { attestation } | Record::Decline { attestation } => {
+                let confirm = matches!(record, Record::Confirm { .. });
+                self.settle(graph, c, author, attestation, confirm)
+            }
+            Record::Proposal { title, description } => {
+                self.state.proposals.insert(
+                    c.id,
+                    Proposal {
+                        id: c.id,
+                        proposer: author,
+                        title: title.clone(),
+                        description: description.clone(),
+                        status: ProposalStatus::Open,
+                        active_points: 0,
+                        peak_points: 0,
+                        supporters: 0,
+                        prioritized: false,
+                        allocations: Vec::new(),
+                    },
+                );
+                Ok(())
+            }
+            Record::Close { proposal, outcome } => self.close(graph, c, author, proposal, *outcome),
+            Record::Allocate { proposal, points } => self.allocate(graph, c, author, proposal, *points),
+            Record::AidRequest { category, title, description, urgency, needed_by, location } => {
+                if !self.params().aid_categories.contains(category) {
+                    return Err((
+                        RejectReason::UnknownCategory,
+                        format!("{category:?} is not one of {}", self.params().aid_categories.join(", ")),
+                    ));
+                }
+                self.state.aid_requests.insert(
+                    c.id,
+                    AidRequest {
+                        id: c.id,
+                        requester: author,
+                        category: category.clone(),
+                        title: title.clone(),
+                        description: description.clone(),
+                        urgency: *urgency,
+                        needed_by: *needed_by,
+                        location: location.clone(),
+                        status: AidStatus::Open,
+                        offers: Vec::new(),
+                        accepted_offer: None,
+                        helper: None,
+                        requester_confirmation: None,
+                        helper_confirmation: None,
+                    },
+                );
+                Ok(())
+            }
+            Record::AidOffer { request, message, availability } => {
+                let req = self.aid_request(graph, c, request)?;
+                if req.requester == author {
+                    return Err((RejectReason::NotAllowed, "cannot offer help on your own request".into()));
+                }
+                if req.status != AidStatus::Open {
+                    return Err((RejectReason::AlreadySettled, format!("request is {}", req.status.as_str())));
+                }
+                req.offers.push(AidOffer {
+                    id: c.id,
+                    helper: author,
+                    message: message.clone(),
+                    availability: availability.clone(),
+                });
+                self.fold.offers.insert(c.id, *request);
+                Ok(())
+            }
+            Record::AidAccept { offer } => {
+                let request = *self
+                    .fold
+                    .offers
+                    .get(offer)
+                    .ok_or((RejectReason::UnknownReference, format!("no offer {}", offer.short())))?;
+                if !self.precedes(graph, offer, c) {
+                    return Err((RejectReason::UnknownReference, "offer is not in the record's past".into()));
+                }
+                let req = self.aid_request(graph, c, &request)?;
+                if req.requester != author {
+                    return Err((RejectReason::NotAllowed, "only the requester accepts an offer".into()));
+                }
+                if req.status != AidStatus::Open {
+                    return Err((RejectReason::AlreadySettled, format!("request is {}", req.status.as_str())));
+                }
+                let helper = req.offers.iter().find(|o| o.id == *offer).map(|o| o.helper);
+                req.status = AidStatus::Matched;
+                req.accepted_offer = Some(*offer);
+                req.helper = helper;
+                Ok(())
+            }
+            Record::AidConfirm { request, rating, feedback } => {
+                let req = self.aid_request(graph, c, request)?;
+                if req.status != AidStatus::Matched {
+                    return Err((RejectReason::AlreadySettled, format!("request is {}", req.status.as_str())));
+                }
+                let conf = AidConfirmation { id: c.id, rating: *rating, feedback: feedback.clone() };
+                let slot = if author == req.requester {
+                    &mut req.requester_confirmation
+                } else if Some(author) == req.helper {
+                    &mut req.helper_confirmation
+                } else {
+                    return Err((RejectReason::NotAllowed, "only the requester and the helper confirm".into()));
+                };
+                if slot.is_some() {
+                    return Err((RejectReason::AlreadySettled, "already confirmed".into()));
+                }
+                *slot = Some(conf);
+                if req.requester_confirmation.is_some() && req.helper_confirmation.is_some() {
+                    req.status = AidStatus::Completed;
+                    let (requester, helper) = (req.requester, req.helper);
+                    let rating_of_helper = req.requester_confirmation.as_ref().and_then(|c| c.rating);
+                    let rating_of_requester = req.helper_confirmation.as_ref().and_then(|c| c.rating);
+                    let id = req.id;
+                    if let Some(m) = self.state.members.get_mut(&requester) {
+                        m.aid.received += 1;
+                        m.aid.completed.push(id);
+                        m.aid.ratings.extend(rating_of_requester);
+                    }
+                    if let Some(m) = helper.and_then(|h| self.state.members.get_mut(&h)) {
+                        m.aid.given += 1;
+                        m.aid.completed.push(id);
+                        m.aid.ratings.extend(rating_of_helper);
+                    }
+                }
+                Ok(())
+            }
+            Record::AidCancel { request } => {
+                let req = self.aid_request(graph, c, request)?;
+                if req.requester != author {
+                    return Err((RejectReason::NotAllowed, "only the requester cancels".into()));
+                }
+                if !matches!(req.status, AidStatus::Open | AidStatus::Matched) {
+                    return Err((RejectReason::AlreadySettled, format!("request is {}", req.status.as_str())));
+                }
+                req.status = AidStatus::Cancelled;
+                Ok(())
+            }
+            Record::Report { target_kind, target, reason } => {
+                let known = match target_kind {
+                    ReportTarget::Member => self.state.members.contains_key(&MemberId(*target)),
+                    ReportTarget::Record => self.precedes(graph, &RecordId(*target), c),
+                };
+                if !known {
+                    return Err((RejectReason::UnknownReference, format!("no such {target_kind}")));
+                }
+                self.state.reports.push(Report {
+                    id: c.id,
+                    reporter: author,
+                    target_kind: *target_kind,
+                    target: hex::encode(target),
+                    reason: reason.clone(),
+                });
+                Ok(())
+            }
+            Record::Hide { record, .. } => {
+                if !self.has_role(&author, "moderator") {
+                    return Err((RejectReason::NotAllowed, "only moderators hide records".into()));
+                }
+                if !self.precedes(graph, record, c) {
+                    return Err((RejectReason::UnknownReference, "record is not in the moderation's past".into()));
+                }
+                self.state.hidden.entry(*record).or_insert(c.id);
+                Ok(())
+            }
+        }
+    }
+
+    fn has_role(&self, m: &MemberId, role: &str) -> bool {
+        self.state.members.get(m).is_some_and(|m| m.roles.iter().any(|r| r == role))
+    }
+
+    fn precedes(&self, graph: Graph<'_>, a: &RecordId, c: &Ctx<'_>) -> bool {
+        graph
+            .index
+            .get(a)
+            .map(|&i| &graph.entries[i as usize])
+            .is_some_and(|e| !e.excluded && c.seen(e.dev, e.v.seq))
+    }
+
+    fn member_entry(&mut self, id: MemberId, name: &str) -> &mut Member {
+        let budget = self.state.params.sp_budget;
+        self.state.members.entry(id).or_insert_with(|| Member {
+            id,
+            display_name: name.to_string(),
+            status: MemberStatus::Pending,
+            roles: Vec::new(),
+            devices: BTreeMap::new(),
+            vouched_by: BTreeSet::new(),
+            time: TimeAccount::default(),
+            sp: SpAccount { budget, allocated: 0, available: budget },
+            aid: AidHistory::default(),
+        })
+    }
+
+    /// Rule 3: the author's admission (and device certificate) is in the change's causal
+    /// past, and no removal of the author excludes it.
+    fn authorize(&self, graph: Graph<'_>, c: &Ctx<'_>, author: MemberId) -> Result<(), Refusal> {
+        let admitted = match self.fold.genesis {
+            Some((gdev, founder)) if founder == author => c.seen(gdev, 1),
+            _ => {
+                let mut vouchers = BTreeSet::new();
+                for (dev, seq, voucher) in self.fold.vouches.get(&author).into_iter().flatten() {
+                    if c.seen(*dev, *seq) {
+                        vouchers.insert(*voucher);
+                    }
+                }
+                vouchers.len() as i64 >= self.params().admission_vouches
+            }
+        };
+        if !admitted {
+            return Err((
+                RejectReason::NotAMember,
+                format!("member {} is not admitted in this record's past", author.short()),
+            ));
+        }
+        for &r in self.fold.removals.get(&author).into_iter().flatten() {
+            let removal = &graph.entries[r];
+            if !removal.clock.get(c.dev as usize).is_some_and(|s| *s as u64 >= c.seq) {
+                return Err((
+                    RejectReason::RemovedMember,
+                    format!("written outside the past of removal {}", removal.v.id.short()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn vouch(&mut self, c: &Ctx<'_>, author: MemberId, member: MemberId) -> Result<(), Refusal> {
+        if member == author {
+            return Err((RejectReason::NotAllowed, "cannot vouch for yourself".into()));
+        }
+        let joined = self
+            .fold
+            .joins
+            .get(&member)
+            .is_some_and(|devs| devs.iter().any(|d| c.seen(*d, 1)));
+        if !joined {
+            return Err((RejectReason::UnknownReference, format!("no join request from {}", member.short())));
+        }
+        let list = self.fold.vouches.entry(member).or_default();
+        if list.iter().any(|(_, _, v)| *v == author) {
+            return Err((RejectReason::Redundant, "already vouched".into()));
+        }
+        list.push((c.dev, c.seq, author));
+        let count = list.len() as i64;
+        let needed = self.params().admission_vouches;
+        if let Some(m) = self.state.members.get_mut(&member) {
+            m.vouched_by.insert(author);
+            if m.status == MemberStatus::Pending && count >= needed {
+                m.status = MemberStatus::Admitted;
+            }
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, author: MemberId, member: MemberId) -> Result<(), Refusal> {
+        let founder = self.fold.genesis.map(|g| g.1);
+        if Some(author) != founder {
+            return Err((RejectReason::NotAllowed, "only the founder removes members until governance".into()));
+        }
+        if Some(member) == founder {
+            return Err((RejectReason::NotAllowed, "the founder cannot be removed".into()));
+        }
+        let m = self
+            .state
+            .members
+            .get_mut(&member)
+            .ok_or((RejectReason::UnknownReference, format!("no member {}", member.short())))?;
+        if m.status == MemberStatus::Removed {
+            return Err((RejectReason::AlreadySettled, "already removed".into()));
+        }
+        m.status = MemberStatus::Removed;
+        Ok(())
+    }
+
+    fn settle(
+        &mut self,
+        graph: Graph<'_>,
+        c: &Ctx<'_>,
+        author: MemberId,
+        attestation: &RecordId,
+        confirm: bool,
+    ) -> Result<(), Refusal> {
+        if !self.precedes(graph, attestation, c) {
+            return Err((RejectReason::UnknownReference, format!("attestation {} is not in the record's past", attestation.short())));
+        }
+        let floor = self.params().timebank_floor_minutes;
+        let a = self
+            .state
+            .attestations
+            .get(attestation)
+            .ok_or((RejectReason::UnknownReference, format!("{} is not a counted attestation", attestation.short())))?;
+        if a.provider == author {
+            return Err((RejectReason::NotAllowed, "cannot confirm or decline your own attestation".into()));
+        }
+        if a.receiver != author {
+            return Err((RejectReason::NotAllowed, "only the receiver confirms or declines".into()));
+        }
+        if a.status != AttestationStatus::Pending {
+            return Err((RejectReason::AlreadySettled, "attestation already settled".into()));
+        }
+        let (provider, receiver, minutes) = (a.provider, a.receiver, a.minutes);
+        if confirm {
+            let balance = self.state.members.get(&receiver).map_or(0, |m| m.time.balance);
+            if balance - minutes < floor {
+                return Err((
+                    RejectReason::BelowFloor,
+                    format!("balance would be {} min, floor is {floor} min", balance - minutes),
+                ));
+            }
+            if let Some(m) = self.state.members.get_mut(&provider) {
+                m.time.provided += minutes;
+                m.time.balance += minutes;
+            }
+            if let Some(m) = self.state.members.get_mut(&receiver) {
+                m.time.received += minutes;
+                m.time.balance -= minutes;
+            }
+        }
+        if let Some(a) = self.state.attestations.get_mut(attestation) {
+            a.status = if confirm { AttestationStatus::Confirmed } else { AttestationStatus::Declined };
+            a.settled_by = Some(c.id);
+        }
+        Ok(())
+    }
+
+    fn proposal(&mut self, graph: Graph<'_>, c: &Ctx<'_>, id: &RecordId) -> Result<&mut Proposal, Refusal> {
+        if !self.precedes(graph, id, c) {
+            return Err((RejectReason::UnknownReference, format!("proposal {} is not in the record's past", id.short())));
+        }
+        self.state
+            .proposals
+            .get_mut(id)
+            .ok_or((RejectReason::UnknownReference, format!("{} is not a counted proposal", id.short())))
+    }
+
+    fn close(&mut self, graph: Graph<'_>, c: &Ctx<'_>, author: MemberId, id: &RecordId, outcome: Outcome) -> Result<(), Refusal> {
+        let p = self.proposal(graph, c, id)?;
+        if p.proposer != author {
+            return Err((RejectReason::NotAllowed, "only the proposer closes a proposal".into()));
+        }
+        if p.status != ProposalStatus::Open {
+            return Err((RejectReason::AlreadySettled, "proposal already closed".into()));
+        }
+        p.status = ProposalStatus::Closed(outcome);
+        p.active_points = 0;
+        p.prioritized = false;
+        let released: Vec<(MemberId, i64)> = p.allocations.iter().map(|a| (a.member, a.points)).collect();
+        for (m, pts) in released {
+            self.fold.locked.remove(&(m, *id));
+            if let Some(mem) = self.state.members.get_mut(&m) {
+                mem.sp.allocated -= pts;
+                mem.sp.available += pts;
+            }
+        }
+        Ok(())
+    }
+
+    fn allocate(&mut self, graph: Graph<'_>, c: &Ctx<'_>, author: MemberId, id: &RecordId, points: i64) -> Result<(), Refusal> {
+        let (max, threshold) = (self.params().sp_max_per_proposal, self.params().sp_priority_threshold);
+        let (allocated, budget) = self
+            .state
+            .members
+            .get(&author)
+            .map_or((0, 0), |m| (m.sp.allocated, m.sp.budget));
+        let locked = self.fold.locked.get(&(author, *id)).copied().unwrap_or(0);
+        let p = self.proposal(graph, c, id)?;
+        if p.status != ProposalStatus::Open {
+            return Err((RejectReason::ProposalClosed, "proposal is closed".into()));
+        }
+        if locked + points > max {
+            return Err((
+                RejectReason::OverProposalCap,
+                format!("{} SP on one proposal, cap is {max}", locked + points),
+            ));
+        }
+        if allocated + points > budget {
+            return Err((
+                RejectReason::OverBudget,
+                format!("{} SP allocated, budget is {budget}", allocated + points),
+            ));
+        }
+        if locked == 0 {
+            p.supporters += 1;
+        }
+        p.active_points += points;
+        p.peak_points = p.peak_points.max(p.active_points);
+        p.prioritized = p.active_points >= threshold;
+        p.allocations.push(Allocation { id: c.id, member: author, points });
+        self.fold.locked.insert((author, *id), locked + points);
+        if let Some(m) = self.state.members.get_mut(&author) {
+            m.sp.allocated += points;
+            m.sp.available -= points;
+        }
+        Ok(())
+    }
+
+    fn aid_request(&mut self, graph: Graph<'_>, c: &Ctx<'_>, id: &RecordId) -> Result<&mut AidRequest, Refusal> {
+        if !self.precedes(graph, id, c) {
+            return Err((RejectReason::UnknownReference, format!("request {} is not in the record's past", id.short())));
+        }
+        self.state
+            .aid_requests
+            .get_mut(id)
+            .ok_or((RejectReason::UnknownReference, format!("{} is not a counted aid request", id.short())))
+    }
+}

@@ -1,0 +1,227 @@
+//! The stateless part of the gate (§5 rules 1, 2 and 4): decode within caps, check the
+//! signature against the actor id, and check the operations against the layout's write rules.
+//!
+//! Rule 5 (dependencies present) and equivocation are checked by [`crate::Ledger`]; rule 3
+//! (causal authorization) is evaluated by derivation, because strong removal depends on
+//! changes that may arrive later.
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use automerge::legacy::{Key, ObjectId, OpType};
+use automerge::{Change, ObjType, ScalarValue};
+
+use crate::envelope::{
+    signing_message, Envelope, RejectReason, Rejection, MAX_CHANGE_BYTES, MAX_DEPS, MAX_OPS,
+};
+use crate::identity::{verify, verify_cert};
+use crate::ids::{CommunityId, DeviceId, DocId, MemberId, RecordId};
+use crate::record::{Field, Record};
+
+/// A change that passed rules 1, 2 and 4.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// The envelope as received.
+    pub envelope: Envelope,
+    /// The change hash.
+    pub id: RecordId,
+    /// The signing device (= actor id).
+    pub device: DeviceId,
+    /// The device's sequence number of this change.
+    pub seq: u64,
+    /// Dependencies.
+    pub deps: Vec<RecordId>,
+    /// The author-claimed time (Unix seconds), signed with the change.
+    pub time: i64,
+    /// The record the change carries.
+    pub record: Record,
+    pub(crate) change: Change,
+}
+
+/// Byte offset of the chunk type in an Automerge chunk (after magic and checksum).
+const CHUNK_TYPE_OFFSET: usize = 8;
+const CHUNK_TYPE_CHANGE: u8 = 1;
+
+/// Runs rules 1, 2 and 4 on one envelope. `check_signature` is false only for envelopes
+/// read back from this node's own store, which were verified when they were first accepted.
+pub fn verify_envelope(
+    envelope: Envelope,
+    community: &CommunityId,
+    check_signature: bool,
+) -> Result<Verified, Rejection> {
+    let reject = |reason, detail: String| Rejection::anonymous(reason, &detail);
+    if envelope.community != *community || envelope.doc != DocId::ledger(community) {
+        return Err(reject(
+            RejectReason::WrongCommunity,
+            format!("signed for community {}", envelope.community.short()),
+        ));
+    }
+    let bytes = &envelope.change;
+    if bytes.len() > MAX_CHANGE_BYTES {
+        return Err(reject(RejectReason::Oversize, format!("change of {} bytes", bytes.len())));
+    }
+    match bytes.get(CHUNK_TYPE_OFFSET) {
+        Some(&CHUNK_TYPE_CHANGE) => {}
+        Some(2) => {
+            return Err(reject(
+                RejectReason::CompressedChange,
+                "compressed chunks are never inflated".into(),
+            ))
+        }
+        _ => return Err(reject(RejectReason::Malformed, "not an Automerge change chunk".into())),
+    }
+    // Automerge validates the chunk; the unwind guard keeps a decoder bug from taking the node down.
+    let change = match catch_unwind(AssertUnwindSafe(|| Change::try_from(bytes.as_slice()))) {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => return Err(reject(RejectReason::Malformed, e.to_string())),
+        Err(_) => return Err(reject(RejectReason::Malformed, "change decoder panicked".into())),
+    };
+    let id = RecordId::from(change.hash());
+    let actor = change.actor_id().to_bytes();
+    let device_bytes: Option<[u8; 32]> = actor.try_into().ok();
+    let with_author = |reason, detail: String| Rejection {
+        id: Some(id),
+        device: device_bytes.map(DeviceId),
+        member: None,
+        reason,
+        detail,
+    };
+    if change.len() > MAX_OPS {
+        return Err(with_author(RejectReason::TooManyOps, format!("{} operations", change.len())));
+    }
+    if change.deps().len() > MAX_DEPS {
+        return Err(with_author(RejectReason::TooManyDeps, format!("{} dependencies", change.deps().len())));
+    }
+    let Some(device) = device_bytes.map(DeviceId) else {
+        return Err(with_author(RejectReason::ActorNotSigner, "actor id is not a 32-byte key".into()));
+    };
+    if check_signature {
+        let msg = signing_message(community, &envelope.doc, &id.0);
+        if !verify(&device.0, &msg, &envelope.signature) {
+            return Err(with_author(
+                RejectReason::BadSignature,
+                "signature does not verify for the change's actor".into(),
+            ));
+        }
+    }
+    let expanded = match catch_unwind(AssertUnwindSafe(|| change.decode())) {
+        Ok(e) => e,
+        Err(_) => return Err(with_author(RejectReason::Malformed, "operations do not decode".into())),
+    };
+    let record = check_layout(&expanded, &device, change.seq())
+        .map_err(|(reason, detail)| with_author(reason, detail))?;
+    check_certificate(&record, community, &device, change.seq(), &id, change.deps().is_empty())
+        .map_err(|(reason, detail)| with_author(reason, detail))?;
+    Ok(Verified {
+        id,
+        device,
+        seq: change.seq(),
+        deps: change.deps().iter().map(|h| RecordId(h.0)).collect(),
+        time: change.timestamp(),
+        record,
+        envelope,
+        change,
+    })
+}
+
+type Refusal = (RejectReason, String);
+
+/// Rule 4: exactly one new map at the root, under this change's own key, holding scalars.
+fn check_layout(c: &automerge::ExpandedChange, device: &DeviceId, seq: u64) -> Result<Record, Refusal> {
+    let mut ops = c.operations.iter();
+    let Some(first) = ops.next() else {
+        return Err((RejectReason::ForbiddenWrite, "empty change".into()));
+    };
+    let own = |actor: &automerge::ActorId| actor.to_bytes() == device.0.as_slice();
+    for op in &c.operations {
+        if op.action == OpType::Delete {
+            return Err((RejectReason::DeletesRecord, "changes may not delete".into()));
+        }
+        if let Some(p) = op.pred.iter().next() {
+            return Err(if own(p.actor()) {
+                (RejectReason::ImmutableFact, "records are immutable once written".into())
+            } else {
+                (RejectReason::OverwritesForeignRecord, "overwrites another member's record".into())
+            });
+        }
+        if op.insert {
+            return Err((RejectReason::ForbiddenWrite, "list insertion is not part of the layout".into()));
+        }
+    }
+    let root_key = match (&first.action, &first.obj, &first.key) {
+        (OpType::Make(ObjType::Map), ObjectId::Root, Key::Map(k)) => k.to_string(),
+        _ => return Err((RejectReason::ForbiddenWrite, "a change must open with one new record map".into())),
+    };
+    let mut parts = root_key.splitn(3, '/');
+    let (kind, key_device, key_seq) = (parts.next(), parts.next(), parts.next());
+    if key_device != Some(device.to_hex().as_str()) || key_seq != Some(seq.to_string().as_str()) {
+        return Err((
+            RejectReason::ForbiddenWrite,
+            format!("record key {root_key:?} is outside the author's namespace"),
+        ));
+    }
+    let record_obj = ObjectId::Id(automerge::legacy::OpId::new(c.start_op.get(), &c.actor_id));
+    let mut fields = BTreeMap::new();
+    for op in ops {
+        if op.obj != record_obj {
+            return Err((RejectReason::ForbiddenWrite, "writes outside the change's own record".into()));
+        }
+        let Key::Map(k) = &op.key else {
+            return Err((RejectReason::ForbiddenWrite, "record fields are map keys".into()));
+        };
+        let v = match &op.action {
+            OpType::Put(ScalarValue::Str(s)) => Field::Str(s.to_string()),
+            OpType::Put(ScalarValue::Int(i)) => Field::Int(*i),
+            OpType::Put(ScalarValue::Uint(u)) => Field::Int(i64::try_from(*u).map_err(|_| {
+                (RejectReason::InvalidRecord, format!("field {k:?} is out of range"))
+            })?),
+            OpType::Put(ScalarValue::Bytes(b)) => Field::Bytes(b.clone()),
+            _ => return Err((RejectReason::ForbiddenWrite, format!("field {k:?} is not a plain scalar"))),
+        };
+        if fields.insert(k.to_string(), v).is_some() {
+            return Err((RejectReason::ForbiddenWrite, format!("field {k:?} written twice")));
+        }
+    }
+    Record::from_fields(kind.unwrap_or(""), &fields).map_err(|e| (RejectReason::InvalidRecord, e))
+}
+
+/// A device's first change is its certificate (and only its first).
+fn check_certificate(
+    record: &Record,
+    community: &CommunityId,
+    device: &DeviceId,
+    seq: u64,
+    id: &RecordId,
+    no_deps: bool,
+) -> Result<(), Refusal> {
+    let bad = |d: &str| Err((RejectReason::BadCertificate, d.to_string()));
+    match (seq == 1, record) {
+        (true, Record::Genesis { founder, cert, .. }) => {
+            if id.0 != community.0 || !no_deps {
+                return Err((RejectReason::ForeignGenesis, "not this community's genesis".into()));
+            }
+            if !verify_cert(&CommunityId([0; 32]), founder, device, cert) {
+                return bad("the founder did not certify this device");
+            }
+            Ok(())
+        }
+        (true, Record::Join { member, cert, .. } | Record::Device { member, cert }) => {
+            if !verify_cert(community, member, device, cert) {
+                return bad("the identity key did not certify this device");
+            }
+            Ok(())
+        }
+        (true, _) => bad("a device's first change must be its certificate"),
+        (false, r) if r.is_certificate() => bad("a certificate must be a device's first change"),
+        (false, _) => Ok(()),
+    }
+}
+
+/// The member a certificate record binds its device to.
+pub(crate) fn certified_member(record: &Record) -> Option<MemberId> {
+    match record {
+        Record::Genesis { founder, .. } => Some(*founder),
+        Record::Join { member, .. } | Record::Device { member, .. } => Some(*member),
+        _ => None,
+    }
+}

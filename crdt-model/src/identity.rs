@@ -1,0 +1,127 @@
+//! Keys: a member's long-term identity key and the per-device keys it certifies.
+//!
+//! Randomness is an argument: callers pass 32 fresh random bytes as a seed.
+//! Every signature uses `verify_strict` (the one validity rule we pin: canonical `S`,
+//! no small-order `A` or `R`), so every replica accepts exactly the same signatures.
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+
+use crate::ids::{CommunityId, DeviceId, MemberId};
+
+/// Domain tag of a device certificate.
+pub const DEVICE_CERT_DOMAIN: &[u8] = b"coop/device/v1";
+
+/// A member's long-term identity key. It signs device certificates only.
+#[derive(Clone)]
+pub struct IdentityKey(SigningKey);
+
+/// A device key: signs envelopes; its public half is the device's Automerge actor id.
+#[derive(Clone)]
+pub struct DeviceKey(SigningKey);
+
+impl std::fmt::Debug for IdentityKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "IdentityKey({})", self.member_id().short())
+    }
+}
+
+impl std::fmt::Debug for DeviceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DeviceKey({})", self.device_id().short())
+    }
+}
+
+impl IdentityKey {
+    /// The key for a 32-byte secret seed (pass fresh random bytes for a new key).
+    pub fn from_seed(seed: [u8; 32]) -> Self {
+        Self(SigningKey::from_bytes(&seed))
+    }
+    /// The secret seed, for storing in the data dir.
+    pub fn seed(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+    /// The member id this key stands for.
+    pub fn member_id(&self) -> MemberId {
+        MemberId(self.0.verifying_key().to_bytes())
+    }
+    /// Certifies `device` as one of this member's devices, for `community`.
+    ///
+    /// The founder's first device is certified before the community id exists; that
+    /// certificate uses [`CommunityId`] of all zeroes and is carried by the genesis.
+    pub fn certify(&self, community: &CommunityId, device: &DeviceId) -> [u8; 64] {
+        self.0
+            .sign(&cert_message(community, device))
+            .to_bytes()
+    }
+}
+
+impl DeviceKey {
+    /// The key for a 32-byte secret seed (pass fresh random bytes for a new device).
+    pub fn from_seed(seed: [u8; 32]) -> Self {
+        Self(SigningKey::from_bytes(&seed))
+    }
+    /// The secret seed, for storing in the data dir.
+    pub fn seed(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+    /// The device id (and Automerge actor id) of this key.
+    pub fn device_id(&self) -> DeviceId {
+        DeviceId(self.0.verifying_key().to_bytes())
+    }
+    pub(crate) fn sign(&self, msg: &[u8]) -> [u8; 64] {
+        self.0.sign(msg).to_bytes()
+    }
+}
+
+fn cert_message(community: &CommunityId, device: &DeviceId) -> Vec<u8> {
+    let mut m = Vec::with_capacity(DEVICE_CERT_DOMAIN.len() + 64);
+    m.extend_from_slice(DEVICE_CERT_DOMAIN);
+    m.extend_from_slice(&community.0);
+    m.extend_from_slice(&device.0);
+    m
+}
+
+/// Verifies an ed25519 signature with the pinned strict rule.
+pub fn verify(public: &[u8; 32], msg: &[u8], sig: &[u8; 64]) -> bool {
+    let Ok(key) = VerifyingKey::from_bytes(public) else {
+        return false;
+    };
+    key.verify_strict(msg, &Signature::from_bytes(sig)).is_ok()
+}
+
+/// Checks that `member` certified `device` for `community`.
+pub fn verify_cert(
+    community: &CommunityId,
+    member: &MemberId,
+    device: &DeviceId,
+    sig: &[u8; 64],
+) -> bool {
+    verify(&member.0, &cert_message(community, device), sig)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificates_bind_a_device_to_a_member_and_a_community() {
+        let id = IdentityKey::from_seed([1; 32]);
+        let dev = DeviceKey::from_seed([2; 32]).device_id();
+        let c = CommunityId([3; 32]);
+        let sig = id.certify(&c, &dev);
+        assert!(verify_cert(&c, &id.member_id(), &dev, &sig));
+        assert!(!verify_cert(&CommunityId([4; 32]), &id.member_id(), &dev, &sig));
+        let other = DeviceKey::from_seed([5; 32]).device_id();
+        assert!(!verify_cert(&c, &id.member_id(), &other, &sig));
+    }
+
+    #[test]
+    fn strict_verification_refuses_a_small_order_key() {
+        // The identity point is a small-order key: lenient verifiers accept forgeries for it.
+        let mut small = [0u8; 32];
+        small[0] = 1;
+        let mut sig = [0u8; 64];
+        sig[0] = 1;
+        assert!(!verify(&small, b"anything", &sig));
+    }
+}

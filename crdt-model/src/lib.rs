@@ -1,0 +1,30 @@
+//! coop's ledger core: signed changes in, verified documents and derived state out.
+//!
+//! A pure library: no I/O, no clock, no randomness. Time and key seeds are arguments.
+//!
+//! - [`ids`]: identifier and amount newtypes.
+//! - [`identity`]: identity and device keys, device certificates.
+//! - [`envelope`]: the signed envelope format and the named reasons for refusal.
+//! - [`record`]: the ledger records and their Automerge layout.
+//! - [`gate`]: the stateless gate rules (decode within caps, signature, write rules).
+//! - [`ledger`]: ingest with dependency buffering and equivocation, catch-up sync, authoring.
+//! - [`derive`]: the deterministic fold into [`State`].
+//! - [`receipt`]: two-party hour receipts that verify on their own.
+
+pub mod derive;
+pub mod envelope;
+pub mod gate;
+pub mod identity;
+pub mod ids;
+pub mod ledger;
+pub mod params;
+pub mod receipt;
+pub mod record;
+
+pub use derive::{Balance, LookupError, State};
+pub use envelope::{Envelope, RejectReason, Rejection};
+pub use identity::{DeviceKey, IdentityKey};
+pub use ids::{CommunityId, Day, DeviceId, DocId, MemberId, Minutes, Points, RecordId};
+pub use ledger::{EquivocationProof, Ledger, Outcome, SyncClock};
+pub use params::Params;
+pub use record::Record;

@@ -1,0 +1,576 @@
+//! Ledger records and their Automerge layout.
+//!
+//! Every change carries exactly one record: a new map at the document root under the key
+//! `{kind}/{device hex}/{seq}`, holding only scalar fields. Records are never updated or
+//! deleted; a later record refers to an earlier one by its [`RecordId`] (the change hash).
+//! This makes the write rules of the gate (§5 rule 4) a check of one change alone.
+
+use std::collections::BTreeMap;
+
+use automerge::transaction::Transactable;
+use automerge::{ObjType, ScalarValue, ROOT};
+
+use crate::ids::{Day, DeviceId, MemberId, RecordId};
+use crate::params::Params;
+
+/// Layout version written into every record as field `v`.
+pub const LAYOUT_VERSION: u64 = 1;
+
+/// The outcome with which a proposal closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The proposal was carried out.
+    Delivered,
+    /// Withdrawn by its proposer.
+    Cancelled,
+    /// Turned down.
+    Rejected,
+    /// Ran out of time.
+    Expired,
+}
+
+/// How urgent a mutual-aid request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Urgency {
+    /// Whenever convenient.
+    Low,
+    /// Soon.
+    Medium,
+    /// Now.
+    High,
+}
+
+/// What a report points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportTarget {
+    /// A record, by its id.
+    Record,
+    /// A member, by their id.
+    Member,
+}
+
+macro_rules! text_enum {
+    ($t:ident { $($v:ident = $s:literal),* }) => {
+        impl $t {
+            /// The stable text form.
+            pub fn as_str(&self) -> &'static str {
+                match self { $($t::$v => $s),* }
+            }
+        }
+        impl std::str::FromStr for $t {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s { $($s => Ok($t::$v),)* _ => Err(format!(
+                    "expected one of: {}", [$($s),*].join(", "))) }
+            }
+        }
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+text_enum!(Outcome { Delivered = "delivered", Cancelled = "cancelled", Rejected = "rejected", Expired = "expired" });
+text_enum!(Urgency { Low = "low", Medium = "medium", High = "high" });
+text_enum!(ReportTarget { Record = "record", Member = "member" });
+
+/// One ledger record: the payload of one signed change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Record {
+    /// The founding record; its change hash is the community id.
+    Genesis {
+        /// Community name.
+        name: String,
+        /// The founder's identity.
+        founder: MemberId,
+        /// The founder's display name.
+        display_name: String,
+        /// The founder's certificate of this (first) device, for the all-zero community.
+        cert: [u8; 64],
+        /// Initial parameters.
+        params: Params,
+    },
+    /// A newcomer's request to join, written by their first device.
+    Join {
+        /// The newcomer's identity.
+        member: MemberId,
+        /// Identity certificate of the writing device.
+        cert: [u8; 64],
+        /// Display name.
+        display_name: String,
+    },
+    /// A further device of an existing member, written by that device first.
+    Device {
+        /// The member.
+        member: MemberId,
+        /// Identity certificate of the writing device.
+        cert: [u8; 64],
+    },
+    /// A vouch admitting (with others) a newcomer.
+    Vouch {
+        /// The newcomer.
+        member: MemberId,
+    },
+    /// Removal of a member (by the founder, until governance lands).
+    Remove {
+        /// The member removed.
+        member: MemberId,
+        /// Why.
+        reason: String,
+    },
+    /// An hour attestation, written by the provider.
+    Attest {
+        /// Who received the service.
+        to: MemberId,
+        /// How long, 1..=1440 minutes.
+        minutes: i64,
+        /// What was done.
+        service: String,
+        /// Category (free text, 1..=32 chars).
+        category: String,
+        /// The day of service.
+        date: Day,
+    },
+    /// The receiver confirms an attestation.
+    Confirm {
+        /// The attestation.
+        attestation: RecordId,
+    },
+    /// The receiver declines an attestation.
+    Decline {
+        /// The attestation.
+        attestation: RecordId,
+    },
+    /// A proposal members can support with SP.
+    Proposal {
+        /// Title.
+        title: String,
+        /// Description.
+        description: String,
+    },
+    /// The proposer closes their proposal; SP locked on it return.
+    Close {
+        /// The proposal.
+        proposal: RecordId,
+        /// How it ended.
+        outcome: Outcome,
+    },
+    /// Support Points locked on a proposal.
+    Allocate {
+        /// The proposal.
+        proposal: RecordId,
+        /// How many points (1 or more).
+        points: i64,
+    },
+    /// A mutual-aid request.
+    AidRequest {
+        /// Category, one of the `aid_categories` parameter.
+        category: String,
+        /// 3..=100 characters.
+        title: String,
+        /// 10..=500 characters.
+        description: String,
+        /// Urgency.
+        urgency: Urgency,
+        /// Optional date by which help is needed.
+        needed_by: Option<Day>,
+        /// Optional coarse location.
+        location: Option<String>,
+    },
+    /// An offer of help on a request.
+    AidOffer {
+        /// The request.
+        request: RecordId,
+        /// 10..=500 characters.
+        message: String,
+        /// Availability text.
+        availability: String,
+    },
+    /// The requester accepts one offer.
+    AidAccept {
+        /// The offer.
+        offer: RecordId,
+    },
+    /// One party confirms the aid was given.
+    AidConfirm {
+        /// The request.
+        request: RecordId,
+        /// Optional rating 1..=5 of the other party.
+        rating: Option<i64>,
+        /// Optional feedback.
+        feedback: Option<String>,
+    },
+    /// The requester cancels their request.
+    AidCancel {
+        /// The request.
+        request: RecordId,
+    },
+    /// An abuse report for moderators.
+    Report {
+        /// What kind of thing is reported.
+        target_kind: ReportTarget,
+        /// The record id or member id bytes.
+        target: [u8; 32],
+        /// Why.
+        reason: String,
+    },
+    /// A moderator hides a record from listings (it stays in the ledger for audit).
+    Hide {
+        /// The record.
+        record: RecordId,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A scalar field value in the layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Field {
+    Str(String),
+    Int(i64),
+    Bytes(Vec<u8>),
+}
+
+impl Record {
+    /// The kind: the first segment of the root key, and the name `coop ledger --kind` takes.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Record::Genesis { .. } => "genesis",
+            Record::Join { .. } => "join",
+            Record::Device { .. } => "device",
+            Record::Vouch { .. } => "vouch",
+            Record::Remove { .. } => "remove",
+            Record::Attest { .. } => "attest",
+            Record::Confirm { .. } => "confirm",
+            Record::Decline { .. } => "decline",
+            Record::Proposal { .. } => "proposal",
+            Record::Close { .. } => "close",
+            Record::Allocate { .. } => "allocate",
+            Record::AidRequest { .. } => "aid_request",
+            Record::AidOffer { .. } => "aid_offer",
+            Record::AidAccept { .. } => "aid_accept",
+            Record::AidConfirm { .. } => "aid_confirm",
+            Record::AidCancel { .. } => "aid_cancel",
+            Record::Report { .. } => "report",
+            Record::Hide { .. } => "hide",
+        }
+    }
+
+    /// Whether this is a device's first record (the certificate that binds it to a member).
+    pub fn is_certificate(&self) -> bool {
+        matches!(self, Record::Genesis { .. } | Record::Join { .. } | Record::Device { .. })
+    }
+
+    /// The root key of this record when written as change `seq` of `device`.
+    pub fn root_key(&self, device: &DeviceId, seq: u64) -> String {
+        format!("{}/{}/{}", self.kind(), device.to_hex(), seq)
+    }
+
+    pub(crate) fn fields(&self) -> Vec<(&'static str, Field)> {
+        use Field::*;
+        let id = |r: &RecordId| Bytes(r.0.to_vec());
+        let mut f = match self {
+            Record::Genesis { name, founder, display_name, cert, params } => {
+                let mut f = vec![
+                    ("name", Str(name.clone())),
+                    ("founder", Bytes(founder.0.to_vec())),
+                    ("display_name", Str(display_name.clone())),
+                    ("cert", Bytes(cert.to_vec())),
+                ];
+                for (k, v) in params.entries() {
+                    f.push((k, Str(v)));
+                }
+                f
+            }
+            Record::Join { member, cert, display_name } => vec![
+                ("member", Bytes(member.0.to_vec())),
+                ("cert", Bytes(cert.to_vec())),
+                ("display_name", Str(display_name.clone())),
+            ],
+            Record::Device { member, cert } => vec![
+                ("member", Bytes(member.0.to_vec())),
+                ("cert", Bytes(cert.to_vec())),
+            ],
+            Record::Vouch { member } => vec![("member", Bytes(member.0.to_vec()))],
+            Record::Remove { member, reason } => vec![
+                ("member", Bytes(member.0.to_vec())),
+                ("reason", Str(reason.clone())),
+            ],
+            Record::Attest { to, minutes, service, category, date } => vec![
+                ("to", Bytes(to.0.to_vec())),
+                ("minutes", Int(*minutes)),
+                ("service", Str(service.clone())),
+                ("category", Str(category.clone())),
+                ("date", Int(date.0 as i64)),
+            ],
+            Record::Confirm { attestation } | Record::Decline { attestation } => {
+                vec![("attestation", id(attestation))]
+            }
+            Record::Proposal { title, description } => vec![
+                ("title", Str(title.clone())),
+                ("description", Str(description.clone())),
+            ],
+            Record::Close { proposal, outcome } => vec![
+                ("proposal", id(proposal)),
+                ("outcome", Str(outcome.as_str().into())),
+            ],
+            Record::Allocate { proposal, points } => {
+                vec![("proposal", id(proposal)), ("points", Int(*points))]
+            }
+            Record::AidRequest { category, title, description, urgency, needed_by, location } => {
+                let mut f = vec![
+                    ("category", Str(category.clone())),
+                    ("title", Str(title.clone())),
+                    ("description", Str(description.clone())),
+                    ("urgency", Str(urgency.as_str().into())),
+                ];
+                if let Some(d) = needed_by {
+                    f.push(("needed_by", Int(d.0 as i64)));
+                }
+                if let Some(l) = location {
+                    f.push(("location", Str(l.clone())));
+                }
+                f
+            }
+            Record::AidOffer { request, message, availability } => vec![
+                ("request", id(request)),
+                ("message", Str(message.clone())),
+                ("availability", Str(availability.clone())),
+            ],
+            Record::AidAccept { offer } => vec![("offer", id(offer))],
+            Record::AidConfirm { request, rating, feedback } => {
+                let mut f = vec![("request", id(request))];
+                if let Some(r) = rating {
+                    f.push(("rating", Int(*r)));
+                }
+                if let Some(t) = feedback {
+                    f.push(("feedback", Str(t.clone())));
+                }
+                f
+            }
+            Record::AidCancel { request } => vec![("request", id(request))],
+            Record::Report { target_kind, target, reason } => vec![
+                ("target_kind", Str(target_kind.as_str().into())),
+                ("target", Bytes(target.to_vec())),
+                ("reason", Str(reason.clone())),
+            ],
+            Record::Hide { record, reason } => {
+                vec![("record", id(record)), ("reason", Str(reason.clone()))]
+            }
+        };
+        f.insert(0, ("v", Int(LAYOUT_VERSION as i64)));
+        f
+    }
+
+    /// Writes this record into a transaction as change `seq` of `device`.
+    pub(crate) fn write(
+        &self,
+        tx: &mut impl Transactable,
+        device: &DeviceId,
+        seq: u64,
+    ) -> Result<(), automerge::AutomergeError> {
+        let obj = tx.put_object(ROOT, self.root_key(device, seq), ObjType::Map)?;
+        for (k, v) in self.fields() {
+            match v {
+                Field::Str(s) => tx.put(&obj, k, s)?,
+                Field::Int(i) => tx.put(&obj, k, i)?,
+                Field::Bytes(b) => tx.put(&obj, k, ScalarValue::Bytes(b))?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses and validates a record from its kind and fields. The error names the problem.
+    pub(crate) fn from_fields(kind: &str, fields: &BTreeMap<String, Field>) -> Result<Record, String> {
+        let f = Fields(fields);
+        match f.int("v")? {
+            v if v == LAYOUT_VERSION as i64 => {}
+            v => return Err(format!("unsupported layout version {v}")),
+        }
+        let rec = match kind {
+            "genesis" => {
+                let mut params = Params::default();
+                for k in crate::params::PARAM_NAMES {
+                    params.set(k, &f.str(k, 0, 4096)?).map_err(|e| e.to_string())?;
+                }
+                Record::Genesis {
+                    name: f.str("name", 1, 100)?,
+                    founder: MemberId(f.b32("founder")?),
+                    display_name: f.str("display_name", 1, 64)?,
+                    cert: f.b64("cert")?,
+                    params,
+                }
+            }
+            "join" => Record::Join {
+                member: MemberId(f.b32("member")?),
+                cert: f.b64("cert")?,
+                display_name: f.str("display_name", 1, 64)?,
+            },
+            "device" => Record::Device { member: MemberId(f.b32("member")?), cert: f.b64("cert")? },
+            "vouch" => Record::Vouch { member: MemberId(f.b32("member")?) },
+            "remove" => Record::Remove {
+                member: MemberId(f.b32("member")?),
+                reason: f.str("reason", 0, 500)?,
+            },
+            "attest" => {
+                let minutes = f.int("minutes")?;
+                if !(1..=1440).contains(&minutes) {
+                    return Err(format!("minutes {minutes} outside 1..=1440"));
+                }
+                Record::Attest {
+                    to: MemberId(f.b32("to")?),
+                    minutes,
+                    service: f.str("service", 1, 200)?,
+                    category: f.str("category", 1, 32)?,
+                    date: f.day("date")?,
+                }
+            }
+            "confirm" => Record::Confirm { attestation: f.id("attestation")? },
+            "decline" => Record::Decline { attestation: f.id("attestation")? },
+            "proposal" => Record::Proposal {
+                title: f.str("title", 3, 100)?,
+                description: f.str("description", 0, 2000)?,
+            },
+            "close" => Record::Close {
+                proposal: f.id("proposal")?,
+                outcome: f.str("outcome", 1, 16)?.parse()?,
+            },
+            "allocate" => {
+                let points = f.int("points")?;
+                if !(1..=1_000_000).contains(&points) {
+                    return Err(format!("points {points} outside 1..=1000000"));
+                }
+                Record::Allocate { proposal: f.id("proposal")?, points }
+            }
+            "aid_request" => Record::AidRequest {
+                category: f.str("category", 1, 32)?,
+                title: f.str("title", 3, 100)?,
+                description: f.str("description", 10, 500)?,
+                urgency: f.str("urgency", 1, 16)?.parse()?,
+                needed_by: f.opt("needed_by", |f| f.day("needed_by"))?,
+                location: f.opt("location", |f| f.str("location", 1, 100))?,
+            },
+            "aid_offer" => Record::AidOffer {
+                request: f.id("request")?,
+                message: f.str("message", 10, 500)?,
+                availability: f.str("availability", 1, 200)?,
+            },
+            "aid_accept" => Record::AidAccept { offer: f.id("offer")? },
+            "aid_confirm" => {
+                let rating = f.opt("rating", |f| f.int("rating"))?;
+                if let Some(r) = rating {
+                    if !(1..=5).contains(&r) {
+                        return Err(format!("rating {r} outside 1..=5"));
+                    }
+                }
+                Record::AidConfirm {
+                    request: f.id("request")?,
+                    rating,
+                    feedback: f.opt("feedback", |f| f.str("feedback", 1, 500))?,
+                }
+            }
+            "aid_cancel" => Record::AidCancel { request: f.id("request")? },
+            "report" => Record::Report {
+                target_kind: f.str("target_kind", 1, 16)?.parse()?,
+                target: f.b32("target")?,
+                reason: f.str("reason", 3, 500)?,
+            },
+            "hide" => Record::Hide { record: f.id("record")?, reason: f.str("reason", 3, 500)? },
+            other => return Err(format!("unknown record kind {other:?}")),
+        };
+        // Every field written must be one this kind knows: no smuggled extra data.
+        let known: Vec<&str> = rec.fields().iter().map(|(k, _)| *k).collect();
+        if let Some(extra) = fields.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(format!("unexpected field {extra:?}"));
+        }
+        Ok(rec)
+    }
+
+    /// A one-line human summary (ids shortened).
+    pub fn summary(&self) -> String {
+        match self {
+            Record::Genesis { name, .. } => format!("founded {name:?}"),
+            Record::Join { display_name, .. } => format!("asked to join as {display_name:?}"),
+            Record::Device { member, .. } => format!("new device for {}", member.short()),
+            Record::Vouch { member } => format!("vouched for {}", member.short()),
+            Record::Remove { member, reason } => format!("removed {} ({reason})", member.short()),
+            Record::Attest { to, minutes, service, date, .. } => {
+                format!("{minutes} min of {service:?} to {} on {date}", to.short())
+            }
+            Record::Confirm { attestation } => format!("confirmed {}", attestation.short()),
+            Record::Decline { attestation } => format!("declined {}", attestation.short()),
+            Record::Proposal { title, .. } => format!("proposal {title:?}"),
+            Record::Close { proposal, outcome } => format!("closed {} as {outcome}", proposal.short()),
+            Record::Allocate { proposal, points } => format!("{points} SP to {}", proposal.short()),
+            Record::AidRequest { title, category, .. } => format!("aid request {title:?} ({category})"),
+            Record::AidOffer { request, .. } => format!("offered help on {}", request.short()),
+            Record::AidAccept { offer } => format!("accepted offer {}", offer.short()),
+            Record::AidConfirm { request, .. } => format!("confirmed aid {}", request.short()),
+            Record::AidCancel { request } => format!("cancelled aid {}", request.short()),
+            Record::Report { target_kind, target, reason } => {
+                format!("reported {target_kind} {} ({reason})", hex::encode(&target[..6]))
+            }
+            Record::Hide { record, reason } => format!("hid {} ({reason})", record.short()),
+        }
+    }
+}
+
+struct Fields<'a>(&'a BTreeMap<String, Field>);
+
+impl Fields<'_> {
+    fn get(&self, k: &str) -> Result<&Field, String> {
+        self.0.get(k).ok_or_else(|| format!("missing field {k:?}"))
+    }
+    fn opt<T>(&self, k: &str, f: impl Fn(&Self) -> Result<T, String>) -> Result<Option<T>, String> {
+        if self.0.contains_key(k) { f(self).map(Some) } else { Ok(None) }
+    }
+    fn str(&self, k: &str, min: usize, max: usize) -> Result<String, String> {
+        match self.get(k)? {
+            Field::Str(s) => {
+                let n = s.chars().count();
+                if n < min || n > max {
+                    Err(format!("field {k:?} has {n} characters, expected {min}..={max}"))
+                } else if s.chars().any(|c| c.is_control() && c != '\n') {
+                    Err(format!("field {k:?} contains control characters"))
+                } else {
+                    Ok(s.clone())
+                }
+            }
+            _ => Err(format!("field {k:?} is not text")),
+        }
+    }
+    fn int(&self, k: &str) -> Result<i64, String> {
+        match self.get(k)? {
+            Field::Int(i) => Ok(*i),
+            _ => Err(format!("field {k:?} is not an integer")),
+        }
+    }
+    fn day(&self, k: &str) -> Result<Day, String> {
+        let d = self.int(k)?;
+        // Years 1900..=2200 are plenty for a ledger of services.
+        if !(-25_567..=84_006).contains(&d) {
+            return Err(format!("field {k:?} is not a plausible date"));
+        }
+        Ok(Day(d as i32))
+    }
+    fn bytes<const N: usize>(&self, k: &str) -> Result<[u8; N], String> {
+        match self.get(k)? {
+            Field::Bytes(b) => b.as_slice().try_into().map_err(|_| format!("field {k:?} must be {N} bytes")),
+            _ => Err(format!("field {k:?} is not bytes")),
+        }
+    }
+    fn b32(&self, k: &str) -> Result<[u8; 32], String> {
+        self.bytes::<32>(k)
+    }
+    fn b64(&self, k: &str) -> Result<[u8; 64], String> {
+        self.bytes::<64>(k)
+    }
+    fn id(&self, k: &str) -> Result<RecordId, String> {
+        self.b32(k).map(RecordId)
+    }
+}
