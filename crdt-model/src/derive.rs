@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::envelope::RejectReason;
@@ -19,7 +19,7 @@ use crate::record::{Outcome, Record, ReportTarget, Urgency};
 
 /// The derived state of a community. Serializes canonically (sorted maps, integers only),
 /// so two replicas can be compared byte for byte.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
     /// The community.
     pub community: CommunityId,
@@ -54,7 +54,7 @@ pub struct State {
 }
 
 /// A parameter value and the record that set it (`None` for the genesis defaults).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParamChange {
     /// The record that put the value in force.
     pub at: RecordId,
@@ -65,7 +65,7 @@ pub struct ParamChange {
 }
 
 /// Admission status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MemberStatus {
     /// Asked to join; waiting for vouches.
@@ -77,7 +77,7 @@ pub enum MemberStatus {
 }
 
 /// One member as derived.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
     /// Identity.
     pub id: MemberId,
@@ -100,7 +100,7 @@ pub struct Member {
 }
 
 /// A member's confirmed time, in minutes.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimeAccount {
     /// Confirmed minutes provided.
     pub provided: i64,
@@ -111,7 +111,7 @@ pub struct TimeAccount {
 }
 
 /// A member's Support Points.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpAccount {
     /// Budget.
     pub budget: i64,
@@ -122,7 +122,7 @@ pub struct SpAccount {
 }
 
 /// Visible mutual-aid history (reputation is history, not a score).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AidHistory {
     /// Completed aids given.
     pub given: u32,
@@ -135,7 +135,7 @@ pub struct AidHistory {
 }
 
 /// Settlement of an attestation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AttestationStatus {
     /// Awaiting the receiver.
@@ -147,7 +147,7 @@ pub enum AttestationStatus {
 }
 
 /// An hour attestation as derived.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attestation {
     /// Record id.
     pub id: RecordId,
@@ -170,7 +170,7 @@ pub struct Attestation {
 }
 
 /// Proposal status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProposalStatus {
     /// Accepting SP.
@@ -180,7 +180,7 @@ pub enum ProposalStatus {
 }
 
 /// One allocation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Allocation {
     /// Record id.
     pub id: RecordId,
@@ -191,7 +191,7 @@ pub struct Allocation {
 }
 
 /// A proposal as derived.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Proposal {
     /// Record id.
     pub id: RecordId,
@@ -216,7 +216,7 @@ pub struct Proposal {
 }
 
 /// Aid request status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AidStatus {
     /// Waiting for offers.
@@ -242,7 +242,7 @@ impl AidStatus {
 }
 
 /// An offer of help.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AidOffer {
     /// Record id.
     pub id: RecordId,
@@ -255,7 +255,7 @@ pub struct AidOffer {
 }
 
 /// One party's confirmation of completed aid.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AidConfirmation {
     /// Record id.
     pub id: RecordId,
@@ -266,7 +266,7 @@ pub struct AidConfirmation {
 }
 
 /// A mutual-aid request as derived.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AidRequest {
     /// Record id.
     pub id: RecordId,
@@ -299,7 +299,7 @@ pub struct AidRequest {
 }
 
 /// An abuse report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     /// Record id.
     pub id: RecordId,
@@ -314,7 +314,7 @@ pub struct Report {
 }
 
 /// Whether a record counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EntryStatus {
     /// It counts.
@@ -324,14 +324,14 @@ pub enum EntryStatus {
 }
 
 /// One change in total order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogEntry {
     /// Position in the total order.
     pub position: usize,
     /// Record id (change hash).
     pub id: RecordId,
     /// Record kind.
-    pub kind: &'static str,
+    pub kind: String,
     /// Writing device.
     pub device: DeviceId,
     /// Its member.
@@ -349,7 +349,7 @@ pub struct LogEntry {
 }
 
 /// A member's time balance and fair-exchange index at a given moment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Balance {
     /// The member.
     pub member: MemberId,
@@ -444,7 +444,11 @@ impl State {
             }
         }
         let ratio_percent = (wp > 0).then(|| wr * 100 / wp);
-        let warning = if wp == 0 { wr > 0 } else { wr * 100 > wp * self.params.fairness_warn_percent };
+        let warning = if wp == 0 {
+            wr > 0
+        } else {
+            wr * 100 > wp * self.params.fairness_warn_percent
+        };
         Some(Balance {
             member: *member,
             minutes: m.time.balance,
@@ -469,20 +473,34 @@ impl State {
     /// Resolves a member by unique display name or unique id prefix.
     pub fn find_member(&self, query: &str) -> Result<MemberId, LookupError> {
         let q = query.trim();
-        let by_name: Vec<_> = self.members.values().filter(|m| m.display_name == q).collect();
+        let by_name: Vec<_> = self
+            .members
+            .values()
+            .filter(|m| m.display_name == q)
+            .collect();
         if by_name.len() == 1 {
             return Ok(by_name[0].id);
         }
         let lower = q.to_lowercase();
         let by_id: Vec<_> = if lower.len() >= 4 && lower.chars().all(|c| c.is_ascii_hexdigit()) {
-            self.members.keys().filter(|k| k.to_hex().starts_with(&lower)).collect()
+            self.members
+                .keys()
+                .filter(|k| k.to_hex().starts_with(&lower))
+                .collect()
         } else {
             Vec::new()
         };
         match (by_name.len(), by_id.len()) {
             (_, 1) => Ok(*by_id[0]),
-            (0, 0) => Err(LookupError::NotFound { what: "member", query: q.into() }),
-            (n, m) => Err(LookupError::Ambiguous { what: "member", query: q.into(), count: n.max(m) }),
+            (0, 0) => Err(LookupError::NotFound {
+                what: "member",
+                query: q.into(),
+            }),
+            (n, m) => Err(LookupError::Ambiguous {
+                what: "member",
+                query: q.into(),
+                count: n.max(m),
+            }),
         }
     }
 
@@ -490,19 +508,35 @@ impl State {
     pub fn find_record(&self, query: &str) -> Result<RecordId, LookupError> {
         let q = query.trim().to_lowercase();
         if q.len() < 4 || !q.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(LookupError::NotFound { what: "record", query: q });
+            return Err(LookupError::NotFound {
+                what: "record",
+                query: q,
+            });
         }
-        let hits: Vec<_> = self.log.iter().filter(|e| e.id.to_hex().starts_with(&q)).collect();
+        let hits: Vec<_> = self
+            .log
+            .iter()
+            .filter(|e| e.id.to_hex().starts_with(&q))
+            .collect();
         match hits.len() {
             1 => Ok(hits[0].id),
-            0 => Err(LookupError::NotFound { what: "record", query: q }),
-            n => Err(LookupError::Ambiguous { what: "record", query: q, count: n }),
+            0 => Err(LookupError::NotFound {
+                what: "record",
+                query: q,
+            }),
+            n => Err(LookupError::Ambiguous {
+                what: "record",
+                query: q,
+                count: n,
+            }),
         }
     }
 
     /// Whether a member is admitted (and not removed).
     pub fn is_admitted(&self, member: &MemberId) -> bool {
-        self.members.get(member).is_some_and(|m| m.status == MemberStatus::Admitted)
+        self.members
+            .get(member)
+            .is_some_and(|m| m.status == MemberStatus::Admitted)
     }
 }
 
@@ -570,7 +604,10 @@ impl Derived {
         community: &CommunityId,
         epoch: u64,
     ) -> Derived {
-        let mut fold = Fold { forked: proofs.keys().copied().collect(), ..Fold::default() };
+        let mut fold = Fold {
+            forked: proofs.keys().copied().collect(),
+            ..Fold::default()
+        };
         let state = State::empty(*community);
         // Pre-pass: the founder (static authority until governance) and the removals they
         // signed, which strong removal applies to records anywhere in the order.
@@ -581,7 +618,9 @@ impl Derived {
         for (i, e) in graph.entries.iter().enumerate() {
             if let (Record::Remove { member, .. }, Some((gdev, f))) = (&e.v.record, founder) {
                 let by_founder_device = graph.entries.iter().any(|c| {
-                    c.dev == e.dev && c.v.seq == 1 && crate::gate::certified_member(&c.v.record) == Some(f)
+                    c.dev == e.dev
+                        && c.v.seq == 1
+                        && crate::gate::certified_member(&c.v.record) == Some(f)
                 });
                 let ok = !e.excluded
                     && by_founder_device
@@ -595,7 +634,13 @@ impl Derived {
         }
         let mut order: Vec<usize> = (0..graph.entries.len()).collect();
         order.sort_by_key(|&i| key(&graph.entries[i]));
-        let mut d = Derived { state, fold, last_key: None, folded: graph.entries.len(), epoch };
+        let mut d = Derived {
+            state,
+            fold,
+            last_key: None,
+            folded: graph.entries.len(),
+            epoch,
+        };
         for i in order {
             let e = &graph.entries[i];
             d.fold_entry(graph, e);
@@ -618,7 +663,11 @@ impl Derived {
         })
     }
 
-    pub(crate) fn extend(&mut self, graph: Graph<'_>, _proofs: &BTreeMap<DeviceId, EquivocationProof>) {
+    pub(crate) fn extend(
+        &mut self,
+        graph: Graph<'_>,
+        _proofs: &BTreeMap<DeviceId, EquivocationProof>,
+    ) {
         let mut new: Vec<&Entry> = graph.entries[self.folded..].iter().collect();
         new.sort_by_key(|e| key(e));
         for e in new {
@@ -649,7 +698,7 @@ impl Derived {
         self.state.log.push(LogEntry {
             position,
             id: e.v.id,
-            kind: e.v.record.kind(),
+            kind: e.v.record.kind().to_string(),
             device: e.v.device,
             member,
             time: e.v.time,
@@ -672,7 +721,14 @@ impl Derived {
         clock: &[u32],
     ) -> Option<Refusal> {
         let mut copy = self.clone();
-        let ctx = Ctx { id: RecordId([0xff; 32]), dev, device, seq, clock, excluded: false };
+        let ctx = Ctx {
+            id: RecordId([0xff; 32]),
+            dev,
+            device,
+            seq,
+            clock,
+            excluded: false,
+        };
         copy.apply(graph, &ctx, record).err()
     }
 
@@ -692,15 +748,23 @@ impl Derived {
             return Err((RejectReason::ForkedDevice, "the device equivocated".into()));
         }
         if c.excluded {
-            return Err((RejectReason::DependsOnFork, "builds on a non-canonical fork branch".into()));
+            return Err((
+                RejectReason::DependsOnFork,
+                "builds on a non-canonical fork branch".into(),
+            ));
         }
-        let author = *self
-            .fold
-            .device_member
-            .get(&c.dev)
-            .ok_or((RejectReason::NotAMember, "device has no certificate".to_string()))?;
+        let author = *self.fold.device_member.get(&c.dev).ok_or((
+            RejectReason::NotAMember,
+            "device has no certificate".to_string(),
+        ))?;
         match record {
-            Record::Genesis { name, founder, display_name, params, .. } => {
+            Record::Genesis {
+                name,
+                founder,
+                display_name,
+                params,
+                ..
+            } => {
                 self.fold.genesis = Some((c.dev, *founder));
                 self.state.name = name.clone();
                 self.state.founder = Some(*founder);
@@ -708,11 +772,20 @@ impl Derived {
                 self.state.params_history = params
                     .entries()
                     .into_iter()
-                    .map(|(k, v)| ParamChange { at: c.id, key: k.to_string(), value: v })
+                    .map(|(k, v)| ParamChange {
+                        at: c.id,
+                        key: k.to_string(),
+                        value: v,
+                    })
                     .collect();
                 let m = self.member_entry(*founder, display_name);
                 m.status = MemberStatus::Admitted;
-                m.roles = vec!["founder".into(), "moderator".into(), "steward".into(), "treasurer".into()];
+                m.roles = vec![
+                    "founder".into(),
+                    "moderator".into(),
+                    "steward".into(),
+                    "treasurer".into(),
+                ];
                 m.devices.insert(c.device, false);
                 let budget = params.sp_budget;
                 for m in self.state.members.values_mut() {
@@ -721,11 +794,22 @@ impl Derived {
                 }
                 return Ok(());
             }
-            Record::Join { member, display_name, .. } => {
+            Record::Join {
+                member,
+                display_name,
+                ..
+            } => {
                 self.fold.joins.entry(*member).or_default().push(c.dev);
-                let removed = self.state.members.get(member).is_some_and(|m| m.status == MemberStatus::Removed);
+                let removed = self
+                    .state
+                    .members
+                    .get(member)
+                    .is_some_and(|m| m.status == MemberStatus::Removed);
                 if removed {
-                    return Err((RejectReason::RemovedMember, "removed members cannot rejoin".into()));
+                    return Err((
+                        RejectReason::RemovedMember,
+                        "removed members cannot rejoin".into(),
+                    ));
                 }
                 let m = self.member_entry(*member, display_name);
                 m.devices.insert(c.device, false);
@@ -744,12 +828,24 @@ impl Derived {
             }
             Record::Vouch { member } => self.vouch(c, author, *member),
             Record::Remove { member, .. } => self.remove(author, *member),
-            Record::Attest { to, minutes, service, category, date } => {
+            Record::Attest {
+                to,
+                minutes,
+                service,
+                category,
+                date,
+            } => {
                 if *to == author {
-                    return Err((RejectReason::NotAllowed, "cannot attest hours to yourself".into()));
+                    return Err((
+                        RejectReason::NotAllowed,
+                        "cannot attest hours to yourself".into(),
+                    ));
                 }
                 if !self.state.is_admitted(to) {
-                    return Err((RejectReason::UnknownReference, format!("receiver {} is not a member", to.short())));
+                    return Err((
+                        RejectReason::UnknownReference,
+                        format!("receiver {} is not a member", to.short()),
+                    ));
                 }
                 self.state.attestations.insert(
                     c.id,
@@ -790,12 +886,24 @@ impl Derived {
                 Ok(())
             }
             Record::Close { proposal, outcome } => self.close(graph, c, author, proposal, *outcome),
-            Record::Allocate { proposal, points } => self.allocate(graph, c, author, proposal, *points),
-            Record::AidRequest { category, title, description, urgency, needed_by, location } => {
+            Record::Allocate { proposal, points } => {
+                self.allocate(graph, c, author, proposal, *points)
+            }
+            Record::AidRequest {
+                category,
+                title,
+                description,
+                urgency,
+                needed_by,
+                location,
+            } => {
                 if !self.params().aid_categories.contains(category) {
                     return Err((
                         RejectReason::UnknownCategory,
-                        format!("{category:?} is not one of {}", self.params().aid_categories.join(", ")),
+                        format!(
+                            "{category:?} is not one of {}",
+                            self.params().aid_categories.join(", ")
+                        ),
                     ));
                 }
                 self.state.aid_requests.insert(
@@ -819,13 +927,23 @@ impl Derived {
                 );
                 Ok(())
             }
-            Record::AidOffer { request, message, availability } => {
+            Record::AidOffer {
+                request,
+                message,
+                availability,
+            } => {
                 let req = self.aid_request(graph, c, request)?;
                 if req.requester == author {
-                    return Err((RejectReason::NotAllowed, "cannot offer help on your own request".into()));
+                    return Err((
+                        RejectReason::NotAllowed,
+                        "cannot offer help on your own request".into(),
+                    ));
                 }
                 if req.status != AidStatus::Open {
-                    return Err((RejectReason::AlreadySettled, format!("request is {}", req.status.as_str())));
+                    return Err((
+                        RejectReason::AlreadySettled,
+                        format!("request is {}", req.status.as_str()),
+                    ));
                 }
                 req.offers.push(AidOffer {
                     id: c.id,
@@ -837,20 +955,28 @@ impl Derived {
                 Ok(())
             }
             Record::AidAccept { offer } => {
-                let request = *self
-                    .fold
-                    .offers
-                    .get(offer)
-                    .ok_or((RejectReason::UnknownReference, format!("no offer {}", offer.short())))?;
+                let request = *self.fold.offers.get(offer).ok_or((
+                    RejectReason::UnknownReference,
+                    format!("no offer {}", offer.short()),
+                ))?;
                 if !self.precedes(graph, offer, c) {
-                    return Err((RejectReason::UnknownReference, "offer is not in the record's past".into()));
+                    return Err((
+                        RejectReason::UnknownReference,
+                        "offer is not in the record's past".into(),
+                    ));
                 }
                 let req = self.aid_request(graph, c, &request)?;
                 if req.requester != author {
-                    return Err((RejectReason::NotAllowed, "only the requester accepts an offer".into()));
+                    return Err((
+                        RejectReason::NotAllowed,
+                        "only the requester accepts an offer".into(),
+                    ));
                 }
                 if req.status != AidStatus::Open {
-                    return Err((RejectReason::AlreadySettled, format!("request is {}", req.status.as_str())));
+                    return Err((
+                        RejectReason::AlreadySettled,
+                        format!("request is {}", req.status.as_str()),
+                    ));
                 }
                 let helper = req.offers.iter().find(|o| o.id == *offer).map(|o| o.helper);
                 req.status = AidStatus::Matched;
@@ -858,18 +984,32 @@ impl Derived {
                 req.helper = helper;
                 Ok(())
             }
-            Record::AidConfirm { request, rating, feedback } => {
+            Record::AidConfirm {
+                request,
+                rating,
+                feedback,
+            } => {
                 let req = self.aid_request(graph, c, request)?;
                 if req.status != AidStatus::Matched {
-                    return Err((RejectReason::AlreadySettled, format!("request is {}", req.status.as_str())));
+                    return Err((
+                        RejectReason::AlreadySettled,
+                        format!("request is {}", req.status.as_str()),
+                    ));
                 }
-                let conf = AidConfirmation { id: c.id, rating: *rating, feedback: feedback.clone() };
+                let conf = AidConfirmation {
+                    id: c.id,
+                    rating: *rating,
+                    feedback: feedback.clone(),
+                };
                 let slot = if author == req.requester {
                     &mut req.requester_confirmation
                 } else if Some(author) == req.helper {
                     &mut req.helper_confirmation
                 } else {
-                    return Err((RejectReason::NotAllowed, "only the requester and the helper confirm".into()));
+                    return Err((
+                        RejectReason::NotAllowed,
+                        "only the requester and the helper confirm".into(),
+                    ));
                 };
                 if slot.is_some() {
                     return Err((RejectReason::AlreadySettled, "already confirmed".into()));
@@ -878,8 +1018,10 @@ impl Derived {
                 if req.requester_confirmation.is_some() && req.helper_confirmation.is_some() {
                     req.status = AidStatus::Completed;
                     let (requester, helper) = (req.requester, req.helper);
-                    let rating_of_helper = req.requester_confirmation.as_ref().and_then(|c| c.rating);
-                    let rating_of_requester = req.helper_confirmation.as_ref().and_then(|c| c.rating);
+                    let rating_of_helper =
+                        req.requester_confirmation.as_ref().and_then(|c| c.rating);
+                    let rating_of_requester =
+                        req.helper_confirmation.as_ref().and_then(|c| c.rating);
                     let id = req.id;
                     if let Some(m) = self.state.members.get_mut(&requester) {
                         m.aid.received += 1;
@@ -897,21 +1039,34 @@ impl Derived {
             Record::AidCancel { request } => {
                 let req = self.aid_request(graph, c, request)?;
                 if req.requester != author {
-                    return Err((RejectReason::NotAllowed, "only the requester cancels".into()));
+                    return Err((
+                        RejectReason::NotAllowed,
+                        "only the requester cancels".into(),
+                    ));
                 }
                 if !matches!(req.status, AidStatus::Open | AidStatus::Matched) {
-                    return Err((RejectReason::AlreadySettled, format!("request is {}", req.status.as_str())));
+                    return Err((
+                        RejectReason::AlreadySettled,
+                        format!("request is {}", req.status.as_str()),
+                    ));
                 }
                 req.status = AidStatus::Cancelled;
                 Ok(())
             }
-            Record::Report { target_kind, target, reason } => {
+            Record::Report {
+                target_kind,
+                target,
+                reason,
+            } => {
                 let known = match target_kind {
                     ReportTarget::Member => self.state.members.contains_key(&MemberId(*target)),
                     ReportTarget::Record => self.precedes(graph, &RecordId(*target), c),
                 };
                 if !known {
-                    return Err((RejectReason::UnknownReference, format!("no such {target_kind}")));
+                    return Err((
+                        RejectReason::UnknownReference,
+                        format!("no such {target_kind}"),
+                    ));
                 }
                 self.state.reports.push(Report {
                     id: c.id,
@@ -924,10 +1079,16 @@ impl Derived {
             }
             Record::Hide { record, .. } => {
                 if !self.has_role(&author, "moderator") {
-                    return Err((RejectReason::NotAllowed, "only moderators hide records".into()));
+                    return Err((
+                        RejectReason::NotAllowed,
+                        "only moderators hide records".into(),
+                    ));
                 }
                 if !self.precedes(graph, record, c) {
-                    return Err((RejectReason::UnknownReference, "record is not in the moderation's past".into()));
+                    return Err((
+                        RejectReason::UnknownReference,
+                        "record is not in the moderation's past".into(),
+                    ));
                 }
                 self.state.hidden.entry(*record).or_insert(c.id);
                 Ok(())
@@ -936,7 +1097,10 @@ impl Derived {
     }
 
     fn has_role(&self, m: &MemberId, role: &str) -> bool {
-        self.state.members.get(m).is_some_and(|m| m.roles.iter().any(|r| r == role))
+        self.state
+            .members
+            .get(m)
+            .is_some_and(|m| m.roles.iter().any(|r| r == role))
     }
 
     fn precedes(&self, graph: Graph<'_>, a: &RecordId, c: &Ctx<'_>) -> bool {
@@ -957,7 +1121,11 @@ impl Derived {
             devices: BTreeMap::new(),
             vouched_by: BTreeSet::new(),
             time: TimeAccount::default(),
-            sp: SpAccount { budget, allocated: 0, available: budget },
+            sp: SpAccount {
+                budget,
+                allocated: 0,
+                available: budget,
+            },
             aid: AidHistory::default(),
         })
     }
@@ -980,15 +1148,25 @@ impl Derived {
         if !admitted {
             return Err((
                 RejectReason::NotAMember,
-                format!("member {} is not admitted in this record's past", author.short()),
+                format!(
+                    "member {} is not admitted in this record's past",
+                    author.short()
+                ),
             ));
         }
         for &r in self.fold.removals.get(&author).into_iter().flatten() {
             let removal = &graph.entries[r];
-            if !removal.clock.get(c.dev as usize).is_some_and(|s| *s as u64 >= c.seq) {
+            if !removal
+                .clock
+                .get(c.dev as usize)
+                .is_some_and(|s| *s as u64 >= c.seq)
+            {
                 return Err((
                     RejectReason::RemovedMember,
-                    format!("written outside the past of removal {}", removal.v.id.short()),
+                    format!(
+                        "written outside the past of removal {}",
+                        removal.v.id.short()
+                    ),
                 ));
             }
         }
@@ -1005,7 +1183,10 @@ impl Derived {
             .get(&member)
             .is_some_and(|devs| devs.iter().any(|d| c.seen(*d, 1)));
         if !joined {
-            return Err((RejectReason::UnknownReference, format!("no join request from {}", member.short())));
+            return Err((
+                RejectReason::UnknownReference,
+                format!("no join request from {}", member.short()),
+            ));
         }
         let list = self.fold.vouches.entry(member).or_default();
         if list.iter().any(|(_, _, v)| *v == author) {
@@ -1026,16 +1207,21 @@ impl Derived {
     fn remove(&mut self, author: MemberId, member: MemberId) -> Result<(), Refusal> {
         let founder = self.fold.genesis.map(|g| g.1);
         if Some(author) != founder {
-            return Err((RejectReason::NotAllowed, "only the founder removes members until governance".into()));
+            return Err((
+                RejectReason::NotAllowed,
+                "only the founder removes members until governance".into(),
+            ));
         }
         if Some(member) == founder {
-            return Err((RejectReason::NotAllowed, "the founder cannot be removed".into()));
+            return Err((
+                RejectReason::NotAllowed,
+                "the founder cannot be removed".into(),
+            ));
         }
-        let m = self
-            .state
-            .members
-            .get_mut(&member)
-            .ok_or((RejectReason::UnknownReference, format!("no member {}", member.short())))?;
+        let m = self.state.members.get_mut(&member).ok_or((
+            RejectReason::UnknownReference,
+            format!("no member {}", member.short()),
+        ))?;
         if m.status == MemberStatus::Removed {
             return Err((RejectReason::AlreadySettled, "already removed".into()));
         }
@@ -1052,30 +1238,51 @@ impl Derived {
         confirm: bool,
     ) -> Result<(), Refusal> {
         if !self.precedes(graph, attestation, c) {
-            return Err((RejectReason::UnknownReference, format!("attestation {} is not in the record's past", attestation.short())));
+            return Err((
+                RejectReason::UnknownReference,
+                format!(
+                    "attestation {} is not in the record's past",
+                    attestation.short()
+                ),
+            ));
         }
         let floor = self.params().timebank_floor_minutes;
-        let a = self
-            .state
-            .attestations
-            .get(attestation)
-            .ok_or((RejectReason::UnknownReference, format!("{} is not a counted attestation", attestation.short())))?;
+        let a = self.state.attestations.get(attestation).ok_or((
+            RejectReason::UnknownReference,
+            format!("{} is not a counted attestation", attestation.short()),
+        ))?;
         if a.provider == author {
-            return Err((RejectReason::NotAllowed, "cannot confirm or decline your own attestation".into()));
+            return Err((
+                RejectReason::NotAllowed,
+                "cannot confirm or decline your own attestation".into(),
+            ));
         }
         if a.receiver != author {
-            return Err((RejectReason::NotAllowed, "only the receiver confirms or declines".into()));
+            return Err((
+                RejectReason::NotAllowed,
+                "only the receiver confirms or declines".into(),
+            ));
         }
         if a.status != AttestationStatus::Pending {
-            return Err((RejectReason::AlreadySettled, "attestation already settled".into()));
+            return Err((
+                RejectReason::AlreadySettled,
+                "attestation already settled".into(),
+            ));
         }
         let (provider, receiver, minutes) = (a.provider, a.receiver, a.minutes);
         if confirm {
-            let balance = self.state.members.get(&receiver).map_or(0, |m| m.time.balance);
+            let balance = self
+                .state
+                .members
+                .get(&receiver)
+                .map_or(0, |m| m.time.balance);
             if balance - minutes < floor {
                 return Err((
                     RejectReason::BelowFloor,
-                    format!("balance would be {} min, floor is {floor} min", balance - minutes),
+                    format!(
+                        "balance would be {} min, floor is {floor} min",
+                        balance - minutes
+                    ),
                 ));
             }
             if let Some(m) = self.state.members.get_mut(&provider) {
@@ -1088,34 +1295,60 @@ impl Derived {
             }
         }
         if let Some(a) = self.state.attestations.get_mut(attestation) {
-            a.status = if confirm { AttestationStatus::Confirmed } else { AttestationStatus::Declined };
+            a.status = if confirm {
+                AttestationStatus::Confirmed
+            } else {
+                AttestationStatus::Declined
+            };
             a.settled_by = Some(c.id);
         }
         Ok(())
     }
 
-    fn proposal(&mut self, graph: Graph<'_>, c: &Ctx<'_>, id: &RecordId) -> Result<&mut Proposal, Refusal> {
+    fn proposal(
+        &mut self,
+        graph: Graph<'_>,
+        c: &Ctx<'_>,
+        id: &RecordId,
+    ) -> Result<&mut Proposal, Refusal> {
         if !self.precedes(graph, id, c) {
-            return Err((RejectReason::UnknownReference, format!("proposal {} is not in the record's past", id.short())));
+            return Err((
+                RejectReason::UnknownReference,
+                format!("proposal {} is not in the record's past", id.short()),
+            ));
         }
-        self.state
-            .proposals
-            .get_mut(id)
-            .ok_or((RejectReason::UnknownReference, format!("{} is not a counted proposal", id.short())))
+        self.state.proposals.get_mut(id).ok_or((
+            RejectReason::UnknownReference,
+            format!("{} is not a counted proposal", id.short()),
+        ))
     }
 
-    fn close(&mut self, graph: Graph<'_>, c: &Ctx<'_>, author: MemberId, id: &RecordId, outcome: Outcome) -> Result<(), Refusal> {
+    fn close(
+        &mut self,
+        graph: Graph<'_>,
+        c: &Ctx<'_>,
+        author: MemberId,
+        id: &RecordId,
+        outcome: Outcome,
+    ) -> Result<(), Refusal> {
         let p = self.proposal(graph, c, id)?;
         if p.proposer != author {
-            return Err((RejectReason::NotAllowed, "only the proposer closes a proposal".into()));
+            return Err((
+                RejectReason::NotAllowed,
+                "only the proposer closes a proposal".into(),
+            ));
         }
         if p.status != ProposalStatus::Open {
-            return Err((RejectReason::AlreadySettled, "proposal already closed".into()));
+            return Err((
+                RejectReason::AlreadySettled,
+                "proposal already closed".into(),
+            ));
         }
         p.status = ProposalStatus::Closed(outcome);
         p.active_points = 0;
         p.prioritized = false;
-        let released: Vec<(MemberId, i64)> = p.allocations.iter().map(|a| (a.member, a.points)).collect();
+        let released: Vec<(MemberId, i64)> =
+            p.allocations.iter().map(|a| (a.member, a.points)).collect();
         for (m, pts) in released {
             self.fold.locked.remove(&(m, *id));
             if let Some(mem) = self.state.members.get_mut(&m) {
@@ -1126,8 +1359,18 @@ impl Derived {
         Ok(())
     }
 
-    fn allocate(&mut self, graph: Graph<'_>, c: &Ctx<'_>, author: MemberId, id: &RecordId, points: i64) -> Result<(), Refusal> {
-        let (max, threshold) = (self.params().sp_max_per_proposal, self.params().sp_priority_threshold);
+    fn allocate(
+        &mut self,
+        graph: Graph<'_>,
+        c: &Ctx<'_>,
+        author: MemberId,
+        id: &RecordId,
+        points: i64,
+    ) -> Result<(), Refusal> {
+        let (max, threshold) = (
+            self.params().sp_max_per_proposal,
+            self.params().sp_priority_threshold,
+        );
         let (allocated, budget) = self
             .state
             .members
@@ -1156,7 +1399,11 @@ impl Derived {
         p.active_points += points;
         p.peak_points = p.peak_points.max(p.active_points);
         p.prioritized = p.active_points >= threshold;
-        p.allocations.push(Allocation { id: c.id, member: author, points });
+        p.allocations.push(Allocation {
+            id: c.id,
+            member: author,
+            points,
+        });
         self.fold.locked.insert((author, *id), locked + points);
         if let Some(m) = self.state.members.get_mut(&author) {
             m.sp.allocated += points;
@@ -1165,13 +1412,21 @@ impl Derived {
         Ok(())
     }
 
-    fn aid_request(&mut self, graph: Graph<'_>, c: &Ctx<'_>, id: &RecordId) -> Result<&mut AidRequest, Refusal> {
+    fn aid_request(
+        &mut self,
+        graph: Graph<'_>,
+        c: &Ctx<'_>,
+        id: &RecordId,
+    ) -> Result<&mut AidRequest, Refusal> {
         if !self.precedes(graph, id, c) {
-            return Err((RejectReason::UnknownReference, format!("request {} is not in the record's past", id.short())));
+            return Err((
+                RejectReason::UnknownReference,
+                format!("request {} is not in the record's past", id.short()),
+            ));
         }
-        self.state
-            .aid_requests
-            .get_mut(id)
-            .ok_or((RejectReason::UnknownReference, format!("{} is not a counted aid request", id.short())))
+        self.state.aid_requests.get_mut(id).ok_or((
+            RejectReason::UnknownReference,
+            format!("{} is not a counted aid request", id.short()),
+        ))
     }
 }

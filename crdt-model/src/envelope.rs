@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::identity::DeviceKey;
 use crate::ids::{CommunityId, DeviceId, DocId, MemberId, RecordId};
@@ -74,7 +74,12 @@ impl Envelope {
         change: Vec<u8>,
     ) -> Envelope {
         let signature = key.sign(&signing_message(&community, &doc, hash));
-        Envelope { community, doc, signature, change }
+        Envelope {
+            community,
+            doc,
+            signature,
+            change,
+        }
     }
 
     /// The record id (change hash) of the carried change, if it is an uncompressed change chunk.
@@ -107,7 +112,10 @@ impl Envelope {
         if bytes.len() > MAX_ENVELOPE_BYTES {
             return Err(bad(
                 RejectReason::Oversize,
-                &format!("envelope of {} bytes exceeds {MAX_ENVELOPE_BYTES}", bytes.len()),
+                &format!(
+                    "envelope of {} bytes exceeds {MAX_ENVELOPE_BYTES}",
+                    bytes.len()
+                ),
             ));
         }
         if bytes.len() < HEADER_LEN || &bytes[..4] != ENVELOPE_MAGIC {
@@ -125,14 +133,22 @@ impl Envelope {
         let signature: [u8; 64] = bytes[69..133].try_into().unwrap_or([0; 64]);
         let len = u32::from_be_bytes(bytes[133..137].try_into().unwrap_or([0; 4])) as usize;
         if len != bytes.len() - HEADER_LEN {
-            return Err(bad(RejectReason::Malformed, "change length does not match the envelope"));
+            return Err(bad(
+                RejectReason::Malformed,
+                "change length does not match the envelope",
+            ));
         }
-        Ok(Envelope { community, doc, signature, change: bytes[HEADER_LEN..].to_vec() })
+        Ok(Envelope {
+            community,
+            doc,
+            signature,
+            change: bytes[HEADER_LEN..].to_vec(),
+        })
     }
 }
 
 /// Why a change was refused by the gate (§5) or counted for nothing by derivation (§6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RejectReason {
@@ -248,7 +264,7 @@ impl fmt::Display for RejectReason {
 }
 
 /// A refused change: a value, not an error. Says what was refused, who wrote it, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejection {
     /// The change hash, when the change decoded far enough to have one.
     pub id: Option<RecordId>,
@@ -264,7 +280,13 @@ pub struct Rejection {
 
 impl Rejection {
     pub(crate) fn anonymous(reason: RejectReason, detail: &str) -> Rejection {
-        Rejection { id: None, device: None, member: None, reason, detail: detail.to_string() }
+        Rejection {
+            id: None,
+            device: None,
+            member: None,
+            reason,
+            detail: detail.to_string(),
+        }
     }
 }
 
@@ -293,17 +315,35 @@ mod tests {
     #[test]
     fn envelopes_round_trip_and_refuse_junk() {
         let key = DeviceKey::from_seed([7; 32]);
-        let env = Envelope::sign(CommunityId([1; 32]), DocId([2; 32]), &key, &[3; 32], vec![9; 10]);
+        let env = Envelope::sign(
+            CommunityId([1; 32]),
+            DocId([2; 32]),
+            &key,
+            &[3; 32],
+            vec![9; 10],
+        );
         let bytes = env.encode();
         assert_eq!(Envelope::decode(&bytes), Ok(env));
-        assert_eq!(Envelope::decode(&bytes[..20]).unwrap_err().reason, RejectReason::Malformed);
+        assert_eq!(
+            Envelope::decode(&bytes[..20]).unwrap_err().reason,
+            RejectReason::Malformed
+        );
         let mut longer = bytes.clone();
         longer.push(0);
-        assert_eq!(Envelope::decode(&longer).unwrap_err().reason, RejectReason::Malformed);
+        assert_eq!(
+            Envelope::decode(&longer).unwrap_err().reason,
+            RejectReason::Malformed
+        );
         let mut v2 = bytes;
         v2[4] = 2;
-        assert_eq!(Envelope::decode(&v2).unwrap_err().reason, RejectReason::UnsupportedVersion);
+        assert_eq!(
+            Envelope::decode(&v2).unwrap_err().reason,
+            RejectReason::UnsupportedVersion
+        );
         let huge = vec![0u8; MAX_ENVELOPE_BYTES + 1];
-        assert_eq!(Envelope::decode(&huge).unwrap_err().reason, RejectReason::Oversize);
+        assert_eq!(
+            Envelope::decode(&huge).unwrap_err().reason,
+            RejectReason::Oversize
+        );
     }
 }

@@ -58,7 +58,10 @@ pub fn verify_envelope(
     }
     let bytes = &envelope.change;
     if bytes.len() > MAX_CHANGE_BYTES {
-        return Err(reject(RejectReason::Oversize, format!("change of {} bytes", bytes.len())));
+        return Err(reject(
+            RejectReason::Oversize,
+            format!("change of {} bytes", bytes.len()),
+        ));
     }
     match bytes.get(CHUNK_TYPE_OFFSET) {
         Some(&CHUNK_TYPE_CHANGE) => {}
@@ -68,13 +71,23 @@ pub fn verify_envelope(
                 "compressed chunks are never inflated".into(),
             ))
         }
-        _ => return Err(reject(RejectReason::Malformed, "not an Automerge change chunk".into())),
+        _ => {
+            return Err(reject(
+                RejectReason::Malformed,
+                "not an Automerge change chunk".into(),
+            ))
+        }
     }
     // Automerge validates the chunk; the unwind guard keeps a decoder bug from taking the node down.
     let change = match catch_unwind(AssertUnwindSafe(|| Change::try_from(bytes.as_slice()))) {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => return Err(reject(RejectReason::Malformed, e.to_string())),
-        Err(_) => return Err(reject(RejectReason::Malformed, "change decoder panicked".into())),
+        Err(_) => {
+            return Err(reject(
+                RejectReason::Malformed,
+                "change decoder panicked".into(),
+            ))
+        }
     };
     let id = RecordId::from(change.hash());
     let actor = change.actor_id().to_bytes();
@@ -87,13 +100,22 @@ pub fn verify_envelope(
         detail,
     };
     if change.len() > MAX_OPS {
-        return Err(with_author(RejectReason::TooManyOps, format!("{} operations", change.len())));
+        return Err(with_author(
+            RejectReason::TooManyOps,
+            format!("{} operations", change.len()),
+        ));
     }
     if change.deps().len() > MAX_DEPS {
-        return Err(with_author(RejectReason::TooManyDeps, format!("{} dependencies", change.deps().len())));
+        return Err(with_author(
+            RejectReason::TooManyDeps,
+            format!("{} dependencies", change.deps().len()),
+        ));
     }
     let Some(device) = device_bytes.map(DeviceId) else {
-        return Err(with_author(RejectReason::ActorNotSigner, "actor id is not a 32-byte key".into()));
+        return Err(with_author(
+            RejectReason::ActorNotSigner,
+            "actor id is not a 32-byte key".into(),
+        ));
     };
     if check_signature {
         let msg = signing_message(community, &envelope.doc, &id.0);
@@ -106,12 +128,24 @@ pub fn verify_envelope(
     }
     let expanded = match catch_unwind(AssertUnwindSafe(|| change.decode())) {
         Ok(e) => e,
-        Err(_) => return Err(with_author(RejectReason::Malformed, "operations do not decode".into())),
+        Err(_) => {
+            return Err(with_author(
+                RejectReason::Malformed,
+                "operations do not decode".into(),
+            ))
+        }
     };
     let record = check_layout(&expanded, &device, change.seq())
         .map_err(|(reason, detail)| with_author(reason, detail))?;
-    check_certificate(&record, community, &device, change.seq(), &id, change.deps().is_empty())
-        .map_err(|(reason, detail)| with_author(reason, detail))?;
+    check_certificate(
+        &record,
+        community,
+        &device,
+        change.seq(),
+        &id,
+        change.deps().is_empty(),
+    )
+    .map_err(|(reason, detail)| with_author(reason, detail))?;
     Ok(Verified {
         id,
         device,
@@ -127,7 +161,11 @@ pub fn verify_envelope(
 type Refusal = (RejectReason, String);
 
 /// Rule 4: exactly one new map at the root, under this change's own key, holding scalars.
-fn check_layout(c: &automerge::ExpandedChange, device: &DeviceId, seq: u64) -> Result<Record, Refusal> {
+fn check_layout(
+    c: &automerge::ExpandedChange,
+    device: &DeviceId,
+    seq: u64,
+) -> Result<Record, Refusal> {
     let mut ops = c.operations.iter();
     let Some(first) = ops.next() else {
         return Err((RejectReason::ForbiddenWrite, "empty change".into()));
@@ -139,18 +177,32 @@ fn check_layout(c: &automerge::ExpandedChange, device: &DeviceId, seq: u64) -> R
         }
         if let Some(p) = op.pred.iter().next() {
             return Err(if own(p.actor()) {
-                (RejectReason::ImmutableFact, "records are immutable once written".into())
+                (
+                    RejectReason::ImmutableFact,
+                    "records are immutable once written".into(),
+                )
             } else {
-                (RejectReason::OverwritesForeignRecord, "overwrites another member's record".into())
+                (
+                    RejectReason::OverwritesForeignRecord,
+                    "overwrites another member's record".into(),
+                )
             });
         }
         if op.insert {
-            return Err((RejectReason::ForbiddenWrite, "list insertion is not part of the layout".into()));
+            return Err((
+                RejectReason::ForbiddenWrite,
+                "list insertion is not part of the layout".into(),
+            ));
         }
     }
     let root_key = match (&first.action, &first.obj, &first.key) {
         (OpType::Make(ObjType::Map), ObjectId::Root, Key::Map(k)) => k.to_string(),
-        _ => return Err((RejectReason::ForbiddenWrite, "a change must open with one new record map".into())),
+        _ => {
+            return Err((
+                RejectReason::ForbiddenWrite,
+                "a change must open with one new record map".into(),
+            ))
+        }
     };
     let mut parts = root_key.splitn(3, '/');
     let (kind, key_device, key_seq) = (parts.next(), parts.next(), parts.next());
@@ -164,22 +216,39 @@ fn check_layout(c: &automerge::ExpandedChange, device: &DeviceId, seq: u64) -> R
     let mut fields = BTreeMap::new();
     for op in ops {
         if op.obj != record_obj {
-            return Err((RejectReason::ForbiddenWrite, "writes outside the change's own record".into()));
+            return Err((
+                RejectReason::ForbiddenWrite,
+                "writes outside the change's own record".into(),
+            ));
         }
         let Key::Map(k) = &op.key else {
-            return Err((RejectReason::ForbiddenWrite, "record fields are map keys".into()));
+            return Err((
+                RejectReason::ForbiddenWrite,
+                "record fields are map keys".into(),
+            ));
         };
         let v = match &op.action {
             OpType::Put(ScalarValue::Str(s)) => Field::Str(s.to_string()),
             OpType::Put(ScalarValue::Int(i)) => Field::Int(*i),
             OpType::Put(ScalarValue::Uint(u)) => Field::Int(i64::try_from(*u).map_err(|_| {
-                (RejectReason::InvalidRecord, format!("field {k:?} is out of range"))
+                (
+                    RejectReason::InvalidRecord,
+                    format!("field {k:?} is out of range"),
+                )
             })?),
             OpType::Put(ScalarValue::Bytes(b)) => Field::Bytes(b.clone()),
-            _ => return Err((RejectReason::ForbiddenWrite, format!("field {k:?} is not a plain scalar"))),
+            _ => {
+                return Err((
+                    RejectReason::ForbiddenWrite,
+                    format!("field {k:?} is not a plain scalar"),
+                ))
+            }
         };
         if fields.insert(k.to_string(), v).is_some() {
-            return Err((RejectReason::ForbiddenWrite, format!("field {k:?} written twice")));
+            return Err((
+                RejectReason::ForbiddenWrite,
+                format!("field {k:?} written twice"),
+            ));
         }
     }
     Record::from_fields(kind.unwrap_or(""), &fields).map_err(|e| (RejectReason::InvalidRecord, e))
@@ -198,7 +267,10 @@ fn check_certificate(
     match (seq == 1, record) {
         (true, Record::Genesis { founder, cert, .. }) => {
             if id.0 != community.0 || !no_deps {
-                return Err((RejectReason::ForeignGenesis, "not this community's genesis".into()));
+                return Err((
+                    RejectReason::ForeignGenesis,
+                    "not this community's genesis".into(),
+                ));
             }
             if !verify_cert(&CommunityId([0; 32]), founder, device, cert) {
                 return bad("the founder did not certify this device");

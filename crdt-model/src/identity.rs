@@ -49,9 +49,7 @@ impl IdentityKey {
     /// The founder's first device is certified before the community id exists; that
     /// certificate uses [`CommunityId`] of all zeroes and is carried by the genesis.
     pub fn certify(&self, community: &CommunityId, device: &DeviceId) -> [u8; 64] {
-        self.0
-            .sign(&cert_message(community, device))
-            .to_bytes()
+        self.0.sign(&cert_message(community, device)).to_bytes()
     }
 }
 
@@ -110,7 +108,12 @@ mod tests {
         let c = CommunityId([3; 32]);
         let sig = id.certify(&c, &dev);
         assert!(verify_cert(&c, &id.member_id(), &dev, &sig));
-        assert!(!verify_cert(&CommunityId([4; 32]), &id.member_id(), &dev, &sig));
+        assert!(!verify_cert(
+            &CommunityId([4; 32]),
+            &id.member_id(),
+            &dev,
+            &sig
+        ));
         let other = DeviceKey::from_seed([5; 32]).device_id();
         assert!(!verify_cert(&c, &id.member_id(), &other, &sig));
     }

@@ -244,13 +244,22 @@ mod tests {
     #[test]
     fn days_round_trip_through_the_calendar() {
         assert_eq!(Day::from_ymd(1970, 1, 1), Some(Day(0)));
-        assert_eq!(Day::from_ymd(2000, 3, 1).map(|d| d.to_string()).as_deref(), Some("2000-03-01"));
+        assert_eq!(
+            Day::from_ymd(2000, 3, 1).map(|d| d.to_string()).as_deref(),
+            Some("2000-03-01")
+        );
         for n in [-800_000, -1, 0, 59, 60, 11_016, 20_000, 2_000_000] {
             let (y, m, d) = Day(n).ymd();
             assert_eq!(Day::from_ymd(y, m, d), Some(Day(n)), "day {n}");
         }
         assert!("2026-02-29".parse::<Day>().is_err());
-        assert_eq!("2024-02-29".parse::<Day>().map(|d| d.to_string()).as_deref(), Ok("2024-02-29"));
+        assert_eq!(
+            "2024-02-29"
+                .parse::<Day>()
+                .map(|d| d.to_string())
+                .as_deref(),
+            Ok("2024-02-29")
+        );
         assert!("yesterday".parse::<Day>().is_err());
     }
 

@@ -64,10 +64,19 @@ impl EquivocationProof {
     /// Parses the wire form (the proof is checked by [`Ledger::ingest_proof`]).
     pub fn decode(bytes: &[u8]) -> Result<EquivocationProof, Rejection> {
         let bad = || Rejection::anonymous(RejectReason::Malformed, "not an equivocation proof");
-        let len = u32::from_be_bytes(bytes.get(..4).ok_or_else(bad)?.try_into().map_err(|_| bad())?) as usize;
+        let len = u32::from_be_bytes(
+            bytes
+                .get(..4)
+                .ok_or_else(bad)?
+                .try_into()
+                .map_err(|_| bad())?,
+        ) as usize;
         let a = bytes.get(4..4usize.saturating_add(len)).ok_or_else(bad)?;
         let b = &bytes[4 + len..];
-        Ok(EquivocationProof { a: Envelope::decode(a)?, b: Envelope::decode(b)? })
+        Ok(EquivocationProof {
+            a: Envelope::decode(a)?,
+            b: Envelope::decode(b)?,
+        })
     }
 }
 
@@ -165,12 +174,19 @@ impl Ledger {
             .write(&mut tx, &dev, 1)
             .map_err(|e| Rejection::anonymous(RejectReason::InvalidRecord, &e.to_string()))?;
         let (hash, _) = tx.commit_with(CommitOptions::default().with_time(time));
-        let hash = hash.ok_or_else(|| Rejection::anonymous(RejectReason::Malformed, "empty genesis"))?;
+        let hash =
+            hash.ok_or_else(|| Rejection::anonymous(RejectReason::Malformed, "empty genesis"))?;
         let community = CommunityId(hash.0);
-        let change = doc
-            .get_change_by_hash(&hash)
-            .ok_or_else(|| Rejection::anonymous(RejectReason::Malformed, "genesis change missing"))?;
-        let env = Envelope::sign(community, DocId::ledger(&community), device, &hash.0, change.raw_bytes().to_vec());
+        let change = doc.get_change_by_hash(&hash).ok_or_else(|| {
+            Rejection::anonymous(RejectReason::Malformed, "genesis change missing")
+        })?;
+        let env = Envelope::sign(
+            community,
+            DocId::ledger(&community),
+            device,
+            &hash.0,
+            change.raw_bytes().to_vec(),
+        );
         let mut ledger = Ledger::new(community);
         let out = ledger.ingest(vec![env.clone()]);
         if let Some(r) = out.rejected.into_iter().next() {
@@ -191,7 +207,11 @@ impl Ledger {
 
     /// The heads of the document.
     pub fn heads(&self) -> Vec<RecordId> {
-        self.doc.get_heads().into_iter().map(RecordId::from).collect()
+        self.doc
+            .get_heads()
+            .into_iter()
+            .map(RecordId::from)
+            .collect()
     }
 
     /// Number of accepted changes (including those excluded by an equivocation).
@@ -249,7 +269,11 @@ impl Ledger {
         self.ingest_inner(envelopes, false)
     }
 
-    fn ingest_inner(&mut self, envelopes: impl IntoIterator<Item = Envelope>, check_sig: bool) -> Outcome {
+    fn ingest_inner(
+        &mut self,
+        envelopes: impl IntoIterator<Item = Envelope>,
+        check_sig: bool,
+    ) -> Outcome {
         let mut out = Outcome::default();
         let mut to_apply: Vec<Change> = Vec::new();
         let mut rebuild = false;
@@ -268,8 +292,12 @@ impl Ledger {
             }
             let mut ready = vec![v];
             while let Some(v) = ready.pop() {
-                let missing: Vec<RecordId> =
-                    v.deps.iter().filter(|d| !self.index.contains_key(d)).copied().collect();
+                let missing: Vec<RecordId> = v
+                    .deps
+                    .iter()
+                    .filter(|d| !self.index.contains_key(d))
+                    .copied()
+                    .collect();
                 if !missing.is_empty() {
                     self.park(v, missing, &mut out);
                     continue;
@@ -284,9 +312,10 @@ impl Ledger {
                     }
                 }
                 for w in self.waiting_on.remove(&id).unwrap_or_default() {
-                    let still_missing = self.pending.get(&w).is_some_and(|p| {
-                        p.deps.iter().any(|d| !self.index.contains_key(d))
-                    });
+                    let still_missing = self
+                        .pending
+                        .get(&w)
+                        .is_some_and(|p| p.deps.iter().any(|d| !self.index.contains_key(d)));
                     if !still_missing {
                         if let Some(p) = self.pending.remove(&w) {
                             ready.push(p);
@@ -301,14 +330,17 @@ impl Ledger {
             // Automerge refused a batch the gate passed: fall back to the slow, exact path.
             self.rebuild_doc();
         }
-        self.pending_order.retain(|id| self.pending.contains_key(id));
+        self.pending_order
+            .retain(|id| self.pending.contains_key(id));
         out.pending = self.pending.len();
         out
     }
 
     fn park(&mut self, v: Verified, missing: Vec<RecordId>, out: &mut Outcome) {
         while self.pending.len() >= MAX_PENDING {
-            let Some(old) = self.pending_order.pop_front() else { break };
+            let Some(old) = self.pending_order.pop_front() else {
+                break;
+            };
             if self.pending.remove(&old).is_some() {
                 out.dropped += 1;
             }
@@ -351,7 +383,11 @@ impl Ledger {
             max_op = max_op.max(e.max_op);
             excluded |= e.excluded;
         }
-        let member = self.device_members.get(&v.device).copied().or_else(|| certified_member(&v.record));
+        let member = self
+            .device_members
+            .get(&v.device)
+            .copied()
+            .or_else(|| certified_member(&v.record));
         let reject = |reason, detail: String| Rejection {
             id: Some(v.id),
             device: Some(v.device),
@@ -363,11 +399,17 @@ impl Ledger {
         if prev + 1 != v.seq {
             return Err(reject(
                 RejectReason::BadSequence,
-                format!("seq {} does not follow seq {prev} in its causal past", v.seq),
+                format!(
+                    "seq {} does not follow seq {prev} in its causal past",
+                    v.seq
+                ),
             ));
         }
         if v.change.start_op().get() <= max_op {
-            return Err(reject(RejectReason::BadSequence, "operation counters go backwards".into()));
+            return Err(reject(
+                RejectReason::BadSequence,
+                "operation counters go backwards".into(),
+            ));
         }
         if clock.len() <= dev as usize {
             clock.resize(dev as usize + 1, 0);
@@ -381,7 +423,10 @@ impl Ledger {
             }
             Some(other) => {
                 let o = &self.entries[other as usize];
-                let proof = EquivocationProof { a: o.v.envelope.clone(), b: v.envelope.clone() };
+                let proof = EquivocationProof {
+                    a: o.v.envelope.clone(),
+                    b: v.envelope.clone(),
+                };
                 let point = self.fork_points.entry((v.device, v.seq)).or_default();
                 point.insert(o.v.id);
                 point.insert(v.id);
@@ -399,7 +444,11 @@ impl Ledger {
                 }
             }
         }
-        if self.fork_points.get(&(v.device, v.seq)).is_some_and(|s| s.first() != Some(&v.id)) {
+        if self
+            .fork_points
+            .get(&(v.device, v.seq))
+            .is_some_and(|s| s.first() != Some(&v.id))
+        {
             excluded = true;
         }
         if let Some(m) = certified_member(&v.record) {
@@ -409,7 +458,14 @@ impl Ledger {
         out.accepted.push(v.envelope.clone());
         let change = v.change.clone();
         max_op = max_op.max(v.change.max_op());
-        self.entries.push(Entry { v, dev, height: height + 1, max_op, clock, excluded });
+        self.entries.push(Entry {
+            v,
+            dev,
+            height: height + 1,
+            max_op,
+            clock,
+            excluded,
+        });
         if needs_rebuild {
             self.recompute_exclusions();
             return Ok(None);
@@ -425,7 +481,10 @@ impl Ledger {
                 .fork_points
                 .get(&(e.v.device, e.v.seq))
                 .is_some_and(|s| s.first() != Some(&e.v.id));
-            let dep_excluded = e.v.deps.iter().any(|d| self.entries[self.index[d] as usize].excluded);
+            let dep_excluded =
+                e.v.deps
+                    .iter()
+                    .any(|d| self.entries[self.index[d] as usize].excluded);
             self.entries[i].excluded = non_canonical || dep_excluded;
         }
         self.epoch += 1;
@@ -433,8 +492,12 @@ impl Ledger {
 
     fn rebuild_doc(&mut self) {
         let mut doc = Automerge::new();
-        let changes: Vec<Change> =
-            self.entries.iter().filter(|e| !e.excluded).map(|e| e.v.change.clone()).collect();
+        let changes: Vec<Change> = self
+            .entries
+            .iter()
+            .filter(|e| !e.excluded)
+            .map(|e| e.v.change.clone())
+            .collect();
         if doc.apply_changes(changes.clone()).is_err() {
             doc = Automerge::new();
             for c in changes {
@@ -451,7 +514,10 @@ impl Ledger {
         let a = verify_envelope(proof.a.clone(), &self.community, true)?;
         let b = verify_envelope(proof.b.clone(), &self.community, true)?;
         if a.device != b.device || a.seq != b.seq || a.id == b.id {
-            return Err(Rejection::anonymous(RejectReason::Malformed, "not an equivocation"));
+            return Err(Rejection::anonymous(
+                RejectReason::Malformed,
+                "not an equivocation",
+            ));
         }
         if self.proofs.contains_key(&a.device) {
             return Ok(false);
@@ -462,7 +528,12 @@ impl Ledger {
         self.proofs.insert(a.device, proof);
         let was_applied: Vec<bool> = self.entries.iter().map(|e| e.excluded).collect();
         self.recompute_exclusions();
-        if self.entries.iter().zip(was_applied).any(|(e, was)| e.excluded != was) {
+        if self
+            .entries
+            .iter()
+            .zip(was_applied)
+            .any(|(e, was)| e.excluded != was)
+        {
             self.rebuild_doc();
         }
         Ok(true)
@@ -495,7 +566,9 @@ impl Ledger {
 
     /// The next sequence number this device would write.
     fn next_seq(&self, device: &DeviceId) -> u64 {
-        let Some(&dev) = self.device_index.get(device) else { return 1 };
+        let Some(&dev) = self.device_index.get(device) else {
+            return 1;
+        };
         self.entries
             .iter()
             .rev()
@@ -505,11 +578,26 @@ impl Ledger {
 
     /// Writes a record as a new change of `key`'s device on top of the current heads, after
     /// checking that derivation would count it now. A refusal writes nothing.
-    pub fn author(&mut self, key: &DeviceKey, record: Record, time: i64) -> Result<Envelope, Rejection> {
+    pub fn author(
+        &mut self,
+        key: &DeviceKey,
+        record: Record,
+        time: i64,
+    ) -> Result<Envelope, Rejection> {
         let device = key.device_id();
         let seq = self.next_seq(&device);
-        let member = self.device_members.get(&device).copied().or_else(|| certified_member(&record));
-        let refuse = |reason, detail: String| Rejection { id: None, device: Some(device), member, reason, detail };
+        let member = self
+            .device_members
+            .get(&device)
+            .copied()
+            .or_else(|| certified_member(&record));
+        let refuse = |reason, detail: String| Rejection {
+            id: None,
+            device: Some(device),
+            member,
+            reason,
+            detail,
+        };
         if (seq == 1) != record.is_certificate() {
             return Err(refuse(
                 RejectReason::BadCertificate,
@@ -526,7 +614,8 @@ impl Ledger {
             return Err(refuse(RejectReason::InvalidRecord, e.to_string()));
         }
         let (hash, _) = tx.commit_with(CommitOptions::default().with_time(time));
-        let hash = hash.ok_or_else(|| refuse(RejectReason::InvalidRecord, "empty change".into()))?;
+        let hash =
+            hash.ok_or_else(|| refuse(RejectReason::InvalidRecord, "empty change".into()))?;
         let change = self
             .doc
             .get_change_by_hash(&hash)
@@ -556,7 +645,12 @@ impl Ledger {
     }
 
     /// Whether derivation would refuse `record` if written now by `device` as `seq`.
-    fn dry_run(&mut self, device: &DeviceId, seq: u64, record: &Record) -> Option<(RejectReason, String)> {
+    fn dry_run(
+        &mut self,
+        device: &DeviceId,
+        seq: u64,
+        record: &Record,
+    ) -> Option<(RejectReason, String)> {
         if record.is_certificate() {
             return None;
         }
@@ -574,19 +668,30 @@ impl Ledger {
             }
         }
         let Some(&dev) = self.device_index.get(device) else {
-            return Some((RejectReason::NotAMember, "this device has no certificate in the ledger".into()));
+            return Some((
+                RejectReason::NotAMember,
+                "this device has no certificate in the ledger".into(),
+            ));
         };
         if clock.len() <= dev as usize {
             clock.resize(dev as usize + 1, 0);
         }
         clock[dev as usize] = seq as u32;
-        let graph = Graph { entries: &self.entries, index: &self.index };
-        self.derived.as_ref()?.would_refuse(graph, dev, *device, seq, record, &clock)
+        let graph = Graph {
+            entries: &self.entries,
+            index: &self.index,
+        };
+        self.derived
+            .as_ref()?
+            .would_refuse(graph, dev, *device, seq, record, &clock)
     }
 
     /// Brings the cached derivation up to date and returns it.
     fn derived_mut_current(&mut self) -> &mut Derived {
-        let graph = Graph { entries: &self.entries, index: &self.index };
+        let graph = Graph {
+            entries: &self.entries,
+            index: &self.index,
+        };
         let fresh = match self.derived.take() {
             Some(mut d) if d.can_extend(graph, self.epoch) => {
                 d.extend(graph, &self.proofs);
@@ -604,7 +709,10 @@ impl Ledger {
 
     /// The derived state computed from scratch (for verification; must equal [`Ledger::state`]).
     pub fn derive_from_scratch(&self) -> State {
-        let graph = Graph { entries: &self.entries, index: &self.index };
+        let graph = Graph {
+            entries: &self.entries,
+            index: &self.index,
+        };
         Derived::from_scratch(graph, &self.proofs, &self.community, self.epoch).state
     }
 }

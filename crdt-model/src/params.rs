@@ -122,16 +122,27 @@ impl Params {
             .map_err(|_| invalid("expected an integer"))?;
         let (slot, ok): (&mut i64, bool) = match key {
             "admission_vouches" => (&mut self.admission_vouches, (1..=100).contains(&n)),
-            "timebank_floor_minutes" => (&mut self.timebank_floor_minutes, n <= 0 && n >= -1_000_000),
+            "timebank_floor_minutes" => {
+                (&mut self.timebank_floor_minutes, n <= 0 && n >= -1_000_000)
+            }
             "fairness_window_days" => (&mut self.fairness_window_days, (1..=3650).contains(&n)),
-            "fairness_warn_percent" => (&mut self.fairness_warn_percent, (100..=100_000).contains(&n)),
+            "fairness_warn_percent" => (
+                &mut self.fairness_warn_percent,
+                (100..=100_000).contains(&n),
+            ),
             "sp_budget" => (&mut self.sp_budget, (0..=1_000_000).contains(&n)),
             "sp_max_per_proposal" => (&mut self.sp_max_per_proposal, (1..=1_000_000).contains(&n)),
-            "sp_priority_threshold" => (&mut self.sp_priority_threshold, (1..=1_000_000_000).contains(&n)),
+            "sp_priority_threshold" => (
+                &mut self.sp_priority_threshold,
+                (1..=1_000_000_000).contains(&n),
+            ),
             "quorum_percent" => (&mut self.quorum_percent, (0..=100).contains(&n)),
             "approval_percent" => (&mut self.approval_percent, (0..=99).contains(&n)),
             "relief_approvals" => (&mut self.relief_approvals, (1..=100).contains(&n)),
-            "relief_max_per_person" => (&mut self.relief_max_per_person, (0..=i64::MAX / 4).contains(&n)),
+            "relief_max_per_person" => (
+                &mut self.relief_max_per_person,
+                (0..=i64::MAX / 4).contains(&n),
+            ),
             "relief_period_days" => (&mut self.relief_period_days, (1..=3650).contains(&n)),
             _ => return Err(ParamError::Unknown(key.to_string())),
         };
@@ -208,10 +219,17 @@ mod tests {
         p.assign("aid_categories=food, rides").unwrap();
         assert_eq!(p.aid_categories, vec!["food", "rides"]);
         assert!(matches!(p.assign("nope=1"), Err(ParamError::Unknown(_))));
-        assert!(matches!(p.assign("sp_budget=lots"), Err(ParamError::Invalid { .. })));
-        assert!(matches!(p.assign("timebank_floor_minutes=5"), Err(ParamError::Invalid { .. })));
+        assert!(matches!(
+            p.assign("sp_budget=lots"),
+            Err(ParamError::Invalid { .. })
+        ));
+        assert!(matches!(
+            p.assign("timebank_floor_minutes=5"),
+            Err(ParamError::Invalid { .. })
+        ));
         assert!(matches!(p.assign("sp_budget"), Err(ParamError::Syntax(_))));
-        let back = Params::from_map(p.to_map().iter().map(|(k, v)| (k.as_str(), v.as_str()))).unwrap();
+        let back =
+            Params::from_map(p.to_map().iter().map(|(k, v)| (k.as_str(), v.as_str()))).unwrap();
         assert_eq!(back, p);
     }
 }

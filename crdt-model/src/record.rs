@@ -17,7 +17,9 @@ use crate::params::Params;
 pub const LAYOUT_VERSION: u64 = 1;
 
 /// The outcome with which a proposal closes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The proposal was carried out.
@@ -31,7 +33,9 @@ pub enum Outcome {
 }
 
 /// How urgent a mutual-aid request is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Urgency {
     /// Whenever convenient.
@@ -43,7 +47,9 @@ pub enum Urgency {
 }
 
 /// What a report points at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ReportTarget {
     /// A record, by its id.
@@ -79,7 +85,8 @@ text_enum!(Urgency { Low = "low", Medium = "medium", High = "high" });
 text_enum!(ReportTarget { Record = "record", Member = "member" });
 
 /// One ledger record: the payload of one signed change.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Record {
     /// The founding record; its change hash is the community id.
@@ -91,6 +98,7 @@ pub enum Record {
         /// The founder's display name.
         display_name: String,
         /// The founder's certificate of this (first) device, for the all-zero community.
+        #[serde(with = "hex_bytes")]
         cert: [u8; 64],
         /// Initial parameters.
         params: Params,
@@ -100,6 +108,7 @@ pub enum Record {
         /// The newcomer's identity.
         member: MemberId,
         /// Identity certificate of the writing device.
+        #[serde(with = "hex_bytes")]
         cert: [u8; 64],
         /// Display name.
         display_name: String,
@@ -109,6 +118,7 @@ pub enum Record {
         /// The member.
         member: MemberId,
         /// Identity certificate of the writing device.
+        #[serde(with = "hex_bytes")]
         cert: [u8; 64],
     },
     /// A vouch admitting (with others) a newcomer.
@@ -215,6 +225,7 @@ pub enum Record {
         /// What kind of thing is reported.
         target_kind: ReportTarget,
         /// The record id or member id bytes.
+        #[serde(with = "hex_bytes")]
         target: [u8; 32],
         /// Why.
         reason: String,
@@ -263,7 +274,10 @@ impl Record {
 
     /// Whether this is a device's first record (the certificate that binds it to a member).
     pub fn is_certificate(&self) -> bool {
-        matches!(self, Record::Genesis { .. } | Record::Join { .. } | Record::Device { .. })
+        matches!(
+            self,
+            Record::Genesis { .. } | Record::Join { .. } | Record::Device { .. }
+        )
     }
 
     /// The root key of this record when written as change `seq` of `device`.
@@ -275,7 +289,13 @@ impl Record {
         use Field::*;
         let id = |r: &RecordId| Bytes(r.0.to_vec());
         let mut f = match self {
-            Record::Genesis { name, founder, display_name, cert, params } => {
+            Record::Genesis {
+                name,
+                founder,
+                display_name,
+                cert,
+                params,
+            } => {
                 let mut f = vec![
                     ("name", Str(name.clone())),
                     ("founder", Bytes(founder.0.to_vec())),
@@ -287,7 +307,11 @@ impl Record {
                 }
                 f
             }
-            Record::Join { member, cert, display_name } => vec![
+            Record::Join {
+                member,
+                cert,
+                display_name,
+            } => vec![
                 ("member", Bytes(member.0.to_vec())),
                 ("cert", Bytes(cert.to_vec())),
                 ("display_name", Str(display_name.clone())),
@@ -301,7 +325,13 @@ impl Record {
                 ("member", Bytes(member.0.to_vec())),
                 ("reason", Str(reason.clone())),
             ],
-            Record::Attest { to, minutes, service, category, date } => vec![
+            Record::Attest {
+                to,
+                minutes,
+                service,
+                category,
+                date,
+            } => vec![
                 ("to", Bytes(to.0.to_vec())),
                 ("minutes", Int(*minutes)),
                 ("service", Str(service.clone())),
@@ -322,7 +352,14 @@ impl Record {
             Record::Allocate { proposal, points } => {
                 vec![("proposal", id(proposal)), ("points", Int(*points))]
             }
-            Record::AidRequest { category, title, description, urgency, needed_by, location } => {
+            Record::AidRequest {
+                category,
+                title,
+                description,
+                urgency,
+                needed_by,
+                location,
+            } => {
                 let mut f = vec![
                     ("category", Str(category.clone())),
                     ("title", Str(title.clone())),
@@ -337,13 +374,21 @@ impl Record {
                 }
                 f
             }
-            Record::AidOffer { request, message, availability } => vec![
+            Record::AidOffer {
+                request,
+                message,
+                availability,
+            } => vec![
                 ("request", id(request)),
                 ("message", Str(message.clone())),
                 ("availability", Str(availability.clone())),
             ],
             Record::AidAccept { offer } => vec![("offer", id(offer))],
-            Record::AidConfirm { request, rating, feedback } => {
+            Record::AidConfirm {
+                request,
+                rating,
+                feedback,
+            } => {
                 let mut f = vec![("request", id(request))];
                 if let Some(r) = rating {
                     f.push(("rating", Int(*r)));
@@ -354,7 +399,11 @@ impl Record {
                 f
             }
             Record::AidCancel { request } => vec![("request", id(request))],
-            Record::Report { target_kind, target, reason } => vec![
+            Record::Report {
+                target_kind,
+                target,
+                reason,
+            } => vec![
                 ("target_kind", Str(target_kind.as_str().into())),
                 ("target", Bytes(target.to_vec())),
                 ("reason", Str(reason.clone())),
@@ -386,7 +435,10 @@ impl Record {
     }
 
     /// Parses and validates a record from its kind and fields. The error names the problem.
-    pub(crate) fn from_fields(kind: &str, fields: &BTreeMap<String, Field>) -> Result<Record, String> {
+    pub(crate) fn from_fields(
+        kind: &str,
+        fields: &BTreeMap<String, Field>,
+    ) -> Result<Record, String> {
         let f = Fields(fields);
         match f.int("v")? {
             v if v == LAYOUT_VERSION as i64 => {}
@@ -396,7 +448,9 @@ impl Record {
             "genesis" => {
                 let mut params = Params::default();
                 for k in crate::params::PARAM_NAMES {
-                    params.set(k, &f.str(k, 0, 4096)?).map_err(|e| e.to_string())?;
+                    params
+                        .set(k, &f.str(k, 0, 4096)?)
+                        .map_err(|e| e.to_string())?;
                 }
                 Record::Genesis {
                     name: f.str("name", 1, 100)?,
@@ -411,8 +465,13 @@ impl Record {
                 cert: f.b64("cert")?,
                 display_name: f.str("display_name", 1, 64)?,
             },
-            "device" => Record::Device { member: MemberId(f.b32("member")?), cert: f.b64("cert")? },
-            "vouch" => Record::Vouch { member: MemberId(f.b32("member")?) },
+            "device" => Record::Device {
+                member: MemberId(f.b32("member")?),
+                cert: f.b64("cert")?,
+            },
+            "vouch" => Record::Vouch {
+                member: MemberId(f.b32("member")?),
+            },
             "remove" => Record::Remove {
                 member: MemberId(f.b32("member")?),
                 reason: f.str("reason", 0, 500)?,
@@ -430,8 +489,12 @@ impl Record {
                     date: f.day("date")?,
                 }
             }
-            "confirm" => Record::Confirm { attestation: f.id("attestation")? },
-            "decline" => Record::Decline { attestation: f.id("attestation")? },
+            "confirm" => Record::Confirm {
+                attestation: f.id("attestation")?,
+            },
+            "decline" => Record::Decline {
+                attestation: f.id("attestation")?,
+            },
             "proposal" => Record::Proposal {
                 title: f.str("title", 3, 100)?,
                 description: f.str("description", 0, 2000)?,
@@ -445,7 +508,10 @@ impl Record {
                 if !(1..=1_000_000).contains(&points) {
                     return Err(format!("points {points} outside 1..=1000000"));
                 }
-                Record::Allocate { proposal: f.id("proposal")?, points }
+                Record::Allocate {
+                    proposal: f.id("proposal")?,
+                    points,
+                }
             }
             "aid_request" => Record::AidRequest {
                 category: f.str("category", 1, 32)?,
@@ -460,7 +526,9 @@ impl Record {
                 message: f.str("message", 10, 500)?,
                 availability: f.str("availability", 1, 200)?,
             },
-            "aid_accept" => Record::AidAccept { offer: f.id("offer")? },
+            "aid_accept" => Record::AidAccept {
+                offer: f.id("offer")?,
+            },
             "aid_confirm" => {
                 let rating = f.opt("rating", |f| f.int("rating"))?;
                 if let Some(r) = rating {
@@ -474,13 +542,18 @@ impl Record {
                     feedback: f.opt("feedback", |f| f.str("feedback", 1, 500))?,
                 }
             }
-            "aid_cancel" => Record::AidCancel { request: f.id("request")? },
+            "aid_cancel" => Record::AidCancel {
+                request: f.id("request")?,
+            },
             "report" => Record::Report {
                 target_kind: f.str("target_kind", 1, 16)?.parse()?,
                 target: f.b32("target")?,
                 reason: f.str("reason", 3, 500)?,
             },
-            "hide" => Record::Hide { record: f.id("record")?, reason: f.str("reason", 3, 500)? },
+            "hide" => Record::Hide {
+                record: f.id("record")?,
+                reason: f.str("reason", 3, 500)?,
+            },
             other => return Err(format!("unknown record kind {other:?}")),
         };
         // Every field written must be one this kind knows: no smuggled extra data.
@@ -499,21 +572,38 @@ impl Record {
             Record::Device { member, .. } => format!("new device for {}", member.short()),
             Record::Vouch { member } => format!("vouched for {}", member.short()),
             Record::Remove { member, reason } => format!("removed {} ({reason})", member.short()),
-            Record::Attest { to, minutes, service, date, .. } => {
+            Record::Attest {
+                to,
+                minutes,
+                service,
+                date,
+                ..
+            } => {
                 format!("{minutes} min of {service:?} to {} on {date}", to.short())
             }
             Record::Confirm { attestation } => format!("confirmed {}", attestation.short()),
             Record::Decline { attestation } => format!("declined {}", attestation.short()),
             Record::Proposal { title, .. } => format!("proposal {title:?}"),
-            Record::Close { proposal, outcome } => format!("closed {} as {outcome}", proposal.short()),
+            Record::Close { proposal, outcome } => {
+                format!("closed {} as {outcome}", proposal.short())
+            }
             Record::Allocate { proposal, points } => format!("{points} SP to {}", proposal.short()),
-            Record::AidRequest { title, category, .. } => format!("aid request {title:?} ({category})"),
+            Record::AidRequest {
+                title, category, ..
+            } => format!("aid request {title:?} ({category})"),
             Record::AidOffer { request, .. } => format!("offered help on {}", request.short()),
             Record::AidAccept { offer } => format!("accepted offer {}", offer.short()),
             Record::AidConfirm { request, .. } => format!("confirmed aid {}", request.short()),
             Record::AidCancel { request } => format!("cancelled aid {}", request.short()),
-            Record::Report { target_kind, target, reason } => {
-                format!("reported {target_kind} {} ({reason})", hex::encode(&target[..6]))
+            Record::Report {
+                target_kind,
+                target,
+                reason,
+            } => {
+                format!(
+                    "reported {target_kind} {} ({reason})",
+                    hex::encode(&target[..6])
+                )
             }
             Record::Hide { record, reason } => format!("hid {} ({reason})", record.short()),
         }
@@ -527,14 +617,20 @@ impl Fields<'_> {
         self.0.get(k).ok_or_else(|| format!("missing field {k:?}"))
     }
     fn opt<T>(&self, k: &str, f: impl Fn(&Self) -> Result<T, String>) -> Result<Option<T>, String> {
-        if self.0.contains_key(k) { f(self).map(Some) } else { Ok(None) }
+        if self.0.contains_key(k) {
+            f(self).map(Some)
+        } else {
+            Ok(None)
+        }
     }
     fn str(&self, k: &str, min: usize, max: usize) -> Result<String, String> {
         match self.get(k)? {
             Field::Str(s) => {
                 let n = s.chars().count();
                 if n < min || n > max {
-                    Err(format!("field {k:?} has {n} characters, expected {min}..={max}"))
+                    Err(format!(
+                        "field {k:?} has {n} characters, expected {min}..={max}"
+                    ))
                 } else if s.chars().any(|c| c.is_control() && c != '\n') {
                     Err(format!("field {k:?} contains control characters"))
                 } else {
@@ -560,7 +656,10 @@ impl Fields<'_> {
     }
     fn bytes<const N: usize>(&self, k: &str) -> Result<[u8; N], String> {
         match self.get(k)? {
-            Field::Bytes(b) => b.as_slice().try_into().map_err(|_| format!("field {k:?} must be {N} bytes")),
+            Field::Bytes(b) => b
+                .as_slice()
+                .try_into()
+                .map_err(|_| format!("field {k:?} must be {N} bytes")),
             _ => Err(format!("field {k:?} is not bytes")),
         }
     }
@@ -572,5 +671,26 @@ impl Fields<'_> {
     }
     fn id(&self, k: &str) -> Result<RecordId, String> {
         self.b32(k).map(RecordId)
+    }
+}
+
+/// Serde for fixed-size byte arrays as hex strings.
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer, const N: usize>(
+        b: &[u8; N],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(b))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+        d: D,
+    ) -> Result<[u8; N], D::Error> {
+        let s = String::deserialize(d)?;
+        let mut out = [0u8; N];
+        hex::decode_to_slice(&s, &mut out).map_err(serde::de::Error::custom)?;
+        Ok(out)
     }
 }
