@@ -1,0 +1,175 @@
+//! The data directory: keys (0600), the member's configuration, the store, the control socket.
+//!
+//! ```text
+//! <dir>/identity.key   member identity key seed, hex (0600)
+//! <dir>/device.key     this device's key seed, hex (0600); never leaves the machine
+//! <dir>/config.json    display name, community, LAN key, peers, listen addresses
+//! <dir>/store/         the sled store (see `store`)
+//! <dir>/control.sock   the control endpoint while `coop up` runs (0600)
+//! ```
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use coop_model::{CommunityId, DeviceKey, IdentityKey};
+use serde::{Deserialize, Serialize};
+
+use crate::error::NodeError;
+
+/// Version of `config.json`.
+pub const CONFIG_VERSION: u32 = 1;
+
+/// What this member's node is configured with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    /// Format version.
+    pub version: u32,
+    /// The member's display name.
+    pub display_name: String,
+    /// The community joined or founded, once there is one.
+    pub community: Option<CommunityId>,
+    /// The LAN pre-shared key (hex, 32 bytes), when the community uses one.
+    pub psk: Option<String>,
+    /// Peers to dial (multiaddrs).
+    #[serde(default)]
+    pub peers: Vec<String>,
+    /// Addresses to listen on (multiaddrs); empty means the default.
+    #[serde(default)]
+    pub listen: Vec<String>,
+}
+
+/// A data directory on disk.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    /// The directory at `root` (not created until [`DataDir::init`]).
+    pub fn new(root: impl Into<PathBuf>) -> DataDir {
+        DataDir { root: root.into() }
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    /// The store directory.
+    pub fn store_path(&self) -> PathBuf {
+        self.root.join("store")
+    }
+    /// The control socket.
+    pub fn control_socket(&self) -> PathBuf {
+        self.root.join("control.sock")
+    }
+    fn config_path(&self) -> PathBuf {
+        self.root.join("config.json")
+    }
+
+    /// Whether `coop init` has run here.
+    pub fn is_initialized(&self) -> bool {
+        self.root.join("identity.key").exists() && self.config_path().exists()
+    }
+
+    /// Creates the directory with fresh keys from the given seeds (the caller draws them
+    /// from the OS RNG). Refuses to overwrite an existing identity.
+    pub fn init(
+        &self,
+        display_name: &str,
+        identity_seed: [u8; 32],
+        device_seed: [u8; 32],
+    ) -> Result<Config, NodeError> {
+        if self.root.join("identity.key").exists() {
+            return Err(NodeError::AlreadyInitialized(self.root.clone()));
+        }
+        let name = display_name.trim();
+        if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+            return Err(NodeError::InvalidInput(
+                "display name must be 1-64 printable characters".into(),
+            ));
+        }
+        fs::create_dir_all(&self.root).map_err(|e| NodeError::io(&self.root, e))?;
+        write_secret(&self.root.join("identity.key"), &hex::encode(identity_seed))?;
+        write_secret(&self.root.join("device.key"), &hex::encode(device_seed))?;
+        let config = Config {
+            version: CONFIG_VERSION,
+            display_name: name.to_string(),
+            community: None,
+            psk: None,
+            peers: Vec::new(),
+            listen: Vec::new(),
+        };
+        self.save_config(&config)?;
+        Ok(config)
+    }
+
+    /// Reads the configuration.
+    pub fn config(&self) -> Result<Config, NodeError> {
+        if !self.is_initialized() {
+            return Err(NodeError::NotInitialized(self.root.clone()));
+        }
+        let path = self.config_path();
+        let text = fs::read_to_string(&path).map_err(|e| NodeError::io(&path, e))?;
+        let c: Config = serde_json::from_str(&text)
+            .map_err(|e| NodeError::Corrupt(format!("{}: {e}", path.display())))?;
+        if c.version != CONFIG_VERSION {
+            return Err(NodeError::Corrupt(format!(
+                "{}: unsupported version {}",
+                path.display(),
+                c.version
+            )));
+        }
+        Ok(c)
+    }
+
+    /// Writes the configuration atomically (write to a temp file, fsync, rename).
+    pub fn save_config(&self, config: &Config) -> Result<(), NodeError> {
+        let path = self.config_path();
+        let tmp = self.root.join("config.json.tmp");
+        let text =
+            serde_json::to_string_pretty(config).map_err(|e| NodeError::Corrupt(e.to_string()))?;
+        let mut f = fs::File::create(&tmp).map_err(|e| NodeError::io(&tmp, e))?;
+        f.write_all(text.as_bytes())
+            .map_err(|e| NodeError::io(&tmp, e))?;
+        f.sync_all().map_err(|e| NodeError::io(&tmp, e))?;
+        fs::rename(&tmp, &path).map_err(|e| NodeError::io(&path, e))?;
+        Ok(())
+    }
+
+    /// The member's identity key.
+    pub fn identity(&self) -> Result<IdentityKey, NodeError> {
+        Ok(IdentityKey::from_seed(read_seed(
+            &self.root.join("identity.key"),
+        )?))
+    }
+
+    /// This device's key.
+    pub fn device(&self) -> Result<DeviceKey, NodeError> {
+        Ok(DeviceKey::from_seed(read_seed(
+            &self.root.join("device.key"),
+        )?))
+    }
+}
+
+fn write_secret(path: &Path, text: &str) -> Result<(), NodeError> {
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(|e| NodeError::io(path, e))?;
+    f.write_all(text.as_bytes())
+        .map_err(|e| NodeError::io(path, e))?;
+    f.sync_all().map_err(|e| NodeError::io(path, e))
+}
+
+fn read_seed(path: &Path) -> Result<[u8; 32], NodeError> {
+    let text = fs::read_to_string(path).map_err(|e| NodeError::io(path, e))?;
+    let mut seed = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut seed)
+        .map_err(|_| NodeError::Corrupt(format!("{} is not a 32-byte hex key", path.display())))?;
+    Ok(seed)
+}

@@ -1,0 +1,406 @@
+//! A member's node without the network: the store, the keys and the ledger in one place.
+//!
+//! `coop` commands use it directly when no `coop up` runs for the data dir; the running
+//! node's store actor owns one. Every accepted change is in the store, flushed, before a
+//! call returns.
+
+use coop_model::{
+    CommunityId, DeviceId, Envelope, EquivocationProof, IdentityKey, Ledger, MemberId, Outcome,
+    Params, Record, RecordId, Rejection, State,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::datadir::{Config, DataDir};
+use crate::error::NodeError;
+use crate::store::Store;
+
+/// A snapshot of the node for `coop status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// This member.
+    pub member: MemberId,
+    /// Display name.
+    pub display_name: String,
+    /// This device.
+    pub device: DeviceId,
+    /// The community.
+    pub community: CommunityId,
+    /// Its name (empty until the genesis arrived).
+    pub community_name: String,
+    /// `admitted`, `pending`, `removed` or `unknown`.
+    pub membership: String,
+    /// Accepted changes.
+    pub changes: usize,
+    /// Changes waiting for dependencies.
+    pub pending: usize,
+    /// Records that count.
+    pub counted: usize,
+    /// Records refused by derivation.
+    pub refused: usize,
+    /// Document heads.
+    pub heads: Vec<RecordId>,
+    /// Digest of the derived state (equal on converged replicas).
+    pub digest: String,
+    /// Devices known to have equivocated.
+    pub forked_devices: Vec<DeviceId>,
+    /// Whether `coop up` is serving this data dir.
+    pub running: bool,
+    /// Connected peers (when running).
+    pub peers: Vec<String>,
+    /// Listen addresses (when running).
+    pub listen: Vec<String>,
+    /// Envelopes peers sent that the gate refused (when running).
+    pub rejected_from_peers: u64,
+}
+
+/// What `coop verify` found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyReport {
+    /// Stored envelopes checked.
+    pub checked: usize,
+    /// Stored entries that fail the gate: (log position, record id if readable, reason).
+    pub bad_entries: Vec<BadEntry>,
+    /// Digest of state derived from scratch from fully re-verified changes.
+    pub digest_from_scratch: String,
+    /// Digest of the state the node serves.
+    pub digest_served: String,
+    /// Records refused by derivation (not an error: they stay in the ledger with reasons).
+    pub refused_records: usize,
+}
+
+/// A stored entry that does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BadEntry {
+    /// Position in the store's log.
+    pub position: u64,
+    /// The record id, when the change still decodes.
+    pub id: Option<RecordId>,
+    /// Why it fails.
+    pub reason: String,
+}
+
+impl VerifyReport {
+    /// Whether everything verified and both derivations agree.
+    pub fn ok(&self) -> bool {
+        self.bad_entries.is_empty() && self.digest_from_scratch == self.digest_served
+    }
+}
+
+/// The node's local half.
+#[derive(Debug)]
+pub struct LocalNode {
+    dir: DataDir,
+    config: Config,
+    identity: IdentityKey,
+    device: coop_model::DeviceKey,
+    store: Store,
+    ledger: Ledger,
+}
+
+impl LocalNode {
+    /// Opens the node of a data dir that belongs to a community, rebuilding the ledger
+    /// (document and derived state) from the stored log.
+    pub fn open(dir: &DataDir) -> Result<LocalNode, NodeError> {
+        let config = dir.config()?;
+        let community = config.community.ok_or(NodeError::NoCommunity)?;
+        let store = Store::open(&dir.store_path())?;
+        let mut ledger = Ledger::new(community);
+        let mut envelopes = Vec::with_capacity(store.len());
+        for entry in store.log() {
+            let entry = entry?;
+            let env = Envelope::decode(&entry.bytes).map_err(|r| {
+                NodeError::Corrupt(format!(
+                    "stored entry {} does not decode: {r} (run `coop verify`)",
+                    entry.position
+                ))
+            })?;
+            envelopes.push(env);
+        }
+        // Our own log was verified on the way in; `coop verify` re-checks signatures.
+        ledger.ingest_trusted(envelopes);
+        for bytes in store.proofs()? {
+            if let Ok(p) = EquivocationProof::decode(&bytes) {
+                let _ = ledger.ingest_proof(p);
+            }
+        }
+        Ok(LocalNode {
+            identity: dir.identity()?,
+            device: dir.device()?,
+            dir: dir.clone(),
+            config,
+            store,
+            ledger,
+        })
+    }
+
+    /// Founds a community from an initialized data dir; returns its id.
+    pub fn found(
+        dir: &DataDir,
+        name: &str,
+        params: Params,
+        now: i64,
+    ) -> Result<LocalNode, NodeError> {
+        let mut config = dir.config()?;
+        if let Some(c) = config.community {
+            return Err(NodeError::AlreadyInCommunity(c.to_hex()));
+        }
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(NodeError::InvalidInput(
+                "community name must be 1-100 characters".into(),
+            ));
+        }
+        let identity = dir.identity()?;
+        let device = dir.device()?;
+        let (ledger, genesis) =
+            Ledger::found(&identity, &device, name, &config.display_name, params, now)
+                .map_err(NodeError::Refused)?;
+        let mut store = Store::open(&dir.store_path())?;
+        store.append(&[genesis])?;
+        config.community = Some(ledger.community());
+        dir.save_config(&config)?;
+        Ok(LocalNode {
+            dir: dir.clone(),
+            config,
+            identity,
+            device,
+            store,
+            ledger,
+        })
+    }
+
+    /// Joins a community from an invite: records it in the config and writes the join request.
+    pub fn join(
+        dir: &DataDir,
+        community: CommunityId,
+        psk: Option<String>,
+        peers: Vec<String>,
+        now: i64,
+    ) -> Result<(LocalNode, RecordId), NodeError> {
+        let mut config = dir.config()?;
+        match config.community {
+            Some(c) if c != community => return Err(NodeError::AlreadyInCommunity(c.to_hex())),
+            _ => {}
+        }
+        config.community = Some(community);
+        config.psk = psk;
+        for p in peers {
+            if !config.peers.contains(&p) {
+                config.peers.push(p);
+            }
+        }
+        dir.save_config(&config)?;
+        let mut node = LocalNode::open(dir)?;
+        let dev = node.device.device_id();
+        if node.ledger.member_of(&dev).is_some() {
+            // Joined before (an invite used twice): nothing new to write.
+            let id = node.ledger.envelopes().find_map(|e| {
+                let id = e.record_id()?;
+                matches!(
+                    node.ledger.get(&id),
+                    Some((
+                        _,
+                        Record::Join { .. } | Record::Device { .. } | Record::Genesis { .. }
+                    ))
+                )
+                .then_some(id)
+                .filter(|_| {
+                    coop_model::gate::verify_envelope(e.clone(), &community, false)
+                        .is_ok_and(|v| v.device == dev)
+                })
+            });
+            return Ok((node, id.unwrap_or(RecordId([0; 32]))));
+        }
+        let record = Record::Join {
+            member: node.identity.member_id(),
+            cert: node.identity.certify(&community, &dev),
+            display_name: node.config.display_name.clone(),
+        };
+        let id = node.submit(record, now)?;
+        Ok((node, id))
+    }
+
+    /// The data dir.
+    pub fn dir(&self) -> &DataDir {
+        &self.dir
+    }
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+    /// This member.
+    pub fn member(&self) -> MemberId {
+        self.identity.member_id()
+    }
+    /// This device.
+    pub fn device_id(&self) -> DeviceId {
+        self.device.device_id()
+    }
+    /// The community.
+    pub fn community(&self) -> CommunityId {
+        self.ledger.community()
+    }
+    /// The ledger.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// Writes a record as this device, if the ledger would count it now. The change is
+    /// durable before this returns; a refusal writes nothing.
+    pub fn submit(&mut self, record: Record, now: i64) -> Result<RecordId, NodeError> {
+        let env = self
+            .ledger
+            .author(&self.device, record, now)
+            .map_err(NodeError::Refused)?;
+        let id = env
+            .record_id()
+            .ok_or_else(|| NodeError::Corrupt("authored change has no id".into()))?;
+        if let Err(e) = self.store.append(&[env]) {
+            // Not durable: forget it in memory too, so we never serve an unacknowledged write.
+            self.reload()?;
+            return Err(e);
+        }
+        Ok(id)
+    }
+
+    /// The envelope of a held record (to publish after [`LocalNode::submit`]).
+    pub fn envelope(&self, id: &RecordId) -> Option<Envelope> {
+        self.ledger.get(id).map(|(e, _)| e.clone())
+    }
+
+    fn reload(&mut self) -> Result<(), NodeError> {
+        let mut ledger = Ledger::new(self.ledger.community());
+        let mut envelopes = Vec::new();
+        for entry in self.store.log() {
+            if let Ok(env) = Envelope::decode(&entry?.bytes) {
+                envelopes.push(env);
+            }
+        }
+        ledger.ingest_trusted(envelopes);
+        self.ledger = ledger;
+        Ok(())
+    }
+
+    /// Ingests envelopes from a peer or a file through the gate; persists (and flushes)
+    /// what was accepted and any new equivocation proof before returning.
+    pub fn ingest(&mut self, envelopes: Vec<Envelope>) -> Result<Outcome, NodeError> {
+        let out = self.ledger.ingest(envelopes);
+        self.store.append(&out.accepted)?;
+        for p in &out.new_forks {
+            self.store.put_proof(p)?;
+        }
+        Ok(out)
+    }
+
+    /// Takes in an equivocation proof from a peer; persists it when new.
+    pub fn ingest_proof(&mut self, proof: EquivocationProof) -> Result<bool, Rejection> {
+        let new = self.ledger.ingest_proof(proof.clone())?;
+        if new {
+            let _ = self.store.put_proof(&proof);
+        }
+        Ok(new)
+    }
+
+    /// The derived state (incremental).
+    pub fn state(&mut self) -> &State {
+        self.ledger.state()
+    }
+
+    /// Every accepted envelope, in causal order (for `coop sync export`).
+    pub fn export(&self) -> Vec<Envelope> {
+        self.ledger.envelopes().cloned().collect()
+    }
+
+    /// The local part of `coop status`.
+    pub fn status(&mut self) -> Status {
+        let member = self.member();
+        let summary = self.ledger.summary();
+        let community = self.ledger.community();
+        let state = self.ledger.state();
+        let membership = state
+            .members
+            .get(&member)
+            .map(|m| {
+                serde_json::to_value(m.status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default()
+            })
+            .unwrap_or_else(|| "unknown".into());
+        Status {
+            member,
+            display_name: self.config.display_name.clone(),
+            device: self.device.device_id(),
+            community,
+            community_name: state.name.clone(),
+            membership,
+            changes: summary.changes,
+            pending: summary.pending,
+            counted: state.counted,
+            refused: state.refused,
+            heads: summary.heads,
+            digest: state.digest(),
+            forked_devices: summary.forked_devices,
+            running: false,
+            peers: Vec::new(),
+            listen: Vec::new(),
+            rejected_from_peers: 0,
+        }
+    }
+
+    /// Re-verifies every stored envelope (signatures included) and re-derives from scratch.
+    pub fn verify(&mut self) -> Result<VerifyReport, NodeError> {
+        let community = self.ledger.community();
+        let mut fresh = Ledger::new(community);
+        let mut report = VerifyReport::default();
+        for entry in self.store.log() {
+            let entry = entry?;
+            report.checked += 1;
+            let env = match Envelope::decode(&entry.bytes) {
+                Ok(e) => e,
+                Err(r) => {
+                    report.bad_entries.push(BadEntry {
+                        position: entry.position,
+                        id: None,
+                        reason: r.to_string(),
+                    });
+                    continue;
+                }
+            };
+            let id = env.record_id();
+            let out = fresh.ingest([env]);
+            if let Some(r) = out.rejected.first() {
+                report.bad_entries.push(BadEntry {
+                    position: entry.position,
+                    id,
+                    reason: r.to_string(),
+                });
+            } else if out.accepted.is_empty() && out.duplicates == 0 {
+                report.bad_entries.push(BadEntry {
+                    position: entry.position,
+                    id,
+                    reason: "its dependencies are not in the store before it".into(),
+                });
+            }
+        }
+        for p in self.ledger.proofs().cloned().collect::<Vec<_>>() {
+            let _ = fresh.ingest_proof(p);
+        }
+        let scratch = fresh.derive_from_scratch();
+        report.digest_from_scratch = scratch.digest();
+        report.refused_records = scratch.refused;
+        report.digest_served = self.ledger.state().digest();
+        Ok(report)
+    }
+
+    /// Flushes the store (on shutdown).
+    pub fn flush(&self) -> Result<(), NodeError> {
+        self.store.flush()
+    }
+
+    /// The store (tests and tools).
+    #[doc(hidden)]
+    pub fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+}
