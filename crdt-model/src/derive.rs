@@ -649,6 +649,11 @@ impl Derived {
         d
     }
 
+    /// Whether this derivation covers exactly `len` entries of the given epoch.
+    pub(crate) fn is_current(&self, len: usize, epoch: u64) -> bool {
+        self.epoch == epoch && self.folded == len
+    }
+
     /// Whether the entries added since the last fold all sort after it and change nothing
     /// that earlier positions depend on (equivocations, removals).
     pub(crate) fn can_extend(&self, graph: Graph<'_>, epoch: u64) -> bool {
@@ -712,7 +717,7 @@ impl Derived {
     /// Would `record`, written now, count? Folds it on a copy of the current state.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn would_refuse(
-        &self,
+        &mut self,
         graph: Graph<'_>,
         dev: u32,
         device: DeviceId,
@@ -720,7 +725,10 @@ impl Derived {
         record: &Record,
         clock: &[u32],
     ) -> Option<Refusal> {
+        // The log is the bulk of the state and no rule reads it: keep it out of the copy.
+        let log = std::mem::take(&mut self.state.log);
         let mut copy = self.clone();
+        self.state.log = log;
         let ctx = Ctx {
             id: RecordId([0xff; 32]),
             dev,
@@ -787,10 +795,13 @@ impl Derived {
                     "treasurer".into(),
                 ];
                 m.devices.insert(c.device, false);
+                // Only admitted members hold SP (§4: unadmitted keys own nothing).
                 let budget = params.sp_budget;
                 for m in self.state.members.values_mut() {
-                    m.sp.budget = budget;
-                    m.sp.available = budget - m.sp.allocated;
+                    if m.status == MemberStatus::Admitted {
+                        m.sp.budget = budget;
+                        m.sp.available = budget - m.sp.allocated;
+                    }
                 }
                 return Ok(());
             }
@@ -1111,8 +1122,8 @@ impl Derived {
             .is_some_and(|e| !e.excluded && c.seen(e.dev, e.v.seq))
     }
 
+    /// The member's entry, created pending with no SP: the budget comes with admission.
     fn member_entry(&mut self, id: MemberId, name: &str) -> &mut Member {
-        let budget = self.state.params.sp_budget;
         self.state.members.entry(id).or_insert_with(|| Member {
             id,
             display_name: name.to_string(),
@@ -1121,11 +1132,7 @@ impl Derived {
             devices: BTreeMap::new(),
             vouched_by: BTreeSet::new(),
             time: TimeAccount::default(),
-            sp: SpAccount {
-                budget,
-                allocated: 0,
-                available: budget,
-            },
+            sp: SpAccount::default(),
             aid: AidHistory::default(),
         })
     }
@@ -1195,10 +1202,13 @@ impl Derived {
         list.push((c.dev, c.seq, author));
         let count = list.len() as i64;
         let needed = self.params().admission_vouches;
+        let budget = self.params().sp_budget;
         if let Some(m) = self.state.members.get_mut(&member) {
             m.vouched_by.insert(author);
             if m.status == MemberStatus::Pending && count >= needed {
                 m.status = MemberStatus::Admitted;
+                m.sp.budget = budget;
+                m.sp.available = budget - m.sp.allocated;
             }
         }
         Ok(())

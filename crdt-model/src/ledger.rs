@@ -18,6 +18,7 @@ use crate::gate::{certified_member, verify_envelope, Verified};
 use crate::identity::{DeviceKey, IdentityKey};
 use crate::ids::{CommunityId, DeviceId, DocId, MemberId, RecordId};
 use crate::params::Params;
+use crate::receipt::Receipt;
 use crate::record::Record;
 
 /// Most changes that may wait for missing dependencies at once.
@@ -682,7 +683,7 @@ impl Ledger {
             index: &self.index,
         };
         self.derived
-            .as_ref()?
+            .as_mut()?
             .would_refuse(graph, dev, *device, seq, record, &clock)
     }
 
@@ -705,6 +706,34 @@ impl Ledger {
     /// The derived state, updated incrementally where the total order allows it.
     pub fn state(&mut self) -> &State {
         &self.derived_mut_current().state
+    }
+
+    /// A two-party receipt for an attestation whose confirmation or decline derivation
+    /// counted: both signed changes and the certificates of both devices. `None` while the
+    /// attestation is pending, refused, or unknown.
+    pub fn receipt(&self, attestation: &RecordId) -> Option<Receipt> {
+        let scratch;
+        let state = match &self.derived {
+            Some(d) if d.is_current(self.entries.len(), self.epoch) => &d.state,
+            _ => {
+                scratch = self.derive_from_scratch();
+                &scratch
+            }
+        };
+        let settlement = state.attestations.get(attestation)?.settled_by?;
+        let entry = |id: &RecordId| self.index.get(id).map(|&i| &self.entries[i as usize]);
+        let cert = |e: &Entry| {
+            let &i = self.by_seq.get(&(e.dev, 1))?;
+            Some(self.entries[i as usize].v.envelope.clone())
+        };
+        let (a, s) = (entry(attestation)?, entry(&settlement)?);
+        Some(Receipt {
+            community: self.community,
+            attestation: a.v.envelope.clone(),
+            settlement: s.v.envelope.clone(),
+            provider_cert: cert(a)?,
+            receiver_cert: cert(s)?,
+        })
     }
 
     /// The derived state computed from scratch (for verification; must equal [`Ledger::state`]).

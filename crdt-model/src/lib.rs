@@ -27,4 +27,5 @@ pub use identity::{DeviceKey, IdentityKey};
 pub use ids::{CommunityId, Day, DeviceId, DocId, MemberId, Minutes, Points, RecordId};
 pub use ledger::{EquivocationProof, Ledger, Outcome, SyncClock};
 pub use params::Params;
+pub use receipt::{Receipt, ReceiptError, ReceiptSummary};
 pub use record::Record;

@@ -1,0 +1,13 @@
+//! The integration tests of `coop-model`, as one test binary (one link, one run).
+//!
+//! Topic files live in `tests/model/`: `support` and `script` are shared helpers, the rest
+//! are tests grouped by what they exercise.
+
+#[path = "model/support.rs"]
+mod support;
+
+#[path = "model/script.rs"]
+mod script;
+
+#[path = "model/fixtures.rs"]
+mod fixtures;

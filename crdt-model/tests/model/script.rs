@@ -1,0 +1,381 @@
+//! Tests as data: a tiny script of signed operations from several members, run on one
+//! replica, and the derived state rendered as compact text for `expect-test`.
+//!
+//! ```text
+//! param sp_max_per_proposal=60        # before `community`: genesis parameters
+//! community alice bob carol           # alice founds; bob and carol join, alice vouches
+//! join erin                           # erin only asks to join
+//! now 2026-12-01                      # render the fair-exchange index at that day
+//! a1 = bob: attest alice 180 "car repair" [2026-11-01]
+//! alice: confirm a1                   # also: decline LABEL
+//! p1 = alice: propose "Garden"
+//! bob@1: allocate p1 10               # device 1 of bob (its certificate is written first)
+//! bob!: allocate p1 1                 # `!` skips the author's dry run: derivation decides
+//! alice: close p1 delivered
+//! r1 = bob: request skill "Fix my bike"
+//! o1 = carol: offer r1 "I can do it on Saturday"
+//! bob: accept o1
+//! bob: done r1 [5] ["feedback"]       # aid confirmation with optional rating and feedback
+//! bob: cancel r1
+//! alice: vouch erin                   # also: remove NAME
+//! ```
+//!
+//! A line the author's dry run refuses is not written and is listed as "(not written)".
+//! After every line, incremental derivation must equal derivation from scratch; at the end
+//! a second replica fed the envelopes in reverse order must derive byte-identical state.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use coop_model::derive::{AttestationStatus, EntryStatus, ProposalStatus};
+use coop_model::*;
+
+use super::support::*;
+
+/// Runs a script and returns the rendered state.
+pub(crate) fn run(script: &str) -> String {
+    let mut params = Params::default();
+    let mut town: Option<Town> = None;
+    let mut labels: BTreeMap<String, RecordId> = BTreeMap::new();
+    let mut lines_of: BTreeMap<RecordId, String> = BTreeMap::new();
+    let mut not_written: Vec<(String, Rejection)> = Vec::new();
+    let mut devices: BTreeSet<(String, usize)> = BTreeSet::new();
+    let mut now: Option<Day> = None;
+
+    for raw in script.lines() {
+        let line = raw.split(" #").next().unwrap_or("").trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let words = tokens(line);
+        match words[0].as_str() {
+            "param" => params.assign(&words[1]).expect("a valid parameter"),
+            "community" => {
+                let names: Vec<&str> = words[1..].iter().map(String::as_str).collect();
+                let tw = Town::found(params.clone(), &names);
+                for n in &names {
+                    devices.insert((n.to_string(), 0));
+                }
+                town = Some(tw);
+            }
+            "join" => {
+                town
+                    .as_mut()
+                    .expect("`community` must come first")
+                    .newcomer(&words[1]);
+                devices.insert((words[1].clone(), 0));
+            }
+            "now" => now = Some(day(&words[1])),
+            _ => {
+                let town = town.as_mut().expect("`community` must come first");
+                let (label, rest) = match line.split_once(" = ") {
+                    Some((l, r)) => (Some(l.trim().to_string()), r),
+                    None => (None, line),
+                };
+                let (who, op) = rest.split_once(':').expect("NAME: VERB ...");
+                let force = who.ends_with('!');
+                let who = who.trim_end_matches('!');
+                let (name, dev) = match who.split_once('@') {
+                    Some((n, d)) => (n.to_string(), d.parse::<usize>().expect("a device")),
+                    None => (who.to_string(), 0),
+                };
+                if devices.insert((name.clone(), dev)) {
+                    town.add_device(&name, dev);
+                }
+                let record = parse_record(town, &labels, &tokens(op.trim()));
+                let written = if force {
+                    Ok(town.force(&name, dev, &record))
+                } else {
+                    town.try_write_on(&name, dev, record)
+                };
+                match written {
+                    Ok(id) => {
+                        lines_of.insert(id, line.to_string());
+                        if let Some(l) = label {
+                            labels.insert(l, id);
+                        }
+                    }
+                    Err(r) => not_written.push((line.to_string(), r)),
+                }
+                let fresh = town.ledger.derive_from_scratch();
+                assert_eq!(
+                    town.ledger.state(),
+                    &fresh,
+                    "incremental != scratch after {line:?}"
+                );
+            }
+        }
+    }
+
+    let mut town = town.expect("a community");
+    let state = town.ledger.state().clone();
+    let mut backwards = Ledger::new(town.community());
+    let mut envs: Vec<Envelope> = town.ledger.envelopes().cloned().collect();
+    envs.reverse();
+    let out = backwards.ingest(envs);
+    assert!(out.rejected.is_empty() && out.pending == 0, "{out:?}");
+    assert_eq!(
+        backwards.state().canonical_json(),
+        state.canonical_json(),
+        "a replica fed in reverse order differs"
+    );
+    render(&town, &state, &labels, &lines_of, &not_written, now)
+}
+
+fn tokens(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for c in s.chars() {
+        match c {
+            '"' => {
+                if quoted {
+                    out.push(std::mem::take(&mut cur));
+                }
+                quoted = !quoted;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+fn parse_record(town: &Town, labels: &BTreeMap<String, RecordId>, w: &[String]) -> Record {
+    let label = |i: usize| -> RecordId {
+        *labels
+            .get(&w[i])
+            .unwrap_or_else(|| panic!("no record labelled {}", w[i]))
+    };
+    let num = |i: usize| -> i64 { w[i].parse().expect("a number") };
+    match w[0].as_str() {
+        "attest" => attest_on(
+            town.id(&w[1]),
+            num(2),
+            &w[3],
+            w.get(4).map_or("2026-11-01", String::as_str),
+        ),
+        "confirm" => confirm(label(1)),
+        "decline" => decline(label(1)),
+        "propose" => proposal(&w[1]),
+        "allocate" => allocate(label(1), num(2)),
+        "close" => close(label(1), w[2].parse().expect("an outcome")),
+        "request" => aid_request(&w[1], &w[2]),
+        "offer" => aid_offer(label(1), &w[2]),
+        "accept" => aid_accept(label(1)),
+        "done" => aid_confirm(
+            label(1),
+            w.get(2).map(|r| r.parse().expect("a rating")),
+            w.get(3).map(String::as_str),
+        ),
+        "cancel" => aid_cancel(label(1)),
+        "vouch" => Record::Vouch {
+            member: town.id(&w[1]),
+        },
+        "remove" => remove(town.id(&w[1])),
+        other => panic!("unknown verb {other}"),
+    }
+}
+
+fn render(
+    town: &Town,
+    s: &State,
+    labels: &BTreeMap<String, RecordId>,
+    lines_of: &BTreeMap<RecordId, String>,
+    not_written: &[(String, Rejection)],
+    now: Option<Day>,
+) -> String {
+    let names: BTreeMap<MemberId, &str> = town
+        .people
+        .values()
+        .map(|p| (p.id(), p.name.as_str()))
+        .collect();
+    let who = |m: &MemberId| names.get(m).copied().unwrap_or("?").to_string();
+    let by_id: BTreeMap<RecordId, &str> = labels.iter().map(|(l, id)| (*id, l.as_str())).collect();
+    let rec = |r: &RecordId| by_id.get(r).map_or_else(|| r.short(), |l| l.to_string());
+    // Records are listed in total order, which is stable and reads like the script.
+    let position: BTreeMap<RecordId, usize> = s.log.iter().map(|e| (e.id, e.position)).collect();
+    let pos = |r: &RecordId| position.get(r).copied().unwrap_or(usize::MAX);
+    let mut attestations: Vec<_> = s.attestations.values().collect();
+    attestations.sort_by_key(|a| pos(&a.id));
+    let mut proposals: Vec<_> = s.proposals.values().collect();
+    proposals.sort_by_key(|p| pos(&p.id));
+    let mut requests: Vec<_> = s.aid_requests.values().collect();
+    requests.sort_by_key(|r| pos(&r.id));
+    // Details name members and records by short id; show names and labels instead.
+    let named = |detail: &str| -> String {
+        let mut d = detail.to_string();
+        for (id, name) in &names {
+            d = d.replace(&id.short(), name);
+        }
+        for (id, label) in &by_id {
+            d = d.replace(&id.short(), label);
+        }
+        d
+    };
+    let mut members: Vec<_> = s.members.values().collect();
+    members.sort_by_key(|m| m.display_name.clone());
+
+    let mut o = String::new();
+    o.push_str("members\n");
+    for m in &members {
+        let status = format!("{:?}", m.status).to_lowercase();
+        let _ = write!(
+            o,
+            "  {} {status}: time {:+} (+{} -{}), sp {}/{}",
+            m.display_name,
+            m.time.balance,
+            m.time.provided,
+            m.time.received,
+            m.sp.available,
+            m.sp.budget,
+        );
+        if m.aid.given + m.aid.received > 0 {
+            let _ = write!(
+                o,
+                ", aid given {} received {} ratings {:?}",
+                m.aid.given, m.aid.received, m.aid.ratings
+            );
+        }
+        if m.devices.len() > 1 || m.devices.values().any(|f| *f) {
+            let forked = m.devices.values().filter(|f| **f).count();
+            let _ = write!(o, ", {} devices ({forked} forked)", m.devices.len());
+        }
+        o.push('\n');
+    }
+    if !s.attestations.is_empty() {
+        o.push_str("attestations\n");
+        for a in attestations {
+            let status = match a.status {
+                AttestationStatus::Pending => "pending",
+                AttestationStatus::Confirmed => "confirmed",
+                AttestationStatus::Declined => "declined",
+            };
+            let _ = writeln!(
+                o,
+                "  {}: {} -> {} {} min {:?} {} {status}",
+                rec(&a.id),
+                who(&a.provider),
+                who(&a.receiver),
+                a.minutes,
+                a.service,
+                a.date
+            );
+        }
+    }
+    if !s.proposals.is_empty() {
+        o.push_str("proposals\n");
+        for p in proposals {
+            let status = match p.status {
+                ProposalStatus::Open => "open".to_string(),
+                ProposalStatus::Closed(c) => format!("closed {c}"),
+            };
+            let _ = writeln!(
+                o,
+                "  {}: {:?} by {} {status}, {} SP active (peak {}) from {} supporters{}",
+                rec(&p.id),
+                p.title,
+                who(&p.proposer),
+                p.active_points,
+                p.peak_points,
+                p.supporters,
+                if p.prioritized { ", prioritized" } else { "" }
+            );
+        }
+    }
+    if !s.aid_requests.is_empty() {
+        o.push_str("aid\n");
+        for r in requests {
+            let offers: Vec<String> = r.offers.iter().map(|x| rec(&x.id)).collect();
+            let _ = write!(
+                o,
+                "  {}: {:?} ({}) by {} {}, offers [{}]",
+                rec(&r.id),
+                r.title,
+                r.category,
+                who(&r.requester),
+                r.status.as_str(),
+                offers.join(" ")
+            );
+            if let (Some(off), Some(h)) = (r.accepted_offer, r.helper) {
+                let _ = write!(o, ", accepted {} from {}", rec(&off), who(&h));
+            }
+            for (side, c) in [
+                ("requester", &r.requester_confirmation),
+                ("helper", &r.helper_confirmation),
+            ] {
+                if let Some(c) = c {
+                    let _ = write!(o, ", {side} done");
+                    if let Some(x) = c.rating {
+                        let _ = write!(o, " rating {x}");
+                    }
+                    if let Some(f) = &c.feedback {
+                        let _ = write!(o, " {f:?}");
+                    }
+                }
+            }
+            o.push('\n');
+        }
+    }
+    if let Some(today) = now {
+        let _ = writeln!(
+            o,
+            "fairness on {today} over {} days",
+            s.params.fairness_window_days
+        );
+        for m in &members {
+            let b = s
+                .balance(&m.id, today.0 as i64 * 86_400 + 43_200)
+                .expect("a member");
+            if b.window_provided + b.window_received == 0 {
+                continue;
+            }
+            let ratio = b.ratio_percent.map_or("-".into(), |r| format!("{r}%"));
+            let _ = writeln!(
+                o,
+                "  {}: provided {} received {} ratio {ratio}{}",
+                m.display_name,
+                b.window_provided,
+                b.window_received,
+                if b.warning { " WARNING" } else { "" }
+            );
+        }
+    }
+    let refused: Vec<_> = s
+        .log
+        .iter()
+        .filter(|e| e.status == EntryStatus::Refused)
+        .collect();
+    if !refused.is_empty() || !not_written.is_empty() {
+        o.push_str("refused\n");
+        for e in refused {
+            let what = lines_of
+                .get(&e.id)
+                .cloned()
+                .unwrap_or_else(|| format!("{} {}", e.kind, e.summary));
+            let _ = writeln!(
+                o,
+                "  {what} => {}: {}",
+                e.reason.map_or("?", |r| r.as_str()),
+                named(e.detail.as_deref().unwrap_or(""))
+            );
+        }
+        for (line, r) in not_written {
+            let _ = writeln!(
+                o,
+                "  {line} => {}: {} (not written)",
+                r.reason,
+                named(&r.detail)
+            );
+        }
+    }
+    let _ = writeln!(o, "counted {} refused {}", s.counted, s.refused);
+    o
+}

@@ -1,0 +1,498 @@
+//! Shared helpers: deterministic people and keys, a community with a main replica, record
+//! builders, hand-built changes that skip `Ledger::author`'s dry run, and replica sync.
+
+use std::collections::BTreeMap;
+
+use automerge::transaction::{CommitOptions, Transactable, Transaction};
+use automerge::{ObjType, ReadDoc, ScalarValue, ROOT};
+use coop_model::derive::{EntryStatus, LogEntry};
+use coop_model::record::{Outcome as Closing, Urgency};
+use coop_model::*;
+use sha2::{Digest, Sha256};
+
+/// Unix time of the first record in every test: 2026-09-21 (a Monday), 09:46 UTC.
+pub(crate) const T0: i64 = 1_790_000_000;
+
+/// A 32-byte seed derived from a label, so every test's keys are fixed and distinct.
+pub(crate) fn seed(label: &str) -> [u8; 32] {
+    Sha256::digest(format!("coop-model tests/{label}")).into()
+}
+
+/// A person: an identity key and their device keys (created on demand).
+#[derive(Debug, Clone)]
+pub(crate) struct Person {
+    pub(crate) name: String,
+    pub(crate) identity: IdentityKey,
+}
+
+impl Person {
+    pub(crate) fn new(name: &str) -> Person {
+        Person {
+            name: name.to_string(),
+            identity: IdentityKey::from_seed(seed(&format!("{name}/identity"))),
+        }
+    }
+    pub(crate) fn id(&self) -> MemberId {
+        self.identity.member_id()
+    }
+    /// Device `n` (0 is the first device).
+    pub(crate) fn dev(&self, n: usize) -> DeviceKey {
+        DeviceKey::from_seed(seed(&format!("{}/device/{n}", self.name)))
+    }
+    /// The join record of device `n`, certified for `community`.
+    pub(crate) fn join(&self, community: &CommunityId, n: usize) -> Record {
+        Record::Join {
+            member: self.id(),
+            cert: self.identity.certify(community, &self.dev(n).device_id()),
+            display_name: self.name.clone(),
+        }
+    }
+    /// The certificate record of a further device `n`.
+    pub(crate) fn device(&self, community: &CommunityId, n: usize) -> Record {
+        Record::Device {
+            member: self.id(),
+            cert: self.identity.certify(community, &self.dev(n).device_id()),
+        }
+    }
+}
+
+/// A community under test: people by name, and the main replica everything is written on.
+#[derive(Debug)]
+pub(crate) struct Town {
+    pub(crate) ledger: Ledger,
+    pub(crate) people: BTreeMap<String, Person>,
+    pub(crate) founder: String,
+    pub(crate) genesis: Envelope,
+    clock: i64,
+}
+
+impl Town {
+    /// The first name founds the community with `params`; the others join on their device 0
+    /// and are vouched for by the founder.
+    pub(crate) fn found(params: Params, names: &[&str]) -> Town {
+        let founder = Person::new(names[0]);
+        let (ledger, genesis) =
+            Ledger::found(&founder.identity, &founder.dev(0), "Elm Street", names[0], params, T0)
+                .expect("genesis");
+        let mut town = Town {
+            ledger,
+            people: BTreeMap::new(),
+            founder: names[0].to_string(),
+            genesis,
+            clock: T0,
+        };
+        town.people.insert(names[0].to_string(), founder);
+        for name in &names[1..] {
+            town.admit(name);
+        }
+        town
+    }
+
+    /// A newcomer who joins (device 0) and is vouched for by the founder.
+    pub(crate) fn admit(&mut self, name: &str) -> MemberId {
+        self.newcomer(name);
+        let id = self.id(name);
+        let founder = self.founder.clone();
+        self.write(&founder, Record::Vouch { member: id });
+        id
+    }
+
+    /// A newcomer who only writes a join request (device 0).
+    pub(crate) fn newcomer(&mut self, name: &str) -> RecordId {
+        let p = Person::new(name);
+        let join = p.join(&self.community(), 0);
+        self.people.insert(name.to_string(), p);
+        self.write(name, join)
+    }
+
+    pub(crate) fn community(&self) -> CommunityId {
+        self.ledger.community()
+    }
+    pub(crate) fn person(&self, name: &str) -> &Person {
+        self.people
+            .get(name)
+            .unwrap_or_else(|| panic!("no person {name}"))
+    }
+    pub(crate) fn id(&self, name: &str) -> MemberId {
+        self.person(name).id()
+    }
+    pub(crate) fn dev(&self, name: &str, n: usize) -> DeviceKey {
+        self.person(name).dev(n)
+    }
+    /// The next author time: one minute after the previous one.
+    pub(crate) fn tick(&mut self) -> i64 {
+        self.clock += 60;
+        self.clock
+    }
+
+    /// Writes a record with `name`'s device 0; panics if `Ledger::author` refuses it.
+    pub(crate) fn write(&mut self, name: &str, record: Record) -> RecordId {
+        self.write_on(name, 0, record)
+    }
+
+    /// Writes a record with device `n` of `name`; panics if refused.
+    pub(crate) fn write_on(&mut self, name: &str, n: usize, record: Record) -> RecordId {
+        let what = format!("{name}@{n}: {record:?}");
+        match self.try_write_on(name, n, record) {
+            Ok(id) => id,
+            Err(r) => panic!("{what} refused: {r}"),
+        }
+    }
+
+    /// Writes a record with `name`'s device 0; returns the refusal if `author` refuses.
+    pub(crate) fn try_write(&mut self, name: &str, record: Record) -> Result<RecordId, Rejection> {
+        self.try_write_on(name, 0, record)
+    }
+
+    pub(crate) fn try_write_on(
+        &mut self,
+        name: &str,
+        n: usize,
+        record: Record,
+    ) -> Result<RecordId, Rejection> {
+        let key = self.dev(name, n);
+        let t = self.tick();
+        self.ledger.author(&key, record, t).map(|e| rid(&e))
+    }
+
+    /// Registers device `n` of `name` (its certificate change), written by that device.
+    pub(crate) fn add_device(&mut self, name: &str, n: usize) -> RecordId {
+        let rec = self.person(name).device(&self.community(), n);
+        self.write_on(name, n, rec)
+    }
+
+    /// Writes a record without the author's dry run (so derivation may refuse it) and
+    /// ingests it into the main replica.
+    pub(crate) fn force(&mut self, name: &str, n: usize, record: &Record) -> RecordId {
+        let key = self.dev(name, n);
+        let t = self.tick();
+        let env = forge(&self.ledger, &key, record, t);
+        let out = self.ledger.ingest([env.clone()]);
+        assert_eq!(out.accepted.len(), 1, "forged change refused: {:?}", out.rejected);
+        rid(&env)
+    }
+
+    /// A fresh replica holding everything the main one holds.
+    pub(crate) fn replica(&self) -> Ledger {
+        replica_of(&self.ledger)
+    }
+
+    /// The derivation status of a record on the main replica.
+    pub(crate) fn status(&mut self, id: &RecordId) -> Result<(), RejectReason> {
+        status(&mut self.ledger, id)
+    }
+}
+
+/// A fresh replica of `ledger`, fed every accepted envelope (through the full gate).
+pub(crate) fn replica_of(ledger: &Ledger) -> Ledger {
+    let mut r = Ledger::new(ledger.community());
+    let out = r.ingest(ledger.envelopes().cloned().collect::<Vec<_>>());
+    assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+    r
+}
+
+/// The record id of an envelope.
+pub(crate) fn rid(env: &Envelope) -> RecordId {
+    env.record_id().expect("an uncompressed change")
+}
+
+/// The log entry of a record in the derived state.
+pub(crate) fn log_entry<'a>(state: &'a State, id: &RecordId) -> &'a LogEntry {
+    state
+        .log
+        .iter()
+        .find(|e| e.id == *id)
+        .unwrap_or_else(|| panic!("{id:?} is not in the log"))
+}
+
+/// Whether derivation counted a record (`Ok`) or refused it (the reason).
+pub(crate) fn status(ledger: &mut Ledger, id: &RecordId) -> Result<(), RejectReason> {
+    let e = log_entry(ledger.state(), id);
+    match e.status {
+        EntryStatus::Counted => Ok(()),
+        EntryStatus::Refused => Err(e.reason.expect("a refused entry has a reason")),
+    }
+}
+
+/// Delivers everything each ledger holds to the other (full envelopes, so both end up with
+/// the same set of changes, fork branches included) and the equivocation proofs.
+pub(crate) fn sync(a: &mut Ledger, b: &mut Ledger) {
+    let from_a: Vec<Envelope> = a.envelopes().cloned().collect();
+    let from_b: Vec<Envelope> = b.envelopes().cloned().collect();
+    let proofs_a: Vec<EquivocationProof> = a.proofs().cloned().collect();
+    let proofs_b: Vec<EquivocationProof> = b.proofs().cloned().collect();
+    let out = b.ingest(from_a);
+    assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+    let out = a.ingest(from_b);
+    assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+    for p in proofs_a {
+        b.ingest_proof(p).expect("a valid proof");
+    }
+    for p in proofs_b {
+        a.ingest_proof(p).expect("a valid proof");
+    }
+}
+
+/// Asserts two replicas have converged: same heads, byte-identical derived state, and
+/// incremental derivation equal to derivation from scratch on both.
+pub(crate) fn assert_converged(a: &mut Ledger, b: &mut Ledger) {
+    let mut ha = a.heads();
+    let mut hb = b.heads();
+    ha.sort();
+    hb.sort();
+    assert_eq!(ha, hb, "heads differ");
+    let (sa, sb) = (a.state().clone(), b.state().clone());
+    assert_eq!(
+        String::from_utf8_lossy(&sa.canonical_json()),
+        String::from_utf8_lossy(&sb.canonical_json()),
+        "derived states differ"
+    );
+    assert_eq!(sa, a.derive_from_scratch(), "incremental != scratch");
+    assert_eq!(sb, b.derive_from_scratch(), "incremental != scratch");
+}
+
+/// Builds a signed change by hand on top of `ledger`'s document: `ops` writes into a
+/// transaction whose actor is `key`'s device. Nothing checks the result: the gate will.
+pub(crate) fn raw_change(
+    ledger: &Ledger,
+    key: &DeviceKey,
+    time: i64,
+    ops: impl FnOnce(&mut Transaction<'_>, u64),
+) -> Envelope {
+    let mut doc = ledger.doc().clone();
+    let device = key.device_id();
+    doc.set_actor(device.actor());
+    let seq = ledger.sync_clock().get(&device).copied().unwrap_or(0) + 1;
+    let mut tx = doc.transaction();
+    ops(&mut tx, seq);
+    let (hash, _) = tx.commit_with(CommitOptions::default().with_time(time));
+    let hash = hash.expect("a non-empty change");
+    let change = doc.get_change_by_hash(&hash).expect("the new change");
+    let c = ledger.community();
+    Envelope::sign(
+        c,
+        DocId::ledger(&c),
+        key,
+        &hash.0,
+        change.raw_bytes().to_vec(),
+    )
+}
+
+/// A correctly laid-out change carrying `record` on `ledger`'s heads, with no dry run.
+pub(crate) fn forge(ledger: &Ledger, key: &DeviceKey, record: &Record, time: i64) -> Envelope {
+    let device = key.device_id();
+    raw_change(ledger, key, time, |tx, seq| {
+        let obj = tx
+            .put_object(ROOT, record.root_key(&device, seq), ObjType::Map)
+            .expect("put_object");
+        for (k, v) in layout(record) {
+            tx.put(&obj, k, v).expect("put");
+        }
+    })
+}
+
+/// The fields of a record as the layout stores them (mirrors `Record::fields`, which is
+/// private to the crate: if they drift apart, forged changes fail the gate loudly).
+pub(crate) fn layout(record: &Record) -> Vec<(&'static str, ScalarValue)> {
+    use ScalarValue::{Bytes, Int, Str};
+    let b = |x: &[u8]| Bytes(x.to_vec());
+    let s = |x: &str| Str(x.into());
+    let mut f = match record {
+        Record::Join {
+            member,
+            cert,
+            display_name,
+        } => vec![
+            ("member", b(&member.0)),
+            ("cert", b(cert)),
+            ("display_name", s(display_name)),
+        ],
+        Record::Device { member, cert } => vec![("member", b(&member.0)), ("cert", b(cert))],
+        Record::Vouch { member } => vec![("member", b(&member.0))],
+        Record::Remove { member, reason } => vec![("member", b(&member.0)), ("reason", s(reason))],
+        Record::Attest {
+            to,
+            minutes,
+            service,
+            category,
+            date,
+        } => vec![
+            ("to", b(&to.0)),
+            ("minutes", Int(*minutes)),
+            ("service", s(service)),
+            ("category", s(category)),
+            ("date", Int(date.0 as i64)),
+        ],
+        Record::Confirm { attestation } | Record::Decline { attestation } => {
+            vec![("attestation", b(&attestation.0))]
+        }
+        Record::Proposal { title, description } => {
+            vec![("title", s(title)), ("description", s(description))]
+        }
+        Record::Close { proposal, outcome } => {
+            vec![("proposal", b(&proposal.0)), ("outcome", s(outcome.as_str()))]
+        }
+        Record::Allocate { proposal, points } => {
+            vec![("proposal", b(&proposal.0)), ("points", Int(*points))]
+        }
+        Record::AidRequest {
+            category,
+            title,
+            description,
+            urgency,
+            needed_by,
+            location,
+        } => {
+            let mut f = vec![
+                ("category", s(category)),
+                ("title", s(title)),
+                ("description", s(description)),
+                ("urgency", s(urgency.as_str())),
+            ];
+            if let Some(d) = needed_by {
+                f.push(("needed_by", Int(d.0 as i64)));
+            }
+            if let Some(l) = location {
+                f.push(("location", s(l)));
+            }
+            f
+        }
+        Record::AidOffer {
+            request,
+            message,
+            availability,
+        } => vec![
+            ("request", b(&request.0)),
+            ("message", s(message)),
+            ("availability", s(availability)),
+        ],
+        Record::AidAccept { offer } => vec![("offer", b(&offer.0))],
+        Record::AidConfirm {
+            request,
+            rating,
+            feedback,
+        } => {
+            let mut f = vec![("request", b(&request.0))];
+            if let Some(r) = rating {
+                f.push(("rating", Int(*r)));
+            }
+            if let Some(t) = feedback {
+                f.push(("feedback", s(t)));
+            }
+            f
+        }
+        Record::AidCancel { request } => vec![("request", b(&request.0))],
+        Record::Hide { record, reason } => vec![("record", b(&record.0)), ("reason", s(reason))],
+        other => panic!("no test layout for {}", other.kind()),
+    };
+    f.insert(0, ("v", Int(1)));
+    f
+}
+
+// --- record builders, so tests read like the domain
+
+pub(crate) fn day(s: &str) -> Day {
+    s.parse().expect("a YYYY-MM-DD date")
+}
+
+pub(crate) fn attest(to: MemberId, minutes: i64, service: &str) -> Record {
+    attest_on(to, minutes, service, "2026-11-01")
+}
+
+pub(crate) fn attest_on(to: MemberId, minutes: i64, service: &str, date: &str) -> Record {
+    Record::Attest {
+        to,
+        minutes,
+        service: service.into(),
+        category: "general".into(),
+        date: day(date),
+    }
+}
+
+pub(crate) fn confirm(attestation: RecordId) -> Record {
+    Record::Confirm { attestation }
+}
+
+pub(crate) fn decline(attestation: RecordId) -> Record {
+    Record::Decline { attestation }
+}
+
+pub(crate) fn proposal(title: &str) -> Record {
+    Record::Proposal {
+        title: title.into(),
+        description: format!("{title}, for everyone on the street"),
+    }
+}
+
+pub(crate) fn allocate(proposal: RecordId, points: i64) -> Record {
+    Record::Allocate { proposal, points }
+}
+
+pub(crate) fn close(proposal: RecordId, outcome: Closing) -> Record {
+    Record::Close { proposal, outcome }
+}
+
+pub(crate) fn aid_request(category: &str, title: &str) -> Record {
+    Record::AidRequest {
+        category: category.into(),
+        title: title.into(),
+        description: format!("{title}: details for helpers"),
+        urgency: Urgency::Medium,
+        needed_by: None,
+        location: None,
+    }
+}
+
+pub(crate) fn aid_offer(request: RecordId, message: &str) -> Record {
+    Record::AidOffer {
+        request,
+        message: message.into(),
+        availability: "weekends".into(),
+    }
+}
+
+pub(crate) fn aid_accept(offer: RecordId) -> Record {
+    Record::AidAccept { offer }
+}
+
+pub(crate) fn aid_confirm(request: RecordId, rating: Option<i64>, feedback: Option<&str>) -> Record {
+    Record::AidConfirm {
+        request,
+        rating,
+        feedback: feedback.map(String::from),
+    }
+}
+
+pub(crate) fn aid_cancel(request: RecordId) -> Record {
+    Record::AidCancel { request }
+}
+
+pub(crate) fn remove(member: MemberId) -> Record {
+    Record::Remove {
+        member,
+        reason: "moved away".into(),
+    }
+}
+
+/// A small deterministic RNG for tests that want variety without a dependency (SplitMix64).
+#[derive(Debug, Clone)]
+pub(crate) struct Rng(pub u64);
+
+impl Rng {
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    pub(crate) fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = self.below(i + 1);
+            v.swap(i, j);
+        }
+    }
+}
