@@ -717,7 +717,7 @@ impl Derived {
     /// Would `record`, written now, count? Folds it on a copy of the current state.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn would_refuse(
-        &mut self,
+        &self,
         graph: Graph<'_>,
         dev: u32,
         device: DeviceId,
@@ -725,10 +725,7 @@ impl Derived {
         record: &Record,
         clock: &[u32],
     ) -> Option<Refusal> {
-        // The log is the bulk of the state and no rule reads it: keep it out of the copy.
-        let log = std::mem::take(&mut self.state.log);
-        let mut copy = self.clone();
-        self.state.log = log;
+        let mut copy = self.trial_copy(record);
         let ctx = Ctx {
             id: RecordId([0xff; 32]),
             dev,
@@ -738,6 +735,80 @@ impl Derived {
             excluded: false,
         };
         copy.apply(graph, &ctx, record).err()
+    }
+
+    /// A copy holding only what `record`'s rules read or write: the members and the one
+    /// attestation, proposal, request or offer it refers to. Keeps authoring O(members)
+    /// instead of O(ledger).
+    fn trial_copy(&self, record: &Record) -> Derived {
+        let st = &self.state;
+        let mut state = State {
+            community: st.community,
+            name: String::new(),
+            founder: st.founder,
+            params: st.params.clone(),
+            params_history: Vec::new(),
+            members: st.members.clone(),
+            attestations: BTreeMap::new(),
+            proposals: BTreeMap::new(),
+            aid_requests: BTreeMap::new(),
+            reports: Vec::new(),
+            hidden: BTreeMap::new(),
+            forked_devices: BTreeMap::new(),
+            log: Vec::new(),
+            counted: 0,
+            refused: 0,
+        };
+        let mut fold = Fold {
+            genesis: self.fold.genesis,
+            device_member: self.fold.device_member.clone(),
+            joins: self.fold.joins.clone(),
+            vouches: self.fold.vouches.clone(),
+            removals: self.fold.removals.clone(),
+            forked: self.fold.forked.clone(),
+            locked: HashMap::new(),
+            offers: HashMap::new(),
+        };
+        let copy_proposal = |id: &RecordId, state: &mut State, fold: &mut Fold| {
+            if let Some(p) = st.proposals.get(id) {
+                state.proposals.insert(*id, p.clone());
+            }
+            for (k, v) in self.fold.locked.iter().filter(|((_, p), _)| p == id) {
+                fold.locked.insert(*k, *v);
+            }
+        };
+        let copy_request = |id: &RecordId, state: &mut State| {
+            if let Some(r) = st.aid_requests.get(id) {
+                state.aid_requests.insert(*id, r.clone());
+            }
+        };
+        match record {
+            Record::Confirm { attestation } | Record::Decline { attestation } => {
+                if let Some(a) = st.attestations.get(attestation) {
+                    state.attestations.insert(*attestation, a.clone());
+                }
+            }
+            Record::Close { proposal, .. } | Record::Allocate { proposal, .. } => {
+                copy_proposal(proposal, &mut state, &mut fold)
+            }
+            Record::AidOffer { request, .. }
+            | Record::AidConfirm { request, .. }
+            | Record::AidCancel { request } => copy_request(request, &mut state),
+            Record::AidAccept { offer } => {
+                if let Some(request) = self.fold.offers.get(offer) {
+                    fold.offers.insert(*offer, *request);
+                    copy_request(request, &mut state);
+                }
+            }
+            _ => {}
+        }
+        Derived {
+            state,
+            fold,
+            last_key: self.last_key,
+            folded: self.folded,
+            epoch: self.epoch,
+        }
     }
 
     fn params(&self) -> &Params {

@@ -90,6 +90,15 @@ pub fn verify_envelope(
         }
     };
     let id = RecordId::from(change.hash());
+    // Automerge does not check a change chunk's checksum (bytes 4..8, the first bytes of the
+    // change hash). Without this check the same signed change could travel in many byte
+    // forms: every envelope of a change must be byte-identical.
+    if bytes.get(4..8) != Some(&id.0[..4]) {
+        return Err(reject(
+            RejectReason::Malformed,
+            "the chunk checksum does not match the change".into(),
+        ));
+    }
     let actor = change.actor_id().to_bytes();
     let device_bytes: Option<[u8; 32]> = actor.try_into().ok();
     let with_author = |reason, detail: String| Rejection {

@@ -8,8 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
-use automerge::transaction::CommitOptions;
-use automerge::{Automerge, Change, ReadDoc};
+use automerge::{Automerge, Change};
 use serde::Serialize;
 
 use crate::derive::{Derived, State};
@@ -23,6 +22,8 @@ use crate::record::Record;
 
 /// Most changes that may wait for missing dependencies at once.
 pub const MAX_PENDING: usize = 20_000;
+/// Accepted changes applied to the Automerge document in one batch.
+pub const DOC_BATCH: usize = 1024;
 
 /// What one call to [`Ledger::ingest`] did.
 #[derive(Debug, Default, Clone)]
@@ -112,6 +113,11 @@ pub type SyncClock = BTreeMap<DeviceId, u64>;
 pub struct Ledger {
     community: CommunityId,
     doc: Automerge,
+    /// Accepted changes not yet applied to `doc` (applied in batches: Automerge applies one
+    /// big batch far faster than many small ones).
+    unapplied: Vec<Change>,
+    /// Heads of the accepted, non-excluded change graph (= the document's heads).
+    heads: BTreeSet<RecordId>,
     entries: Vec<Entry>,
     index: HashMap<RecordId, u32>,
     devices: Vec<DeviceId>,
@@ -136,6 +142,8 @@ impl Ledger {
         Ledger {
             community,
             doc: Automerge::new(),
+            unapplied: Vec::new(),
+            heads: BTreeSet::new(),
             entries: Vec::new(),
             index: HashMap::new(),
             devices: Vec::new(),
@@ -169,18 +177,10 @@ impl Ledger {
             cert: identity.certify(&CommunityId([0; 32]), &dev),
             params,
         };
-        let mut doc = Automerge::new().with_actor(dev.actor());
-        let mut tx = doc.transaction();
-        record
-            .write(&mut tx, &dev, 1)
-            .map_err(|e| Rejection::anonymous(RejectReason::InvalidRecord, &e.to_string()))?;
-        let (hash, _) = tx.commit_with(CommitOptions::default().with_time(time));
-        let hash =
-            hash.ok_or_else(|| Rejection::anonymous(RejectReason::Malformed, "empty genesis"))?;
+        let one = std::num::NonZeroU64::MIN;
+        let change = record.to_change(&dev, 1, one, Vec::new(), time);
+        let hash = change.hash();
         let community = CommunityId(hash.0);
-        let change = doc.get_change_by_hash(&hash).ok_or_else(|| {
-            Rejection::anonymous(RejectReason::Malformed, "genesis change missing")
-        })?;
         let env = Envelope::sign(
             community,
             DocId::ledger(&community),
@@ -202,17 +202,14 @@ impl Ledger {
     }
 
     /// The replicated Automerge document (a projection of the accepted changes).
-    pub fn doc(&self) -> &Automerge {
+    pub fn doc(&mut self) -> &Automerge {
+        self.apply_to_doc();
         &self.doc
     }
 
     /// The heads of the document.
     pub fn heads(&self) -> Vec<RecordId> {
-        self.doc
-            .get_heads()
-            .into_iter()
-            .map(RecordId::from)
-            .collect()
+        self.heads.iter().copied().collect()
     }
 
     /// Number of accepted changes (including those excluded by an equivocation).
@@ -327,9 +324,11 @@ impl Ledger {
         }
         if rebuild {
             self.rebuild_doc();
-        } else if !to_apply.is_empty() && self.doc.apply_changes(to_apply).is_err() {
-            // Automerge refused a batch the gate passed: fall back to the slow, exact path.
-            self.rebuild_doc();
+        } else {
+            self.unapplied.extend(to_apply);
+            if self.unapplied.len() >= DOC_BATCH {
+                self.apply_to_doc();
+            }
         }
         self.pending_order
             .retain(|id| self.pending.contains_key(id));
@@ -459,6 +458,12 @@ impl Ledger {
         out.accepted.push(v.envelope.clone());
         let change = v.change.clone();
         max_op = max_op.max(v.change.max_op());
+        if !excluded {
+            for d in &v.deps {
+                self.heads.remove(d);
+            }
+            self.heads.insert(v.id);
+        }
         self.entries.push(Entry {
             v,
             dev,
@@ -488,10 +493,31 @@ impl Ledger {
                     .any(|d| self.entries[self.index[d] as usize].excluded);
             self.entries[i].excluded = non_canonical || dep_excluded;
         }
+        let live = self.entries.iter().filter(|e| !e.excluded);
+        let mut heads: BTreeSet<RecordId> = live.clone().map(|e| e.v.id).collect();
+        for e in live {
+            for d in &e.v.deps {
+                heads.remove(d);
+            }
+        }
+        self.heads = heads;
         self.epoch += 1;
     }
 
+    /// Applies the accepted changes not yet in the document, in one batch.
+    fn apply_to_doc(&mut self) {
+        if self.unapplied.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.unapplied);
+        if self.doc.apply_changes(batch).is_err() {
+            // Automerge refused a batch the gate passed: fall back to the slow, exact path.
+            self.rebuild_doc();
+        }
+    }
+
     fn rebuild_doc(&mut self) {
+        self.unapplied.clear();
         let mut doc = Automerge::new();
         let changes: Vec<Change> = self
             .entries
@@ -608,40 +634,28 @@ impl Ledger {
         if let Some((reason, detail)) = self.dry_run(&device, seq, &record) {
             return Err(refuse(reason, detail));
         }
-        self.doc.set_actor(device.actor());
-        let mut tx = self.doc.transaction();
-        if let Err(e) = record.write(&mut tx, &device, seq) {
-            tx.rollback();
-            return Err(refuse(RejectReason::InvalidRecord, e.to_string()));
-        }
-        let (hash, _) = tx.commit_with(CommitOptions::default().with_time(time));
-        let hash =
-            hash.ok_or_else(|| refuse(RejectReason::InvalidRecord, "empty change".into()))?;
-        let change = self
-            .doc
-            .get_change_by_hash(&hash)
-            .ok_or_else(|| refuse(RejectReason::Malformed, "change vanished".into()))?;
+        let heads: Vec<automerge::ChangeHash> =
+            self.heads.iter().map(|h| h.change_hash()).collect();
+        let max_op = heads
+            .iter()
+            .filter_map(|h| self.index.get(&RecordId::from(*h)))
+            .map(|&i| self.entries[i as usize].max_op)
+            .max()
+            .unwrap_or(0);
+        let start_op = std::num::NonZeroU64::new(max_op + 1).unwrap_or(std::num::NonZeroU64::MIN);
+        let change = record.to_change(&device, seq, start_op, heads, time);
         let env = Envelope::sign(
             self.community,
             DocId::ledger(&self.community),
             key,
-            &hash.0,
+            &change.hash().0,
             change.raw_bytes().to_vec(),
         );
-        // The change is already in the document; run the gate on it and keep the bookkeeping.
-        let v = verify_envelope(env.clone(), &self.community, true)?;
-        let mut out = Outcome::default();
-        match self.accept(v, &mut out) {
-            Ok(Some(_)) => Ok(env),
-            Ok(None) => {
-                self.rebuild_doc();
-                Ok(env)
-            }
-            Err(r) => {
-                // Cannot happen for a change built on our own heads; keep the document exact anyway.
-                self.rebuild_doc();
-                Err(r)
-            }
+        // Our own change takes the same path as everyone else's.
+        let out = self.ingest([env.clone()]);
+        match out.rejected.into_iter().next() {
+            Some(r) => Err(r),
+            None => Ok(env),
         }
     }
 
@@ -683,7 +697,7 @@ impl Ledger {
             index: &self.index,
         };
         self.derived
-            .as_mut()?
+            .as_ref()?
             .would_refuse(graph, dev, *device, seq, record, &clock)
     }
 

@@ -7,8 +7,10 @@
 
 use std::collections::BTreeMap;
 
-use automerge::transaction::Transactable;
-use automerge::{ObjType, ScalarValue, ROOT};
+use std::num::NonZeroU64;
+
+use automerge::legacy::{Key, ObjectId, Op, OpId, OpType, SortedVec};
+use automerge::{ObjType, ScalarValue};
 
 use crate::ids::{Day, DeviceId, MemberId, RecordId};
 use crate::params::Params;
@@ -416,22 +418,55 @@ impl Record {
         f
     }
 
-    /// Writes this record into a transaction as change `seq` of `device`.
-    pub(crate) fn write(
+    /// Builds the Automerge change that carries this record as change `seq` of `device`,
+    /// with the given first op counter, dependencies and author-claimed time.
+    ///
+    /// The change is built directly from its operations (no document transaction), so
+    /// authoring costs the same whatever the size of the document.
+    pub(crate) fn to_change(
         &self,
-        tx: &mut impl Transactable,
         device: &DeviceId,
         seq: u64,
-    ) -> Result<(), automerge::AutomergeError> {
-        let obj = tx.put_object(ROOT, self.root_key(device, seq), ObjType::Map)?;
+        start_op: NonZeroU64,
+        mut deps: Vec<automerge::ChangeHash>,
+        time: i64,
+    ) -> automerge::Change {
+        let actor = device.actor();
+        let obj = ObjectId::Id(OpId::new(start_op.get(), &actor));
+        let mut ops = vec![Op {
+            action: OpType::Make(ObjType::Map),
+            obj: ObjectId::Root,
+            key: Key::Map(self.root_key(device, seq).into()),
+            pred: SortedVec::new(),
+            insert: false,
+        }];
         for (k, v) in self.fields() {
-            match v {
-                Field::Str(s) => tx.put(&obj, k, s)?,
-                Field::Int(i) => tx.put(&obj, k, i)?,
-                Field::Bytes(b) => tx.put(&obj, k, ScalarValue::Bytes(b))?,
-            }
+            let value = match v {
+                Field::Str(s) => ScalarValue::Str(s.into()),
+                Field::Int(i) => ScalarValue::Int(i),
+                Field::Bytes(b) => ScalarValue::Bytes(b),
+            };
+            ops.push(Op {
+                action: OpType::Put(value),
+                obj: obj.clone(),
+                key: Key::Map(k.into()),
+                pred: SortedVec::new(),
+                insert: false,
+            });
         }
-        Ok(())
+        deps.sort();
+        automerge::Change::from(automerge::ExpandedChange {
+            operations: ops,
+            actor_id: actor,
+            hash: None,
+            seq,
+            start_op,
+            time,
+            message: None,
+            deps,
+            extra_bytes: Vec::new(),
+            author: None,
+        })
     }
 
     /// Parses and validates a record from its kind and fields. The error names the problem.
