@@ -52,6 +52,7 @@ fn main() {
     let envs: Vec<Envelope> = l.envelopes().cloned().collect();
     let t = Instant::now();
     let mut fresh = Ledger::new(c);
+    fresh.set_verify_threads(std::thread::available_parallelism().map_or(1, |n| n.get()));
     let out = fresh.ingest(envs.clone());
     println!(
         "ingest {} (accepted {}, rejected {}): {:?}",

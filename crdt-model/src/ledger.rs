@@ -24,6 +24,8 @@ use crate::record::Record;
 pub const MAX_PENDING: usize = 20_000;
 /// Accepted changes applied to the Automerge document in one batch.
 pub const DOC_BATCH: usize = 1024;
+/// Smallest share of a batch worth a verification thread.
+const PARALLEL_CHUNK: usize = 64;
 
 /// What one call to [`Ledger::ingest`] did.
 #[derive(Debug, Default, Clone)]
@@ -131,6 +133,7 @@ pub struct Ledger {
     pending: HashMap<RecordId, Verified>,
     pending_order: VecDeque<RecordId>,
     waiting_on: HashMap<RecordId, Vec<RecordId>>,
+    verify_threads: usize,
     /// Bumped whenever something invalidates incremental derivation.
     epoch: u64,
     derived: Option<Derived>,
@@ -157,6 +160,7 @@ impl Ledger {
             waiting_on: HashMap::new(),
             epoch: 0,
             derived: None,
+            verify_threads: 1,
         }
     }
 
@@ -275,8 +279,9 @@ impl Ledger {
         let mut out = Outcome::default();
         let mut to_apply: Vec<Change> = Vec::new();
         let mut rebuild = false;
-        for env in envelopes {
-            let v = match verify_envelope(env, &self.community, check_sig) {
+        let verified = self.verify_all(envelopes.into_iter().collect(), check_sig);
+        for v in verified {
+            let v = match v {
                 Ok(v) => v,
                 Err(mut r) => {
                     r.member = r.device.and_then(|d| self.device_members.get(&d).copied());
@@ -334,6 +339,54 @@ impl Ledger {
             .retain(|id| self.pending.contains_key(id));
         out.pending = self.pending.len();
         out
+    }
+
+    /// Runs the stateless gate on a batch, on `verify_threads` threads when it is large.
+    fn verify_all(&self, envelopes: Vec<Envelope>, check_sig: bool) -> Vec<Result<Verified, Rejection>> {
+        let community = self.community;
+        let threads = self.verify_threads.max(1);
+        if threads == 1 || envelopes.len() < 2 * PARALLEL_CHUNK {
+            return envelopes
+                .into_iter()
+                .map(|e| verify_envelope(e, &community, check_sig))
+                .collect();
+        }
+        let chunk = envelopes.len().div_ceil(threads).max(PARALLEL_CHUNK);
+        let mut batches: Vec<Vec<Envelope>> = Vec::new();
+        let mut rest = envelopes.into_iter();
+        loop {
+            let part: Vec<Envelope> = rest.by_ref().take(chunk).collect();
+            if part.is_empty() {
+                break;
+            }
+            batches.push(part);
+        }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = batches
+                .into_iter()
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.into_iter()
+                            .map(|e| verify_envelope(e, &community, check_sig))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        vec![Err(Rejection::anonymous(RejectReason::Malformed, "verifier panicked"))]
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Sets how many threads verify signatures of large batches (default 1). The node sets
+    /// it to the machine's parallelism; the result never depends on it.
+    pub fn set_verify_threads(&mut self, threads: usize) {
+        self.verify_threads = threads.max(1);
     }
 
     fn park(&mut self, v: Verified, missing: Vec<RecordId>, out: &mut Outcome) {
