@@ -5,18 +5,30 @@
 //! - [`store`]: the sled store of the signed-envelope log.
 //! - [`local`]: [`LocalNode`], the store + keys + ledger, used directly when no node runs.
 //! - [`control`]: the control protocol (JSON lines over a Unix socket) and its client.
+//! - [`run`]: the running node (`coop up`): [`run::run`], [`run::start`], [`NodeHandle`].
+//! - [`net`]: the swarm event loop (gossip, catch-up sync, discovery, peer penalties).
+//! - [`wire`]: the wire protocols (transport, gossip framing, sync messages, peer scoring).
+//! - `actor`: the store actor that owns the [`LocalNode`] while the node runs.
 //! - [`backend`]: [`Backend`], what CLI commands talk to (running node or store).
-//! - [`error`]: [`NodeError`].
+//! - [`error`]: the error type, [`NodeError`].
 
+// A refusal (`Rejection`) is a value people act on, carried whole in errors on purpose.
+#![allow(clippy::result_large_err, clippy::large_enum_variant)]
+
+mod actor;
 pub mod backend;
 pub mod control;
 pub mod datadir;
 pub mod error;
 pub mod local;
+pub mod net;
+pub mod run;
 pub mod store;
+pub mod wire;
 
 pub use backend::Backend;
 pub use datadir::{Config, DataDir};
 pub use error::NodeError;
 pub use local::{LocalNode, Status, VerifyReport};
+pub use run::{NodeEvent, NodeHandle, RunOptions};
 pub use store::Store;

@@ -1,0 +1,462 @@
+//! The store actor: one std thread owns the [`LocalNode`] (sled is synchronous) and serves
+//! requests from a bounded channel, one at a time. Gossip envelopes waiting in the channel
+//! are ingested together, so a burst costs one store flush.
+//!
+//! The actor never waits on the network: it answers through oneshot channels, and what it
+//! accepted that peers should see is handed to the swarm loop through its command channel.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::thread;
+
+use coop_model::{DeviceId, Envelope, EquivocationProof, RecordId, Rejection, SyncClock};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::control::{self, Request, Response};
+use crate::error::NodeError;
+use crate::local::{LocalNode, Status};
+use crate::run::NodeEvent;
+use crate::wire::{SYNC_BATCH, SYNC_BYTE_BUDGET, SYNC_MAX_PROOFS};
+
+/// Capacity of the store actor's request channel.
+pub(crate) const STORE_QUEUE: usize = 256;
+/// Most gossip messages ingested in one batch (one flush).
+pub(crate) const GOSSIP_BATCH: usize = 128;
+
+/// What the gate made of one gossip message.
+#[derive(Debug, Clone)]
+pub(crate) enum Verdict {
+    /// New and accepted: forward it.
+    Accept,
+    /// Held already, or waiting for its dependencies: do not forward; a catch-up sync with
+    /// the sender fetches what is missing.
+    Ignore,
+    /// Refused by the gate: penalize the sender.
+    Reject(Rejection),
+}
+
+/// What ingesting a sync response did.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SyncIngested {
+    /// Newly accepted changes.
+    pub(crate) accepted: usize,
+    /// New proofs taken in.
+    pub(crate) new_proofs: usize,
+    /// Refused envelopes and proofs.
+    pub(crate) rejected: Vec<Rejection>,
+}
+
+/// What a sync responder sends.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Missing {
+    pub(crate) envelopes: Vec<Vec<u8>>,
+    pub(crate) proofs: Vec<Vec<u8>>,
+    pub(crate) more: bool,
+}
+
+/// A gossip message handed to the store.
+#[derive(Debug)]
+pub(crate) enum GossipItem {
+    Envelope(Envelope),
+    Proof(EquivocationProof),
+}
+
+#[derive(Debug)]
+enum Cmd {
+    Control {
+        req: Request,
+        now: i64,
+        reply: oneshot::Sender<Response>,
+    },
+    Gossip {
+        item: GossipItem,
+        reply: oneshot::Sender<Verdict>,
+    },
+    SyncIngest {
+        envelopes: Vec<Envelope>,
+        proofs: Vec<EquivocationProof>,
+        reply: oneshot::Sender<SyncIngested>,
+    },
+    Clock {
+        reply: oneshot::Sender<(SyncClock, Vec<DeviceId>)>,
+    },
+    Missing {
+        clock: SyncClock,
+        held: BTreeSet<DeviceId>,
+        reply: oneshot::Sender<Missing>,
+    },
+    Shutdown {
+        reply: oneshot::Sender<Result<(), NodeError>>,
+    },
+}
+
+/// A cloneable handle on the store actor.
+#[derive(Debug, Clone)]
+pub(crate) struct StoreHandle {
+    tx: mpsc::Sender<Cmd>,
+}
+
+/// Things the actor hands to the swarm loop: envelopes and proofs to publish.
+#[derive(Debug)]
+pub(crate) enum Publish {
+    Envelopes(Vec<Envelope>),
+    Proofs(Vec<EquivocationProof>),
+}
+
+fn gone() -> NodeError {
+    NodeError::Store("the store actor has stopped".into())
+}
+
+impl StoreHandle {
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Cmd) -> Result<T, NodeError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(make(tx)).await.map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())
+    }
+
+    /// Executes a control request (publishing what it accepted).
+    pub(crate) async fn control(&self, req: Request) -> Result<Response, NodeError> {
+        let now = unix_now();
+        self.ask(|reply| Cmd::Control { req, now, reply }).await
+    }
+
+    /// Runs one gossip message through the gate. `None` when the store queue is full
+    /// (the caller ignores the message; anti-entropy fetches it later).
+    pub(crate) fn try_gossip(&self, item: GossipItem) -> Option<oneshot::Receiver<Verdict>> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.try_send(Cmd::Gossip { item, reply }).ok()?;
+        Some(rx)
+    }
+
+    /// Ingests a sync response.
+    pub(crate) async fn sync_ingest(
+        &self,
+        envelopes: Vec<Envelope>,
+        proofs: Vec<EquivocationProof>,
+    ) -> Result<SyncIngested, NodeError> {
+        self.ask(|reply| Cmd::SyncIngest {
+            envelopes,
+            proofs,
+            reply,
+        })
+        .await
+    }
+
+    /// What we hold, for a sync request.
+    pub(crate) async fn clock(&self) -> Result<(SyncClock, Vec<DeviceId>), NodeError> {
+        self.ask(|reply| Cmd::Clock { reply }).await
+    }
+
+    /// What a peer with `clock` lacks.
+    pub(crate) async fn missing(
+        &self,
+        clock: SyncClock,
+        held: BTreeSet<DeviceId>,
+    ) -> Result<Missing, NodeError> {
+        self.ask(|reply| Cmd::Missing { clock, held, reply }).await
+    }
+
+    /// Flushes and closes the store; the actor thread ends.
+    pub(crate) async fn shutdown(&self) -> Result<(), NodeError> {
+        self.ask(|reply| Cmd::Shutdown { reply }).await?
+    }
+
+    /// Status without the network part.
+    pub(crate) async fn status(&self) -> Result<Status, NodeError> {
+        match self.control(Request::Status).await? {
+            Response::Status { status } => Ok(*status),
+            other => Err(NodeError::Control(format!("unexpected answer {other:?}"))),
+        }
+    }
+}
+
+/// Seconds since the Unix epoch (the time authors claim for what they write).
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Starts the actor thread around an opened node.
+pub(crate) fn spawn(
+    node: LocalNode,
+    publish: mpsc::Sender<Publish>,
+    events: broadcast::Sender<NodeEvent>,
+    span: tracing::Span,
+) -> Result<(StoreHandle, thread::JoinHandle<()>), NodeError> {
+    let (tx, rx) = mpsc::channel(STORE_QUEUE);
+    let join = thread::Builder::new()
+        .name("coop-store".into())
+        .spawn(move || {
+            let _guard = span.enter();
+            Actor {
+                node,
+                publish,
+                events,
+            }
+            .run(rx)
+        })
+        .map_err(|e| NodeError::Store(format!("cannot start the store thread: {e}")))?;
+    Ok((StoreHandle { tx }, join))
+}
+
+struct Actor {
+    node: LocalNode,
+    publish: mpsc::Sender<Publish>,
+    events: broadcast::Sender<NodeEvent>,
+}
+
+impl Actor {
+    fn run(mut self, mut rx: mpsc::Receiver<Cmd>) {
+        let mut next: Option<Cmd> = None;
+        loop {
+            let cmd = match next.take() {
+                Some(c) => c,
+                None => match rx.blocking_recv() {
+                    Some(c) => c,
+                    None => break,
+                },
+            };
+            match cmd {
+                Cmd::Gossip { item, reply } => {
+                    let mut batch = vec![(item, reply)];
+                    while batch.len() < GOSSIP_BATCH {
+                        match rx.try_recv() {
+                            Ok(Cmd::Gossip { item, reply }) => batch.push((item, reply)),
+                            Ok(other) => {
+                                next = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.gossip(batch);
+                }
+                Cmd::Control { req, now, reply } => {
+                    let (resp, accepted) = control::dispatch(&mut self.node, req, now);
+                    self.announce(&accepted);
+                    if !accepted.is_empty() {
+                        self.send_publish(Publish::Envelopes(accepted));
+                    }
+                    let _ = reply.send(resp);
+                }
+                Cmd::SyncIngest {
+                    envelopes,
+                    proofs,
+                    reply,
+                } => {
+                    let r = self.sync_ingest(envelopes, proofs);
+                    let _ = reply.send(r);
+                }
+                Cmd::Clock { reply } => {
+                    let ledger = self.node.ledger();
+                    let _ = reply.send((ledger.sync_clock(), ledger.summary().forked_devices));
+                }
+                Cmd::Missing { clock, held, reply } => {
+                    let _ = reply.send(self.missing(&clock, &held));
+                }
+                Cmd::Shutdown { reply } => {
+                    let r = self.node.flush();
+                    tracing::info!("store flushed and closed");
+                    drop(self);
+                    let _ = reply.send(r);
+                    return;
+                }
+            }
+        }
+        if let Err(e) = self.node.flush() {
+            tracing::error!(error = %e, "store flush at exit failed");
+        }
+    }
+
+    fn send_publish(&self, p: Publish) {
+        // The swarm loop never waits on this actor, so blocking here cannot deadlock; it
+        // fails only when the network is gone (shutdown), and then there is no one to tell.
+        if self.publish.blocking_send(p).is_err() {
+            tracing::debug!("network stopped; nothing published");
+        }
+    }
+
+    fn announce(&self, accepted: &[Envelope]) {
+        for e in accepted {
+            if let Some(id) = e.record_id() {
+                let _ = self.events.send(NodeEvent::Accepted { id });
+            }
+        }
+    }
+
+    fn gossip(&mut self, batch: Vec<(GossipItem, oneshot::Sender<Verdict>)>) {
+        let community = self.node.community();
+        let doc = coop_model::DocId::ledger(&community);
+        let mut waiting: Vec<(RecordId, oneshot::Sender<Verdict>)> = Vec::new();
+        let mut envelopes = Vec::new();
+        let mut new_proofs = Vec::new();
+        for (item, reply) in batch {
+            match item {
+                GossipItem::Proof(p) => {
+                    let verdict = match self.node.ingest_proof(p.clone()) {
+                        Ok(true) => {
+                            new_proofs.push(p);
+                            Verdict::Accept
+                        }
+                        Ok(false) => Verdict::Ignore,
+                        Err(r) => Verdict::Reject(r),
+                    };
+                    let _ = reply.send(verdict);
+                }
+                GossipItem::Envelope(env) => {
+                    // Refusals that carry no change id are decided here, so that every
+                    // refusal of the batch below can be matched to its message by id.
+                    if env.community != community || env.doc != doc {
+                        let _ = reply.send(Verdict::Reject(Rejection {
+                            id: None,
+                            device: None,
+                            member: None,
+                            reason: coop_model::RejectReason::WrongCommunity,
+                            detail: "signed for another community or document".into(),
+                        }));
+                        continue;
+                    }
+                    let Some(id) = env.record_id() else {
+                        let _ = reply.send(Verdict::Reject(Rejection {
+                            id: None,
+                            device: None,
+                            member: None,
+                            reason: coop_model::RejectReason::Malformed,
+                            detail: "not an uncompressed Automerge change".into(),
+                        }));
+                        continue;
+                    };
+                    if self.node.ledger().contains(&id) {
+                        let _ = reply.send(Verdict::Ignore);
+                        continue;
+                    }
+                    waiting.push((id, reply));
+                    envelopes.push(env);
+                }
+            }
+        }
+        if !new_proofs.is_empty() {
+            self.send_publish(Publish::Proofs(new_proofs));
+        }
+        if envelopes.is_empty() {
+            return;
+        }
+        let out = match self.node.ingest(envelopes) {
+            Ok(out) => out,
+            Err(e) => {
+                tracing::error!(error = %e, "storing gossip failed");
+                for (_, reply) in waiting {
+                    let _ = reply.send(Verdict::Ignore);
+                }
+                return;
+            }
+        };
+        let accepted: HashSet<RecordId> = out
+            .accepted
+            .iter()
+            .filter_map(Envelope::record_id)
+            .collect();
+        let mut rejected: HashMap<RecordId, Rejection> = out
+            .rejected
+            .iter()
+            .filter_map(|r| Some((r.id?, r.clone())))
+            .collect();
+        let in_batch: HashSet<RecordId> = waiting.iter().map(|(id, _)| *id).collect();
+        for (id, reply) in waiting {
+            let verdict = if accepted.contains(&id) {
+                Verdict::Accept
+            } else if let Some(r) = rejected.remove(&id) {
+                Verdict::Reject(r)
+            } else {
+                Verdict::Ignore
+            };
+            let _ = reply.send(verdict);
+        }
+        for r in rejected.values() {
+            // A change released from the pending buffer and refused now; its sender is
+            // no longer known.
+            tracing::info!(rejection = %r, "a waiting change was refused");
+        }
+        self.announce(&out.accepted);
+        // Changes released from the pending buffer were ignored when they arrived; publish
+        // them now so that peers in the same situation get them without waiting.
+        let released: Vec<Envelope> = out
+            .accepted
+            .into_iter()
+            .filter(|e| e.record_id().is_some_and(|id| !in_batch.contains(&id)))
+            .collect();
+        if !released.is_empty() {
+            self.send_publish(Publish::Envelopes(released));
+        }
+        if !out.new_forks.is_empty() {
+            self.send_publish(Publish::Proofs(out.new_forks));
+        }
+    }
+
+    fn sync_ingest(
+        &mut self,
+        envelopes: Vec<Envelope>,
+        proofs: Vec<EquivocationProof>,
+    ) -> SyncIngested {
+        let mut r = SyncIngested::default();
+        let mut new_proofs = Vec::new();
+        for p in proofs {
+            match self.node.ingest_proof(p.clone()) {
+                Ok(true) => {
+                    r.new_proofs += 1;
+                    new_proofs.push(p);
+                }
+                Ok(false) => {}
+                Err(rej) => r.rejected.push(rej),
+            }
+        }
+        if !envelopes.is_empty() {
+            match self.node.ingest(envelopes) {
+                Ok(out) => {
+                    r.accepted = out.accepted.len();
+                    r.rejected.extend(out.rejected);
+                    self.announce(&out.accepted);
+                    new_proofs.extend(out.new_forks);
+                }
+                Err(e) => tracing::error!(error = %e, "storing synced changes failed"),
+            }
+        }
+        if !new_proofs.is_empty() {
+            self.send_publish(Publish::Proofs(new_proofs));
+        }
+        r
+    }
+
+    fn missing(&self, clock: &SyncClock, held: &BTreeSet<DeviceId>) -> Missing {
+        let ledger = self.node.ledger();
+        let (envs, mut more) = ledger.missing_for(clock, SYNC_BATCH);
+        let mut out = Missing::default();
+        let mut bytes = 0usize;
+        // Proofs first: they are few and change what counts.
+        let forked = ledger.summary().forked_devices;
+        for (device, proof) in forked.iter().zip(ledger.proofs()) {
+            if held.contains(device) {
+                continue;
+            }
+            if out.proofs.len() == SYNC_MAX_PROOFS {
+                more = true;
+                break;
+            }
+            let b = proof.encode();
+            bytes += b.len();
+            out.proofs.push(b);
+        }
+        for e in envs {
+            if bytes >= SYNC_BYTE_BUDGET {
+                more = true;
+                break;
+            }
+            let b = e.encode();
+            bytes += b.len();
+            out.envelopes.push(b);
+        }
+        out.more = more;
+        out
+    }
+}

@@ -1,0 +1,1045 @@
+//! The swarm event loop: the one task that owns the libp2p [`Swarm`] (the Client /
+//! EventLoop split of rust-libp2p's file-sharing example). Others talk to it through
+//! bounded channels; it talks to the store actor only through futures it polls itself, so
+//! it never blocks on the store.
+//!
+//! # What it does
+//! - Gossip: every message on the community topic goes through the store actor's gate and
+//!   is reported to gossipsub as Accept (accepted), Ignore (held or waiting for
+//!   dependencies; then a catch-up sync with the sender runs) or Reject (refused).
+//! - Catch-up sync: on every new connection, every `sync_interval` with every connected
+//!   peer, and when gossip shows we lack something. At most one outgoing sync per peer.
+//! - Discovery: explicit peers are dialed at start and re-dialed while disconnected (back-off
+//!   from [`REDIAL_MIN`] to [`REDIAL_MAX`]); mDNS discoveries are dialed.
+//!
+//! # Misbehaviour
+//! Bad data from a peer is a value, not an error: each refused envelope or proof (gossip or
+//! sync), each undecodable item and each malformed sync request is counted, attributed to
+//! the peer (and to the author when known), logged at `warn`, sent as
+//! [`NodeEvent::Rejected`], and earns the peer one misbehaviour point. Points decay by one
+//! every [`MISBEHAVIOUR_DECAY`]. Every point lowers the peer's gossipsub application score
+//! by 10 (see [`crate::wire::peer_score`]). A peer reaching [`BAN_THRESHOLD`] points, or
+//! whose gossipsub score falls below the graylist threshold (−100: three invalid gossip
+//! messages), is disconnected and banned for [`BAN_DURATION`].
+//!
+//! # Bounds
+//! Connections: [`MAX_ESTABLISHED_INCOMING`] in, [`MAX_ESTABLISHED_OUTGOING`] out,
+//! [`MAX_ESTABLISHED_PER_PEER`] per peer, [`MAX_PENDING_CONNECTIONS`] pending each way.
+//! Tables: misbehaviour [`MAX_TRACKED_PEERS`], bans [`MAX_BANS`], foreign peers
+//! [`MAX_FOREIGN`], explicit peers [`MAX_DIAL_TARGETS`]. Work in flight: gossip validations
+//! [`MAX_INFLIGHT_VALIDATIONS`], sync requests served [`MAX_INFLIGHT_SERVES`] (at most
+//! [`MAX_SERVES_PER_PEER`] per peer).
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use coop_model::{CommunityId, DeviceId, Envelope, EquivocationProof, Rejection, SyncClock};
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId};
+use libp2p::identity::Keypair;
+use libp2p::multiaddr::Protocol;
+use libp2p::pnet::PreSharedKey;
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{allow_block_list, connection_limits, identify, mdns, ping, Multiaddr, PeerId, Swarm};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use crate::actor::{GossipItem, Missing, Publish, StoreHandle, SyncIngested, Verdict};
+use crate::error::NodeError;
+use crate::run::NodeEvent;
+use crate::wire::{
+    self, GossipMessage, SyncRequest, SyncResponse, APP_SCORE_PER_MISBEHAVIOUR,
+    SCORE_GRAYLIST_THRESHOLD, SYNC_BATCH, SYNC_MAX_PROOFS,
+};
+
+/// Most established incoming connections.
+pub const MAX_ESTABLISHED_INCOMING: u32 = 48;
+/// Most established outgoing connections.
+pub const MAX_ESTABLISHED_OUTGOING: u32 = 48;
+/// Most connections to one peer.
+pub const MAX_ESTABLISHED_PER_PEER: u32 = 2;
+/// Most connections being set up, in each direction.
+pub const MAX_PENDING_CONNECTIONS: u32 = 16;
+/// Connections with nothing to do are closed after this long (ping and the periodic sync
+/// keep peers connected well within it).
+pub const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(3600);
+/// Ping interval.
+pub const PING_INTERVAL: Duration = Duration::from_secs(15);
+
+/// Misbehaviour points that get a peer banned.
+pub const BAN_THRESHOLD: u32 = 10;
+/// How long a ban lasts.
+pub const BAN_DURATION: Duration = Duration::from_secs(15 * 60);
+/// A peer's misbehaviour points drop by one this often.
+pub const MISBEHAVIOUR_DECAY: Duration = Duration::from_secs(60);
+/// Most peers whose misbehaviour is tracked at once (the least suspicious are forgotten).
+pub const MAX_TRACKED_PEERS: usize = 1024;
+/// Most bans held at once (the one expiring first is lifted early).
+pub const MAX_BANS: usize = 1024;
+/// Most peers of other communities remembered (not re-dialed while remembered).
+pub const MAX_FOREIGN: usize = 1024;
+/// How long a peer of another community is remembered.
+pub const FOREIGN_MEMORY: Duration = Duration::from_secs(15 * 60);
+/// Most explicit peers (configured, or dialed through the handle).
+pub const MAX_DIAL_TARGETS: usize = 256;
+/// First re-dial delay of an unreachable explicit peer.
+pub const REDIAL_MIN: Duration = Duration::from_secs(2);
+/// Longest re-dial delay.
+pub const REDIAL_MAX: Duration = Duration::from_secs(30);
+/// Most gossip messages waiting for the store's verdict (more are ignored, not lost:
+/// anti-entropy fetches them).
+pub const MAX_INFLIGHT_VALIDATIONS: usize = 512;
+/// Most sync requests being served at once.
+pub const MAX_INFLIGHT_SERVES: usize = 32;
+/// Most sync requests of one peer being served at once.
+pub const MAX_SERVES_PER_PEER: usize = 2;
+/// Capacity of the swarm loop's command channel.
+pub const NET_QUEUE: usize = 64;
+/// Capacity of the channel of envelopes to publish.
+pub const PUBLISH_QUEUE: usize = 256;
+/// How often bans, decay and re-dials are looked after.
+const MAINTENANCE_TICK: Duration = Duration::from_secs(1);
+
+/// The network behaviours of a node.
+#[derive(NetworkBehaviour)]
+pub(crate) struct Behaviour {
+    limits: connection_limits::Behaviour,
+    blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    gossipsub: gossipsub::Behaviour,
+    sync: request_response::cbor::Behaviour<SyncRequest, SyncResponse>,
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+    mdns: Toggle<mdns::tokio::Behaviour>,
+}
+
+impl std::fmt::Debug for Behaviour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Behaviour").finish_non_exhaustive()
+    }
+}
+
+/// Builds the swarm of a node.
+pub(crate) fn build_swarm(
+    keypair: &Keypair,
+    community: &CommunityId,
+    psk: Option<PreSharedKey>,
+    use_mdns: bool,
+) -> Result<Swarm<Behaviour>, NodeError> {
+    let peer_id = keypair.public().to_peer_id();
+    let limits = connection_limits::ConnectionLimits::default()
+        .with_max_established_incoming(Some(MAX_ESTABLISHED_INCOMING))
+        .with_max_established_outgoing(Some(MAX_ESTABLISHED_OUTGOING))
+        .with_max_established_per_peer(Some(MAX_ESTABLISHED_PER_PEER))
+        .with_max_pending_incoming(Some(MAX_PENDING_CONNECTIONS))
+        .with_max_pending_outgoing(Some(MAX_PENDING_CONNECTIONS));
+    let mut gossipsub =
+        wire::gossipsub_behaviour(keypair, community).map_err(NodeError::Network)?;
+    gossipsub
+        .subscribe(&wire::topic(community))
+        .map_err(|e| NodeError::Network(format!("gossip subscription: {e}")))?;
+    let mdns = if use_mdns {
+        Some(
+            mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)
+                .map_err(|e| NodeError::Network(format!("mDNS: {e}")))?,
+        )
+    } else {
+        None
+    };
+    let behaviour = Behaviour {
+        limits: connection_limits::Behaviour::new(limits),
+        blocked: allow_block_list::Behaviour::default(),
+        gossipsub,
+        sync: wire::sync_behaviour(),
+        identify: identify::Behaviour::new(
+            identify::Config::new(wire::identify_protocol(community), keypair.public())
+                .with_agent_version(format!("coop/{}", env!("CARGO_PKG_VERSION"))),
+        ),
+        ping: ping::Behaviour::new(ping::Config::new().with_interval(PING_INTERVAL)),
+        mdns: Toggle::from(mdns),
+    };
+    Ok(Swarm::new(
+        wire::transport(keypair, psk),
+        behaviour,
+        peer_id,
+        libp2p::swarm::Config::with_tokio_executor()
+            .with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT),
+    ))
+}
+
+/// Commands to the swarm loop.
+#[derive(Debug)]
+pub(crate) enum NetCommand {
+    /// Dial an address now, and re-dial it while disconnected.
+    Dial {
+        addr: Multiaddr,
+        reply: oneshot::Sender<Result<(), NodeError>>,
+    },
+}
+
+/// Counters and table sizes of the network part, for status and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NetStats {
+    /// Connected peers.
+    pub connected: usize,
+    /// Peers in the misbehaviour table (at most [`MAX_TRACKED_PEERS`]).
+    pub tracked_peers: usize,
+    /// Peers banned now (at most [`MAX_BANS`]).
+    pub banned: usize,
+    /// Bans since start.
+    pub bans_total: u64,
+    /// Peers of other communities remembered (at most [`MAX_FOREIGN`]).
+    pub foreign: usize,
+    /// Explicit peers (at most [`MAX_DIAL_TARGETS`]).
+    pub dial_targets: usize,
+    /// Gossip messages waiting for a verdict (at most [`MAX_INFLIGHT_VALIDATIONS`]).
+    pub inflight_validations: usize,
+    /// Sync requests being served (at most [`MAX_INFLIGHT_SERVES`]).
+    pub inflight_serves: usize,
+    /// Sync rounds completed (responses ingested).
+    pub sync_rounds: u64,
+}
+
+/// What the swarm loop publishes about itself.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NetSnapshot {
+    pub(crate) peers: Vec<String>,
+    pub(crate) listen: Vec<String>,
+    pub(crate) listen_failures: usize,
+    pub(crate) rejected_from_peers: u64,
+    pub(crate) stats: NetStats,
+}
+
+enum Done {
+    Gossip {
+        id: MessageId,
+        source: PeerId,
+        verdict: Option<Verdict>,
+    },
+    Serve {
+        peer: PeerId,
+        channel: ResponseChannel<SyncResponse>,
+        missing: Option<Missing>,
+    },
+    Clock {
+        peer: PeerId,
+        clock: Option<(SyncClock, Vec<DeviceId>)>,
+    },
+    Ingested {
+        peer: PeerId,
+        result: Option<SyncIngested>,
+        more: bool,
+    },
+}
+
+#[derive(Debug, Default)]
+struct SyncState {
+    in_flight: bool,
+    again: bool,
+}
+
+#[derive(Debug)]
+struct DialTarget {
+    addr: Multiaddr,
+    peer: Option<PeerId>,
+    next_attempt: Instant,
+    backoff: Duration,
+}
+
+/// The swarm loop's state.
+pub(crate) struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    community: CommunityId,
+    topic: IdentTopic,
+    store: StoreHandle,
+    commands: mpsc::Receiver<NetCommand>,
+    publish: mpsc::Receiver<Publish>,
+    events: broadcast::Sender<NodeEvent>,
+    snapshot: watch::Sender<NetSnapshot>,
+    stop: watch::Receiver<bool>,
+    sync_interval: Duration,
+    inflight: FuturesUnordered<BoxFuture<'static, Done>>,
+    inflight_validations: usize,
+    serving: HashMap<PeerId, usize>,
+    syncs: HashMap<PeerId, SyncState>,
+    outbound: HashMap<OutboundRequestId, PeerId>,
+    misbehaviour: HashMap<PeerId, u32>,
+    bans: HashMap<PeerId, Instant>,
+    foreign: HashMap<PeerId, Instant>,
+    targets: Vec<DialTarget>,
+    listen: BTreeSet<Multiaddr>,
+    listen_failures: usize,
+    rejected_from_peers: u64,
+    bans_total: u64,
+    sync_rounds: u64,
+    last_decay: Instant,
+}
+
+impl std::fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventLoop")
+            .field("peer", self.swarm.local_peer_id())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The channels of a swarm loop.
+#[derive(Debug)]
+pub(crate) struct Channels {
+    pub(crate) commands: mpsc::Receiver<NetCommand>,
+    pub(crate) publish: mpsc::Receiver<Publish>,
+    pub(crate) events: broadcast::Sender<NodeEvent>,
+    pub(crate) snapshot: watch::Sender<NetSnapshot>,
+    pub(crate) stop: watch::Receiver<bool>,
+}
+
+impl EventLoop {
+    pub(crate) fn new(
+        swarm: Swarm<Behaviour>,
+        community: CommunityId,
+        store: StoreHandle,
+        channels: Channels,
+        sync_interval: Duration,
+        peers: Vec<Multiaddr>,
+    ) -> EventLoop {
+        let now = Instant::now();
+        let targets = peers
+            .into_iter()
+            .take(MAX_DIAL_TARGETS)
+            .map(|addr| DialTarget {
+                peer: peer_of(&addr),
+                addr,
+                next_attempt: now,
+                backoff: REDIAL_MIN,
+            })
+            .collect();
+        EventLoop {
+            swarm,
+            topic: wire::topic(&community),
+            community,
+            store,
+            commands: channels.commands,
+            publish: channels.publish,
+            events: channels.events,
+            snapshot: channels.snapshot,
+            stop: channels.stop,
+            sync_interval: sync_interval.max(Duration::from_millis(100)),
+            inflight: FuturesUnordered::new(),
+            inflight_validations: 0,
+            serving: HashMap::new(),
+            syncs: HashMap::new(),
+            outbound: HashMap::new(),
+            misbehaviour: HashMap::new(),
+            bans: HashMap::new(),
+            foreign: HashMap::new(),
+            targets,
+            listen: BTreeSet::new(),
+            listen_failures: 0,
+            rejected_from_peers: 0,
+            bans_total: 0,
+            sync_rounds: 0,
+            last_decay: now,
+        }
+    }
+
+    /// Listens on an address (before [`EventLoop::run`]).
+    pub(crate) fn listen_on(&mut self, addr: Multiaddr) -> Result<(), NodeError> {
+        self.swarm
+            .listen_on(addr.clone())
+            .map(|_| ())
+            .map_err(|e| NodeError::Network(format!("cannot listen on {addr}: {e}")))
+    }
+
+    /// Runs until told to stop (or until every command sender is gone); the swarm and its
+    /// connections are dropped on return.
+    pub(crate) async fn run(mut self) {
+        let mut anti_entropy = tokio::time::interval(self.sync_interval);
+        anti_entropy.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut maintenance = tokio::time::interval(MAINTENANCE_TICK);
+        maintenance.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                cmd = self.commands.recv() => match cmd {
+                    Some(cmd) => self.on_command(cmd),
+                    None => break,
+                },
+                Some(p) = self.publish.recv() => self.on_publish(p),
+                Some(done) = self.inflight.next(), if !self.inflight.is_empty() => self.on_done(done),
+                _ = anti_entropy.tick() => {
+                    let peers: Vec<PeerId> = self.syncs.keys().copied().collect();
+                    for p in peers {
+                        self.start_sync(p);
+                    }
+                }
+                _ = maintenance.tick() => self.maintain(),
+                r = self.stop.changed() => {
+                    if r.is_err() || *self.stop.borrow() {
+                        break;
+                    }
+                }
+            }
+        }
+        tracing::info!("network stopped");
+    }
+
+    fn emit(&self, e: NodeEvent) {
+        // No subscriber is fine; a lagging one loses the oldest events (bounded).
+        let _ = self.events.send(e);
+    }
+
+    fn update_snapshot(&self) {
+        let peers: Vec<String> = self
+            .swarm
+            .connected_peers()
+            .map(|p| p.to_string())
+            .collect();
+        let stats = NetStats {
+            connected: peers.len(),
+            tracked_peers: self.misbehaviour.len(),
+            banned: self.bans.len(),
+            bans_total: self.bans_total,
+            foreign: self.foreign.len(),
+            dial_targets: self.targets.len(),
+            inflight_validations: self.inflight_validations,
+            inflight_serves: self.serving.values().sum(),
+            sync_rounds: self.sync_rounds,
+        };
+        let listen = self.listen.iter().map(|a| a.to_string()).collect();
+        self.snapshot.send_modify(|s| {
+            s.peers = peers;
+            s.listen = listen;
+            s.listen_failures = self.listen_failures;
+            s.rejected_from_peers = self.rejected_from_peers;
+            s.stats = stats;
+        });
+    }
+
+    fn on_command(&mut self, cmd: NetCommand) {
+        match cmd {
+            NetCommand::Dial { addr, reply } => {
+                if !self.targets.iter().any(|t| t.addr == addr) {
+                    if self.targets.len() >= MAX_DIAL_TARGETS {
+                        self.targets.remove(0);
+                    }
+                    self.targets.push(DialTarget {
+                        peer: peer_of(&addr),
+                        addr: addr.clone(),
+                        next_attempt: Instant::now() + REDIAL_MIN,
+                        backoff: REDIAL_MIN,
+                    });
+                }
+                let r = self
+                    .swarm
+                    .dial(addr.clone())
+                    .map_err(|e| NodeError::Network(format!("cannot dial {addr}: {e}")));
+                let _ = reply.send(r);
+                self.update_snapshot();
+            }
+        }
+    }
+
+    fn on_publish(&mut self, p: Publish) {
+        let messages: Vec<Vec<u8>> = match p {
+            Publish::Envelopes(envs) => envs
+                .into_iter()
+                .map(|e| GossipMessage::Envelope(e).encode())
+                .collect(),
+            Publish::Proofs(proofs) => proofs
+                .into_iter()
+                .map(|p| GossipMessage::Proof(p).encode())
+                .collect(),
+        };
+        for m in messages {
+            match self
+                .swarm
+                .behaviour_mut()
+                .gossipsub
+                .publish(self.topic.clone(), m)
+            {
+                Ok(_) | Err(gossipsub::PublishError::Duplicate) => {}
+                Err(e) => {
+                    // Peers that miss it get it through catch-up sync.
+                    tracing::debug!(error = %e, "not published on gossip");
+                }
+            }
+        }
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => self.on_gossip(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(e)) => self.on_sync(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) if info.protocol_version != wire::identify_protocol(&self.community) => {
+                tracing::info!(peer = %peer_id, version = %info.protocol_version,
+                    "peer of another community or protocol; disconnecting");
+                self.mark_foreign(peer_id);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(list))) => {
+                let mut by_peer: HashMap<PeerId, Vec<Multiaddr>> = HashMap::new();
+                for (peer, addr) in list {
+                    by_peer.entry(peer).or_default().push(addr);
+                }
+                for (peer, addrs) in by_peer {
+                    if peer == *self.swarm.local_peer_id()
+                        || self.swarm.is_connected(&peer)
+                        || self.bans.contains_key(&peer)
+                        || self.foreign.contains_key(&peer)
+                    {
+                        continue;
+                    }
+                    tracing::debug!(%peer, "discovered by mDNS; dialing");
+                    let opts = DialOpts::peer_id(peer)
+                        .condition(PeerCondition::DisconnectedAndNotDialing)
+                        .addresses(addrs)
+                        .build();
+                    if let Err(e) = self.swarm.dial(opts) {
+                        tracing::debug!(%peer, error = %e, "mDNS dial failed");
+                    }
+                }
+            }
+            SwarmEvent::Behaviour(_) => {}
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
+                if endpoint.is_dialer() {
+                    let addr = endpoint.get_remote_address();
+                    for t in &mut self.targets {
+                        if t.addr == *addr || strip_p2p(&t.addr) == strip_p2p(addr) {
+                            t.peer = Some(peer_id);
+                            t.backoff = REDIAL_MIN;
+                        }
+                    }
+                }
+                if num_established.get() == 1 {
+                    tracing::info!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
+                    self.syncs.insert(peer_id, SyncState::default());
+                    self.emit(NodeEvent::PeerConnected(peer_id.to_string()));
+                    self.start_sync(peer_id);
+                    self.update_snapshot();
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                cause,
+                ..
+            } => {
+                tracing::info!(peer = %peer_id, cause = ?cause, "disconnected");
+                self.syncs.remove(&peer_id);
+                self.serving.remove(&peer_id);
+                self.emit(NodeEvent::PeerDisconnected(peer_id.to_string()));
+                self.update_snapshot();
+            }
+            SwarmEvent::NewListenAddr { address, .. } => {
+                let full = address.with(Protocol::P2p(*self.swarm.local_peer_id()));
+                tracing::info!(addr = %full, "listening");
+                self.emit(NodeEvent::Listening(full.to_string()));
+                self.listen.insert(full);
+                self.update_snapshot();
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                let full = address.with(Protocol::P2p(*self.swarm.local_peer_id()));
+                self.listen.remove(&full);
+                self.update_snapshot();
+            }
+            SwarmEvent::ListenerClosed {
+                reason: Err(e),
+                addresses,
+                ..
+            } => {
+                tracing::warn!(error = %e, "listener closed");
+                for a in addresses {
+                    self.listen
+                        .remove(&a.with(Protocol::P2p(*self.swarm.local_peer_id())));
+                }
+                self.listen_failures += 1;
+                self.update_snapshot();
+            }
+            SwarmEvent::ListenerError { error, .. } => {
+                tracing::warn!(%error, "listener error");
+                self.listen_failures += 1;
+                self.update_snapshot();
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                tracing::debug!(peer = ?peer_id, %error, "dial failed");
+            }
+            SwarmEvent::IncomingConnectionError { error, .. } => {
+                tracing::debug!(%error, "incoming connection failed");
+            }
+            _ => {}
+        }
+    }
+
+    fn on_gossip(&mut self, event: gossipsub::Event) {
+        let gossipsub::Event::Message {
+            propagation_source,
+            message_id,
+            message,
+        } = event
+        else {
+            return;
+        };
+        let report = |this: &mut Self, acceptance| {
+            this.swarm
+                .behaviour_mut()
+                .gossipsub
+                .report_message_validation_result(&message_id, &propagation_source, acceptance);
+        };
+        if message.topic != self.topic.hash() {
+            report(self, MessageAcceptance::Reject);
+            return;
+        }
+        let item = match GossipMessage::decode(&message.data) {
+            Ok(GossipMessage::Envelope(e)) => GossipItem::Envelope(e),
+            Ok(GossipMessage::Proof(p)) => GossipItem::Proof(p),
+            Err(r) => {
+                report(self, MessageAcceptance::Reject);
+                self.on_rejected(propagation_source, &r);
+                return;
+            }
+        };
+        if self.inflight_validations >= MAX_INFLIGHT_VALIDATIONS {
+            report(self, MessageAcceptance::Ignore);
+            return;
+        }
+        let Some(rx) = self.store.try_gossip(item) else {
+            // The store is saturated: drop it here; anti-entropy fetches it later.
+            report(self, MessageAcceptance::Ignore);
+            return;
+        };
+        self.inflight_validations += 1;
+        self.inflight.push(
+            async move {
+                Done::Gossip {
+                    id: message_id,
+                    source: propagation_source,
+                    verdict: rx.await.ok(),
+                }
+            }
+            .boxed(),
+        );
+    }
+
+    fn on_sync(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) {
+        match event {
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => self.serve(peer, request, channel),
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                self.outbound.remove(&request_id);
+                self.on_response(peer, response);
+            }
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                self.outbound.remove(&request_id);
+                tracing::debug!(%peer, %error, "sync request failed");
+                self.sync_finished(peer, false);
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "serving a sync request failed");
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn serve(
+        &mut self,
+        peer: PeerId,
+        request: SyncRequest,
+        channel: ResponseChannel<SyncResponse>,
+    ) {
+        if !request.is_for(&self.community) {
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .sync
+                .send_response(channel, SyncResponse::foreign(&self.community));
+            return;
+        }
+        let Some((clock, held)) = request.parts() else {
+            self.penalize(peer, 1, "malformed sync request");
+            return;
+        };
+        let serving: usize = self.serving.values().sum();
+        let mine = self.serving.get(&peer).copied().unwrap_or(0);
+        if serving >= MAX_INFLIGHT_SERVES || mine >= MAX_SERVES_PER_PEER {
+            // Dropping the channel tells the peer we are busy; it retries later.
+            tracing::debug!(%peer, "busy; sync request not served");
+            return;
+        }
+        *self.serving.entry(peer).or_insert(0) += 1;
+        let store = self.store.clone();
+        self.inflight.push(
+            async move {
+                Done::Serve {
+                    peer,
+                    channel,
+                    missing: store.missing(clock, held).await.ok(),
+                }
+            }
+            .boxed(),
+        );
+    }
+
+    fn on_response(&mut self, peer: PeerId, response: SyncResponse) {
+        if !response.is_for(&self.community) {
+            tracing::info!(%peer, "sync peer belongs to another community; disconnecting");
+            self.mark_foreign(peer);
+            self.sync_finished(peer, false);
+            return;
+        }
+        let mut bad = Vec::new();
+        if response.envelopes.len() > SYNC_BATCH || response.proofs.len() > SYNC_MAX_PROOFS {
+            bad.push(Rejection {
+                id: None,
+                device: None,
+                member: None,
+                reason: coop_model::RejectReason::Oversize,
+                detail: "sync response over its caps".into(),
+            });
+        }
+        let mut envelopes = Vec::new();
+        for b in response.envelopes.iter().take(SYNC_BATCH) {
+            match Envelope::decode(b) {
+                Ok(e) => envelopes.push(e),
+                Err(r) => bad.push(r),
+            }
+        }
+        let mut proofs = Vec::new();
+        for b in response.proofs.iter().take(SYNC_MAX_PROOFS) {
+            match EquivocationProof::decode(b) {
+                Ok(p) => proofs.push(p),
+                Err(r) => bad.push(r),
+            }
+        }
+        for r in &bad {
+            self.on_rejected(peer, r);
+        }
+        if envelopes.is_empty() && proofs.is_empty() {
+            self.sync_rounds += 1;
+            self.sync_finished(peer, false);
+            return;
+        }
+        let store = self.store.clone();
+        let more = response.more;
+        self.inflight.push(
+            async move {
+                Done::Ingested {
+                    peer,
+                    result: store.sync_ingest(envelopes, proofs).await.ok(),
+                    more,
+                }
+            }
+            .boxed(),
+        );
+    }
+
+    fn on_done(&mut self, done: Done) {
+        match done {
+            Done::Gossip {
+                id,
+                source,
+                verdict,
+            } => {
+                self.inflight_validations = self.inflight_validations.saturating_sub(1);
+                let acceptance = match &verdict {
+                    Some(Verdict::Accept) => MessageAcceptance::Accept,
+                    Some(Verdict::Reject(_)) => MessageAcceptance::Reject,
+                    Some(Verdict::Ignore) | None => MessageAcceptance::Ignore,
+                };
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&id, &source, acceptance);
+                match verdict {
+                    Some(Verdict::Reject(r)) => self.on_rejected(source, &r),
+                    Some(Verdict::Ignore) => self.start_sync(source),
+                    _ => {}
+                }
+            }
+            Done::Serve {
+                peer,
+                channel,
+                missing,
+            } => {
+                if let Some(n) = self.serving.get_mut(&peer) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        self.serving.remove(&peer);
+                    }
+                }
+                let Some(m) = missing else { return };
+                let response = SyncResponse {
+                    community: self.community.0.to_vec(),
+                    envelopes: m.envelopes.into_iter().map(Into::into).collect(),
+                    proofs: m.proofs.into_iter().map(Into::into).collect(),
+                    more: m.more,
+                };
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, response);
+            }
+            Done::Clock { peer, clock } => {
+                let Some((clock, held)) = clock else {
+                    self.sync_finished(peer, false);
+                    return;
+                };
+                if !self.swarm.is_connected(&peer) || self.bans.contains_key(&peer) {
+                    self.sync_finished(peer, false);
+                    return;
+                }
+                let req = SyncRequest::new(&self.community, &clock, &held);
+                let id = self.swarm.behaviour_mut().sync.send_request(&peer, req);
+                self.outbound.insert(id, peer);
+            }
+            Done::Ingested { peer, result, more } => {
+                self.sync_rounds += 1;
+                let Some(r) = result else {
+                    self.sync_finished(peer, false);
+                    return;
+                };
+                for rej in &r.rejected {
+                    self.on_rejected(peer, rej);
+                }
+                if r.accepted > 0 {
+                    tracing::debug!(%peer, accepted = r.accepted, more, "synced");
+                }
+                let progress = r.accepted > 0 || r.new_proofs > 0;
+                self.sync_finished(peer, more && progress);
+            }
+        }
+        self.update_snapshot();
+    }
+
+    /// Starts a catch-up sync with a peer, or notes that another round is wanted.
+    fn start_sync(&mut self, peer: PeerId) {
+        if self.bans.contains_key(&peer) {
+            return;
+        }
+        let Some(state) = self.syncs.get_mut(&peer) else {
+            return;
+        };
+        if state.in_flight {
+            state.again = true;
+            return;
+        }
+        state.in_flight = true;
+        self.request_clock(peer);
+    }
+
+    fn request_clock(&mut self, peer: PeerId) {
+        let store = self.store.clone();
+        self.inflight.push(
+            async move {
+                Done::Clock {
+                    peer,
+                    clock: store.clock().await.ok(),
+                }
+            }
+            .boxed(),
+        );
+    }
+
+    /// A sync round ended; `continue_now` asks for the next batch at once.
+    fn sync_finished(&mut self, peer: PeerId, continue_now: bool) {
+        let connected = self.swarm.is_connected(&peer) && !self.bans.contains_key(&peer);
+        let Some(state) = self.syncs.get_mut(&peer) else {
+            return;
+        };
+        if continue_now && connected {
+            self.request_clock(peer);
+            return;
+        }
+        state.in_flight = false;
+        if std::mem::take(&mut state.again) && connected {
+            self.start_sync(peer);
+        }
+    }
+
+    fn on_rejected(&mut self, peer: PeerId, r: &Rejection) {
+        self.rejected_from_peers += 1;
+        tracing::warn!(
+            %peer,
+            reason = %r.reason,
+            author_member = ?r.member.map(|m| m.short()),
+            author_device = ?r.device.map(|d| d.short()),
+            change = ?r.id.map(|i| i.short()),
+            "refused data from peer: {r}"
+        );
+        self.emit(NodeEvent::Rejected {
+            peer: peer.to_string(),
+            reason: r.to_string(),
+        });
+        self.penalize(peer, 1, r.reason.as_str());
+    }
+
+    fn penalize(&mut self, peer: PeerId, points: u32, why: &str) {
+        if !self.misbehaviour.contains_key(&peer) && self.misbehaviour.len() >= MAX_TRACKED_PEERS {
+            // Forget the least suspicious peer.
+            if let Some(p) = self
+                .misbehaviour
+                .iter()
+                .min_by_key(|(_, pts)| **pts)
+                .map(|(p, _)| *p)
+            {
+                self.misbehaviour.remove(&p);
+            }
+        }
+        let total = {
+            let e = self.misbehaviour.entry(peer).or_insert(0);
+            *e = e.saturating_add(points);
+            *e
+        };
+        let g = &mut self.swarm.behaviour_mut().gossipsub;
+        g.set_application_score(&peer, f64::from(total) * APP_SCORE_PER_MISBEHAVIOUR);
+        let score = g.peer_score(&peer);
+        tracing::debug!(%peer, points = total, ?score, why, "peer penalized");
+        if total >= BAN_THRESHOLD || score.is_some_and(|s| s < SCORE_GRAYLIST_THRESHOLD) {
+            self.ban(peer);
+        }
+    }
+
+    fn ban(&mut self, peer: PeerId) {
+        if self.bans.contains_key(&peer) {
+            return;
+        }
+        if self.bans.len() >= MAX_BANS {
+            if let Some(p) = self.bans.iter().min_by_key(|(_, t)| **t).map(|(p, _)| *p) {
+                self.unban(p);
+            }
+        }
+        tracing::warn!(%peer, duration = ?BAN_DURATION, "banning misbehaving peer");
+        self.bans.insert(peer, Instant::now() + BAN_DURATION);
+        self.bans_total += 1;
+        self.swarm.behaviour_mut().blocked.block_peer(peer);
+        self.syncs.remove(&peer);
+        self.emit(NodeEvent::Banned(peer.to_string()));
+        self.update_snapshot();
+    }
+
+    fn unban(&mut self, peer: PeerId) {
+        self.bans.remove(&peer);
+        self.misbehaviour.remove(&peer);
+        self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .set_application_score(&peer, 0.0);
+        tracing::info!(%peer, "ban lifted");
+    }
+
+    fn mark_foreign(&mut self, peer: PeerId) {
+        if self.foreign.len() >= MAX_FOREIGN {
+            if let Some(p) = self
+                .foreign
+                .iter()
+                .min_by_key(|(_, t)| **t)
+                .map(|(p, _)| *p)
+            {
+                self.foreign.remove(&p);
+            }
+        }
+        self.foreign.insert(peer, Instant::now() + FOREIGN_MEMORY);
+        self.syncs.remove(&peer);
+        let _ = self.swarm.disconnect_peer_id(peer);
+    }
+
+    fn maintain(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<PeerId> = self
+            .bans
+            .iter()
+            .filter(|(_, t)| **t <= now)
+            .map(|(p, _)| *p)
+            .collect();
+        for p in expired {
+            self.unban(p);
+        }
+        self.foreign.retain(|_, t| *t > now);
+        if now.duration_since(self.last_decay) >= MISBEHAVIOUR_DECAY {
+            self.last_decay = now;
+            self.misbehaviour.retain(|_, pts| {
+                *pts = pts.saturating_sub(1);
+                *pts > 0
+            });
+            let scores: Vec<(PeerId, u32)> =
+                self.misbehaviour.iter().map(|(p, s)| (*p, *s)).collect();
+            for (p, s) in scores {
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .set_application_score(&p, f64::from(s) * APP_SCORE_PER_MISBEHAVIOUR);
+            }
+        }
+        for i in 0..self.targets.len() {
+            let t = &self.targets[i];
+            if t.next_attempt > now {
+                continue;
+            }
+            if let Some(p) = t.peer {
+                if self.swarm.is_connected(&p) || self.bans.contains_key(&p) {
+                    continue;
+                }
+            }
+            let addr = t.addr.clone();
+            let t = &mut self.targets[i];
+            t.next_attempt = now + t.backoff;
+            t.backoff = (t.backoff * 2).min(REDIAL_MAX);
+            let opts = match t.peer {
+                Some(p) => DialOpts::peer_id(p)
+                    .condition(PeerCondition::DisconnectedAndNotDialing)
+                    .addresses(vec![addr.clone()])
+                    .build(),
+                None => DialOpts::unknown_peer_id().address(addr.clone()).build(),
+            };
+            if let Err(e) = self.swarm.dial(opts) {
+                tracing::debug!(%addr, error = %e, "re-dial failed");
+            }
+        }
+        self.update_snapshot();
+    }
+}
+
+fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
+    addr.iter().find_map(|p| match p {
+        Protocol::P2p(id) => Some(id),
+        _ => None,
+    })
+}
+
+fn strip_p2p(addr: &Multiaddr) -> Multiaddr {
+    addr.iter()
+        .filter(|p| !matches!(p, Protocol::P2p(_)))
+        .collect()
+}
