@@ -1,1 +1,119 @@
-fn main() {}
+//! `coop`: a member's command line on the cooperative's ledger.
+//!
+//! A thin binary over `coop-node` (store, network, control socket) and `coop-model` (the
+//! ledger's rules). It parses arguments into the model's types, reads the clock and the OS
+//! RNG (the libraries take time and seeds as arguments), and prints text or `--json`.
+//!
+//! Exit codes: 0 success; 1 a refusal by the ledger (`refused: reason: detail`) or any other
+//! failure, with a one-line cause on stderr; 2 a usage error (clap).
+
+mod app;
+mod cli;
+mod commands;
+mod invite;
+mod show;
+mod syncfile;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use coop_node::NodeError;
+use serde_json::json;
+
+use crate::app::{App, Report};
+use crate::cli::{Cli, Command};
+use crate::commands::{aid, audit, membership, support, timebank};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.json;
+    match run(cli) {
+        Ok(report) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report.json).unwrap_or_default()
+                );
+            } else {
+                print!("{}", report.text);
+            }
+            if report.failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            let (line, value) = describe(&e);
+            eprintln!("{line}");
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&value).unwrap_or_default()
+                );
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One line for people and a JSON value for scripts. A refusal by the ledger reads
+/// `refused: over_proposal_cap: 11 SP on one proposal, cap is 10`.
+fn describe(e: &anyhow::Error) -> (String, serde_json::Value) {
+    let refusal = e.chain().find_map(|c| match c.downcast_ref::<NodeError>() {
+        Some(NodeError::Refused(r)) => Some(r),
+        _ => None,
+    });
+    match refusal {
+        Some(r) => {
+            let line = if r.detail.is_empty() {
+                format!("refused: {}", r.reason)
+            } else {
+                format!("refused: {}: {}", r.reason, r.detail)
+            };
+            let value = json!({ "error": {
+                "kind": "refused",
+                "reason": r.reason,
+                "detail": r.detail,
+                "message": line,
+            }});
+            (line, value)
+        }
+        None => {
+            let line = format!("error: {e:#}").replace('\n', " ");
+            let value = json!({ "error": { "kind": "error", "message": format!("{e:#}") } });
+            (line, value)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<Report> {
+    let app = App::new(cli.data_dir)?;
+    match cli.command {
+        Command::Init { name } => membership::init(&app, &name),
+        Command::Found {
+            community,
+            params,
+            no_lan_key,
+        } => membership::found(&app, &community, &params, no_lan_key),
+        Command::Invite => membership::invite(&app),
+        Command::Join { code } => membership::join(&app, &code),
+        Command::Vouch { member } => membership::vouch(&app, &member),
+        Command::Status => membership::status(&app),
+        Command::Members => membership::members(&app),
+        Command::Hours(cmd) => timebank::hours(&app, cmd),
+        Command::Balance { member } => timebank::balance(&app, member.as_deref()),
+        Command::Proposal(cmd) => support::proposal(&app, cmd),
+        Command::Sp(cmd) => support::sp(&app, cmd),
+        Command::Aid(cmd) => aid::aid(&app, cmd),
+        Command::Ledger {
+            refused,
+            kind,
+            limit,
+            all,
+        } => audit::ledger(&app, refused, kind.as_deref(), limit, all),
+        Command::Verify => audit::verify(&app),
+        Command::Sync(cmd) => audit::sync(&app, cmd),
+        Command::Params => audit::params(&app),
+    }
+}

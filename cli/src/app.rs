@@ -1,0 +1,95 @@
+//! What every command shares: the data dir, the clock, the output mode, name resolution,
+//! and the [`Report`] a command hands back for printing.
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use coop_model::{MemberId, RecordId, State};
+use coop_node::{Backend, DataDir};
+use serde_json::Value;
+
+/// The context of one `coop` invocation.
+#[derive(Debug)]
+pub(crate) struct App {
+    /// The member's data directory.
+    pub(crate) dir: DataDir,
+    /// The system clock at start, Unix seconds; passed down, never read below the CLI.
+    pub(crate) now: i64,
+}
+
+/// What a command prints: JSON for `--json`, text otherwise. `failed` makes the exit code 1
+/// after printing (e.g. `coop verify` finding a bad record).
+#[derive(Debug)]
+pub(crate) struct Report {
+    pub(crate) json: Value,
+    pub(crate) text: String,
+    pub(crate) failed: bool,
+}
+
+impl Report {
+    pub(crate) fn new(json: Value, text: impl Into<String>) -> Report {
+        Report {
+            json,
+            text: text.into(),
+            failed: false,
+        }
+    }
+}
+
+impl App {
+    pub(crate) fn new(data_dir: Option<PathBuf>) -> Result<App> {
+        let root = match data_dir {
+            Some(d) => d,
+            None => default_data_dir()?,
+        };
+        Ok(App {
+            dir: DataDir::new(root),
+            now: unix_now(),
+        })
+    }
+
+    /// The running node if `coop up` serves the data dir, else the store.
+    pub(crate) fn backend(&self) -> Result<Backend> {
+        Ok(Backend::open(&self.dir)?)
+    }
+
+    /// This data dir's member.
+    pub(crate) fn me(&self) -> Result<MemberId> {
+        Ok(self.dir.identity()?.member_id())
+    }
+}
+
+/// The platform data directory (e.g. `~/.local/share/coop` on Linux).
+pub(crate) fn default_data_dir() -> Result<PathBuf> {
+    directories::ProjectDirs::from("", "", "coop")
+        .map(|p| p.data_dir().to_path_buf())
+        .context("no home directory to keep coop's data in; pass --data-dir DIR")
+}
+
+/// Now, in Unix seconds.
+pub(crate) fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// A member by unique display name or unique id prefix.
+pub(crate) fn member(state: &State, query: &str) -> Result<MemberId> {
+    Ok(state.find_member(query)?)
+}
+
+/// A record by unique id prefix.
+pub(crate) fn record(state: &State, query: &str) -> Result<RecordId> {
+    Ok(state.find_record(query)?)
+}
+
+/// Whether moderators hid a record.
+pub(crate) fn hidden(state: &State, id: &RecordId) -> bool {
+    state.hidden.contains_key(id)
+}
+
+/// Position of each record in the total order (for newest-first listings).
+pub(crate) fn positions(state: &State) -> std::collections::HashMap<RecordId, usize> {
+    state.log.iter().map(|e| (e.id, e.position)).collect()
+}

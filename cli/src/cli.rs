@@ -1,0 +1,327 @@
+//! The command line: every command, flag and argument, parsed by clap (derive).
+//!
+//! Values are parsed into the model's types here, at the edge, so a malformed id, date or
+//! amount is a usage error (exit 2) before anything is opened.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use coop_model::record::{Outcome, Urgency};
+use coop_model::Day;
+
+/// coop: a peer-to-peer, local-first ledger for a neighbourhood cooperative.
+#[derive(Debug, Parser)]
+#[command(name = "coop", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    /// The data directory (keys, configuration, store). Defaults to the platform data dir.
+    #[arg(long, global = true, env = "COOP_DATA_DIR", value_name = "DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Machine-readable JSON on stdout (field names in docs/CLI.md).
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create this member's identity and device keys.
+    Init {
+        /// Your display name (a label others see; 1-64 characters).
+        #[arg(long, value_parser = text(1, 64))]
+        name: String,
+    },
+    /// Found a community (write its genesis) and print its id.
+    Found {
+        /// The community's name (1-100 characters).
+        #[arg(long, value_parser = text(1, 100))]
+        community: String,
+        /// Override a default parameter at genesis, e.g. `--param sp_budget=120`.
+        #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+        params: Vec<String>,
+        /// Do not generate a LAN pre-shared key (the swarm is then open to any coop node).
+        #[arg(long)]
+        no_lan_key: bool,
+    },
+    /// Print an invite code for a neighbour.
+    Invite,
+    /// Join a community from an invite code; you are pending until a member vouches.
+    Join {
+        /// The code from `coop invite` (starts with `coop1`).
+        code: String,
+    },
+    /// Vouch for a pending member.
+    Vouch {
+        /// Display name or id prefix.
+        member: String,
+    },
+    /// Identity, community, membership, peers, heads and record counts.
+    Status,
+    /// Members with their roles and status.
+    Members,
+    /// The time bank: log, confirm and decline hours.
+    #[command(subcommand)]
+    Hours(HoursCommand),
+    /// Time balance, provided, received and the fair-exchange index.
+    Balance {
+        /// Display name or id prefix (default: you).
+        member: Option<String>,
+    },
+    /// Proposals that members support with Support Points.
+    #[command(subcommand)]
+    Proposal(ProposalCommand),
+    /// Support Points: allocate and see your budget.
+    #[command(subcommand)]
+    Sp(SpCommand),
+    /// Mutual aid: request, offer, accept, confirm, cancel.
+    #[command(subcommand)]
+    Aid(AidCommand),
+    /// Records, newest first, with their status and refusal reasons.
+    Ledger {
+        /// Only refused records.
+        #[arg(long)]
+        refused: bool,
+        /// Only records of this kind (genesis, join, vouch, attest, confirm, allocate, ...).
+        #[arg(long)]
+        kind: Option<String>,
+        /// At most this many records.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Include records hidden by moderators.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Re-verify every signature and re-derive from scratch.
+    Verify,
+    /// Carry signed changes on a USB stick.
+    #[command(subcommand)]
+    Sync(SyncCommand),
+    /// Community parameters with their values and history.
+    Params,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UpArgs {
+    /// Listen on this multiaddr (repeatable); default from the config, else /ip4/0.0.0.0/tcp/0.
+    #[arg(long, value_name = "MULTIADDR")]
+    pub(crate) listen: Vec<String>,
+    /// Dial this peer (repeatable), in addition to the peers in the config.
+    #[arg(long, value_name = "MULTIADDR")]
+    pub(crate) peer: Vec<String>,
+    /// Do not discover peers with mDNS.
+    #[arg(long)]
+    pub(crate) no_mdns: bool,
+    /// Seconds between catch-up syncs with each peer.
+    #[arg(long, value_name = "SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub(crate) sync_interval: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum HoursCommand {
+    /// Attest hours you provided to another member; they confirm or decline.
+    Log {
+        /// Who received the service (display name or id prefix).
+        #[arg(long)]
+        to: String,
+        /// How long, 1 to 1440 minutes.
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..=1440))]
+        minutes: i64,
+        /// What you did (1-200 characters).
+        #[arg(long, value_parser = text(1, 200))]
+        service: String,
+        /// Category (1-32 characters).
+        #[arg(long, default_value = "general", value_parser = text(1, 32))]
+        category: String,
+        /// Day of service, YYYY-MM-DD (default: today, UTC).
+        #[arg(long)]
+        date: Option<Day>,
+    },
+    /// Attestations awaiting your confirmation.
+    Pending,
+    /// Confirm an attestation you received.
+    Confirm {
+        /// Attestation id prefix.
+        id: String,
+    },
+    /// Decline an attestation you received.
+    Decline {
+        /// Attestation id prefix.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ProposalCommand {
+    /// Open a proposal.
+    Open {
+        /// Title (3-100 characters).
+        #[arg(long, value_parser = text(3, 100))]
+        title: String,
+        /// Description (up to 2000 characters).
+        #[arg(long, default_value = "", value_parser = text(0, 2000))]
+        description: String,
+    },
+    /// Close your proposal; the SP locked on it return to their members.
+    Close {
+        /// Proposal id prefix.
+        id: String,
+        /// How it ended: delivered, cancelled, rejected or expired.
+        #[arg(long, value_parser = parse_outcome)]
+        outcome: Outcome,
+    },
+    /// Proposals with their SP totals and the prioritized flag.
+    List {
+        /// Include proposals hidden by moderators.
+        #[arg(long)]
+        all: bool,
+    },
+    /// One proposal and its allocations.
+    Show {
+        /// Proposal id prefix.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SpCommand {
+    /// Lock Support Points on a proposal until it closes.
+    Allocate {
+        /// Proposal id prefix.
+        proposal: String,
+        /// Points (1 or more).
+        #[arg(value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+        points: i64,
+    },
+    /// Budget, allocated, available and the allocations.
+    Status {
+        /// Display name or id prefix (default: you).
+        member: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AidCommand {
+    /// Ask the community for help.
+    Request {
+        /// One of the community's categories (see `coop params`).
+        #[arg(long, value_parser = text(1, 32))]
+        category: String,
+        /// Title (3-100 characters).
+        #[arg(long, value_parser = text(3, 100))]
+        title: String,
+        /// Description (10-500 characters).
+        #[arg(long, value_parser = text(10, 500))]
+        description: String,
+        /// low, medium or high.
+        #[arg(long, default_value = "medium", value_parser = parse_urgency)]
+        urgency: Urgency,
+        /// Date by which help is needed, YYYY-MM-DD.
+        #[arg(long)]
+        needed_by: Option<Day>,
+        /// A coarse location (1-100 characters), e.g. a street, never an address.
+        #[arg(long, value_parser = text(1, 100))]
+        location: Option<String>,
+    },
+    /// Offer help on a request.
+    Offer {
+        /// Request id prefix.
+        request: String,
+        /// Message (10-500 characters).
+        #[arg(long, value_parser = text(10, 500))]
+        message: String,
+        /// When you are available (1-200 characters).
+        #[arg(long, value_parser = text(1, 200))]
+        availability: String,
+    },
+    /// Accept one offer on your request.
+    Accept {
+        /// Offer id prefix (see `coop aid show REQUEST`).
+        offer: String,
+    },
+    /// Confirm the aid was given (both parties confirm).
+    Confirm {
+        /// Request id prefix.
+        request: String,
+        /// Rating of the other party, 1-5.
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..=5))]
+        rating: Option<i64>,
+        /// Feedback (1-500 characters).
+        #[arg(long, value_parser = text(1, 500))]
+        feedback: Option<String>,
+    },
+    /// Cancel your request while it is open or matched.
+    Cancel {
+        /// Request id prefix.
+        request: String,
+    },
+    /// Requests, newest first.
+    List {
+        /// Only requests with this status.
+        #[arg(long, value_parser = ["open", "matched", "completed", "cancelled"])]
+        status: Option<String>,
+        /// Include requests hidden by moderators.
+        #[arg(long)]
+        all: bool,
+    },
+    /// One request with its offers.
+    Show {
+        /// Request id prefix.
+        request: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SyncCommand {
+    /// Write every signed change this node holds to a file.
+    Export {
+        /// Where to write (replaced atomically).
+        file: PathBuf,
+    },
+    /// Take in the signed changes of a file, through the same gate as the network.
+    Import {
+        /// The file written by `coop sync export`.
+        file: PathBuf,
+    },
+}
+
+/// A text argument of `min..=max` characters without control characters (the ledger's
+/// own limits, checked here so a mistake is a usage error and nothing is written).
+fn text(min: usize, max: usize) -> impl Fn(&str) -> Result<String, String> + Clone {
+    move |s: &str| {
+        let n = s.chars().count();
+        if n < min || n > max {
+            Err(format!("expected {min} to {max} characters, got {n}"))
+        } else if s.chars().any(|c| c.is_control() && c != '\n') {
+            Err("control characters are not allowed".into())
+        } else {
+            Ok(s.to_string())
+        }
+    }
+}
+
+fn parse_param(s: &str) -> Result<String, String> {
+    coop_model::Params::default()
+        .assign(s)
+        .map(|()| s.to_string())
+        .map_err(|e| e.to_string())
+}
+
+fn parse_urgency(s: &str) -> Result<Urgency, String> {
+    s.parse()
+}
+
+fn parse_outcome(s: &str) -> Result<Outcome, String> {
+    s.parse()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,352 @@
+//! Identity and membership: `init`, `found`, `invite`, `join`, `vouch`, `status`, `members`.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use coop_model::{Params, Record};
+use coop_node::control::{self, Request, Response};
+use coop_node::{LocalNode, NodeError, Status};
+use rand::RngCore;
+use serde_json::json;
+
+use crate::app::{self, App, Report};
+use crate::invite::{Invite, MAX_PEERS};
+use crate::show::{self, Table};
+
+fn seed() -> [u8; 32] {
+    let mut s = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut s);
+    s
+}
+
+pub(crate) fn init(app: &App, name: &str) -> Result<Report> {
+    let config = app.dir.init(name, seed(), seed())?;
+    let member = app.dir.identity()?.member_id();
+    let device = app.dir.device()?.device_id();
+    let root = app.dir.root().display().to_string();
+    let text = format!(
+        "Created the identity of {name:?}.\n\
+         member    {member}\n\
+         device    {device}\n\
+         data dir  {root}\n\
+         Next: `coop found --community NAME`, or `coop join CODE` with a neighbour's invite.\n",
+        name = config.display_name,
+    );
+    Ok(Report::new(
+        json!({
+            "member": member,
+            "device": device,
+            "display_name": config.display_name,
+            "data_dir": root,
+        }),
+        text,
+    ))
+}
+
+pub(crate) fn found(
+    app: &App,
+    name: &str,
+    assignments: &[String],
+    no_lan_key: bool,
+) -> Result<Report> {
+    let mut params = Params::default();
+    for a in assignments {
+        params.assign(a)?;
+    }
+    let node = LocalNode::found(&app.dir, name, params.clone(), app.now)?;
+    let community = node.community();
+    let founder = node.member();
+    // Release the store before touching the configuration again.
+    drop(node);
+    if !no_lan_key {
+        let mut config = app.dir.config()?;
+        config.psk = Some(hex::encode(seed()));
+        app.dir.save_config(&config)?;
+    }
+    let lan = if no_lan_key {
+        "none (--no-lan-key): any coop node on the LAN may connect"
+    } else {
+        "generated; invite codes carry it"
+    };
+    let text = format!(
+        "Founded {name:?} with you as its founder.\n\
+         community  {community}\n\
+         LAN key    {lan}\n\
+         Next: `coop up` to run your node, and `coop invite` for a neighbour.\n"
+    );
+    Ok(Report::new(
+        json!({
+            "community": community,
+            "name": name,
+            "founder": founder,
+            "lan_key": !no_lan_key,
+            "params": params,
+        }),
+        text,
+    ))
+}
+
+/// The running node's status, if `coop up` serves the data dir.
+pub(crate) fn running_status(app: &App) -> Option<Status> {
+    let socket = app.dir.control_socket();
+    if !socket.exists() {
+        return None;
+    }
+    match control::call(&socket, &Request::Status, Duration::from_secs(10)) {
+        Ok(Response::Status { status }) if status.running => Some(*status),
+        _ => None,
+    }
+}
+
+/// Whether a multiaddr can be dialled by someone else (not an unspecified address or port 0).
+fn dialable(addr: &str) -> bool {
+    !(addr.contains("/ip4/0.0.0.0/")
+        || addr.contains("/ip6/::/")
+        || addr.ends_with("/tcp/0")
+        || addr.contains("/tcp/0/")
+        || addr.ends_with("/udp/0")
+        || addr.contains("/udp/0/"))
+}
+
+pub(crate) fn invite(app: &App) -> Result<Report> {
+    let config = app.dir.config()?;
+    let community = config.community.ok_or(NodeError::NoCommunity)?;
+    let psk = match &config.psk {
+        None => None,
+        Some(h) => {
+            let mut k = [0u8; 32];
+            hex::decode_to_slice(h.trim(), &mut k)
+                .context("the LAN key in config.json is not 32 bytes of hex")?;
+            Some(k)
+        }
+    };
+    let (peers, source) = match running_status(app) {
+        Some(s) => (s.listen, "the running node's listen addresses"),
+        None => {
+            let mut p: Vec<String> = config.listen.iter().chain(&config.peers).cloned().collect();
+            p.dedup();
+            (p, "the configured addresses (no `coop up` running)")
+        }
+    };
+    let mut peers: Vec<String> = peers.into_iter().filter(|a| dialable(a)).collect();
+    peers.truncate(MAX_PEERS);
+    let inv = Invite {
+        community,
+        psk,
+        peers,
+    };
+    let code = inv.encode();
+    // The code alone on stdout, so `coop join $(coop invite)` works; the note on stderr.
+    eprintln!(
+        "Invite to community {} with {} peer address(es) from {source}{}.",
+        community.short(),
+        inv.peers.len(),
+        if psk.is_some() {
+            " and the LAN key: share it only with the neighbour you invite"
+        } else {
+            ""
+        }
+    );
+    if inv.peers.is_empty() {
+        eprintln!("No peer addresses: run `coop up` first so the code carries them, or the newcomer relies on mDNS.");
+    }
+    Ok(Report::new(
+        json!({
+            "code": code,
+            "community": community,
+            "lan_key": psk.is_some(),
+            "peers": inv.peers,
+        }),
+        format!("{code}\n"),
+    ))
+}
+
+pub(crate) fn join(app: &App, code: &str) -> Result<Report> {
+    let inv = Invite::decode(code)?;
+    let (node, request) = LocalNode::join(
+        &app.dir,
+        inv.community,
+        inv.psk.map(hex::encode),
+        inv.peers.clone(),
+        app.now,
+    )?;
+    let member = node.member();
+    let text = format!(
+        "Asked to join community {community}.\n\
+         join request  {request}\n\
+         member id     {member}\n\
+         You are pending until a member vouches for you: run `coop up` so your request reaches\n\
+         them, and ask them to run `coop vouch {short}`.\n",
+        community = inv.community,
+        short = member.short(),
+    );
+    Ok(Report::new(
+        json!({
+            "community": inv.community,
+            "member": member,
+            "request": request,
+            "peers": inv.peers,
+            "lan_key": inv.psk.is_some(),
+        }),
+        text,
+    ))
+}
+
+pub(crate) fn vouch(app: &App, who: &str) -> Result<Report> {
+    let mut b = app.backend()?;
+    let state = b.state()?;
+    let member = app::member(&state, who)?;
+    let id = b.submit(Record::Vouch { member }, app.now)?;
+    let state = b.state()?;
+    let status = state
+        .members
+        .get(&member)
+        .map_or("unknown".to_string(), |m| enum_str(&m.status));
+    let name = show::name(&state, &member);
+    Ok(Report::new(
+        json!({ "id": id, "member": member, "status": status }),
+        format!(
+            "Vouched for {name} ({}): record {id}\n{name} is now {status}.\n",
+            member.short()
+        ),
+    ))
+}
+
+/// The snake_case name a serde enum serializes to.
+pub(crate) fn enum_str(v: &impl serde::Serialize) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+pub(crate) fn status(app: &App) -> Result<Report> {
+    let config = app.dir.config()?;
+    if config.community.is_none() {
+        let member = app.me()?;
+        let device = app.dir.device()?.device_id();
+        return Ok(Report::new(
+            json!({
+                "member": member,
+                "display_name": config.display_name,
+                "device": device,
+                "community": null,
+                "membership": "none",
+                "running": false,
+                "data_dir": app.dir.root().display().to_string(),
+            }),
+            format!(
+                "member      {} {member}\ndevice      {device}\ncommunity   none yet (run `coop found` or `coop join CODE`)\n",
+                config.display_name
+            ),
+        ));
+    }
+    let s = app.backend()?.status()?;
+    let mut t = String::new();
+    let mut line = |k: &str, v: String| t.push_str(&format!("{k:<11} {v}\n"));
+    line("member", format!("{} {}", s.display_name, s.member));
+    line("device", s.device.to_hex());
+    let name = if s.community_name.is_empty() {
+        "(genesis not received yet)".to_string()
+    } else {
+        format!("{:?}", s.community_name)
+    };
+    line("community", format!("{name} {}", s.community));
+    line("membership", s.membership.clone());
+    line(
+        "node",
+        if s.running {
+            format!("running, {} peer(s) connected", s.peers.len())
+        } else {
+            "not running (`coop up` starts it)".into()
+        },
+    );
+    for a in &s.listen {
+        line("listen", a.clone());
+    }
+    for p in &s.peers {
+        line("peer", p.clone());
+    }
+    line(
+        "changes",
+        format!(
+            "{} accepted, {} waiting for dependencies",
+            s.changes, s.pending
+        ),
+    );
+    line(
+        "records",
+        format!("{} counted, {} refused", s.counted, s.refused),
+    );
+    if s.running {
+        line(
+            "rejected",
+            format!(
+                "{} envelope(s) from peers refused by the gate",
+                s.rejected_from_peers
+            ),
+        );
+    }
+    line(
+        "heads",
+        s.heads
+            .iter()
+            .map(|h| h.short())
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    line("digest", s.digest.clone());
+    if !s.forked_devices.is_empty() {
+        line(
+            "forked",
+            s.forked_devices
+                .iter()
+                .map(|d| d.short())
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+    }
+    let mut json = serde_json::to_value(&s)?;
+    json["data_dir"] = json!(app.dir.root().display().to_string());
+    Ok(Report::new(json, t))
+}
+
+pub(crate) fn members(app: &App) -> Result<Report> {
+    let me = app.me()?;
+    let state = app.backend()?.state()?;
+    let mut t = Table::new(&["id", "name", "status", "roles", "vouched by", "balance"]);
+    let mut list = Vec::new();
+    let mut ms: Vec<_> = state.members.values().collect();
+    ms.sort_by(|a, b| (&a.display_name, a.id).cmp(&(&b.display_name, b.id)));
+    for m in ms {
+        let vouchers: Vec<String> = m.vouched_by.iter().map(|v| show::name(&state, v)).collect();
+        let you = if m.id == me { " (you)" } else { "" };
+        t.row(vec![
+            m.id.short(),
+            format!("{}{you}", m.display_name),
+            enum_str(&m.status),
+            if m.roles.is_empty() {
+                "-".into()
+            } else {
+                m.roles.join(",")
+            },
+            if vouchers.is_empty() {
+                "-".into()
+            } else {
+                vouchers.join(",")
+            },
+            show::signed_minutes(m.time.balance),
+        ]);
+        list.push(json!({
+            "id": m.id,
+            "display_name": m.display_name,
+            "status": m.status,
+            "roles": m.roles,
+            "vouched_by": m.vouched_by,
+            "devices": m.devices.len(),
+            "balance_minutes": m.time.balance,
+            "you": m.id == me,
+        }));
+    }
+    Ok(Report::new(json!({ "members": list }), t.render()))
+}

@@ -1,0 +1,7 @@
+//! One module per group of commands; each command returns a [`crate::app::Report`].
+
+pub(crate) mod aid;
+pub(crate) mod audit;
+pub(crate) mod membership;
+pub(crate) mod support;
+pub(crate) mod timebank;
