@@ -817,14 +817,20 @@ impl Derived {
 
     /// Causal authorization (§4) and then the domain rules of the record.
     fn apply(&mut self, graph: Graph<'_>, c: &Ctx<'_>, record: &Record) -> Result<(), Refusal> {
-        if self.fold.forked.contains(&c.device) {
+        let forked = self.fold.forked.contains(&c.device);
+        if forked {
             if let Some(m) = self.fold.device_member.get(&c.dev) {
                 self.state.forked_devices.insert(c.device, Some(*m));
                 if let Some(mem) = self.state.members.get_mut(m) {
                     mem.devices.insert(c.device, true);
                 }
             }
-            return Err((RejectReason::ForkedDevice, "the device equivocated".into()));
+            // The canonical certificate of a forked device still binds it to its member:
+            // the member must stay in the state to be flagged (§5), and a founder's genesis
+            // is the community itself. Everything else the device wrote stops counting.
+            if !record.is_certificate() || c.excluded {
+                return Err((RejectReason::ForkedDevice, "the device equivocated".into()));
+            }
         }
         if c.excluded {
             return Err((
@@ -865,7 +871,7 @@ impl Derived {
                     "steward".into(),
                     "treasurer".into(),
                 ];
-                m.devices.insert(c.device, false);
+                m.devices.insert(c.device, forked);
                 // Only admitted members hold SP (§4: unadmitted keys own nothing).
                 let budget = params.sp_budget;
                 for m in self.state.members.values_mut() {
@@ -894,7 +900,7 @@ impl Derived {
                     ));
                 }
                 let m = self.member_entry(*member, display_name);
-                m.devices.insert(c.device, false);
+                m.devices.insert(c.device, forked);
                 return Ok(());
             }
             _ => {}
@@ -904,7 +910,7 @@ impl Derived {
             Record::Genesis { .. } | Record::Join { .. } => Ok(()),
             Record::Device { member, .. } => {
                 if let Some(m) = self.state.members.get_mut(member) {
-                    m.devices.insert(c.device, false);
+                    m.devices.insert(c.device, forked);
                 }
                 Ok(())
             }

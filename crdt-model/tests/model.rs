@@ -11,3 +11,9 @@ mod script;
 
 #[path = "model/fixtures.rs"]
 mod fixtures;
+
+#[path = "model/concurrency.rs"]
+mod concurrency;
+
+#[path = "model/attacks.rs"]
+mod attacks;

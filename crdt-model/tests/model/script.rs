@@ -59,8 +59,7 @@ pub(crate) fn run(script: &str) -> String {
                 town = Some(tw);
             }
             "join" => {
-                town
-                    .as_mut()
+                town.as_mut()
                     .expect("`community` must come first")
                     .newcomer(&words[1]);
                 devices.insert((words[1].clone(), 0));

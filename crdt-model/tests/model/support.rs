@@ -71,9 +71,15 @@ impl Town {
     /// and are vouched for by the founder.
     pub(crate) fn found(params: Params, names: &[&str]) -> Town {
         let founder = Person::new(names[0]);
-        let (ledger, genesis) =
-            Ledger::found(&founder.identity, &founder.dev(0), "Elm Street", names[0], params, T0)
-                .expect("genesis");
+        let (ledger, genesis) = Ledger::found(
+            &founder.identity,
+            &founder.dev(0),
+            "Elm Street",
+            names[0],
+            params,
+            T0,
+        )
+        .expect("genesis");
         let mut town = Town {
             ledger,
             people: BTreeMap::new(),
@@ -164,12 +170,35 @@ impl Town {
     /// Writes a record without the author's dry run (so derivation may refuse it) and
     /// ingests it into the main replica.
     pub(crate) fn force(&mut self, name: &str, n: usize, record: &Record) -> RecordId {
+        let env = self.forged(name, n, record);
+        let out = self.ledger.ingest([env.clone()]);
+        assert_eq!(
+            out.accepted.len(),
+            1,
+            "forged change refused: {:?}",
+            out.rejected
+        );
+        rid(&env)
+    }
+
+    /// A change carrying `record` by device `n` of `name` on the main replica's heads,
+    /// without the author's dry run; not ingested.
+    pub(crate) fn forged(&mut self, name: &str, n: usize, record: &Record) -> Envelope {
         let key = self.dev(name, n);
         let t = self.tick();
-        let env = forge(&self.ledger, &key, record, t);
-        let out = self.ledger.ingest([env.clone()]);
-        assert_eq!(out.accepted.len(), 1, "forged change refused: {:?}", out.rejected);
-        rid(&env)
+        forge(&mut self.ledger, &key, record, t)
+    }
+
+    /// A hand-built change by device `n` of `name` on the main replica's heads; not ingested.
+    pub(crate) fn raw(
+        &mut self,
+        name: &str,
+        n: usize,
+        ops: impl FnOnce(&mut Transaction<'_>, u64),
+    ) -> Envelope {
+        let key = self.dev(name, n);
+        let t = self.tick();
+        raw_change(&mut self.ledger, &key, t, ops)
     }
 
     /// A fresh replica holding everything the main one holds.
@@ -254,7 +283,7 @@ pub(crate) fn assert_converged(a: &mut Ledger, b: &mut Ledger) {
 /// Builds a signed change by hand on top of `ledger`'s document: `ops` writes into a
 /// transaction whose actor is `key`'s device. Nothing checks the result: the gate will.
 pub(crate) fn raw_change(
-    ledger: &Ledger,
+    ledger: &mut Ledger,
     key: &DeviceKey,
     time: i64,
     ops: impl FnOnce(&mut Transaction<'_>, u64),
@@ -279,16 +308,51 @@ pub(crate) fn raw_change(
 }
 
 /// A correctly laid-out change carrying `record` on `ledger`'s heads, with no dry run.
-pub(crate) fn forge(ledger: &Ledger, key: &DeviceKey, record: &Record, time: i64) -> Envelope {
+pub(crate) fn forge(ledger: &mut Ledger, key: &DeviceKey, record: &Record, time: i64) -> Envelope {
     let device = key.device_id();
     raw_change(ledger, key, time, |tx, seq| {
-        let obj = tx
-            .put_object(ROOT, record.root_key(&device, seq), ObjType::Map)
-            .expect("put_object");
-        for (k, v) in layout(record) {
-            tx.put(&obj, k, v).expect("put");
-        }
+        put_record(tx, &device, seq, record)
     })
+}
+
+/// A chain of changes by one device, each on the previous one, starting on `ledger`'s
+/// heads; none is ingested anywhere, and nothing checks them.
+pub(crate) fn forge_chain(
+    ledger: &mut Ledger,
+    key: &DeviceKey,
+    records: &[Record],
+    time: i64,
+) -> Vec<Envelope> {
+    let mut doc = ledger.doc().clone();
+    let device = key.device_id();
+    doc.set_actor(device.actor());
+    let first = ledger.sync_clock().get(&device).copied().unwrap_or(0) + 1;
+    let c = ledger.community();
+    let mut out = Vec::new();
+    for (i, record) in records.iter().enumerate() {
+        let mut tx = doc.transaction();
+        put_record(&mut tx, &device, first + i as u64, record);
+        let (hash, _) = tx.commit_with(CommitOptions::default().with_time(time + i as i64));
+        let hash = hash.expect("a non-empty change");
+        let change = doc.get_change_by_hash(&hash).expect("the new change");
+        out.push(Envelope::sign(
+            c,
+            DocId::ledger(&c),
+            key,
+            &hash.0,
+            change.raw_bytes().to_vec(),
+        ));
+    }
+    out
+}
+
+fn put_record(tx: &mut Transaction<'_>, device: &DeviceId, seq: u64, record: &Record) {
+    let obj = tx
+        .put_object(ROOT, record.root_key(device, seq), ObjType::Map)
+        .expect("put_object");
+    for (k, v) in layout(record) {
+        tx.put(&obj, k, v).expect("put");
+    }
 }
 
 /// The fields of a record as the layout stores them (mirrors `Record::fields`, which is
@@ -330,7 +394,10 @@ pub(crate) fn layout(record: &Record) -> Vec<(&'static str, ScalarValue)> {
             vec![("title", s(title)), ("description", s(description))]
         }
         Record::Close { proposal, outcome } => {
-            vec![("proposal", b(&proposal.0)), ("outcome", s(outcome.as_str()))]
+            vec![
+                ("proposal", b(&proposal.0)),
+                ("outcome", s(outcome.as_str())),
+            ]
         }
         Record::Allocate { proposal, points } => {
             vec![("proposal", b(&proposal.0)), ("points", Int(*points))]
@@ -455,7 +522,11 @@ pub(crate) fn aid_accept(offer: RecordId) -> Record {
     Record::AidAccept { offer }
 }
 
-pub(crate) fn aid_confirm(request: RecordId, rating: Option<i64>, feedback: Option<&str>) -> Record {
+pub(crate) fn aid_confirm(
+    request: RecordId,
+    rating: Option<i64>,
+    feedback: Option<&str>,
+) -> Record {
     Record::AidConfirm {
         request,
         rating,
