@@ -17,3 +17,9 @@ mod concurrency;
 
 #[path = "model/attacks.rs"]
 mod attacks;
+
+#[path = "model/receipts.rs"]
+mod receipts;
+
+#[path = "model/timebank.rs"]
+mod timebank;
