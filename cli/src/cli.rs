@@ -55,6 +55,8 @@ pub(crate) enum Command {
         /// Display name or id prefix.
         member: String,
     },
+    /// Run the node in the foreground until Ctrl-C or SIGTERM.
+    Up(UpArgs),
     /// Identity, community, membership, peers, heads and record counts.
     Status,
     /// Members with their roles and status.
@@ -98,6 +100,12 @@ pub(crate) enum Command {
     Sync(SyncCommand),
     /// Community parameters with their values and history.
     Params,
+    /// Start three local nodes and run the seed scenarios end to end.
+    Demo {
+        /// Keep the three data directories (their paths are printed).
+        #[arg(long)]
+        keep: bool,
+    },
 }
 
 #[derive(Debug, Args)]

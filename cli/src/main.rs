@@ -22,7 +22,7 @@ use serde_json::json;
 
 use crate::app::{App, Report};
 use crate::cli::{Cli, Command};
-use crate::commands::{aid, audit, membership, support, timebank};
+use crate::commands::{aid, audit, demo, membership, support, timebank, up};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -30,10 +30,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(report) => {
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report.json).unwrap_or_default()
-                );
+                println!("{}", report.json);
             } else {
                 print!("{}", report.text);
             }
@@ -47,10 +44,7 @@ fn main() -> ExitCode {
             let (line, value) = describe(&e);
             eprintln!("{line}");
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&value).unwrap_or_default()
-                );
+                println!("{value}");
             }
             ExitCode::FAILURE
         }
@@ -115,5 +109,7 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
         Command::Verify => audit::verify(&app),
         Command::Sync(cmd) => audit::sync(&app, cmd),
         Command::Params => audit::params(&app),
+        Command::Up(args) => up::up(&app, args, cli.json),
+        Command::Demo { keep } => demo::demo(keep, cli.json),
     }
 }

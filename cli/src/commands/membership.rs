@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use coop_model::{Params, Record};
 use coop_node::control::{self, Request, Response};
-use coop_node::{LocalNode, NodeError, Status};
+use coop_node::{DataDir, LocalNode, NodeError, Status};
 use rand::RngCore;
 use serde_json::json;
 
@@ -87,8 +87,8 @@ pub(crate) fn found(
 }
 
 /// The running node's status, if `coop up` serves the data dir.
-pub(crate) fn running_status(app: &App) -> Option<Status> {
-    let socket = app.dir.control_socket();
+pub(crate) fn running_status(dir: &DataDir) -> Option<Status> {
+    let socket = dir.control_socket();
     if !socket.exists() {
         return None;
     }
@@ -120,7 +120,7 @@ pub(crate) fn invite(app: &App) -> Result<Report> {
             Some(k)
         }
     };
-    let (peers, source) = match running_status(app) {
+    let (peers, source) = match running_status(&app.dir) {
         Some(s) => (s.listen, "the running node's listen addresses"),
         None => {
             let mut p: Vec<String> = config.listen.iter().chain(&config.peers).cloned().collect();

@@ -2,6 +2,8 @@
 
 pub(crate) mod aid;
 pub(crate) mod audit;
+pub(crate) mod demo;
 pub(crate) mod membership;
 pub(crate) mod support;
 pub(crate) mod timebank;
+pub(crate) mod up;

@@ -1,0 +1,106 @@
+//! `coop up`: run the node in the foreground until Ctrl-C or SIGTERM.
+//!
+//! The node itself is `coop_node::run::run`; this module adds what belongs to a binary: the
+//! tracing subscriber, the signal handling, the runtime, and a line saying where it listens
+//! once the control socket answers (stdout), so a person or a script knows it is ready.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use coop_node::run::{self, RunOptions};
+use coop_node::DataDir;
+use serde_json::json;
+use tracing_subscriber::EnvFilter;
+
+use crate::app::{App, Report};
+use crate::cli::UpArgs;
+use crate::commands::membership::running_status;
+
+pub(crate) fn up(app: &App, args: UpArgs, json: bool) -> Result<Report> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let config = app.dir.config()?;
+    // --listen wins; else the configured addresses (run reads them when given none); else
+    // every interface on a port the OS picks.
+    let listen = if !args.listen.is_empty() {
+        args.listen
+    } else if !config.listen.is_empty() {
+        Vec::new()
+    } else {
+        RunOptions::default().listen
+    };
+    let opts = RunOptions {
+        listen,
+        peers: args.peer,
+        mdns: !args.no_mdns,
+        sync_interval: Duration::from_secs(args.sync_interval),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let announcer = {
+        let dir = app.dir.clone();
+        std::thread::spawn(move || announce(&dir, json))
+    };
+    runtime.block_on(run::run(app.dir.clone(), opts, shutdown_signal()))?;
+    drop(announcer);
+    Ok(Report::new(
+        json!({ "event": "stopped" }),
+        "coop up: stopped; every acknowledged write is on disk.\n",
+    ))
+}
+
+/// Prints where the node listens once its control socket answers.
+fn announce(dir: &DataDir, json: bool) {
+    let deadline = Instant::now() + run::LISTEN_TIMEOUT + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Some(s) = running_status(dir) {
+            if json {
+                let line = json!({ "event": "running", "status": s });
+                println!("{line}");
+            } else {
+                println!(
+                    "coop up: serving {} for community {:?} ({}); Ctrl-C stops it.",
+                    dir.root().display(),
+                    s.community_name,
+                    s.community.short()
+                );
+                for a in &s.listen {
+                    println!("listening on {a}");
+                }
+            }
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => ctrl_c.await,
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await;
+    tracing::info!("shutting down");
+}
