@@ -1,0 +1,159 @@
+//! mDNS discovery: two nodes with no peers configured find each other and converge.
+//!
+//! libp2p's mDNS ignores loopback interfaces, and the host's real interface is not ours to
+//! multicast on. So the test makes two network namespaces joined by a veth pair (addresses
+//! exist only inside them) and runs each node as a child process in its namespace. It is
+//! skipped, saying why, only where namespaces cannot be created (no root, no `ip`).
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use coop_node::control::{self, Request, Response};
+use coop_node::{LocalNode, Status};
+use coop_tests::{proposal, T0};
+
+/// Two namespaces and a veth pair between them; removed on drop.
+struct Namespaces {
+    names: [String; 2],
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+impl Namespaces {
+    fn create() -> Result<Namespaces, String> {
+        let tag = format!("cmd{}", std::process::id() % 1_000_000);
+        let ns = Namespaces {
+            names: [format!("{tag}a"), format!("{tag}b")],
+        };
+        let [a, b] = &ns.names;
+        let (va, vb) = (format!("{tag}va"), format!("{tag}vb"));
+        ip(&["netns", "add", a])?;
+        ip(&["netns", "add", b])?;
+        ip(&["link", "add", &va, "type", "veth", "peer", "name", &vb])?;
+        ip(&["link", "set", &va, "netns", a])?;
+        ip(&["link", "set", &vb, "netns", b])?;
+        for (n, dev, addr) in [(a, &va, "10.77.0.1/24"), (b, &vb, "10.77.0.2/24")] {
+            ip(&["-n", n, "addr", "add", addr, "dev", dev])?;
+            ip(&["-n", n, "link", "set", dev, "up"])?;
+            ip(&["-n", n, "link", "set", "lo", "up"])?;
+            // mDNS multicasts to 224.0.0.251; without a route the send fails.
+            ip(&["-n", n, "route", "add", "224.0.0.0/4", "dev", dev])?;
+        }
+        Ok(ns)
+    }
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        for n in &self.names {
+            // Deleting a namespace deletes the veth end inside it.
+            let _ = ip(&["netns", "del", n]);
+        }
+    }
+}
+
+/// A node process; stopped gracefully (stdin closed) on drop, killed if it hangs.
+struct NodeProc {
+    child: Child,
+}
+
+impl NodeProc {
+    fn start(ns: &str, dir: &Path) -> NodeProc {
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_node_proc")])
+            .arg(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn node_proc");
+        NodeProc { child }
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let end = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < end {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn status(dir: &coop_node::DataDir) -> Option<Status> {
+    match control::call(&dir.control_socket(), &Request::Status, Duration::from_secs(10)) {
+        Ok(Response::Status { status }) => Some(*status),
+        _ => None,
+    }
+}
+
+fn peer_id_of(s: &Status) -> Option<String> {
+    s.listen
+        .first()
+        .and_then(|a| a.rsplit("/p2p/").next())
+        .map(str::to_string)
+}
+
+#[test]
+fn two_nodes_find_each_other_by_mdns() {
+    let ns = match Namespaces::create() {
+        Ok(ns) => ns,
+        Err(why) => {
+            println!("skipping the mDNS test: network namespaces cannot be created here ({why})");
+            return;
+        }
+    };
+    let root = tempfile::tempdir().unwrap();
+    let c = coop_tests::community(root.path(), 1);
+    // Each writes something the other lacks.
+    for (i, dir) in c.dirs.iter().enumerate() {
+        let mut n = LocalNode::open(dir).unwrap();
+        n.submit(proposal(&format!("offline {i}")), T0 + 100).unwrap();
+    }
+    let a = NodeProc::start(&ns.names[0], c.dirs[0].root());
+    let b = NodeProc::start(&ns.names[1], c.dirs[1].root());
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last = (None, None);
+    let mut found = false;
+    while Instant::now() < deadline {
+        last = (status(&c.dirs[0]), status(&c.dirs[1]));
+        if let (Some(sa), Some(sb)) = &last {
+            let (ida, idb) = (peer_id_of(sa), peer_id_of(sb));
+            let linked = idb.is_some_and(|id| sa.peers.contains(&id))
+                && ida.is_some_and(|id| sb.peers.contains(&id));
+            if linked && sa.digest == sb.digest && sa.changes == sb.changes {
+                found = true;
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(found, "no discovery and convergence by mDNS: {last:#?}");
+    let (Some(sa), _) = &last else { unreachable!() };
+    assert!(sa.listen.iter().any(|l| l.contains("/ip4/10.77.0.1/")), "{:?}", sa.listen);
+    drop(a);
+    drop(b);
+    assert!(!c.dirs[0].control_socket().exists(), "graceful stop removes the socket");
+}
