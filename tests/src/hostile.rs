@@ -122,7 +122,10 @@ impl Hostile {
 
     /// Publishes raw message data on the community topic.
     pub async fn publish(&self, data: Vec<u8>) {
-        self.cmd.send(Cmd::Publish(data)).await.expect("hostile runs");
+        self.cmd
+            .send(Cmd::Publish(data))
+            .await
+            .expect("hostile runs");
     }
 
     /// What it observed so far.

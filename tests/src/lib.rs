@@ -66,8 +66,7 @@ pub fn community_with(root: &Path, members: usize, psk: Option<String>) -> Commu
     let mut ids = vec![founder.member()];
     for i in 0..members {
         let dir = init_dir(root, &format!("member{i}"));
-        let (node, _) =
-            LocalNode::join(&dir, id, psk.clone(), Vec::new(), T0 + 1).expect("join");
+        let (node, _) = LocalNode::join(&dir, id, psk.clone(), Vec::new(), T0 + 1).expect("join");
         ids.push(node.member());
         founder.ingest(node.export()).expect("founder ingests join");
         founder

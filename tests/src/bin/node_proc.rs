@@ -36,9 +36,10 @@ async fn main() -> ExitCode {
         }
     }
     let shutdown = async {
-        let (Ok(mut term), Ok(mut int)) =
-            (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-        else {
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
             return;
         };
         let mut stdin = tokio::io::stdin();

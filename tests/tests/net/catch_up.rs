@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use coop_tests::{addr, bulk_proposals, community, converged, describe, joiner, start_node, wait_until};
+use coop_tests::{
+    addr, bulk_proposals, community, converged, describe, joiner, start_node, wait_until,
+};
 
 /// Changes written before the joiner arrives.
 const HISTORY: usize = 10_000;

@@ -73,7 +73,10 @@ async fn control_socket_serves_status_and_publishes_submits() {
         Response::Submitted { id } => id,
         other => panic!("unexpected {other:?}"),
     };
-    assert!(wait_until(DEADLINE, || holds(&b, &id)).await, "b never got it");
+    assert!(
+        wait_until(DEADLINE, || holds(&b, &id)).await,
+        "b never got it"
+    );
 
     // A request that is not JSON gets an error answer, and the node carries on.
     let s = socket.clone();

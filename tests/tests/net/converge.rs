@@ -1,6 +1,8 @@
 //! Several nodes with explicit peers converge on the same state.
 
-use coop_tests::{addr, community, converged, describe, proposal, start_node, wait_until, DEADLINE};
+use coop_tests::{
+    addr, community, converged, describe, proposal, start_node, wait_until, DEADLINE,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_nodes_with_explicit_peers_converge() {

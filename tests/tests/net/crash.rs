@@ -82,6 +82,8 @@ fn killed_writers_never_lose_acknowledged_writes() {
 }
 
 fn parse_ack(line: &str) -> RecordId {
-    let hex = line.strip_prefix("ack ").unwrap_or_else(|| panic!("bad line {line:?}"));
+    let hex = line
+        .strip_prefix("ack ")
+        .unwrap_or_else(|| panic!("bad line {line:?}"));
     RecordId::from_hex(hex.trim()).expect("record id")
 }

@@ -39,7 +39,10 @@ async fn hostile_peers_are_refused_penalized_and_banned_while_honest_records_flo
     m.dial(&addr(&a)).await;
     let a_peer: libp2p::PeerId = a.peer_id().parse().unwrap();
     assert!(
-        wait_until(DEADLINE, || async { m.observed().subscribed.contains(&a_peer) }).await,
+        wait_until(DEADLINE, || async {
+            m.observed().subscribed.contains(&a_peer)
+        })
+        .await,
         "the hostile peer never saw the node's subscription: {:?}",
         m.observed()
     );
@@ -75,7 +78,11 @@ async fn hostile_peers_are_refused_penalized_and_banned_while_honest_records_flo
         async move { a.net_stats().banned >= 1 && !a.peers().contains(&m_id) }
     })
     .await;
-    assert!(banned, "the hostile peer was not banned: {:?}", a.net_stats());
+    assert!(
+        banned,
+        "the hostile peer was not banned: {:?}",
+        a.net_stats()
+    );
     drain(&mut events, &mut seen);
     let rejected: Vec<&String> = seen
         .iter()
@@ -122,10 +129,16 @@ async fn hostile_peers_are_refused_penalized_and_banned_while_honest_records_flo
         async move { a.net_stats().banned >= 2 }
     })
     .await;
-    assert!(banned_too, "the forging sync peer was not banned: {:?}", a.net_stats());
+    assert!(
+        banned_too,
+        "the forging sync peer was not banned: {:?}",
+        a.net_stats()
+    );
     assert!(s.observed().sync_answered >= 1);
     drain(&mut events, &mut seen);
-    assert!(seen.iter().any(|e| matches!(e, NodeEvent::Rejected { peer, .. } if *peer == s_id)));
+    assert!(seen
+        .iter()
+        .any(|e| matches!(e, NodeEvent::Rejected { peer, .. } if *peer == s_id)));
     assert!(!a.peers().contains(&s_id));
 
     // --- Honest records keep flowing both ways.

@@ -102,7 +102,11 @@ impl Drop for NodeProc {
 }
 
 fn status(dir: &coop_node::DataDir) -> Option<Status> {
-    match control::call(&dir.control_socket(), &Request::Status, Duration::from_secs(10)) {
+    match control::call(
+        &dir.control_socket(),
+        &Request::Status,
+        Duration::from_secs(10),
+    ) {
         Ok(Response::Status { status }) => Some(*status),
         _ => None,
     }
@@ -129,7 +133,8 @@ fn two_nodes_find_each_other_by_mdns() {
     // Each writes something the other lacks.
     for (i, dir) in c.dirs.iter().enumerate() {
         let mut n = LocalNode::open(dir).unwrap();
-        n.submit(proposal(&format!("offline {i}")), T0 + 100).unwrap();
+        n.submit(proposal(&format!("offline {i}")), T0 + 100)
+            .unwrap();
     }
     let a = NodeProc::start(&ns.names[0], c.dirs[0].root());
     let b = NodeProc::start(&ns.names[1], c.dirs[1].root());
@@ -152,8 +157,15 @@ fn two_nodes_find_each_other_by_mdns() {
     }
     assert!(found, "no discovery and convergence by mDNS: {last:#?}");
     let (Some(sa), _) = &last else { unreachable!() };
-    assert!(sa.listen.iter().any(|l| l.contains("/ip4/10.77.0.1/")), "{:?}", sa.listen);
+    assert!(
+        sa.listen.iter().any(|l| l.contains("/ip4/10.77.0.1/")),
+        "{:?}",
+        sa.listen
+    );
     drop(a);
     drop(b);
-    assert!(!c.dirs[0].control_socket().exists(), "graceful stop removes the socket");
+    assert!(
+        !c.dirs[0].control_socket().exists(),
+        "graceful stop removes the socket"
+    );
 }

@@ -1,7 +1,9 @@
 //! Partitions heal: a node stopped while others write catches up after a restart, and two
 //! halves that wrote concurrently converge once connected.
 
-use coop_tests::{addr, community, converged, describe, proposal, start_node, wait_until, DEADLINE};
+use coop_tests::{
+    addr, community, converged, describe, proposal, start_node, wait_until, DEADLINE,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_node_catches_up_after_restart() {
@@ -22,8 +24,12 @@ async fn a_stopped_node_catches_up_after_restart() {
 
     d.shutdown().await.unwrap();
     for i in 0..5 {
-        a.submit(proposal(&format!("a while d is away {i}"))).await.unwrap();
-        b.submit(proposal(&format!("b while d is away {i}"))).await.unwrap();
+        a.submit(proposal(&format!("a while d is away {i}")))
+            .await
+            .unwrap();
+        b.submit(proposal(&format!("b while d is away {i}")))
+            .await
+            .unwrap();
     }
     let d = start_node(&c.dirs[2], vec![addr(&a)]).await;
     d.submit(proposal("d after the restart")).await.unwrap();
