@@ -342,7 +342,11 @@ impl Ledger {
     }
 
     /// Runs the stateless gate on a batch, on `verify_threads` threads when it is large.
-    fn verify_all(&self, envelopes: Vec<Envelope>, check_sig: bool) -> Vec<Result<Verified, Rejection>> {
+    fn verify_all(
+        &self,
+        envelopes: Vec<Envelope>,
+        check_sig: bool,
+    ) -> Vec<Result<Verified, Rejection>> {
         let community = self.community;
         let threads = self.verify_threads.max(1);
         if threads == 1 || envelopes.len() < 2 * PARALLEL_CHUNK {
@@ -376,7 +380,10 @@ impl Ledger {
                 .into_iter()
                 .flat_map(|h| {
                     h.join().unwrap_or_else(|_| {
-                        vec![Err(Rejection::anonymous(RejectReason::Malformed, "verifier panicked"))]
+                        vec![Err(Rejection::anonymous(
+                            RejectReason::Malformed,
+                            "verifier panicked",
+                        ))]
                     })
                 })
                 .collect()

@@ -23,3 +23,9 @@ mod receipts;
 
 #[path = "model/timebank.rs"]
 mod timebank;
+
+#[path = "model/convergence.rs"]
+mod convergence;
+
+#[path = "model/fuzz.rs"]
+mod fuzz;

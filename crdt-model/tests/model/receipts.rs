@@ -43,7 +43,12 @@ fn a_confirmed_receipt_verifies_on_its_own() {
 #[test]
 fn a_declined_receipt_verifies_as_declined() {
     let (town, _, b) = town();
-    let summary = town.ledger.receipt(&b).expect("settled").verify().expect("valid");
+    let summary = town
+        .ledger
+        .receipt(&b)
+        .expect("settled")
+        .verify()
+        .expect("valid");
     assert!(!summary.confirmed);
     assert_eq!(summary.provider, town.id("carol"));
 }
@@ -202,14 +207,14 @@ fn a_settlement_by_a_third_party_is_refused() {
     assert_eq!(town.status(&rid(&by_carol)), Err(RejectReason::NotAllowed));
     assert!(town.ledger.receipt(&a).is_none());
     let bob_cert = town.ledger.envelopes().find(|e| {
-        town.ledger
-            .get(&rid(e))
-            .is_some_and(|(_, r)| matches!(r, Record::Join { member, .. } if *member == town.id("bob")))
+        town.ledger.get(&rid(e)).is_some_and(
+            |(_, r)| matches!(r, Record::Join { member, .. } if *member == town.id("bob")),
+        )
     });
     let carol_cert = town.ledger.envelopes().find(|e| {
-        town.ledger
-            .get(&rid(e))
-            .is_some_and(|(_, r)| matches!(r, Record::Join { member, .. } if *member == town.id("carol")))
+        town.ledger.get(&rid(e)).is_some_and(
+            |(_, r)| matches!(r, Record::Join { member, .. } if *member == town.id("carol")),
+        )
     });
     let forged = Receipt {
         community: town.community(),
