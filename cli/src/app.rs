@@ -2,11 +2,14 @@
 //! and the [`Report`] a command hands back for printing.
 
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use coop_model::{MemberId, RecordId, State};
-use coop_node::{Backend, DataDir};
+use coop_node::{Backend, DataDir, NodeError};
+
+/// How long a command waits for a store another coop process holds.
+pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(15);
 use serde_json::Value;
 
 /// The context of one `coop` invocation.
@@ -49,13 +52,24 @@ impl App {
         })
     }
 
-    /// The running node if `coop up` serves the data dir, else the store.
+    /// The running node if `coop up` serves the data dir, else the store. Another command
+    /// may hold the store for a moment (or `coop up` may be starting): wait a little for it.
     pub(crate) fn backend(&self) -> Result<Backend> {
-        Ok(Backend::open(&self.dir)?)
+        let start = Instant::now();
+        loop {
+            match Backend::open(&self.dir) {
+                Err(NodeError::Locked(_)) if start.elapsed() < LOCK_WAIT => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                r => return Ok(r?),
+            }
+        }
     }
 
     /// This data dir's member.
     pub(crate) fn me(&self) -> Result<MemberId> {
+        // The configuration check names the missing `coop init` in one clear line.
+        self.dir.config()?;
         Ok(self.dir.identity()?.member_id())
     }
 }

@@ -74,11 +74,28 @@ fn describe(e: &anyhow::Error) -> (String, serde_json::Value) {
             (line, value)
         }
         None => {
-            let line = format!("error: {e:#}").replace('\n', " ");
-            let value = json!({ "error": { "kind": "error", "message": format!("{e:#}") } });
-            (line, value)
+            let message = one_line(e);
+            let value = json!({ "error": { "kind": "error", "message": message } });
+            (format!("error: {message}"), value)
         }
     }
+}
+
+/// The error and its causes on one line, without repeating a cause an outer message
+/// already quotes.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let msg = cause.to_string();
+        if line.contains(&msg) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&msg);
+    }
+    line.replace('\n', " ")
 }
 
 fn run(cli: Cli) -> anyhow::Result<Report> {

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use coop_node::run::{self, RunOptions};
-use coop_node::DataDir;
+use coop_node::{DataDir, NodeError};
 use serde_json::json;
 use tracing_subscriber::EnvFilter;
 
-use crate::app::{App, Report};
+use crate::app::{App, Report, LOCK_WAIT};
 use crate::cli::UpArgs;
 use crate::commands::membership::running_status;
 
@@ -49,7 +49,16 @@ pub(crate) fn up(app: &App, args: UpArgs, json: bool) -> Result<Report> {
         let dir = app.dir.clone();
         std::thread::spawn(move || announce(&dir, json))
     };
-    runtime.block_on(run::run(app.dir.clone(), opts, shutdown_signal()))?;
+    // A command may hold the store for a moment; `coop up` waits for it rather than failing.
+    let start = Instant::now();
+    loop {
+        match runtime.block_on(run::run(app.dir.clone(), opts.clone(), shutdown_signal())) {
+            Err(NodeError::Locked(_)) if start.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            r => break r?,
+        }
+    }
     drop(announcer);
     Ok(Report::new(
         json!({ "event": "stopped" }),

@@ -1,0 +1,18 @@
+//! End-to-end tests of the real `coop` binary: every command, refusals (exit 1, one line,
+//! nothing written), usage errors (exit 2), `--json` shapes, sync files between data dirs
+//! that never connect, two `coop up` processes syncing over 127.0.0.1, `coop demo`, and
+//! `coop verify` on a tampered store. Waits are conditions with generous deadlines.
+
+mod e2e {
+    pub(crate) mod support;
+
+    mod aid;
+    mod audit;
+    mod demo;
+    mod membership;
+    mod network;
+    mod support_points;
+    mod sync;
+    mod timebank;
+    mod usage;
+}

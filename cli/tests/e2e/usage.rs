@@ -1,0 +1,130 @@
+//! Usage errors exit 2 before anything is opened or written.
+
+use super::support::*;
+
+#[test]
+fn usage_errors_exit_2() {
+    let w = World::new();
+    let alice = w.found(&[]);
+    let before = changes(&alice);
+    let cases: &[&[&str]] = &[
+        &[],
+        &["frobnicate"],
+        &["init"],
+        &["hours", "log", "--minutes", "60", "--service", "x"],
+        &[
+            "hours",
+            "log",
+            "--to",
+            "Bob",
+            "--minutes",
+            "0",
+            "--service",
+            "x",
+        ],
+        &[
+            "hours",
+            "log",
+            "--to",
+            "Bob",
+            "--minutes",
+            "1441",
+            "--service",
+            "x",
+        ],
+        &[
+            "hours",
+            "log",
+            "--to",
+            "Bob",
+            "--minutes",
+            "60",
+            "--service",
+            "x",
+            "--date",
+            "2026-02-30",
+        ],
+        &[
+            "hours",
+            "log",
+            "--to",
+            "Bob",
+            "--minutes",
+            "sixty",
+            "--service",
+            "x",
+        ],
+        &["proposal", "open", "--title", "ab"],
+        &["proposal", "close", "abcd", "--outcome", "maybe"],
+        &["sp", "allocate", "abcd", "0"],
+        &["found", "--community", "X", "--param", "nope=1"],
+        &["found", "--community", "X", "--param", "sp_budget=lots"],
+        &["aid", "confirm", "abcd", "--rating", "6"],
+        &[
+            "aid",
+            "request",
+            "--category",
+            "time",
+            "--title",
+            "Hi",
+            "--description",
+            "short",
+        ],
+        &[
+            "aid",
+            "request",
+            "--category",
+            "time",
+            "--title",
+            "Help",
+            "--description",
+            "long enough text",
+            "--urgency",
+            "urgent",
+        ],
+        &["aid", "list", "--status", "lost"],
+        &["ledger", "--limit", "-1"],
+        &["up", "--sync-interval", "0"],
+    ];
+    for args in cases {
+        let r = coop(&alice, args);
+        assert_eq!(
+            r.code, 2,
+            "{args:?}\nstdout: {}\nstderr: {}",
+            r.stdout, r.stderr
+        );
+    }
+    assert_eq!(changes(&alice), before);
+    // --help and --version are not errors.
+    coop(&alice, &["--help"]).ok();
+    assert!(coop(&alice, &["--version"])
+        .ok()
+        .stdout
+        .starts_with("coop "));
+}
+
+#[test]
+fn the_data_dir_comes_from_the_environment_too() {
+    let w = World::new();
+    let dir = w.dir("Env");
+    let out = command()
+        .env("COOP_DATA_DIR", &dir)
+        .args(["--json", "init", "--name", "Env"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["data_dir"], dir.display().to_string());
+    assert!(dir.join("identity.key").exists());
+}
+
+#[test]
+fn other_errors_exit_1_with_a_json_error_for_scripts() {
+    let w = World::new();
+    let nobody = w.dir("nobody");
+    let r = coop(&nobody, &["--json", "status"]).code(1);
+    assert_eq!(r.stderr.lines().count(), 1);
+    let e = &r.json()["error"];
+    assert_eq!(e["kind"], "error");
+    assert!(e["message"].as_str().unwrap().contains("coop init"));
+}
