@@ -632,6 +632,11 @@ impl Derived {
                 }
             }
         }
+        // In total order, not arrival order: the first removal a record falls outside of
+        // is named in its refusal, which must read the same on every replica.
+        for removals in fold.removals.values_mut() {
+            removals.sort_by_key(|&i| key(&graph.entries[i]));
+        }
         let mut order: Vec<usize> = (0..graph.entries.len()).collect();
         order.sort_by_key(|&i| key(&graph.entries[i]));
         let mut d = Derived {

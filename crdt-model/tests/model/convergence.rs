@@ -393,3 +393,49 @@ proptest! {
         converges(&s)?;
     }
 }
+
+// --- minimised failures found by the property, kept as named regressions
+
+#[test]
+fn regression_two_concurrent_removals_name_the_same_removal_everywhere() {
+    // Two of alice's devices remove carol concurrently; carol writes before hearing of
+    // either. Her record is refused on every replica, and the refusal must name the same
+    // removal whatever order the replicas received them in.
+    let s = Schedule {
+        replicas: 10,
+        people: 3,
+        steps: vec![
+            Step::Write {
+                at: 59,
+                what: 116,
+                x: 2,
+                y: 24308,
+                force: false,
+            },
+            Step::Write {
+                at: 52,
+                what: 4,
+                x: 0,
+                y: 0,
+                force: false,
+            },
+            Step::Write {
+                at: 50,
+                what: 90,
+                x: 164,
+                y: 6948,
+                force: false,
+            },
+            Step::Write {
+                at: 0,
+                what: 0,
+                x: 0,
+                y: 0,
+                force: false,
+            },
+        ],
+    };
+    if let Err(e) = converges(&s) {
+        panic!("{e}");
+    }
+}
