@@ -161,7 +161,7 @@ pub(crate) fn balance(app: &App, who: Option<&str>) -> Result<Report> {
 fn balance_text(state: &State, member: &MemberId, b: &coop_model::Balance) -> String {
     let limit = state.params.fairness_warn_percent;
     let ratio = match b.ratio_percent {
-        Some(p) => format!("{p}% received per minute provided"),
+        Some(p) => format!("received ÷ provided = {p}%"),
         None if b.window_received > 0 => "received without providing".into(),
         None => "no exchanges yet".into(),
     };

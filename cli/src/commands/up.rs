@@ -75,10 +75,14 @@ fn announce(dir: &DataDir, json: bool) {
                 let line = json!({ "event": "running", "status": s });
                 println!("{line}");
             } else {
+                let name = if s.community_name.is_empty() {
+                    "(genesis not received yet)".to_string()
+                } else {
+                    format!("{:?}", s.community_name)
+                };
                 println!(
-                    "coop up: serving {} for community {:?} ({}); Ctrl-C stops it.",
+                    "coop up: serving {} for community {name} ({}); Ctrl-C stops it.",
                     dir.root().display(),
-                    s.community_name,
                     s.community.short()
                 );
                 for a in &s.listen {
