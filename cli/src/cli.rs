@@ -142,7 +142,7 @@ pub(crate) enum HoursCommand {
         #[arg(long, default_value = "general", value_parser = text(1, 32))]
         category: String,
         /// Day of service, YYYY-MM-DD (default: today, UTC).
-        #[arg(long)]
+        #[arg(long, value_parser = parse_day)]
         date: Option<Day>,
     },
     /// Attestations awaiting your confirmation.
@@ -225,7 +225,7 @@ pub(crate) enum AidCommand {
         #[arg(long, default_value = "medium", value_parser = parse_urgency)]
         urgency: Urgency,
         /// Date by which help is needed, YYYY-MM-DD.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_day)]
         needed_by: Option<Day>,
         /// A coarse location (1-100 characters), e.g. a street, never an address.
         #[arg(long, value_parser = text(1, 100))]
@@ -313,6 +313,19 @@ fn parse_param(s: &str) -> Result<String, String> {
         .assign(s)
         .map(|()| s.to_string())
         .map_err(|e| e.to_string())
+}
+
+/// A `YYYY-MM-DD` date within the years the ledger takes (1900 to 2199).
+fn parse_day(s: &str) -> Result<Day, String> {
+    let day: Day = s
+        .parse()
+        .map_err(|e: coop_model::ids::ParseDayError| e.to_string())?;
+    let (y, _, _) = day.ymd();
+    if (1900..=2199).contains(&y) {
+        Ok(day)
+    } else {
+        Err(format!("{day} is outside the years 1900 to 2199"))
+    }
 }
 
 fn parse_urgency(s: &str) -> Result<Urgency, String> {

@@ -7,92 +7,40 @@ fn usage_errors_exit_2() {
     let w = World::new();
     let alice = w.found(&[]);
     let before = changes(&alice);
-    let cases: &[&[&str]] = &[
-        &[],
-        &["frobnicate"],
-        &["init"],
-        &["hours", "log", "--minutes", "60", "--service", "x"],
-        &[
-            "hours",
-            "log",
-            "--to",
-            "Bob",
-            "--minutes",
-            "0",
-            "--service",
-            "x",
-        ],
-        &[
-            "hours",
-            "log",
-            "--to",
-            "Bob",
-            "--minutes",
-            "1441",
-            "--service",
-            "x",
-        ],
-        &[
-            "hours",
-            "log",
-            "--to",
-            "Bob",
-            "--minutes",
-            "60",
-            "--service",
-            "x",
-            "--date",
-            "2026-02-30",
-        ],
-        &[
-            "hours",
-            "log",
-            "--to",
-            "Bob",
-            "--minutes",
-            "sixty",
-            "--service",
-            "x",
-        ],
-        &["proposal", "open", "--title", "ab"],
-        &["proposal", "close", "abcd", "--outcome", "maybe"],
-        &["sp", "allocate", "abcd", "0"],
-        &["found", "--community", "X", "--param", "nope=1"],
-        &["found", "--community", "X", "--param", "sp_budget=lots"],
-        &["aid", "confirm", "abcd", "--rating", "6"],
-        &[
-            "aid",
-            "request",
-            "--category",
-            "time",
-            "--title",
-            "Hi",
-            "--description",
-            "short",
-        ],
-        &[
-            "aid",
-            "request",
-            "--category",
-            "time",
-            "--title",
-            "Help",
-            "--description",
-            "long enough text",
-            "--urgency",
-            "urgent",
-        ],
-        &["aid", "list", "--status", "lost"],
-        &["ledger", "--limit", "-1"],
-        &["up", "--sync-interval", "0"],
+    // Command lines split at spaces (no argument here contains one).
+    let cases = [
+        "",
+        "frobnicate",
+        "init",
+        "hours log --minutes 60 --service x",
+        "hours log --to Bob --minutes 0 --service x",
+        "hours log --to Bob --minutes 1441 --service x",
+        "hours log --to Bob --minutes sixty --service x",
+        "hours log --to Bob --minutes 60 --service x --date 2026-02-30",
+        "hours log --to Bob --minutes 60 --service x --date 1800-01-01",
+        "proposal open --title ab",
+        "proposal close abcd --outcome maybe",
+        "sp allocate abcd 0",
+        "found --community X --param nope=1",
+        "found --community X --param sp_budget=lots",
+        "found --community X --param timebank_floor_minutes=5",
+        "aid confirm abcd --rating 6",
+        "aid request --category time --title Hi --description long-enough-text",
+        "aid request --category time --title Help --description short",
+        "aid request --category time --title Help --description long-enough-text --urgency urgent",
+        "aid list --status lost",
+        "ledger --limit -1",
+        "up --sync-interval 0",
     ];
-    for args in cases {
-        let r = coop(&alice, args);
+    for line in cases {
+        let args: Vec<&str> = line.split_whitespace().collect();
+        let r = coop(&alice, &args);
         assert_eq!(
             r.code, 2,
-            "{args:?}\nstdout: {}\nstderr: {}",
+            "{line:?}\nstdout: {}\nstderr: {}",
             r.stdout, r.stderr
         );
+        assert!(r.stdout.is_empty(), "{line:?}: {}", r.stdout);
     }
     assert_eq!(changes(&alice), before);
     // --help and --version are not errors.
