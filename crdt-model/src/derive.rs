@@ -1,6 +1,10 @@
 //! Deterministic derivation (§6, §7.1–§7.3): fold every accepted change in one total order
 //! — ascending (height in the change graph, change hash) — into the community's state.
 //!
+//! Changes on the discarded branch of an equivocation, and changes built on them, are not
+//! part of the canonical document and are not folded either (the ledger still holds them:
+//! [`crate::Ledger::discarded`]).
+//!
 //! Rules that depend on earlier facts (caps, budgets, floors) are evaluated at each record's
 //! position, and every refused record stays in [`State::log`] with its reason. The fold
 //! reads only the changes and the equivocation proofs: never a clock, never the arrival
@@ -637,7 +641,12 @@ impl Derived {
         for removals in fold.removals.values_mut() {
             removals.sort_by_key(|&i| key(&graph.entries[i]));
         }
-        let mut order: Vec<usize> = (0..graph.entries.len()).collect();
+        // Changes on a discarded fork branch (or built on one) are not folded: a replica
+        // that learnt of the fork through a proof and catch-up sync never receives them,
+        // and must still derive the same state as one that holds them.
+        let mut order: Vec<usize> = (0..graph.entries.len())
+            .filter(|&i| !graph.entries[i].excluded)
+            .collect();
         order.sort_by_key(|&i| key(&graph.entries[i]));
         let mut d = Derived {
             state,
@@ -678,7 +687,10 @@ impl Derived {
         graph: Graph<'_>,
         _proofs: &BTreeMap<DeviceId, EquivocationProof>,
     ) {
-        let mut new: Vec<&Entry> = graph.entries[self.folded..].iter().collect();
+        let mut new: Vec<&Entry> = graph.entries[self.folded..]
+            .iter()
+            .filter(|e| !e.excluded)
+            .collect();
         new.sort_by_key(|e| key(e));
         for e in new {
             self.fold_entry(graph, e);

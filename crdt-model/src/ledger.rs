@@ -254,6 +254,15 @@ impl Ledger {
         })
     }
 
+    /// Held changes on the discarded branch of an equivocation, or built on one: kept for
+    /// audit, but neither in the document nor in the derived state.
+    pub fn discarded(&self) -> impl Iterator<Item = &Envelope> + '_ {
+        self.entries
+            .iter()
+            .filter(|e| e.excluded)
+            .map(|e| &e.v.envelope)
+    }
+
     /// Known equivocations.
     pub fn proofs(&self) -> impl Iterator<Item = &EquivocationProof> + '_ {
         self.proofs.values()
@@ -689,6 +698,21 @@ impl Ledger {
             return Err(refuse(
                 RejectReason::BadCertificate,
                 "a device's first record is its certificate, and only its first".into(),
+            ));
+        }
+        // The device's latest change may sit on a discarded fork branch (it built on another
+        // device's equivocation): it is held but excluded, so `next_seq` skips it. Writing
+        // that sequence number again would make this honest device equivocate.
+        let taken = self
+            .device_index
+            .get(&device)
+            .is_some_and(|&dev| self.by_seq.contains_key(&(dev, seq)));
+        if taken {
+            return Err(refuse(
+                RejectReason::DependsOnFork,
+                "this device's last change builds on a discarded fork branch; \
+                 writing again would equivocate, so register a new device"
+                    .into(),
             ));
         }
         if let Some((reason, detail)) = self.dry_run(&device, seq, &record) {

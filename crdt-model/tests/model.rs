@@ -29,3 +29,6 @@ mod convergence;
 
 #[path = "model/fuzz.rs"]
 mod fuzz;
+
+#[path = "model/sync.rs"]
+mod sync;

@@ -32,6 +32,11 @@ fn refused(ledger: &mut Ledger, env: Envelope) -> RejectReason {
     out.rejected[0].reason
 }
 
+/// Whether a held change is on a discarded fork branch (not derived).
+fn is_discarded(ledger: &Ledger, env: &Envelope) -> bool {
+    ledger.discarded().any(|e| rid(e) == rid(env))
+}
+
 /// The reason a change counted for nothing in derivation.
 fn derived(ledger: &mut Ledger, env: &Envelope) -> Result<(), RejectReason> {
     status(ledger, &rid(env))
@@ -282,21 +287,22 @@ fn an_equivocating_device_is_detected_by_both_halves_and_stops_counting() {
             Some(&Some(town.id("bob")))
         );
         assert_eq!(state.members[&town.id("bob")].devices[&bob_dev], true);
-        for env in [&one, &two] {
-            assert_eq!(derived(l, env), Err(RejectReason::ForkedDevice));
-        }
-        // Neither confirmation counts: one builds on the discarded branch, the other
-        // confirms a record of the forked device.
-        for env in [&on_left, &on_right] {
-            let built_on_canonical = env == &on_left && canonical == rid(&one)
-                || env == &on_right && canonical == rid(&two);
-            let expected = if built_on_canonical {
-                RejectReason::UnknownReference
+        // The canonical story is refused `forked_device`; the other one, and the
+        // confirmation built on it, are discarded: held for audit, not derived.
+        for (story, confirmation) in [(&one, &on_left), (&two, &on_right)] {
+            if rid(story) == canonical {
+                assert_eq!(derived(l, story), Err(RejectReason::ForkedDevice));
+                // It confirms a record of the forked device, which never counted.
+                assert_eq!(
+                    derived(l, confirmation),
+                    Err(RejectReason::UnknownReference)
+                );
             } else {
-                RejectReason::DependsOnFork
-            };
-            assert_eq!(derived(l, env), Err(expected));
+                assert!(is_discarded(l, story) && is_discarded(l, confirmation));
+                assert!(l.state().log.iter().all(|e| e.id != rid(story)));
+            }
         }
+        assert_eq!(l.discarded().count(), 2);
         // Only the canonical branch is in the document.
         assert!(l.heads().iter().all(|h| *h != rid(&one).max(rid(&two))));
     }
@@ -326,10 +332,15 @@ fn an_equivocation_proof_alone_marks_the_device_on_a_replica_that_saw_one_branch
     gossiped.ingest([one.clone()]);
     assert_eq!(gossiped.ingest_proof(proof.clone()), Ok(true));
     assert_eq!(gossiped.ingest_proof(proof.clone()), Ok(false));
-    assert_eq!(
-        derived(&mut gossiped, &one),
-        Err(RejectReason::ForkedDevice)
-    );
+    let canonical = if rid(&one) < rid(&two) { &one } else { &two };
+    if canonical == &one {
+        assert_eq!(
+            derived(&mut gossiped, &one),
+            Err(RejectReason::ForkedDevice)
+        );
+    } else {
+        assert!(is_discarded(&gossiped, &one));
+    }
     let bob_dev = town.dev("bob", 0).device_id();
     assert!(gossiped.state().forked_devices.contains_key(&bob_dev));
     // Once it also holds the other branch, it is exactly where the other replica is.
@@ -764,4 +775,58 @@ fn a_founder_device_that_equivocates_does_not_take_the_community_with_it() {
     let bob = town.id("bob");
     town.write_on("alice", 1, Record::Vouch { member: bob });
     assert!(town.ledger.state().is_admitted(&bob));
+}
+
+#[test]
+fn an_honest_device_that_built_on_the_discarded_branch_is_not_made_an_equivocator() {
+    // Bob equivocates; alice confirms the story that turns out to be the discarded branch.
+    // Her confirmation cannot count (it depends on a change no replica keeps), but her
+    // device did nothing wrong: writing again must not fork it.
+    let (town, _) = town();
+    let (one, two) = equivocate(&town);
+    let discarded = if rid(&one) > rid(&two) { one } else { two };
+    let mut mine = town.replica();
+    mine.ingest([discarded.clone()]);
+    let alice = town.dev("alice", 0);
+    let conf = mine
+        .author(&alice, confirm(rid(&discarded)), T0 + 9_500)
+        .expect("alice confirms what she saw");
+    let mut others = town.replica();
+    others.ingest([one_of(&town, &discarded)]);
+    sync(&mut mine, &mut others);
+    assert_converged(&mut mine, &mut others);
+    assert!(is_discarded(&mine, &conf));
+
+    // The author refuses rather than reuse the sequence number of her discarded change.
+    let before = mine.len();
+    let r = mine
+        .author(&alice, proposal("Life goes on"), T0 + 10_000)
+        .expect_err("would equivocate");
+    assert_eq!(r.reason, RejectReason::DependsOnFork);
+    assert_eq!(mine.len(), before);
+    assert_eq!(mine.proofs().count(), 1, "only bob's fork");
+    let state = mine.state().clone();
+    assert!(!state.forked_devices.contains_key(&alice.device_id()));
+    assert!(state.is_admitted(&town.id("alice")));
+    // She goes on with a new device; her history before the fork still counts.
+    let new = town.person("alice").device(&town.community(), 1);
+    let cert = mine
+        .author(&town.dev("alice", 1), new, T0 + 10_100)
+        .expect("a new device");
+    assert_eq!(derived(&mut mine, &cert), Ok(()));
+    let p = mine
+        .author(&town.dev("alice", 1), proposal("Life goes on"), T0 + 10_200)
+        .expect("counts");
+    assert_eq!(derived(&mut mine, &p), Ok(()));
+    assert_eq!(status(&mut mine, &rid(&town.genesis)), Ok(()));
+}
+
+/// The other branch of bob's equivocation.
+fn one_of(town: &Town, not: &Envelope) -> Envelope {
+    let (one, two) = equivocate(town);
+    if rid(&one) == rid(not) {
+        two
+    } else {
+        one
+    }
 }
