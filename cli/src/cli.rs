@@ -123,6 +123,10 @@ pub(crate) struct UpArgs {
     #[arg(long, value_name = "SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub(crate) sync_interval: u64,
+    /// Stop when standard input closes: for a supervising process (such as `coop demo`)
+    /// whose node must not outlive it.
+    #[arg(long, hide = true)]
+    pub(crate) stop_on_stdin_eof: bool,
 }
 
 #[derive(Debug, Subcommand)]

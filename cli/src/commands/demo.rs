@@ -29,7 +29,8 @@ use crate::show::{self, Table};
 const STEP_DEADLINE: Duration = Duration::from_secs(90);
 const POLL: Duration = Duration::from_millis(100);
 
-/// A `coop up` child process, killed when dropped.
+/// A `coop up` child process, killed when dropped. Its stdin is a lifeline: if this
+/// process dies without dropping it, the pipe closes and the node stops by itself.
 #[derive(Debug)]
 struct NodeProcess {
     name: &'static str,
@@ -47,9 +48,9 @@ impl NodeProcess {
         cmd.arg("--data-dir")
             .arg(dir.root())
             .args(["up", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
-            .args(["--sync-interval", "1"])
+            .args(["--sync-interval", "1", "--stop-on-stdin-eof"])
             .env_remove("COOP_DATA_DIR")
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(out.try_clone()?)
             .stderr(out);
         if std::env::var_os("RUST_LOG").is_none() {

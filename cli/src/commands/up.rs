@@ -4,13 +4,14 @@
 //! tracing subscriber, the signal handling, the runtime, and a line saying where it listens
 //! once the control socket answers (stdout), so a person or a script knows it is ready.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Read};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use coop_node::run::{self, RunOptions};
 use coop_node::{DataDir, NodeError};
 use serde_json::json;
+use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
 use crate::app::{App, Report, LOCK_WAIT};
@@ -49,17 +50,33 @@ pub(crate) fn up(app: &App, args: UpArgs, json: bool) -> Result<Report> {
         let dir = app.dir.clone();
         std::thread::spawn(move || announce(&dir, json))
     };
+    // The lifeline: with --stop-on-stdin-eof, the end of stdin (the supervisor exited, however
+    // it died) stops the node like a signal does.
+    let (eof_tx, eof_rx) = watch::channel(false);
+    // Without the flag the sender lives until the end, so the lifeline never fires.
+    let keep_lifeline = if args.stop_on_stdin_eof {
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 256];
+            let mut stdin = std::io::stdin();
+            while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+            let _ = eof_tx.send(true);
+        });
+        None
+    } else {
+        Some(eof_tx)
+    };
     // A command may hold the store for a moment; `coop up` waits for it rather than failing.
     let start = Instant::now();
     loop {
-        match runtime.block_on(run::run(app.dir.clone(), opts.clone(), shutdown_signal())) {
+        let shutdown = shutdown_signal(eof_rx.clone());
+        match runtime.block_on(run::run(app.dir.clone(), opts.clone(), shutdown)) {
             Err(NodeError::Locked(_)) if start.elapsed() < LOCK_WAIT => {
                 std::thread::sleep(Duration::from_millis(200));
             }
             r => break r?,
         }
     }
-    drop(announcer);
+    drop((announcer, keep_lifeline));
     Ok(Report::new(
         json!({ "event": "stopped" }),
         "coop up: stopped; every acknowledged write is on disk.\n",
@@ -95,10 +112,20 @@ fn announce(dir: &DataDir, json: bool) {
     }
 }
 
-/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C (SIGINT), SIGTERM, or the lifeline (end of stdin).
+async fn shutdown_signal(mut lifeline: watch::Receiver<bool>) {
+    let eof = async move {
+        let fired = lifeline.wait_for(|eof| *eof).await.is_ok();
+        if !fired {
+            std::future::pending::<()>().await;
+        }
+        tracing::info!("standard input closed");
+    };
     let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = eof => {}
+        }
     };
     #[cfg(unix)]
     {

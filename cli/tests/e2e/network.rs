@@ -119,3 +119,26 @@ fn coop_up_stops_cleanly_on_sigterm() {
     // The store is free again: commands open it directly.
     assert_eq!(json(&alice, &["status"])["running"], false);
 }
+
+#[test]
+fn coop_up_with_a_lifeline_stops_when_its_supervisor_goes_away() {
+    let w = World::new();
+    let alice = w.found(&[]);
+    let mut a = Up::start(&alice, &[]);
+    // Closing stdin is what the supervisor's death looks like to the node.
+    drop(a.child.stdin.take());
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = a.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "coop up ignored the closed stdin"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status}");
+    assert!(a.output().contains("stopped"));
+    assert!(!alice.join("control.sock").exists());
+}

@@ -215,8 +215,8 @@ impl Up {
         c.arg("--data-dir")
             .arg(dir)
             .args(["up", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
-            .args(["--sync-interval", "1"])
-            .stdin(Stdio::null())
+            .args(["--sync-interval", "1", "--stop-on-stdin-eof"])
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         for p in peers {
