@@ -48,6 +48,19 @@ fn request_offer_accept_and_both_confirmations_complete_the_aid() {
     );
     let rid = s(&req, "id");
     assert_eq!(s(&req, "status"), "open");
+    coop(
+        &alice,
+        &[
+            "aid",
+            "offer",
+            &rid[..8],
+            "--message",
+            "I could help myself.",
+            "--availability",
+            "now",
+        ],
+    )
+    .refused("refused: not_allowed: cannot offer help on your own request");
     w.carry(&alice, &bob);
 
     let offer = s(
