@@ -1257,10 +1257,10 @@ impl Derived {
         }
         for &r in self.fold.removals.get(&author).into_iter().flatten() {
             let removal = &graph.entries[r];
-            if !removal
+            if removal
                 .clock
                 .get(c.dev as usize)
-                .is_some_and(|s| *s as u64 >= c.seq)
+                .is_none_or(|s| (*s as u64) < c.seq)
             {
                 return Err((
                     RejectReason::RemovedMember,

@@ -122,9 +122,10 @@ impl Params {
             .map_err(|_| invalid("expected an integer"))?;
         let (slot, ok): (&mut i64, bool) = match key {
             "admission_vouches" => (&mut self.admission_vouches, (1..=100).contains(&n)),
-            "timebank_floor_minutes" => {
-                (&mut self.timebank_floor_minutes, n <= 0 && n >= -1_000_000)
-            }
+            "timebank_floor_minutes" => (
+                &mut self.timebank_floor_minutes,
+                (-1_000_000..=0).contains(&n),
+            ),
             "fairness_window_days" => (&mut self.fairness_window_days, (1..=3650).contains(&n)),
             "fairness_warn_percent" => (
                 &mut self.fairness_warn_percent,
