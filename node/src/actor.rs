@@ -5,7 +5,7 @@
 //! The actor never waits on the network: it answers through oneshot channels, and what it
 //! accepted that peers should see is handed to the swarm loop through its command channel.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::thread;
 
 use coop_model::{DeviceId, Envelope, EquivocationProof, RecordId, Rejection, SyncClock};
@@ -15,7 +15,7 @@ use crate::control::{self, Request, Response};
 use crate::error::NodeError;
 use crate::local::{LocalNode, Status};
 use crate::run::NodeEvent;
-use crate::wire::{SYNC_BATCH, SYNC_BYTE_BUDGET, SYNC_MAX_PROOFS};
+use crate::wire::{SyncAsk, SYNC_BATCH, SYNC_BYTE_BUDGET, SYNC_MAX_PROOFS};
 
 /// Capacity of the store actor's request channel.
 pub(crate) const STORE_QUEUE: usize = 256;
@@ -53,6 +53,16 @@ pub(crate) struct Missing {
     pub(crate) more: bool,
 }
 
+/// What this replica holds, for a sync request.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Holdings {
+    pub(crate) clock: SyncClock,
+    /// The change at each clock entry (devices not known to have forked).
+    pub(crate) heads: HashMap<DeviceId, RecordId>,
+    /// Devices whose equivocation proofs are held.
+    pub(crate) proofs_held: Vec<DeviceId>,
+}
+
 /// A gossip message handed to the store.
 #[derive(Debug)]
 pub(crate) enum GossipItem {
@@ -77,11 +87,10 @@ enum Cmd {
         reply: oneshot::Sender<SyncIngested>,
     },
     Clock {
-        reply: oneshot::Sender<(SyncClock, Vec<DeviceId>)>,
+        reply: oneshot::Sender<Holdings>,
     },
     Missing {
-        clock: SyncClock,
-        held: BTreeSet<DeviceId>,
+        ask: SyncAsk,
         reply: oneshot::Sender<Missing>,
     },
     Shutdown {
@@ -142,17 +151,13 @@ impl StoreHandle {
     }
 
     /// What we hold, for a sync request.
-    pub(crate) async fn clock(&self) -> Result<(SyncClock, Vec<DeviceId>), NodeError> {
+    pub(crate) async fn holdings(&self) -> Result<Holdings, NodeError> {
         self.ask(|reply| Cmd::Clock { reply }).await
     }
 
-    /// What a peer with `clock` lacks.
-    pub(crate) async fn missing(
-        &self,
-        clock: SyncClock,
-        held: BTreeSet<DeviceId>,
-    ) -> Result<Missing, NodeError> {
-        self.ask(|reply| Cmd::Missing { clock, held, reply }).await
+    /// What a peer that asks `ask` lacks.
+    pub(crate) async fn missing(&self, ask: SyncAsk) -> Result<Missing, NodeError> {
+        self.ask(|reply| Cmd::Missing { ask, reply }).await
     }
 
     /// Flushes and closes the store; the actor thread ends.
@@ -189,12 +194,16 @@ pub(crate) fn spawn(
         .name("coop-store".into())
         .spawn(move || {
             let _guard = span.enter();
-            Actor {
+            let mut actor = Actor {
                 node,
                 publish,
                 events,
+                tops: HashMap::new(),
+            };
+            for e in actor.node.export() {
+                actor.note(&e);
             }
-            .run(rx)
+            actor.run(rx)
         })
         .map_err(|e| NodeError::Store(format!("cannot start the store thread: {e}")))?;
     Ok((StoreHandle { tx }, join))
@@ -204,6 +213,8 @@ struct Actor {
     node: LocalNode,
     publish: mpsc::Sender<Publish>,
     events: broadcast::Sender<NodeEvent>,
+    /// Each device's highest sequence number held and the change there (first seen).
+    tops: HashMap<DeviceId, (u64, RecordId)>,
 }
 
 impl Actor {
@@ -233,10 +244,31 @@ impl Actor {
                     self.gossip(batch);
                 }
                 Cmd::Control { req, now, reply } => {
+                    let writes = matches!(req, Request::Submit { .. } | Request::Import { .. });
+                    let forked_before = if writes {
+                        self.node.ledger().summary().forked_devices
+                    } else {
+                        Vec::new()
+                    };
                     let (resp, accepted) = control::dispatch(&mut self.node, req, now);
                     self.announce(&accepted);
                     if !accepted.is_empty() {
                         self.send_publish(Publish::Envelopes(accepted));
+                    }
+                    if writes {
+                        // An import may reveal an equivocation: gossip its proof.
+                        let ledger = self.node.ledger();
+                        let new_proofs: Vec<EquivocationProof> = ledger
+                            .summary()
+                            .forked_devices
+                            .iter()
+                            .zip(ledger.proofs())
+                            .filter(|(d, _)| !forked_before.contains(d))
+                            .map(|(_, p)| p.clone())
+                            .collect();
+                        if !new_proofs.is_empty() {
+                            self.send_publish(Publish::Proofs(new_proofs));
+                        }
                     }
                     let _ = reply.send(resp);
                 }
@@ -249,11 +281,10 @@ impl Actor {
                     let _ = reply.send(r);
                 }
                 Cmd::Clock { reply } => {
-                    let ledger = self.node.ledger();
-                    let _ = reply.send((ledger.sync_clock(), ledger.summary().forked_devices));
+                    let _ = reply.send(self.holdings());
                 }
-                Cmd::Missing { clock, held, reply } => {
-                    let _ = reply.send(self.missing(&clock, &held));
+                Cmd::Missing { ask, reply } => {
+                    let _ = reply.send(self.missing(ask));
                 }
                 Cmd::Shutdown { reply } => {
                     let r = self.node.flush();
@@ -277,11 +308,54 @@ impl Actor {
         }
     }
 
-    fn announce(&self, accepted: &[Envelope]) {
+    /// Records an accepted change in the per-device tops and returns its id.
+    fn note(&mut self, e: &Envelope) -> Option<RecordId> {
+        let change = automerge::Change::try_from(e.change.as_slice()).ok()?;
+        let id = RecordId::from(change.hash());
+        let device = DeviceId(change.actor_id().to_bytes().try_into().ok()?);
+        let seq = change.seq();
+        match self.tops.get(&device) {
+            Some((s, _)) if *s >= seq => {}
+            _ => {
+                self.tops.insert(device, (seq, id));
+            }
+        }
+        Some(id)
+    }
+
+    fn announce(&mut self, accepted: &[Envelope]) {
         for e in accepted {
-            if let Some(id) = e.record_id() {
+            if let Some(id) = self.note(e) {
                 let _ = self.events.send(NodeEvent::Accepted { id });
             }
+        }
+    }
+
+    fn holdings(&self) -> Holdings {
+        let ledger = self.node.ledger();
+        let clock = ledger.sync_clock();
+        let proofs_held = ledger.summary().forked_devices;
+        let heads = clock
+            .iter()
+            .filter(|(d, _)| !proofs_held.contains(d))
+            .filter_map(|(d, seq)| match self.tops.get(d) {
+                Some((s, id)) if s == seq => Some((*d, *id)),
+                _ => None,
+            })
+            .collect();
+        Holdings {
+            clock,
+            heads,
+            proofs_held,
+        }
+    }
+
+    /// Takes in a new proof's two changes too, so that every replica holding the proof
+    /// holds both sides of the fork (derivation lists both).
+    fn ingest_proof_changes(&mut self, p: &EquivocationProof) {
+        match self.node.ingest(vec![p.a.clone(), p.b.clone()]) {
+            Ok(out) => self.announce(&out.accepted),
+            Err(e) => tracing::error!(error = %e, "storing a fork's changes failed"),
         }
     }
 
@@ -296,6 +370,7 @@ impl Actor {
                 GossipItem::Proof(p) => {
                     let verdict = match self.node.ingest_proof(p.clone()) {
                         Ok(true) => {
+                            self.ingest_proof_changes(&p);
                             new_proofs.push(p);
                             Verdict::Accept
                         }
@@ -405,6 +480,7 @@ impl Actor {
             match self.node.ingest_proof(p.clone()) {
                 Ok(true) => {
                     r.new_proofs += 1;
+                    self.ingest_proof_changes(&p);
                     new_proofs.push(p);
                 }
                 Ok(false) => {}
@@ -428,9 +504,23 @@ impl Actor {
         r
     }
 
-    fn missing(&self, clock: &SyncClock, held: &BTreeSet<DeviceId>) -> Missing {
+    fn missing(&self, ask: SyncAsk) -> Missing {
         let ledger = self.node.ledger();
-        let (envs, mut more) = ledger.missing_for(clock, SYNC_BATCH);
+        let SyncAsk {
+            mut clock,
+            heads,
+            proofs_held: held,
+        } = ask;
+        // Where the requester holds a change we do not, we may hold another change with the
+        // same sequence number (an equivocation): send ours from that number on.
+        for (device, head) in heads {
+            if !ledger.contains(&head) {
+                if let Some(s) = clock.get_mut(&device) {
+                    *s = s.saturating_sub(1);
+                }
+            }
+        }
+        let (envs, mut more) = ledger.missing_for(&clock, SYNC_BATCH);
         let mut out = Missing::default();
         let mut bytes = 0usize;
         // Proofs first: they are few and change what counts.

@@ -33,7 +33,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use coop_model::{CommunityId, DeviceId, Envelope, EquivocationProof, Rejection, SyncClock};
+use coop_model::{CommunityId, Envelope, EquivocationProof, Rejection};
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
@@ -48,7 +48,7 @@ use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{allow_block_list, connection_limits, identify, mdns, ping, Multiaddr, PeerId, Swarm};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use crate::actor::{GossipItem, Missing, Publish, StoreHandle, SyncIngested, Verdict};
+use crate::actor::{GossipItem, Holdings, Missing, Publish, StoreHandle, SyncIngested, Verdict};
 use crate::error::NodeError;
 use crate::run::NodeEvent;
 use crate::wire::{
@@ -227,7 +227,7 @@ enum Done {
     },
     Clock {
         peer: PeerId,
-        clock: Option<(SyncClock, Vec<DeviceId>)>,
+        clock: Option<Holdings>,
     },
     Ingested {
         peer: PeerId,
@@ -685,7 +685,7 @@ impl EventLoop {
                 .send_response(channel, SyncResponse::foreign(&self.community));
             return;
         }
-        let Some((clock, held)) = request.parts() else {
+        let Some(ask) = request.parts() else {
             self.penalize(peer, 1, "malformed sync request");
             return;
         };
@@ -703,7 +703,7 @@ impl EventLoop {
                 Done::Serve {
                     peer,
                     channel,
-                    missing: store.missing(clock, held).await.ok(),
+                    missing: store.missing(ask).await.ok(),
                 }
             }
             .boxed(),
@@ -811,7 +811,7 @@ impl EventLoop {
                     .send_response(channel, response);
             }
             Done::Clock { peer, clock } => {
-                let Some((clock, held)) = clock else {
+                let Some(h) = clock else {
                     self.sync_finished(peer, false);
                     return;
                 };
@@ -819,7 +819,7 @@ impl EventLoop {
                     self.sync_finished(peer, false);
                     return;
                 }
-                let req = SyncRequest::new(&self.community, &clock, &held);
+                let req = SyncRequest::new(&self.community, &h.clock, &h.heads, &h.proofs_held);
                 let id = self.swarm.behaviour_mut().sync.send_request(&peer, req);
                 self.outbound.insert(id, peer);
             }
@@ -864,7 +864,7 @@ impl EventLoop {
             async move {
                 Done::Clock {
                     peer,
-                    clock: store.clock().await.ok(),
+                    clock: store.holdings().await.ok(),
                 }
             }
             .boxed(),

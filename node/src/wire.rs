@@ -23,7 +23,10 @@
 //!
 //! # Catch-up sync (`/coop/sync/1`, request-response, CBOR)
 //! A request carries the community id, the requester's [`SyncClock`] (each device's highest
-//! sequence number it holds) and the devices whose equivocation proofs it holds. The
+//! sequence number it holds, with the id of the change at that number) and the devices whose
+//! equivocation proofs it holds. A responder that does not hold the change the requester
+//! names for a device also sends its own change at that number: a clock alone cannot see two
+//! replicas holding different changes with the same (device, sequence number). The
 //! response carries the responder's community id, up to [`SYNC_BATCH`] envelopes the
 //! requester lacks, in causal order and within [`SYNC_BYTE_BUDGET`] bytes, the proofs the
 //! requester lacks (at most [`SYNC_MAX_PROOFS`]), and `more` when the responder holds more.
@@ -35,7 +38,8 @@ use std::time::Duration;
 
 use coop_model::envelope::MAX_ENVELOPE_BYTES;
 use coop_model::{
-    CommunityId, DeviceId, Envelope, EquivocationProof, RejectReason, Rejection, SyncClock,
+    CommunityId, DeviceId, Envelope, EquivocationProof, RecordId, RejectReason, Rejection,
+    SyncClock,
 };
 use libp2p::core::muxing::StreamMuxerBox;
 use libp2p::core::transport::Boxed;
@@ -307,6 +311,20 @@ pub struct ClockEntry {
     pub device: Vec<u8>,
     /// Highest sequence number held.
     pub seq: u64,
+    /// The id (32 bytes) of the change held at `seq`, when known.
+    #[serde(default)]
+    pub head: Option<serde_bytes::ByteBuf>,
+}
+
+/// A sync request, parsed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncAsk {
+    /// What the requester holds.
+    pub clock: SyncClock,
+    /// For some devices, the change the requester holds at its clock's sequence number.
+    pub heads: Vec<(DeviceId, RecordId)>,
+    /// Devices whose equivocation proofs the requester holds.
+    pub proofs_held: BTreeSet<DeviceId>,
 }
 
 /// A catch-up sync request.
@@ -340,6 +358,7 @@ impl SyncRequest {
     pub fn new(
         community: &CommunityId,
         clock: &SyncClock,
+        heads: &HashMap<DeviceId, RecordId>,
         proofs_held: &[DeviceId],
     ) -> SyncRequest {
         SyncRequest {
@@ -349,6 +368,9 @@ impl SyncRequest {
                 .map(|(d, s)| ClockEntry {
                     device: d.0.to_vec(),
                     seq: *s,
+                    head: heads
+                        .get(d)
+                        .map(|h| serde_bytes::ByteBuf::from(h.0.to_vec())),
                 })
                 .collect(),
             proofs_held: proofs_held
@@ -363,23 +385,26 @@ impl SyncRequest {
         self.community.as_slice() == community.0.as_slice()
     }
 
-    /// The clock and held proofs, or `None` when malformed or over the caps.
-    pub fn parts(&self) -> Option<(SyncClock, BTreeSet<DeviceId>)> {
+    /// The request parsed, or `None` when malformed or over the caps.
+    pub fn parts(&self) -> Option<SyncAsk> {
         if self.clock.len() > SYNC_MAX_CLOCK_ENTRIES
             || self.proofs_held.len() > SYNC_MAX_CLOCK_ENTRIES
         {
             return None;
         }
-        let id = |b: &[u8]| -> Option<DeviceId> { Some(DeviceId(b.try_into().ok()?)) };
-        let mut clock = SyncClock::new();
+        let b32 = |b: &[u8]| -> Option<[u8; 32]> { b.try_into().ok() };
+        let mut ask = SyncAsk::default();
         for e in &self.clock {
-            clock.insert(id(&e.device)?, e.seq);
+            let d = DeviceId(b32(&e.device)?);
+            ask.clock.insert(d, e.seq);
+            if let Some(h) = &e.head {
+                ask.heads.push((d, RecordId(b32(h)?)));
+            }
         }
-        let mut held = BTreeSet::new();
         for d in &self.proofs_held {
-            held.insert(id(d)?);
+            ask.proofs_held.insert(DeviceId(b32(d)?));
         }
-        Some((clock, held))
+        Some(ask)
     }
 }
 

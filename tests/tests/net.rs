@@ -6,7 +6,9 @@ mod net {
     mod control;
     mod converge;
     mod crash;
+    mod equivocation;
     mod hostile;
     mod mdns;
     mod partition;
+    mod psk;
 }
