@@ -11,7 +11,7 @@ use coop_model::Day;
 
 /// coop: a peer-to-peer, local-first ledger for a neighbourhood cooperative.
 #[derive(Debug, Parser)]
-#[command(name = "coop", version, about, propagate_version = true)]
+#[command(name = "coop", version, propagate_version = true)]
 pub(crate) struct Cli {
     /// The data directory (keys, configuration, store). Defaults to the platform data dir.
     #[arg(long, global = true, env = "COOP_DATA_DIR", value_name = "DIR")]
@@ -134,16 +134,16 @@ pub(crate) enum HoursCommand {
     /// Attest hours you provided to another member; they confirm or decline.
     Log {
         /// Who received the service (display name or id prefix).
-        #[arg(long)]
+        #[arg(long, value_name = "MEMBER")]
         to: String,
         /// How long, 1 to 1440 minutes.
-        #[arg(long, value_parser = clap::value_parser!(i64).range(1..=1440))]
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..=1440))]
         minutes: i64,
         /// What you did (1-200 characters).
-        #[arg(long, value_parser = text(1, 200))]
+        #[arg(long, value_name = "TEXT", value_parser = text(1, 200))]
         service: String,
         /// Category (1-32 characters).
-        #[arg(long, default_value = "general", value_parser = text(1, 32))]
+        #[arg(long, value_name = "C", default_value = "general", value_parser = text(1, 32))]
         category: String,
         /// Day of service, YYYY-MM-DD (default: today, UTC).
         #[arg(long, value_parser = parse_day)]
