@@ -81,3 +81,49 @@ async fn two_halves_that_wrote_concurrently_converge() {
         n.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explicit_peers_are_redialed_when_they_come_back() {
+    coop_tests::init_tracing();
+    let root = tempfile::tempdir().unwrap();
+    let c = community(root.path(), 1);
+    let a = start_node(&c.dirs[0], vec![]).await;
+    let a_addr = addr(&a);
+    let b = start_node(&c.dirs[1], vec![a_addr.clone()]).await;
+    let base = a.status().await.unwrap().changes;
+    let both = [a.clone(), b.clone()];
+    assert!(wait_until(DEADLINE, || converged(&both, base)).await);
+    let a_peer = a.peer_id();
+
+    // `a` goes away; `b` writes meanwhile.
+    a.shutdown().await.unwrap();
+    assert!(
+        wait_until(DEADLINE, || async { !b.peers().contains(&a_peer) }).await,
+        "b never noticed a left"
+    );
+    b.submit(proposal("while a is away")).await.unwrap();
+
+    // `a` comes back on the same address, knowing no peers: `b` must dial it again.
+    let listen = a_addr
+        .rsplit_once("/p2p/")
+        .map(|(l, _)| l.to_string())
+        .unwrap();
+    let a = coop_node::run::start(
+        c.dirs[0].clone(),
+        coop_node::RunOptions {
+            listen: vec![listen],
+            ..coop_tests::test_options(vec![])
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(a.peer_id(), a_peer, "the peer id is stable per device");
+    let both = [a.clone(), b.clone()];
+    assert!(
+        wait_until(DEADLINE, || converged(&both, base + 1)).await,
+        "{}",
+        describe(&both).await
+    );
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
