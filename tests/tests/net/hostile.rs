@@ -47,7 +47,10 @@ async fn hostile_peers_are_refused_penalized_and_banned_while_honest_records_flo
         m.observed()
     );
     let m_id = m.peer_id.to_string();
-    assert!(a.peers().contains(&m_id));
+    assert!(
+        wait_until(DEADLINE, || async { a.peers().contains(&m_id) }).await,
+        "the node never listed the hostile peer"
+    );
 
     let mut junk: Vec<Vec<u8>> = Vec::new();
     // A forged signature.
