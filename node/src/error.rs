@@ -33,7 +33,7 @@ pub enum NodeError {
     #[error("refused: {0}")]
     Refused(Rejection),
     /// I/O on a path.
-    #[error("{path}: {source}")]
+    #[error("{}", path.display())]
     Io {
         /// The path.
         path: PathBuf,
