@@ -1,6 +1,7 @@
 //! Helpers for coop's multi-node integration tests: communities set up on disk, real nodes
 //! on 127.0.0.1, polling with deadlines, and a hostile peer that speaks the real protocols.
 
+pub mod bench;
 pub mod hostile;
 
 use std::future::Future;

@@ -1,0 +1,334 @@
+//! The benchmark harness behind `coop-bench` (issue 5): how fast a newcomer catches up,
+//! how fast a busy community's ledger is verified and derived, how much memory a node
+//! takes — each figure measured beside the raw cost of the parts coop is made of
+//! (ed25519, Automerge) in the same run, so that it reads as a ratio that holds on any
+//! machine.
+//!
+//! - [`rng`]: SplitMix64, the seeded PRNG of the generator.
+//! - [`community`]: the synthetic community, written with `Ledger::author`.
+//! - [`core`]: in-memory figures (ingest, derivation, incremental update).
+//! - [`net`]: libp2p figures on 127.0.0.1 (catch-up sync, propagation).
+//! - [`proxy`]: the counting TCP proxy of the catch-up figure.
+//! - [`child`]: measurements in a child process (cold start, peak RSS).
+//! - [`report`]: the report, its targets and its table.
+//!
+//! [`run`] measures everything for a [`Config`]; the binary and the smoke test
+//! (`tests/tests/bench_smoke.rs`) are thin shells around it.
+
+pub mod child;
+pub mod community;
+pub mod core;
+pub mod net;
+pub mod proxy;
+pub mod report;
+pub mod rng;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use coop_node::NodeError;
+
+pub use report::Report;
+
+/// What to measure, and how hard.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `quick`, `full` or `tiny` (the smoke test).
+    pub mode: String,
+    /// Seed of the synthetic community.
+    pub seed: u64,
+    /// Members of the community (founder included).
+    pub members: usize,
+    /// Ledger sizes of the in-memory figures, ascending.
+    pub sizes: Vec<usize>,
+    /// Runs per in-memory figure for sizes up to [`Config::small`] changes (best taken).
+    pub reps_small: usize,
+    /// Runs for larger sizes.
+    pub reps_large: usize,
+    /// Sizes up to this many changes are "small".
+    pub small: usize,
+    /// Changes measured one by one for the incremental figure.
+    pub samples: usize,
+    /// Ledger size of the node figures (catch-up, cold start, memory); one of `sizes`.
+    pub node_size: usize,
+    /// Nodes of the propagation figure.
+    pub propagation_nodes: usize,
+    /// Ledger size each propagating node holds; at most `node_size`.
+    pub propagation_size: usize,
+    /// Records measured by the propagation figure.
+    pub propagation_records: usize,
+    /// Records sent first, not measured (gossip mesh warm-up).
+    pub propagation_warmup: usize,
+    /// Signature-verification threads for ingest.
+    pub verify_threads: usize,
+    /// The bench binary, re-executed for child-process measurements.
+    pub exe: PathBuf,
+    /// Where data dirs go (a temporary directory inside it); the system's by default.
+    pub workdir: Option<PathBuf>,
+    /// Skip the node figures (catch-up, propagation, cold start, memory).
+    pub in_memory_only: bool,
+}
+
+impl Config {
+    /// `--quick`: 10k and 100k changes; under 3 minutes on 2 cores.
+    pub fn quick(exe: PathBuf) -> Config {
+        Config {
+            mode: "quick".into(),
+            seed: 1,
+            members: 150,
+            sizes: vec![10_000, 100_000],
+            reps_small: 3,
+            reps_large: 1,
+            small: 20_000,
+            samples: 200,
+            node_size: 100_000,
+            propagation_nodes: 5,
+            propagation_size: 10_000,
+            propagation_records: 60,
+            propagation_warmup: 5,
+            verify_threads: parallelism(),
+            exe,
+            workdir: None,
+            in_memory_only: false,
+        }
+    }
+
+    /// The full run: 10k, 100k and 1M changes, more repetitions, more samples.
+    pub fn full(exe: PathBuf) -> Config {
+        Config {
+            mode: "full".into(),
+            sizes: vec![10_000, 100_000, 1_000_000],
+            reps_small: 5,
+            reps_large: 3,
+            small: 200_000,
+            samples: 400,
+            propagation_size: 100_000,
+            propagation_records: 200,
+            ..Config::quick(exe)
+        }
+    }
+
+    /// The smoke test's sizes: a few hundred changes, three nodes.
+    pub fn tiny(exe: PathBuf) -> Config {
+        Config {
+            mode: "tiny".into(),
+            members: 12,
+            sizes: vec![150, 300],
+            reps_small: 1,
+            reps_large: 1,
+            samples: 20,
+            node_size: 300,
+            propagation_nodes: 3,
+            propagation_size: 300,
+            propagation_records: 5,
+            propagation_warmup: 1,
+            ..Config::quick(exe)
+        }
+    }
+
+    fn reps(&self, n: usize) -> usize {
+        if n <= self.small {
+            self.reps_small
+        } else {
+            self.reps_large
+        }
+    }
+}
+
+/// The machine's parallelism (the ingest figure verifies on that many threads).
+pub fn parallelism() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// A benchmark that could not be measured, and why.
+#[derive(Debug)]
+pub struct BenchError(String);
+
+impl BenchError {
+    /// An error with a message.
+    pub fn new(msg: impl Into<String>) -> BenchError {
+        BenchError(msg.into())
+    }
+}
+
+impl fmt::Display for BenchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BenchError {}
+
+impl From<NodeError> for BenchError {
+    fn from(e: NodeError) -> Self {
+        BenchError(format!("node: {e}"))
+    }
+}
+
+impl From<std::io::Error> for BenchError {
+    fn from(e: std::io::Error) -> Self {
+        BenchError(format!("io: {e}"))
+    }
+}
+
+/// Measures every figure for `cfg`, reporting progress lines to `progress`.
+pub fn run(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, BenchError> {
+    let started = Instant::now();
+    let machine_before = report::Machine::now();
+    let largest = cfg.sizes.iter().copied().max().unwrap_or(0);
+    if !cfg.sizes.contains(&cfg.node_size) || cfg.propagation_size > cfg.node_size {
+        return Err(BenchError::new(
+            "node_size must be one of the sizes, and propagation_size at most node_size",
+        ));
+    }
+
+    progress(&format!(
+        "generating a community of {} members, {} changes (seed {})",
+        cfg.members,
+        largest + cfg.samples,
+        cfg.seed
+    ));
+    let c = community::generate(&community::Spec {
+        seed: cfg.seed,
+        changes: largest + cfg.samples,
+        members: cfg.members,
+        second_device_percent: 30,
+    });
+    progress(&format!(
+        "  {:.1} s ({:.0} µs/change), {} author refusals",
+        c.generate_secs,
+        c.generate_secs * 1e6 / c.envelopes.len() as f64,
+        c.author_refusals
+    ));
+
+    let mut sizes = Vec::new();
+    let mut node_save = Vec::new();
+    for &n in &cfg.sizes {
+        progress(&format!("in-memory figures at {n} changes"));
+        let (figures, save) = core::measure(&c, n, cfg.reps(n), cfg.samples, cfg.verify_threads)?;
+        progress(&format!(
+            "  ingest {:.2} s ({:.0}/s; raw verify {:.0}/s), derive {:.3} s (raw read {:.3} s)",
+            figures.ingest.secs,
+            figures.ingest.per_sec,
+            figures.ingest.raw_verify_per_sec,
+            figures.derive.from_scratch_secs,
+            figures.derive.raw_read_secs
+        ));
+        if n == cfg.node_size {
+            node_save = save;
+        }
+        sizes.push(figures);
+    }
+    if cfg.in_memory_only {
+        return Ok(Report::new(
+            cfg,
+            report::Parts {
+                machine_before,
+                community: report::CommunitySummary::of(&c),
+                sizes,
+                nodes: None,
+                total_secs: started.elapsed().as_secs_f64(),
+            },
+        ));
+    }
+    let node_figures = sizes
+        .iter()
+        .find(|s| s.ingest.changes == cfg.node_size)
+        .cloned()
+        .ok_or_else(|| BenchError::new("no figures at the node size"))?;
+
+    let tmp = match &cfg.workdir {
+        Some(w) => tempfile::Builder::new()
+            .prefix("coop-bench")
+            .tempdir_in(w)?,
+        None => tempfile::Builder::new().prefix("coop-bench").tempdir()?,
+    };
+    let root = tmp.path();
+    progress(&format!("node figures at {} changes", cfg.node_size));
+    let peer_dir = net::member_dir(
+        root,
+        "peer",
+        &c.members[0],
+        c.id,
+        &c.envelopes[..cfg.node_size],
+    )?;
+    let doc_file = root.join("save.automerge");
+    std::fs::write(&doc_file, &node_save)?;
+    let idle = child::run(&cfg.exe, &child::Task::Idle)?;
+    let cold = child::run(
+        &cfg.exe,
+        &child::Task::ColdStart {
+            dir: peer_dir.root().to_path_buf(),
+            member: c.members[1].id,
+            now: c.last_time,
+        },
+    )?;
+    let node = child::run(
+        &cfg.exe,
+        &child::Task::Node {
+            dir: peer_dir.root().to_path_buf(),
+        },
+    )?;
+    let doc = child::run(&cfg.exe, &child::Task::AutomergeLoad { file: doc_file })?;
+    let cold_start = report::ColdStartFigure::new(cfg.node_size, &cold, &doc);
+    let memory = report::MemoryFigure::new(cfg.node_size, &node, &doc, &idle);
+    progress(&format!(
+        "  cold start {:.2} s, {:.0} MB peak; running node {:.0} MB peak; Automerge doc {:.0} MB peak",
+        cold_start.secs, cold_start.peak_rss_mb, memory.node_peak_rss_mb, memory.automerge_peak_rss_mb
+    ));
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    progress(&format!(
+        "catch-up sync of {} changes over libp2p",
+        cfg.node_size
+    ));
+    let catch_up = rt.block_on(net::catch_up(
+        root,
+        &c,
+        &peer_dir,
+        cfg.node_size,
+        node_figures.save_bytes,
+        node_figures.envelope_bytes,
+        node_figures.bundled_batches_bytes,
+    ))?;
+    progress(&format!(
+        "  {:.1} s, {} bytes on the wire ({:.2}× save())",
+        catch_up.secs, catch_up.wire_bytes, catch_up.wire_vs_save
+    ));
+    progress(&format!(
+        "propagation across {} nodes holding {} changes",
+        cfg.propagation_nodes, cfg.propagation_size
+    ));
+    let propagation = rt.block_on(net::propagation(
+        root,
+        &c,
+        cfg.propagation_nodes,
+        cfg.propagation_size,
+        cfg.propagation_records,
+        cfg.propagation_warmup,
+    ))?;
+    progress(&format!(
+        "  p50 {:.1} ms, p99 {:.1} ms",
+        propagation.p50_ms, propagation.p99_ms
+    ));
+    drop(rt);
+
+    Ok(Report::new(
+        cfg,
+        report::Parts {
+            machine_before,
+            community: report::CommunitySummary::of(&c),
+            sizes,
+            nodes: Some(report::NodeFigures {
+                catch_up,
+                propagation,
+                cold_start,
+                memory,
+            }),
+            total_secs: started.elapsed().as_secs_f64(),
+        },
+    ))
+}

@@ -1,0 +1,516 @@
+//! The report: every figure with its baseline, the scaling rows, the targets of issue 5
+//! and where each stands; serialised to JSON and printed as a table.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::child::ChildReport;
+use super::community::Community;
+use super::core::SizeFigures;
+use super::net::{CatchUpFigure, PropagationFigure};
+use super::Config;
+
+/// The machine the run was measured on.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    /// Logical CPUs available.
+    pub nproc: usize,
+    /// CPU model (`/proc/cpuinfo`).
+    pub cpu: String,
+    /// Memory, MiB (`/proc/meminfo`).
+    pub mem_total_mb: u64,
+    /// `/proc/loadavg` when read.
+    pub loadavg: String,
+}
+
+impl Machine {
+    /// The machine now.
+    pub fn now() -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .map(|v| v.trim_start_matches([' ', '\t', ':']).trim().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let mem_total_mb = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(0, |kb| kb / 1024);
+        Machine {
+            nproc: super::parallelism(),
+            cpu,
+            mem_total_mb,
+            loadavg: std::fs::read_to_string("/proc/loadavg")
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+        }
+    }
+}
+
+/// The generated community.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommunitySummary {
+    /// Changes generated (largest size plus the incremental samples).
+    pub changes: usize,
+    /// Members.
+    pub members: usize,
+    /// Devices.
+    pub devices: usize,
+    /// Records by kind.
+    pub kinds: BTreeMap<String, usize>,
+    /// Records the generator's view got wrong (refused by `Ledger::author`, not written).
+    pub author_refusals: usize,
+    /// Seconds to generate.
+    pub generate_secs: f64,
+    /// Mean encoded envelope, bytes.
+    pub mean_envelope_bytes: f64,
+}
+
+impl CommunitySummary {
+    /// Summarises a community.
+    pub fn of(c: &Community) -> CommunitySummary {
+        let bytes: usize = c.envelopes.iter().map(|e| e.encode().len()).sum();
+        CommunitySummary {
+            changes: c.envelopes.len(),
+            members: c.members.len(),
+            devices: c.devices(),
+            kinds: c.kinds.clone(),
+            author_refusals: c.author_refusals,
+            generate_secs: c.generate_secs,
+            mean_envelope_bytes: bytes as f64 / c.envelopes.len().max(1) as f64,
+        }
+    }
+}
+
+fn mb(kb: u64) -> f64 {
+    kb as f64 / 1024.0
+}
+
+/// Figure 5: opening a store and answering a balance, in a fresh process.
+#[derive(Debug, Clone, Serialize)]
+pub struct ColdStartFigure {
+    /// Changes in the store.
+    pub changes: usize,
+    /// `LocalNode::open` + `State::balance`, seconds.
+    pub secs: f64,
+    /// Peak RSS of that process, MiB.
+    pub peak_rss_mb: f64,
+    /// Baseline: `Automerge::load` of the document's `save()`, seconds.
+    pub automerge_load_secs: f64,
+    /// Cold start ÷ Automerge load.
+    pub vs_automerge_load: f64,
+    /// The balance answered, minutes.
+    pub balance_minutes: Option<i64>,
+}
+
+impl ColdStartFigure {
+    /// From the child reports.
+    pub fn new(changes: usize, cold: &ChildReport, doc: &ChildReport) -> ColdStartFigure {
+        ColdStartFigure {
+            changes,
+            secs: cold.secs,
+            peak_rss_mb: mb(cold.peak_rss_kb),
+            automerge_load_secs: doc.secs,
+            vs_automerge_load: cold.secs / doc.secs,
+            balance_minutes: cold.balance_minutes,
+        }
+    }
+}
+
+/// Figure 6: the memory of a running node against the bare Automerge document.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemoryFigure {
+    /// Changes held.
+    pub changes: usize,
+    /// A running node (`run::start`, store opened, swarm up): peak RSS, MiB.
+    pub node_peak_rss_mb: f64,
+    /// Its RSS once running, MiB.
+    pub node_rss_mb: f64,
+    /// A process holding only `Automerge::load(save())`: peak RSS, MiB.
+    pub automerge_peak_rss_mb: f64,
+    /// Its RSS after loading, MiB.
+    pub automerge_rss_mb: f64,
+    /// An idle bench process (the floor both pay), MiB.
+    pub idle_rss_mb: f64,
+    /// Node peak ÷ document peak, both net of the idle floor.
+    pub vs_automerge: f64,
+    /// Node RSS per change held, bytes.
+    pub node_bytes_per_change: f64,
+}
+
+impl MemoryFigure {
+    /// From the child reports.
+    pub fn new(
+        changes: usize,
+        node: &ChildReport,
+        doc: &ChildReport,
+        idle: &ChildReport,
+    ) -> MemoryFigure {
+        let floor = idle.peak_rss_kb;
+        let net = |kb: u64| kb.saturating_sub(floor).max(1) as f64;
+        MemoryFigure {
+            changes,
+            node_peak_rss_mb: mb(node.peak_rss_kb),
+            node_rss_mb: mb(node.rss_kb),
+            automerge_peak_rss_mb: mb(doc.peak_rss_kb),
+            automerge_rss_mb: mb(doc.rss_kb),
+            idle_rss_mb: mb(idle.peak_rss_kb),
+            vs_automerge: net(node.peak_rss_kb) / net(doc.peak_rss_kb),
+            node_bytes_per_change: net(node.rss_kb) * 1024.0 / changes.max(1) as f64,
+        }
+    }
+}
+
+/// Figure 7: per-change costs at one size, and their growth over the smallest size.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScalingRow {
+    /// Changes.
+    pub changes: usize,
+    /// Ingest + state, µs per change.
+    pub ingest_us: f64,
+    /// Raw verify, µs per change (the baseline's own growth: none expected).
+    pub raw_verify_us: f64,
+    /// Automerge apply, µs per change.
+    pub automerge_apply_us: f64,
+    /// Derivation from scratch, µs per change.
+    pub derive_us: f64,
+    /// One more change (ingest + state), µs.
+    pub incremental_us: f64,
+    /// `ingest_us` ÷ that of the smallest size (target at 100k: ≤ 1.3).
+    pub ingest_growth: f64,
+    /// `derive_us` ÷ that of the smallest size.
+    pub derive_growth: f64,
+    /// `automerge_apply_us` ÷ that of the smallest size.
+    pub automerge_apply_growth: f64,
+}
+
+/// One target of issue 5 and where the run stands.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    /// What is measured.
+    pub name: String,
+    /// The target, in words.
+    pub target: String,
+    /// The measured value, in words.
+    pub value: String,
+    /// Whether it is met.
+    pub met: bool,
+}
+
+/// What [`Report::new`] assembles.
+#[derive(Debug)]
+pub struct Parts {
+    /// The machine at the start.
+    pub machine_before: Machine,
+    /// The community.
+    pub community: CommunitySummary,
+    /// In-memory figures per size.
+    pub sizes: Vec<SizeFigures>,
+    /// The node figures, unless skipped.
+    pub nodes: Option<NodeFigures>,
+    /// Seconds the whole run took.
+    pub total_secs: f64,
+}
+
+/// Figures 3 to 6: real nodes.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeFigures {
+    /// Figure 3.
+    pub catch_up: CatchUpFigure,
+    /// Figure 4.
+    pub propagation: PropagationFigure,
+    /// Figure 5.
+    pub cold_start: ColdStartFigure,
+    /// Figure 6.
+    pub memory: MemoryFigure,
+}
+
+/// The whole report (written as JSON).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// `quick`, `full` or `tiny`.
+    pub mode: String,
+    /// Seed of the community.
+    pub seed: u64,
+    /// The machine at the start.
+    pub machine: Machine,
+    /// `/proc/loadavg` at the end.
+    pub loadavg_end: String,
+    /// The community.
+    pub community: CommunitySummary,
+    /// Figures 1 and 2 (and the incremental update), per size.
+    pub sizes: Vec<SizeFigures>,
+    /// Figures 3 to 6 (absent when skipped).
+    #[serde(flatten)]
+    pub nodes: Option<NodeFigures>,
+    /// Figure 7.
+    pub scaling: Vec<ScalingRow>,
+    /// The targets of issue 5.
+    pub targets: Vec<Target>,
+    /// Seconds the whole run took.
+    pub total_secs: f64,
+}
+
+impl Report {
+    /// Assembles the report and evaluates the targets.
+    pub fn new(cfg: &Config, p: Parts) -> Report {
+        let scaling = scaling(&p.sizes);
+        let mut report = Report {
+            mode: cfg.mode.clone(),
+            seed: cfg.seed,
+            machine: p.machine_before,
+            loadavg_end: super::report::Machine::now().loadavg,
+            community: p.community,
+            sizes: p.sizes,
+            nodes: p.nodes,
+            scaling,
+            targets: Vec::new(),
+            total_secs: p.total_secs,
+        };
+        report.targets = report.evaluate(cfg.node_size);
+        report
+    }
+
+    fn evaluate(&self, main: usize) -> Vec<Target> {
+        let mut t = Vec::new();
+        let at = self.sizes.iter().find(|s| s.ingest.changes == main);
+        if let Some(s) = at {
+            t.push(Target {
+                name: format!("ingest rate at {}", count(main)),
+                target: "≥ 0.8× raw single-signature verify".into(),
+                value: format!("{:.2}×", s.ingest.vs_raw_verify),
+                met: s.ingest.vs_raw_verify >= 0.8,
+            });
+            t.push(Target {
+                name: format!("derivation from scratch at {}", count(main)),
+                target: "≤ 1.5× raw Automerge field read".into(),
+                value: format!("{:.2}×", s.derive.vs_raw_read),
+                met: s.derive.vs_raw_read <= 1.5,
+            });
+        }
+        if let Some(nodes) = &self.nodes {
+            let cu = &nodes.catch_up;
+            t.push(Target {
+                name: format!("catch-up bytes at {}", count(cu.changes)),
+                target: "≤ 3× Automerge save()".into(),
+                value: format!("{:.2}×", cu.wire_vs_save),
+                met: cu.wire_vs_save <= 3.0,
+            });
+            let prop = &nodes.propagation;
+            t.push(Target {
+                name: format!("propagation p99, {} nodes", prop.nodes),
+                target: "≤ 1000 ms on loopback".into(),
+                value: format!(
+                    "{:.0} ms ({}/{} delivered)",
+                    prop.p99_ms, prop.delivered, prop.records
+                ),
+                met: prop.p99_ms <= 1000.0 && prop.delivered == prop.records,
+            });
+        }
+        if let Some(row) = self.scaling.iter().find(|r| r.changes == main) {
+            let base = self.scaling.first().map_or(0, |r| r.changes);
+            if base != main {
+                t.push(Target {
+                    name: format!("per-change ingest cost, {} vs {}", count(main), count(base)),
+                    target: "≤ 1.3×".into(),
+                    value: format!("{:.2}×", row.ingest_growth),
+                    met: row.ingest_growth <= 1.3,
+                });
+            }
+        }
+        t
+    }
+
+    /// The report as a plain-text table.
+    pub fn table(&self) -> String {
+        let mut o = String::new();
+        let m = &self.machine;
+        let _ = writeln!(
+            o,
+            "coop-bench ({} mode, seed {}) on {} × {}, {} MiB; load {} → {}",
+            self.mode, self.seed, m.nproc, m.cpu, m.mem_total_mb, m.loadavg, self.loadavg_end
+        );
+        let c = &self.community;
+        let _ = writeln!(
+            o,
+            "community: {} members, {} devices, {} changes generated in {:.1} s, {:.0} B/envelope",
+            c.members, c.devices, c.changes, c.generate_secs, c.mean_envelope_bytes
+        );
+        let _ = writeln!(o);
+        let _ = writeln!(
+            o,
+            "{:<40} {:>26}   {:<48} {:>8}",
+            "figure", "coop", "baseline (same run)", "ratio"
+        );
+        let _ = writeln!(o, "{}", "-".repeat(128));
+        let mut row = |name: String, coop: String, base: String, ratio: String| {
+            let _ = writeln!(o, "{name:<40} {coop:>26}   {base:<48} {ratio:>8}");
+        };
+        for s in &self.sizes {
+            let i = &s.ingest;
+            row(
+                format!("1 ingest {} (verify+gate+apply+derive)", count(i.changes)),
+                format!("{:.0} changes/s", i.per_sec),
+                format!(
+                    "ed25519 verify_strict {:.0}/s (1 thread)",
+                    i.raw_verify_per_sec
+                ),
+                format!("{:.2}×", i.vs_raw_verify),
+            );
+            row(
+                String::new(),
+                format!("{:.3} s", i.secs),
+                format!("Automerge apply_changes {:.3} s", i.automerge_apply_secs),
+                format!("{:.2}×", i.vs_automerge_apply),
+            );
+            let d = &s.derive;
+            row(
+                format!("2 derive from scratch {}", count(d.changes)),
+                format!("{:.3} s", d.from_scratch_secs),
+                format!(
+                    "Automerge read of {} fields {:.3} s",
+                    count(d.raw_read_fields),
+                    d.raw_read_secs
+                ),
+                format!("{:.2}×", d.vs_raw_read),
+            );
+            let n = &s.incremental;
+            row(
+                format!("2 one more change at {}", count(n.base_changes)),
+                format!("{:.0} µs", n.ingest_and_state_us),
+                format!(
+                    "(ingest+state; author+state {:.0} µs, state {:.0} µs)",
+                    n.author_and_state_us, n.state_us
+                ),
+                String::new(),
+            );
+        }
+        if let Some(nodes) = &self.nodes {
+            let cu = &nodes.catch_up;
+            row(
+                format!("3 catch-up sync {}", count(cu.changes)),
+                format!("{:.1} s, {:.1} MB", cu.secs, cu.wire_bytes as f64 / 1e6),
+                format!("Automerge save() {:.1} MB", cu.save_bytes as f64 / 1e6),
+                format!("{:.2}×", cu.wire_vs_save),
+            );
+            row(
+                String::new(),
+                format!("{:.0} changes/s", cu.per_sec),
+                format!("signed envelopes {:.1} MB", cu.envelope_bytes as f64 / 1e6),
+                format!("{:.2}×", cu.wire_vs_envelopes),
+            );
+            row(
+                String::new(),
+                String::new(),
+                "what-if: bundles of 500 + signatures ÷ save()".into(),
+                format!("{:.2}×", cu.bundled_vs_save),
+            );
+            let p = &nodes.propagation;
+            row(
+                format!(
+                    "4 propagation, {} nodes @ {}",
+                    p.nodes,
+                    count(p.ledger_changes)
+                ),
+                format!("p50 {:.0} ms, p99 {:.0} ms", p.p50_ms, p.p99_ms),
+                format!(
+                    "max {:.0} ms, submit p50 {:.0} ms, {}/{} delivered",
+                    p.max_ms, p.submit_p50_ms, p.delivered, p.records
+                ),
+                String::new(),
+            );
+            let cs = &nodes.cold_start;
+            row(
+                format!("5 cold start {} (open + balance)", count(cs.changes)),
+                format!("{:.2} s, {:.0} MiB peak", cs.secs, cs.peak_rss_mb),
+                format!("Automerge load(save()) {:.2} s", cs.automerge_load_secs),
+                format!("{:.2}×", cs.vs_automerge_load),
+            );
+            let me = &nodes.memory;
+            row(
+                format!("6 memory, running node {}", count(me.changes)),
+                format!(
+                    "{:.0} MiB peak, {:.0} now",
+                    me.node_peak_rss_mb, me.node_rss_mb
+                ),
+                format!(
+                    "Automerge doc {:.0} MiB peak (idle {:.0})",
+                    me.automerge_peak_rss_mb, me.idle_rss_mb
+                ),
+                format!("{:.2}×", me.vs_automerge),
+            );
+        }
+        for r in &self.scaling {
+            row(
+                format!("7 per change at {}", count(r.changes)),
+                format!("{:.1} µs ingest", r.ingest_us),
+                format!(
+                    "derive {:.2} µs, apply {:.1} µs, verify {:.1} µs",
+                    r.derive_us, r.automerge_apply_us, r.raw_verify_us
+                ),
+                format!("{:.2}×", r.ingest_growth),
+            );
+        }
+        let _ = writeln!(o);
+        let _ = writeln!(o, "targets:");
+        for t in &self.targets {
+            let _ = writeln!(
+                o,
+                "  [{}] {:<44} {:<40} {}",
+                if t.met { "met " } else { "MISS" },
+                t.name,
+                t.target,
+                t.value
+            );
+        }
+        let _ = writeln!(o, "total {:.0} s", self.total_secs);
+        o
+    }
+}
+
+fn scaling(sizes: &[SizeFigures]) -> Vec<ScalingRow> {
+    let per = |secs: f64, n: usize| secs * 1e6 / n.max(1) as f64;
+    let rows: Vec<ScalingRow> = sizes
+        .iter()
+        .map(|s| {
+            let n = s.ingest.changes;
+            ScalingRow {
+                changes: n,
+                ingest_us: per(s.ingest.secs, n),
+                raw_verify_us: per(s.ingest.raw_verify_secs, n),
+                automerge_apply_us: per(s.ingest.automerge_apply_secs, n),
+                derive_us: per(s.derive.from_scratch_secs, n),
+                incremental_us: s.incremental.ingest_and_state_us,
+                ingest_growth: 1.0,
+                derive_growth: 1.0,
+                automerge_apply_growth: 1.0,
+            }
+        })
+        .collect();
+    let Some(first) = rows.first().cloned() else {
+        return rows;
+    };
+    rows.into_iter()
+        .map(|mut r| {
+            r.ingest_growth = r.ingest_us / first.ingest_us;
+            r.derive_growth = r.derive_us / first.derive_us;
+            r.automerge_apply_growth = r.automerge_apply_us / first.automerge_apply_us;
+            r
+        })
+        .collect()
+}
+
+/// 10000 → "10k", 1000000 → "1M".
+pub fn count(n: usize) -> String {
+    match n {
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
+        n if n >= 1_000 && n % 1_000 == 0 => format!("{}k", n / 1_000),
+        n => n.to_string(),
+    }
+}

@@ -1,0 +1,120 @@
+//! `coop-bench`: coop's benchmark harness (issue 5). Measures ingest, derivation, catch-up
+//! sync, propagation, cold start, memory and scaling, each beside the raw cost of the parts
+//! coop is made of in the same run; prints a table and writes JSON.
+//!
+//! ```text
+//! cargo run --release -p coop-tests --bin coop-bench -- --quick
+//! ```
+//! See `docs/PERFORMANCE.md`. The harness itself lives in `coop_tests::bench`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use coop_tests::bench::{self, child, Config};
+
+#[derive(Debug, Parser)]
+#[command(name = "coop-bench", about = "coop's benchmark harness")]
+struct Args {
+    /// 10k and 100k changes, fewer repetitions (under 3 minutes on 2 cores).
+    #[arg(long)]
+    quick: bool,
+    /// The smoke test's sizes (a few hundred changes, three nodes): checks the harness.
+    #[arg(long, conflicts_with = "quick")]
+    tiny: bool,
+    /// Seed of the synthetic community.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Where to write the JSON report.
+    #[arg(long, default_value = "target/bench.json")]
+    out: PathBuf,
+    /// Directory for the temporary data dirs (default: the system's temporary directory).
+    #[arg(long)]
+    workdir: Option<PathBuf>,
+    /// Ledger sizes of the in-memory figures instead of the mode's (e.g. `20000,200000`).
+    #[arg(long, value_delimiter = ',')]
+    sizes: Option<Vec<usize>>,
+    /// Only the in-memory figures (ingest, derivation, incremental, scaling): for profiling.
+    #[arg(long)]
+    in_memory_only: bool,
+}
+
+fn main() -> ExitCode {
+    let raw: Vec<String> = std::env::args().collect();
+    // A child measurement is asked as `coop-bench __child TASK ARGS...` (hidden from
+    // `--help`); it is dispatched before anything else so that it does nothing else.
+    if raw.get(1).map(String::as_str) == Some(child::CHILD_SUBCOMMAND) {
+        return serve_child(&raw[2..]);
+    }
+    let args = Args::parse();
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("coop-bench: cannot find its own executable: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut cfg = if args.tiny {
+        Config::tiny(exe)
+    } else if args.quick {
+        Config::quick(exe)
+    } else {
+        Config::full(exe)
+    };
+    cfg.seed = args.seed;
+    cfg.workdir = args.workdir;
+    cfg.in_memory_only = args.in_memory_only;
+    if let Some(mut sizes) = args.sizes {
+        sizes.sort_unstable();
+        cfg.node_size = sizes
+            .iter()
+            .copied()
+            .filter(|&n| n <= cfg.node_size)
+            .max()
+            .unwrap_or(sizes[0]);
+        cfg.propagation_size = cfg.propagation_size.min(cfg.node_size);
+        cfg.sizes = sizes;
+    }
+    let report = match bench::run(&cfg, &mut |line| eprintln!("{line}")) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("coop-bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("{}", report.table());
+    let json = match serde_json::to_string_pretty(&report) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("coop-bench: cannot serialise the report: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    if let Err(e) = std::fs::write(&args.out, json) {
+        eprintln!("coop-bench: writing {}: {e}", args.out.display());
+        return ExitCode::FAILURE;
+    }
+    eprintln!("report written to {}", args.out.display());
+    ExitCode::SUCCESS
+}
+
+fn serve_child(args: &[String]) -> ExitCode {
+    let result = child::Task::parse(args).and_then(|task| child::serve(&task));
+    match result.map(|r| serde_json::to_string(&r)) {
+        Ok(Ok(line)) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => {
+            eprintln!("coop-bench child: {e}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("coop-bench child: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Keeps the benchmark harness from rotting: runs every figure of `coop-bench` on a tiny
+//! community (a few hundred changes, three nodes) and checks that each was produced and
+//! is sane. No timing assertions: only that the harness measures what it says.
+
+use std::path::PathBuf;
+
+use coop_tests::bench::{self, Config};
+
+#[test]
+fn the_harness_produces_every_figure() {
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_coop-bench"));
+    let cfg = Config::tiny(exe);
+    let report = bench::run(&cfg, &mut |line| eprintln!("{line}")).expect("the harness runs");
+
+    assert_eq!(
+        report.community.author_refusals, 0,
+        "the generator writes only what counts"
+    );
+    assert!(
+        report.community.kinds.len() >= 10,
+        "a varied community: {:?}",
+        report.community.kinds
+    );
+    assert_eq!(report.sizes.len(), cfg.sizes.len());
+    for s in &report.sizes {
+        let n = s.ingest.changes;
+        assert_eq!(s.ingest.accepted, n, "every generated change is accepted");
+        assert_eq!(s.ingest.rejected, 0);
+        assert_eq!(s.ingest.refused, 0, "every generated record counts");
+        assert_eq!(s.ingest.counted, n);
+        for x in [
+            s.ingest.secs,
+            s.ingest.raw_verify_secs,
+            s.ingest.automerge_apply_secs,
+            s.derive.from_scratch_secs,
+            s.derive.raw_read_secs,
+        ] {
+            assert!(x.is_finite() && x > 0.0, "a measured time: {x}");
+        }
+        assert!(
+            s.derive.raw_read_fields > n,
+            "the raw read reads every field"
+        );
+        assert_eq!(s.incremental.samples, cfg.samples);
+        assert!(s.save_bytes > 0 && s.envelope_bytes > s.save_bytes);
+    }
+
+    let nodes = report
+        .nodes
+        .as_ref()
+        .expect("the node figures were measured");
+    let cu = &nodes.catch_up;
+    assert_eq!(cu.changes, cfg.node_size);
+    assert!(cu.converged, "newcomer and peer converge");
+    assert!(
+        cu.connections >= 1,
+        "the newcomer went through the counting proxy"
+    );
+    assert!(
+        cu.wire_bytes_from_peer as usize > cu.envelope_bytes,
+        "every envelope crossed the proxy"
+    );
+
+    let p = &nodes.propagation;
+    assert_eq!(
+        (p.nodes, p.records),
+        (cfg.propagation_nodes, cfg.propagation_records)
+    );
+    assert_eq!(p.delivered, p.records, "every record reached every node");
+    assert!(p.counted_everywhere);
+    assert!(p.p50_ms <= p.p99_ms && p.p99_ms <= p.max_ms);
+
+    assert_eq!(nodes.cold_start.changes, cfg.node_size);
+    assert!(
+        nodes.cold_start.balance_minutes.is_some(),
+        "the cold start answered a balance"
+    );
+    assert!(nodes.cold_start.peak_rss_mb > 0.0);
+    assert!(nodes.memory.node_peak_rss_mb > nodes.memory.idle_rss_mb);
+    assert!(nodes.memory.automerge_peak_rss_mb > 0.0);
+
+    assert_eq!(report.scaling.len(), cfg.sizes.len());
+    assert_eq!(report.targets.len(), 5, "every target is evaluated");
+
+    let json = serde_json::to_value(&report).expect("the report serialises");
+    for key in [
+        "sizes",
+        "catch_up",
+        "propagation",
+        "cold_start",
+        "memory",
+        "scaling",
+        "targets",
+    ] {
+        assert!(json.get(key).is_some(), "{key} in the JSON report");
+    }
+    let table = report.table();
+    for figure in [
+        "1 ingest",
+        "2 derive",
+        "3 catch-up",
+        "4 propagation",
+        "5 cold start",
+        "6 memory",
+        "7 per change",
+    ] {
+        assert!(table.contains(figure), "{figure} in the table:\n{table}");
+    }
+}
