@@ -245,10 +245,12 @@ impl Actor {
                 }
                 Cmd::Control { req, now, reply } => {
                     let writes = matches!(req, Request::Submit { .. } | Request::Import { .. });
-                    let forked_before = if writes {
-                        self.node.ledger().summary().forked_devices
+                    // An import may reveal an equivocation: gossip its proofs. (Proofs are
+                    // rare; comparing them whole is cheap.)
+                    let proofs_before: HashSet<Vec<u8>> = if writes {
+                        self.node.ledger().proofs().map(|p| p.encode()).collect()
                     } else {
-                        Vec::new()
+                        HashSet::new()
                     };
                     let (resp, accepted) = control::dispatch(&mut self.node, req, now);
                     self.announce(&accepted);
@@ -256,15 +258,12 @@ impl Actor {
                         self.send_publish(Publish::Envelopes(accepted));
                     }
                     if writes {
-                        // An import may reveal an equivocation: gossip its proof.
-                        let ledger = self.node.ledger();
-                        let new_proofs: Vec<EquivocationProof> = ledger
-                            .summary()
-                            .forked_devices
-                            .iter()
-                            .zip(ledger.proofs())
-                            .filter(|(d, _)| !forked_before.contains(d))
-                            .map(|(_, p)| p.clone())
+                        let new_proofs: Vec<EquivocationProof> = self
+                            .node
+                            .ledger()
+                            .proofs()
+                            .filter(|p| !proofs_before.contains(&p.encode()))
+                            .cloned()
                             .collect();
                         if !new_proofs.is_empty() {
                             self.send_publish(Publish::Proofs(new_proofs));
@@ -523,10 +522,13 @@ impl Actor {
         let (envs, mut more) = ledger.missing_for(&clock, SYNC_BATCH);
         let mut out = Missing::default();
         let mut bytes = 0usize;
-        // Proofs first: they are few and change what counts.
+        // Proofs first: they are few and change what counts. `Ledger::proofs` yields one
+        // proof per forked device (in the order of `forked_devices`), then the proofs of
+        // further versions at a fork point; the requester's list of devices cannot name
+        // those, so they are always sent (they are rare, and capped).
         let forked = ledger.summary().forked_devices;
-        for (device, proof) in forked.iter().zip(ledger.proofs()) {
-            if held.contains(device) {
+        for (i, proof) in ledger.proofs().enumerate() {
+            if forked.get(i).is_some_and(|device| held.contains(device)) {
                 continue;
             }
             if out.proofs.len() == SYNC_MAX_PROOFS {
