@@ -42,6 +42,9 @@ impl Namespaces {
         };
         let [a, b] = &ns.names;
         let (va, vb) = (format!("{tag}va"), format!("{tag}vb"));
+        // Leftovers of a killed earlier run with the same process id.
+        let _ = ip(&["netns", "del", a]);
+        let _ = ip(&["netns", "del", b]);
         ip(&["netns", "add", a])?;
         ip(&["netns", "add", b])?;
         ip(&["link", "add", &va, "type", "veth", "peer", "name", &vb])?;
