@@ -8,7 +8,7 @@
 //! ```
 //! The container proves nothing: every envelope carries its own signature and goes through
 //! the gate on import. The checksum only tells a damaged or truncated file from a good one
-//! before anything is imported. Documented in docs/SYNC_FILE.md.
+//! before anything is imported. Documented in docs/PROTOCOL.md §10.
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
