@@ -487,10 +487,18 @@ impl Actor {
             }
         }
         if !envelopes.is_empty() {
+            // Refusals of changes released from the pending buffer belong to whoever sent
+            // those changes, not to this peer: blame it only for what it sent.
+            let sent: std::collections::HashSet<coop_model::RecordId> =
+                envelopes.iter().filter_map(Envelope::record_id).collect();
             match self.node.ingest(envelopes) {
                 Ok(out) => {
                     r.accepted = out.accepted.len();
-                    r.rejected.extend(out.rejected);
+                    r.rejected.extend(
+                        out.rejected
+                            .into_iter()
+                            .filter(|rej| rej.id.is_none_or(|id| sent.contains(&id))),
+                    );
                     self.announce(&out.accepted);
                     new_proofs.extend(out.new_forks);
                 }

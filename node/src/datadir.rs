@@ -90,6 +90,13 @@ impl DataDir {
             ));
         }
         fs::create_dir_all(&self.root).map_err(|e| NodeError::io(&self.root, e))?;
+        // The data dir holds keys and the LAN key: owner only.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700))
+                .map_err(|e| NodeError::io(&self.root, e))?;
+        }
         write_secret(&self.root.join("identity.key"), &hex::encode(identity_seed))?;
         write_secret(&self.root.join("device.key"), &hex::encode(device_seed))?;
         let config = Config {
@@ -129,7 +136,15 @@ impl DataDir {
         let tmp = self.root.join("config.json.tmp");
         let text =
             serde_json::to_string_pretty(config).map_err(|e| NodeError::Corrupt(e.to_string()))?;
-        let mut f = fs::File::create(&tmp).map_err(|e| NodeError::io(&tmp, e))?;
+        // The config carries the LAN pre-shared key: 0600 like the keys.
+        let mut opts = fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&tmp).map_err(|e| NodeError::io(&tmp, e))?;
         f.write_all(text.as_bytes())
             .map_err(|e| NodeError::io(&tmp, e))?;
         f.sync_all().map_err(|e| NodeError::io(&tmp, e))?;

@@ -108,16 +108,29 @@ impl LocalNode {
         let mut envelopes = Vec::with_capacity(store.len());
         for entry in store.log() {
             let entry = entry?;
-            let env = Envelope::decode(&entry.bytes).map_err(|r| {
-                NodeError::Corrupt(format!(
-                    "stored entry {} does not decode: {r} (run `coop verify`)",
-                    entry.position
-                ))
-            })?;
-            envelopes.push(env);
+            match Envelope::decode(&entry.bytes) {
+                Ok(env) => envelopes.push(env),
+                // A damaged entry must not lock the member out of their node (nor out of
+                // `coop verify`, which names it): skip it, loudly.
+                Err(r) => tracing::warn!(
+                    position = entry.position,
+                    "stored entry does not decode ({r}); skipped — run `coop verify`"
+                ),
+            }
         }
         // Our own log was verified on the way in; `coop verify` re-checks signatures.
-        ledger.ingest_trusted(envelopes);
+        let out = ledger.ingest_trusted(envelopes);
+        for r in &out.rejected {
+            tracing::warn!(
+                "stored change no longer passes the gate ({r}); skipped — run `coop verify`"
+            );
+        }
+        if out.pending > 0 {
+            tracing::warn!(
+                pending = out.pending,
+                "stored changes wait for dependencies the store lacks"
+            );
+        }
         for bytes in store.proofs()? {
             if let Ok(p) = EquivocationProof::decode(&bytes) {
                 let _ = ledger.ingest_proof(p);
@@ -285,7 +298,11 @@ impl LocalNode {
     /// what was accepted and any new equivocation proof before returning.
     pub fn ingest(&mut self, envelopes: Vec<Envelope>) -> Result<Outcome, NodeError> {
         let out = self.ledger.ingest(envelopes);
-        self.store.append(&out.accepted)?;
+        if let Err(e) = self.store.append(&out.accepted) {
+            // Not durable: forget it in memory too, so we never serve or build on it.
+            self.reload()?;
+            return Err(e);
+        }
         for p in &out.new_forks {
             self.store.put_proof(p)?;
         }
