@@ -12,7 +12,7 @@ use automerge::{Automerge, Change};
 use serde::Serialize;
 
 use crate::derive::{Derived, State};
-use crate::envelope::{Envelope, RejectReason, Rejection};
+use crate::envelope::{Envelope, RejectReason, Rejection, MAX_DEPS};
 use crate::gate::{certified_member, verify_envelope, Verified};
 use crate::identity::{DeviceKey, IdentityKey};
 use crate::ids::{CommunityId, DeviceId, DocId, MemberId, RecordId};
@@ -129,7 +129,18 @@ pub struct Ledger {
     /// Every hash seen at a fork point.
     fork_points: BTreeMap<(DeviceId, u64), BTreeSet<RecordId>>,
     proofs: BTreeMap<DeviceId, EquivocationProof>,
+    /// Proofs of further versions at a fork point (a device may sign more than two): every
+    /// replica must learn every version, or they would pick different canonical branches.
+    more_proofs: BTreeMap<(RecordId, RecordId), EquivocationProof>,
+    /// One held envelope per fork point, to prove a further version against.
+    fork_envelopes: BTreeMap<(DeviceId, u64), Envelope>,
     device_members: HashMap<DeviceId, MemberId>,
+    /// The founder's device index and identity, once the genesis is held.
+    founder: Option<(u32, MemberId)>,
+    /// `admission_vouches` from the genesis (the gate's admission threshold).
+    admission_vouches: i64,
+    /// Accepted vouches per member: (device index, seq, voucher).
+    vouches: HashMap<MemberId, Vec<(u32, u64, MemberId)>>,
     pending: HashMap<RecordId, Verified>,
     pending_order: VecDeque<RecordId>,
     waiting_on: HashMap<RecordId, Vec<RecordId>>,
@@ -154,7 +165,12 @@ impl Ledger {
             by_seq: HashMap::new(),
             fork_points: BTreeMap::new(),
             proofs: BTreeMap::new(),
+            more_proofs: BTreeMap::new(),
+            fork_envelopes: BTreeMap::new(),
             device_members: HashMap::new(),
+            founder: None,
+            admission_vouches: 1,
+            vouches: HashMap::new(),
             pending: HashMap::new(),
             pending_order: VecDeque::new(),
             waiting_on: HashMap::new(),
@@ -265,7 +281,7 @@ impl Ledger {
 
     /// Known equivocations.
     pub fn proofs(&self) -> impl Iterator<Item = &EquivocationProof> + '_ {
-        self.proofs.values()
+        self.proofs.values().chain(self.more_proofs.values())
     }
 
     /// Ingests envelopes from anywhere (gossip, sync, import): every one goes through the gate.
@@ -474,54 +490,81 @@ impl Ledger {
                 ),
             ));
         }
-        if v.change.start_op().get() <= max_op {
+        // Op counters stay dense: exactly one past the highest in the causal past, as
+        // Automerge itself writes them. (An arbitrary jump could push later counters past
+        // what Automerge can decode and stop every honest writer.)
+        if v.change.start_op().get() != max_op + 1 {
             return Err(reject(
                 RejectReason::BadSequence,
-                "operation counters go backwards".into(),
+                format!(
+                    "first op counter {} is not {} (one past its causal past)",
+                    v.change.start_op(),
+                    max_op + 1
+                ),
             ));
         }
         if clock.len() <= dev as usize {
             clock.resize(dev as usize + 1, 0);
         }
         clock[dev as usize] = v.seq as u32;
+        if !v.record.is_certificate() && !self.admitted_in(member, &clock) {
+            // Rule 3 at the gate: an unadmitted key writes its join request and nothing
+            // else. Admission in a change's causal past never appears later, so this is the
+            // same verdict on every replica; removal and forks are left to derivation.
+            return Err(reject(
+                RejectReason::NotAMember,
+                "the author is not an admitted member in this change's causal past".into(),
+            ));
+        }
         let idx = self.entries.len() as u32;
         let mut needs_rebuild = false;
-        match self.by_seq.get(&(dev, v.seq)).copied() {
+        let point = (v.device, v.seq);
+        let held = self.by_seq.get(&(dev, v.seq)).copied();
+        match held {
             None => {
                 self.by_seq.insert((dev, v.seq), idx);
+                // A further version at a fork point known only from a proof.
+                let known = self.fork_envelopes.get(&point).cloned();
+                if let Some(known) = known {
+                    self.note_fork(point, (known, None), (&v.envelope, v.id), out);
+                }
             }
             Some(other) => {
                 let o = &self.entries[other as usize];
-                let proof = EquivocationProof {
-                    a: o.v.envelope.clone(),
-                    b: v.envelope.clone(),
-                };
-                let point = self.fork_points.entry((v.device, v.seq)).or_default();
-                point.insert(o.v.id);
-                point.insert(v.id);
-                if !self.proofs.contains_key(&v.device) {
-                    self.proofs.insert(v.device, proof.clone());
-                    out.new_forks.push(proof);
-                }
-                self.epoch += 1;
-                if v.id < o.v.id {
-                    // The newcomer is canonical: what was applied must go.
-                    self.by_seq.insert((dev, v.seq), idx);
-                    needs_rebuild = true;
-                } else {
-                    excluded = true;
-                }
+                let first = (o.v.envelope.clone(), Some(o.v.id));
+                self.note_fork(point, first, (&v.envelope, v.id), out);
             }
         }
-        if self
-            .fork_points
-            .get(&(v.device, v.seq))
-            .is_some_and(|s| s.first() != Some(&v.id))
-        {
-            excluded = true;
+        if let Some(versions) = self.fork_points.get(&point) {
+            if versions.first() == Some(&v.id) {
+                self.by_seq.insert((dev, v.seq), idx);
+                if held.is_some() {
+                    // The newcomer is canonical: what was applied must go.
+                    needs_rebuild = true;
+                }
+            } else {
+                excluded = true;
+            }
         }
         if let Some(m) = certified_member(&v.record) {
             self.device_members.entry(v.device).or_insert(m);
+        }
+        match &v.record {
+            Record::Genesis {
+                founder, params, ..
+            } => {
+                self.founder = Some((dev, *founder));
+                self.admission_vouches = params.admission_vouches;
+            }
+            Record::Vouch { member: m } if !excluded => {
+                if let Some(voucher) = member {
+                    self.vouches
+                        .entry(*m)
+                        .or_default()
+                        .push((dev, v.seq, voucher));
+                }
+            }
+            _ => {}
         }
         self.index.insert(v.id, idx);
         out.accepted.push(v.envelope.clone());
@@ -605,6 +648,40 @@ impl Ledger {
         self.epoch += 1;
     }
 
+    /// Records two versions at a fork point (`a`'s id is looked up when not given) and the
+    /// proof of any version not known before, for gossip.
+    fn note_fork(
+        &mut self,
+        point: (DeviceId, u64),
+        a: (Envelope, Option<RecordId>),
+        b: (&Envelope, RecordId),
+        out: &mut Outcome,
+    ) {
+        let Some(a_id) = a.1.or_else(|| a.0.record_id()) else {
+            return;
+        };
+        let versions = self.fork_points.entry(point).or_default();
+        let grew = versions.insert(a_id) | versions.insert(b.1);
+        self.fork_envelopes
+            .entry(point)
+            .or_insert_with(|| a.0.clone());
+        if !grew && self.proofs.contains_key(&point.0) {
+            return;
+        }
+        let proof = EquivocationProof {
+            a: a.0,
+            b: b.0.clone(),
+        };
+        if let std::collections::btree_map::Entry::Vacant(slot) = self.proofs.entry(point.0) {
+            slot.insert(proof.clone());
+        } else {
+            self.more_proofs
+                .insert((a_id.min(b.1), a_id.max(b.1)), proof.clone());
+        }
+        out.new_forks.push(proof);
+        self.epoch += 1;
+    }
+
     /// Takes in an equivocation proof received from a peer. Returns whether it was new.
     pub fn ingest_proof(&mut self, proof: EquivocationProof) -> Result<bool, Rejection> {
         let a = verify_envelope(proof.a.clone(), &self.community, true)?;
@@ -615,13 +692,33 @@ impl Ledger {
                 "not an equivocation",
             ));
         }
-        if self.proofs.contains_key(&a.device) {
+        let point = (a.device, a.seq);
+        let known = |l: &Ledger| {
+            l.fork_points
+                .get(&point)
+                .is_some_and(|s| s.contains(&a.id) && s.contains(&b.id))
+        };
+        if known(self) && self.proofs.contains_key(&a.device) {
             return Ok(false);
         }
-        let point = self.fork_points.entry((a.device, a.seq)).or_default();
-        point.insert(a.id);
-        point.insert(b.id);
-        self.proofs.insert(a.device, proof);
+        let mut out = Outcome::default();
+        self.note_fork(
+            point,
+            (proof.a.clone(), Some(a.id)),
+            (&proof.b, b.id),
+            &mut out,
+        );
+        // A version we hold at that point is one more version of the fork: without it in
+        // the set, we would discard it even where it is the canonical one.
+        let held = self
+            .device_index
+            .get(&a.device)
+            .and_then(|dev| self.by_seq.get(&(*dev, a.seq)))
+            .map(|&h| &self.entries[h as usize].v)
+            .map(|v| (v.envelope.clone(), v.id));
+        if let Some((env, id)) = held {
+            self.note_fork(point, (proof.a, Some(a.id)), (&env, id), &mut out);
+        }
         let was_applied: Vec<bool> = self.entries.iter().map(|e| e.excluded).collect();
         self.recompute_exclusions();
         if self
@@ -718,8 +815,8 @@ impl Ledger {
         if let Some((reason, detail)) = self.dry_run(&device, seq, &record) {
             return Err(refuse(reason, detail));
         }
-        let heads: Vec<automerge::ChangeHash> =
-            self.heads.iter().map(|h| h.change_hash()).collect();
+        let deps = self.author_deps(&device, seq);
+        let heads: Vec<automerge::ChangeHash> = deps.iter().map(|h| h.change_hash()).collect();
         let max_op = heads
             .iter()
             .filter_map(|h| self.index.get(&RecordId::from(*h)))
@@ -743,6 +840,52 @@ impl Ledger {
         }
     }
 
+    /// Whether `member` is admitted in a causal past summarized by `clock`: the founder
+    /// once the genesis is in it, anyone else once `admission_vouches` distinct accepted
+    /// vouches are.
+    fn admitted_in(&self, member: Option<MemberId>, clock: &[u32]) -> bool {
+        let Some(member) = member else { return false };
+        let seen = |dev: u32, seq: u64| clock.get(dev as usize).is_some_and(|s| *s as u64 >= seq);
+        if let Some((gdev, founder)) = self.founder {
+            if founder == member {
+                return seen(gdev, 1);
+            }
+        }
+        let vouchers: BTreeSet<MemberId> = self
+            .vouches
+            .get(&member)
+            .into_iter()
+            .flatten()
+            .filter(|(dev, seq, _)| seen(*dev, *seq))
+            .map(|(_, _, voucher)| *voucher)
+            .collect();
+        vouchers.len() as i64 >= self.admission_vouches
+    }
+
+    /// The dependencies of a new change of `device` as `seq`: at most [`MAX_DEPS`] heads,
+    /// always including one that has the device's previous change in its past.
+    fn author_deps(&self, device: &DeviceId, seq: u64) -> Vec<RecordId> {
+        let dev = self.device_index.get(device).copied();
+        let own = dev.filter(|_| seq > 1).and_then(|dev| {
+            self.heads.iter().copied().find(|h| {
+                self.index.get(h).is_some_and(|&i| {
+                    let c = &self.entries[i as usize].clock;
+                    c.get(dev as usize).is_some_and(|s| *s as u64 + 1 >= seq)
+                })
+            })
+        });
+        let mut deps: Vec<RecordId> = own.into_iter().collect();
+        for h in &self.heads {
+            if deps.len() >= MAX_DEPS {
+                break;
+            }
+            if Some(*h) != own {
+                deps.push(*h);
+            }
+        }
+        deps
+    }
+
     /// Whether derivation would refuse `record` if written now by `device` as `seq`.
     fn dry_run(
         &mut self,
@@ -755,7 +898,7 @@ impl Ledger {
         }
         self.derived_mut_current();
         let mut clock: Vec<u32> = Vec::new();
-        for h in self.heads() {
+        for h in self.author_deps(device, seq) {
             if let Some(&i) = self.index.get(&h) {
                 let e = &self.entries[i as usize];
                 if clock.len() < e.clock.len() {

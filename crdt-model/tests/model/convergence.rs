@@ -35,6 +35,9 @@ pub(crate) enum Step {
     /// Replica `at` writes with the device of replica `other`, as a restored backup would:
     /// a fork as soon as both write the same sequence number.
     Clone { at: u8, other: u8, x: u8 },
+    /// Catch-up sync as the node runs it: `to` sends its clock, `from` answers with what
+    /// `to` lacks in pages of `page`, then gossips its equivocation proofs.
+    CatchUp { from: u8, to: u8, page: u8 },
 }
 
 /// A whole test case.
@@ -53,6 +56,8 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(from, to, share, seed)| Step::Deliver { from, to, share, seed }),
         1 => (any::<u8>(), any::<u8>(), any::<u8>())
             .prop_map(|(at, other, x)| Step::Clone { at, other, x }),
+        2 => (any::<u8>(), any::<u8>(), 1u8..8)
+            .prop_map(|(from, to, page)| Step::CatchUp { from, to, page }),
     ]
 }
 
@@ -299,6 +304,14 @@ impl World {
                 }
                 self.check_incremental(to)
             }
+            Step::CatchUp { from, to, page } => {
+                let (from, to) = (from as usize % n, to as usize % n);
+                if from != to {
+                    let (a, b) = two(&mut self.ledgers, from, to);
+                    catch_up(a, b, page as usize)?;
+                }
+                self.check_incremental(to)
+            }
             Step::Clone { at, other, x } => {
                 let (at, other) = (at as usize % n, other as usize % n);
                 let key = self.key_of(other);
@@ -311,7 +324,9 @@ impl World {
         }
     }
 
-    /// Every replica receives every change anyone holds, in its own shuffled order.
+    /// Replica 0 receives every change anyone holds; then even replicas receive them all
+    /// too, in their own shuffled order, and odd replicas catch up from replica 0 the way
+    /// the node does (so they never receive discarded fork branches).
     fn heal(&mut self) -> Result<(), TestCaseError> {
         let mut all: Vec<Envelope> = Vec::new();
         let mut seen = std::collections::HashSet::new();
@@ -322,7 +337,18 @@ impl World {
                 }
             }
         }
+        let proofs: Vec<EquivocationProof> = self
+            .ledgers
+            .iter()
+            .flat_map(|l| l.proofs().cloned())
+            .collect();
         for (i, l) in self.ledgers.iter_mut().enumerate() {
+            if i % 2 == 1 {
+                continue;
+            }
+            for p in &proofs {
+                prop_assert!(l.ingest_proof(p.clone()).is_ok());
+            }
             // Only what the replica lacks: replays are exercised by the delivery steps, and
             // re-checking every held certificate would dominate the cost of a case.
             let mut mine: Vec<Envelope> = all
@@ -337,8 +363,56 @@ impl World {
             prop_assert_eq!(l.pending_len(), 0);
             prop_assert_eq!(l.len(), all.len());
         }
+        for i in (1..self.ledgers.len()).step_by(2) {
+            let (a, b) = two(&mut self.ledgers, 0, i);
+            // Two rounds: proofs learnt in the first may make the receiver drop a branch
+            // it held, and ask again for the canonical one.
+            catch_up(a, b, 16)?;
+            catch_up(a, b, 16)?;
+            // Catch-up never sends discarded changes, so a change received earlier that
+            // builds on one waits for ever (until the bounded buffer drops it). It cannot
+            // affect the derived state; nothing else may be left waiting.
+            prop_assert!(
+                b.pending_len() <= a.discarded().count(),
+                "replica {} waits for {} changes",
+                i,
+                b.pending_len()
+            );
+        }
         Ok(())
     }
+}
+
+/// Mutable references to two different replicas.
+fn two(ledgers: &mut [Ledger], a: usize, b: usize) -> (&mut Ledger, &mut Ledger) {
+    assert_ne!(a, b);
+    if a < b {
+        let (x, y) = ledgers.split_at_mut(b);
+        (&mut x[a], &mut y[0])
+    } else {
+        let (x, y) = ledgers.split_at_mut(a);
+        (&mut y[0], &mut x[b])
+    }
+}
+
+/// Catch-up from `from` to `to`: the proofs `from` knows first (a receiver holding another
+/// version of a forked change must learn that its clock claims the wrong one), then pages
+/// of what `to` lacks until a page makes no progress. A page can fail to advance the clock
+/// when its changes build on a version of a fork neither side has a proof of: they wait.
+fn catch_up(from: &mut Ledger, to: &mut Ledger, page: usize) -> Result<(), TestCaseError> {
+    for p in from.proofs().cloned().collect::<Vec<_>>() {
+        prop_assert!(to.ingest_proof(p).is_ok());
+    }
+    loop {
+        let clock = to.sync_clock();
+        let (envs, more) = from.missing_for(&clock, page);
+        let out = to.ingest_trusted(envs);
+        prop_assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+        if !more || to.sync_clock() == clock {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Runs a schedule and checks convergence.
@@ -432,6 +506,93 @@ fn regression_two_concurrent_removals_name_the_same_removal_everywhere() {
                 x: 0,
                 y: 0,
                 force: false,
+            },
+        ],
+    };
+    if let Err(e) = converges(&s) {
+        panic!("{e}");
+    }
+}
+
+#[test]
+fn regression_a_proof_of_two_versions_reaches_a_replica_holding_a_third() {
+    // A device signs three versions of one sequence number on three replicas. A replica
+    // holding the lowest (canonical) one learns of the other two from a proof: it must count
+    // its own version among the fork's, not discard it.
+    let s = Schedule {
+        replicas: 8,
+        people: 3,
+        steps: vec![
+            Step::Write {
+                at: 0,
+                what: 0,
+                x: 0,
+                y: 0,
+                force: false,
+            },
+            Step::Clone {
+                at: 12,
+                other: 23,
+                x: 0,
+            },
+            Step::Write {
+                at: 23,
+                what: 77,
+                x: 221,
+                y: 8570,
+                force: false,
+            },
+            Step::Write {
+                at: 0,
+                what: 0,
+                x: 0,
+                y: 0,
+                force: false,
+            },
+            Step::Write {
+                at: 0,
+                what: 0,
+                x: 0,
+                y: 0,
+                force: false,
+            },
+            Step::Write {
+                at: 0,
+                what: 0,
+                x: 0,
+                y: 0,
+                force: false,
+            },
+            Step::Deliver {
+                from: 0,
+                to: 0,
+                share: 0,
+                seed: 4520036,
+            },
+            Step::Write {
+                at: 77,
+                what: 252,
+                x: 224,
+                y: 39704,
+                force: false,
+            },
+            Step::Write {
+                at: 190,
+                what: 227,
+                x: 253,
+                y: 12555,
+                force: false,
+            },
+            Step::Clone {
+                at: 210,
+                other: 71,
+                x: 161,
+            },
+            Step::Deliver {
+                from: 7,
+                to: 20,
+                share: 131,
+                seed: 8506581236216812788,
             },
         ],
     };

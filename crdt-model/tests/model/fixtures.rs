@@ -395,11 +395,11 @@ fn newcomers_own_nothing_until_vouched_for() {
             proposals
               p1: "Garden" by alice open, 5 SP active (peak 5) from 1 supporters
             refused
-              erin!: allocate p1 5 => not_a_member: member erin is not admitted in this record's past
-              erin!: vouch frank => not_a_member: member erin is not admitted in this record's past
               bob!: vouch erin => redundant: already vouched
+              erin!: allocate p1 5 => not_a_member: the author is not an admitted member in this change's causal past (refused by the gate)
+              erin!: vouch frank => not_a_member: the author is not an admitted member in this change's causal past (refused by the gate)
               erin: vouch erin => not_a_member: member erin is not admitted in this record's past (not written)
-            counted 9 refused 3
+            counted 9 refused 1
         "#]],
     );
 }
@@ -423,8 +423,8 @@ fn admission_waits_for_the_configured_number_of_vouches() {
             proposals
               p1: "Garden" by alice open, 0 SP active (peak 0) from 0 supporters
             refused
-              erin!: allocate p1 5 => not_a_member: member erin is not admitted in this record's past
-            counted 4 refused 1
+              erin!: allocate p1 5 => not_a_member: the author is not an admitted member in this change's causal past (refused by the gate)
+            counted 4 refused 0
         "#]],
     );
 }

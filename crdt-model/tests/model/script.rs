@@ -38,7 +38,7 @@ pub(crate) fn run(script: &str) -> String {
     let mut town: Option<Town> = None;
     let mut labels: BTreeMap<String, RecordId> = BTreeMap::new();
     let mut lines_of: BTreeMap<RecordId, String> = BTreeMap::new();
-    let mut not_written: Vec<(String, Rejection)> = Vec::new();
+    let mut not_written: Vec<(String, Rejection, &str)> = Vec::new();
     let mut devices: BTreeSet<(String, usize)> = BTreeSet::new();
     let mut now: Option<Day> = None;
 
@@ -83,9 +83,11 @@ pub(crate) fn run(script: &str) -> String {
                 }
                 let record = parse_record(town, &labels, &tokens(op.trim()));
                 let written = if force {
-                    Ok(town.force(&name, dev, &record))
+                    town.try_force(&name, dev, &record)
+                        .map_err(|r| (r, "refused by the gate"))
                 } else {
                     town.try_write_on(&name, dev, record)
+                        .map_err(|r| (r, "not written"))
                 };
                 match written {
                     Ok(id) => {
@@ -94,7 +96,7 @@ pub(crate) fn run(script: &str) -> String {
                             labels.insert(l, id);
                         }
                     }
-                    Err(r) => not_written.push((line.to_string(), r)),
+                    Err((r, how)) => not_written.push((line.to_string(), r, how)),
                 }
                 let fresh = town.ledger.derive_from_scratch();
                 assert_eq!(
@@ -188,7 +190,7 @@ fn render(
     s: &State,
     labels: &BTreeMap<String, RecordId>,
     lines_of: &BTreeMap<RecordId, String>,
-    not_written: &[(String, Rejection)],
+    not_written: &[(String, Rejection, &str)],
     now: Option<Day>,
 ) -> String {
     let names: BTreeMap<MemberId, &str> = town
@@ -366,13 +368,8 @@ fn render(
                 named(e.detail.as_deref().unwrap_or(""))
             );
         }
-        for (line, r) in not_written {
-            let _ = writeln!(
-                o,
-                "  {line} => {}: {} (not written)",
-                r.reason,
-                named(&r.detail)
-            );
+        for (line, r, how) in not_written {
+            let _ = writeln!(o, "  {line} => {}: {} ({how})", r.reason, named(&r.detail));
         }
     }
     let _ = writeln!(o, "counted {} refused {}", s.counted, s.refused);

@@ -170,15 +170,30 @@ impl Town {
     /// Writes a record without the author's dry run (so derivation may refuse it) and
     /// ingests it into the main replica.
     pub(crate) fn force(&mut self, name: &str, n: usize, record: &Record) -> RecordId {
+        match self.try_force(name, n, record) {
+            Ok(id) => id,
+            Err(r) => panic!("forged change refused: {r}"),
+        }
+    }
+
+    /// As [`Town::force`], but returns the gate's refusal instead of panicking.
+    pub(crate) fn try_force(
+        &mut self,
+        name: &str,
+        n: usize,
+        record: &Record,
+    ) -> Result<RecordId, Rejection> {
         let env = self.forged(name, n, record);
         let out = self.ledger.ingest([env.clone()]);
+        if let Some(r) = out.rejected.into_iter().next() {
+            return Err(r);
+        }
         assert_eq!(
             out.accepted.len(),
             1,
-            "forged change refused: {:?}",
-            out.rejected
+            "forged change neither accepted nor refused"
         );
-        rid(&env)
+        Ok(rid(&env))
     }
 
     /// A change carrying `record` by device `n` of `name` on the main replica's heads,

@@ -6,22 +6,24 @@ use coop_model::*;
 use super::support::*;
 
 /// One round of catch-up from `from` to `to`, in pages of `page` envelopes, plus proofs.
+/// Proofs first, then pages until a page makes no progress (see `convergence::catch_up`).
 fn catch_up(from: &mut Ledger, to: &mut Ledger, page: usize) -> usize {
+    for p in from.proofs().cloned().collect::<Vec<_>>() {
+        to.ingest_proof(p).expect("valid proof");
+    }
     let mut sent = 0;
     loop {
-        let (envs, more) = from.missing_for(&to.sync_clock(), page);
+        let clock = to.sync_clock();
+        let (envs, more) = from.missing_for(&clock, page);
         sent += envs.len();
         let out = to.ingest(envs);
         assert!(out.rejected.is_empty(), "{:?}", out.rejected);
         for p in out.new_forks {
             from.ingest_proof(p).expect("valid proof");
         }
-        if !more {
+        if !more || to.sync_clock() == clock {
             break;
         }
-    }
-    for p in from.proofs().cloned().collect::<Vec<_>>() {
-        to.ingest_proof(p).expect("valid proof");
     }
     sent
 }
