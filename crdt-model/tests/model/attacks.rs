@@ -218,7 +218,7 @@ fn strong_removal_drops_concurrent_changes_that_sort_before_the_removal() {
         );
     }
     assert_eq!(state.proposals[&p].active_points, 0);
-    assert!(state.attestations.get(&rid(&y)).is_none());
+    assert!(!state.attestations.contains_key(&rid(&y)));
 }
 
 /// Two signed changes with the same (bob's device, seq), built on two forks of the document.
@@ -292,7 +292,7 @@ fn an_equivocating_device_is_detected_by_both_halves_and_stops_counting() {
             state.forked_devices.get(&bob_dev),
             Some(&Some(town.id("bob")))
         );
-        assert_eq!(state.members[&town.id("bob")].devices[&bob_dev], true);
+        assert!(state.members[&town.id("bob")].devices[&bob_dev]);
         // The canonical story is refused `forked_device`; the other one, and the
         // confirmation built on it, are discarded: held for audit, not derived.
         for (story, confirmation) in [(&one, &on_left), (&two, &on_right)] {

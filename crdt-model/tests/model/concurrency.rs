@@ -74,8 +74,10 @@ fn same_refusal_everywhere(
 fn one_member_allocating_from_two_devices_is_refused_over_budget_once() {
     // Budget 100; alice spends 60 from her laptop and 60 from her phone, offline. Per
     // proposal caps (60) do not interfere: the two allocations go to different proposals.
-    let mut params = Params::default();
-    params.sp_max_per_proposal = 60;
+    let params = Params {
+        sp_max_per_proposal: 60,
+        ..Params::default()
+    };
     let mut town = Town::found(params, &["alice", "bob"]);
     town.add_device("alice", 1);
     let p1 = town.write("bob", proposal("Solar panels"));

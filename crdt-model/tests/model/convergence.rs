@@ -94,7 +94,8 @@ struct Setup {
 fn setup(replicas: usize, people: usize) -> std::sync::Arc<Setup> {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex, OnceLock};
-    static CACHE: OnceLock<Mutex<HashMap<(usize, usize), Arc<Setup>>>> = OnceLock::new();
+    type Cache = Mutex<HashMap<(usize, usize), Arc<Setup>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     if let Some(s) = cache.lock().expect("cache").get(&(replicas, people)) {
         return s.clone();
@@ -113,10 +114,12 @@ fn build_setup(replicas: usize, people: usize) -> Setup {
         .map(|r| (r % people.len(), r / people.len()))
         .collect();
     // Small caps and a high floor make conflicts between concurrent records likely.
-    let mut params = Params::default();
-    params.sp_budget = 30;
-    params.sp_max_per_proposal = 20;
-    params.timebank_floor_minutes = -240;
+    let params = Params {
+        sp_budget: 30,
+        sp_max_per_proposal: 20,
+        timebank_floor_minutes: -240,
+        ..Params::default()
+    };
     let founder = &people[0];
     let (mut first, _) = Ledger::found(
         &founder.identity,
@@ -215,7 +218,7 @@ impl World {
             11 => aid_confirm(
                 reqs[pick(reqs.len())?],
                 Some(1 + (y % 5) as i64),
-                (y % 3 == 0).then_some("Thanks a lot"),
+                y.is_multiple_of(3).then_some("Thanks a lot"),
             ),
             _ => match y % 4 {
                 0 => remove(who),
