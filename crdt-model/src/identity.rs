@@ -4,6 +4,9 @@
 //! Every signature uses `verify_strict` (the one validity rule we pin: canonical `S`,
 //! no small-order `A` or `R`), so every replica accepts exactly the same signatures.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
 use crate::ids::{CommunityId, DeviceId, MemberId};
@@ -79,9 +82,35 @@ fn cert_message(community: &CommunityId, device: &DeviceId) -> Vec<u8> {
     m
 }
 
+/// Most parsed public keys one thread keeps (a community has far fewer devices).
+const KEY_CACHE_MAX: usize = 4096;
+
+thread_local! {
+    /// Parsed public keys. Decompressing a key costs about a tenth of a verification, and a
+    /// batch holds many changes of few devices. Parsing is a pure function of the bytes, so
+    /// the cache changes no result; it is emptied when full.
+    static KEYS: RefCell<HashMap<[u8; 32], Option<VerifyingKey>>> = RefCell::new(HashMap::new());
+}
+
+/// The parsed key for `public` (`None` when the bytes are not a curve point).
+fn parsed_key(public: &[u8; 32]) -> Option<VerifyingKey> {
+    KEYS.with(|keys| {
+        let mut keys = keys.borrow_mut();
+        if let Some(k) = keys.get(public) {
+            return *k;
+        }
+        if keys.len() >= KEY_CACHE_MAX {
+            keys.clear();
+        }
+        let k = VerifyingKey::from_bytes(public).ok();
+        keys.insert(*public, k);
+        k
+    })
+}
+
 /// Verifies an ed25519 signature with the pinned strict rule.
 pub fn verify(public: &[u8; 32], msg: &[u8], sig: &[u8; 64]) -> bool {
-    let Ok(key) = VerifyingKey::from_bytes(public) else {
+    let Some(key) = parsed_key(public) else {
         return false;
     };
     key.verify_strict(msg, &Signature::from_bytes(sig)).is_ok()
@@ -116,6 +145,36 @@ mod tests {
         ));
         let other = DeviceKey::from_seed([5; 32]).device_id();
         assert!(!verify_cert(&c, &id.member_id(), &other, &sig));
+    }
+
+    #[test]
+    fn cached_keys_verify_as_fresh_ones() {
+        let dev = DeviceKey::from_seed([9; 32]);
+        let public = dev.device_id().0;
+        let sig = dev.sign(b"message");
+        for _ in 0..3 {
+            assert!(verify(&public, b"message", &sig));
+            assert!(!verify(&public, b"another message", &sig));
+        }
+        // Arbitrary bytes, points or not: the cached answer is the uncached one, every time.
+        let mut not_points = 0;
+        for b in 0..16u8 {
+            let public = [b; 32];
+            let fresh = VerifyingKey::from_bytes(&public)
+                .map(|k| {
+                    k.verify_strict(b"message", &Signature::from_bytes(&sig))
+                        .is_ok()
+                })
+                .ok();
+            not_points += usize::from(fresh.is_none());
+            for _ in 0..2 {
+                assert_eq!(verify(&public, b"message", &sig), fresh.unwrap_or(false));
+            }
+        }
+        assert!(
+            not_points > 0,
+            "some of the candidates are not curve points"
+        );
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! waiting change is dropped (anti-entropy fetches it again).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use automerge::{Automerge, Change};
 use serde::Serialize;
@@ -26,6 +28,8 @@ pub const MAX_PENDING: usize = 20_000;
 pub const DOC_BATCH: usize = 1024;
 /// Smallest share of a batch worth a verification thread.
 const PARALLEL_CHUNK: usize = 64;
+/// Envelopes a verification thread takes from a large batch at a time.
+const WORK_CHUNK: usize = 4 * PARALLEL_CHUNK;
 
 /// What one call to [`Ledger::ingest`] did.
 #[derive(Debug, Default, Clone)]
@@ -380,39 +384,67 @@ impl Ledger {
                 .map(|e| verify_envelope(e, &community, check_sig))
                 .collect();
         }
-        let chunk = envelopes.len().div_ceil(threads).max(PARALLEL_CHUNK);
-        let mut batches: Vec<Vec<Envelope>> = Vec::new();
-        let mut rest = envelopes.into_iter();
-        loop {
-            let part: Vec<Envelope> = rest.by_ref().take(chunk).collect();
-            if part.is_empty() {
-                break;
+        // Work is handed out in small chunks from a shared counter rather than in one
+        // share per thread: when another process takes a core for a while, the other
+        // threads keep verifying instead of waiting for the slow share.
+        let chunks: Vec<Mutex<Vec<Envelope>>> = {
+            let mut out = Vec::new();
+            let mut rest = envelopes.into_iter().peekable();
+            while rest.peek().is_some() {
+                out.push(Mutex::new(rest.by_ref().take(WORK_CHUNK).collect()));
             }
-            batches.push(part);
-        }
+            out
+        };
+        let sizes: Vec<usize> = chunks
+            .iter()
+            .map(|c| c.lock().map_or(0, |c| c.len()))
+            .collect();
+        let next = AtomicUsize::new(0);
+        let mut done: Vec<Option<Vec<Result<Verified, Rejection>>>> =
+            (0..chunks.len()).map(|_| None).collect();
         std::thread::scope(|scope| {
-            let handles: Vec<_> = batches
-                .into_iter()
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.into_iter()
-                            .map(|e| verify_envelope(e, &community, check_sig))
-                            .collect::<Vec<_>>()
+            let handles: Vec<_> = (0..threads.min(chunks.len()))
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut mine = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(chunk) = chunks.get(i) else { break };
+                            let part = chunk.lock().map(|mut c| std::mem::take(&mut *c));
+                            let verified = part
+                                .unwrap_or_default()
+                                .into_iter()
+                                .map(|e| verify_envelope(e, &community, check_sig))
+                                .collect::<Vec<_>>();
+                            mine.push((i, verified));
+                        }
+                        mine
                     })
                 })
                 .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        vec![Err(Rejection::anonymous(
-                            RejectReason::Malformed,
-                            "verifier panicked",
-                        ))]
-                    })
+            for h in handles {
+                for (i, verified) in h.join().unwrap_or_default() {
+                    done[i] = Some(verified);
+                }
+            }
+        });
+        // A chunk whose verifier panicked is refused whole, one rejection per envelope, so
+        // that results stay aligned with the input.
+        done.into_iter()
+            .zip(sizes)
+            .flat_map(|(verified, size)| {
+                verified.unwrap_or_else(|| {
+                    (0..size)
+                        .map(|_| {
+                            Err(Rejection::anonymous(
+                                RejectReason::Malformed,
+                                "verifier panicked",
+                            ))
+                        })
+                        .collect()
                 })
-                .collect()
-        })
+            })
+            .collect()
     }
 
     /// Sets how many threads verify signatures of large batches (default 1). The node sets
