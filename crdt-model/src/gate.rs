@@ -121,6 +121,14 @@ pub fn verify_envelope(
             format!("{} dependencies", change.deps().len()),
         ));
     }
+    // No free-form payload rides along: the record is the whole change (this also keeps an
+    // unadmitted device's join request small).
+    if change.message().is_some() || !change.extra_bytes().is_empty() || change.author().is_some() {
+        return Err(with_author(
+            RejectReason::ForbiddenWrite,
+            "changes carry no message, author footer or extra bytes".into(),
+        ));
+    }
     let Some(device) = device_bytes.map(DeviceId) else {
         return Err(with_author(
             RejectReason::ActorNotSigner,
