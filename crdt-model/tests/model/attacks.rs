@@ -839,3 +839,65 @@ fn one_of(town: &Town, not: &Envelope) -> Envelope {
         one
     }
 }
+
+#[test]
+fn more_concurrent_heads_than_a_change_may_name_do_not_stop_writers() {
+    // 70 newcomers each write a join request on the genesis alone: 70 concurrent heads, more
+    // than the 64 dependencies the gate lets one change name. Members keep writing, and
+    // successive writes merge the heads down.
+    let mut town = Town::found(Params::default(), &["alice"]);
+    let genesis = town.genesis.clone();
+    for i in 0..70 {
+        let p = Person::new(&format!("newcomer-{i}"));
+        let mut own = Ledger::new(town.community());
+        own.ingest([genesis.clone()]);
+        let join = own
+            .author(&p.dev(0), p.join(&town.community(), 0), T0 + 10)
+            .expect("a join request");
+        let out = town.ledger.ingest([join]);
+        assert_eq!(out.accepted.len(), 1);
+    }
+    assert_eq!(town.ledger.heads().len(), 70);
+    let first = town.write("alice", proposal("Garden"));
+    assert!(town.ledger.heads().len() <= 70 - 64 + 1);
+    let second = town.write("alice", proposal("Market"));
+    assert_eq!(town.ledger.heads(), vec![second]);
+    let state = town.ledger.state().clone();
+    assert!(state.proposals.contains_key(&first) && state.proposals.contains_key(&second));
+}
+
+#[test]
+fn an_op_counter_that_jumps_ahead_is_refused() {
+    // Op counters must be dense (one past the causal past): a join request whose counters
+    // start near 2^32 would otherwise push every later change past what Automerge decodes.
+    let mut town = Town::found(Params::default(), &["alice"]);
+    let p = Person::new("mallory");
+    let c = town.community();
+    let dev = p.dev(0);
+    // An honest join request, rewritten so its first op counter is 2^32 - 5, and re-signed.
+    let mut own = Ledger::new(c);
+    own.ingest([town.genesis.clone()]);
+    let honest = own.author(&dev, p.join(&c, 0), T0).expect("a join request");
+    let mut expanded = automerge::Change::try_from(honest.change.as_slice())
+        .expect("a change")
+        .decode();
+    let start = (1u64 << 32) - 5;
+    expanded.start_op = std::num::NonZeroU64::new(start).expect("non-zero");
+    let own_obj = automerge::legacy::ObjectId::Id(automerge::legacy::OpId::new(
+        start,
+        &ActorId::from(dev.device_id().0),
+    ));
+    for op in expanded.operations.iter_mut().skip(1) {
+        op.obj = own_obj.clone();
+    }
+    expanded.hash = None;
+    let change = automerge::Change::from(expanded);
+    let env = Envelope::sign(
+        c,
+        DocId::ledger(&c),
+        &dev,
+        &change.hash().0,
+        change.raw_bytes().to_vec(),
+    );
+    assert_eq!(refused(&mut town.ledger, env), RejectReason::BadSequence);
+}
