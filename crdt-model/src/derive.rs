@@ -626,8 +626,17 @@ impl Derived {
                         && c.v.seq == 1
                         && crate::gate::certified_member(&c.v.record) == Some(f)
                 });
+                // The member's join request must be in the removal's causal past: the same
+                // test `remove` applies, so a removal counts here exactly when the log
+                // shows it counted.
+                let joined = graph.entries.iter().any(|j| {
+                    matches!(&j.v.record, Record::Join { member: m, .. } if m == member)
+                        && !j.excluded
+                        && e.clock.get(j.dev as usize).is_some_and(|s| *s >= 1)
+                });
                 let ok = !e.excluded
                     && by_founder_device
+                    && joined
                     && *member != f
                     && !fold.forked.contains(&e.v.device)
                     && e.clock.get(gdev as usize).is_some_and(|s| *s >= 1);
@@ -932,7 +941,7 @@ impl Derived {
                 Ok(())
             }
             Record::Vouch { member } => self.vouch(c, author, *member),
-            Record::Remove { member, .. } => self.remove(author, *member),
+            Record::Remove { member, .. } => self.remove(c, author, *member),
             Record::Attest {
                 to,
                 minutes,
@@ -1308,7 +1317,7 @@ impl Derived {
         Ok(())
     }
 
-    fn remove(&mut self, author: MemberId, member: MemberId) -> Result<(), Refusal> {
+    fn remove(&mut self, c: &Ctx<'_>, author: MemberId, member: MemberId) -> Result<(), Refusal> {
         let founder = self.fold.genesis.map(|g| g.1);
         if Some(author) != founder {
             return Err((
@@ -1322,13 +1331,25 @@ impl Derived {
                 "the founder cannot be removed".into(),
             ));
         }
-        let m = self.state.members.get_mut(&member).ok_or((
-            RejectReason::UnknownReference,
-            format!("no member {}", member.short()),
-        ))?;
-        if m.status == MemberStatus::Removed {
-            return Err((RejectReason::AlreadySettled, "already removed".into()));
-        }
+        let joined = self
+            .fold
+            .joins
+            .get(&member)
+            .is_some_and(|devs| devs.iter().any(|d| c.seen(*d, 1)));
+        let m = self
+            .state
+            .members
+            .get_mut(&member)
+            .filter(|_| joined)
+            .ok_or((
+                RejectReason::UnknownReference,
+                format!(
+                    "no join request from {} in the removal's past",
+                    member.short()
+                ),
+            ))?;
+        // A second removal counts too (strong removal reads every removal), and changes
+        // nothing here.
         m.status = MemberStatus::Removed;
         Ok(())
     }

@@ -901,3 +901,31 @@ fn an_op_counter_that_jumps_ahead_is_refused() {
     );
     assert_eq!(refused(&mut town.ledger, env), RejectReason::BadSequence);
 }
+
+#[test]
+fn a_removal_refused_in_the_log_removes_nobody() {
+    // The founder "removes" a member id whose join request is not in the removal's past.
+    // The log shows the removal refused, and it must not ban the member who joins later.
+    let mut town = Town::found(Params::default(), &["alice"]);
+    let erin = Person::new("erin").id();
+    let removal = town
+        .try_force(
+            "alice",
+            0,
+            &Record::Remove {
+                member: erin,
+                reason: "pre-emptive".into(),
+            },
+        )
+        .expect("the gate takes it; derivation judges it");
+    town.admit("erin");
+    let p = town.write("erin", proposal("Garden"));
+    let state = town.ledger.state().clone();
+    assert_eq!(
+        log_entry(&state, &removal).reason,
+        Some(RejectReason::UnknownReference)
+    );
+    assert!(state.is_admitted(&erin));
+    assert!(state.proposals.contains_key(&p));
+    assert_eq!(state, town.ledger.derive_from_scratch());
+}

@@ -460,7 +460,7 @@ pub(crate) fn converges(s: &Schedule) -> Result<(), TestCaseError> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 800,
+        cases: 1000,
         max_shrink_iters: 2_000,
         ..ProptestConfig::default()
     })]
