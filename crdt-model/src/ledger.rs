@@ -766,20 +766,33 @@ impl Ledger {
 
     /// What this replica holds, for a peer to compute what we lack.
     pub fn sync_clock(&self) -> SyncClock {
-        let mut c = SyncClock::new();
+        // Indexed by interned device, not a map lookup per change: a catch-up asks for
+        // this (and `missing_for`) every round, each a pass over the whole ledger.
+        let mut top = vec![0u64; self.devices.len()];
         for e in self.entries.iter().filter(|e| !e.excluded) {
-            let s = c.entry(e.v.device).or_insert(0);
+            let s = &mut top[e.dev as usize];
             *s = (*s).max(e.v.seq);
         }
-        c
+        self.devices
+            .iter()
+            .zip(top)
+            .filter(|(_, s)| *s > 0)
+            .map(|(d, s)| (*d, s))
+            .collect()
     }
 
     /// Up to `limit` envelopes a peer with clock `theirs` lacks, in causal order, and
     /// whether more remain.
     pub fn missing_for(&self, theirs: &SyncClock, limit: usize) -> (Vec<Envelope>, bool) {
+        // Their clock indexed by interned device (see `sync_clock`).
+        let theirs: Vec<u64> = self
+            .devices
+            .iter()
+            .map(|d| theirs.get(d).copied().unwrap_or(0))
+            .collect();
         let mut out = Vec::new();
         for e in self.entries.iter().filter(|e| !e.excluded) {
-            if e.v.seq > theirs.get(&e.v.device).copied().unwrap_or(0) {
+            if e.v.seq > theirs[e.dev as usize] {
                 if out.len() == limit {
                     return (out, true);
                 }
