@@ -24,6 +24,8 @@ use crate::record::Record;
 
 /// Most changes that may wait for missing dependencies at once.
 pub const MAX_PENDING: usize = 20_000;
+/// Most bytes of change data that may wait for missing dependencies at once.
+pub const MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
 /// Accepted changes applied to the Automerge document in one batch.
 pub const DOC_BATCH: usize = 1024;
 /// Smallest share of a batch worth a verification thread.
@@ -148,6 +150,7 @@ pub struct Ledger {
     pending: HashMap<RecordId, Verified>,
     pending_order: VecDeque<RecordId>,
     waiting_on: HashMap<RecordId, Vec<RecordId>>,
+    pending_bytes: usize,
     verify_threads: usize,
     /// Bumped whenever something invalidates incremental derivation.
     epoch: u64,
@@ -178,6 +181,7 @@ impl Ledger {
             pending: HashMap::new(),
             pending_order: VecDeque::new(),
             waiting_on: HashMap::new(),
+            pending_bytes: 0,
             epoch: 0,
             derived: None,
             verify_threads: 1,
@@ -350,6 +354,7 @@ impl Ledger {
                         .is_some_and(|p| p.deps.iter().any(|d| !self.index.contains_key(d)));
                     if !still_missing {
                         if let Some(p) = self.pending.remove(&w) {
+                            self.pending_bytes -= p.envelope.change.len();
                             ready.push(p);
                         }
                     }
@@ -454,14 +459,26 @@ impl Ledger {
     }
 
     fn park(&mut self, v: Verified, missing: Vec<RecordId>, out: &mut Outcome) {
-        while self.pending.len() >= MAX_PENDING {
+        let size = v.envelope.change.len();
+        while self.pending.len() >= MAX_PENDING || self.pending_bytes + size > MAX_PENDING_BYTES {
             let Some(old) = self.pending_order.pop_front() else {
                 break;
             };
-            if self.pending.remove(&old).is_some() {
+            if let Some(gone) = self.pending.remove(&old) {
                 out.dropped += 1;
+                self.pending_bytes -= gone.envelope.change.len();
+                // Unlink it, so the waiting index never outgrows the buffer.
+                for d in &gone.deps {
+                    if let Some(w) = self.waiting_on.get_mut(d) {
+                        w.retain(|x| *x != old);
+                        if w.is_empty() {
+                            self.waiting_on.remove(d);
+                        }
+                    }
+                }
             }
         }
+        self.pending_bytes += size;
         for m in missing {
             let w = self.waiting_on.entry(m).or_default();
             if w.len() < MAX_PENDING {
@@ -723,6 +740,18 @@ impl Ledger {
                 RejectReason::Malformed,
                 "not an equivocation",
             ));
+        }
+        if !self.device_members.contains_key(&a.device) {
+            // A "proof" about a device nobody certified proves nothing worth keeping; were it
+            // kept, fresh keys could grow the proof tables without bound. When the device's
+            // certificate arrives, holding both versions reveals the fork anyway.
+            return Err(Rejection {
+                id: Some(a.id),
+                device: Some(a.device),
+                member: None,
+                reason: RejectReason::UnknownReference,
+                detail: "equivocation proof about a device with no certificate here".into(),
+            });
         }
         let point = (a.device, a.seq);
         let known = |l: &Ledger| {
