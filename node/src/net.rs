@@ -57,6 +57,8 @@ use crate::wire::{
 };
 
 /// Most established incoming connections.
+/// How often mDNS asks the LAN who is there.
+pub const MDNS_QUERY_INTERVAL: Duration = Duration::from_secs(30);
 pub const MAX_ESTABLISHED_INCOMING: u32 = 48;
 /// Most established outgoing connections.
 pub const MAX_ESTABLISHED_OUTGOING: u32 = 48;
@@ -143,8 +145,17 @@ pub(crate) fn build_swarm(
         .map_err(|e| NodeError::Network(format!("gossip subscription: {e}")))?;
     let mdns = if use_mdns {
         Some(
-            mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)
-                .map_err(|e| NodeError::Network(format!("mDNS: {e}")))?,
+            mdns::tokio::Behaviour::new(
+                mdns::Config {
+                    // The default re-queries every 5 min; a neighbour whose node starts a
+                    // moment after ours would wait that long. One small multicast query
+                    // every 30 s on the LAN is cheap.
+                    query_interval: MDNS_QUERY_INTERVAL,
+                    ..mdns::Config::default()
+                },
+                peer_id,
+            )
+            .map_err(|e| NodeError::Network(format!("mDNS: {e}")))?,
         )
     } else {
         None
