@@ -78,6 +78,15 @@ fn the_harness_produces_every_figure() {
     assert!(nodes.cold_start.peak_rss_mb > 0.0);
     assert!(nodes.memory.node_peak_rss_mb > nodes.memory.idle_rss_mb);
     assert!(nodes.memory.automerge_peak_rss_mb > 0.0);
+    assert_eq!(
+        nodes.memory.open_steps_mb.len(),
+        3,
+        "store, ledger and state steps of an open"
+    );
+    assert!(
+        bundled_what_if_computed(&report),
+        "the catch-up what-if was computed"
+    );
 
     assert_eq!(report.scaling.len(), cfg.sizes.len());
     assert_eq!(report.targets.len(), 5, "every target is evaluated");
@@ -106,4 +115,12 @@ fn the_harness_produces_every_figure() {
     ] {
         assert!(table.contains(figure), "{figure} in the table:\n{table}");
     }
+}
+
+fn bundled_what_if_computed(report: &bench::Report) -> bool {
+    report.sizes.iter().all(|s| s.bundled_batches_bytes > 0)
+        && report
+            .nodes
+            .as_ref()
+            .is_some_and(|n| n.catch_up.bundled_vs_save > 0.0)
 }

@@ -8,8 +8,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use automerge::{Automerge, ReadDoc};
-use coop_model::MemberId;
-use coop_node::{DataDir, LocalNode};
+use coop_model::{Envelope, Ledger, MemberId};
+use coop_node::{DataDir, LocalNode, Store};
 use serde::{Deserialize, Serialize};
 
 use super::BenchError;
@@ -38,6 +38,11 @@ pub enum Task {
         /// The file.
         file: PathBuf,
     },
+    /// What `LocalNode::open` does, step by step, with the RSS after each step.
+    Stages {
+        /// The data dir.
+        dir: PathBuf,
+    },
 }
 
 impl Task {
@@ -54,6 +59,7 @@ impl Task {
             ],
             Task::Node { dir } => vec!["node".into(), path(dir)],
             Task::AutomergeLoad { file } => vec!["automerge-load".into(), path(file)],
+            Task::Stages { dir } => vec!["stages".into(), path(dir)],
         }
     }
 
@@ -74,6 +80,9 @@ impl Task {
             "automerge-load" => Task::AutomergeLoad {
                 file: PathBuf::from(arg(1)?),
             },
+            "stages" => Task::Stages {
+                dir: PathBuf::from(arg(1)?),
+            },
             _ => return Err(bad()),
         })
     }
@@ -92,6 +101,9 @@ pub struct ChildReport {
     pub changes: usize,
     /// The balance answered (cold start), minutes.
     pub balance_minutes: Option<i64>,
+    /// RSS after each step (stages), KiB.
+    #[serde(default)]
+    pub stages: Vec<(String, u64)>,
 }
 
 /// Runs `task` in a child process of `exe` (the bench binary) and reads its report.
@@ -151,7 +163,7 @@ pub fn serve(task: &Task) -> Result<ChildReport, BenchError> {
                     peak_rss_kb: peak,
                     rss_kb: rss,
                     changes: status.changes,
-                    balance_minutes: None,
+                    ..ChildReport::default()
                 })
             })?;
             return Ok(report);
@@ -165,6 +177,34 @@ pub fn serve(task: &Task) -> Result<ChildReport, BenchError> {
             drop(bytes);
             // One record map per change at the root (cheap to count, allocates nothing).
             report.changes = doc.length(automerge::ROOT);
+        }
+        Task::Stages { dir } => {
+            let dir = DataDir::new(dir);
+            let community = dir
+                .config()?
+                .community
+                .ok_or_else(|| BenchError::new("the data dir has no community"))?;
+            let mut stages = vec![("process".to_string(), rss_kb().1)];
+            let store = Store::open(&dir.store_path())?;
+            let mut envelopes = Vec::with_capacity(store.len());
+            for entry in store.log() {
+                let bytes = entry?.bytes;
+                envelopes.push(
+                    Envelope::decode(&bytes)
+                        .map_err(|r| BenchError::new(format!("a stored envelope: {r}")))?,
+                );
+            }
+            stages.push(("store opened, log read".into(), rss_kb().1));
+            let mut ledger = Ledger::new(community);
+            let out = ledger.ingest_trusted(envelopes);
+            drop(out);
+            // Ingest applies the document in one batch: this step includes it.
+            stages.push(("ledger: entries + Automerge doc".into(), rss_kb().1));
+            let _ = ledger.state();
+            stages.push(("derived state".into(), rss_kb().1));
+            report.changes = ledger.len();
+            report.stages = stages;
+            drop(store);
         }
     }
     let (peak, rss) = rss_kb();

@@ -44,10 +44,12 @@ pub struct Config {
     pub sizes: Vec<usize>,
     /// Runs per in-memory figure for sizes up to [`Config::small`] changes (best taken).
     pub reps_small: usize,
-    /// Runs for larger sizes.
+    /// Runs for sizes up to [`Config::large`] (larger sizes run once).
     pub reps_large: usize,
     /// Sizes up to this many changes are "small".
     pub small: usize,
+    /// Sizes up to this many changes are "large"; beyond, "huge" (one run).
+    pub large: usize,
     /// Changes measured one by one for the incremental figure.
     pub samples: usize,
     /// Ledger size of the node figures (catch-up, cold start, memory); one of `sizes`.
@@ -81,6 +83,7 @@ impl Config {
             reps_small: 3,
             reps_large: 1,
             small: 20_000,
+            large: 200_000,
             samples: 200,
             node_size: 100_000,
             propagation_nodes: 5,
@@ -100,8 +103,7 @@ impl Config {
             mode: "full".into(),
             sizes: vec![10_000, 100_000, 1_000_000],
             reps_small: 5,
-            reps_large: 3,
-            small: 200_000,
+            reps_large: 2,
             samples: 400,
             propagation_size: 100_000,
             propagation_records: 200,
@@ -130,8 +132,10 @@ impl Config {
     fn reps(&self, n: usize) -> usize {
         if n <= self.small {
             self.reps_small
-        } else {
+        } else if n <= self.large {
             self.reps_large
+        } else {
+            1
         }
     }
 }
@@ -271,8 +275,14 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, Bench
         },
     )?;
     let doc = child::run(&cfg.exe, &child::Task::AutomergeLoad { file: doc_file })?;
+    let steps = child::run(
+        &cfg.exe,
+        &child::Task::Stages {
+            dir: peer_dir.root().to_path_buf(),
+        },
+    )?;
     let cold_start = report::ColdStartFigure::new(cfg.node_size, &cold, &doc);
-    let memory = report::MemoryFigure::new(cfg.node_size, &node, &doc, &idle);
+    let memory = report::MemoryFigure::new(cfg.node_size, &node, &doc, &idle, &steps);
     progress(&format!(
         "  cold start {:.2} s, {:.0} MB peak; running node {:.0} MB peak; Automerge doc {:.0} MB peak",
         cold_start.secs, cold_start.peak_rss_mb, memory.node_peak_rss_mb, memory.automerge_peak_rss_mb
@@ -292,7 +302,10 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, Bench
         cfg.node_size,
         node_figures.save_bytes,
         node_figures.envelope_bytes,
-        node_figures.bundled_batches_bytes,
+        (
+            node_figures.bundled_batches_bytes,
+            node_figures.bundled_whole_bytes,
+        ),
     ))?;
     progress(&format!(
         "  {:.1} s, {} bytes on the wire ({:.2}× save())",

@@ -52,6 +52,8 @@ pub struct CatchUpFigure {
     pub wire_vs_envelopes: f64,
     /// What-if: each sync batch as an Automerge bundle plus signatures, ÷ `save()` bytes.
     pub bundled_vs_save: f64,
+    /// What-if: the whole ledger as one bundle plus signatures, ÷ `save()` bytes.
+    pub bundled_whole_vs_save: f64,
     /// TCP connections through the proxy.
     pub connections: u64,
     /// Both nodes ended with the same state digest (newcomer's join included).
@@ -186,7 +188,7 @@ pub async fn catch_up(
     changes: usize,
     save_bytes: usize,
     envelope_bytes: usize,
-    bundled_batches_bytes: usize,
+    bundled: (usize, usize),
 ) -> Result<CatchUpFigure, BenchError> {
     let deadline = Duration::from_secs(120 + changes as u64 / 100);
     let peer = start(peer_dir.clone(), options(Vec::new())).await?;
@@ -239,7 +241,8 @@ pub async fn catch_up(
         wire_vs_save: wire as f64 / save_bytes as f64,
         envelope_bytes,
         wire_vs_envelopes: wire as f64 / envelope_bytes as f64,
-        bundled_vs_save: bundled_batches_bytes as f64 / save_bytes as f64,
+        bundled_vs_save: bundled.0 as f64 / save_bytes as f64,
+        bundled_whole_vs_save: bundled.1 as f64 / save_bytes as f64,
         connections,
         converged,
     })

@@ -142,6 +142,8 @@ pub struct MemoryFigure {
     pub vs_automerge: f64,
     /// Node RSS per change held, bytes.
     pub node_bytes_per_change: f64,
+    /// What `LocalNode::open` holds, step by step: (step, MiB added by it).
+    pub open_steps_mb: Vec<(String, f64)>,
 }
 
 impl MemoryFigure {
@@ -151,6 +153,7 @@ impl MemoryFigure {
         node: &ChildReport,
         doc: &ChildReport,
         idle: &ChildReport,
+        steps: &ChildReport,
     ) -> MemoryFigure {
         let floor = idle.peak_rss_kb;
         let net = |kb: u64| kb.saturating_sub(floor).max(1) as f64;
@@ -163,6 +166,11 @@ impl MemoryFigure {
             idle_rss_mb: mb(idle.peak_rss_kb),
             vs_automerge: net(node.peak_rss_kb) / net(doc.peak_rss_kb),
             node_bytes_per_change: net(node.rss_kb) * 1024.0 / changes.max(1) as f64,
+            open_steps_mb: steps
+                .stages
+                .windows(2)
+                .map(|w| (w[1].0.clone(), mb(w[1].1.saturating_sub(w[0].1))))
+                .collect(),
         }
     }
 }
@@ -408,7 +416,10 @@ impl Report {
             row(
                 String::new(),
                 String::new(),
-                "what-if: bundles of 500 + signatures ÷ save()".into(),
+                format!(
+                    "what-if: bundles of 500 + sigs (one bundle: {:.2}×)",
+                    cu.bundled_whole_vs_save
+                ),
                 format!("{:.2}×", cu.bundled_vs_save),
             );
             let p = &nodes.propagation;
@@ -444,6 +455,17 @@ impl Report {
                     me.automerge_peak_rss_mb, me.idle_rss_mb
                 ),
                 format!("{:.2}×", me.vs_automerge),
+            );
+            let steps: Vec<String> = me
+                .open_steps_mb
+                .iter()
+                .map(|(step, mb)| format!("{step} +{mb:.0}"))
+                .collect();
+            row(
+                String::new(),
+                format!("{:.0} B/change", me.node_bytes_per_change),
+                format!("open, MiB: {}", steps.join(", ")),
+                String::new(),
             );
         }
         for r in &self.scaling {
