@@ -597,6 +597,17 @@ pub(crate) struct Derived {
     epoch: u64,
 }
 
+/// The entries of `ids` in `map` (all of it when `ids` is `None`).
+fn pick<V: Clone>(map: &HashMap<MemberId, V>, ids: Option<&[MemberId]>) -> HashMap<MemberId, V> {
+    match ids {
+        Some(ids) => ids
+            .iter()
+            .filter_map(|m| map.get(m).map(|v| (*m, v.clone())))
+            .collect(),
+        None => map.clone(),
+    }
+}
+
 fn key(e: &Entry) -> (u32, RecordId) {
     (e.height, e.v.id)
 }
@@ -751,7 +762,6 @@ impl Derived {
         record: &Record,
         clock: &[u32],
     ) -> Option<Refusal> {
-        let mut copy = self.trial_copy(record);
         let ctx = Ctx {
             id: RecordId([0xff; 32]),
             dev,
@@ -760,21 +770,43 @@ impl Derived {
             clock,
             excluded: false,
         };
-        copy.apply(graph, &ctx, record).err()
+        let run = |mut copy: Derived| copy.apply(graph, &ctx, record).err();
+        let refusal = run(self.trial_copy(record, dev, true));
+        debug_assert_eq!(
+            refusal,
+            run(self.trial_copy(record, dev, false)),
+            "the dry run on the involved members decides as on all of them"
+        );
+        refusal
     }
 
-    /// A copy holding only what `record`'s rules read or write: the members and the one
-    /// attestation, proposal, request or offer it refers to. Keeps authoring O(members)
-    /// instead of O(ledger).
-    fn trial_copy(&self, record: &Record) -> Derived {
+    /// A copy holding only what `record`'s rules (authorization included) read or write,
+    /// when written by device `dev`: the members involved and their fold entries, and the
+    /// one attestation, proposal, request or offer it refers to. Keeps authoring cheap
+    /// whatever the size of the ledger: members carry their history, so copying them all
+    /// grew with it (and was most of the cost of writing a record).
+    /// With `narrow` false, every member is copied (the reference the narrow copy is
+    /// checked against in debug builds).
+    fn trial_copy(&self, record: &Record, dev: u32, narrow: bool) -> Derived {
         let st = &self.state;
+        let author = self.fold.device_member.get(&dev).copied();
+        let involved = narrow
+            .then(|| self.involved_members(record, author))
+            .flatten();
+        let members = match &involved {
+            Some(ids) => ids
+                .iter()
+                .filter_map(|m| st.members.get(m).map(|v| (*m, v.clone())))
+                .collect(),
+            None => st.members.clone(),
+        };
         let mut state = State {
             community: st.community,
             name: String::new(),
             founder: st.founder,
             params: st.params.clone(),
             params_history: Vec::new(),
-            members: st.members.clone(),
+            members,
             attestations: BTreeMap::new(),
             proposals: BTreeMap::new(),
             aid_requests: BTreeMap::new(),
@@ -785,12 +817,16 @@ impl Derived {
             counted: 0,
             refused: 0,
         };
+        let device_member = match (&involved, author) {
+            (Some(_), Some(m)) => HashMap::from([(dev, m)]),
+            _ => self.fold.device_member.clone(),
+        };
         let mut fold = Fold {
             genesis: self.fold.genesis,
-            device_member: self.fold.device_member.clone(),
-            joins: self.fold.joins.clone(),
-            vouches: self.fold.vouches.clone(),
-            removals: self.fold.removals.clone(),
+            device_member,
+            joins: pick(&self.fold.joins, involved.as_deref()),
+            vouches: pick(&self.fold.vouches, involved.as_deref()),
+            removals: pick(&self.fold.removals, involved.as_deref()),
             forked: self.fold.forked.clone(),
             locked: HashMap::new(),
             offers: HashMap::new(),
@@ -835,6 +871,51 @@ impl Derived {
             folded: self.folded,
             epoch: self.epoch,
         }
+    }
+
+    /// The members whose state or fold entries `apply` reads or writes for `record`
+    /// written by `author`; `None` (all of them) for kinds not listed here.
+    fn involved_members(&self, record: &Record, author: Option<MemberId>) -> Option<Vec<MemberId>> {
+        let st = &self.state;
+        let mut ids: Vec<MemberId> = author.into_iter().collect();
+        match record {
+            Record::Vouch { member } | Record::Remove { member, .. } => ids.push(*member),
+            Record::Attest { to, .. } => ids.push(*to),
+            Record::Confirm { attestation } | Record::Decline { attestation } => {
+                if let Some(a) = st.attestations.get(attestation) {
+                    ids.extend([a.provider, a.receiver]);
+                }
+            }
+            Record::Close { proposal, .. } => {
+                if let Some(p) = st.proposals.get(proposal) {
+                    ids.extend(p.allocations.iter().map(|a| a.member));
+                }
+            }
+            Record::AidConfirm { request, .. } => {
+                if let Some(r) = st.aid_requests.get(request) {
+                    ids.push(r.requester);
+                    ids.extend(r.helper);
+                }
+            }
+            Record::Report {
+                target_kind: ReportTarget::Member,
+                target,
+                ..
+            } => ids.push(MemberId(*target)),
+            Record::Report { .. }
+            | Record::Proposal { .. }
+            | Record::Allocate { .. }
+            | Record::AidRequest { .. }
+            | Record::AidOffer { .. }
+            | Record::AidAccept { .. }
+            | Record::AidCancel { .. }
+            | Record::Hide { .. } => {}
+            // Certificates are never dry-run; anything else reads all members.
+            _ => return None,
+        }
+        ids.sort();
+        ids.dedup();
+        Some(ids)
     }
 
     fn params(&self) -> &Params {
