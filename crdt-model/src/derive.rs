@@ -551,6 +551,9 @@ pub(crate) struct Ctx<'a> {
     dev: u32,
     device: DeviceId,
     seq: u64,
+    /// Author-claimed time, Unix seconds (signed, never the deriving node's clock).
+    #[allow(dead_code)] // read by the window and deadline rules of issue 6
+    time: i64,
     clock: &'a [u32],
     excluded: bool,
 }
@@ -562,6 +565,7 @@ impl<'a> Ctx<'a> {
             dev: e.dev,
             device: e.v.device,
             seq: e.v.seq,
+            time: e.v.time,
             clock: &e.clock,
             excluded: e.excluded,
         }
@@ -759,6 +763,7 @@ impl Derived {
         dev: u32,
         device: DeviceId,
         seq: u64,
+        time: i64,
         record: &Record,
         clock: &[u32],
     ) -> Option<Refusal> {
@@ -767,6 +772,7 @@ impl Derived {
             dev,
             device,
             seq,
+            time,
             clock,
             excluded: false,
         };

@@ -886,7 +886,7 @@ impl Ledger {
                     .into(),
             ));
         }
-        if let Some((reason, detail)) = self.dry_run(&device, seq, &record) {
+        if let Some((reason, detail)) = self.dry_run(&device, seq, time, &record) {
             return Err(refuse(reason, detail));
         }
         let deps = self.author_deps(&device, seq);
@@ -965,6 +965,7 @@ impl Ledger {
         &mut self,
         device: &DeviceId,
         seq: u64,
+        time: i64,
         record: &Record,
     ) -> Option<(RejectReason, String)> {
         if record.is_certificate() {
@@ -999,7 +1000,7 @@ impl Ledger {
         };
         self.derived
             .as_ref()?
-            .would_refuse(graph, dev, *device, seq, record, &clock)
+            .would_refuse(graph, dev, *device, seq, time, record, &clock)
     }
 
     /// Brings the cached derivation up to date and returns it.
