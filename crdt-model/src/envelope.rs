@@ -216,6 +216,14 @@ pub enum RejectReason {
     UnknownCategory,
     /// The member is already admitted, already vouched for, or is the voucher.
     Redundant,
+    /// A vote after the decision's window closed, or outside the tally's causal past.
+    WindowClosed,
+    /// A tally before the decision's window closed.
+    WindowOpen,
+    /// A second vote by the same member on one decision.
+    AlreadyVoted,
+    /// A decision that could not take effect as written (bad window, parameter, role, member).
+    InvalidDecision,
 }
 
 impl RejectReason {
@@ -253,6 +261,10 @@ impl RejectReason {
             ProposalClosed => "proposal_closed",
             UnknownCategory => "unknown_category",
             Redundant => "redundant",
+            WindowClosed => "window_closed",
+            WindowOpen => "window_open",
+            AlreadyVoted => "already_voted",
+            InvalidDecision => "invalid_decision",
         }
     }
 }

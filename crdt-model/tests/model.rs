@@ -35,3 +35,6 @@ mod fuzz;
 
 #[path = "model/sync.rs"]
 mod sync;
+
+#[path = "model/governance.rs"]
+mod governance;

@@ -6,14 +6,14 @@ use coop_model::*;
 use super::support::*;
 
 /// Changes written on `replica` since it was a copy of `base`.
-fn written_since(base: &Ledger, replica: &Ledger) -> Vec<Envelope> {
+pub(crate) fn written_since(base: &Ledger, replica: &Ledger) -> Vec<Envelope> {
     replica.envelopes().skip(base.len()).cloned().collect()
 }
 
 /// Fresh replicas of `base` fed the concurrent changes of two sides in many orders: one
 /// side first, the other first, reversed (children before parents), and shuffled with
 /// duplicates, one envelope per ingest.
-fn every_order(base: &Ledger, left: &[Envelope], right: &[Envelope]) -> Vec<Ledger> {
+pub(crate) fn every_order(base: &Ledger, left: &[Envelope], right: &[Envelope]) -> Vec<Ledger> {
     let mut orders: Vec<Vec<Envelope>> = vec![
         [left, right].concat(),
         [right, left].concat(),

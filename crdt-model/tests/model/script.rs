@@ -17,7 +17,14 @@
 //! bob: accept o1
 //! bob: done r1 [5] ["feedback"]       # aid confirmation with optional rating and feedback
 //! bob: cancel r1
-//! alice: vouch erin                   # also: remove NAME
+//! alice: vouch erin                   # also: remove NAME (refused: removal is by decision)
+//! d1 = alice: decide param sp_max_per_proposal=20   # window: 1 day from now
+//! d2 = alice: decide grant bob moderator   # also: revoke NAME ROLE, remove NAME, general "T"
+//! bob: vote d1 yes                    # yes, no, abstain
+//! wait 2d                             # advance the authors' clock (also 3h, 90m, 30s)
+//! carol: tally d1                     # closes the decision after its window
+//! bob: hide p1 "spam"                 # moderation; also: report record LABEL "why",
+//!                                     # report member NAME "why"
 //! ```
 //!
 //! A line the author's dry run refuses is not written and is listed as "(not written)".
@@ -28,6 +35,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use coop_model::derive::{AttestationStatus, EntryStatus, ProposalStatus};
+use coop_model::record::DecisionAction;
 use coop_model::*;
 
 use super::support::*;
@@ -65,6 +73,21 @@ pub(crate) fn run(script: &str) -> String {
                 devices.insert((words[1].clone(), 0));
             }
             "now" => now = Some(day(&words[1])),
+            "wait" => {
+                let w = &words[1];
+                let (n, unit) = w.split_at(w.len() - 1);
+                let n: i64 = n.parse().expect("wait N[dhms]");
+                let secs = match unit {
+                    "d" => n * 86_400,
+                    "h" => n * 3_600,
+                    "m" => n * 60,
+                    "s" => n,
+                    _ => panic!("wait N[dhms]"),
+                };
+                town.as_mut()
+                    .expect("`community` must come first")
+                    .advance(secs);
+            }
             _ => {
                 let town = town.as_mut().expect("`community` must come first");
                 let (label, rest) = match line.split_once(" = ") {
@@ -181,6 +204,46 @@ fn parse_record(town: &Town, labels: &BTreeMap<String, RecordId>, w: &[String]) 
             member: town.id(&w[1]),
         },
         "remove" => remove(town.id(&w[1])),
+        "decide" => {
+            let action = match w[1].as_str() {
+                "general" => DecisionAction::General,
+                "param" => {
+                    let (key, value) = w[2].split_once('=').expect("KEY=VALUE");
+                    DecisionAction::Param {
+                        key: key.into(),
+                        value: value.into(),
+                    }
+                }
+                "grant" => DecisionAction::RoleGrant {
+                    member: town.id(&w[2]),
+                    role: w[3].parse().expect("a role"),
+                },
+                "revoke" => DecisionAction::RoleRevoke {
+                    member: town.id(&w[2]),
+                    role: w[3].parse().expect("a role"),
+                },
+                "remove" => DecisionAction::Removal {
+                    member: town.id(&w[2]),
+                },
+                other => panic!("unknown decision action {other}"),
+            };
+            decision(&w[1..].join(" "), town.now() + 86_400, action)
+        }
+        "vote" => vote(label(1), w[2].parse().expect("yes, no or abstain")),
+        "hide" => Record::Hide {
+            record: label(1),
+            reason: w[2].clone(),
+        },
+        "report" => Record::Report {
+            target_kind: w[1].parse().expect("record or member"),
+            target: if w[1] == "member" {
+                town.id(&w[2]).0
+            } else {
+                label(2).0
+            },
+            reason: w[3].clone(),
+        },
+        "tally" => tally(label(1)),
         other => panic!("unknown verb {other}"),
     }
 }
@@ -244,6 +307,9 @@ fn render(
                 ", aid given {} received {} ratings {:?}",
                 m.aid.given, m.aid.received, m.aid.ratings
             );
+        }
+        if Some(m.id) != s.founder && !m.roles.is_empty() {
+            let _ = write!(o, ", roles {}", m.roles.join(" "));
         }
         if m.devices.len() > 1 || m.devices.values().any(|f| *f) {
             let forked = m.devices.values().filter(|f| **f).count();
@@ -347,6 +413,46 @@ fn render(
                 b.window_received,
                 if b.warning { " WARNING" } else { "" }
             );
+        }
+    }
+    if !s.decisions.is_empty() {
+        o.push_str("decisions\n");
+        let mut decisions: Vec<_> = s.decisions.values().collect();
+        decisions.sort_by_key(|d| pos(&d.id));
+        for d in decisions {
+            let _ = write!(
+                o,
+                "  {}: {:?} by {} {}",
+                rec(&d.id),
+                d.title,
+                who(&d.proposer),
+                d.status.as_str()
+            );
+            if let Some(t) = &d.tally {
+                let _ = write!(
+                    o,
+                    " (yes {} no {} abstain {} of {} eligible)",
+                    t.yes, t.no, t.abstain, t.eligible
+                );
+                if let Some(e) = &t.effect_error {
+                    let _ = write!(o, ", not applied: {}", named(e));
+                }
+            } else {
+                let _ = write!(o, ", {} votes", d.votes.len());
+            }
+            o.push('\n');
+        }
+    }
+    let changed: Vec<_> = s
+        .params_history
+        .iter()
+        .filter(|c| c.decision.is_some())
+        .collect();
+    if !changed.is_empty() {
+        o.push_str("parameter changes\n");
+        for c in changed {
+            let d = c.decision.map(|d| rec(&d)).unwrap_or_default();
+            let _ = writeln!(o, "  {}={} by {d}", c.key, c.value);
         }
     }
     let refused: Vec<_> = s
