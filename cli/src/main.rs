@@ -22,7 +22,7 @@ use serde_json::json;
 
 use crate::app::{App, Report};
 use crate::cli::{Cli, Command};
-use crate::commands::{aid, audit, demo, membership, support, timebank, up};
+use crate::commands::{aid, audit, demo, governance, membership, support, timebank, up};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -126,6 +126,9 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
         Command::Verify => audit::verify(&app),
         Command::Sync(cmd) => audit::sync(&app, cmd),
         Command::Params => audit::params(&app),
+        Command::Decision(cmd) => governance::decision(&app, cmd),
+        Command::Report(cmd) => governance::report(&app, cmd),
+        Command::Moderation(cmd) => governance::moderation(&app, cmd),
         Command::Up(args) => up::up(&app, args, cli.json),
         Command::Demo { keep } => demo::demo(keep, cli.json),
     }

@@ -147,16 +147,23 @@ pub(crate) fn params(app: &App) -> Result<Report> {
         text.push_str("Every value is as set at the genesis; governance has changed none.\n");
     } else {
         text.push_str("\nChanges since the genesis (oldest first):\n");
-        let mut h = Table::new(&["record", "parameter", "value"]);
+        let mut h = Table::new(&["in force from (UTC)", "parameter", "value", "decision"]);
         for c in changes {
-            h.row(vec![c.at.short(), c.key.clone(), c.value.clone()]);
+            h.row(vec![
+                crate::show::datetime(c.time),
+                c.key.clone(),
+                c.value.clone(),
+                c.decision.map_or_else(|| c.at.short(), |d| d.short()),
+            ]);
         }
         text.push_str(&h.render());
     }
     let history: Vec<Value> = state
         .params_history
         .iter()
-        .map(|c| json!({ "at": c.at, "key": c.key, "value": c.value }))
+        .map(|c| {
+            json!({ "at": c.at, "decision": c.decision, "time": c.time, "key": c.key, "value": c.value })
+        })
         .collect();
     Ok(Report::new(
         json!({ "params": state.params, "history": history }),
