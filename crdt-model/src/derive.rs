@@ -19,7 +19,10 @@ use crate::envelope::RejectReason;
 use crate::ids::{CommunityId, Day, DeviceId, MemberId, RecordId};
 use crate::ledger::{Entry, EquivocationProof, Graph};
 use crate::params::Params;
-use crate::record::{Outcome, Record, ReportTarget, Urgency};
+use crate::record::{Outcome, Record, ReportTarget, Urgency, Visibility};
+
+mod privacy;
+pub use privacy::*;
 
 /// The derived state of a community. Serializes canonically (sorted maps, integers only),
 /// so two replicas can be compared byte for byte.
@@ -101,6 +104,8 @@ pub struct Member {
     pub sp: SpAccount,
     /// Mutual-aid history.
     pub aid: AidHistory,
+    /// Who may see this member's balance and history (§9); `members` until they set it.
+    pub visibility: Visibility,
 }
 
 /// A member's confirmed time, in minutes.
@@ -1294,6 +1299,7 @@ impl Derived {
                 self.state.hidden.entry(*record).or_insert(c.id);
                 Ok(())
             }
+            Record::Visibility { level } => self.set_visibility(author, *level),
         }
     }
 
@@ -1324,6 +1330,7 @@ impl Derived {
             time: TimeAccount::default(),
             sp: SpAccount::default(),
             aid: AidHistory::default(),
+            visibility: Visibility::default(),
         })
     }
 

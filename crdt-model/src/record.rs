@@ -86,6 +86,32 @@ text_enum!(Outcome { Delivered = "delivered", Cancelled = "cancelled", Rejected 
 text_enum!(Urgency { Low = "low", Medium = "medium", High = "high" });
 text_enum!(ReportTarget { Record = "record", Member = "member" });
 
+/// Who may see a member's balance and history in the CLI (§9). Aggregates are always shown.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    /// Anyone, members or not (exports included).
+    Public,
+    /// Admitted members (the default for anyone who never wrote a setting).
+    #[default]
+    Members,
+    /// Only the member themself.
+    Private,
+}
+text_enum!(Visibility { Public = "public", Members = "members", Private = "private" });
+
 /// One ledger record: the payload of one signed change.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -239,6 +265,11 @@ pub enum Record {
         /// Why.
         reason: String,
     },
+    /// The author's visibility setting (§9); the latest in total order wins.
+    Visibility {
+        /// Who may see the author's balance and history.
+        level: Visibility,
+    },
 }
 
 /// A scalar field value in the layout.
@@ -271,6 +302,7 @@ impl Record {
             Record::AidCancel { .. } => "aid_cancel",
             Record::Report { .. } => "report",
             Record::Hide { .. } => "hide",
+            Record::Visibility { .. } => "visibility",
         }
     }
 
@@ -413,6 +445,7 @@ impl Record {
             Record::Hide { record, reason } => {
                 vec![("record", id(record)), ("reason", Str(reason.clone()))]
             }
+            Record::Visibility { level } => vec![("level", Str(level.as_str().into()))],
         };
         f.insert(0, ("v", Int(LAYOUT_VERSION as i64)));
         f
@@ -589,6 +622,9 @@ impl Record {
                 record: f.id("record")?,
                 reason: f.str("reason", 3, 500)?,
             },
+            "visibility" => Record::Visibility {
+                level: f.str("level", 1, 16)?.parse()?,
+            },
             other => return Err(format!("unknown record kind {other:?}")),
         };
         // Every field written must be one this kind knows: no smuggled extra data.
@@ -641,6 +677,7 @@ impl Record {
                 )
             }
             Record::Hide { record, reason } => format!("hid {} ({reason})", record.short()),
+            Record::Visibility { level } => format!("visibility set to {level}"),
         }
     }
 }
