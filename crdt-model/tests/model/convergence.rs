@@ -194,7 +194,7 @@ impl World {
             .values()
             .flat_map(|r| r.offers.iter().map(|o| o.id))
             .collect();
-        Some(match what % 13 {
+        Some(match what % 14 {
             0 | 1 => attest_on(who, 1 + (y % 200) as i64, "help", "2026-11-01"),
             2 => confirm(atts[pick(atts.len())?]),
             3 => decline(atts[pick(atts.len())?]),
@@ -220,6 +220,7 @@ impl World {
                 Some(1 + (y % 5) as i64),
                 y.is_multiple_of(3).then_some("Thanks a lot"),
             ),
+            13 => super::metrics::arbitrary_record(y),
             _ => match y % 4 {
                 0 => remove(who),
                 1 => aid_cancel(reqs[pick(reqs.len())?]),

@@ -18,6 +18,9 @@
 //! bob: done r1 [5] ["feedback"]       # aid confirmation with optional rating and feedback
 //! bob: cancel r1
 //! alice: vouch erin                   # also: remove NAME
+//! bob: visibility private             # public | members | private
+//! clock 2026-10-05                    # later records claim times from 09:00 UTC that day
+//! metrics 2026-12-01 [2026-10-01]     # render the metrics at that day [since that day]
 //! ```
 //!
 //! A line the author's dry run refuses is not written and is listed as "(not written)".
@@ -41,6 +44,7 @@ pub(crate) fn run(script: &str) -> String {
     let mut not_written: Vec<(String, Rejection, &str)> = Vec::new();
     let mut devices: BTreeSet<(String, usize)> = BTreeSet::new();
     let mut now: Option<Day> = None;
+    let mut metrics: Option<(Day, Option<Day>)> = None;
 
     for raw in script.lines() {
         let line = raw.split(" #").next().unwrap_or("").trim();
@@ -65,6 +69,11 @@ pub(crate) fn run(script: &str) -> String {
                 devices.insert((words[1].clone(), 0));
             }
             "now" => now = Some(day(&words[1])),
+            "clock" => town
+                .as_mut()
+                .expect("`community` must come first")
+                .set_clock(day(&words[1]).0 as i64 * 86_400 + 9 * 3600),
+            "metrics" => metrics = Some((day(&words[1]), words.get(2).map(|w| day(w)))),
             _ => {
                 let town = town.as_mut().expect("`community` must come first");
                 let (label, rest) = match line.split_once(" = ") {
@@ -120,7 +129,14 @@ pub(crate) fn run(script: &str) -> String {
         state.canonical_json(),
         "a replica fed in reverse order differs"
     );
-    render(&town, &state, &labels, &lines_of, &not_written, now)
+    let mut out = render(&town, &state, &labels, &lines_of, &not_written, now);
+    if let Some((at, since)) = metrics {
+        let by_id: BTreeMap<RecordId, &str> =
+            labels.iter().map(|(l, id)| (*id, l.as_str())).collect();
+        let label = |r: &RecordId| by_id.get(r).map_or_else(|| r.short(), |l| l.to_string());
+        out.push_str(&super::metrics::render(&state, at, since, &label));
+    }
+    out
 }
 
 fn tokens(s: &str) -> Vec<String> {
@@ -181,6 +197,9 @@ fn parse_record(town: &Town, labels: &BTreeMap<String, RecordId>, w: &[String]) 
             member: town.id(&w[1]),
         },
         "remove" => remove(town.id(&w[1])),
+        "visibility" => Record::Visibility {
+            level: w[1].parse().expect("public, members or private"),
+        },
         other => panic!("unknown verb {other}"),
     }
 }
@@ -244,6 +263,9 @@ fn render(
                 ", aid given {} received {} ratings {:?}",
                 m.aid.given, m.aid.received, m.aid.ratings
             );
+        }
+        if m.visibility != Default::default() {
+            let _ = write!(o, ", visibility {}", m.visibility);
         }
         if m.devices.len() > 1 || m.devices.values().any(|f| *f) {
             let forked = m.devices.values().filter(|f| **f).count();

@@ -125,6 +125,10 @@ impl Town {
     pub(crate) fn dev(&self, name: &str, n: usize) -> DeviceKey {
         self.person(name).dev(n)
     }
+    /// Sets the author clock: the next record claims one minute after `t`.
+    pub(crate) fn set_clock(&mut self, t: i64) {
+        self.clock = t;
+    }
     /// The next author time: one minute after the previous one.
     pub(crate) fn tick(&mut self) -> i64 {
         self.clock += 60;
@@ -465,6 +469,7 @@ pub(crate) fn layout(record: &Record) -> Vec<(&'static str, ScalarValue)> {
         }
         Record::AidCancel { request } => vec![("request", b(&request.0))],
         Record::Hide { record, reason } => vec![("record", b(&record.0)), ("reason", s(reason))],
+        Record::Visibility { level } => vec![("level", s(level.as_str()))],
         other => panic!("no test layout for {}", other.kind()),
     };
     f.insert(0, ("v", Int(1)));
