@@ -9,6 +9,7 @@ mod e2e {
     mod aid;
     mod audit;
     mod demo;
+    mod insight;
     mod membership;
     mod network;
     mod support_points;
