@@ -228,8 +228,7 @@ impl Metrics {
 
 fn support(state: &State, time_of: &dyn Fn(&RecordId) -> i64, from: i64) -> Vec<ProposalSeries> {
     let mut out: Vec<(usize, ProposalSeries)> = Vec::new();
-    let position: HashMap<RecordId, usize> =
-        state.log.iter().map(|e| (e.id, e.position)).collect();
+    let position: HashMap<RecordId, usize> = state.log.iter().map(|e| (e.id, e.position)).collect();
     for p in state.proposals.values() {
         if state.hidden.contains_key(&p.id) {
             continue;

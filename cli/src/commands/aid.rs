@@ -273,7 +273,12 @@ fn list(app: &App, status: Option<&str>, all: bool) -> Result<Report> {
     };
     let list: Vec<Value> = rs
         .iter()
-        .map(|r| request_json(&state, &crate::commands::insight::redact_aid(app, &state, r)))
+        .map(|r| {
+            request_json(
+                &state,
+                &crate::commands::insight::redact_aid(app, &state, r),
+            )
+        })
         .collect();
     Ok(Report::new(json!({ "requests": list }), text))
 }

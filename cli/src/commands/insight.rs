@@ -112,7 +112,11 @@ fn show_visibility(app: &App, who: Option<&str>) -> Result<Report> {
     } else {
         format!(
             "{name}: {level}{}\nWho sees {name}'s balance and history: {}.\n",
-            if set_by.is_none() { " (the default)" } else { "" },
+            if set_by.is_none() {
+                " (the default)"
+            } else {
+                ""
+            },
             match level {
                 Visibility::Private => "only them",
                 other => meaning(other),
@@ -225,7 +229,11 @@ pub(crate) fn metrics(app: &App, since: Option<Day>) -> Result<Report> {
     for b in &t.histogram {
         h.row(vec![
             format!("  {} to {}", hours(b.from_minutes), hours(b.to_minutes)),
-            format!("{:>3} {}", b.members, "#".repeat(b.members.min(60) as usize)),
+            format!(
+                "{:>3} {}",
+                b.members,
+                "#".repeat(b.members.min(60) as usize)
+            ),
         ]);
     }
     if !h.is_empty() {

@@ -328,7 +328,13 @@ fn exports_hold_what_the_member_may_see_and_their_receipts_verify_alone() {
     let file = w.file("alice.json");
     let summary = json(
         &alice,
-        &["export", "--format", "json", "--out", file.to_str().unwrap()],
+        &[
+            "export",
+            "--format",
+            "json",
+            "--out",
+            file.to_str().unwrap(),
+        ],
     );
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert_eq!(s(&doc, "format"), "coop/export/v1");
@@ -387,7 +393,13 @@ fn exports_hold_what_the_member_may_see_and_their_receipts_verify_alone() {
     let csv_file = w.file("alice.csv");
     coop(
         &alice,
-        &["export", "--format", "csv", "--out", csv_file.to_str().unwrap()],
+        &[
+            "export",
+            "--format",
+            "csv",
+            "--out",
+            csv_file.to_str().unwrap(),
+        ],
     )
     .ok();
     let text = std::fs::read_to_string(&csv_file).unwrap();
@@ -413,7 +425,10 @@ fn exports_hold_what_the_member_may_see_and_their_receipts_verify_alone() {
         ]
     );
     assert_eq!(rows.len() - 1, records.len());
-    assert!(rows.iter().all(|r| r.len() == 14), "every row has 14 fields");
+    assert!(
+        rows.iter().all(|r| r.len() == 14),
+        "every row has 14 fields"
+    );
     let with_receipt: Vec<&Vec<String>> = rows[1..].iter().filter(|r| !r[13].is_empty()).collect();
     assert_eq!(with_receipt.len(), 1);
     assert_eq!(with_receipt[0][3], "attest");
@@ -423,7 +438,9 @@ fn exports_hold_what_the_member_may_see_and_their_receipts_verify_alone() {
     assert_eq!(rows[1..].iter().filter(|r| r[9] == "true").count(), 2);
 
     // To standard output, and with --json around CSV; --all is accepted (nothing hidden).
-    let out = coop(&alice, &["export", "--format", "csv", "--all"]).ok().stdout;
+    let out = coop(&alice, &["export", "--format", "csv", "--all"])
+        .ok()
+        .stdout;
     assert_eq!(out, text);
     let j = json(&alice, &["export", "--format", "csv"]);
     assert_eq!(s(&j, "csv"), text);
@@ -440,9 +457,19 @@ fn exports_hold_what_the_member_may_see_and_their_receipts_verify_alone() {
     let nowhere = w.file("no/such/dir/x.json");
     let r = coop(
         &alice,
-        &["export", "--format", "json", "--out", nowhere.to_str().unwrap()],
+        &[
+            "export",
+            "--format",
+            "json",
+            "--out",
+            nowhere.to_str().unwrap(),
+        ],
     )
     .code(1);
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
-    assert!(r.stderr.starts_with("error: cannot write in"), "{}", r.stderr);
+    assert!(
+        r.stderr.starts_with("error: cannot write in"),
+        "{}",
+        r.stderr
+    );
 }

@@ -156,14 +156,27 @@ fn who_may_see_whom() {
         },
     );
     let s = town.ledger.state().clone();
-    let [alice, bob, carol, dave, erin] = ["alice", "bob", "carol", "dave", "erin"].map(|n| town.id(n));
+    let [alice, bob, carol, dave, erin] =
+        ["alice", "bob", "carol", "dave", "erin"].map(|n| town.id(n));
     let stranger = Person::new("stranger").id();
     let sees = |viewer: Option<&MemberId>| -> String {
-        [("alice", alice), ("bob", bob), ("carol", carol), ("dave", dave), ("erin", erin)]
-            .iter()
-            .map(|(n, m)| if s.can_see(viewer, m) { n.to_string() } else { "-".into() })
-            .collect::<Vec<_>>()
-            .join(" ")
+        [
+            ("alice", alice),
+            ("bob", bob),
+            ("carol", carol),
+            ("dave", dave),
+            ("erin", erin),
+        ]
+        .iter()
+        .map(|(n, m)| {
+            if s.can_see(viewer, m) {
+                n.to_string()
+            } else {
+                "-".into()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
     };
     let table: String = [
         ("alice", Some(&alice)),
@@ -210,12 +223,19 @@ fn history_records_are_shown_in_full_only_to_their_parties_and_to_those_who_may_
     let entry = |id| log_entry(&s, &id).clone();
     let shown = |viewer: &str| -> String {
         let v = s.viewer(Some(town.id(viewer)));
-        [("a1", a1), ("c1", c1), ("a2", a2), ("p", p), ("al", al), ("bad", bad)]
-            .iter()
-            .filter(|(_, id)| v.sees_entry(&entry(*id)))
-            .map(|(n, _)| *n)
-            .collect::<Vec<_>>()
-            .join(" ")
+        [
+            ("a1", a1),
+            ("c1", c1),
+            ("a2", a2),
+            ("p", p),
+            ("al", al),
+            ("bad", bad),
+        ]
+        .iter()
+        .filter(|(_, id)| v.sees_entry(&entry(*id)))
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(" ")
     };
     assert_eq!(shown("alice"), "a2 p");
     assert_eq!(shown("bob"), "a1 c1 a2 p bad");
@@ -309,14 +329,14 @@ fn metrics_of_a_scripted_community() {
     // provided 0, 180, 120, 0 (Gini 0.55). Active in the 30 days before 2026-12-01 noon:
     // bob, carol and dave (alice's last record is from October).
     let out = run(&format!("{COMMUNITY}\nmetrics 2026-12-01\n"));
-    let metrics: String = out.lines().skip_while(|l| !l.starts_with("metrics")).fold(
-        String::new(),
-        |mut s, l| {
-            s.push_str(l);
-            s.push('\n');
-            s
-        },
-    );
+    let metrics: String =
+        out.lines()
+            .skip_while(|l| !l.starts_with("metrics"))
+            .fold(String::new(), |mut s, l| {
+                s.push_str(l);
+                s.push('\n');
+                s
+            });
     expect![[r#"
         metrics on 2026-12-01
           support
@@ -419,7 +439,10 @@ fn an_export_holds_what_the_viewer_may_see_and_its_receipts_verify_alone() {
             .collect()
     };
     // alice sees her receipt; bob↔carol is carol's private history; a3 is hidden.
-    assert_eq!(receipts_of(Some(town.id("alice")), false), BTreeMap::from([(a1, true)]));
+    assert_eq!(
+        receipts_of(Some(town.id("alice")), false),
+        BTreeMap::from([(a1, true)])
+    );
     // bob is a party to all three; the hidden one only with `all`.
     assert_eq!(
         receipts_of(Some(town.id("bob")), false),
@@ -433,14 +456,21 @@ fn an_export_holds_what_the_viewer_may_see_and_its_receipts_verify_alone() {
     assert!(receipts_of(None, true).is_empty());
 
     let x = export(&state, &envs, Some(town.id("alice")), false);
-    assert_eq!(x.records.len(), state.log.len() - 1, "the hidden attestation is left out");
+    assert_eq!(
+        x.records.len(),
+        state.log.len() - 1,
+        "the hidden attestation is left out"
+    );
     let a2_row = x.records.iter().find(|r| r.id == a2).expect("a stub");
     assert!(a2_row.redacted && a2_row.record.is_none() && a2_row.member.is_none());
     assert_eq!(a2_row.kind, "attest");
     assert_eq!(x.redacted, 2, "a2 and its decline");
     let a1_row = x.records.iter().find(|r| r.id == a1).expect("a row");
     assert!(a1_row.receipt && !a1_row.redacted);
-    assert!(matches!(a1_row.record, Some(Record::Attest { minutes: 60, .. })));
+    assert!(matches!(
+        a1_row.record,
+        Some(Record::Attest { minutes: 60, .. })
+    ));
     let all = export(&state, &envs, Some(town.id("alice")), true);
     assert!(all.records.iter().any(|r| r.id == a3 && r.hidden));
 }
