@@ -474,3 +474,27 @@ fn an_export_holds_what_the_viewer_may_see_and_its_receipts_verify_alone() {
     let all = export(&state, &envs, Some(town.id("alice")), true);
     assert!(all.records.iter().any(|r| r.id == a3 && r.hidden));
 }
+
+#[test]
+fn a_visibility_with_an_unknown_level_is_refused_at_the_gate() {
+    use automerge::transaction::Transactable;
+    use automerge::{ObjType, ScalarValue, ROOT};
+    let mut town = Town::found(Params::default(), &["alice", "bob"]);
+    let device = town.dev("bob", 0).device_id();
+    let before = town.ledger.state().digest();
+    let env = town.raw("bob", 0, |tx, seq| {
+        let key = format!("visibility/{}/{seq}", device.to_hex());
+        let obj = tx.put_object(ROOT, key, ObjType::Map).expect("map");
+        tx.put(&obj, "v", ScalarValue::Int(1)).expect("v");
+        tx.put(&obj, "level", "secret").expect("level");
+    });
+    let out = town.ledger.ingest([env]);
+    assert_eq!(out.rejected.len(), 1, "{out:?}");
+    assert_eq!(out.rejected[0].reason, RejectReason::InvalidRecord);
+    assert!(
+        out.rejected[0].detail.contains("public, members, private"),
+        "{}",
+        out.rejected[0].detail
+    );
+    assert_eq!(town.ledger.state().digest(), before);
+}
