@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use coop_model::record::{Choice, Outcome, Role, Urgency};
+use coop_model::record::{Choice, Outcome, Role, Urgency, Visibility};
 use coop_model::Day;
 
 /// coop: a peer-to-peer, local-first ledger for a neighbourhood cooperative.
@@ -114,6 +114,30 @@ pub(crate) enum Command {
         /// Keep the three data directories (their paths are printed).
         #[arg(long)]
         keep: bool,
+    },
+    /// Who may see your balance and history: show it, or `set public|members|private`.
+    Visibility {
+        #[command(subcommand)]
+        command: Option<VisibilityCommand>,
+    },
+    /// Community metrics: SP per proposal over time, aid completion, the time-bank
+    /// distribution, hours per month, participation.
+    Metrics {
+        /// Time series and rates from this day on, YYYY-MM-DD (UTC).
+        #[arg(long, value_parser = parse_day)]
+        since: Option<Day>,
+    },
+    /// Export the records you may see, with hour receipts that verify on their own.
+    Export {
+        /// csv or json.
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// Write to this file (replaced atomically) instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Include records hidden by moderators.
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -304,6 +328,34 @@ pub(crate) enum SyncCommand {
         /// The file written by `coop sync export`.
         file: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum VisibilityCommand {
+    /// A member's setting (default: yours).
+    Show {
+        /// Display name or id prefix.
+        member: Option<String>,
+    },
+    /// Set yours: public (anyone), members (admitted members; the default) or private (you).
+    Set {
+        /// public, members or private.
+        #[arg(value_parser = parse_visibility)]
+        level: Visibility,
+    },
+}
+
+/// The format of `coop export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ExportFormat {
+    /// One header row, then one row per record (RFC 4180).
+    Csv,
+    /// One JSON document with the records and the receipts.
+    Json,
+}
+
+fn parse_visibility(s: &str) -> Result<Visibility, String> {
+    s.parse()
 }
 
 /// A text argument of `min..=max` characters without control characters (the ledger's

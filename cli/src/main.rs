@@ -22,7 +22,7 @@ use serde_json::json;
 
 use crate::app::{App, Report};
 use crate::cli::{Cli, Command};
-use crate::commands::{aid, audit, demo, governance, membership, support, timebank, up};
+use crate::commands::{aid, audit, demo, governance, insight, membership, support, timebank, up};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -131,5 +131,8 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
         Command::Moderation(cmd) => governance::moderation(&app, cmd),
         Command::Up(args) => up::up(&app, args, cli.json),
         Command::Demo { keep } => demo::demo(keep, cli.json),
+        Command::Visibility { command } => insight::visibility(&app, command),
+        Command::Metrics { since } => insight::metrics(&app, since),
+        Command::Export { format, out, all } => insight::export(&app, format, out.as_deref(), all),
     }
 }

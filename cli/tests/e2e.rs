@@ -10,6 +10,7 @@ mod e2e {
     mod audit;
     mod demo;
     mod governance;
+    mod insight;
     mod membership;
     mod network;
     mod support_points;

@@ -19,7 +19,10 @@ use crate::envelope::RejectReason;
 use crate::ids::{CommunityId, Day, DeviceId, MemberId, RecordId};
 use crate::ledger::{Entry, EquivocationProof, Graph};
 use crate::params::Params;
-use crate::record::{Outcome, Record, ReportTarget, Urgency};
+use crate::record::{Outcome, Record, ReportTarget, Urgency, Visibility};
+
+mod privacy;
+pub use privacy::*;
 
 mod governance;
 pub use governance::*;
@@ -110,6 +113,8 @@ pub struct Member {
     pub sp: SpAccount,
     /// Mutual-aid history.
     pub aid: AidHistory,
+    /// Who may see this member's balance and history (§9); `members` until they set it.
+    pub visibility: Visibility,
 }
 
 /// A member's confirmed time, in minutes.
@@ -1335,6 +1340,7 @@ impl Derived {
                 self.cast_vote(graph, c, author, decision, *choice)
             }
             Record::Tally { decision } => self.tally(graph, c, decision),
+            Record::Visibility { level } => self.set_visibility(author, *level),
         }
     }
 
@@ -1365,6 +1371,7 @@ impl Derived {
             time: TimeAccount::default(),
             sp: SpAccount::default(),
             aid: AidHistory::default(),
+            visibility: Visibility::default(),
         })
     }
 

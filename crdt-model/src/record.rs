@@ -169,6 +169,32 @@ text_enum!(ReportTarget { Record = "record", Member = "member" });
 text_enum!(Choice { Yes = "yes", No = "no", Abstain = "abstain" });
 text_enum!(Role { Moderator = "moderator", Steward = "steward", Treasurer = "treasurer" });
 
+/// Who may see a member's balance and history in the CLI (§9). Aggregates are always shown.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    /// Anyone, members or not (exports included).
+    Public,
+    /// Admitted members (the default for anyone who never wrote a setting).
+    #[default]
+    Members,
+    /// Only the member themself.
+    Private,
+}
+text_enum!(Visibility { Public = "public", Members = "members", Private = "private" });
+
 /// One ledger record: the payload of one signed change.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -346,6 +372,11 @@ pub enum Record {
         /// The decision.
         decision: RecordId,
     },
+    /// The author's visibility setting (§9); the latest in total order wins.
+    Visibility {
+        /// Who may see the author's balance and history.
+        level: Visibility,
+    },
 }
 
 /// A scalar field value in the layout.
@@ -381,6 +412,7 @@ impl Record {
             Record::Decision { .. } => "decision",
             Record::Vote { .. } => "vote",
             Record::Tally { .. } => "tally",
+            Record::Visibility { .. } => "visibility",
         }
     }
 
@@ -560,6 +592,7 @@ impl Record {
                 ("choice", Str(choice.as_str().into())),
             ],
             Record::Tally { decision } => vec![("decision", id(decision))],
+            Record::Visibility { level } => vec![("level", Str(level.as_str().into()))],
         };
         f.insert(0, ("v", Int(LAYOUT_VERSION as i64)));
         f
@@ -773,6 +806,9 @@ impl Record {
             "tally" => Record::Tally {
                 decision: f.id("decision")?,
             },
+            "visibility" => Record::Visibility {
+                level: f.str("level", 1, 16)?.parse()?,
+            },
             other => return Err(format!("unknown record kind {other:?}")),
         };
         // Every field written must be one this kind knows: no smuggled extra data.
@@ -832,6 +868,7 @@ impl Record {
                 format!("voted {choice} on {}", decision.short())
             }
             Record::Tally { decision } => format!("closed the vote on {}", decision.short()),
+            Record::Visibility { level } => format!("visibility set to {level}"),
         }
     }
 }

@@ -38,3 +38,5 @@ mod sync;
 
 #[path = "model/governance.rs"]
 mod governance;
+#[path = "model/metrics.rs"]
+mod metrics;

@@ -196,7 +196,7 @@ impl World {
             .collect();
         let decisions: Vec<RecordId> = state.decisions.keys().copied().collect();
         let closes_at = self.clock + 60 * (1 + (y % 30) as i64);
-        Some(match what % 15 {
+        Some(match what % 16 {
             0 | 1 => attest_on(who, 1 + (y % 200) as i64, "help", "2026-11-01"),
             2 => confirm(atts[pick(atts.len())?]),
             3 => decline(atts[pick(atts.len())?]),
@@ -251,6 +251,7 @@ impl World {
                     _ => tally(d),
                 }
             }
+            15 => super::metrics::arbitrary_record(y),
             _ => match y % 4 {
                 0 => remove(who),
                 1 => aid_cancel(reqs[pick(reqs.len())?]),

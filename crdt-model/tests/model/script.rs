@@ -25,6 +25,9 @@
 //! carol: tally d1                     # closes the decision after its window
 //! bob: hide p1 "spam"                 # moderation; also: report record LABEL "why",
 //!                                     # report member NAME "why"
+//! bob: visibility private             # public | members | private
+//! clock 2026-10-05                    # later records claim times from 09:00 UTC that day
+//! metrics 2026-12-01 [2026-10-01]     # render the metrics at that day [since that day]
 //! ```
 //!
 //! A line the author's dry run refuses is not written and is listed as "(not written)".
@@ -49,6 +52,7 @@ pub(crate) fn run(script: &str) -> String {
     let mut not_written: Vec<(String, Rejection, &str)> = Vec::new();
     let mut devices: BTreeSet<(String, usize)> = BTreeSet::new();
     let mut now: Option<Day> = None;
+    let mut metrics: Option<(Day, Option<Day>)> = None;
 
     for raw in script.lines() {
         let line = raw.split(" #").next().unwrap_or("").trim();
@@ -88,6 +92,11 @@ pub(crate) fn run(script: &str) -> String {
                     .expect("`community` must come first")
                     .advance(secs);
             }
+            "clock" => town
+                .as_mut()
+                .expect("`community` must come first")
+                .set_clock(day(&words[1]).0 as i64 * 86_400 + 9 * 3600),
+            "metrics" => metrics = Some((day(&words[1]), words.get(2).map(|w| day(w)))),
             _ => {
                 let town = town.as_mut().expect("`community` must come first");
                 let (label, rest) = match line.split_once(" = ") {
@@ -143,7 +152,14 @@ pub(crate) fn run(script: &str) -> String {
         state.canonical_json(),
         "a replica fed in reverse order differs"
     );
-    render(&town, &state, &labels, &lines_of, &not_written, now)
+    let mut out = render(&town, &state, &labels, &lines_of, &not_written, now);
+    if let Some((at, since)) = metrics {
+        let by_id: BTreeMap<RecordId, &str> =
+            labels.iter().map(|(l, id)| (*id, l.as_str())).collect();
+        let label = |r: &RecordId| by_id.get(r).map_or_else(|| r.short(), |l| l.to_string());
+        out.push_str(&super::metrics::render(&state, at, since, &label));
+    }
+    out
 }
 
 fn tokens(s: &str) -> Vec<String> {
@@ -244,6 +260,9 @@ fn parse_record(town: &Town, labels: &BTreeMap<String, RecordId>, w: &[String]) 
             reason: w[3].clone(),
         },
         "tally" => tally(label(1)),
+        "visibility" => Record::Visibility {
+            level: w[1].parse().expect("public, members or private"),
+        },
         other => panic!("unknown verb {other}"),
     }
 }
@@ -310,6 +329,9 @@ fn render(
         }
         if Some(m.id) != s.founder && !m.roles.is_empty() {
             let _ = write!(o, ", roles {}", m.roles.join(" "));
+        }
+        if m.visibility != Default::default() {
+            let _ = write!(o, ", visibility {}", m.visibility);
         }
         if m.devices.len() > 1 || m.devices.values().any(|f| *f) {
             let forked = m.devices.values().filter(|f| **f).count();

@@ -153,6 +153,10 @@ impl Town {
         (d, t)
     }
 
+    /// Sets the author clock: the next record claims one minute after `t`.
+    pub(crate) fn set_clock(&mut self, t: i64) {
+        self.clock = t;
+    }
     /// The next author time: one minute after the previous one.
     pub(crate) fn tick(&mut self) -> i64 {
         self.clock += 60;
@@ -521,6 +525,7 @@ pub(crate) fn layout(record: &Record) -> Vec<(&'static str, ScalarValue)> {
             }
             f
         }
+        Record::Visibility { level } => vec![("level", s(level.as_str()))],
         other => panic!("no test layout for {}", other.kind()),
     };
     f.insert(0, ("v", Int(1)));
