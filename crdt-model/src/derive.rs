@@ -21,6 +21,9 @@ use crate::ledger::{Entry, EquivocationProof, Graph};
 use crate::params::Params;
 use crate::record::{Outcome, Record, ReportTarget, Urgency};
 
+mod purchase;
+pub use purchase::*;
+
 /// The derived state of a community. Serializes canonically (sorted maps, integers only),
 /// so two replicas can be compared byte for byte.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +58,8 @@ pub struct State {
     pub counted: usize,
     /// How many records were refused.
     pub refused: usize,
+    /// Collective purchases (§7.4).
+    pub purchases: BTreeMap<RecordId, Purchase>,
 }
 
 /// A parameter value and the record that set it (`None` for the genesis defaults).
@@ -417,6 +422,7 @@ impl State {
             log: Vec::new(),
             counted: 0,
             refused: 0,
+            purchases: BTreeMap::new(),
         }
     }
 
@@ -822,6 +828,7 @@ impl Derived {
             log: Vec::new(),
             counted: 0,
             refused: 0,
+            purchases: BTreeMap::new(),
         };
         let device_member = match (&involved, author) {
             (Some(_), Some(m)) => HashMap::from([(dev, m)]),
@@ -870,6 +877,7 @@ impl Derived {
             }
             _ => {}
         }
+        self.copy_purchase_for(record, &mut state);
         Derived {
             state,
             fold,
@@ -915,7 +923,12 @@ impl Derived {
             | Record::AidOffer { .. }
             | Record::AidAccept { .. }
             | Record::AidCancel { .. }
-            | Record::Hide { .. } => {}
+            | Record::Hide { .. }
+            | Record::Purchase { .. }
+            | Record::PurchaseCommit { .. }
+            | Record::PurchaseBid { .. }
+            | Record::PurchaseStep { .. }
+            | Record::PurchaseMark { .. } => {}
             // Certificates are never dry-run; anything else reads all members.
             _ => return None,
         }
@@ -1294,6 +1307,11 @@ impl Derived {
                 self.state.hidden.entry(*record).or_insert(c.id);
                 Ok(())
             }
+            Record::Purchase { .. }
+            | Record::PurchaseCommit { .. }
+            | Record::PurchaseBid { .. }
+            | Record::PurchaseStep { .. }
+            | Record::PurchaseMark { .. } => self.apply_purchase(graph, c, author, record),
         }
     }
 

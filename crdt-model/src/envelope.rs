@@ -216,6 +216,24 @@ pub enum RejectReason {
     UnknownCategory,
     /// The member is already admitted, already vouched for, or is the voucher.
     Redundant,
+    /// Claimed at or after the deadline it must beat (a purchase round's, or a new
+    /// purchase's own deadline not after its record).
+    DeadlinePassed,
+    /// The purchase round is not open at the record's claimed time (a later round of a
+    /// recurring purchase before the previous deadline, or a round a one-off purchase lacks).
+    RoundNotOpen,
+    /// The member already committed to this purchase round.
+    AlreadyCommitted,
+    /// The purchase round is not funded (quantity or participants short of the target).
+    NotFunded,
+    /// No bid covers the committed quantity.
+    NoWinningBid,
+    /// The purchase round is not ordered yet.
+    NotOrdered,
+    /// The purchase round is not delivered yet.
+    NotDelivered,
+    /// The member has no commitment in the purchase round.
+    NotAParticipant,
 }
 
 impl RejectReason {
@@ -253,6 +271,14 @@ impl RejectReason {
             ProposalClosed => "proposal_closed",
             UnknownCategory => "unknown_category",
             Redundant => "redundant",
+            DeadlinePassed => "deadline_passed",
+            RoundNotOpen => "round_not_open",
+            AlreadyCommitted => "already_committed",
+            NotFunded => "not_funded",
+            NoWinningBid => "no_winning_bid",
+            NotOrdered => "not_ordered",
+            NotDelivered => "not_delivered",
+            NotAParticipant => "not_a_participant",
         }
     }
 }
