@@ -192,7 +192,10 @@ pub fn add_months(t: i64, months: u32) -> i64 {
     let time_of_day = t.rem_euclid(86_400);
     let (y, m, d) = day.ymd();
     let total = y as i64 * 12 + (m as i64 - 1) + months as i64;
-    let (ty, tm) = (total.div_euclid(12) as i32, (total.rem_euclid(12) + 1) as u32);
+    let (ty, tm) = (
+        total.div_euclid(12) as i32,
+        (total.rem_euclid(12) + 1) as u32,
+    );
     let target = (1..=d)
         .rev()
         .find_map(|dd| Day::from_ymd(ty, tm, dd))
@@ -341,8 +344,7 @@ impl PurchaseRound {
             .iter()
             .fold(0i64, |s, c| s.saturating_add(c.quantity));
         self.participants = self.commitments.len() as i64;
-        self.funded =
-            self.committed_quantity >= target && self.participants >= min_participants;
+        self.funded = self.committed_quantity >= target && self.participants >= min_participants;
         let committed = self.committed_quantity;
         let winner = self
             .bids

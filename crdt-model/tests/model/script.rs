@@ -18,7 +18,10 @@
 //! bob: done r1 [5] ["feedback"]       # aid confirmation with optional rating and feedback
 //! bob: cancel r1
 //! alice: vouch erin                   # also: remove NAME
+//! clock 2026-10-01T18:00              # the next write claims this time (then +1 min each)
 //! ```
+//!
+//! Collective-purchase verbs are listed in `purchase.rs`.
 //!
 //! A line the author's dry run refuses is not written and is listed as "(not written)".
 //! After every line, incremental derivation must equal derivation from scratch; at the end
@@ -65,6 +68,10 @@ pub(crate) fn run(script: &str) -> String {
                 devices.insert((words[1].clone(), 0));
             }
             "now" => now = Some(day(&words[1])),
+            "clock" => town
+                .as_mut()
+                .expect("`community` must come first")
+                .set_clock(super::purchase::at(&words[1])),
             _ => {
                 let town = town.as_mut().expect("`community` must come first");
                 let (label, rest) = match line.split_once(" = ") {
@@ -181,7 +188,9 @@ fn parse_record(town: &Town, labels: &BTreeMap<String, RecordId>, w: &[String]) 
             member: town.id(&w[1]),
         },
         "remove" => remove(town.id(&w[1])),
-        other => panic!("unknown verb {other}"),
+        other => {
+            super::purchase::verb(town, labels, w).unwrap_or_else(|| panic!("unknown verb {other}"))
+        }
     }
 }
 
@@ -349,6 +358,7 @@ fn render(
             );
         }
     }
+    super::purchase::render(&mut o, s, &who, &rec, now);
     let refused: Vec<_> = s
         .log
         .iter()

@@ -225,6 +225,11 @@ impl Town {
     pub(crate) fn status(&mut self, id: &RecordId) -> Result<(), RejectReason> {
         status(&mut self.ledger, id)
     }
+
+    /// Sets the author clock so that the next write claims exactly `t` (Unix seconds).
+    pub(crate) fn set_clock(&mut self, t: i64) {
+        self.clock = t - 60;
+    }
 }
 
 /// A fresh replica of `ledger`, fed every accepted envelope (through the full gate).
@@ -465,6 +470,11 @@ pub(crate) fn layout(record: &Record) -> Vec<(&'static str, ScalarValue)> {
         }
         Record::AidCancel { request } => vec![("request", b(&request.0))],
         Record::Hide { record, reason } => vec![("record", b(&record.0)), ("reason", s(reason))],
+        other @ (Record::Purchase { .. }
+        | Record::PurchaseCommit { .. }
+        | Record::PurchaseBid { .. }
+        | Record::PurchaseStep { .. }
+        | Record::PurchaseMark { .. }) => super::purchase::layout(other),
         other => panic!("no test layout for {}", other.kind()),
     };
     f.insert(0, ("v", Int(1)));
