@@ -7,3 +7,4 @@ pub(crate) mod membership;
 pub(crate) mod support;
 pub(crate) mod timebank;
 pub(crate) mod up;
+pub(crate) mod purchase;
