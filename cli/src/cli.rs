@@ -499,7 +499,9 @@ fn parse_currency(s: &str) -> Result<String, String> {
     if s.len() == 3 && s.chars().all(|c| c.is_ascii_uppercase()) {
         Ok(s.to_string())
     } else {
-        Err(format!("{s:?} is not a currency code like EUR (three upper-case letters)"))
+        Err(format!(
+            "{s:?} is not a currency code like EUR (three upper-case letters)"
+        ))
     }
 }
 
@@ -516,7 +518,9 @@ fn parse_round(s: &str) -> Result<i64, String> {
 /// A moment in UTC: `YYYY-MM-DD` (its start), `YYYY-MM-DDTHH:MM[:SS]` with an optional `Z`,
 /// or `@` and Unix seconds. Years 1970 to 2199.
 pub(crate) fn parse_time(s: &str) -> Result<i64, String> {
-    let bad = || format!("{s:?} is not a time: expected YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] (UTC) or @UNIX-SECONDS");
+    let bad = || {
+        format!("{s:?} is not a time: expected YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] (UTC) or @UNIX-SECONDS")
+    };
     if let Some(secs) = s.strip_prefix('@') {
         let t: i64 = secs.parse().map_err(|_| bad())?;
         return if (1..MAX_DEADLINE).contains(&t) {
@@ -535,7 +539,9 @@ pub(crate) fn parse_time(s: &str) -> Result<i64, String> {
     if !time.is_empty() {
         let parts: Vec<&str> = time.split(':').collect();
         let ok = (2..=3).contains(&parts.len())
-            && parts.iter().all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_digit()));
+            && parts
+                .iter()
+                .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_digit()));
         if !ok {
             return Err(bad());
         }
@@ -566,7 +572,17 @@ mod tests {
         assert_eq!(parse_amount("12"), Ok(1200));
         assert_eq!(parse_amount("0.07"), Ok(7));
         assert_eq!(parse_amount("1000000"), Ok(100_000_000));
-        for bad in ["", ".5", "12.", "12.345", "-1", "1e3", "12,50", "1000000.01", "٣"] {
+        for bad in [
+            "",
+            ".5",
+            "12.",
+            "12.345",
+            "-1",
+            "1e3",
+            "12,50",
+            "1000000.01",
+            "٣",
+        ] {
             assert!(parse_amount(bad).is_err(), "{bad:?}");
         }
     }
@@ -577,7 +593,14 @@ mod tests {
         assert_eq!(parse_time("1970-01-02T01:01"), Ok(86_400 + 3_660));
         assert_eq!(parse_time("1970-01-02T01:01:05Z"), Ok(86_400 + 3_665));
         assert_eq!(parse_time("@1790000000"), Ok(1_790_000_000));
-        for bad in ["2026-13-01", "2026-10-01T24:00", "2026-10-01T9:00", "@x", "@0", "tomorrow"] {
+        for bad in [
+            "2026-13-01",
+            "2026-10-01T24:00",
+            "2026-10-01T9:00",
+            "@x",
+            "@0",
+            "tomorrow",
+        ] {
             assert!(parse_time(bad).is_err(), "{bad:?}");
         }
     }

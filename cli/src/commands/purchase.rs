@@ -434,14 +434,13 @@ fn show_text(state: &State, p: &Purchase, k: u32, now: i64) -> String {
         ));
     }
     s.push_str(&format!(
-        "\nRound {k}: {}, {} of {} {} from {} of {} participants{}, deadline {}\n",
+        "\nRound {k}: {}, {} of {} {} from {} of {} participants, deadline {}\n",
         p.phase(k, now).as_str(),
         r.committed_quantity,
         p.target_quantity,
         p.unit,
         r.participants,
         p.min_participants,
-        if r.funded { " (funded)" } else { "" },
         format_time(r.deadline),
     ));
     if r.bids.is_empty() {
