@@ -190,7 +190,7 @@ pub(crate) fn purchase(app: &App, cmd: PurchaseCommand) -> Result<Report> {
             let state = app.backend()?.state()?;
             let p = find(&state, &purchase)?;
             let now = at.unwrap_or(app.now);
-            let k = round.map_or_else(|| open_round(p, now), |k| k) as u32;
+            let k = round.unwrap_or_else(|| open_round(p, now)) as u32;
             let mut v = purchase_json(&state, p, now);
             v["round"] = round_json(&state, p, &p.round(k), now);
             v["rounds"] = p
