@@ -567,11 +567,23 @@ impl Derived {
                 }
                 let (target, min_participants, unit) =
                     (p.target_quantity, p.min_participants, p.unit.clone());
-                let deadline = p.deadline_of(k);
-                let r = p
-                    .rounds
-                    .entry(k)
-                    .or_insert_with(|| PurchaseRound::empty(k, deadline));
+                // A refused record changes nothing: a round no counted record named yet is
+                // not created here, only read as empty.
+                let Some(r) = p.rounds.get_mut(&k) else {
+                    return Err(match step {
+                        PurchaseStep::Ordered => (
+                            RejectReason::NotFunded,
+                            format!(
+                                "round {k} has 0 of {target} {unit} from 0 of \
+                                 {min_participants} participants"
+                            ),
+                        ),
+                        PurchaseStep::Delivered => (
+                            RejectReason::NotOrdered,
+                            format!("round {k} is not ordered"),
+                        ),
+                    });
+                };
                 match step {
                     PurchaseStep::Ordered => {
                         if r.ordered.is_some() {

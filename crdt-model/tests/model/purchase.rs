@@ -732,6 +732,7 @@ fn a_monthly_purchase_opens_its_next_round_at_each_deadline() {
 
 #[test]
 fn purchase_records_must_refer_to_a_purchase_in_their_past() {
+    // Also: a refused step on a round no record named leaves no trace of that round.
     check(
         r#"
         community alice bob
@@ -744,6 +745,8 @@ fn purchase_records_must_refer_to_a_purchase_in_their_past() {
         p1 = alice: purchase "One-off" kg 10 100 EUR 1 2026-10-01T18:00
         bob!: commit p1 1 10
         alice!: paid p1 0 bob
+        alice!: order p1 0
+        alice!: deliver p1 0
         "#,
         expect![[r#"
             members
@@ -760,7 +763,9 @@ fn purchase_records_must_refer_to_a_purchase_in_their_past() {
               alice!: paid q1 0 bob => unknown_reference: q1 is not a counted purchase
               bob!: commit p1 1 10 => round_not_open: a one-off purchase has only round 0, not round 1
               alice!: paid p1 0 bob => not_a_participant: bob has no commitment in round 0
-            counted 5 refused 6
+              alice!: order p1 0 => not_funded: round 0 has 0 of 10 kg from 0 of 1 participants
+              alice!: deliver p1 0 => not_ordered: round 0 is not ordered
+            counted 5 refused 8
         "#]],
     );
 }
