@@ -1167,3 +1167,21 @@ fn the_generator_exercises_every_purchase_kind_counted_and_refused() {
     assert!(refused.len() >= 6, "{refused:?}");
     assert_eq!(state, town.ledger.derive_from_scratch());
 }
+
+#[test]
+fn purchase_state_round_trips_through_its_json() {
+    // The control socket hands `State` to the CLI as JSON: rounds keyed by number survive.
+    let mut town = Town::found(Params::default(), &["alice", "bob"]);
+    let p = town.write(
+        "alice",
+        purchase("Oats", 5, 300, 1, T0 + 86_400, Recurrence::Monthly),
+    );
+    town.write("bob", commit(p, 0, 5, -10));
+    town.write("alice", bid(p, 0, true, 250, 1));
+    town.write("alice", step(p, 0, PurchaseStep::Ordered));
+    let state = town.ledger.state().clone();
+    let back: State = serde_json::from_slice(&state.canonical_json()).expect("State from JSON");
+    assert_eq!(back, state);
+    assert_eq!(back.purchases[&p].rounds[&0].base_total, 1250);
+    assert_eq!(back.purchase_totals()["EUR"].local_spending, 1250);
+}
