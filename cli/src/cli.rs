@@ -6,7 +6,10 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use coop_model::record::{Choice, Outcome, Role, Urgency, Visibility};
+use coop_model::record::{
+    Choice, Outcome, Role, Urgency, Visibility, MAX_DEADLINE, MAX_PURCHASE_QUANTITY,
+    MAX_PURCHASE_ROUNDS, MAX_UNIT_PRICE,
+};
 use coop_model::Day;
 
 /// coop: a peer-to-peer, local-first ledger for a neighbourhood cooperative.
@@ -139,6 +142,9 @@ pub(crate) enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Collective purchasing: propose, commit, bid, order, deliver, mark payment and pickup.
+    #[command(subcommand)]
+    Purchase(PurchaseCommand),
 }
 
 #[derive(Debug, Args)]
@@ -401,6 +407,216 @@ fn parse_outcome(s: &str) -> Result<Outcome, String> {
     s.parse()
 }
 
+#[derive(Debug, Subcommand)]
+pub(crate) enum PurchaseCommand {
+    /// Propose a collective purchase; you coordinate it.
+    Propose {
+        /// What is bought (3-100 characters).
+        #[arg(long, value_parser = text(3, 100))]
+        item: String,
+        /// The unit quantities count in, e.g. kg or litre (1-16 characters).
+        #[arg(long, value_parser = text(1, 16))]
+        unit: String,
+        /// Quantity that funds the purchase.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..=MAX_PURCHASE_QUANTITY))]
+        target: i64,
+        /// Reference (retail) price of one unit, e.g. 12.50.
+        #[arg(long, value_name = "AMOUNT", value_parser = parse_amount)]
+        reference_price: i64,
+        /// Currency: three upper-case letters, e.g. EUR.
+        #[arg(long, value_parser = parse_currency)]
+        currency: String,
+        /// Participants that fund it.
+        #[arg(long, value_name = "N", default_value_t = 1,
+              value_parser = clap::value_parser!(i64).range(1..=10_000))]
+        min_participants: i64,
+        /// Deadline of the (first) round: YYYY-MM-DD (00:00 UTC), YYYY-MM-DDTHH:MM[:SS] (UTC)
+        /// or @UNIX-SECONDS.
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        deadline: i64,
+        /// A new round every month (the deadline moves one calendar month each round).
+        #[arg(long)]
+        monthly: bool,
+    },
+    /// Commit to buy a quantity in a round (once per round).
+    Commit {
+        /// Purchase id prefix.
+        purchase: String,
+        /// Quantity.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..=MAX_PURCHASE_QUANTITY))]
+        quantity: i64,
+        /// Solidarity: pay N % more to fund others' discounts (1-100).
+        #[arg(long, value_name = "N", conflicts_with = "discount",
+              value_parser = clap::value_parser!(i64).range(1..=100))]
+        surcharge: Option<i64>,
+        /// Solidarity: ask for an N % discount, granted as far as surcharges fund it (1-100).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..=100))]
+        discount: Option<i64>,
+        /// Round (default: the round open now).
+        #[arg(long, value_name = "K", value_parser = parse_round)]
+        round: Option<i64>,
+    },
+    /// Record a supplier's bid, openly (any member may).
+    Bid {
+        /// Purchase id prefix.
+        purchase: String,
+        /// Supplier name (1-100 characters).
+        #[arg(long, value_parser = text(1, 100))]
+        supplier: String,
+        /// The supplier is local.
+        #[arg(long)]
+        local: bool,
+        /// Price of one unit, e.g. 11.00.
+        #[arg(long, value_name = "AMOUNT", value_parser = parse_amount)]
+        unit_price: i64,
+        /// The least quantity the supplier sells at that price.
+        #[arg(long, value_name = "N", default_value_t = 1,
+              value_parser = clap::value_parser!(i64).range(1..=MAX_PURCHASE_QUANTITY))]
+        min_quantity: i64,
+        /// Round (default: the round open now).
+        #[arg(long, value_name = "K", value_parser = parse_round)]
+        round: Option<i64>,
+    },
+    /// The coordinator places the order with the winning bid (the round must be funded).
+    Order {
+        /// Purchase id prefix.
+        purchase: String,
+        /// Round (default: the latest round with commitments).
+        #[arg(long, value_name = "K", value_parser = parse_round)]
+        round: Option<i64>,
+    },
+    /// The coordinator marks an ordered round delivered.
+    Deliver {
+        /// Purchase id prefix.
+        purchase: String,
+        /// Round (default: the latest round with commitments).
+        #[arg(long, value_name = "K", value_parser = parse_round)]
+        round: Option<i64>,
+    },
+    /// The coordinator marks a participant's payment (after the order).
+    Paid {
+        /// Purchase id prefix.
+        purchase: String,
+        /// The participant (display name or id prefix).
+        member: String,
+        /// Round (default: the latest round with commitments).
+        #[arg(long, value_name = "K", value_parser = parse_round)]
+        round: Option<i64>,
+    },
+    /// Mark a pickup (after delivery): the coordinator for anyone, a participant for themself.
+    Pickup {
+        /// Purchase id prefix.
+        purchase: String,
+        /// The participant (display name or id prefix; default: you).
+        member: Option<String>,
+        /// Round (default: the latest round with commitments).
+        #[arg(long, value_name = "K", value_parser = parse_round)]
+        round: Option<i64>,
+    },
+    /// One purchase: a round with its bids, commitments and amounts due (default: the
+    /// round open now).
+    Show {
+        /// Purchase id prefix.
+        purchase: String,
+        /// Round to show.
+        #[arg(long, value_name = "K", value_parser = parse_round)]
+        round: Option<i64>,
+        /// Show the phase as at this time instead of now (same forms as --deadline).
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        at: Option<i64>,
+    },
+    /// Purchases, newest first, with their current round.
+    List {
+        /// Phases as at this time instead of now (same forms as --deadline).
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        at: Option<i64>,
+        /// Include purchases hidden by moderators.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+/// An amount of money in major units with at most two decimals (`12`, `12.5`, `12.50`),
+/// parsed from its text into minor units (`1250`): never through a float.
+pub(crate) fn parse_amount(s: &str) -> Result<i64, String> {
+    let bad = || format!("{s:?} is not an amount like 12.50 (at most two decimals)");
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    let digits = |t: &str| !t.is_empty() && t.chars().all(|c| c.is_ascii_digit());
+    if !digits(whole) || (s.contains('.') && !digits(frac)) || frac.len() > 2 || whole.len() > 9 {
+        return Err(bad());
+    }
+    let whole: i64 = whole.parse().map_err(|_| bad())?;
+    let cents: i64 = format!("{frac:0<2}").parse().map_err(|_| bad())?;
+    let minor = whole * 100 + cents;
+    if minor > MAX_UNIT_PRICE {
+        return Err(format!(
+            "{s} is more than the largest price, {}",
+            MAX_UNIT_PRICE / 100
+        ));
+    }
+    Ok(minor)
+}
+
+fn parse_currency(s: &str) -> Result<String, String> {
+    if s.len() == 3 && s.chars().all(|c| c.is_ascii_uppercase()) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not a currency code like EUR (three upper-case letters)"
+        ))
+    }
+}
+
+fn parse_round(s: &str) -> Result<i64, String> {
+    match s.parse::<i64>() {
+        Ok(k) if (0..MAX_PURCHASE_ROUNDS).contains(&k) => Ok(k),
+        _ => Err(format!(
+            "expected a round number from 0 to {}",
+            MAX_PURCHASE_ROUNDS - 1
+        )),
+    }
+}
+
+/// A moment in UTC: `YYYY-MM-DD` (its start), `YYYY-MM-DDTHH:MM[:SS]` with an optional `Z`,
+/// or `@` and Unix seconds. Years 1970 to 2199.
+pub(crate) fn parse_time(s: &str) -> Result<i64, String> {
+    let bad = || {
+        format!("{s:?} is not a time: expected YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] (UTC) or @UNIX-SECONDS")
+    };
+    if let Some(secs) = s.strip_prefix('@') {
+        let t: i64 = secs.parse().map_err(|_| bad())?;
+        return if (1..MAX_DEADLINE).contains(&t) {
+            Ok(t)
+        } else {
+            Err(bad())
+        };
+    }
+    let (date, time) = s.split_once('T').unwrap_or((s, ""));
+    let day = parse_day(date)?;
+    if day.0 < 0 {
+        return Err(format!("{day} is before 1970"));
+    }
+    let time = time.strip_suffix('Z').unwrap_or(time);
+    let mut secs = 0;
+    if !time.is_empty() {
+        let parts: Vec<&str> = time.split(':').collect();
+        let ok = (2..=3).contains(&parts.len())
+            && parts
+                .iter()
+                .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_digit()));
+        if !ok {
+            return Err(bad());
+        }
+        let n: Vec<i64> = parts.iter().map(|p| p.parse().unwrap_or(99)).collect();
+        let (h, m, sec) = (n[0], n[1], n.get(2).copied().unwrap_or(0));
+        if h > 23 || m > 59 || sec > 59 {
+            return Err(bad());
+        }
+        secs = h * 3600 + m * 60 + sec;
+    }
+    Ok(day.0 as i64 * 86_400 + secs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,6 +625,46 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn amounts_parse_from_their_text_into_minor_units() {
+        assert_eq!(parse_amount("12.50"), Ok(1250));
+        assert_eq!(parse_amount("12.5"), Ok(1250));
+        assert_eq!(parse_amount("12"), Ok(1200));
+        assert_eq!(parse_amount("0.07"), Ok(7));
+        assert_eq!(parse_amount("1000000"), Ok(100_000_000));
+        for bad in [
+            "",
+            ".5",
+            "12.",
+            "12.345",
+            "-1",
+            "1e3",
+            "12,50",
+            "1000000.01",
+            "٣",
+        ] {
+            assert!(parse_amount(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn times_parse_as_utc() {
+        assert_eq!(parse_time("1970-01-02"), Ok(86_400));
+        assert_eq!(parse_time("1970-01-02T01:01"), Ok(86_400 + 3_660));
+        assert_eq!(parse_time("1970-01-02T01:01:05Z"), Ok(86_400 + 3_665));
+        assert_eq!(parse_time("@1790000000"), Ok(1_790_000_000));
+        for bad in [
+            "2026-13-01",
+            "2026-10-01T24:00",
+            "2026-10-01T9:00",
+            "@x",
+            "@0",
+            "tomorrow",
+        ] {
+            assert!(parse_time(bad).is_err(), "{bad:?}");
+        }
     }
 }
 

@@ -22,7 +22,9 @@ use serde_json::json;
 
 use crate::app::{App, Report};
 use crate::cli::{Cli, Command};
-use crate::commands::{aid, audit, demo, governance, insight, membership, support, timebank, up};
+use crate::commands::{
+    aid, audit, demo, governance, insight, membership, purchase, support, timebank, up,
+};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -134,5 +136,6 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
         Command::Visibility { command } => insight::visibility(&app, command),
         Command::Metrics { since } => insight::metrics(&app, since),
         Command::Export { format, out, all } => insight::export(&app, format, out.as_deref(), all),
+        Command::Purchase(cmd) => purchase::purchase(&app, cmd),
     }
 }

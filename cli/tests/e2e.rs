@@ -17,4 +17,6 @@ mod e2e {
     mod sync;
     mod timebank;
     mod usage;
+
+    mod purchase;
 }

@@ -27,6 +27,9 @@ pub use privacy::*;
 mod governance;
 pub use governance::*;
 
+mod purchase;
+pub use purchase::*;
+
 /// The derived state of a community. Serializes canonically (sorted maps, integers only),
 /// so two replicas can be compared byte for byte.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +66,8 @@ pub struct State {
     pub refused: usize,
     /// Governance decisions (§7.6).
     pub decisions: BTreeMap<RecordId, Decision>,
+    /// Collective purchases (§7.4).
+    pub purchases: BTreeMap<RecordId, Purchase>,
 }
 
 /// A parameter value and the record that set it (`None` for the genesis defaults).
@@ -432,6 +437,7 @@ impl State {
             counted: 0,
             refused: 0,
             decisions: BTreeMap::new(),
+            purchases: BTreeMap::new(),
         }
     }
 
@@ -838,6 +844,7 @@ impl Derived {
             counted: 0,
             refused: 0,
             decisions: BTreeMap::new(),
+            purchases: BTreeMap::new(),
         };
         let device_member = match (&involved, author) {
             (Some(_), Some(m)) => HashMap::from([(dev, m)]),
@@ -896,6 +903,7 @@ impl Derived {
             }
             _ => {}
         }
+        self.copy_purchase_for(record, &mut state);
         Derived {
             state,
             fold,
@@ -951,7 +959,12 @@ impl Derived {
             | Record::AidOffer { .. }
             | Record::AidAccept { .. }
             | Record::AidCancel { .. }
-            | Record::Hide { .. } => {}
+            | Record::Hide { .. }
+            | Record::Purchase { .. }
+            | Record::PurchaseCommit { .. }
+            | Record::PurchaseBid { .. }
+            | Record::PurchaseStep { .. }
+            | Record::PurchaseMark { .. } => {}
             // Certificates are never dry-run; anything else reads all members.
             _ => return None,
         }
@@ -1341,6 +1354,11 @@ impl Derived {
             }
             Record::Tally { decision } => self.tally(graph, c, decision),
             Record::Visibility { level } => self.set_visibility(author, *level),
+            Record::Purchase { .. }
+            | Record::PurchaseCommit { .. }
+            | Record::PurchaseBid { .. }
+            | Record::PurchaseStep { .. }
+            | Record::PurchaseMark { .. } => self.apply_purchase(graph, c, author, record),
         }
     }
 

@@ -224,6 +224,24 @@ pub enum RejectReason {
     AlreadyVoted,
     /// A decision that could not take effect as written (bad window, parameter, role, member).
     InvalidDecision,
+    /// Claimed at or after the deadline it must beat (a purchase round's, or a new
+    /// purchase's own deadline not after its record).
+    DeadlinePassed,
+    /// The purchase round is not open at the record's claimed time (a later round of a
+    /// recurring purchase before the previous deadline, or a round a one-off purchase lacks).
+    RoundNotOpen,
+    /// The member already committed to this purchase round.
+    AlreadyCommitted,
+    /// The purchase round is not funded (quantity or participants short of the target).
+    NotFunded,
+    /// No bid covers the committed quantity.
+    NoWinningBid,
+    /// The purchase round is not ordered yet.
+    NotOrdered,
+    /// The purchase round is not delivered yet.
+    NotDelivered,
+    /// The member has no commitment in the purchase round.
+    NotAParticipant,
 }
 
 impl RejectReason {
@@ -265,6 +283,14 @@ impl RejectReason {
             WindowOpen => "window_open",
             AlreadyVoted => "already_voted",
             InvalidDecision => "invalid_decision",
+            DeadlinePassed => "deadline_passed",
+            RoundNotOpen => "round_not_open",
+            AlreadyCommitted => "already_committed",
+            NotFunded => "not_funded",
+            NoWinningBid => "no_winning_bid",
+            NotOrdered => "not_ordered",
+            NotDelivered => "not_delivered",
+            NotAParticipant => "not_a_participant",
         }
     }
 }

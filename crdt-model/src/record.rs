@@ -195,6 +195,55 @@ pub enum Visibility {
 }
 text_enum!(Visibility { Public = "public", Members = "members", Private = "private" });
 
+/// Whether a collective purchase repeats.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Recurrence {
+    /// One round only.
+    None,
+    /// A new round every calendar month (round k+1's deadline is one month after round k's).
+    Monthly,
+}
+
+/// A coordinator's step in a purchase round.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum PurchaseStep {
+    /// The order was placed with the winning bid's supplier.
+    Ordered,
+    /// The goods arrived.
+    Delivered,
+}
+
+/// What is marked for one participant of a purchase round.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum PurchaseMark {
+    /// The participant paid their amount due.
+    Paid,
+    /// The participant picked up their share.
+    PickedUp,
+}
+
+text_enum!(Recurrence { None = "none", Monthly = "monthly" });
+text_enum!(PurchaseStep { Ordered = "ordered", Delivered = "delivered" });
+text_enum!(PurchaseMark { Paid = "paid", PickedUp = "picked_up" });
+
+/// The most rounds a recurring purchase has (ten years of monthly rounds).
+pub const MAX_PURCHASE_ROUNDS: i64 = 120;
+/// The largest quantity in a purchase record.
+pub const MAX_PURCHASE_QUANTITY: i64 = 1_000_000;
+/// The largest unit price in a purchase record, in minor units (one million major units).
+pub const MAX_UNIT_PRICE: i64 = 100_000_000;
+/// The latest deadline a purchase may name: 2200-01-01 00:00 UTC.
+pub const MAX_DEADLINE: i64 = 7_258_118_400;
+
 /// One ledger record: the payload of one signed change.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -377,6 +426,71 @@ pub enum Record {
         /// Who may see the author's balance and history.
         level: Visibility,
     },
+    /// A collective purchase proposed by its coordinator (the author).
+    Purchase {
+        /// What is bought, 3..=100 characters.
+        item: String,
+        /// The unit quantities count in (`kg`, `litre`, ...), 1..=16 characters.
+        unit: String,
+        /// Quantity that funds the purchase, 1..=1,000,000.
+        target_quantity: i64,
+        /// Reference (retail) price of one unit, in minor units, 0..=100,000,000.
+        reference_price: i64,
+        /// ISO 4217-style code: three upper-case ASCII letters.
+        currency: String,
+        /// Participants needed to fund it, 1..=10,000.
+        min_participants: i64,
+        /// Deadline of round 0, Unix seconds (before 2200-01-01).
+        deadline: i64,
+        /// One round, or monthly rounds.
+        recurrence: Recurrence,
+    },
+    /// A member commits to buy a quantity in one round of a purchase.
+    PurchaseCommit {
+        /// The purchase.
+        purchase: RecordId,
+        /// The round, 0..MAX_PURCHASE_ROUNDS.
+        round: i64,
+        /// Quantity, 1..=1,000,000.
+        quantity: i64,
+        /// Solidarity: 0 plain, +N pays N % more, -N asks for an N % discount (-100..=100).
+        solidarity_percent: i64,
+    },
+    /// A supplier's bid, recorded openly by any member.
+    PurchaseBid {
+        /// The purchase.
+        purchase: RecordId,
+        /// The round, 0..MAX_PURCHASE_ROUNDS.
+        round: i64,
+        /// Supplier name, 1..=100 characters.
+        supplier: String,
+        /// Whether the supplier is local (layout: integer 0 or 1).
+        local: bool,
+        /// Price of one unit, in minor units, 0..=100,000,000.
+        unit_price: i64,
+        /// The least quantity the supplier sells at that price, 1..=1,000,000.
+        min_quantity: i64,
+    },
+    /// The coordinator marks a round ordered or delivered.
+    PurchaseStep {
+        /// The purchase.
+        purchase: RecordId,
+        /// The round.
+        round: i64,
+        /// Which step.
+        step: PurchaseStep,
+    },
+    /// Payment or pickup of one participant in a round.
+    PurchaseMark {
+        /// The purchase.
+        purchase: RecordId,
+        /// The round.
+        round: i64,
+        /// The participant.
+        member: MemberId,
+        /// What is marked.
+        mark: PurchaseMark,
+    },
 }
 
 /// A scalar field value in the layout.
@@ -413,6 +527,11 @@ impl Record {
             Record::Vote { .. } => "vote",
             Record::Tally { .. } => "tally",
             Record::Visibility { .. } => "visibility",
+            Record::Purchase { .. } => "purchase",
+            Record::PurchaseCommit { .. } => "purchase_commit",
+            Record::PurchaseBid { .. } => "purchase_bid",
+            Record::PurchaseStep { .. } => "purchase_step",
+            Record::PurchaseMark { .. } => "purchase_mark",
         }
     }
 
@@ -593,6 +712,71 @@ impl Record {
             ],
             Record::Tally { decision } => vec![("decision", id(decision))],
             Record::Visibility { level } => vec![("level", Str(level.as_str().into()))],
+            Record::Purchase {
+                item,
+                unit,
+                target_quantity,
+                reference_price,
+                currency,
+                min_participants,
+                deadline,
+                recurrence,
+            } => vec![
+                ("item", Str(item.clone())),
+                ("unit", Str(unit.clone())),
+                ("target_quantity", Int(*target_quantity)),
+                ("reference_price", Int(*reference_price)),
+                ("currency", Str(currency.clone())),
+                ("min_participants", Int(*min_participants)),
+                ("deadline", Int(*deadline)),
+                ("recurrence", Str(recurrence.as_str().into())),
+            ],
+            Record::PurchaseCommit {
+                purchase,
+                round,
+                quantity,
+                solidarity_percent,
+            } => vec![
+                ("purchase", id(purchase)),
+                ("round", Int(*round)),
+                ("quantity", Int(*quantity)),
+                ("solidarity_percent", Int(*solidarity_percent)),
+            ],
+            Record::PurchaseBid {
+                purchase,
+                round,
+                supplier,
+                local,
+                unit_price,
+                min_quantity,
+            } => vec![
+                ("purchase", id(purchase)),
+                ("round", Int(*round)),
+                ("supplier", Str(supplier.clone())),
+                ("local", Int(i64::from(*local))),
+                ("unit_price", Int(*unit_price)),
+                ("min_quantity", Int(*min_quantity)),
+            ],
+            Record::PurchaseStep {
+                purchase,
+                round,
+                step,
+            } => vec![
+                ("purchase", id(purchase)),
+                ("round", Int(*round)),
+                ("step", Str(step.as_str().into())),
+            ],
+            Record::PurchaseMark {
+                purchase,
+                round,
+                member,
+                mark,
+            } => vec![
+                ("purchase", id(purchase)),
+                ("round", Int(*round)),
+                ("member", Bytes(member.0.to_vec())),
+                ("mark", Str(mark.as_str().into())),
+            ],
         };
         f.insert(0, ("v", Int(LAYOUT_VERSION as i64)));
         f
@@ -809,6 +993,49 @@ impl Record {
             "visibility" => Record::Visibility {
                 level: f.str("level", 1, 16)?.parse()?,
             },
+            "purchase" => {
+                let currency = f.str("currency", 3, 3)?;
+                if !currency.chars().all(|c| c.is_ascii_uppercase()) {
+                    return Err(format!(
+                        "currency {currency:?} is not three upper-case letters"
+                    ));
+                }
+                Record::Purchase {
+                    item: f.str("item", 3, 100)?,
+                    unit: f.str("unit", 1, 16)?,
+                    target_quantity: f.int_in("target_quantity", 1, MAX_PURCHASE_QUANTITY)?,
+                    reference_price: f.int_in("reference_price", 0, MAX_UNIT_PRICE)?,
+                    currency,
+                    min_participants: f.int_in("min_participants", 1, 10_000)?,
+                    deadline: f.int_in("deadline", 1, MAX_DEADLINE)?,
+                    recurrence: f.str("recurrence", 1, 16)?.parse()?,
+                }
+            }
+            "purchase_commit" => Record::PurchaseCommit {
+                purchase: f.id("purchase")?,
+                round: f.int_in("round", 0, MAX_PURCHASE_ROUNDS - 1)?,
+                quantity: f.int_in("quantity", 1, MAX_PURCHASE_QUANTITY)?,
+                solidarity_percent: f.int_in("solidarity_percent", -100, 100)?,
+            },
+            "purchase_bid" => Record::PurchaseBid {
+                purchase: f.id("purchase")?,
+                round: f.int_in("round", 0, MAX_PURCHASE_ROUNDS - 1)?,
+                supplier: f.str("supplier", 1, 100)?,
+                local: f.int_in("local", 0, 1)? == 1,
+                unit_price: f.int_in("unit_price", 0, MAX_UNIT_PRICE)?,
+                min_quantity: f.int_in("min_quantity", 1, MAX_PURCHASE_QUANTITY)?,
+            },
+            "purchase_step" => Record::PurchaseStep {
+                purchase: f.id("purchase")?,
+                round: f.int_in("round", 0, MAX_PURCHASE_ROUNDS - 1)?,
+                step: f.str("step", 1, 16)?.parse()?,
+            },
+            "purchase_mark" => Record::PurchaseMark {
+                purchase: f.id("purchase")?,
+                round: f.int_in("round", 0, MAX_PURCHASE_ROUNDS - 1)?,
+                member: MemberId(f.b32("member")?),
+                mark: f.str("mark", 1, 16)?.parse()?,
+            },
             other => return Err(format!("unknown record kind {other:?}")),
         };
         // Every field written must be one this kind knows: no smuggled extra data.
@@ -869,6 +1096,47 @@ impl Record {
             }
             Record::Tally { decision } => format!("closed the vote on {}", decision.short()),
             Record::Visibility { level } => format!("visibility set to {level}"),
+            Record::Purchase {
+                item,
+                target_quantity,
+                unit,
+                recurrence,
+                ..
+            } => format!("purchase {item:?} ({target_quantity} {unit}, {recurrence})"),
+            Record::PurchaseCommit {
+                purchase,
+                round,
+                quantity,
+                solidarity_percent,
+            } => format!(
+                "committed {quantity} to {} round {round} (solidarity {solidarity_percent:+}%)",
+                purchase.short()
+            ),
+            Record::PurchaseBid {
+                purchase,
+                round,
+                supplier,
+                unit_price,
+                ..
+            } => format!(
+                "bid by {supplier:?} at {unit_price} on {} round {round}",
+                purchase.short()
+            ),
+            Record::PurchaseStep {
+                purchase,
+                round,
+                step,
+            } => format!("{} round {round} {step}", purchase.short()),
+            Record::PurchaseMark {
+                purchase,
+                round,
+                member,
+                mark,
+            } => format!(
+                "{} {mark} in {} round {round}",
+                member.short(),
+                purchase.short()
+            ),
         }
     }
 }
@@ -907,6 +1175,14 @@ impl Fields<'_> {
         match self.get(k)? {
             Field::Int(i) => Ok(*i),
             _ => Err(format!("field {k:?} is not an integer")),
+        }
+    }
+    fn int_in(&self, k: &str, min: i64, max: i64) -> Result<i64, String> {
+        let i = self.int(k)?;
+        if (min..=max).contains(&i) {
+            Ok(i)
+        } else {
+            Err(format!("field {k:?} is {i}, expected {min}..={max}"))
         }
     }
     fn day(&self, k: &str) -> Result<Day, String> {

@@ -40,3 +40,5 @@ mod sync;
 mod governance;
 #[path = "model/metrics.rs"]
 mod metrics;
+#[path = "model/purchase.rs"]
+mod purchase;

@@ -38,6 +38,9 @@ pub(crate) enum Step {
     /// Catch-up sync as the node runs it: `to` sends its clock, `from` answers with what
     /// `to` lacks in pages of `page`, then gossips its equivocation proofs.
     CatchUp { from: u8, to: u8, page: u8 },
+    /// Replica `at` writes a collective-purchase record (`purchase::arbitrary`), without
+    /// the dry run when `what` ≥ 192.
+    Purchase { at: u8, what: u8, x: u8, y: u16 },
 }
 
 /// A whole test case.
@@ -58,6 +61,8 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(at, other, x)| Step::Clone { at, other, x }),
         2 => (any::<u8>(), any::<u8>(), 1u8..8)
             .prop_map(|(from, to, page)| Step::CatchUp { from, to, page }),
+        3 => (any::<u8>(), any::<u8>(), any::<u8>(), any::<u16>())
+            .prop_map(|(at, what, x, y)| Step::Purchase { at, what, x, y }),
     ]
 }
 
@@ -346,6 +351,24 @@ impl World {
                     catch_up(a, b, page as usize)?;
                 }
                 self.check_incremental(to)
+            }
+            Step::Purchase { at, what, x, y } => {
+                let at = at as usize % n;
+                let state = self.ledgers[at].state().clone();
+                let author = self.ids[at % self.ids.len()];
+                let made = super::purchase::arbitrary(&state, author, &self.ids, what, x, y, t);
+                let Some((record, time)) = made else {
+                    return Ok(());
+                };
+                let (key, l) = (self.key_of(at), &mut self.ledgers[at]);
+                if what >= 192 {
+                    let env = forge(l, &key, &record, time);
+                    let out = l.ingest([env]);
+                    prop_assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+                } else if l.author(&key, record, time).is_err() {
+                    // Refused by the dry run: nothing written, which is fine here.
+                }
+                self.check_incremental(at)
             }
             Step::Clone { at, other, x } => {
                 let (at, other) = (at as usize % n, other as usize % n);

@@ -28,7 +28,10 @@
 //! bob: visibility private             # public | members | private
 //! clock 2026-10-05                    # later records claim times from 09:00 UTC that day
 //! metrics 2026-12-01 [2026-10-01]     # render the metrics at that day [since that day]
+//! clock 2026-10-01T18:00              # with a time: the next write claims exactly that
 //! ```
+//!
+//! Collective-purchase verbs are listed in `purchase.rs`.
 //!
 //! A line the author's dry run refuses is not written and is listed as "(not written)".
 //! After every line, incremental derivation must equal derivation from scratch; at the end
@@ -92,10 +95,14 @@ pub(crate) fn run(script: &str) -> String {
                     .expect("`community` must come first")
                     .advance(secs);
             }
-            "clock" => town
-                .as_mut()
-                .expect("`community` must come first")
-                .set_clock(day(&words[1]).0 as i64 * 86_400 + 9 * 3600),
+            "clock" => {
+                let town = town.as_mut().expect("`community` must come first");
+                if words[1].contains('T') {
+                    town.claim_next(super::purchase::at(&words[1]));
+                } else {
+                    town.set_clock(day(&words[1]).0 as i64 * 86_400 + 9 * 3600);
+                }
+            }
             "metrics" => metrics = Some((day(&words[1]), words.get(2).map(|w| day(w)))),
             _ => {
                 let town = town.as_mut().expect("`community` must come first");
@@ -263,7 +270,9 @@ fn parse_record(town: &Town, labels: &BTreeMap<String, RecordId>, w: &[String]) 
         "visibility" => Record::Visibility {
             level: w[1].parse().expect("public, members or private"),
         },
-        other => panic!("unknown verb {other}"),
+        other => {
+            super::purchase::verb(town, labels, w).unwrap_or_else(|| panic!("unknown verb {other}"))
+        }
     }
 }
 
@@ -477,6 +486,7 @@ fn render(
             let _ = writeln!(o, "  {}={} by {d}", c.key, c.value);
         }
     }
+    super::purchase::render(&mut o, s, &who, &rec, now);
     let refused: Vec<_> = s
         .log
         .iter()

@@ -257,6 +257,11 @@ impl Town {
     pub(crate) fn status(&mut self, id: &RecordId) -> Result<(), RejectReason> {
         status(&mut self.ledger, id)
     }
+
+    /// Sets the author clock so that the next write claims exactly `t` (Unix seconds).
+    pub(crate) fn claim_next(&mut self, t: i64) {
+        self.clock = t - 60;
+    }
 }
 
 /// A fresh replica of `ledger`, fed every accepted envelope (through the full gate).
@@ -526,6 +531,11 @@ pub(crate) fn layout(record: &Record) -> Vec<(&'static str, ScalarValue)> {
             f
         }
         Record::Visibility { level } => vec![("level", s(level.as_str()))],
+        other @ (Record::Purchase { .. }
+        | Record::PurchaseCommit { .. }
+        | Record::PurchaseBid { .. }
+        | Record::PurchaseStep { .. }
+        | Record::PurchaseMark { .. }) => super::purchase::layout(other),
         other => panic!("no test layout for {}", other.kind()),
     };
     f.insert(0, ("v", Int(1)));
