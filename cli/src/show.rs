@@ -136,3 +136,10 @@ mod tests {
         assert_eq!(clip("abcdef", 4), "abc…");
     }
 }
+
+/// Minor units as `12.50 EUR` (a minus sign for negative amounts).
+pub(crate) fn money(minor: i64, currency: &str) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    let a = minor.unsigned_abs();
+    format!("{sign}{}.{:02} {currency}", a / 100, a % 100)
+}

@@ -217,13 +217,50 @@ impl Metrics {
             time: distribution(state),
             hours_by_month: hours_by_month(state, since),
             participation: participation(state, now),
-            // Wiring point for the purchasing, pool and relief domains: fill these from
-            // their state maps (e.g. `state.purchases`) with the `Money` sums above.
-            purchases: None,
+            // Pool and relief sections are filled from their state maps the same way.
+            purchases: purchases(state),
             pools: None,
             relief: None,
         }
     }
+}
+
+/// Purchase totals; `None` when the community has no purchase.
+fn purchases(state: &State) -> Option<PurchaseMetrics> {
+    if state.purchases.is_empty() {
+        return None;
+    }
+    let totals = state.purchase_totals();
+    let sums = |f: &dyn Fn(&crate::derive::PurchaseTotals) -> i64| -> Vec<Money> {
+        totals
+            .iter()
+            .map(|(currency, t)| Money {
+                currency: currency.clone(),
+                minor: f(t),
+            })
+            .collect()
+    };
+    let funded = state
+        .purchases
+        .values()
+        .flat_map(|p| p.rounds.values())
+        .filter(|r| r.funded || r.ordered.is_some())
+        .count() as i64;
+    let all: i64 = totals
+        .values()
+        .map(|t| t.spending)
+        .fold(0, i64::saturating_add);
+    let local: i64 = totals
+        .values()
+        .map(|t| t.local_spending)
+        .fold(0, i64::saturating_add);
+    Some(PurchaseMetrics {
+        funded,
+        savings: sums(&|t| t.savings),
+        spending: sums(&|t| t.spending),
+        local_spending: sums(&|t| t.local_spending),
+        local_share_bp: ratio_bp(local, all),
+    })
 }
 
 fn support(state: &State, time_of: &dyn Fn(&RecordId) -> i64, from: i64) -> Vec<ProposalSeries> {

@@ -260,6 +260,25 @@ pub(crate) fn metrics(app: &App, since: Option<Day>) -> Result<Report> {
         p.window_days,
         p.share_bp.map_or("-".into(), percent)
     ));
+    let sums = |v: &[coop_model::metrics::Money]| -> String {
+        if v.is_empty() {
+            return "-".into();
+        }
+        v.iter()
+            .map(|x| crate::show::money(x.minor, &x.currency))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(pm) = &m.purchases {
+        text.push_str(&format!(
+            "\nPurchases       {} funded round(s); savings {}; spending {} of which local {} ({})\n",
+            pm.funded,
+            sums(&pm.savings),
+            sums(&pm.spending),
+            sums(&pm.local_spending),
+            pm.local_share_bp.map_or("-".into(), percent)
+        ));
+    }
     if m.purchases.is_none() && m.pools.is_none() && m.relief.is_none() {
         text.push_str("Purchases, pools, relief: none in this ledger.\n");
     }

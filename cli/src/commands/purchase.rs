@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use crate::app::{self, App, Report};
 use crate::cli::PurchaseCommand;
+use crate::show::money;
 use crate::show::{self, Table};
 
 pub(crate) fn purchase(app: &App, cmd: PurchaseCommand) -> Result<Report> {
@@ -315,13 +316,6 @@ fn mark(
             p.item
         ),
     ))
-}
-
-/// Minor units as `12.50 EUR` (a minus sign for negative amounts).
-fn money(minor: i64, currency: &str) -> String {
-    let sign = if minor < 0 { "-" } else { "" };
-    let a = minor.unsigned_abs();
-    format!("{sign}{}.{:02} {currency}", a / 100, a % 100)
 }
 
 fn purchase_json(state: &State, p: &Purchase, now: i64) -> Value {

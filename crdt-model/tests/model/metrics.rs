@@ -107,6 +107,23 @@ pub(crate) fn render(
         if m.pools.is_some() { "yes" } else { "-" },
         if m.relief.is_some() { "yes" } else { "-" }
     );
+    let money = |v: &[coop_model::metrics::Money]| -> String {
+        v.iter()
+            .map(|x| format!("{} {}", x.minor, x.currency))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(pm) = &m.purchases {
+        let _ = writeln!(
+            o,
+            "  purchases: {} funded rounds, savings [{}], spending [{}], local [{}] ({})",
+            pm.funded,
+            money(&pm.savings),
+            money(&pm.spending),
+            money(&pm.local_spending),
+            bp(pm.local_share_bp)
+        );
+    }
     o
 }
 
@@ -497,4 +514,61 @@ fn a_visibility_with_an_unknown_level_is_refused_at_the_gate() {
         out.rejected[0].detail
     );
     assert_eq!(town.ledger.state().digest(), before);
+}
+
+#[test]
+fn purchase_metrics_sum_savings_and_local_spending_per_currency() {
+    // Rice from the local farm (ordered) and coffee from a remote roaster (ordered); a
+    // third purchase never funded adds nothing.
+    check(
+        r#"
+        community alice bob carol
+        clock 2026-09-25T10:00
+        p1 = alice: purchase "Brown rice" kg 60 250 EUR 2 2026-10-01T18:00
+        bob: commit p1 0 30
+        carol: commit p1 0 30
+        bob: bid p1 0 "Farm down the road" local 200 10
+        p2 = alice: purchase "Coffee beans" kg 10 2000 EUR 2 2026-10-01T18:00
+        bob: commit p2 0 5
+        carol: commit p2 0 5
+        carol: bid p2 0 "Roasters Inc" remote 1500 5
+        p3 = bob: purchase "Olive oil" litre 100 900 EUR 5 2026-10-01T18:00
+        carol: commit p3 0 10
+        clock 2026-10-02T09:00
+        alice: order p1 0
+        alice: order p2 0
+        metrics 2026-10-03
+        "#,
+        expect![[r#"
+            members
+              alice admitted: time +0 (+0 -0), sp 100/100
+              bob admitted: time +0 (+0 -0), sp 100/100
+              carol admitted: time +0 (+0 -0), sp 100/100
+            purchases
+              p1: "Brown rice" by alice: 60 kg at 250 EUR, min 2 participants, deadline 2026-10-01 18:00 UTC, none; savings 3000 spending 12000 (local 12000)
+                round 0 (deadline 2026-10-01 18:00 UTC): 60 kg from 2 participants, funded, winner aa32f6f05dc6 at 200, ordered
+                  bid aa32f6f05dc6: "Farm down the road" local 200 min 10
+                  f63cff6cac0b bob 30 +0%: base 6000 surcharge 0 discount 0/0 due 6000 savings 1500
+                  238d47f61e0a carol 30 +0%: base 6000 surcharge 0 discount 0/0 due 6000 savings 1500
+                  total base 12000 + pool 0 - granted 0/0 = due 12000 (surplus 0), savings 3000
+              p2: "Coffee beans" by alice: 10 kg at 2000 EUR, min 2 participants, deadline 2026-10-01 18:00 UTC, none; savings 5000 spending 15000 (local 0)
+                round 0 (deadline 2026-10-01 18:00 UTC): 10 kg from 2 participants, funded, winner 9059eec821ff at 1500, ordered
+                  bid 9059eec821ff: "Roasters Inc" remote 1500 min 5
+                  3050e2dea53f bob 5 +0%: base 7500 surcharge 0 discount 0/0 due 7500 savings 2500
+                  694f26193565 carol 5 +0%: base 7500 surcharge 0 discount 0/0 due 7500 savings 2500
+                  total base 15000 + pool 0 - granted 0/0 = due 15000 (surplus 0), savings 5000
+              p3: "Olive oil" by bob: 100 litre at 900 EUR, min 5 participants, deadline 2026-10-01 18:00 UTC, none; savings 0 spending 0 (local 0)
+                round 0 (deadline 2026-10-01 18:00 UTC): 10 litre from 1 participants
+                  e9e18681a2a0 carol 10 +0%: base 0 surcharge 0 discount 0/0 due 0 savings 0
+            counted 17 refused 0
+            metrics on 2026-10-03
+              support
+              aid: 0 requests, 0 completed, 0 open, 0 matched, 0 cancelled; completion -
+              time: 3 members; [0,300) 3; gini of balance-floor 0 bp, of provided 0 bp (floor -600)
+              hours by month: 
+              participation: 3 of 3 active in 30 days (10000 bp)
+              purchases yes, pools -, relief -
+              purchases: 2 funded rounds, savings [8000 EUR], spending [27000 EUR], local [12000 EUR] (4444 bp)
+        "#]],
+    );
 }
