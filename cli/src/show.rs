@@ -109,6 +109,13 @@ pub(crate) fn clip(text: &str, max: usize) -> String {
     }
 }
 
+/// Minor units as `12.50 EUR` (a minus sign for negative amounts).
+pub(crate) fn money(minor: i64, currency: &str) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    let a = minor.unsigned_abs();
+    format!("{sign}{}.{:02} {currency}", a / 100, a % 100)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,11 +142,4 @@ mod tests {
         assert_eq!(datetime(86_400 + 3_660), "1970-01-02 01:01");
         assert_eq!(clip("abcdef", 4), "abc…");
     }
-}
-
-/// Minor units as `12.50 EUR` (a minus sign for negative amounts).
-pub(crate) fn money(minor: i64, currency: &str) -> String {
-    let sign = if minor < 0 { "-" } else { "" };
-    let a = minor.unsigned_abs();
-    format!("{sign}{}.{:02} {currency}", a / 100, a % 100)
 }
