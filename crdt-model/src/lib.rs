@@ -10,6 +10,7 @@
 //! - [`ledger`]: ingest with dependency buffering and equivocation, catch-up sync, authoring.
 //! - [`derive`]: the deterministic fold into [`State`].
 //! - [`receipt`]: two-party hour receipts that verify on their own.
+//! - [`seal`]: text sealed to a set of members (relief reasons for the stewards).
 
 // `Rejection` is a value on the refusal path (an id, two keys and a reason); boxing it
 // would cost every caller clarity for no measurable gain.
@@ -24,6 +25,7 @@ pub mod ledger;
 pub mod params;
 pub mod receipt;
 pub mod record;
+pub mod seal;
 
 pub use derive::{Balance, LookupError, State};
 pub use envelope::{Envelope, RejectReason, Rejection};
