@@ -21,6 +21,9 @@ use crate::ledger::{Entry, EquivocationProof, Graph};
 use crate::params::Params;
 use crate::record::{Outcome, Record, ReportTarget, Urgency};
 
+mod pools;
+pub use pools::*;
+
 /// The derived state of a community. Serializes canonically (sorted maps, integers only),
 /// so two replicas can be compared byte for byte.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +58,14 @@ pub struct State {
     pub counted: usize,
     /// How many records were refused.
     pub refused: usize,
+    /// Investment pools and relief funds (§7.5).
+    pub pools: BTreeMap<RecordId, Pool>,
+    /// Contributions to pools, pledged or confirmed.
+    pub contributions: BTreeMap<RecordId, Contribution>,
+    /// Applications to pools.
+    pub applications: BTreeMap<RecordId, Application>,
+    /// Relief requests (reasons sealed to the stewards).
+    pub relief_requests: BTreeMap<RecordId, ReliefRequest>,
 }
 
 /// A parameter value and the record that set it (`None` for the genesis defaults).
@@ -417,6 +428,10 @@ impl State {
             log: Vec::new(),
             counted: 0,
             refused: 0,
+            pools: BTreeMap::new(),
+            contributions: BTreeMap::new(),
+            applications: BTreeMap::new(),
+            relief_requests: BTreeMap::new(),
         }
     }
 
@@ -822,6 +837,10 @@ impl Derived {
             log: Vec::new(),
             counted: 0,
             refused: 0,
+            pools: st.pools.clone(),
+            contributions: st.contributions.clone(),
+            applications: st.applications.clone(),
+            relief_requests: st.relief_requests.clone(),
         };
         let device_member = match (&involved, author) {
             (Some(_), Some(m)) => HashMap::from([(dev, m)]),
@@ -1294,6 +1313,37 @@ impl Derived {
                 self.state.hidden.entry(*record).or_insert(c.id);
                 Ok(())
             }
+            Record::Pool {
+                name,
+                description,
+                currency,
+                policy,
+                relief,
+            } => self.pool(c, author, name, description, currency, *policy, *relief),
+            Record::Contribution { pool, amount } => {
+                self.contribute(graph, c, author, pool, *amount)
+            }
+            Record::ContributionConfirm { contribution } => {
+                self.confirm_contribution(graph, c, author, contribution)
+            }
+            Record::Application {
+                pool,
+                title,
+                amount,
+                terms,
+            } => self.apply_to_pool(graph, c, author, pool, title, *amount, terms),
+            Record::Disbursement {
+                application,
+                amount,
+            } => self.disburse(graph, c, author, application, *amount),
+            Record::Return { from, amount } => self.pool_return(graph, c, author, from, *amount),
+            Record::ReliefRequest {
+                fund,
+                amount,
+                urgency,
+                reason,
+            } => self.relief_request(graph, c, author, fund, *amount, *urgency, reason),
+            Record::ReliefApprove { request } => self.relief_approve(graph, c, author, request),
         }
     }
 

@@ -216,6 +216,14 @@ pub enum RejectReason {
     UnknownCategory,
     /// The member is already admitted, already vouched for, or is the voucher.
     Redundant,
+    /// A disbursement or return on an application no decision has allocated.
+    NotAllocated,
+    /// A disbursement beyond what is left of the application's allocation.
+    OverAllocation,
+    /// More than the pool or relief fund holds.
+    InsufficientFunds,
+    /// Relief beyond `relief_max_per_person` within `relief_period_days`.
+    OverReliefCap,
 }
 
 impl RejectReason {
@@ -253,6 +261,10 @@ impl RejectReason {
             ProposalClosed => "proposal_closed",
             UnknownCategory => "unknown_category",
             Redundant => "redundant",
+            NotAllocated => "not_allocated",
+            OverAllocation => "over_allocation",
+            InsufficientFunds => "insufficient_funds",
+            OverReliefCap => "over_relief_cap",
         }
     }
 }

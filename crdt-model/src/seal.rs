@@ -100,8 +100,7 @@ pub enum SealError {
 
 /// The X25519 public key of a member id.
 fn x25519_public(member: &MemberId) -> Result<PublicKey, SealError> {
-    let key =
-        VerifyingKey::from_bytes(&member.0).map_err(|_| SealError::BadKey(member.short()))?;
+    let key = VerifyingKey::from_bytes(&member.0).map_err(|_| SealError::BadKey(member.short()))?;
     Ok(PublicKey::from(key.to_montgomery().to_bytes()))
 }
 
@@ -372,7 +371,10 @@ mod tests {
             if len <= HEADER + ENTRY + TAG {
                 assert!(recipients(&blob[..len]).is_err(), "prefix of {len} bytes");
             }
-            assert!(open(&blob[..len], &key(1)).is_err(), "prefix of {len} bytes");
+            assert!(
+                open(&blob[..len], &key(1)).is_err(),
+                "prefix of {len} bytes"
+            );
         }
         assert!(recipients(&vec![1u8; MAX_SEALED_BYTES + 1]).is_err());
         let mut zero = blob.clone();
@@ -383,7 +385,10 @@ mod tests {
         );
         let mut v2 = blob.clone();
         v2[0] = 2;
-        assert_eq!(recipients(&v2), Err(SealError::Malformed("unknown version")));
+        assert_eq!(
+            recipients(&v2),
+            Err(SealError::Malformed("unknown version"))
+        );
         // A small-order ephemeral key gives no shared secret: refused, not a zero key.
         let mut small = blob;
         small[1..33].copy_from_slice(&[0; 32]);
@@ -407,10 +412,7 @@ mod tests {
     #[test]
     fn sealing_checks_its_inputs() {
         let one = [key(1).member_id()];
-        assert_eq!(
-            seal(b"", &one, &entropy(1)),
-            Err(SealError::TextLength(0))
-        );
+        assert_eq!(seal(b"", &one, &entropy(1)), Err(SealError::TextLength(0)));
         assert_eq!(
             seal(&[b'x'; MAX_TEXT_BYTES + 1], &one, &entropy(1)),
             Err(SealError::TextLength(MAX_TEXT_BYTES + 1))
@@ -424,8 +426,12 @@ mod tests {
             Err(SealError::TooManyRecipients(MAX_RECIPIENTS + 1))
         );
         // The largest seal fits the cap.
-        let blob = seal(&[b'x'; MAX_TEXT_BYTES], &many[..MAX_RECIPIENTS], &entropy(1))
-            .expect("the largest seal");
+        let blob = seal(
+            &[b'x'; MAX_TEXT_BYTES],
+            &many[..MAX_RECIPIENTS],
+            &entropy(1),
+        )
+        .expect("the largest seal");
         assert!(blob.len() <= MAX_SEALED_BYTES);
         // Not a curve point: no encryption key.
         let mut not_point = None;
