@@ -35,3 +35,6 @@ mod fuzz;
 
 #[path = "model/sync.rs"]
 mod sync;
+
+#[path = "model/pools.rs"]
+mod pools;

@@ -13,7 +13,7 @@ fn written_since(base: &Ledger, replica: &Ledger) -> Vec<Envelope> {
 /// Fresh replicas of `base` fed the concurrent changes of two sides in many orders: one
 /// side first, the other first, reversed (children before parents), and shuffled with
 /// duplicates, one envelope per ingest.
-fn every_order(base: &Ledger, left: &[Envelope], right: &[Envelope]) -> Vec<Ledger> {
+pub(crate) fn every_order(base: &Ledger, left: &[Envelope], right: &[Envelope]) -> Vec<Ledger> {
     let mut orders: Vec<Vec<Envelope>> = vec![
         [left, right].concat(),
         [right, left].concat(),
@@ -45,7 +45,7 @@ fn every_order(base: &Ledger, left: &[Envelope], right: &[Envelope]) -> Vec<Ledg
 
 /// Asserts that exactly one of `x` and `y` counts on every replica, the same one everywhere,
 /// the other refused for `reason`; returns the refused one.
-fn same_refusal_everywhere(
+pub(crate) fn same_refusal_everywhere(
     replicas: &mut [Ledger],
     x: RecordId,
     y: RecordId,

@@ -38,6 +38,14 @@ pub(crate) enum Step {
     /// Catch-up sync as the node runs it: `to` sends its clock, `from` answers with what
     /// `to` lacks in pages of `page`, then gossips its equivocation proofs.
     CatchUp { from: u8, to: u8, page: u8 },
+    /// As `Write`, with a pool or relief record (`pools::generated`).
+    Pools {
+        at: u8,
+        what: u8,
+        x: u8,
+        y: u16,
+        force: bool,
+    },
 }
 
 /// A whole test case.
@@ -58,6 +66,8 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(at, other, x)| Step::Clone { at, other, x }),
         2 => (any::<u8>(), any::<u8>(), 1u8..8)
             .prop_map(|(from, to, page)| Step::CatchUp { from, to, page }),
+        3 => (any::<u8>(), any::<u8>(), any::<u8>(), any::<u16>(), prop::bool::weighted(0.25))
+            .prop_map(|(at, what, x, y, force)| Step::Pools { at, what, x, y, force }),
     ]
 }
 
@@ -251,9 +261,22 @@ impl World {
                 x,
                 y,
                 force,
+            }
+            | Step::Pools {
+                at,
+                what,
+                x,
+                y,
+                force,
             } => {
                 let at = at as usize % n;
-                let Some(record) = self.record(at, what, x, y) else {
+                let record = match step {
+                    Step::Pools { .. } => {
+                        super::pools::generated(self.ledgers[at].state(), what, x, y)
+                    }
+                    _ => self.record(at, what, x, y),
+                };
+                let Some(record) = record else {
                     return Ok(());
                 };
                 let key = self.key_of(at);

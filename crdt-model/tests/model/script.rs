@@ -18,6 +18,20 @@
 //! bob: done r1 [5] ["feedback"]       # aid confirmation with optional rating and feedback
 //! bob: cancel r1
 //! alice: vouch erin                   # also: remove NAME
+//! wait 400d                           # the author clock moves on (also: 3600s)
+//! ```
+//!
+//! Pools and relief (`tests/model/pools.rs`; amounts in minor units):
+//!
+//! ```text
+//! p1 = bob: pool "Solar" EUR reinvest   # distribute, hybrid; `relief` after: a relief fund
+//! k1 = bob: contribute p1 30000
+//! alice: confirm_contribution k1
+//! a1 = carol: apply p1 45000 "Panels"
+//! alice: disburse a1 10000
+//! alice: return a1 5000                 # or a pool: money back into it
+//! r1 = bob: relief f1 20000 high "The boiler broke"   # sealed to the founder
+//! alice: approve r1
 //! ```
 //!
 //! A line the author's dry run refuses is not written and is listed as "(not written)".
@@ -65,6 +79,16 @@ pub(crate) fn run(script: &str) -> String {
                 devices.insert((words[1].clone(), 0));
             }
             "now" => now = Some(day(&words[1])),
+            "wait" => {
+                let w = &words[1];
+                let secs = match w.strip_suffix('d') {
+                    Some(d) => d.parse::<i64>().expect("days") * 86_400,
+                    None => w.trim_end_matches('s').parse().expect("seconds"),
+                };
+                town.as_mut()
+                    .expect("`community` must come first")
+                    .wait(secs);
+            }
             _ => {
                 let town = town.as_mut().expect("`community` must come first");
                 let (label, rest) = match line.split_once(" = ") {
@@ -181,7 +205,8 @@ fn parse_record(town: &Town, labels: &BTreeMap<String, RecordId>, w: &[String]) 
             member: town.id(&w[1]),
         },
         "remove" => remove(town.id(&w[1])),
-        other => panic!("unknown verb {other}"),
+        other => super::pools::parse_verb(town, &label, w)
+            .unwrap_or_else(|| panic!("unknown verb {other}")),
     }
 }
 
@@ -349,6 +374,7 @@ fn render(
             );
         }
     }
+    super::pools::render(&mut o, town, s, &rec, &who);
     let refused: Vec<_> = s
         .log
         .iter()

@@ -125,6 +125,11 @@ impl Town {
     pub(crate) fn dev(&self, name: &str, n: usize) -> DeviceKey {
         self.person(name).dev(n)
     }
+    /// Moves the author clock on by `secs` (records claim later times from now on).
+    pub(crate) fn wait(&mut self, secs: i64) {
+        self.clock += secs;
+    }
+
     /// The next author time: one minute after the previous one.
     pub(crate) fn tick(&mut self) -> i64 {
         self.clock += 60;
@@ -465,7 +470,10 @@ pub(crate) fn layout(record: &Record) -> Vec<(&'static str, ScalarValue)> {
         }
         Record::AidCancel { request } => vec![("request", b(&request.0))],
         Record::Hide { record, reason } => vec![("record", b(&record.0)), ("reason", s(reason))],
-        other => panic!("no test layout for {}", other.kind()),
+        other => match super::pools::layout(other) {
+            Some(f) => f,
+            None => panic!("no test layout for {}", other.kind()),
+        },
     };
     f.insert(0, ("v", Int(1)));
     f
