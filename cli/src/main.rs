@@ -22,7 +22,7 @@ use serde_json::json;
 
 use crate::app::{App, Report};
 use crate::cli::{Cli, Command};
-use crate::commands::{aid, audit, demo, membership, support, timebank, up};
+use crate::commands::{aid, audit, demo, membership, pools, support, timebank, up};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -128,5 +128,7 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
         Command::Params => audit::params(&app),
         Command::Up(args) => up::up(&app, args, cli.json),
         Command::Demo { keep } => demo::demo(keep, cli.json),
+        Command::Pool(cmd) => pools::pool(&app, cmd),
+        Command::Relief(cmd) => pools::relief(&app, cmd),
     }
 }
