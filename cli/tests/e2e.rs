@@ -11,6 +11,7 @@ mod e2e {
     mod demo;
     mod membership;
     mod network;
+    mod pools;
     mod support_points;
     mod sync;
     mod timebank;
