@@ -266,7 +266,7 @@ pub(crate) fn render(
     }
     for r in reqs {
         let approvals: Vec<String> = r.approvals.iter().map(|a| who(&a.steward)).collect();
-        let sealed_to: Vec<String> = r.sealed_to.iter().map(|m| who(m)).collect();
+        let sealed_to: Vec<String> = r.sealed_to.iter().map(who).collect();
         // What a steward reads: the reason opens with their identity key, and only theirs.
         let opened = town
             .people
@@ -756,7 +756,7 @@ pub(crate) fn generated(state: &State, what: u8, x: u8, y: u16) -> Option<Record
                 ReturnPolicy::Distribute,
                 ReturnPolicy::Hybrid,
             ][y as usize % 3];
-            pool(&format!("Pool {y}"), "EUR", policy, x % 2 == 0)
+            pool(&format!("Pool {y}"), "EUR", policy, x.is_multiple_of(2))
         }
         1 | 2 => contribution(pools()?, amount),
         3 => contribution_confirm(pick(state.contributions.keys().copied().collect())?),
