@@ -46,9 +46,21 @@ impl App {
             Some(d) => d,
             None => default_data_dir()?,
         };
+        // `COOP_NOW` (Unix seconds) sets the time this invocation claims in what it writes
+        // and uses for "now" in queries: for replaying a scenario and for tests that must
+        // get past a voting window or a deadline without waiting for it.
+        let now = match std::env::var("COOP_NOW") {
+            Ok(v) => v
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|t| (0..=253_402_300_799).contains(t))
+                .with_context(|| format!("COOP_NOW must be Unix seconds, got {v:?}"))?,
+            Err(_) => unix_now(),
+        };
         Ok(App {
             dir: DataDir::new(root),
-            now: unix_now(),
+            now,
         })
     }
 

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use coop_model::record::{Outcome, ReturnPolicy, Urgency, MAX_MONEY};
+use coop_model::record::{Choice, Outcome, ReturnPolicy, Role, Urgency, Visibility, MAX_MONEY};
 use coop_model::Day;
 
 /// coop: a peer-to-peer, local-first ledger for a neighbourhood cooperative.
@@ -100,11 +100,44 @@ pub(crate) enum Command {
     Sync(SyncCommand),
     /// Community parameters with their values and history.
     Params,
+    /// Governance: open decisions, vote, close the vote, see outcomes.
+    #[command(subcommand)]
+    Decision(DecisionCommand),
+    /// Report a record or a member to the moderators.
+    #[command(subcommand)]
+    Report(ReportCommand),
+    /// Moderators: see reports and forked devices, hide records.
+    #[command(subcommand)]
+    Moderation(ModerationCommand),
     /// Start three local nodes and run the seed scenarios end to end.
     Demo {
         /// Keep the three data directories (their paths are printed).
         #[arg(long)]
         keep: bool,
+    },
+    /// Who may see your balance and history: show it, or `set public|members|private`.
+    Visibility {
+        #[command(subcommand)]
+        command: Option<VisibilityCommand>,
+    },
+    /// Community metrics: SP per proposal over time, aid completion, the time-bank
+    /// distribution, hours per month, participation.
+    Metrics {
+        /// Time series and rates from this day on, YYYY-MM-DD (UTC).
+        #[arg(long, value_parser = parse_day)]
+        since: Option<Day>,
+    },
+    /// Export the records you may see, with hour receipts that verify on their own.
+    Export {
+        /// csv or json.
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// Write to this file (replaced atomically) instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Include records hidden by moderators.
+        #[arg(long)]
+        all: bool,
     },
     /// Investment pools: create, contribute, confirm, apply, disburse, return.
     #[command(subcommand)]
@@ -301,6 +334,34 @@ pub(crate) enum SyncCommand {
         /// The file written by `coop sync export`.
         file: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum VisibilityCommand {
+    /// A member's setting (default: yours).
+    Show {
+        /// Display name or id prefix.
+        member: Option<String>,
+    },
+    /// Set yours: public (anyone), members (admitted members; the default) or private (you).
+    Set {
+        /// public, members or private.
+        #[arg(value_parser = parse_visibility)]
+        level: Visibility,
+    },
+}
+
+/// The format of `coop export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ExportFormat {
+    /// One header row, then one row per record (RFC 4180).
+    Csv,
+    /// One JSON document with the records and the receipts.
+    Json,
+}
+
+fn parse_visibility(s: &str) -> Result<Visibility, String> {
+    s.parse()
 }
 
 #[derive(Debug, Subcommand)]
@@ -544,4 +605,127 @@ mod tests {
             assert!(parse_money(bad).is_err(), "{bad:?}");
         }
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DecisionCommand {
+    /// Put a decision to the vote of all members (one action at most; none is general).
+    #[command(group(clap::ArgGroup::new("action").multiple(false)
+        .args(["param", "grant", "revoke", "remove", "allocate"])))]
+    Open {
+        /// Title (3-100 characters).
+        #[arg(long, value_parser = text(3, 100))]
+        title: String,
+        /// Description (up to 2000 characters).
+        #[arg(long, default_value = "", value_parser = text(0, 2000))]
+        description: String,
+        /// How long the vote stays open: e.g. 7d, 36h, 90m (at most 366d).
+        #[arg(long, default_value = "7d", value_parser = parse_window)]
+        window: i64,
+        /// Change a parameter when it passes, e.g. `--param sp_max_per_proposal=20`.
+        #[arg(long, value_name = "KEY=VALUE", value_parser = parse_param)]
+        param: Option<String>,
+        /// Grant a role (moderator, steward, treasurer) to `--member`.
+        #[arg(long, value_name = "ROLE", requires = "member", value_parser = parse_role)]
+        grant: Option<Role>,
+        /// Revoke a role from `--member`.
+        #[arg(long, value_name = "ROLE", requires = "member", value_parser = parse_role)]
+        revoke: Option<Role>,
+        /// Remove this member (display name or id prefix) when it passes.
+        #[arg(long, value_name = "MEMBER")]
+        remove: Option<String>,
+        /// Allocate a pool's money to this application (id prefix) when it passes.
+        #[arg(long, value_name = "APPLICATION")]
+        allocate: Option<String>,
+        /// The member of `--grant` or `--revoke`.
+        #[arg(long, value_name = "MEMBER")]
+        member: Option<String>,
+    },
+    /// Vote yes, no or abstain (abstentions count towards the quorum only).
+    Vote {
+        /// Decision id prefix.
+        id: String,
+        /// yes, no or abstain.
+        #[arg(value_parser = parse_choice)]
+        choice: Choice,
+    },
+    /// Close the vote once its window has ended; the outcome is derived from the votes
+    /// this node holds.
+    Close {
+        /// Decision id prefix.
+        id: String,
+    },
+    /// Decisions, open first.
+    List {
+        /// Include decisions hidden by moderators.
+        #[arg(long)]
+        all: bool,
+    },
+    /// One decision, its votes and its outcome.
+    Show {
+        /// Decision id prefix.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ReportCommand {
+    /// Report a record.
+    Record {
+        /// Record id prefix.
+        id: String,
+        /// Why (3-500 characters).
+        #[arg(long, value_parser = text(3, 500))]
+        reason: String,
+    },
+    /// Report a member.
+    Member {
+        /// Display name or id prefix.
+        member: String,
+        /// Why (3-500 characters).
+        #[arg(long, value_parser = text(3, 500))]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ModerationCommand {
+    /// Reports, hidden records and members whose device forked (moderators only).
+    List,
+    /// Hide a record from listings; it stays in `coop ledger --all` for audit.
+    Hide {
+        /// Record id prefix.
+        id: String,
+        /// Why (3-500 characters).
+        #[arg(long, value_parser = text(3, 500))]
+        reason: String,
+    },
+}
+
+fn parse_window(s: &str) -> Result<i64, String> {
+    let bad = || format!("expected a duration such as 7d, 36h or 90m, got {s:?}");
+    let s = s.trim();
+    let (n, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "d" => n.checked_mul(86_400),
+        "h" => n.checked_mul(3_600),
+        "m" => n.checked_mul(60),
+        _ => None,
+    }
+    .ok_or_else(bad)?;
+    if secs <= 0 || secs > coop_model::derive::MAX_WINDOW_SECS {
+        return Err(format!(
+            "the window must be between 1 minute and 366 days, got {s:?}"
+        ));
+    }
+    Ok(secs)
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
+}
+
+fn parse_choice(s: &str) -> Result<Choice, String> {
+    s.parse()
 }

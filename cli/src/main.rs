@@ -22,7 +22,9 @@ use serde_json::json;
 
 use crate::app::{App, Report};
 use crate::cli::{Cli, Command};
-use crate::commands::{aid, audit, demo, membership, pools, support, timebank, up};
+use crate::commands::{
+    aid, audit, demo, governance, insight, membership, pools, support, timebank, up,
+};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -126,8 +128,14 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
         Command::Verify => audit::verify(&app),
         Command::Sync(cmd) => audit::sync(&app, cmd),
         Command::Params => audit::params(&app),
+        Command::Decision(cmd) => governance::decision(&app, cmd),
+        Command::Report(cmd) => governance::report(&app, cmd),
+        Command::Moderation(cmd) => governance::moderation(&app, cmd),
         Command::Up(args) => up::up(&app, args, cli.json),
         Command::Demo { keep } => demo::demo(keep, cli.json),
+        Command::Visibility { command } => insight::visibility(&app, command),
+        Command::Metrics { since } => insight::metrics(&app, since),
+        Command::Export { format, out, all } => insight::export(&app, format, out.as_deref(), all),
         Command::Pool(cmd) => pools::pool(&app, cmd),
         Command::Relief(cmd) => pools::relief(&app, cmd),
     }

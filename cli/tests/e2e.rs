@@ -9,6 +9,8 @@ mod e2e {
     mod aid;
     mod audit;
     mod demo;
+    mod governance;
+    mod insight;
     mod membership;
     mod network;
     mod pools;

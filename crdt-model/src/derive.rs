@@ -19,7 +19,13 @@ use crate::envelope::RejectReason;
 use crate::ids::{CommunityId, Day, DeviceId, MemberId, RecordId};
 use crate::ledger::{Entry, EquivocationProof, Graph};
 use crate::params::Params;
-use crate::record::{Outcome, Record, ReportTarget, Urgency};
+use crate::record::{Outcome, Record, ReportTarget, Urgency, Visibility};
+
+mod privacy;
+pub use privacy::*;
+
+mod governance;
+pub use governance::*;
 
 mod pools;
 pub use pools::*;
@@ -58,6 +64,8 @@ pub struct State {
     pub counted: usize,
     /// How many records were refused.
     pub refused: usize,
+    /// Governance decisions (§7.6).
+    pub decisions: BTreeMap<RecordId, Decision>,
     /// Investment pools and relief funds (§7.5).
     pub pools: BTreeMap<RecordId, Pool>,
     /// Contributions to pools, pledged or confirmed.
@@ -71,8 +79,12 @@ pub struct State {
 /// A parameter value and the record that set it (`None` for the genesis defaults).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParamChange {
-    /// The record that put the value in force.
+    /// The record that put the value in force (the genesis, or the tally of a decision).
     pub at: RecordId,
+    /// The decision, for a change made by governance.
+    pub decision: Option<RecordId>,
+    /// Author-claimed time of the record that put it in force.
+    pub time: i64,
     /// Parameter name.
     pub key: String,
     /// Value in text form.
@@ -112,6 +124,8 @@ pub struct Member {
     pub sp: SpAccount,
     /// Mutual-aid history.
     pub aid: AidHistory,
+    /// Who may see this member's balance and history (§9); `members` until they set it.
+    pub visibility: Visibility,
 }
 
 /// A member's confirmed time, in minutes.
@@ -428,6 +442,7 @@ impl State {
             log: Vec::new(),
             counted: 0,
             refused: 0,
+            decisions: BTreeMap::new(),
             pools: BTreeMap::new(),
             contributions: BTreeMap::new(),
             applications: BTreeMap::new(),
@@ -604,6 +619,10 @@ pub(crate) struct Fold {
     forked: BTreeSet<DeviceId>,
     locked: HashMap<(MemberId, RecordId), i64>,
     offers: HashMap<RecordId, RecordId>,
+    /// The vouch count each member was admitted with (later changes of
+    /// `admission_vouches` do not reach back).
+    admission_threshold: HashMap<MemberId, i64>,
+    gov: GovFold,
 }
 
 /// State plus what incremental derivation needs.
@@ -638,48 +657,43 @@ impl Derived {
         community: &CommunityId,
         epoch: u64,
     ) -> Derived {
+        // Strong removal (§4) refuses a removed member's records anywhere in the order that
+        // are not in the removal's causal past, which needs the removals before the fold
+        // that decides them. So: fold with the removals known so far, and again with those
+        // the fold found passed, until no new one appears. The set only grows (a removal
+        // that passed stays in force), so this ends after at most one pass per removal
+        // decision; every pass is a function of the change set alone.
+        let mut known: BTreeSet<usize> = BTreeSet::new();
+        loop {
+            let d = Self::fold_pass(graph, proofs, community, epoch, &known);
+            if d.fold.gov.passed_removals.is_subset(&known) {
+                return d;
+            }
+            known.extend(d.fold.gov.passed_removals.iter().copied());
+        }
+    }
+
+    fn fold_pass(
+        graph: Graph<'_>,
+        proofs: &BTreeMap<DeviceId, EquivocationProof>,
+        community: &CommunityId,
+        epoch: u64,
+        known_removals: &BTreeSet<usize>,
+    ) -> Derived {
         let mut fold = Fold {
             forked: proofs.keys().copied().collect(),
             ..Fold::default()
         };
-        let state = State::empty(*community);
-        // Pre-pass: the founder (static authority until governance) and the removals they
-        // signed, which strong removal applies to records anywhere in the order.
-        let founder = graph.entries.iter().find_map(|e| match &e.v.record {
-            Record::Genesis { founder, .. } if !e.excluded => Some((e.dev, *founder)),
-            _ => None,
-        });
-        for (i, e) in graph.entries.iter().enumerate() {
-            if let (Record::Remove { member, .. }, Some((gdev, f))) = (&e.v.record, founder) {
-                let by_founder_device = graph.entries.iter().any(|c| {
-                    c.dev == e.dev
-                        && c.v.seq == 1
-                        && crate::gate::certified_member(&c.v.record) == Some(f)
-                });
-                // The member's join request must be in the removal's causal past: the same
-                // test `remove` applies, so a removal counts here exactly when the log
-                // shows it counted.
-                let joined = graph.entries.iter().any(|j| {
-                    matches!(&j.v.record, Record::Join { member: m, .. } if m == member)
-                        && !j.excluded
-                        && e.clock.get(j.dev as usize).is_some_and(|s| *s >= 1)
-                });
-                let ok = !e.excluded
-                    && by_founder_device
-                    && joined
-                    && *member != f
-                    && !fold.forked.contains(&e.v.device)
-                    && e.clock.get(gdev as usize).is_some_and(|s| *s >= 1);
-                if ok {
-                    fold.removals.entry(*member).or_default().push(i);
-                }
-            }
+        fold.gov.known_removals = known_removals.clone();
+        for (member, i) in Self::removal_targets(graph, known_removals) {
+            fold.removals.entry(member).or_default().push(i);
         }
         // In total order, not arrival order: the first removal a record falls outside of
         // is named in its refusal, which must read the same on every replica.
         for removals in fold.removals.values_mut() {
             removals.sort_by_key(|&i| key(&graph.entries[i]));
         }
+        let state = State::empty(*community);
         // Changes on a discarded fork branch (or built on one) are not folded: a replica
         // that learnt of the fork through a proof and catch-up sync never receives them,
         // and must still derive the same state as one that holds them.
@@ -716,7 +730,8 @@ impl Derived {
         let new = &graph.entries[self.folded.min(graph.entries.len())..];
         new.iter().all(|e| {
             !e.excluded
-                && !matches!(e.v.record, Record::Remove { .. } | Record::Genesis { .. })
+                && !matches!(e.v.record, Record::Genesis { .. })
+                && !self.tally_needs_refold(&e.v.record)
                 && self.last_key.is_none_or(|k| key(e) > k)
         })
     }
@@ -837,6 +852,7 @@ impl Derived {
             log: Vec::new(),
             counted: 0,
             refused: 0,
+            decisions: BTreeMap::new(),
             pools: st.pools.clone(),
             contributions: st.contributions.clone(),
             applications: st.applications.clone(),
@@ -855,6 +871,11 @@ impl Derived {
             forked: self.fold.forked.clone(),
             locked: HashMap::new(),
             offers: HashMap::new(),
+            admission_threshold: pick(&self.fold.admission_threshold, involved.as_deref()),
+            gov: GovFold {
+                known_removals: self.fold.gov.known_removals.clone(),
+                ..GovFold::default()
+            },
         };
         let copy_proposal = |id: &RecordId, state: &mut State, fold: &mut Fold| {
             if let Some(p) = st.proposals.get(id) {
@@ -885,6 +906,11 @@ impl Derived {
                 if let Some(request) = self.fold.offers.get(offer) {
                     fold.offers.insert(*offer, *request);
                     copy_request(request, &mut state);
+                }
+            }
+            Record::Vote { decision, .. } | Record::Tally { decision } => {
+                if let Some(d) = st.decisions.get(decision) {
+                    state.decisions.insert(*decision, d.clone());
                 }
             }
             _ => {}
@@ -927,6 +953,16 @@ impl Derived {
                 target,
                 ..
             } => ids.push(MemberId(*target)),
+            Record::Decision { action, .. } => match action {
+                crate::record::DecisionAction::RoleGrant { member, .. }
+                | crate::record::DecisionAction::RoleRevoke { member, .. }
+                | crate::record::DecisionAction::Removal { member } => ids.push(*member),
+                crate::record::DecisionAction::General
+                | crate::record::DecisionAction::Param { .. } => {}
+                // Pool allocations read the pools, which the narrow copy leaves out.
+                crate::record::DecisionAction::PoolAllocation { .. } => return None,
+            },
+            Record::Vote { .. } => {}
             Record::Report { .. }
             | Record::Proposal { .. }
             | Record::Allocate { .. }
@@ -991,6 +1027,8 @@ impl Derived {
                     .into_iter()
                     .map(|(k, v)| ParamChange {
                         at: c.id,
+                        decision: None,
+                        time: c.time,
                         key: k.to_string(),
                         value: v,
                     })
@@ -1047,7 +1085,10 @@ impl Derived {
                 Ok(())
             }
             Record::Vouch { member } => self.vouch(c, author, *member),
-            Record::Remove { member, .. } => self.remove(c, author, *member),
+            Record::Remove { .. } => Err((
+                RejectReason::NotAllowed,
+                "members are removed by decision (a removal decision that passes)".into(),
+            )),
             Record::Attest {
                 to,
                 minutes,
@@ -1313,6 +1354,12 @@ impl Derived {
                 self.state.hidden.entry(*record).or_insert(c.id);
                 Ok(())
             }
+            Record::Decision { .. } => self.open_decision(c, author, record),
+            Record::Vote { decision, choice } => {
+                self.cast_vote(graph, c, author, decision, *choice)
+            }
+            Record::Tally { decision } => self.tally(graph, c, decision),
+            Record::Visibility { level } => self.set_visibility(author, *level),
             Record::Pool {
                 name,
                 description,
@@ -1374,6 +1421,7 @@ impl Derived {
             time: TimeAccount::default(),
             sp: SpAccount::default(),
             aid: AidHistory::default(),
+            visibility: Visibility::default(),
         })
     }
 
@@ -1382,15 +1430,19 @@ impl Derived {
     fn authorize(&self, graph: Graph<'_>, c: &Ctx<'_>, author: MemberId) -> Result<(), Refusal> {
         let admitted = match self.fold.genesis {
             Some((gdev, founder)) if founder == author => c.seen(gdev, 1),
-            _ => {
-                let mut vouchers = BTreeSet::new();
-                for (dev, seq, voucher) in self.fold.vouches.get(&author).into_iter().flatten() {
-                    if c.seen(*dev, *seq) {
-                        vouchers.insert(*voucher);
+            _ => match self.fold.admission_threshold.get(&author) {
+                Some(&needed) => {
+                    let mut vouchers = BTreeSet::new();
+                    for (dev, seq, voucher) in self.fold.vouches.get(&author).into_iter().flatten()
+                    {
+                        if c.seen(*dev, *seq) {
+                            vouchers.insert(*voucher);
+                        }
                     }
+                    vouchers.len() as i64 >= needed
                 }
-                vouchers.len() as i64 >= self.params().admission_vouches
-            }
+                None => false,
+            },
         };
         if !admitted {
             return Err((
@@ -1441,7 +1493,15 @@ impl Derived {
         }
         list.push((c.dev, c.seq, author));
         let count = list.len() as i64;
-        let needed = self.params().admission_vouches;
+        // A young community cannot muster more vouches than it has members: the threshold
+        // is `admission_vouches`, or the number of admitted members when that is smaller.
+        let admitted = self
+            .state
+            .members
+            .values()
+            .filter(|m| m.status == MemberStatus::Admitted)
+            .count() as i64;
+        let needed = self.params().admission_vouches.min(admitted.max(1));
         let budget = self.params().sp_budget;
         if let Some(m) = self.state.members.get_mut(&member) {
             m.vouched_by.insert(author);
@@ -1449,45 +1509,9 @@ impl Derived {
                 m.status = MemberStatus::Admitted;
                 m.sp.budget = budget;
                 m.sp.available = budget - m.sp.allocated;
+                self.fold.admission_threshold.insert(member, needed);
             }
         }
-        Ok(())
-    }
-
-    fn remove(&mut self, c: &Ctx<'_>, author: MemberId, member: MemberId) -> Result<(), Refusal> {
-        let founder = self.fold.genesis.map(|g| g.1);
-        if Some(author) != founder {
-            return Err((
-                RejectReason::NotAllowed,
-                "only the founder removes members until governance".into(),
-            ));
-        }
-        if Some(member) == founder {
-            return Err((
-                RejectReason::NotAllowed,
-                "the founder cannot be removed".into(),
-            ));
-        }
-        let joined = self
-            .fold
-            .joins
-            .get(&member)
-            .is_some_and(|devs| devs.iter().any(|d| c.seen(*d, 1)));
-        let m = self
-            .state
-            .members
-            .get_mut(&member)
-            .filter(|_| joined)
-            .ok_or((
-                RejectReason::UnknownReference,
-                format!(
-                    "no join request from {} in the removal's past",
-                    member.short()
-                ),
-            ))?;
-        // A second removal counts too (strong removal reads every removal), and changes
-        // nothing here.
-        m.status = MemberStatus::Removed;
         Ok(())
     }
 

@@ -216,6 +216,14 @@ pub enum RejectReason {
     UnknownCategory,
     /// The member is already admitted, already vouched for, or is the voucher.
     Redundant,
+    /// A vote after the decision's window closed, or outside the tally's causal past.
+    WindowClosed,
+    /// A tally before the decision's window closed.
+    WindowOpen,
+    /// A second vote by the same member on one decision.
+    AlreadyVoted,
+    /// A decision that could not take effect as written (bad window, parameter, role, member).
+    InvalidDecision,
     /// A disbursement or return on an application no decision has allocated.
     NotAllocated,
     /// A disbursement beyond what is left of the application's allocation.
@@ -261,6 +269,10 @@ impl RejectReason {
             ProposalClosed => "proposal_closed",
             UnknownCategory => "unknown_category",
             Redundant => "redundant",
+            WindowClosed => "window_closed",
+            WindowOpen => "window_open",
+            AlreadyVoted => "already_voted",
+            InvalidDecision => "invalid_decision",
             NotAllocated => "not_allocated",
             OverAllocation => "over_allocation",
             InsufficientFunds => "insufficient_funds",

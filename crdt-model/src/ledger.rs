@@ -143,8 +143,6 @@ pub struct Ledger {
     device_members: HashMap<DeviceId, MemberId>,
     /// The founder's device index and identity, once the genesis is held.
     founder: Option<(u32, MemberId)>,
-    /// `admission_vouches` from the genesis (the gate's admission threshold).
-    admission_vouches: i64,
     /// Accepted vouches per member: (device index, seq, voucher).
     vouches: HashMap<MemberId, Vec<(u32, u64, MemberId)>>,
     pending: HashMap<RecordId, Verified>,
@@ -176,7 +174,6 @@ impl Ledger {
             fork_envelopes: BTreeMap::new(),
             device_members: HashMap::new(),
             founder: None,
-            admission_vouches: 1,
             vouches: HashMap::new(),
             pending: HashMap::new(),
             pending_order: VecDeque::new(),
@@ -599,11 +596,8 @@ impl Ledger {
             self.device_members.entry(v.device).or_insert(m);
         }
         match &v.record {
-            Record::Genesis {
-                founder, params, ..
-            } => {
+            Record::Genesis { founder, .. } => {
                 self.founder = Some((dev, *founder));
-                self.admission_vouches = params.admission_vouches;
             }
             Record::Vouch { member: m } if !excluded => {
                 if let Some(voucher) = member {
@@ -914,9 +908,11 @@ impl Ledger {
         }
     }
 
-    /// Whether `member` is admitted in a causal past summarized by `clock`: the founder
-    /// once the genesis is in it, anyone else once `admission_vouches` distinct accepted
-    /// vouches are.
+    /// Whether `member` may be admitted in a causal past summarized by `clock`: the founder
+    /// once the genesis is in it, anyone else once an accepted vouch for them is. This is
+    /// the gate's cheap necessary condition (keys nobody vouched for write only their
+    /// certificate); the exact threshold — `admission_vouches` as governed, capped by the
+    /// number of admitted members — is derivation's, which refuses `not_a_member` below it.
     fn admitted_in(&self, member: Option<MemberId>, clock: &[u32]) -> bool {
         let Some(member) = member else { return false };
         let seen = |dev: u32, seq: u64| clock.get(dev as usize).is_some_and(|s| *s as u64 >= seq);
@@ -925,15 +921,11 @@ impl Ledger {
                 return seen(gdev, 1);
             }
         }
-        let vouchers: BTreeSet<MemberId> = self
-            .vouches
+        self.vouches
             .get(&member)
             .into_iter()
             .flatten()
-            .filter(|(dev, seq, _)| seen(*dev, *seq))
-            .map(|(_, _, voucher)| *voucher)
-            .collect();
-        vouchers.len() as i64 >= self.admission_vouches
+            .any(|(dev, seq, _)| seen(*dev, *seq))
     }
 
     /// The dependencies of a new change of `device` as `seq`: at most [`MAX_DEPS`] heads,

@@ -10,6 +10,8 @@
 //! - [`ledger`]: ingest with dependency buffering and equivocation, catch-up sync, authoring.
 //! - [`derive`]: the deterministic fold into [`State`].
 //! - [`receipt`]: two-party hour receipts that verify on their own.
+//! - [`metrics`]: community metrics (§10), pure functions of a state and `now`.
+//! - [`export`]: the records a member may see (§9), with their receipts.
 //! - [`seal`]: text sealed to a set of members (relief reasons for the stewards).
 
 // `Rejection` is a value on the refusal path (an id, two keys and a reason); boxing it
@@ -18,10 +20,12 @@
 
 pub mod derive;
 pub mod envelope;
+pub mod export;
 pub mod gate;
 pub mod identity;
 pub mod ids;
 pub mod ledger;
+pub mod metrics;
 pub mod params;
 pub mod receipt;
 pub mod record;

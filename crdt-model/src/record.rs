@@ -60,6 +60,87 @@ pub enum ReportTarget {
     Member,
 }
 
+/// How a member votes on a decision.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Choice {
+    /// For.
+    Yes,
+    /// Against.
+    No,
+    /// Counts towards the quorum, not towards approval.
+    Abstain,
+}
+
+/// A role a decision grants or revokes (the founder role is never granted).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Sees abuse reports, hides records.
+    Moderator,
+    /// Approves relief requests, reads their sealed reasons.
+    Steward,
+    /// Confirms pool contributions, records disbursements and returns.
+    Treasurer,
+}
+
+/// What a decision does when it passes (§7.6).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum DecisionAction {
+    /// Nothing automatic: the outcome is the record.
+    General,
+    /// Sets a community parameter from the close of the vote on.
+    Param {
+        /// Parameter name (§8).
+        key: String,
+        /// New value, text form as `coop found --param` takes it.
+        value: String,
+    },
+    /// Grants a role to a member.
+    RoleGrant {
+        /// The member.
+        member: MemberId,
+        /// The role.
+        role: Role,
+    },
+    /// Revokes a role from a member.
+    RoleRevoke {
+        /// The member.
+        member: MemberId,
+        /// The role.
+        role: Role,
+    },
+    /// Removes a member (strong removal from the close of the vote, §4).
+    Removal {
+        /// The member.
+        member: MemberId,
+    },
+    /// Allocates a pool's money to an application.
+    PoolAllocation {
+        /// The application.
+        application: RecordId,
+    },
+}
+
+impl DecisionAction {
+    /// The stable text form of the action's kind.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DecisionAction::General => "general",
+            DecisionAction::Param { .. } => "param",
+            DecisionAction::RoleGrant { .. } => "role_grant",
+            DecisionAction::RoleRevoke { .. } => "role_revoke",
+            DecisionAction::Removal { .. } => "removal",
+            DecisionAction::PoolAllocation { .. } => "pool_allocation",
+        }
+    }
+}
+
 /// What a pool does with money that comes back (§7.5).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
@@ -102,6 +183,34 @@ macro_rules! text_enum {
 text_enum!(Outcome { Delivered = "delivered", Cancelled = "cancelled", Rejected = "rejected", Expired = "expired" });
 text_enum!(Urgency { Low = "low", Medium = "medium", High = "high" });
 text_enum!(ReportTarget { Record = "record", Member = "member" });
+text_enum!(Choice { Yes = "yes", No = "no", Abstain = "abstain" });
+text_enum!(Role { Moderator = "moderator", Steward = "steward", Treasurer = "treasurer" });
+
+/// Who may see a member's balance and history in the CLI (§9). Aggregates are always shown.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    /// Anyone, members or not (exports included).
+    Public,
+    /// Admitted members (the default for anyone who never wrote a setting).
+    #[default]
+    Members,
+    /// Only the member themself.
+    Private,
+}
+text_enum!(Visibility { Public = "public", Members = "members", Private = "private" });
 text_enum!(ReturnPolicy { Reinvest = "reinvest", Distribute = "distribute", Hybrid = "hybrid" });
 
 /// One ledger record: the payload of one signed change.
@@ -257,6 +366,35 @@ pub enum Record {
         /// Why.
         reason: String,
     },
+    /// A decision put to the vote of all members (§7.6).
+    Decision {
+        /// 3..=100 characters.
+        title: String,
+        /// Up to 2,000 characters.
+        description: String,
+        /// End of the voting window, Unix seconds.
+        closes_at: i64,
+        /// What passing it does.
+        action: DecisionAction,
+    },
+    /// One member's vote on a decision.
+    Vote {
+        /// The decision.
+        decision: RecordId,
+        /// Yes, no or abstain.
+        choice: Choice,
+    },
+    /// Closes a decision whose window has ended: the outcome is derived from the votes in
+    /// this record's causal past.
+    Tally {
+        /// The decision.
+        decision: RecordId,
+    },
+    /// The author's visibility setting (§9); the latest in total order wins.
+    Visibility {
+        /// Who may see the author's balance and history.
+        level: Visibility,
+    },
     /// A pool members contribute money to: an investment pool, or a relief fund.
     Pool {
         /// Name, 1..=100 characters.
@@ -356,6 +494,10 @@ impl Record {
             Record::AidCancel { .. } => "aid_cancel",
             Record::Report { .. } => "report",
             Record::Hide { .. } => "hide",
+            Record::Decision { .. } => "decision",
+            Record::Vote { .. } => "vote",
+            Record::Tally { .. } => "tally",
+            Record::Visibility { .. } => "visibility",
             Record::Pool { .. } => "pool",
             Record::Contribution { .. } => "contribution",
             Record::ContributionConfirm { .. } => "contribution_confirm",
@@ -506,6 +648,44 @@ impl Record {
             Record::Hide { record, reason } => {
                 vec![("record", id(record)), ("reason", Str(reason.clone()))]
             }
+            Record::Decision {
+                title,
+                description,
+                closes_at,
+                action,
+            } => {
+                let mut f = vec![
+                    ("title", Str(title.clone())),
+                    ("description", Str(description.clone())),
+                    ("closes_at", Int(*closes_at)),
+                    ("action", Str(action.as_str().into())),
+                ];
+                match action {
+                    DecisionAction::General => {}
+                    DecisionAction::Param { key, value } => {
+                        f.push(("key", Str(key.clone())));
+                        f.push(("value", Str(value.clone())));
+                    }
+                    DecisionAction::RoleGrant { member, role }
+                    | DecisionAction::RoleRevoke { member, role } => {
+                        f.push(("member", Bytes(member.0.to_vec())));
+                        f.push(("role", Str(role.as_str().into())));
+                    }
+                    DecisionAction::Removal { member } => {
+                        f.push(("member", Bytes(member.0.to_vec())))
+                    }
+                    DecisionAction::PoolAllocation { application } => {
+                        f.push(("application", id(application)))
+                    }
+                }
+                f
+            }
+            Record::Vote { decision, choice } => vec![
+                ("decision", id(decision)),
+                ("choice", Str(choice.as_str().into())),
+            ],
+            Record::Tally { decision } => vec![("decision", id(decision))],
+            Record::Visibility { level } => vec![("level", Str(level.as_str().into()))],
             Record::Pool {
                 name,
                 description,
@@ -729,6 +909,46 @@ impl Record {
                 record: f.id("record")?,
                 reason: f.str("reason", 3, 500)?,
             },
+            "decision" => {
+                let action = match f.str("action", 1, 32)?.as_str() {
+                    "general" => DecisionAction::General,
+                    "param" => DecisionAction::Param {
+                        key: f.str("key", 1, 64)?,
+                        value: f.str("value", 1, 4096)?,
+                    },
+                    "role_grant" => DecisionAction::RoleGrant {
+                        member: MemberId(f.b32("member")?),
+                        role: f.str("role", 1, 16)?.parse()?,
+                    },
+                    "role_revoke" => DecisionAction::RoleRevoke {
+                        member: MemberId(f.b32("member")?),
+                        role: f.str("role", 1, 16)?.parse()?,
+                    },
+                    "removal" => DecisionAction::Removal {
+                        member: MemberId(f.b32("member")?),
+                    },
+                    "pool_allocation" => DecisionAction::PoolAllocation {
+                        application: f.id("application")?,
+                    },
+                    other => return Err(format!("unknown decision action {other:?}")),
+                };
+                Record::Decision {
+                    title: f.str("title", 3, 100)?,
+                    description: f.str("description", 0, 2000)?,
+                    closes_at: f.int("closes_at")?,
+                    action,
+                }
+            }
+            "vote" => Record::Vote {
+                decision: f.id("decision")?,
+                choice: f.str("choice", 1, 16)?.parse()?,
+            },
+            "tally" => Record::Tally {
+                decision: f.id("decision")?,
+            },
+            "visibility" => Record::Visibility {
+                level: f.str("level", 1, 16)?.parse()?,
+            },
             "pool" => {
                 let currency = f.str("currency", 3, 3)?;
                 if !currency.bytes().all(|b| b.is_ascii_uppercase()) {
@@ -834,6 +1054,14 @@ impl Record {
                 )
             }
             Record::Hide { record, reason } => format!("hid {} ({reason})", record.short()),
+            Record::Decision { title, action, .. } => {
+                format!("decision {title:?} ({})", action.as_str())
+            }
+            Record::Vote { decision, choice } => {
+                format!("voted {choice} on {}", decision.short())
+            }
+            Record::Tally { decision } => format!("closed the vote on {}", decision.short()),
+            Record::Visibility { level } => format!("visibility set to {level}"),
             Record::Pool {
                 name,
                 currency,

@@ -36,5 +36,9 @@ mod fuzz;
 #[path = "model/sync.rs"]
 mod sync;
 
+#[path = "model/governance.rs"]
+mod governance;
+#[path = "model/metrics.rs"]
+mod metrics;
 #[path = "model/pools.rs"]
 mod pools;

@@ -133,6 +133,7 @@ pub(crate) fn aid(app: &App, cmd: AidCommand) -> Result<Report> {
                 .aid_requests
                 .get(&rid)
                 .with_context(|| format!("{} is not a mutual-aid request", rid.short()))?;
+            let r = &crate::commands::insight::redact_aid(app, &state, r);
             Ok(Report::new(request_json(&state, r), show_text(&state, r)))
         }
     }
@@ -270,6 +271,14 @@ fn list(app: &App, status: Option<&str>, all: bool) -> Result<Report> {
     } else {
         t.render()
     };
-    let list: Vec<Value> = rs.iter().map(|r| request_json(&state, r)).collect();
+    let list: Vec<Value> = rs
+        .iter()
+        .map(|r| {
+            request_json(
+                &state,
+                &crate::commands::insight::redact_aid(app, &state, r),
+            )
+        })
+        .collect();
     Ok(Report::new(json!({ "requests": list }), text))
 }

@@ -28,13 +28,21 @@ pub(crate) fn ledger(
         .take(limit.unwrap_or(usize::MAX));
     let mut t = Table::new(&["#", "id", "time (UTC)", "member", "kind", "status", "what"]);
     let mut list = Vec::new();
+    // Another member's history is withheld where their visibility keeps it from you (§9):
+    // the row shows that the record exists, its kind and status, not whose or what.
+    let view = state.viewer(crate::commands::insight::viewer(app));
     for e in entries {
-        let who = e
-            .member
-            .map_or_else(|| e.device.short(), |m| show::name(&state, &m));
-        let what = match (&e.reason, &e.detail) {
-            (Some(r), Some(d)) => format!("{} — {r}: {d}", e.summary),
-            (Some(r), None) => format!("{} — {r}", e.summary),
+        let full = view.sees_entry(e);
+        let who = match (full, e.member) {
+            (false, _) => "(withheld)".into(),
+            (true, Some(m)) => show::name(&state, &m),
+            (true, None) => e.device.short(),
+        };
+        let what = match (full, &e.reason, &e.detail) {
+            (false, Some(r), _) => format!("(another member's history) — {r}"),
+            (false, None, _) => "(another member's history)".into(),
+            (true, Some(r), Some(d)) => format!("{} — {r}: {d}", e.summary),
+            (true, Some(r), None) => format!("{} — {r}", e.summary),
             _ => e.summary.clone(),
         };
         let hidden = app::hidden(&state, &e.id);
@@ -55,14 +63,15 @@ pub(crate) fn ledger(
             "position": e.position,
             "id": e.id,
             "kind": e.kind,
-            "device": e.device,
-            "member": e.member,
+            "device": full.then_some(e.device),
+            "member": if full { e.member } else { None },
             "time": e.time,
-            "summary": e.summary,
+            "summary": full.then_some(&e.summary),
             "status": e.status,
             "reason": e.reason,
-            "detail": e.detail,
+            "detail": if full { e.detail.as_ref() } else { None },
             "hidden": hidden,
+            "redacted": !full,
         }));
     }
     let text = if t.is_empty() {
@@ -147,16 +156,23 @@ pub(crate) fn params(app: &App) -> Result<Report> {
         text.push_str("Every value is as set at the genesis; governance has changed none.\n");
     } else {
         text.push_str("\nChanges since the genesis (oldest first):\n");
-        let mut h = Table::new(&["record", "parameter", "value"]);
+        let mut h = Table::new(&["in force from (UTC)", "parameter", "value", "decision"]);
         for c in changes {
-            h.row(vec![c.at.short(), c.key.clone(), c.value.clone()]);
+            h.row(vec![
+                crate::show::datetime(c.time),
+                c.key.clone(),
+                c.value.clone(),
+                c.decision.map_or_else(|| c.at.short(), |d| d.short()),
+            ]);
         }
         text.push_str(&h.render());
     }
     let history: Vec<Value> = state
         .params_history
         .iter()
-        .map(|c| json!({ "at": c.at, "key": c.key, "value": c.value }))
+        .map(|c| {
+            json!({ "at": c.at, "decision": c.decision, "time": c.time, "key": c.key, "value": c.value })
+        })
         .collect();
     Ok(Report::new(
         json!({ "params": state.params, "history": history }),

@@ -319,6 +319,8 @@ pub(crate) fn members(app: &App) -> Result<Report> {
     let mut ms: Vec<_> = state.members.values().collect();
     ms.sort_by(|a, b| (&a.display_name, a.id).cmp(&(&b.display_name, b.id)));
     for m in ms {
+        // Another member's balance is shown only if their visibility allows it (§9).
+        let visible = state.can_see(Some(&me), &m.id);
         let vouchers: Vec<String> = m.vouched_by.iter().map(|v| show::name(&state, v)).collect();
         let you = if m.id == me { " (you)" } else { "" };
         t.row(vec![
@@ -335,7 +337,11 @@ pub(crate) fn members(app: &App) -> Result<Report> {
             } else {
                 vouchers.join(",")
             },
-            show::signed_minutes(m.time.balance),
+            if visible {
+                show::signed_minutes(m.time.balance)
+            } else {
+                format!("({})", m.visibility)
+            },
         ]);
         list.push(json!({
             "id": m.id,
@@ -344,7 +350,8 @@ pub(crate) fn members(app: &App) -> Result<Report> {
             "roles": m.roles,
             "vouched_by": m.vouched_by,
             "devices": m.devices.len(),
-            "balance_minutes": m.time.balance,
+            "balance_minutes": visible.then_some(m.time.balance),
+            "visibility": m.visibility,
             "you": m.id == me,
         }));
     }

@@ -3,6 +3,8 @@
 pub(crate) mod aid;
 pub(crate) mod audit;
 pub(crate) mod demo;
+pub(crate) mod governance;
+pub(crate) mod insight;
 pub(crate) mod membership;
 pub(crate) mod pools;
 pub(crate) mod support;

@@ -56,7 +56,7 @@ pub(crate) fn proposal(app: &App, cmd: ProposalCommand) -> Result<Report> {
             for a in &p.allocations {
                 t.row(vec![
                     a.id.short(),
-                    show::name(&state, &a.member),
+                    crate::commands::insight::name_if_visible(app, &state, &a.member),
                     a.points.to_string(),
                 ]);
             }
@@ -81,7 +81,16 @@ pub(crate) fn proposal(app: &App, cmd: ProposalCommand) -> Result<Report> {
                     t.render()
                 },
             );
-            Ok(Report::new(proposal_json(&state, p, true), text))
+            let mut json = proposal_json(&state, p, true);
+            // Who allocated is SP history: withheld where the member keeps it from you.
+            let me = crate::commands::insight::viewer(app);
+            let rows = json["allocations"].as_array_mut().into_iter().flatten();
+            for (a, row) in p.allocations.iter().zip(rows) {
+                if !state.can_see(me.as_ref(), &a.member) {
+                    row["member"] = Value::Null;
+                }
+            }
+            Ok(Report::new(json, text))
         }
     }
 }
@@ -211,6 +220,7 @@ pub(crate) fn sp(app: &App, cmd: SpCommand) -> Result<Report> {
                 Some(q) => app::member(&state, &q)?,
                 None => app.me()?,
             };
+            crate::commands::insight::ensure_visible(app, &state, &who)?;
             sp_status(&state, &who)
         }
     }

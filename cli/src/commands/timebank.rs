@@ -148,6 +148,7 @@ pub(crate) fn balance(app: &App, who: Option<&str>) -> Result<Report> {
         Some(q) => app::member(&state, q)?,
         None => app.me()?,
     };
+    crate::commands::insight::ensure_visible(app, &state, &member)?;
     let b = state
         .balance(&member, app.now)
         .with_context(|| format!("member {} is not in this ledger yet", member.short()))?;

@@ -73,8 +73,24 @@ impl Run {
 /// The `coop` binary with a clean environment.
 pub(crate) fn command() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_coop"));
-    c.env_remove("COOP_DATA_DIR").env_remove("RUST_LOG");
+    c.env_remove("COOP_DATA_DIR")
+        .env_remove("RUST_LOG")
+        .env_remove("COOP_NOW");
     c
+}
+
+/// Runs `coop --data-dir DIR args...` claiming the time `now` (Unix seconds, `COOP_NOW`):
+/// for getting past a voting window or a deadline without waiting for it.
+pub(crate) fn coop_at(dir: &Path, now: i64, args: &[&str]) -> Run {
+    let out = command()
+        .env("COOP_NOW", now.to_string())
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run coop");
+    Run::from(out)
 }
 
 /// Runs `coop --data-dir DIR args...`.

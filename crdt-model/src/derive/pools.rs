@@ -588,9 +588,7 @@ impl Derived {
     }
 
     /// Whether a pool-allocation decision on `application` may be opened: it is a counted
-    /// application that is not allocated yet. The caller checks that the application is in
-    /// the decision's causal past.
-    #[allow(dead_code)] // called by governance decisions (pool allocation), landing apart
+    /// application that is not allocated yet (it was folded earlier in the total order).
     pub(super) fn check_pool_allocation(&self, application: &RecordId) -> Result<(), Refusal> {
         let a = self.state.applications.get(application).ok_or((
             RejectReason::UnknownReference,
@@ -608,7 +606,6 @@ impl Derived {
     /// A passed `decision` allocates `application` the amount it asked for; treasurers may
     /// then disburse up to it. Refused as [`Derived::check_pool_allocation`] refuses (a
     /// concurrent decision may have allocated it first).
-    #[allow(dead_code)] // called by governance decisions (pool allocation), landing apart
     pub(super) fn apply_pool_allocation(
         &mut self,
         application: &RecordId,
@@ -994,6 +991,7 @@ mod tests {
                     time: Default::default(),
                     sp: Default::default(),
                     aid: Default::default(),
+                    visibility: Default::default(),
                 },
             );
         }

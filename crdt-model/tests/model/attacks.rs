@@ -4,6 +4,7 @@
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, Automerge, ReadDoc, ROOT};
 use coop_model::envelope::{MAX_CHANGE_BYTES, MAX_ENVELOPE_BYTES};
+use coop_model::record::DecisionAction;
 use coop_model::*;
 
 use super::support::*;
@@ -167,7 +168,7 @@ fn a_thousand_unadmitted_keys_get_no_sp_and_confirm_nothing() {
 fn a_removed_member_writing_after_the_removal_is_refused() {
     let (mut town, a) = town();
     let bob = town.id("bob");
-    town.write("alice", remove(bob));
+    town.decide("alice", DecisionAction::Removal { member: bob }, &["alice"]);
     // The author refuses on bob's behalf, and a change written anyway is refused in derivation.
     let r = town
         .try_write("bob", attest(town.id("carol"), 30, "late"))
@@ -207,7 +208,7 @@ fn strong_removal_drops_concurrent_changes_that_sort_before_the_removal() {
     for i in 0..3 {
         town.write("alice", proposal(&format!("Errand {i}")));
     }
-    let removal = town.write("alice", remove(bob));
+    let (_, removal) = town.decide("alice", DecisionAction::Removal { member: bob }, &["alice"]);
     sync(&mut town.ledger, &mut offline);
     assert_converged(&mut town.ledger, &mut offline);
 
@@ -904,11 +905,22 @@ fn an_op_counter_that_jumps_ahead_is_refused() {
 
 #[test]
 fn a_removal_refused_in_the_log_removes_nobody() {
-    // The founder "removes" a member id whose join request is not in the removal's past.
-    // The log shows the removal refused, and it must not ban the member who joins later.
+    // A removal decision about a member id who has not joined in its past is refused, and
+    // so is the founder's old-style removal record; neither bans the member who joins later.
     let mut town = Town::found(Params::default(), &["alice"]);
     let erin = Person::new("erin").id();
     let removal = town
+        .try_force(
+            "alice",
+            0,
+            &decision(
+                "pre-emptive",
+                town.now() + 3_600,
+                DecisionAction::Removal { member: erin },
+            ),
+        )
+        .expect("the gate takes it; derivation judges it");
+    let old_style = town
         .try_force(
             "alice",
             0,
@@ -923,7 +935,11 @@ fn a_removal_refused_in_the_log_removes_nobody() {
     let state = town.ledger.state().clone();
     assert_eq!(
         log_entry(&state, &removal).reason,
-        Some(RejectReason::UnknownReference)
+        Some(RejectReason::InvalidDecision)
+    );
+    assert_eq!(
+        log_entry(&state, &old_style).reason,
+        Some(RejectReason::NotAllowed)
     );
     assert!(state.is_admitted(&erin));
     assert!(state.proposals.contains_key(&p));

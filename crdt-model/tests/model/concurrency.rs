@@ -6,7 +6,7 @@ use coop_model::*;
 use super::support::*;
 
 /// Changes written on `replica` since it was a copy of `base`.
-fn written_since(base: &Ledger, replica: &Ledger) -> Vec<Envelope> {
+pub(crate) fn written_since(base: &Ledger, replica: &Ledger) -> Vec<Envelope> {
     replica.envelopes().skip(base.len()).cloned().collect()
 }
 

@@ -204,7 +204,9 @@ impl World {
             .values()
             .flat_map(|r| r.offers.iter().map(|o| o.id))
             .collect();
-        Some(match what % 13 {
+        let decisions: Vec<RecordId> = state.decisions.keys().copied().collect();
+        let closes_at = self.clock + 60 * (1 + (y % 30) as i64);
+        Some(match what % 16 {
             0 | 1 => attest_on(who, 1 + (y % 200) as i64, "help", "2026-11-01"),
             2 => confirm(atts[pick(atts.len())?]),
             3 => decline(atts[pick(atts.len())?]),
@@ -230,6 +232,36 @@ impl World {
                 Some(1 + (y % 5) as i64),
                 y.is_multiple_of(3).then_some("Thanks a lot"),
             ),
+            13 => {
+                use coop_model::record::{DecisionAction as A, Role};
+                let action = match y % 5 {
+                    0 => A::General,
+                    1 => A::Param {
+                        key: "sp_max_per_proposal".into(),
+                        value: (5 + y % 20).to_string(),
+                    },
+                    2 => A::Removal { member: who },
+                    3 => A::RoleGrant {
+                        member: who,
+                        role: Role::Moderator,
+                    },
+                    _ => A::Param {
+                        key: "timebank_floor_minutes".into(),
+                        value: format!("-{}", 60 * (1 + y % 12)),
+                    },
+                };
+                decision(&format!("Decision {y}"), closes_at, action)
+            }
+            14 => {
+                let d = decisions[pick(decisions.len())?];
+                match y % 5 {
+                    0 | 1 => vote(d, coop_model::record::Choice::Yes),
+                    2 => vote(d, coop_model::record::Choice::No),
+                    3 => vote(d, coop_model::record::Choice::Abstain),
+                    _ => tally(d),
+                }
+            }
+            15 => super::metrics::arbitrary_record(y),
             _ => match y % 4 {
                 0 => remove(who),
                 1 => aid_cancel(reqs[pick(reqs.len())?]),

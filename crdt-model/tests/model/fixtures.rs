@@ -406,25 +406,56 @@ fn newcomers_own_nothing_until_vouched_for() {
 
 #[test]
 fn admission_waits_for_the_configured_number_of_vouches() {
-    // With `admission_vouches=2` one vouch is not enough.
+    // With `admission_vouches=2` one vouch is not enough once two members can vouch.
     check(
         r#"
         param admission_vouches=2
-        community alice
+        community alice bob
         join erin
         alice: vouch erin
         p1 = alice: propose "Garden"
         erin!: allocate p1 5
+        bob: vouch erin
+        erin: allocate p1 4
         "#,
         expect![[r#"
             members
               alice admitted: time +0 (+0 -0), sp 100/100
-              erin pending: time +0 (+0 -0), sp 0/0
+              bob admitted: time +0 (+0 -0), sp 100/100
+              erin admitted: time +0 (+0 -0), sp 96/100
             proposals
-              p1: "Garden" by alice open, 0 SP active (peak 0) from 0 supporters
+              p1: "Garden" by alice open, 4 SP active (peak 4) from 1 supporters
             refused
-              erin!: allocate p1 5 => not_a_member: the author is not an admitted member in this change's causal past (refused by the gate)
-            counted 4 refused 0
+              erin!: allocate p1 5 => not_a_member: member erin is not admitted in this record's past
+            counted 8 refused 1
+        "#]],
+    );
+}
+
+#[test]
+fn a_founder_alone_can_admit_the_first_members_whatever_admission_vouches_says() {
+    // The threshold is `admission_vouches` or the number of admitted members, the smaller:
+    // alice alone admits bob; bob and alice (two members) admit carol; erin needs three.
+    check(
+        r#"
+        param admission_vouches=3
+        community alice
+        join bob
+        alice: vouch bob
+        join carol
+        alice: vouch carol
+        bob: vouch carol
+        join erin
+        alice: vouch erin
+        bob: vouch erin
+        "#,
+        expect![[r#"
+            members
+              alice admitted: time +0 (+0 -0), sp 100/100
+              bob admitted: time +0 (+0 -0), sp 100/100
+              carol admitted: time +0 (+0 -0), sp 100/100
+              erin pending: time +0 (+0 -0), sp 0/0
+            counted 9 refused 0
         "#]],
     );
 }
@@ -436,7 +467,11 @@ fn removed_members_stop_counting() {
         community alice bob carol
         a1 = bob: attest carol 60 "ironing"
         p1 = alice: propose "Garden"
-        rm = alice: remove bob
+        rm = alice: decide remove bob
+        alice: vote rm yes
+        carol: vote rm yes
+        wait 2d
+        t = alice: tally rm
         carol: confirm a1
         bob!: allocate p1 3
         bob: allocate p1 3
@@ -452,12 +487,14 @@ fn removed_members_stop_counting() {
               a1: bob -> carol 60 min "ironing" 2026-11-01 confirmed
             proposals
               p1: "Garden" by alice open, 0 SP active (peak 0) from 0 supporters
+            decisions
+              rm: "remove bob" by alice passed (yes 2 no 0 abstain 0 of 3 eligible)
             refused
-              bob!: allocate p1 3 => removed_member: written outside the past of removal rm
-              bob!: attest carol 60 "more ironing" => removed_member: written outside the past of removal rm
-              carol!: remove alice => not_allowed: only the founder removes members until governance
-              bob: allocate p1 3 => removed_member: written outside the past of removal rm (not written)
-            counted 9 refused 3
+              bob!: allocate p1 3 => removed_member: written outside the past of removal t
+              bob!: attest carol 60 "more ironing" => removed_member: written outside the past of removal t
+              carol!: remove alice => not_allowed: members are removed by decision (a removal decision that passes)
+              bob: allocate p1 3 => removed_member: written outside the past of removal t (not written)
+            counted 12 refused 3
         "#]],
     );
 }

@@ -17,8 +17,17 @@
 //! bob: accept o1
 //! bob: done r1 [5] ["feedback"]       # aid confirmation with optional rating and feedback
 //! bob: cancel r1
-//! alice: vouch erin                   # also: remove NAME
-//! wait 400d                           # the author clock moves on (also: 3600s)
+//! alice: vouch erin                   # also: remove NAME (refused: removal is by decision)
+//! d1 = alice: decide param sp_max_per_proposal=20   # window: 1 day from now
+//! d2 = alice: decide grant bob moderator   # also: revoke NAME ROLE, remove NAME, general "T", allocate APPLICATION
+//! bob: vote d1 yes                    # yes, no, abstain
+//! wait 2d                             # advance the authors' clock (also 3h, 90m, 30s)
+//! carol: tally d1                     # closes the decision after its window
+//! bob: hide p1 "spam"                 # moderation; also: report record LABEL "why",
+//!                                     # report member NAME "why"
+//! bob: visibility private             # public | members | private
+//! clock 2026-10-05                    # later records claim times from 09:00 UTC that day
+//! metrics 2026-12-01 [2026-10-01]     # render the metrics at that day [since that day]
 //! ```
 //!
 //! Pools and relief (`tests/model/pools.rs`; amounts in minor units):
@@ -42,6 +51,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use coop_model::derive::{AttestationStatus, EntryStatus, ProposalStatus};
+use coop_model::record::DecisionAction;
 use coop_model::*;
 
 use super::support::*;
@@ -55,6 +65,7 @@ pub(crate) fn run(script: &str) -> String {
     let mut not_written: Vec<(String, Rejection, &str)> = Vec::new();
     let mut devices: BTreeSet<(String, usize)> = BTreeSet::new();
     let mut now: Option<Day> = None;
+    let mut metrics: Option<(Day, Option<Day>)> = None;
 
     for raw in script.lines() {
         let line = raw.split(" #").next().unwrap_or("").trim();
@@ -81,14 +92,24 @@ pub(crate) fn run(script: &str) -> String {
             "now" => now = Some(day(&words[1])),
             "wait" => {
                 let w = &words[1];
-                let secs = match w.strip_suffix('d') {
-                    Some(d) => d.parse::<i64>().expect("days") * 86_400,
-                    None => w.trim_end_matches('s').parse().expect("seconds"),
+                let (n, unit) = w.split_at(w.len() - 1);
+                let n: i64 = n.parse().expect("wait N[dhms]");
+                let secs = match unit {
+                    "d" => n * 86_400,
+                    "h" => n * 3_600,
+                    "m" => n * 60,
+                    "s" => n,
+                    _ => panic!("wait N[dhms]"),
                 };
                 town.as_mut()
                     .expect("`community` must come first")
-                    .wait(secs);
+                    .advance(secs);
             }
+            "clock" => town
+                .as_mut()
+                .expect("`community` must come first")
+                .set_clock(day(&words[1]).0 as i64 * 86_400 + 9 * 3600),
+            "metrics" => metrics = Some((day(&words[1]), words.get(2).map(|w| day(w)))),
             _ => {
                 let town = town.as_mut().expect("`community` must come first");
                 let (label, rest) = match line.split_once(" = ") {
@@ -144,7 +165,14 @@ pub(crate) fn run(script: &str) -> String {
         state.canonical_json(),
         "a replica fed in reverse order differs"
     );
-    render(&town, &state, &labels, &lines_of, &not_written, now)
+    let mut out = render(&town, &state, &labels, &lines_of, &not_written, now);
+    if let Some((at, since)) = metrics {
+        let by_id: BTreeMap<RecordId, &str> =
+            labels.iter().map(|(l, id)| (*id, l.as_str())).collect();
+        let label = |r: &RecordId| by_id.get(r).map_or_else(|| r.short(), |l| l.to_string());
+        out.push_str(&super::metrics::render(&state, at, since, &label));
+    }
+    out
 }
 
 fn tokens(s: &str) -> Vec<String> {
@@ -205,6 +233,52 @@ fn parse_record(town: &Town, labels: &BTreeMap<String, RecordId>, w: &[String]) 
             member: town.id(&w[1]),
         },
         "remove" => remove(town.id(&w[1])),
+        "decide" => {
+            let action = match w[1].as_str() {
+                "general" => DecisionAction::General,
+                "param" => {
+                    let (key, value) = w[2].split_once('=').expect("KEY=VALUE");
+                    DecisionAction::Param {
+                        key: key.into(),
+                        value: value.into(),
+                    }
+                }
+                "grant" => DecisionAction::RoleGrant {
+                    member: town.id(&w[2]),
+                    role: w[3].parse().expect("a role"),
+                },
+                "revoke" => DecisionAction::RoleRevoke {
+                    member: town.id(&w[2]),
+                    role: w[3].parse().expect("a role"),
+                },
+                "remove" => DecisionAction::Removal {
+                    member: town.id(&w[2]),
+                },
+                "allocate" => DecisionAction::PoolAllocation {
+                    application: label(2),
+                },
+                other => panic!("unknown decision action {other}"),
+            };
+            decision(&w[1..].join(" "), town.now() + 86_400, action)
+        }
+        "vote" => vote(label(1), w[2].parse().expect("yes, no or abstain")),
+        "hide" => Record::Hide {
+            record: label(1),
+            reason: w[2].clone(),
+        },
+        "report" => Record::Report {
+            target_kind: w[1].parse().expect("record or member"),
+            target: if w[1] == "member" {
+                town.id(&w[2]).0
+            } else {
+                label(2).0
+            },
+            reason: w[3].clone(),
+        },
+        "tally" => tally(label(1)),
+        "visibility" => Record::Visibility {
+            level: w[1].parse().expect("public, members or private"),
+        },
         other => super::pools::parse_verb(town, &label, w)
             .unwrap_or_else(|| panic!("unknown verb {other}")),
     }
@@ -269,6 +343,12 @@ fn render(
                 ", aid given {} received {} ratings {:?}",
                 m.aid.given, m.aid.received, m.aid.ratings
             );
+        }
+        if Some(m.id) != s.founder && !m.roles.is_empty() {
+            let _ = write!(o, ", roles {}", m.roles.join(" "));
+        }
+        if m.visibility != Default::default() {
+            let _ = write!(o, ", visibility {}", m.visibility);
         }
         if m.devices.len() > 1 || m.devices.values().any(|f| *f) {
             let forked = m.devices.values().filter(|f| **f).count();
@@ -372,6 +452,46 @@ fn render(
                 b.window_received,
                 if b.warning { " WARNING" } else { "" }
             );
+        }
+    }
+    if !s.decisions.is_empty() {
+        o.push_str("decisions\n");
+        let mut decisions: Vec<_> = s.decisions.values().collect();
+        decisions.sort_by_key(|d| pos(&d.id));
+        for d in decisions {
+            let _ = write!(
+                o,
+                "  {}: {:?} by {} {}",
+                rec(&d.id),
+                d.title,
+                who(&d.proposer),
+                d.status.as_str()
+            );
+            if let Some(t) = &d.tally {
+                let _ = write!(
+                    o,
+                    " (yes {} no {} abstain {} of {} eligible)",
+                    t.yes, t.no, t.abstain, t.eligible
+                );
+                if let Some(e) = &t.effect_error {
+                    let _ = write!(o, ", not applied: {}", named(e));
+                }
+            } else {
+                let _ = write!(o, ", {} votes", d.votes.len());
+            }
+            o.push('\n');
+        }
+    }
+    let changed: Vec<_> = s
+        .params_history
+        .iter()
+        .filter(|c| c.decision.is_some())
+        .collect();
+    if !changed.is_empty() {
+        o.push_str("parameter changes\n");
+        for c in changed {
+            let d = c.decision.map(|d| rec(&d)).unwrap_or_default();
+            let _ = writeln!(o, "  {}={} by {d}", c.key, c.value);
         }
     }
     super::pools::render(&mut o, town, s, &rec, &who);

@@ -125,11 +125,38 @@ impl Town {
     pub(crate) fn dev(&self, name: &str, n: usize) -> DeviceKey {
         self.person(name).dev(n)
     }
-    /// Moves the author clock on by `secs` (records claim later times from now on).
-    pub(crate) fn wait(&mut self, secs: i64) {
+    /// The time of the last record written.
+    pub(crate) fn now(&self) -> i64 {
+        self.clock
+    }
+
+    /// Moves the authors' clock forward.
+    pub(crate) fn advance(&mut self, secs: i64) {
         self.clock += secs;
     }
 
+    /// Puts `action` to the vote: `author` opens a decision with a one-hour window, each of
+    /// `voters` votes yes, the window passes and `author` writes the tally. Returns the
+    /// decision and the tally.
+    pub(crate) fn decide(
+        &mut self,
+        author: &str,
+        action: coop_model::record::DecisionAction,
+        voters: &[&str],
+    ) -> (RecordId, RecordId) {
+        let d = self.write(author, decision("by vote", self.clock + 3_600, action));
+        for v in voters {
+            self.write(v, vote(d, coop_model::record::Choice::Yes));
+        }
+        self.advance(3_600);
+        let t = self.write(author, tally(d));
+        (d, t)
+    }
+
+    /// Sets the author clock: the next record claims one minute after `t`.
+    pub(crate) fn set_clock(&mut self, t: i64) {
+        self.clock = t;
+    }
     /// The next author time: one minute after the previous one.
     pub(crate) fn tick(&mut self) -> i64 {
         self.clock += 60;
@@ -470,6 +497,35 @@ pub(crate) fn layout(record: &Record) -> Vec<(&'static str, ScalarValue)> {
         }
         Record::AidCancel { request } => vec![("request", b(&request.0))],
         Record::Hide { record, reason } => vec![("record", b(&record.0)), ("reason", s(reason))],
+        Record::Vote { decision, choice } => {
+            vec![("decision", b(&decision.0)), ("choice", s(choice.as_str()))]
+        }
+        Record::Tally { decision } => vec![("decision", b(&decision.0))],
+        Record::Decision {
+            title,
+            description,
+            closes_at,
+            action,
+        } => {
+            use coop_model::record::DecisionAction as A;
+            let mut f = vec![
+                ("title", s(title)),
+                ("description", s(description)),
+                ("closes_at", Int(*closes_at)),
+                ("action", s(action.as_str())),
+            ];
+            match action {
+                A::General => {}
+                A::Param { key, value } => f.extend([("key", s(key)), ("value", s(value))]),
+                A::RoleGrant { member, role } | A::RoleRevoke { member, role } => {
+                    f.extend([("member", b(&member.0)), ("role", s(role.as_str()))])
+                }
+                A::Removal { member } => f.push(("member", b(&member.0))),
+                A::PoolAllocation { application } => f.push(("application", b(&application.0))),
+            }
+            f
+        }
+        Record::Visibility { level } => vec![("level", s(level.as_str()))],
         other => match super::pools::layout(other) {
             Some(f) => f,
             None => panic!("no test layout for {}", other.kind()),
@@ -559,6 +615,27 @@ pub(crate) fn aid_confirm(
 
 pub(crate) fn aid_cancel(request: RecordId) -> Record {
     Record::AidCancel { request }
+}
+
+pub(crate) fn decision(
+    title: &str,
+    closes_at: i64,
+    action: coop_model::record::DecisionAction,
+) -> Record {
+    Record::Decision {
+        title: title.into(),
+        description: String::new(),
+        closes_at,
+        action,
+    }
+}
+
+pub(crate) fn vote(decision: RecordId, choice: coop_model::record::Choice) -> Record {
+    Record::Vote { decision, choice }
+}
+
+pub(crate) fn tally(decision: RecordId) -> Record {
+    Record::Tally { decision }
 }
 
 pub(crate) fn remove(member: MemberId) -> Record {

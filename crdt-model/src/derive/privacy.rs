@@ -1,0 +1,144 @@
+//! Privacy (§9): each member's signed visibility setting, and who may see whose balance and
+//! history.
+//!
+//! The ledger itself is shared (every replica must verify it); visibility decides what the
+//! CLI and exports *show* of another member. The rule is one function, [`State::can_see`]:
+//!
+//! | setting   | who sees the member's balance and history           |
+//! |-----------|-----------------------------------------------------|
+//! | `public`  | anyone, members or not (exports included)           |
+//! | `members` | admitted members (the default: no setting written)  |
+//! | `private` | the member alone                                    |
+//!
+//! A record belongs to the history of its *subjects*: an hour attestation, its confirmation
+//! or decline belong to provider and receiver; an allocation to its author; an aid
+//! confirmation (which carries a rating) to requester and helper. [`Viewer::sees_entry`]
+//! shows such a record in full only to a viewer who is one of its subjects or may see all
+//! of them. Every other kind (membership, proposals, aid requests and offers, reports,
+//! moderation, visibility settings) is community business and always shown. Aggregates
+//! (totals, metrics) are always shown.
+
+use std::collections::HashMap;
+
+use crate::ids::{MemberId, RecordId};
+use crate::record::Visibility;
+
+use super::{Derived, LogEntry, Refusal, State};
+
+/// The record kinds that belong to some member's balance or history. Other domains add
+/// theirs here (and a subject rule in [`Viewer::subjects`]).
+pub const HISTORY_KINDS: &[&str] = &["attest", "confirm", "decline", "allocate", "aid_confirm"];
+
+impl Derived {
+    /// `visibility`: the author's setting; the latest in total order wins. Only admitted
+    /// members get here (causal authorization refuses everyone else `not_a_member`).
+    pub(super) fn set_visibility(
+        &mut self,
+        author: MemberId,
+        level: Visibility,
+    ) -> Result<(), Refusal> {
+        if let Some(m) = self.state.members.get_mut(&author) {
+            m.visibility = level;
+        }
+        Ok(())
+    }
+}
+
+impl State {
+    /// A member's visibility setting (`members` for anyone who never wrote one, or who is
+    /// not in the ledger).
+    pub fn visibility_of(&self, member: &MemberId) -> Visibility {
+        self.members
+            .get(member)
+            .map_or(Visibility::default(), |m| m.visibility)
+    }
+
+    /// Whether `viewer` (`None`: someone who is not a member, e.g. a reader of an export)
+    /// may see `subject`'s balance and history. A member always sees their own.
+    pub fn can_see(&self, viewer: Option<&MemberId>, subject: &MemberId) -> bool {
+        if viewer == Some(subject) {
+            return true;
+        }
+        match self.visibility_of(subject) {
+            Visibility::Public => true,
+            Visibility::Members => viewer.is_some_and(|v| self.is_admitted(v)),
+            Visibility::Private => false,
+        }
+    }
+
+    /// What `viewer` may see of this state's records: indices built once, for listings.
+    pub fn viewer(&self, viewer: Option<MemberId>) -> Viewer<'_> {
+        let mut parties = HashMap::new();
+        for a in self.attestations.values() {
+            let both = vec![a.provider, a.receiver];
+            if let Some(s) = a.settled_by {
+                parties.insert(s, both.clone());
+            }
+            parties.insert(a.id, both);
+        }
+        for r in self.aid_requests.values() {
+            let both: Vec<MemberId> = std::iter::once(r.requester).chain(r.helper).collect();
+            for c in [&r.requester_confirmation, &r.helper_confirmation]
+                .into_iter()
+                .flatten()
+            {
+                parties.insert(c.id, both.clone());
+            }
+        }
+        Viewer {
+            state: self,
+            viewer,
+            parties,
+        }
+    }
+}
+
+/// One viewer's window on a state (see the module docs for the rule).
+#[derive(Debug)]
+pub struct Viewer<'a> {
+    state: &'a State,
+    viewer: Option<MemberId>,
+    /// Counted history records naming two parties, by record id.
+    parties: HashMap<RecordId, Vec<MemberId>>,
+}
+
+impl Viewer<'_> {
+    /// The viewer.
+    pub fn viewer(&self) -> Option<&MemberId> {
+        self.viewer.as_ref()
+    }
+
+    /// Whether the viewer may see this member's balance and history.
+    pub fn sees_member(&self, subject: &MemberId) -> bool {
+        self.state.can_see(self.viewer.as_ref(), subject)
+    }
+
+    /// The members whose history a record belongs to: empty for community records; `None`
+    /// when the record belongs to a history whose other party the state cannot name (a
+    /// refused attestation, confirmation or aid confirmation), which only its author sees.
+    pub fn subjects(&self, e: &LogEntry) -> Option<Vec<MemberId>> {
+        if !HISTORY_KINDS.contains(&e.kind.as_str()) {
+            return Some(Vec::new());
+        }
+        let Some(author) = e.member else {
+            // A device that never certified a member wrote it: nobody's history.
+            return Some(Vec::new());
+        };
+        match e.kind.as_str() {
+            "allocate" => Some(vec![author]),
+            _ => self.parties.get(&e.id).cloned(),
+        }
+    }
+
+    /// Whether the viewer sees a record in full (otherwise only its position, id, kind,
+    /// time and status: that it exists, not whose or what).
+    pub fn sees_entry(&self, e: &LogEntry) -> bool {
+        match self.subjects(e) {
+            Some(subjects) => {
+                subjects.iter().any(|s| Some(s) == self.viewer.as_ref())
+                    || subjects.iter().all(|s| self.sees_member(s))
+            }
+            None => e.member.is_some() && e.member == self.viewer,
+        }
+    }
+}
