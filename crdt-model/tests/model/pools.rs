@@ -162,12 +162,17 @@ pub(crate) fn parse_verb(
         "apply" => application(label(1), num(2), &w[3]),
         "disburse" => disbursement(label(1), num(2)),
         "return" => pool_return(label(1), num(2)),
+        // Sealed to the founder, or to the members named after the reason.
         "relief" => relief_request(
             label(1),
             num(2),
             w[3].parse().expect("an urgency"),
             &w[4],
-            &[town.id(&town.founder)],
+            &if w.len() > 5 {
+                w[5..].iter().map(|n| town.id(n)).collect::<Vec<_>>()
+            } else {
+                vec![town.id(&town.founder)]
+            },
         ),
         "approve" => relief_approve(label(1)),
         _ => return None,
@@ -504,7 +509,124 @@ fn returns_follow_the_pool_policy_split_pro_rata_by_largest_remainder() {
     );
 }
 
+#[test]
+fn an_allocation_by_decision_opens_disbursements_within_allocation_and_balance() {
+    // A decision allocates the 450.00 carol asked for; the pool holds 400.00. Treasurers
+    // disburse up to the balance, then up to the allocation once money comes back (hybrid:
+    // 100.00 of the 200.01 returned is owed to bob and carol 3:1, 100.01 stays). A second
+    // decision on the same application can be opened while it is pending, but takes no
+    // effect once the first allocated it; a third cannot even be opened.
+    check(
+        r#"
+        community alice bob carol
+        p1 = bob: pool "Repair cafe" EUR hybrid
+        k1 = bob: contribute p1 30000
+        k2 = carol: contribute p1 10000
+        alice: confirm_contribution k1
+        alice: confirm_contribution k2
+        a1 = carol: apply p1 45000 "Workbench"
+        alice!: disburse a1 100
+        d1 = alice: decide allocate a1
+        d2 = bob: decide allocate a1
+        alice: vote d1 yes
+        bob: vote d1 yes
+        bob: vote d2 yes
+        wait 1d
+        alice: tally d1
+        bob: tally d2
+        alice!: decide allocate a1
+        alice!: disburse a1 40001
+        alice: disburse a1 30000
+        alice!: disburse a1 15001
+        alice: disburse a1 10000
+        alice!: disburse a1 5000
+        alice: return a1 20001
+        alice: disburse a1 5000
+        alice!: disburse a1 1
+        "#,
+        expect![[r#"
+            members
+              alice admitted: time +0 (+0 -0), sp 100/100
+              bob admitted: time +0 (+0 -0), sp 100/100
+              carol admitted: time +0 (+0 -0), sp 100/100
+            decisions
+              d1: "allocate a1" by alice passed (yes 2 no 0 abstain 0 of 3 eligible)
+              d2: "allocate a1" by bob passed (yes 1 no 0 abstain 0 of 3 eligible), not applied: application already allocated
+            pools
+              p1: "Repair cafe" EUR hybrid by bob: balance 50.01 = confirmed 400.00 - disbursed 450.00 + returned 200.01 - distributed 100.00; pledged 0.00
+                bob 7500 bps of 300.00, owed 75.00
+                carol 2500 bps of 100.00, owed 25.00
+                k1: bob 300.00 confirmed
+                k2: carol 100.00 confirmed
+            applications
+              a1: "Workbench" to p1 by carol for 450.00 allocated, allocated 450.00 disbursed 450.00 returned 200.01
+            refused
+              alice!: disburse a1 100 => not_allocated: no decision has allocated this application
+              alice!: decide allocate a1 => already_settled: application already allocated
+              alice!: disburse a1 40001 => insufficient_funds: 400.01 asked, the pool holds 400.00
+              alice!: disburse a1 15001 => over_allocation: 150.01 asked, 150.00 of the allocation left
+              alice!: disburse a1 5000 => insufficient_funds: 50.00 asked, the pool holds 0.00
+              alice!: disburse a1 1 => over_allocation: 0.01 asked, 0.00 of the allocation left
+            counted 22 refused 6
+        "#]],
+    );
+}
+
 // --- relief
+
+#[test]
+fn two_stewards_release_together_once_a_decision_makes_a_second_one() {
+    // relief_approvals stays 2: the founder's approval alone waits; bob, made a steward by
+    // decision, brings the second and releases. The reason, sealed to both, opens for both.
+    // Once his role is revoked, bob approves nothing more.
+    check(
+        r#"
+        community alice bob carol dave
+        f1 = alice: pool "Relief" EUR reinvest relief
+        k1 = dave: contribute f1 100000
+        alice: confirm_contribution k1
+        r0 = carol: relief f1 10000 low "Before bob" alice
+        bob!: approve r0
+        d1 = alice: decide grant bob steward
+        alice: vote d1 yes
+        dave: vote d1 yes
+        wait 1d
+        alice: tally d1
+        r1 = carol: relief f1 30000 high "Roof leak" alice bob
+        alice: approve r1
+        bob: approve r1
+        d2 = alice: decide revoke bob steward
+        alice: vote d2 yes
+        dave: vote d2 yes
+        wait 1d
+        alice: tally d2
+        alice: approve r0
+        bob!: approve r0
+        "#,
+        expect![[r#"
+            members
+              alice admitted: time +0 (+0 -0), sp 100/100
+              bob admitted: time +0 (+0 -0), sp 100/100
+              carol admitted: time +0 (+0 -0), sp 100/100
+              dave admitted: time +0 (+0 -0), sp 100/100
+            decisions
+              d1: "grant bob steward" by alice passed (yes 2 no 0 abstain 0 of 4 eligible)
+              d2: "revoke bob steward" by alice passed (yes 2 no 0 abstain 0 of 4 eligible)
+            pools
+              f1: "Relief" EUR reinvest relief by alice: balance 700.00 = confirmed 1000.00 - disbursed 300.00 + returned 0.00 - distributed 0.00; pledged 0.00
+                dave 10000 bps of 1000.00, owed 0.00
+                k1: dave 1000.00 confirmed
+            relief
+              r0: carol asks f1 for 100.00 (low) pending, approvals [alice], sealed to [alice]: alice reads "Before bob"
+              r1: carol asks f1 for 300.00 (high) released, approvals [alice bob], sealed to [bob alice]: alice reads "Roof leak", bob reads "Roof leak"
+            relief EUR: open 1 for 100.00, released 1 for 300.00, funds hold 700.00
+            refused
+              bob!: approve r0 => not_allowed: only stewards approve relief
+              bob!: approve r0 => not_allowed: only stewards approve relief
+            counted 23 refused 2
+        "#]],
+    );
+}
 
 #[test]
 fn relief_is_released_by_enough_stewards_within_the_fund() {
