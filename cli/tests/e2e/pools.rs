@@ -419,3 +419,79 @@ fn bad_amounts_currencies_and_choices_are_usage_errors() {
     assert_eq!(r.json()["error"]["kind"], "error");
     assert_eq!(changes(&alice), before);
 }
+
+#[test]
+fn a_decision_allocates_an_application_which_treasurers_then_disburse() {
+    let w = World::new();
+    let (alice, bob) = w.two(&[]);
+    let pid = create(&alice, "Tool library", &["--policy", "hybrid"]);
+    w.carry(&alice, &bob);
+    let k = s(&json(&bob, &["pool", "contribute", &pid[..8], "400"]), "id");
+    let aid = s(
+        &json(
+            &bob,
+            &[
+                "pool",
+                "apply",
+                &pid[..8],
+                "--title",
+                "Shelves and tools",
+                "--amount",
+                "250",
+                "--terms",
+                "Repaid from lending fees within a year.",
+            ],
+        ),
+        "id",
+    );
+    w.carry(&bob, &alice);
+    json(&alice, &["pool", "confirm", &k[..8]]);
+    coop(&alice, &["pool", "disburse", &aid[..8], "100"]).refused("refused: not_allocated");
+
+    let opened = json(
+        &alice,
+        &[
+            "decision",
+            "open",
+            "--title",
+            "Fund the shelves",
+            "--window",
+            "1h",
+            "--allocate",
+            &aid[..8],
+        ],
+    );
+    let d = s(&opened, "id");
+    let closes = i(&opened, "closes_at");
+    json(&alice, &["decision", "vote", &d[..8], "yes"]);
+    let closed = coop_at(&alice, closes + 1, &["--json", "decision", "close", &d[..8]])
+        .ok()
+        .json();
+    assert_eq!(s(&closed, "status"), "passed");
+
+    let after = closes + 60;
+    coop_at(&alice, after, &["pool", "disburse", &aid[..8], "250.01"])
+        .refused("refused: over_allocation");
+    let paid = coop_at(&alice, after, &["--json", "pool", "disburse", &aid[..8], "200"])
+        .ok()
+        .json();
+    assert_eq!((i(&paid, "disbursed"), i(&paid, "allocated")), (20_000, 25_000));
+    assert_eq!(i(&paid, "balance"), 20_000);
+    // Half of a 100.01 return is owed to bob (the one contributor), 50.01 stays.
+    let back = coop_at(&alice, after, &["--json", "pool", "return", &aid[..8], "100.01"])
+        .ok()
+        .json();
+    assert_eq!((i(&back, "distributed"), i(&back, "balance")), (5_000, 25_001));
+    let show = json(&alice, &["pool", "show", &pid[..8]]);
+    let app = &show["applications"][0];
+    assert_eq!(s(app, "status"), "allocated");
+    assert_eq!(s(app, "decision"), d);
+    assert_eq!(i(app, "returned"), 10_001);
+    assert_eq!(i(contributor(&show, "Bob"), "owed"), 5_000);
+    // A second decision on an allocated application cannot be opened.
+    coop(
+        &alice,
+        &["decision", "open", "--title", "Again", "--allocate", &aid[..8]],
+    )
+    .refused("refused: already_settled: application already allocated");
+}
