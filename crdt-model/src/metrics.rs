@@ -220,10 +220,51 @@ impl Metrics {
             // Wiring point for the purchasing, pool and relief domains: fill these from
             // their state maps (e.g. `state.purchases`) with the `Money` sums above.
             purchases: None,
-            pools: None,
-            relief: None,
+            pools: pool_metrics(state),
+            relief: relief_metrics(state),
         }
     }
+}
+
+/// Sums per currency, as `Money` in currency order.
+fn per_currency(items: impl Iterator<Item = (String, i64)>) -> Vec<Money> {
+    let mut sums: BTreeMap<String, i64> = BTreeMap::new();
+    for (currency, minor) in items {
+        *sums.entry(currency).or_default() += minor;
+    }
+    sums.into_iter()
+        .map(|(currency, minor)| Money { currency, minor })
+        .collect()
+}
+
+/// Investment pools (relief funds are in [`ReliefMetrics`]); `None` when there are none.
+fn pool_metrics(state: &State) -> Option<PoolMetrics> {
+    let pools: Vec<_> = state.pools.values().filter(|p| !p.relief).collect();
+    if pools.is_empty() {
+        return None;
+    }
+    let sum = |f: fn(&crate::derive::Pool) -> i64| {
+        per_currency(pools.iter().map(|p| (p.currency.clone(), f(p))))
+    };
+    Some(PoolMetrics {
+        pools: pools.len() as i64,
+        contributed: sum(|p| p.confirmed),
+        disbursed: sum(|p| p.disbursed),
+        balance: sum(|p| p.balance),
+    })
+}
+
+/// Relief: open requests and what was released; `None` when nobody asked yet.
+fn relief_metrics(state: &State) -> Option<ReliefMetrics> {
+    if state.relief_requests.is_empty() {
+        return None;
+    }
+    let totals = state.relief_totals();
+    Some(ReliefMetrics {
+        open_requests: totals.values().map(|t| t.open_requests as i64).sum(),
+        open_amount: per_currency(totals.iter().map(|(c, t)| (c.clone(), t.open_amount))),
+        disbursed: per_currency(totals.iter().map(|(c, t)| (c.clone(), t.released_amount))),
+    })
 }
 
 fn support(state: &State, time_of: &dyn Fn(&RecordId) -> i64, from: i64) -> Vec<ProposalSeries> {

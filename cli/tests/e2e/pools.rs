@@ -322,6 +322,17 @@ fn relief_reasons_are_sealed_to_stewards_and_releases_disclose_who_and_how_much(
     assert_eq!(i(totals, "released_amount"), 30_000);
     assert_eq!(i(totals, "open_amount"), 20_001 + 100);
     assert_eq!(i(totals, "fund_balance"), 110_000);
+    let m = json(&alice, &["metrics"]);
+    assert_eq!(m["relief"]["open_requests"], 2);
+    assert_eq!(m["relief"]["open_amount"][0]["minor"], 20_101);
+    assert_eq!(m["relief"]["disbursed"][0]["minor"], 30_000);
+    assert_eq!(
+        m["pools"],
+        Value::Null,
+        "a relief fund is not an investment pool"
+    );
+    let text = coop(&alice, &["metrics"]).ok().stdout;
+    assert!(text.contains("2 open request(s) for 201.01 EUR"), "{text}");
 }
 
 #[test]
@@ -464,34 +475,63 @@ fn a_decision_allocates_an_application_which_treasurers_then_disburse() {
     let d = s(&opened, "id");
     let closes = i(&opened, "closes_at");
     json(&alice, &["decision", "vote", &d[..8], "yes"]);
-    let closed = coop_at(&alice, closes + 1, &["--json", "decision", "close", &d[..8]])
-        .ok()
-        .json();
+    let closed = coop_at(
+        &alice,
+        closes + 1,
+        &["--json", "decision", "close", &d[..8]],
+    )
+    .ok()
+    .json();
     assert_eq!(s(&closed, "status"), "passed");
 
     let after = closes + 60;
     coop_at(&alice, after, &["pool", "disburse", &aid[..8], "250.01"])
         .refused("refused: over_allocation");
-    let paid = coop_at(&alice, after, &["--json", "pool", "disburse", &aid[..8], "200"])
-        .ok()
-        .json();
-    assert_eq!((i(&paid, "disbursed"), i(&paid, "allocated")), (20_000, 25_000));
+    let paid = coop_at(
+        &alice,
+        after,
+        &["--json", "pool", "disburse", &aid[..8], "200"],
+    )
+    .ok()
+    .json();
+    assert_eq!(
+        (i(&paid, "disbursed"), i(&paid, "allocated")),
+        (20_000, 25_000)
+    );
     assert_eq!(i(&paid, "balance"), 20_000);
     // Half of a 100.01 return is owed to bob (the one contributor), 50.01 stays.
-    let back = coop_at(&alice, after, &["--json", "pool", "return", &aid[..8], "100.01"])
-        .ok()
-        .json();
-    assert_eq!((i(&back, "distributed"), i(&back, "balance")), (5_000, 25_001));
+    let back = coop_at(
+        &alice,
+        after,
+        &["--json", "pool", "return", &aid[..8], "100.01"],
+    )
+    .ok()
+    .json();
+    assert_eq!(
+        (i(&back, "distributed"), i(&back, "balance")),
+        (5_000, 25_001)
+    );
     let show = json(&alice, &["pool", "show", &pid[..8]]);
     let app = &show["applications"][0];
     assert_eq!(s(app, "status"), "allocated");
     assert_eq!(s(app, "decision"), d);
     assert_eq!(i(app, "returned"), 10_001);
     assert_eq!(i(contributor(&show, "Bob"), "owed"), 5_000);
+    let m = json(&alice, &["metrics"]);
+    assert_eq!(m["pools"]["pools"], 1);
+    assert_eq!(m["pools"]["balance"][0]["minor"], 25_001);
+    assert_eq!(m["pools"]["disbursed"][0]["minor"], 20_000);
     // A second decision on an allocated application cannot be opened.
     coop(
         &alice,
-        &["decision", "open", "--title", "Again", "--allocate", &aid[..8]],
+        &[
+            "decision",
+            "open",
+            "--title",
+            "Again",
+            "--allocate",
+            &aid[..8],
+        ],
     )
     .refused("refused: already_settled: application already allocated");
 }
