@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use coop_model::record::{
-    Choice, Outcome, Role, Urgency, Visibility, MAX_DEADLINE, MAX_PURCHASE_QUANTITY,
-    MAX_PURCHASE_ROUNDS, MAX_UNIT_PRICE,
+    Choice, Outcome, ReturnPolicy, Role, Urgency, Visibility, MAX_DEADLINE, MAX_MONEY,
+    MAX_PURCHASE_QUANTITY, MAX_PURCHASE_ROUNDS, MAX_UNIT_PRICE,
 };
 use coop_model::Day;
 
@@ -145,6 +145,12 @@ pub(crate) enum Command {
     /// Collective purchasing: propose, commit, bid, order, deliver, mark payment and pickup.
     #[command(subcommand)]
     Purchase(PurchaseCommand),
+    /// Investment pools: create, contribute, confirm, apply, disburse, return.
+    #[command(subcommand)]
+    Pool(PoolCommand),
+    /// Emergency relief: request, approve (stewards), show, list.
+    #[command(subcommand)]
+    Relief(ReliefCommand),
 }
 
 #[derive(Debug, Args)]
@@ -363,6 +369,111 @@ pub(crate) enum ExportFormat {
 fn parse_visibility(s: &str) -> Result<Visibility, String> {
     s.parse()
 }
+#[derive(Debug, Subcommand)]
+pub(crate) enum PoolCommand {
+    /// Open a pool; `--relief` opens a relief fund (treasurers only).
+    Create {
+        /// Name (1-100 characters).
+        #[arg(long, value_parser = text(1, 100))]
+        name: String,
+        /// Description (up to 2000 characters).
+        #[arg(long, default_value = "", value_parser = text(0, 2000))]
+        description: String,
+        /// Currency code, three upper-case letters (e.g. EUR).
+        #[arg(long, value_parser = parse_currency)]
+        currency: String,
+        /// What happens to returns: reinvest, distribute or hybrid.
+        #[arg(long, default_value = "reinvest", value_parser = parse_policy)]
+        policy: ReturnPolicy,
+        /// A relief fund: it takes relief requests instead of applications.
+        #[arg(long)]
+        relief: bool,
+    },
+    /// Pledge money to a pool; it counts once a treasurer confirms it arrived.
+    Contribute {
+        /// Pool id prefix.
+        pool: String,
+        /// Amount, e.g. 25 or 12.50 (two decimals at most).
+        #[arg(value_parser = parse_money)]
+        amount: i64,
+    },
+    /// Confirm the money of a contribution arrived (treasurers; not your own).
+    Confirm {
+        /// Contribution id prefix.
+        contribution: String,
+    },
+    /// Ask a pool for money for a project; a governance decision allocates it.
+    Apply {
+        /// Pool id prefix.
+        pool: String,
+        /// Title (3-100 characters).
+        #[arg(long, value_parser = text(3, 100))]
+        title: String,
+        /// Amount asked for, e.g. 1500 or 1499.99.
+        #[arg(long, value_parser = parse_money)]
+        amount: i64,
+        /// Terms: repayment, timeline (10-2000 characters).
+        #[arg(long, value_parser = text(10, 2000))]
+        terms: String,
+    },
+    /// Pay out (part of) an allocated application (treasurers).
+    Disburse {
+        /// Application id prefix.
+        application: String,
+        /// Amount, e.g. 250.
+        #[arg(value_parser = parse_money)]
+        amount: i64,
+    },
+    /// Record money coming back, from an application's project or into a pool (treasurers).
+    Return {
+        /// Application or pool id prefix.
+        from: String,
+        /// Amount, e.g. 80.25.
+        #[arg(value_parser = parse_money)]
+        amount: i64,
+    },
+    /// One pool: balance, contributors and shares, applications, movements.
+    Show {
+        /// Pool id prefix.
+        pool: String,
+    },
+    /// Pools and relief funds with their balances.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ReliefCommand {
+    /// Ask a relief fund for help; the reason is sealed to the stewards.
+    Request {
+        /// Relief fund id prefix.
+        fund: String,
+        /// Amount, e.g. 300 or 299.50.
+        #[arg(value_parser = parse_money)]
+        amount: i64,
+        /// low, medium or high.
+        #[arg(long, default_value = "medium", value_parser = parse_urgency)]
+        urgency: Urgency,
+        /// Why (1-500 characters); only the stewards can read it.
+        #[arg(long, value_parser = parse_reason)]
+        reason: String,
+    },
+    /// Approve a relief request (stewards); enough approvals release it from the fund.
+    Approve {
+        /// Request id prefix.
+        request: String,
+    },
+    /// One request; stewards see the reason.
+    Show {
+        /// Request id prefix.
+        request: String,
+    },
+    /// Relief requests, newest first; stewards see the reasons.
+    List {
+        /// Only requests with this status.
+        #[arg(long, value_parser = ["pending", "released"])]
+        status: Option<String>,
+    },
+}
 
 /// A text argument of `min..=max` characters without control characters (the ledger's
 /// own limits, checked here so a mistake is a usage error and nothing is written).
@@ -405,6 +516,48 @@ fn parse_urgency(s: &str) -> Result<Urgency, String> {
 
 fn parse_outcome(s: &str) -> Result<Outcome, String> {
     s.parse()
+}
+fn parse_policy(s: &str) -> Result<ReturnPolicy, String> {
+    s.parse()
+}
+
+/// A relief reason: what `text` takes, and at most what a seal holds in bytes.
+fn parse_reason(s: &str) -> Result<String, String> {
+    let t = text(1, 500)(s)?;
+    if t.len() > coop_model::seal::MAX_TEXT_BYTES {
+        return Err(format!(
+            "{} bytes, at most {}",
+            t.len(),
+            coop_model::seal::MAX_TEXT_BYTES
+        ));
+    }
+    Ok(t)
+}
+
+/// Money as decimal text (`25`, `12.5`, `12.50`) in minor units (`2500`, `1250`, `1250`):
+/// digits only, at most two decimals, never through a float.
+pub(crate) fn parse_money(s: &str) -> Result<i64, String> {
+    let bad =
+        || format!("{s:?} is not an amount: expected e.g. 25 or 12.50 (two decimals at most)");
+    let (whole, frac) = s.trim().split_once('.').unwrap_or((s.trim(), ""));
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || (s.contains('.') && !digits(frac)) || frac.len() > 2 {
+        return Err(bad());
+    }
+    let cents = format!("{frac:0<2}");
+    let minor = whole
+        .parse::<i64>()
+        .ok()
+        .and_then(|w| w.checked_mul(100))
+        .and_then(|w| w.checked_add(cents.parse::<i64>().ok()?))
+        .ok_or_else(bad)?;
+    if !(1..=MAX_MONEY).contains(&minor) {
+        return Err(format!(
+            "{s:?} is outside 0.01 to {}",
+            coop_model::record::money(MAX_MONEY)
+        ));
+    }
+    Ok(minor)
 }
 
 #[derive(Debug, Subcommand)]
@@ -625,6 +778,38 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn money_parses_from_decimal_text_into_minor_units() {
+        for (text, minor) in [
+            ("25", 2500),
+            ("12.5", 1250),
+            ("12.50", 1250),
+            ("0.01", 1),
+            ("007.10", 710),
+            ("10000000000", MAX_MONEY),
+        ] {
+            assert_eq!(parse_money(text), Ok(minor), "{text}");
+        }
+        for bad in [
+            "",
+            ".",
+            "1.",
+            ".5",
+            "12.505",
+            "-3",
+            "+3",
+            "1,50",
+            "1e3",
+            "abc",
+            "0",
+            "0.00",
+            "10000000000.01",
+            "99999999999999999999",
+        ] {
+            assert!(parse_money(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

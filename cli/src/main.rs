@@ -23,7 +23,7 @@ use serde_json::json;
 use crate::app::{App, Report};
 use crate::cli::{Cli, Command};
 use crate::commands::{
-    aid, audit, demo, governance, insight, membership, purchase, support, timebank, up,
+    aid, audit, demo, governance, insight, membership, pools, purchase, support, timebank, up,
 };
 
 fn main() -> ExitCode {
@@ -137,5 +137,7 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
         Command::Metrics { since } => insight::metrics(&app, since),
         Command::Export { format, out, all } => insight::export(&app, format, out.as_deref(), all),
         Command::Purchase(cmd) => purchase::purchase(&app, cmd),
+        Command::Pool(cmd) => pools::pool(&app, cmd),
+        Command::Relief(cmd) => pools::relief(&app, cmd),
     }
 }

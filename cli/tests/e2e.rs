@@ -13,6 +13,7 @@ mod e2e {
     mod insight;
     mod membership;
     mod network;
+    mod pools;
     mod support_points;
     mod sync;
     mod timebank;

@@ -29,6 +29,8 @@ pub use governance::*;
 
 mod purchase;
 pub use purchase::*;
+mod pools;
+pub use pools::*;
 
 /// The derived state of a community. Serializes canonically (sorted maps, integers only),
 /// so two replicas can be compared byte for byte.
@@ -68,6 +70,14 @@ pub struct State {
     pub decisions: BTreeMap<RecordId, Decision>,
     /// Collective purchases (§7.4).
     pub purchases: BTreeMap<RecordId, Purchase>,
+    /// Investment pools and relief funds (§7.5).
+    pub pools: BTreeMap<RecordId, Pool>,
+    /// Contributions to pools, pledged or confirmed.
+    pub contributions: BTreeMap<RecordId, Contribution>,
+    /// Applications to pools.
+    pub applications: BTreeMap<RecordId, Application>,
+    /// Relief requests (reasons sealed to the stewards).
+    pub relief_requests: BTreeMap<RecordId, ReliefRequest>,
 }
 
 /// A parameter value and the record that set it (`None` for the genesis defaults).
@@ -438,6 +448,10 @@ impl State {
             refused: 0,
             decisions: BTreeMap::new(),
             purchases: BTreeMap::new(),
+            pools: BTreeMap::new(),
+            contributions: BTreeMap::new(),
+            applications: BTreeMap::new(),
+            relief_requests: BTreeMap::new(),
         }
     }
 
@@ -845,6 +859,10 @@ impl Derived {
             refused: 0,
             decisions: BTreeMap::new(),
             purchases: BTreeMap::new(),
+            pools: st.pools.clone(),
+            contributions: st.contributions.clone(),
+            applications: st.applications.clone(),
+            relief_requests: st.relief_requests.clone(),
         };
         let device_member = match (&involved, author) {
             (Some(_), Some(m)) => HashMap::from([(dev, m)]),
@@ -1359,6 +1377,37 @@ impl Derived {
             | Record::PurchaseBid { .. }
             | Record::PurchaseStep { .. }
             | Record::PurchaseMark { .. } => self.apply_purchase(graph, c, author, record),
+            Record::Pool {
+                name,
+                description,
+                currency,
+                policy,
+                relief,
+            } => self.pool(c, author, name, description, currency, *policy, *relief),
+            Record::Contribution { pool, amount } => {
+                self.contribute(graph, c, author, pool, *amount)
+            }
+            Record::ContributionConfirm { contribution } => {
+                self.confirm_contribution(graph, c, author, contribution)
+            }
+            Record::Application {
+                pool,
+                title,
+                amount,
+                terms,
+            } => self.apply_to_pool(graph, c, author, pool, title, *amount, terms),
+            Record::Disbursement {
+                application,
+                amount,
+            } => self.disburse(graph, c, author, application, *amount),
+            Record::Return { from, amount } => self.pool_return(graph, c, author, from, *amount),
+            Record::ReliefRequest {
+                fund,
+                amount,
+                urgency,
+                reason,
+            } => self.relief_request(graph, c, author, fund, *amount, *urgency, reason),
+            Record::ReliefApprove { request } => self.relief_approve(graph, c, author, request),
         }
     }
 

@@ -242,6 +242,14 @@ pub enum RejectReason {
     NotDelivered,
     /// The member has no commitment in the purchase round.
     NotAParticipant,
+    /// A disbursement or return on an application no decision has allocated.
+    NotAllocated,
+    /// A disbursement beyond what is left of the application's allocation.
+    OverAllocation,
+    /// More than the pool or relief fund holds.
+    InsufficientFunds,
+    /// Relief beyond `relief_max_per_person` within `relief_period_days`.
+    OverReliefCap,
 }
 
 impl RejectReason {
@@ -291,6 +299,10 @@ impl RejectReason {
             NotOrdered => "not_ordered",
             NotDelivered => "not_delivered",
             NotAParticipant => "not_a_participant",
+            NotAllocated => "not_allocated",
+            OverAllocation => "over_allocation",
+            InsufficientFunds => "insufficient_funds",
+            OverReliefCap => "over_relief_cap",
         }
     }
 }

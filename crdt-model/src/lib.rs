@@ -12,6 +12,7 @@
 //! - [`receipt`]: two-party hour receipts that verify on their own.
 //! - [`metrics`]: community metrics (§10), pure functions of a state and `now`.
 //! - [`export`]: the records a member may see (§9), with their receipts.
+//! - [`seal`]: text sealed to a set of members (relief reasons for the stewards).
 
 // `Rejection` is a value on the refusal path (an id, two keys and a reason); boxing it
 // would cost every caller clarity for no measurable gain.
@@ -28,6 +29,7 @@ pub mod metrics;
 pub mod params;
 pub mod receipt;
 pub mod record;
+pub mod seal;
 
 pub use derive::{Balance, LookupError, State};
 pub use envelope::{Envelope, RejectReason, Rejection};

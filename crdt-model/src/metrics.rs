@@ -217,10 +217,9 @@ impl Metrics {
             time: distribution(state),
             hours_by_month: hours_by_month(state, since),
             participation: participation(state, now),
-            // Pool and relief sections are filled from their state maps the same way.
             purchases: purchases(state),
-            pools: None,
-            relief: None,
+            pools: pool_metrics(state),
+            relief: relief_metrics(state),
         }
     }
 }
@@ -260,6 +259,47 @@ fn purchases(state: &State) -> Option<PurchaseMetrics> {
         spending: sums(&|t| t.spending),
         local_spending: sums(&|t| t.local_spending),
         local_share_bp: ratio_bp(local, all),
+    })
+}
+
+/// Sums per currency, as `Money` in currency order.
+fn per_currency(items: impl Iterator<Item = (String, i64)>) -> Vec<Money> {
+    let mut sums: BTreeMap<String, i64> = BTreeMap::new();
+    for (currency, minor) in items {
+        *sums.entry(currency).or_default() += minor;
+    }
+    sums.into_iter()
+        .map(|(currency, minor)| Money { currency, minor })
+        .collect()
+}
+
+/// Investment pools (relief funds are in [`ReliefMetrics`]); `None` when there are none.
+fn pool_metrics(state: &State) -> Option<PoolMetrics> {
+    let pools: Vec<_> = state.pools.values().filter(|p| !p.relief).collect();
+    if pools.is_empty() {
+        return None;
+    }
+    let sum = |f: fn(&crate::derive::Pool) -> i64| {
+        per_currency(pools.iter().map(|p| (p.currency.clone(), f(p))))
+    };
+    Some(PoolMetrics {
+        pools: pools.len() as i64,
+        contributed: sum(|p| p.confirmed),
+        disbursed: sum(|p| p.disbursed),
+        balance: sum(|p| p.balance),
+    })
+}
+
+/// Relief: open requests and what was released; `None` when nobody asked yet.
+fn relief_metrics(state: &State) -> Option<ReliefMetrics> {
+    if state.relief_requests.is_empty() {
+        return None;
+    }
+    let totals = state.relief_totals();
+    Some(ReliefMetrics {
+        open_requests: totals.values().map(|t| t.open_requests as i64).sum(),
+        open_amount: per_currency(totals.iter().map(|(c, t)| (c.clone(), t.open_amount))),
+        disbursed: per_currency(totals.iter().map(|(c, t)| (c.clone(), t.released_amount))),
     })
 }
 

@@ -141,6 +141,23 @@ impl DecisionAction {
     }
 }
 
+/// What a pool does with money that comes back (§7.5).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ReturnPolicy {
+    /// Returns stay in the pool.
+    Reinvest,
+    /// Returns are owed to the contributors, pro rata.
+    Distribute,
+    /// Half stays, half is owed to the contributors.
+    Hybrid,
+}
+
+/// The largest amount of money one record may carry, in minor units (ten billion units).
+pub const MAX_MONEY: i64 = 1_000_000_000_000;
+
 macro_rules! text_enum {
     ($t:ident { $($v:ident = $s:literal),* }) => {
         impl $t {
@@ -194,6 +211,7 @@ pub enum Visibility {
     Private,
 }
 text_enum!(Visibility { Public = "public", Members = "members", Private = "private" });
+text_enum!(ReturnPolicy { Reinvest = "reinvest", Distribute = "distribute", Hybrid = "hybrid" });
 
 /// Whether a collective purchase repeats.
 #[derive(
@@ -491,6 +509,73 @@ pub enum Record {
         /// What is marked.
         mark: PurchaseMark,
     },
+    /// A pool members contribute money to: an investment pool, or a relief fund.
+    Pool {
+        /// Name, 1..=100 characters.
+        name: String,
+        /// Description, 0..=2000 characters.
+        description: String,
+        /// Currency code: three upper-case ASCII letters.
+        currency: String,
+        /// What happens to returns.
+        policy: ReturnPolicy,
+        /// A relief fund (stored as 0/1).
+        relief: bool,
+    },
+    /// A member pledges money to a pool; it counts once a treasurer confirms it.
+    Contribution {
+        /// The pool.
+        pool: RecordId,
+        /// Minor units, 1..=[`MAX_MONEY`].
+        amount: i64,
+    },
+    /// A treasurer confirms the money of a contribution arrived.
+    ContributionConfirm {
+        /// The contribution.
+        contribution: RecordId,
+    },
+    /// A project asks a pool for money; a governance decision allocates it.
+    Application {
+        /// The pool.
+        pool: RecordId,
+        /// Title, 3..=100 characters.
+        title: String,
+        /// Minor units asked for, 1..=[`MAX_MONEY`].
+        amount: i64,
+        /// Terms (repayment, timeline), 10..=2000 characters.
+        terms: String,
+    },
+    /// A treasurer pays out (part of) an allocated application.
+    Disbursement {
+        /// The application.
+        application: RecordId,
+        /// Minor units, 1..=[`MAX_MONEY`].
+        amount: i64,
+    },
+    /// A treasurer records money coming back: from an application's project, or into a pool.
+    Return {
+        /// The application or the pool.
+        from: RecordId,
+        /// Minor units, 1..=[`MAX_MONEY`].
+        amount: i64,
+    },
+    /// A member asks a relief fund for help; they are the beneficiary.
+    ReliefRequest {
+        /// The relief fund (a pool flagged relief).
+        fund: RecordId,
+        /// Minor units, 1..=[`MAX_MONEY`].
+        amount: i64,
+        /// Urgency.
+        urgency: Urgency,
+        /// The reason, sealed to the stewards ([`crate::seal`]).
+        #[serde(with = "hex_vec")]
+        reason: Vec<u8>,
+    },
+    /// A steward approves a relief request.
+    ReliefApprove {
+        /// The request.
+        request: RecordId,
+    },
 }
 
 /// A scalar field value in the layout.
@@ -532,6 +617,14 @@ impl Record {
             Record::PurchaseBid { .. } => "purchase_bid",
             Record::PurchaseStep { .. } => "purchase_step",
             Record::PurchaseMark { .. } => "purchase_mark",
+            Record::Pool { .. } => "pool",
+            Record::Contribution { .. } => "contribution",
+            Record::ContributionConfirm { .. } => "contribution_confirm",
+            Record::Application { .. } => "application",
+            Record::Disbursement { .. } => "disbursement",
+            Record::Return { .. } => "return",
+            Record::ReliefRequest { .. } => "relief_request",
+            Record::ReliefApprove { .. } => "relief_approve",
         }
     }
 
@@ -777,6 +870,53 @@ impl Record {
                 ("member", Bytes(member.0.to_vec())),
                 ("mark", Str(mark.as_str().into())),
             ],
+            Record::Pool {
+                name,
+                description,
+                currency,
+                policy,
+                relief,
+            } => vec![
+                ("name", Str(name.clone())),
+                ("description", Str(description.clone())),
+                ("currency", Str(currency.clone())),
+                ("policy", Str(policy.as_str().into())),
+                ("relief", Int(i64::from(*relief))),
+            ],
+            Record::Contribution { pool, amount } => {
+                vec![("pool", id(pool)), ("amount", Int(*amount))]
+            }
+            Record::ContributionConfirm { contribution } => {
+                vec![("contribution", id(contribution))]
+            }
+            Record::Application {
+                pool,
+                title,
+                amount,
+                terms,
+            } => vec![
+                ("pool", id(pool)),
+                ("title", Str(title.clone())),
+                ("amount", Int(*amount)),
+                ("terms", Str(terms.clone())),
+            ],
+            Record::Disbursement {
+                application,
+                amount,
+            } => vec![("application", id(application)), ("amount", Int(*amount))],
+            Record::Return { from, amount } => vec![("from", id(from)), ("amount", Int(*amount))],
+            Record::ReliefRequest {
+                fund,
+                amount,
+                urgency,
+                reason,
+            } => vec![
+                ("fund", id(fund)),
+                ("amount", Int(*amount)),
+                ("urgency", Str(urgency.as_str().into())),
+                ("reason", Bytes(reason.clone())),
+            ],
+            Record::ReliefApprove { request } => vec![("request", id(request))],
         };
         f.insert(0, ("v", Int(LAYOUT_VERSION as i64)));
         f
@@ -1036,6 +1176,59 @@ impl Record {
                 member: MemberId(f.b32("member")?),
                 mark: f.str("mark", 1, 16)?.parse()?,
             },
+            "pool" => {
+                let currency = f.str("currency", 3, 3)?;
+                if !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+                    return Err(format!(
+                        "currency {currency:?} is not three upper-case letters"
+                    ));
+                }
+                Record::Pool {
+                    name: f.str("name", 1, 100)?,
+                    description: f.str("description", 0, 2000)?,
+                    currency,
+                    policy: f.str("policy", 1, 16)?.parse()?,
+                    relief: match f.int("relief")? {
+                        0 => false,
+                        1 => true,
+                        r => return Err(format!("relief {r} is not 0 or 1")),
+                    },
+                }
+            }
+            "contribution" => Record::Contribution {
+                pool: f.id("pool")?,
+                amount: f.money("amount")?,
+            },
+            "contribution_confirm" => Record::ContributionConfirm {
+                contribution: f.id("contribution")?,
+            },
+            "application" => Record::Application {
+                pool: f.id("pool")?,
+                title: f.str("title", 3, 100)?,
+                amount: f.money("amount")?,
+                terms: f.str("terms", 10, 2000)?,
+            },
+            "disbursement" => Record::Disbursement {
+                application: f.id("application")?,
+                amount: f.money("amount")?,
+            },
+            "return" => Record::Return {
+                from: f.id("from")?,
+                amount: f.money("amount")?,
+            },
+            "relief_request" => {
+                let reason = f.blob("reason", crate::seal::MAX_SEALED_BYTES)?;
+                crate::seal::recipients(&reason).map_err(|e| format!("field \"reason\": {e}"))?;
+                Record::ReliefRequest {
+                    fund: f.id("fund")?,
+                    amount: f.money("amount")?,
+                    urgency: f.str("urgency", 1, 16)?.parse()?,
+                    reason,
+                }
+            }
+            "relief_approve" => Record::ReliefApprove {
+                request: f.id("request")?,
+            },
             other => return Err(format!("unknown record kind {other:?}")),
         };
         // Every field written must be one this kind knows: no smuggled extra data.
@@ -1137,6 +1330,43 @@ impl Record {
                 member.short(),
                 purchase.short()
             ),
+            Record::Pool {
+                name,
+                currency,
+                policy,
+                relief,
+                ..
+            } => {
+                let what = if *relief { "relief fund" } else { "pool" };
+                format!("{what} {name:?} ({currency}, {policy})")
+            }
+            Record::Contribution { pool, amount } => {
+                format!("pledged {} to pool {}", money(*amount), pool.short())
+            }
+            Record::ContributionConfirm { contribution } => {
+                format!("confirmed contribution {}", contribution.short())
+            }
+            Record::Application { title, amount, .. } => {
+                format!("applied for {} ({title:?})", money(*amount))
+            }
+            Record::Disbursement {
+                application,
+                amount,
+            } => format!("disbursed {} to {}", money(*amount), application.short()),
+            Record::Return { from, amount } => {
+                format!("returned {} from {}", money(*amount), from.short())
+            }
+            Record::ReliefRequest {
+                fund,
+                amount,
+                urgency,
+                ..
+            } => format!(
+                "asked fund {} for {} ({urgency} urgency)",
+                fund.short(),
+                money(*amount)
+            ),
+            Record::ReliefApprove { request } => format!("approved relief {}", request.short()),
         }
     }
 }
@@ -1211,6 +1441,28 @@ impl Fields<'_> {
     fn id(&self, k: &str) -> Result<RecordId, String> {
         self.b32(k).map(RecordId)
     }
+    fn money(&self, k: &str) -> Result<i64, String> {
+        let a = self.int(k)?;
+        if !(1..=MAX_MONEY).contains(&a) {
+            return Err(format!("field {k:?} is {a}, expected 1..={MAX_MONEY}"));
+        }
+        Ok(a)
+    }
+    fn blob(&self, k: &str, max: usize) -> Result<Vec<u8>, String> {
+        match self.get(k)? {
+            Field::Bytes(b) if b.len() <= max => Ok(b.clone()),
+            Field::Bytes(b) => Err(format!("field {k:?} has {} bytes, at most {max}", b.len())),
+            _ => Err(format!("field {k:?} is not bytes")),
+        }
+    }
+}
+
+/// Money in minor units as a decimal with two places (`1250` → `12.50`), the form people
+/// read and the CLI parses. Every currency is shown with two places.
+pub fn money(minor: i64) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    let a = minor.unsigned_abs();
+    format!("{sign}{}.{:02}", a / 100, a % 100)
 }
 
 /// Serde for fixed-size byte arrays as hex strings.
@@ -1231,5 +1483,19 @@ mod hex_bytes {
         let mut out = [0u8; N];
         hex::decode_to_slice(&s, &mut out).map_err(serde::de::Error::custom)?;
         Ok(out)
+    }
+}
+
+/// Serde for byte vectors as hex strings.
+pub(crate) mod hex_vec {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(b))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        hex::decode(&s).map_err(serde::de::Error::custom)
     }
 }

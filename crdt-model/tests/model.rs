@@ -40,5 +40,7 @@ mod sync;
 mod governance;
 #[path = "model/metrics.rs"]
 mod metrics;
+#[path = "model/pools.rs"]
+mod pools;
 #[path = "model/purchase.rs"]
 mod purchase;

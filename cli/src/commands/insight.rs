@@ -279,6 +279,32 @@ pub(crate) fn metrics(app: &App, since: Option<Day>) -> Result<Report> {
             pm.local_share_bp.map_or("-".into(), percent)
         ));
     }
+    let money = |v: &[coop_model::metrics::Money]| -> String {
+        if v.is_empty() {
+            return "0.00".into();
+        }
+        v.iter()
+            .map(|x| format!("{} {}", coop_model::record::money(x.minor), x.currency))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(p) = &m.pools {
+        text.push_str(&format!(
+            "Pools           {} holding {} (contributed {}, disbursed {})\n",
+            p.pools,
+            money(&p.balance),
+            money(&p.contributed),
+            money(&p.disbursed)
+        ));
+    }
+    if let Some(r) = &m.relief {
+        text.push_str(&format!(
+            "Relief          {} open request(s) for {}; released {}\n",
+            r.open_requests,
+            money(&r.open_amount),
+            money(&r.disbursed)
+        ));
+    }
     if m.purchases.is_none() && m.pools.is_none() && m.relief.is_none() {
         text.push_str("Purchases, pools, relief: none in this ledger.\n");
     }

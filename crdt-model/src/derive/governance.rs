@@ -494,21 +494,3 @@ impl Derived {
 
 /// Roles a decision may grant (the founder role comes only with the genesis).
 pub const GRANTABLE_ROLES: [Role; 3] = [Role::Moderator, Role::Steward, Role::Treasurer];
-
-// Placeholder until the pools domain (issue 6, branch `pools`) is merged: it provides
-// `check_pool_allocation` and `apply_pool_allocation` in derive/pools.rs and this goes.
-impl Derived {
-    pub(super) fn check_pool_allocation(&self, application: &RecordId) -> Result<(), Refusal> {
-        Err(invalid(format!(
-            "no pool application {} (pools are not in this build yet)",
-            application.short()
-        )))
-    }
-    pub(super) fn apply_pool_allocation(
-        &mut self,
-        application: &RecordId,
-        _decision: RecordId,
-    ) -> Result<(), Refusal> {
-        self.check_pool_allocation(application)
-    }
-}

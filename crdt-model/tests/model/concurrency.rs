@@ -45,7 +45,7 @@ pub(crate) fn every_order(base: &Ledger, left: &[Envelope], right: &[Envelope]) 
 
 /// Asserts that exactly one of `x` and `y` counts on every replica, the same one everywhere,
 /// the other refused for `reason`; returns the refused one.
-fn same_refusal_everywhere(
+pub(crate) fn same_refusal_everywhere(
     replicas: &mut [Ledger],
     x: RecordId,
     y: RecordId,

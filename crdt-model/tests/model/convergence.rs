@@ -41,6 +41,14 @@ pub(crate) enum Step {
     /// Replica `at` writes a collective-purchase record (`purchase::arbitrary`), without
     /// the dry run when `what` ≥ 192.
     Purchase { at: u8, what: u8, x: u8, y: u16 },
+    /// As `Write`, with a pool or relief record (`pools::generated`).
+    Pools {
+        at: u8,
+        what: u8,
+        x: u8,
+        y: u16,
+        force: bool,
+    },
 }
 
 /// A whole test case.
@@ -63,6 +71,8 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(from, to, page)| Step::CatchUp { from, to, page }),
         3 => (any::<u8>(), any::<u8>(), any::<u8>(), any::<u16>())
             .prop_map(|(at, what, x, y)| Step::Purchase { at, what, x, y }),
+        3 => (any::<u8>(), any::<u8>(), any::<u8>(), any::<u16>(), prop::bool::weighted(0.25))
+            .prop_map(|(at, what, x, y, force)| Step::Pools { at, what, x, y, force }),
     ]
 }
 
@@ -288,9 +298,22 @@ impl World {
                 x,
                 y,
                 force,
+            }
+            | Step::Pools {
+                at,
+                what,
+                x,
+                y,
+                force,
             } => {
                 let at = at as usize % n;
-                let Some(record) = self.record(at, what, x, y) else {
+                let record = match step {
+                    Step::Pools { .. } => {
+                        super::pools::generated(self.ledgers[at].state(), what, x, y)
+                    }
+                    _ => self.record(at, what, x, y),
+                };
+                let Some(record) = record else {
                     return Ok(());
                 };
                 let key = self.key_of(at);

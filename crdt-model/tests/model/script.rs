@@ -19,7 +19,7 @@
 //! bob: cancel r1
 //! alice: vouch erin                   # also: remove NAME (refused: removal is by decision)
 //! d1 = alice: decide param sp_max_per_proposal=20   # window: 1 day from now
-//! d2 = alice: decide grant bob moderator   # also: revoke NAME ROLE, remove NAME, general "T"
+//! d2 = alice: decide grant bob moderator   # also: revoke NAME ROLE, remove NAME, general "T", allocate APPLICATION
 //! bob: vote d1 yes                    # yes, no, abstain
 //! wait 2d                             # advance the authors' clock (also 3h, 90m, 30s)
 //! carol: tally d1                     # closes the decision after its window
@@ -32,6 +32,18 @@
 //! ```
 //!
 //! Collective-purchase verbs are listed in `purchase.rs`.
+//! Pools and relief (`tests/model/pools.rs`; amounts in minor units):
+//!
+//! ```text
+//! p1 = bob: pool "Solar" EUR reinvest   # distribute, hybrid; `relief` after: a relief fund
+//! k1 = bob: contribute p1 30000
+//! alice: confirm_contribution k1
+//! a1 = carol: apply p1 45000 "Panels"
+//! alice: disburse a1 10000
+//! alice: return a1 5000                 # or a pool: money back into it
+//! r1 = bob: relief f1 20000 high "The boiler broke"   # sealed to the founder
+//! alice: approve r1
+//! ```
 //!
 //! A line the author's dry run refuses is not written and is listed as "(not written)".
 //! After every line, incremental derivation must equal derivation from scratch; at the end
@@ -248,6 +260,9 @@ fn parse_record(town: &Town, labels: &BTreeMap<String, RecordId>, w: &[String]) 
                 "remove" => DecisionAction::Removal {
                     member: town.id(&w[2]),
                 },
+                "allocate" => DecisionAction::PoolAllocation {
+                    application: label(2),
+                },
                 other => panic!("unknown decision action {other}"),
             };
             decision(&w[1..].join(" "), town.now() + 86_400, action)
@@ -270,9 +285,9 @@ fn parse_record(town: &Town, labels: &BTreeMap<String, RecordId>, w: &[String]) 
         "visibility" => Record::Visibility {
             level: w[1].parse().expect("public, members or private"),
         },
-        other => {
-            super::purchase::verb(town, labels, w).unwrap_or_else(|| panic!("unknown verb {other}"))
-        }
+        other => super::purchase::verb(town, labels, w)
+            .or_else(|| super::pools::parse_verb(town, &label, w))
+            .unwrap_or_else(|| panic!("unknown verb {other}")),
     }
 }
 
@@ -487,6 +502,7 @@ fn render(
         }
     }
     super::purchase::render(&mut o, s, &who, &rec, now);
+    super::pools::render(&mut o, town, s, &rec, &who);
     let refused: Vec<_> = s
         .log
         .iter()

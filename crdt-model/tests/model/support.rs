@@ -536,7 +536,10 @@ pub(crate) fn layout(record: &Record) -> Vec<(&'static str, ScalarValue)> {
         | Record::PurchaseBid { .. }
         | Record::PurchaseStep { .. }
         | Record::PurchaseMark { .. }) => super::purchase::layout(other),
-        other => panic!("no test layout for {}", other.kind()),
+        other => match super::pools::layout(other) {
+            Some(f) => f,
+            None => panic!("no test layout for {}", other.kind()),
+        },
     };
     f.insert(0, ("v", Int(1)));
     f
