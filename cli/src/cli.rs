@@ -438,7 +438,11 @@ pub(crate) enum PoolCommand {
         pool: String,
     },
     /// Pools and relief funds with their balances.
-    List,
+    List {
+        /// Include pools hidden by moderators.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -472,6 +476,9 @@ pub(crate) enum ReliefCommand {
         /// Only requests with this status.
         #[arg(long, value_parser = ["pending", "released"])]
         status: Option<String>,
+        /// Include requests hidden by moderators.
+        #[arg(long)]
+        all: bool,
     },
 }
 

@@ -210,10 +210,14 @@ pub(crate) fn pool(app: &App, cmd: PoolCommand) -> Result<Report> {
                 pool_text(&state, p),
             ))
         }
-        PoolCommand::List => {
+        PoolCommand::List { all } => {
             let state = app.backend()?.state()?;
             let pos = app::positions(&state);
-            let mut ps: Vec<&Pool> = state.pools.values().collect();
+            let mut ps: Vec<&Pool> = state
+                .pools
+                .values()
+                .filter(|p| all || !app::hidden(&state, &p.id))
+                .collect();
             ps.sort_by_key(|p| std::cmp::Reverse(pos.get(&p.id).copied()));
             let mut t = Table::new(&[
                 "id",
@@ -370,7 +374,7 @@ pub(crate) fn relief(app: &App, cmd: ReliefCommand) -> Result<Report> {
             }
             Ok(Report::new(v, s))
         }
-        ReliefCommand::List { status } => {
+        ReliefCommand::List { status, all } => {
             let reader = Reader::of(app)?;
             let state = app.backend()?.state()?;
             let pos = app::positions(&state);
@@ -378,6 +382,7 @@ pub(crate) fn relief(app: &App, cmd: ReliefCommand) -> Result<Report> {
                 .relief_requests
                 .values()
                 .filter(|r| status.as_deref().is_none_or(|s| r.status.as_str() == s))
+                .filter(|r| all || !app::hidden(&state, &r.id))
                 .collect();
             rs.sort_by_key(|r| std::cmp::Reverse(pos.get(&r.id).copied()));
             let mut t = Table::new(&[

@@ -316,3 +316,21 @@ fn command_with_bad_now(dir: &std::path::Path) -> Run {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+#[test]
+fn a_hidden_pool_leaves_its_listing_and_stays_for_audit() {
+    let w = World::new();
+    let alice = w.found(&[]);
+    let pool = s(
+        &json(&alice, &["pool", "create", "--name", "Spam fund", "--currency", "EUR"]),
+        "id",
+    );
+    json(&alice, &["moderation", "hide", &pool[..8], "--reason", "spam pool"]);
+    let listed = json(&alice, &["pool", "list"]);
+    assert!(listed["pools"].as_array().unwrap().is_empty(), "{listed}");
+    let all = json(&alice, &["pool", "list", "--all"]);
+    assert_eq!(all["pools"][0]["id"], pool.as_str());
+    assert_eq!(all["pools"][0]["hidden"], true);
+    let ledger = json(&alice, &["ledger", "--all"]);
+    assert!(ledger.to_string().contains(&pool), "{ledger}");
+}
