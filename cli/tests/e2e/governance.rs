@@ -322,10 +322,16 @@ fn a_hidden_pool_leaves_its_listing_and_stays_for_audit() {
     let w = World::new();
     let alice = w.found(&[]);
     let pool = s(
-        &json(&alice, &["pool", "create", "--name", "Spam fund", "--currency", "EUR"]),
+        &json(
+            &alice,
+            &["pool", "create", "--name", "Spam fund", "--currency", "EUR"],
+        ),
         "id",
     );
-    json(&alice, &["moderation", "hide", &pool[..8], "--reason", "spam pool"]);
+    json(
+        &alice,
+        &["moderation", "hide", &pool[..8], "--reason", "spam pool"],
+    );
     let listed = json(&alice, &["pool", "list"]);
     assert!(listed["pools"].as_array().unwrap().is_empty(), "{listed}");
     let all = json(&alice, &["pool", "list", "--all"]);
