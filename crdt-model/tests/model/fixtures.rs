@@ -2,13 +2,9 @@
 //! Run with `UPDATE_EXPECT=1` to rewrite the expectations after a deliberate change, and
 //! read the diff: every line is a claim about the rules.
 
-use expect_test::{expect, Expect};
+use expect_test::expect;
 
-use super::script::run;
-
-fn check(script: &str, expected: Expect) {
-    expected.assert_eq(&run(script));
-}
+use super::script::{check, run};
 
 // --- the seed's worked examples
 

@@ -1,18 +1,14 @@
 //! Governance (§7.6): decisions, one member one vote within a window, tallies, and what a
 //! passed decision does — parameters, roles, removal — at the tally's place in the order.
 
-use expect_test::{expect, Expect};
+use expect_test::expect;
 
 use coop_model::derive::DecisionStatus;
 use coop_model::record::{Choice, DecisionAction, Role};
 use coop_model::*;
 
-use super::script::run;
+use super::script::check;
 use super::support::*;
-
-fn check(script: &str, expected: Expect) {
-    expected.assert_eq(&run(script));
-}
 
 #[test]
 fn a_passed_parameter_change_applies_from_the_tally_on() {

@@ -9,14 +9,10 @@ use coop_model::export::export;
 use coop_model::metrics::Metrics;
 use coop_model::record::Visibility;
 use coop_model::*;
-use expect_test::{expect, Expect};
+use expect_test::expect;
 
-use super::script::run;
+use super::script::{check, run};
 use super::support::*;
-
-fn check(script: &str, expected: Expect) {
-    expected.assert_eq(&run(script));
-}
 
 /// A visibility record for the convergence property test.
 pub(crate) fn arbitrary_record(y: u16) -> Record {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use expect_test::{expect, Expect};
+use expect_test::expect;
 use proptest::prelude::*;
 use sha2::{Digest, Sha256};
 
@@ -16,7 +16,7 @@ use coop_model::seal::{self, SealEntropy};
 use coop_model::*;
 
 use super::concurrency::{every_order, same_refusal_everywhere};
-use super::script::run;
+use super::script::check;
 use super::support::*;
 
 // --- record builders
@@ -308,10 +308,6 @@ pub(crate) fn render(
             money(t.fund_balance)
         );
     }
-}
-
-fn check(script: &str, expected: Expect) {
-    expected.assert_eq(&run(script));
 }
 
 // --- pools

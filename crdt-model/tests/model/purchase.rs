@@ -18,9 +18,9 @@ use std::fmt::Write as _;
 use coop_model::derive::{add_months, format_time, Purchase};
 use coop_model::record::{PurchaseMark, PurchaseStep, Recurrence};
 use coop_model::*;
-use expect_test::{expect, Expect};
+use expect_test::expect;
 
-use super::script::run;
+use super::script::{check, run};
 use super::support::*;
 
 // --- helpers shared with script.rs and support.rs
@@ -346,10 +346,6 @@ pub(crate) fn render(
             }
         }
     }
-}
-
-fn check(script: &str, expected: Expect) {
-    expected.assert_eq(&run(script));
 }
 
 // --- fixtures: the rules, one script each

@@ -58,6 +58,12 @@ use coop_model::*;
 
 use super::support::*;
 
+/// Runs a script and compares the rendered state with the expectation (`UPDATE_EXPECT=1`
+/// rewrites it).
+pub(crate) fn check(script: &str, expected: expect_test::Expect) {
+    expected.assert_eq(&run(script));
+}
+
 /// Runs a script and returns the rendered state.
 pub(crate) fn run(script: &str) -> String {
     let mut params = Params::default();
