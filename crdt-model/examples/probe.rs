@@ -1,4 +1,5 @@
 //! Quick probe of ingest and derivation cost (not a benchmark harness).
+use coop_model::record;
 use std::time::Instant;
 
 use coop_model::*;
@@ -16,17 +17,17 @@ fn main() {
     for i in 0..20u8 {
         let id = IdentityKey::from_seed([10 + i; 32]);
         let dev = DeviceKey::from_seed([100 + i; 32]);
-        let rec = Record::Join {
+        let rec = Record::Join(record::Join {
             member: id.member_id(),
             cert: id.certify(&c, &dev.device_id()),
             display_name: format!("m{i}"),
-        };
+        });
         l.author(&dev, rec, 1).unwrap();
         l.author(
             &fdev,
-            Record::Vouch {
+            Record::Vouch(record::Vouch {
                 member: id.member_id(),
-            },
+            }),
             2,
         )
         .unwrap();
@@ -38,13 +39,13 @@ fn main() {
         let (a, da) = &members[k % members.len()];
         let (b, _) = &members[(k + 1) % members.len()];
         let _ = a;
-        let r = Record::Attest {
+        let r = Record::Attest(record::Attest {
             to: *b,
-            minutes: 30,
+            minutes: coop_model::Minutes(30),
             service: "help".into(),
             category: "general".into(),
             date: Day(20_000),
-        };
+        });
         l.author(da, r, 3).unwrap();
         k += 1;
     }

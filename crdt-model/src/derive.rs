@@ -10,12 +10,13 @@
 //! reads only the changes and the equivocation proofs: never a clock, never the arrival
 //! order. Queries that need "now" ([`State::balance`]) take it as an argument.
 
+use crate::record;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::envelope::RejectReason;
+use crate::envelope::{Refusal, RejectReason};
 use crate::ids::{CommunityId, Day, DeviceId, MemberId, RecordId};
 use crate::ledger::{Entry, EquivocationProof, Graph};
 use crate::params::Params;
@@ -610,8 +611,6 @@ impl<'a> Ctx<'a> {
     }
 }
 
-type Refusal = (RejectReason, String);
-
 /// Indices the fold keeps beside the state.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Fold {
@@ -735,7 +734,7 @@ impl Derived {
         let new = &graph.entries[self.folded.min(graph.entries.len())..];
         new.iter().all(|e| {
             !e.excluded
-                && !matches!(e.v.record, Record::Genesis { .. })
+                && !matches!(e.v.record, Record::Genesis(_))
                 && !self.tally_needs_refold(&e.v.record)
                 && self.last_key.is_none_or(|k| key(e) > k)
         })
@@ -770,7 +769,10 @@ impl Derived {
                 self.state.counted += 1;
                 (EntryStatus::Counted, None, None)
             }
-            Err((r, d)) => {
+            Err(Refusal {
+                reason: r,
+                detail: d,
+            }) => {
                 self.state.refused += 1;
                 (EntryStatus::Refused, Some(r), Some(d))
             }
@@ -897,24 +899,27 @@ impl Derived {
             }
         };
         match record {
-            Record::Confirm { attestation } | Record::Decline { attestation } => {
+            Record::Confirm(record::Confirm { attestation })
+            | Record::Decline(record::Decline { attestation }) => {
                 if let Some(a) = st.attestations.get(attestation) {
                     state.attestations.insert(*attestation, a.clone());
                 }
             }
-            Record::Close { proposal, .. } | Record::Allocate { proposal, .. } => {
+            Record::Close(record::Close { proposal, .. })
+            | Record::Allocate(record::Allocate { proposal, .. }) => {
                 copy_proposal(proposal, &mut state, &mut fold)
             }
-            Record::AidOffer { request, .. }
-            | Record::AidConfirm { request, .. }
-            | Record::AidCancel { request } => copy_request(request, &mut state),
-            Record::AidAccept { offer } => {
+            Record::AidOffer(record::AidOffer { request, .. })
+            | Record::AidConfirm(record::AidConfirm { request, .. })
+            | Record::AidCancel(record::AidCancel { request }) => copy_request(request, &mut state),
+            Record::AidAccept(record::AidAccept { offer }) => {
                 if let Some(request) = self.fold.offers.get(offer) {
                     fold.offers.insert(*offer, *request);
                     copy_request(request, &mut state);
                 }
             }
-            Record::Vote { decision, .. } | Record::Tally { decision } => {
+            Record::Vote(record::Vote { decision, .. })
+            | Record::Tally(record::Tally { decision }) => {
                 if let Some(d) = st.decisions.get(decision) {
                     state.decisions.insert(*decision, d.clone());
                 }
@@ -937,30 +942,32 @@ impl Derived {
         let st = &self.state;
         let mut ids: Vec<MemberId> = author.into_iter().collect();
         match record {
-            Record::Vouch { member } | Record::Remove { member, .. } => ids.push(*member),
-            Record::Attest { to, .. } => ids.push(*to),
-            Record::Confirm { attestation } | Record::Decline { attestation } => {
+            Record::Vouch(record::Vouch { member })
+            | Record::Remove(record::Remove { member, .. }) => ids.push(*member),
+            Record::Attest(record::Attest { to, .. }) => ids.push(*to),
+            Record::Confirm(record::Confirm { attestation })
+            | Record::Decline(record::Decline { attestation }) => {
                 if let Some(a) = st.attestations.get(attestation) {
                     ids.extend([a.provider, a.receiver]);
                 }
             }
-            Record::Close { proposal, .. } => {
+            Record::Close(record::Close { proposal, .. }) => {
                 if let Some(p) = st.proposals.get(proposal) {
                     ids.extend(p.allocations.iter().map(|a| a.member));
                 }
             }
-            Record::AidConfirm { request, .. } => {
+            Record::AidConfirm(record::AidConfirm { request, .. }) => {
                 if let Some(r) = st.aid_requests.get(request) {
                     ids.push(r.requester);
                     ids.extend(r.helper);
                 }
             }
-            Record::Report {
+            Record::Report(record::Report {
                 target_kind: ReportTarget::Member,
                 target,
                 ..
-            } => ids.push(MemberId(*target)),
-            Record::Decision { action, .. } => match action {
+            }) => ids.push(MemberId(*target)),
+            Record::Decision(record::Decision { action, .. }) => match action {
                 crate::record::DecisionAction::RoleGrant { member, .. }
                 | crate::record::DecisionAction::RoleRevoke { member, .. }
                 | crate::record::DecisionAction::Removal { member } => ids.push(*member),
@@ -969,20 +976,20 @@ impl Derived {
                 // Pool allocations read the pools, which the narrow copy leaves out.
                 crate::record::DecisionAction::PoolAllocation { .. } => return None,
             },
-            Record::Vote { .. } => {}
-            Record::Report { .. }
-            | Record::Proposal { .. }
-            | Record::Allocate { .. }
-            | Record::AidRequest { .. }
-            | Record::AidOffer { .. }
-            | Record::AidAccept { .. }
-            | Record::AidCancel { .. }
-            | Record::Hide { .. }
-            | Record::Purchase { .. }
-            | Record::PurchaseCommit { .. }
-            | Record::PurchaseBid { .. }
-            | Record::PurchaseStep { .. }
-            | Record::PurchaseMark { .. } => {}
+            Record::Vote(_) => {}
+            Record::Report(_)
+            | Record::Proposal(_)
+            | Record::Allocate(_)
+            | Record::AidRequest(_)
+            | Record::AidOffer(_)
+            | Record::AidAccept(_)
+            | Record::AidCancel(_)
+            | Record::Hide(_)
+            | Record::Purchase(_)
+            | Record::PurchaseCommit(_)
+            | Record::PurchaseBid(_)
+            | Record::PurchaseStep(_)
+            | Record::PurchaseMark(_) => {}
             // Certificates are never dry-run; anything else reads all members.
             _ => return None,
         }
@@ -1009,27 +1016,30 @@ impl Derived {
             // the member must stay in the state to be flagged (§5), and a founder's genesis
             // is the community itself. Everything else the device wrote stops counting.
             if !record.is_certificate() || c.excluded {
-                return Err((RejectReason::ForkedDevice, "the device equivocated".into()));
+                return Err(Refusal::new(
+                    RejectReason::ForkedDevice,
+                    "the device equivocated".into(),
+                ));
             }
         }
         if c.excluded {
-            return Err((
+            return Err(Refusal::new(
                 RejectReason::DependsOnFork,
                 "builds on a non-canonical fork branch".into(),
             ));
         }
-        let author = *self.fold.device_member.get(&c.dev).ok_or((
+        let author = *self.fold.device_member.get(&c.dev).ok_or(Refusal::new(
             RejectReason::NotAMember,
             "device has no certificate".to_string(),
         ))?;
         match record {
-            Record::Genesis {
+            Record::Genesis(record::Genesis {
                 name,
                 founder,
                 display_name,
                 params,
                 ..
-            } => {
+            }) => {
                 self.fold.genesis = Some((c.dev, *founder));
                 self.state.name = name.clone();
                 self.state.founder = Some(*founder);
@@ -1064,11 +1074,11 @@ impl Derived {
                 }
                 return Ok(());
             }
-            Record::Join {
+            Record::Join(record::Join {
                 member,
                 display_name,
                 ..
-            } => {
+            }) => {
                 self.fold.joins.entry(*member).or_default().push(c.dev);
                 let removed = self
                     .state
@@ -1076,7 +1086,7 @@ impl Derived {
                     .get(member)
                     .is_some_and(|m| m.status == MemberStatus::Removed);
                 if removed {
-                    return Err((
+                    return Err(Refusal::new(
                         RejectReason::RemovedMember,
                         "removed members cannot rejoin".into(),
                     ));
@@ -1089,33 +1099,33 @@ impl Derived {
         }
         self.authorize(graph, c, author)?;
         match record {
-            Record::Genesis { .. } | Record::Join { .. } => Ok(()),
-            Record::Device { member, .. } => {
+            Record::Genesis(_) | Record::Join(_) => Ok(()),
+            Record::Device(record::Device { member, .. }) => {
                 if let Some(m) = self.state.members.get_mut(member) {
                     m.devices.insert(c.device, forked);
                 }
                 Ok(())
             }
-            Record::Vouch { member } => self.vouch(c, author, *member),
-            Record::Remove { .. } => Err((
+            Record::Vouch(record::Vouch { member }) => self.vouch(c, author, *member),
+            Record::Remove(_) => Err(Refusal::new(
                 RejectReason::NotAllowed,
                 "members are removed by decision (a removal decision that passes)".into(),
             )),
-            Record::Attest {
+            Record::Attest(record::Attest {
                 to,
                 minutes,
                 service,
                 category,
                 date,
-            } => {
+            }) => {
                 if *to == author {
-                    return Err((
+                    return Err(Refusal::new(
                         RejectReason::NotAllowed,
                         "cannot attest hours to yourself".into(),
                     ));
                 }
                 if !self.state.is_admitted(to) {
-                    return Err((
+                    return Err(Refusal::new(
                         RejectReason::UnknownReference,
                         format!("receiver {} is not a member", to.short()),
                     ));
@@ -1126,7 +1136,7 @@ impl Derived {
                         id: c.id,
                         provider: author,
                         receiver: *to,
-                        minutes: *minutes,
+                        minutes: minutes.0,
                         service: service.clone(),
                         category: category.clone(),
                         date: *date,
@@ -1136,11 +1146,12 @@ impl Derived {
                 );
                 Ok(())
             }
-            Record::Confirm { attestation } | Record::Decline { attestation } => {
-                let confirm = matches!(record, Record::Confirm { .. });
+            Record::Confirm(record::Confirm { attestation })
+            | Record::Decline(record::Decline { attestation }) => {
+                let confirm = matches!(record, Record::Confirm(_));
                 self.settle(graph, c, author, attestation, confirm)
             }
-            Record::Proposal { title, description } => {
+            Record::Proposal(record::Proposal { title, description }) => {
                 self.state.proposals.insert(
                     c.id,
                     Proposal {
@@ -1158,20 +1169,22 @@ impl Derived {
                 );
                 Ok(())
             }
-            Record::Close { proposal, outcome } => self.close(graph, c, author, proposal, *outcome),
-            Record::Allocate { proposal, points } => {
-                self.allocate(graph, c, author, proposal, *points)
+            Record::Close(record::Close { proposal, outcome }) => {
+                self.close(graph, c, author, proposal, *outcome)
             }
-            Record::AidRequest {
+            Record::Allocate(record::Allocate { proposal, points }) => {
+                self.allocate(graph, c, author, proposal, points.0)
+            }
+            Record::AidRequest(record::AidRequest {
                 category,
                 title,
                 description,
                 urgency,
                 needed_by,
                 location,
-            } => {
+            }) => {
                 if !self.params().aid_categories.contains(category) {
-                    return Err((
+                    return Err(Refusal::new(
                         RejectReason::UnknownCategory,
                         format!(
                             "{category:?} is not one of {}",
@@ -1200,20 +1213,20 @@ impl Derived {
                 );
                 Ok(())
             }
-            Record::AidOffer {
+            Record::AidOffer(record::AidOffer {
                 request,
                 message,
                 availability,
-            } => {
+            }) => {
                 let req = self.aid_request(graph, c, request)?;
                 if req.requester == author {
-                    return Err((
+                    return Err(Refusal::new(
                         RejectReason::NotAllowed,
                         "cannot offer help on your own request".into(),
                     ));
                 }
                 if req.status != AidStatus::Open {
-                    return Err((
+                    return Err(Refusal::new(
                         RejectReason::AlreadySettled,
                         format!("request is {}", req.status.as_str()),
                     ));
@@ -1227,26 +1240,26 @@ impl Derived {
                 self.fold.offers.insert(c.id, *request);
                 Ok(())
             }
-            Record::AidAccept { offer } => {
-                let request = *self.fold.offers.get(offer).ok_or((
+            Record::AidAccept(record::AidAccept { offer }) => {
+                let request = *self.fold.offers.get(offer).ok_or(Refusal::new(
                     RejectReason::UnknownReference,
                     format!("no offer {}", offer.short()),
                 ))?;
                 if !self.precedes(graph, offer, c) {
-                    return Err((
+                    return Err(Refusal::new(
                         RejectReason::UnknownReference,
                         "offer is not in the record's past".into(),
                     ));
                 }
                 let req = self.aid_request(graph, c, &request)?;
                 if req.requester != author {
-                    return Err((
+                    return Err(Refusal::new(
                         RejectReason::NotAllowed,
                         "only the requester accepts an offer".into(),
                     ));
                 }
                 if req.status != AidStatus::Open {
-                    return Err((
+                    return Err(Refusal::new(
                         RejectReason::AlreadySettled,
                         format!("request is {}", req.status.as_str()),
                     ));
@@ -1257,14 +1270,14 @@ impl Derived {
                 req.helper = helper;
                 Ok(())
             }
-            Record::AidConfirm {
+            Record::AidConfirm(record::AidConfirm {
                 request,
                 rating,
                 feedback,
-            } => {
+            }) => {
                 let req = self.aid_request(graph, c, request)?;
                 if req.status != AidStatus::Matched {
-                    return Err((
+                    return Err(Refusal::new(
                         RejectReason::AlreadySettled,
                         format!("request is {}", req.status.as_str()),
                     ));
@@ -1279,13 +1292,16 @@ impl Derived {
                 } else if Some(author) == req.helper {
                     &mut req.helper_confirmation
                 } else {
-                    return Err((
+                    return Err(Refusal::new(
                         RejectReason::NotAllowed,
                         "only the requester and the helper confirm".into(),
                     ));
                 };
                 if slot.is_some() {
-                    return Err((RejectReason::AlreadySettled, "already confirmed".into()));
+                    return Err(Refusal::new(
+                        RejectReason::AlreadySettled,
+                        "already confirmed".into(),
+                    ));
                 }
                 *slot = Some(conf);
                 if req.requester_confirmation.is_some() && req.helper_confirmation.is_some() {
@@ -1309,16 +1325,16 @@ impl Derived {
                 }
                 Ok(())
             }
-            Record::AidCancel { request } => {
+            Record::AidCancel(record::AidCancel { request }) => {
                 let req = self.aid_request(graph, c, request)?;
                 if req.requester != author {
-                    return Err((
+                    return Err(Refusal::new(
                         RejectReason::NotAllowed,
                         "only the requester cancels".into(),
                     ));
                 }
                 if !matches!(req.status, AidStatus::Open | AidStatus::Matched) {
-                    return Err((
+                    return Err(Refusal::new(
                         RejectReason::AlreadySettled,
                         format!("request is {}", req.status.as_str()),
                     ));
@@ -1326,17 +1342,17 @@ impl Derived {
                 req.status = AidStatus::Cancelled;
                 Ok(())
             }
-            Record::Report {
+            Record::Report(record::Report {
                 target_kind,
                 target,
                 reason,
-            } => {
+            }) => {
                 let known = match target_kind {
                     ReportTarget::Member => self.state.members.contains_key(&MemberId(*target)),
                     ReportTarget::Record => self.precedes(graph, &RecordId(*target), c),
                 };
                 if !known {
-                    return Err((
+                    return Err(Refusal::new(
                         RejectReason::UnknownReference,
                         format!("no such {target_kind}"),
                     ));
@@ -1350,15 +1366,15 @@ impl Derived {
                 });
                 Ok(())
             }
-            Record::Hide { record, .. } => {
+            Record::Hide(record::Hide { record, .. }) => {
                 if !self.has_role(&author, "moderator") {
-                    return Err((
+                    return Err(Refusal::new(
                         RejectReason::NotAllowed,
                         "only moderators hide records".into(),
                     ));
                 }
                 if !self.precedes(graph, record, c) {
-                    return Err((
+                    return Err(Refusal::new(
                         RejectReason::UnknownReference,
                         "record is not in the moderation's past".into(),
                     ));
@@ -1366,48 +1382,54 @@ impl Derived {
                 self.state.hidden.entry(*record).or_insert(c.id);
                 Ok(())
             }
-            Record::Decision { .. } => self.open_decision(c, author, record),
-            Record::Vote { decision, choice } => {
+            Record::Decision(_) => self.open_decision(c, author, record),
+            Record::Vote(record::Vote { decision, choice }) => {
                 self.cast_vote(graph, c, author, decision, *choice)
             }
-            Record::Tally { decision } => self.tally(graph, c, decision),
-            Record::Visibility { level } => self.set_visibility(author, *level),
-            Record::Purchase { .. }
-            | Record::PurchaseCommit { .. }
-            | Record::PurchaseBid { .. }
-            | Record::PurchaseStep { .. }
-            | Record::PurchaseMark { .. } => self.apply_purchase(graph, c, author, record),
-            Record::Pool {
+            Record::Tally(record::Tally { decision }) => self.tally(graph, c, decision),
+            Record::Visibility(record::VisibilitySetting { level }) => {
+                self.set_visibility(author, *level)
+            }
+            Record::Purchase(_)
+            | Record::PurchaseCommit(_)
+            | Record::PurchaseBid(_)
+            | Record::PurchaseStep(_)
+            | Record::PurchaseMark(_) => self.apply_purchase(graph, c, author, record),
+            Record::Pool(record::Pool {
                 name,
                 description,
                 currency,
                 policy,
                 relief,
-            } => self.pool(c, author, name, description, currency, *policy, *relief),
-            Record::Contribution { pool, amount } => {
+            }) => self.pool(c, author, name, description, currency, *policy, *relief),
+            Record::Contribution(record::Contribution { pool, amount }) => {
                 self.contribute(graph, c, author, pool, *amount)
             }
-            Record::ContributionConfirm { contribution } => {
+            Record::ContributionConfirm(record::ContributionConfirm { contribution }) => {
                 self.confirm_contribution(graph, c, author, contribution)
             }
-            Record::Application {
+            Record::Application(record::Application {
                 pool,
                 title,
                 amount,
                 terms,
-            } => self.apply_to_pool(graph, c, author, pool, title, *amount, terms),
-            Record::Disbursement {
+            }) => self.apply_to_pool(graph, c, author, pool, title, *amount, terms),
+            Record::Disbursement(record::Disbursement {
                 application,
                 amount,
-            } => self.disburse(graph, c, author, application, *amount),
-            Record::Return { from, amount } => self.pool_return(graph, c, author, from, *amount),
-            Record::ReliefRequest {
+            }) => self.disburse(graph, c, author, application, *amount),
+            Record::Return(record::Return { from, amount }) => {
+                self.pool_return(graph, c, author, from, *amount)
+            }
+            Record::ReliefRequest(record::ReliefRequest {
                 fund,
                 amount,
                 urgency,
                 reason,
-            } => self.relief_request(graph, c, author, fund, *amount, *urgency, reason),
-            Record::ReliefApprove { request } => self.relief_approve(graph, c, author, request),
+            }) => self.relief_request(graph, c, author, fund, *amount, *urgency, reason),
+            Record::ReliefApprove(record::ReliefApprove { request }) => {
+                self.relief_approve(graph, c, author, request)
+            }
         }
     }
 
@@ -1462,7 +1484,7 @@ impl Derived {
             },
         };
         if !admitted {
-            return Err((
+            return Err(Refusal::new(
                 RejectReason::NotAMember,
                 format!(
                     "member {} is not admitted in this record's past",
@@ -1477,7 +1499,7 @@ impl Derived {
                 .get(c.dev as usize)
                 .is_none_or(|s| (*s as u64) < c.seq)
             {
-                return Err((
+                return Err(Refusal::new(
                     RejectReason::RemovedMember,
                     format!(
                         "written outside the past of removal {}",
@@ -1491,7 +1513,10 @@ impl Derived {
 
     fn vouch(&mut self, c: &Ctx<'_>, author: MemberId, member: MemberId) -> Result<(), Refusal> {
         if member == author {
-            return Err((RejectReason::NotAllowed, "cannot vouch for yourself".into()));
+            return Err(Refusal::new(
+                RejectReason::NotAllowed,
+                "cannot vouch for yourself".into(),
+            ));
         }
         let joined = self
             .fold
@@ -1499,14 +1524,17 @@ impl Derived {
             .get(&member)
             .is_some_and(|devs| devs.iter().any(|d| c.seen(*d, 1)));
         if !joined {
-            return Err((
+            return Err(Refusal::new(
                 RejectReason::UnknownReference,
                 format!("no join request from {}", member.short()),
             ));
         }
         let list = self.fold.vouches.entry(member).or_default();
         if list.iter().any(|(_, _, v)| *v == author) {
-            return Err((RejectReason::Redundant, "already vouched".into()));
+            return Err(Refusal::new(
+                RejectReason::Redundant,
+                "already vouched".into(),
+            ));
         }
         list.push((c.dev, c.seq, author));
         let count = list.len() as i64;
@@ -1541,7 +1569,7 @@ impl Derived {
         confirm: bool,
     ) -> Result<(), Refusal> {
         if !self.precedes(graph, attestation, c) {
-            return Err((
+            return Err(Refusal::new(
                 RejectReason::UnknownReference,
                 format!(
                     "attestation {} is not in the record's past",
@@ -1550,24 +1578,28 @@ impl Derived {
             ));
         }
         let floor = self.params().timebank_floor_minutes;
-        let a = self.state.attestations.get(attestation).ok_or((
-            RejectReason::UnknownReference,
-            format!("{} is not a counted attestation", attestation.short()),
-        ))?;
+        let a = self
+            .state
+            .attestations
+            .get(attestation)
+            .ok_or(Refusal::new(
+                RejectReason::UnknownReference,
+                format!("{} is not a counted attestation", attestation.short()),
+            ))?;
         if a.provider == author {
-            return Err((
+            return Err(Refusal::new(
                 RejectReason::NotAllowed,
                 "cannot confirm or decline your own attestation".into(),
             ));
         }
         if a.receiver != author {
-            return Err((
+            return Err(Refusal::new(
                 RejectReason::NotAllowed,
                 "only the receiver confirms or declines".into(),
             ));
         }
         if a.status != AttestationStatus::Pending {
-            return Err((
+            return Err(Refusal::new(
                 RejectReason::AlreadySettled,
                 "attestation already settled".into(),
             ));
@@ -1580,7 +1612,7 @@ impl Derived {
                 .get(&receiver)
                 .map_or(0, |m| m.time.balance);
             if balance - minutes < floor {
-                return Err((
+                return Err(Refusal::new(
                     RejectReason::BelowFloor,
                     format!(
                         "balance would be {} min, floor is {floor} min",
@@ -1615,12 +1647,12 @@ impl Derived {
         id: &RecordId,
     ) -> Result<&mut Proposal, Refusal> {
         if !self.precedes(graph, id, c) {
-            return Err((
+            return Err(Refusal::new(
                 RejectReason::UnknownReference,
                 format!("proposal {} is not in the record's past", id.short()),
             ));
         }
-        self.state.proposals.get_mut(id).ok_or((
+        self.state.proposals.get_mut(id).ok_or(Refusal::new(
             RejectReason::UnknownReference,
             format!("{} is not a counted proposal", id.short()),
         ))
@@ -1636,13 +1668,13 @@ impl Derived {
     ) -> Result<(), Refusal> {
         let p = self.proposal(graph, c, id)?;
         if p.proposer != author {
-            return Err((
+            return Err(Refusal::new(
                 RejectReason::NotAllowed,
                 "only the proposer closes a proposal".into(),
             ));
         }
         if p.status != ProposalStatus::Open {
-            return Err((
+            return Err(Refusal::new(
                 RejectReason::AlreadySettled,
                 "proposal already closed".into(),
             ));
@@ -1682,16 +1714,19 @@ impl Derived {
         let locked = self.fold.locked.get(&(author, *id)).copied().unwrap_or(0);
         let p = self.proposal(graph, c, id)?;
         if p.status != ProposalStatus::Open {
-            return Err((RejectReason::ProposalClosed, "proposal is closed".into()));
+            return Err(Refusal::new(
+                RejectReason::ProposalClosed,
+                "proposal is closed".into(),
+            ));
         }
         if locked + points > max {
-            return Err((
+            return Err(Refusal::new(
                 RejectReason::OverProposalCap,
                 format!("{} SP on one proposal, cap is {max}", locked + points),
             ));
         }
         if allocated + points > budget {
-            return Err((
+            return Err(Refusal::new(
                 RejectReason::OverBudget,
                 format!("{} SP allocated, budget is {budget}", allocated + points),
             ));
@@ -1722,12 +1757,12 @@ impl Derived {
         id: &RecordId,
     ) -> Result<&mut AidRequest, Refusal> {
         if !self.precedes(graph, id, c) {
-            return Err((
+            return Err(Refusal::new(
                 RejectReason::UnknownReference,
                 format!("request {} is not in the record's past", id.short()),
             ));
         }
-        self.state.aid_requests.get_mut(id).ok_or((
+        self.state.aid_requests.get_mut(id).ok_or(Refusal::new(
             RejectReason::UnknownReference,
             format!("{} is not a counted aid request", id.short()),
         ))

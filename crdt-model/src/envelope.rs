@@ -147,6 +147,24 @@ impl Envelope {
     }
 }
 
+/// Why one record does not count, or one change does not pass the gate: a named reason and
+/// a detail for people. [`Rejection`] adds who wrote the change and its id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}: {detail}")]
+pub struct Refusal {
+    /// The named reason.
+    pub reason: RejectReason,
+    /// Details for people.
+    pub detail: String,
+}
+
+impl Refusal {
+    /// A refusal for `reason`, explained by `detail`.
+    pub fn new(reason: RejectReason, detail: String) -> Refusal {
+        Refusal { reason, detail }
+    }
+}
+
 /// Why a change was refused by the gate (§5) or counted for nothing by derivation (§6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -357,6 +375,8 @@ impl fmt::Display for Rejection {
         Ok(())
     }
 }
+
+impl std::error::Error for Rejection {}
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@
 //! (causal authorization) is evaluated by derivation, because strong removal depends on
 //! changes that may arrive later.
 
+use crate::record;
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -12,11 +13,13 @@ use automerge::legacy::{Key, ObjectId, OpType};
 use automerge::{Change, ObjType, ScalarValue};
 
 use crate::envelope::{
-    signing_message, Envelope, RejectReason, Rejection, MAX_CHANGE_BYTES, MAX_DEPS, MAX_OPS,
+    signing_message, Envelope, Refusal, RejectReason, Rejection, MAX_CHANGE_BYTES, MAX_DEPS,
+    MAX_OPS,
 };
 use crate::identity::{verify, verify_cert};
 use crate::ids::{CommunityId, DeviceId, DocId, MemberId, RecordId};
-use crate::record::{Field, Record};
+use crate::record::layout::Field;
+use crate::record::Record;
 
 /// A change that passed rules 1, 2 and 4.
 #[derive(Debug, Clone)]
@@ -154,7 +157,7 @@ pub fn verify_envelope(
         }
     };
     let record = check_layout(&expanded, &device, change.seq())
-        .map_err(|(reason, detail)| with_author(reason, detail))?;
+        .map_err(|r| with_author(r.reason, r.detail))?;
     check_certificate(
         &record,
         community,
@@ -164,7 +167,7 @@ pub fn verify_envelope(
         change.deps().is_empty(),
         check_signature,
     )
-    .map_err(|(reason, detail)| with_author(reason, detail))?;
+    .map_err(|r| with_author(r.reason, r.detail))?;
     Ok(Verified {
         id,
         device,
@@ -177,8 +180,6 @@ pub fn verify_envelope(
     })
 }
 
-type Refusal = (RejectReason, String);
-
 /// Rule 4: exactly one new map at the root, under this change's own key, holding scalars.
 fn check_layout(
     c: &automerge::ExpandedChange,
@@ -187,28 +188,34 @@ fn check_layout(
 ) -> Result<Record, Refusal> {
     let mut ops = c.operations.iter();
     let Some(first) = ops.next() else {
-        return Err((RejectReason::ForbiddenWrite, "empty change".into()));
+        return Err(Refusal::new(
+            RejectReason::ForbiddenWrite,
+            "empty change".into(),
+        ));
     };
     let own = |actor: &automerge::ActorId| actor.to_bytes() == device.0.as_slice();
     for op in &c.operations {
         if op.action == OpType::Delete {
-            return Err((RejectReason::DeletesRecord, "changes may not delete".into()));
+            return Err(Refusal::new(
+                RejectReason::DeletesRecord,
+                "changes may not delete".into(),
+            ));
         }
         if let Some(p) = op.pred.iter().next() {
             return Err(if own(p.actor()) {
-                (
+                Refusal::new(
                     RejectReason::ImmutableFact,
                     "records are immutable once written".into(),
                 )
             } else {
-                (
+                Refusal::new(
                     RejectReason::OverwritesForeignRecord,
                     "overwrites another member's record".into(),
                 )
             });
         }
         if op.insert {
-            return Err((
+            return Err(Refusal::new(
                 RejectReason::ForbiddenWrite,
                 "list insertion is not part of the layout".into(),
             ));
@@ -217,7 +224,7 @@ fn check_layout(
     let root_key = match (&first.action, &first.obj, &first.key) {
         (OpType::Make(ObjType::Map), ObjectId::Root, Key::Map(k)) => k.to_string(),
         _ => {
-            return Err((
+            return Err(Refusal::new(
                 RejectReason::ForbiddenWrite,
                 "a change must open with one new record map".into(),
             ))
@@ -226,7 +233,7 @@ fn check_layout(
     let mut parts = root_key.splitn(3, '/');
     let (kind, key_device, key_seq) = (parts.next(), parts.next(), parts.next());
     if key_device != Some(device.to_hex().as_str()) || key_seq != Some(seq.to_string().as_str()) {
-        return Err((
+        return Err(Refusal::new(
             RejectReason::ForbiddenWrite,
             format!("record key {root_key:?} is outside the author's namespace"),
         ));
@@ -235,13 +242,13 @@ fn check_layout(
     let mut fields = BTreeMap::new();
     for op in ops {
         if op.obj != record_obj {
-            return Err((
+            return Err(Refusal::new(
                 RejectReason::ForbiddenWrite,
                 "writes outside the change's own record".into(),
             ));
         }
         let Key::Map(k) = &op.key else {
-            return Err((
+            return Err(Refusal::new(
                 RejectReason::ForbiddenWrite,
                 "record fields are map keys".into(),
             ));
@@ -250,27 +257,28 @@ fn check_layout(
             OpType::Put(ScalarValue::Str(s)) => Field::Str(s.to_string()),
             OpType::Put(ScalarValue::Int(i)) => Field::Int(*i),
             OpType::Put(ScalarValue::Uint(u)) => Field::Int(i64::try_from(*u).map_err(|_| {
-                (
+                Refusal::new(
                     RejectReason::InvalidRecord,
                     format!("field {k:?} is out of range"),
                 )
             })?),
             OpType::Put(ScalarValue::Bytes(b)) => Field::Bytes(b.clone()),
             _ => {
-                return Err((
+                return Err(Refusal::new(
                     RejectReason::ForbiddenWrite,
                     format!("field {k:?} is not a plain scalar"),
                 ))
             }
         };
         if fields.insert(k.to_string(), v).is_some() {
-            return Err((
+            return Err(Refusal::new(
                 RejectReason::ForbiddenWrite,
                 format!("field {k:?} written twice"),
             ));
         }
     }
-    Record::from_fields(kind.unwrap_or(""), &fields).map_err(|e| (RejectReason::InvalidRecord, e))
+    Record::from_fields(kind.unwrap_or(""), &fields)
+        .map_err(|e| Refusal::new(RejectReason::InvalidRecord, e.to_string()))
 }
 
 /// A device's first change is its certificate (and only its first). The certificate's
@@ -284,11 +292,11 @@ fn check_certificate(
     no_deps: bool,
     check_signature: bool,
 ) -> Result<(), Refusal> {
-    let bad = |d: &str| Err((RejectReason::BadCertificate, d.to_string()));
+    let bad = |d: &str| Err(Refusal::new(RejectReason::BadCertificate, d.to_string()));
     match (seq == 1, record) {
-        (true, Record::Genesis { founder, cert, .. }) => {
+        (true, Record::Genesis(record::Genesis { founder, cert, .. })) => {
             if id.0 != community.0 || !no_deps {
-                return Err((
+                return Err(Refusal::new(
                     RejectReason::ForeignGenesis,
                     "not this community's genesis".into(),
                 ));
@@ -298,7 +306,11 @@ fn check_certificate(
             }
             Ok(())
         }
-        (true, Record::Join { member, cert, .. } | Record::Device { member, cert }) => {
+        (
+            true,
+            Record::Join(record::Join { member, cert, .. })
+            | Record::Device(record::Device { member, cert }),
+        ) => {
             if check_signature && !verify_cert(community, member, device, cert) {
                 return bad("the identity key did not certify this device");
             }
@@ -313,8 +325,9 @@ fn check_certificate(
 /// The member a certificate record binds its device to.
 pub(crate) fn certified_member(record: &Record) -> Option<MemberId> {
     match record {
-        Record::Genesis { founder, .. } => Some(*founder),
-        Record::Join { member, .. } | Record::Device { member, .. } => Some(*member),
+        Record::Genesis(record::Genesis { founder, .. }) => Some(*founder),
+        Record::Join(record::Join { member, .. })
+        | Record::Device(record::Device { member, .. }) => Some(*member),
         _ => None,
     }
 }

@@ -6,6 +6,7 @@
 //! dependencies are missing waits in a bounded buffer; when the buffer is full the oldest
 //! waiting change is dropped (anti-entropy fetches it again).
 
+use crate::record;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -14,7 +15,7 @@ use automerge::{Automerge, Change};
 use serde::Serialize;
 
 use crate::derive::{Derived, State};
-use crate::envelope::{Envelope, RejectReason, Rejection, MAX_DEPS};
+use crate::envelope::{Envelope, Refusal, RejectReason, Rejection, MAX_DEPS};
 use crate::gate::{certified_member, verify_envelope, Verified};
 use crate::identity::{DeviceKey, IdentityKey};
 use crate::ids::{CommunityId, DeviceId, DocId, MemberId, RecordId};
@@ -195,13 +196,13 @@ impl Ledger {
         time: i64,
     ) -> Result<(Ledger, Envelope), Rejection> {
         let dev = device.device_id();
-        let record = Record::Genesis {
+        let record = Record::Genesis(record::Genesis {
             name: name.to_string(),
             founder: identity.member_id(),
             display_name: display_name.to_string(),
             cert: identity.certify(&CommunityId([0; 32]), &dev),
             params,
-        };
+        });
         let one = std::num::NonZeroU64::MIN;
         let change = record.to_change(&dev, 1, one, Vec::new(), time);
         let hash = change.hash();
@@ -596,10 +597,10 @@ impl Ledger {
             self.device_members.entry(v.device).or_insert(m);
         }
         match &v.record {
-            Record::Genesis { founder, .. } => {
+            Record::Genesis(record::Genesis { founder, .. }) => {
                 self.founder = Some((dev, *founder));
             }
-            Record::Vouch { member: m } if !excluded => {
+            Record::Vouch(record::Vouch { member: m }) if !excluded => {
                 if let Some(voucher) = member {
                     self.vouches
                         .entry(*m)
@@ -880,7 +881,7 @@ impl Ledger {
                     .into(),
             ));
         }
-        if let Some((reason, detail)) = self.dry_run(&device, seq, time, &record) {
+        if let Some(Refusal { reason, detail }) = self.dry_run(&device, seq, time, &record) {
             return Err(refuse(reason, detail));
         }
         let deps = self.author_deps(&device, seq);
@@ -959,7 +960,7 @@ impl Ledger {
         seq: u64,
         time: i64,
         record: &Record,
-    ) -> Option<(RejectReason, String)> {
+    ) -> Option<Refusal> {
         if record.is_certificate() {
             return None;
         }
@@ -977,7 +978,7 @@ impl Ledger {
             }
         }
         let Some(&dev) = self.device_index.get(device) else {
-            return Some((
+            return Some(Refusal::new(
                 RejectReason::NotAMember,
                 "this device has no certificate in the ledger".into(),
             ));

@@ -16,6 +16,7 @@
 //!   "provider_certificate": hex, "receiver_certificate": hex }
 //! ```
 
+use crate::record;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -169,19 +170,19 @@ impl Receipt {
         let pcert = gate(ReceiptPart::ProviderCertificate, &self.provider_cert)?;
         let rcert = gate(ReceiptPart::ReceiverCertificate, &self.receiver_cert)?;
 
-        let Record::Attest {
+        let Record::Attest(record::Attest {
             to,
             minutes,
             service,
             date,
             ..
-        } = &att.record
+        }) = &att.record
         else {
             return Err(wrong_kind(ReceiptPart::Attestation, &att, "attest"));
         };
         let (referenced, confirmed) = match &set.record {
-            Record::Confirm { attestation } => (*attestation, true),
-            Record::Decline { attestation } => (*attestation, false),
+            Record::Confirm(record::Confirm { attestation }) => (*attestation, true),
+            Record::Decline(record::Decline { attestation }) => (*attestation, false),
             _ => {
                 return Err(wrong_kind(
                     ReceiptPart::Settlement,
@@ -213,7 +214,7 @@ impl Receipt {
             settlement: set.id,
             provider,
             receiver: *to,
-            minutes: Minutes(*minutes),
+            minutes: *minutes,
             service: service.clone(),
             date: *date,
             confirmed,

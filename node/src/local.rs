@@ -4,6 +4,7 @@
 //! node's store actor owns one. Every accepted change is in the store, flushed, before a
 //! call returns.
 
+use coop_model::record;
 use coop_model::{
     CommunityId, DeviceId, Envelope, EquivocationProof, IdentityKey, Ledger, MemberId, Outcome,
     Params, Record, RecordId, Rejection, State,
@@ -211,10 +212,7 @@ impl LocalNode {
                 let id = e.record_id()?;
                 matches!(
                     node.ledger.get(&id),
-                    Some((
-                        _,
-                        Record::Join { .. } | Record::Device { .. } | Record::Genesis { .. }
-                    ))
+                    Some((_, Record::Join(_) | Record::Device(_) | Record::Genesis(_)))
                 )
                 .then_some(id)
                 .filter(|_| {
@@ -224,11 +222,11 @@ impl LocalNode {
             });
             return Ok((node, id.unwrap_or(RecordId([0; 32]))));
         }
-        let record = Record::Join {
+        let record = Record::Join(record::Join {
             member: node.identity.member_id(),
             cert: node.identity.certify(&community, &dev),
             display_name: node.config.display_name.clone(),
-        };
+        });
         let id = node.submit(record, now)?;
         Ok((node, id))
     }

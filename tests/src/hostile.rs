@@ -2,6 +2,7 @@
 //! (from `coop_node::wire`), publishing whatever bytes a test gives it and, if asked,
 //! answering sync requests with forged envelopes.
 
+use coop_model::record;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -231,11 +232,11 @@ pub fn join_envelope(community: &CommunityId, name: &str) -> Envelope {
     ledger
         .author(
             &key,
-            Record::Join {
+            Record::Join(record::Join {
                 member: identity.member_id(),
                 cert: identity.certify(community, &key.device_id()),
                 display_name: name.to_string(),
-            },
+            }),
             crate::T0,
         )
         .expect("a join request authors")

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod hostile;
 
+use coop_model::record;
 use std::future::Future;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -72,9 +73,9 @@ pub fn community_with(root: &Path, members: usize, psk: Option<String>) -> Commu
         founder.ingest(node.export()).expect("founder ingests join");
         founder
             .submit(
-                Record::Vouch {
+                Record::Vouch(record::Vouch {
                     member: node.member(),
-                },
+                }),
                 T0 + 2,
             )
             .expect("vouch");
@@ -113,10 +114,10 @@ pub fn bulk_proposals(dir: &DataDir, n: usize) -> usize {
         let env = ledger
             .author(
                 &key,
-                Record::Proposal {
+                Record::Proposal(record::Proposal {
                     title: format!("bulk proposal {i}"),
                     description: format!("generated for the catch-up test, number {i}"),
-                },
+                }),
                 T0 + 10 + i as i64,
             )
             .expect("author");
@@ -154,10 +155,10 @@ pub fn addr(node: &NodeHandle) -> String {
 
 /// A proposal record.
 pub fn proposal(title: &str) -> Record {
-    Record::Proposal {
+    Record::Proposal(record::Proposal {
         title: title.to_string(),
         description: format!("a test proposal called {title}"),
-    }
+    })
 }
 
 /// Polls `check` every [`POLL`] until it returns `true` or `deadline` passes. Returns

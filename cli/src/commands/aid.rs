@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result};
 use coop_model::derive::AidRequest;
+use coop_model::record;
 use coop_model::{Record, RecordId, State};
 use serde_json::{json, Value};
 
@@ -21,14 +22,14 @@ pub(crate) fn aid(app: &App, cmd: AidCommand) -> Result<Report> {
         } => {
             let mut b = app.backend()?;
             let id = b.submit(
-                Record::AidRequest {
+                Record::AidRequest(record::AidRequest {
                     category: category.clone(),
                     title: title.clone(),
                     description,
                     urgency,
                     needed_by,
                     location,
-                },
+                }),
                 app.now,
             )?;
             Ok(Report::new(
@@ -50,11 +51,11 @@ pub(crate) fn aid(app: &App, cmd: AidCommand) -> Result<Report> {
             let state = b.state()?;
             let rid = app::record(&state, &request)?;
             let id = b.submit(
-                Record::AidOffer {
+                Record::AidOffer(record::AidOffer {
                     request: rid,
                     message,
                     availability,
-                },
+                }),
                 app.now,
             )?;
             let (title, requester) = state
@@ -71,7 +72,7 @@ pub(crate) fn aid(app: &App, cmd: AidCommand) -> Result<Report> {
             let mut b = app.backend()?;
             let state = b.state()?;
             let oid = app::record(&state, &offer)?;
-            let id = b.submit(Record::AidAccept { offer: oid }, app.now)?;
+            let id = b.submit(Record::AidAccept(record::AidAccept { offer: oid }), app.now)?;
             let state = b.state()?;
             let req = request_of_offer(&state, &oid);
             Ok(Report::new(
@@ -93,11 +94,11 @@ pub(crate) fn aid(app: &App, cmd: AidCommand) -> Result<Report> {
             let state = b.state()?;
             let rid = app::record(&state, &request)?;
             let id = b.submit(
-                Record::AidConfirm {
+                Record::AidConfirm(record::AidConfirm {
                     request: rid,
                     rating,
                     feedback,
-                },
+                }),
                 app.now,
             )?;
             let state = b.state()?;
@@ -119,7 +120,10 @@ pub(crate) fn aid(app: &App, cmd: AidCommand) -> Result<Report> {
             let mut b = app.backend()?;
             let state = b.state()?;
             let rid = app::record(&state, &request)?;
-            let id = b.submit(Record::AidCancel { request: rid }, app.now)?;
+            let id = b.submit(
+                Record::AidCancel(record::AidCancel { request: rid }),
+                app.now,
+            )?;
             Ok(Report::new(
                 json!({ "id": id, "request": rid, "status": "cancelled" }),
                 format!("Cancelled request {}: record {id}\n", rid.short()),

@@ -6,6 +6,7 @@
 //! wait is a condition polled against a deadline. The children are killed and the data dirs
 //! removed at the end, on error too (unless `--keep`).
 
+use coop_model::record;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -268,7 +269,7 @@ fn scenario(base: &Path, json: bool) -> Result<Report> {
         },
     )?;
     for (who, name) in [(bob, "Bob"), (carol, "Carol")] {
-        a.submit(Record::Vouch { member: who })?;
+        a.submit(Record::Vouch(record::Vouch { member: who }))?;
         say.say(format!("Alice vouched for {name}."));
     }
     wait_for(
@@ -286,24 +287,24 @@ fn scenario(base: &Path, json: bool) -> Result<Report> {
 
     // Time bank: Bob repairs Alice's car for 3 h; Carol tutors Bob for 2 h.
     let today = Day::from_unix(unix_now());
-    let repair = b.submit(Record::Attest {
+    let repair = b.submit(Record::Attest(record::Attest {
         to: alice,
-        minutes: 180,
+        minutes: coop_model::Minutes(180),
         service: "car repair".into(),
         category: "repair".into(),
         date: today,
-    })?;
+    }))?;
     say.say(format!(
         "Bob logged 180 min of car repair for Alice ({}).",
         repair.short()
     ));
-    let tutoring = c.submit(Record::Attest {
+    let tutoring = c.submit(Record::Attest(record::Attest {
         to: bob,
-        minutes: 120,
+        minutes: coop_model::Minutes(120),
         service: "tutoring".into(),
         category: "teaching".into(),
         date: today,
-    })?;
+    }))?;
     say.say(format!(
         "Carol logged 120 min of tutoring for Bob ({}).",
         tutoring.short()
@@ -318,9 +319,9 @@ fn scenario(base: &Path, json: bool) -> Result<Report> {
                 .then_some(()))
         },
     )?;
-    a.submit(Record::Confirm {
+    a.submit(Record::Confirm(record::Confirm {
         attestation: repair,
-    })?;
+    }))?;
     say.say("Alice confirmed the car repair.");
     wait_for(
         "Bob to receive Carol's attestation",
@@ -332,25 +333,25 @@ fn scenario(base: &Path, json: bool) -> Result<Report> {
                 .then_some(()))
         },
     )?;
-    b.submit(Record::Confirm {
+    b.submit(Record::Confirm(record::Confirm {
         attestation: tutoring,
-    })?;
+    }))?;
     say.say("Bob confirmed the tutoring: 3 h earned, 2 h used, +60 min.");
 
     // Support Points: 10 + 5 + 8 leave 77 of 100; an 11th point on one proposal is refused.
     let mut proposals = Vec::new();
     for title in ["Community Garden", "Farmers Market", "Repair Cafe"] {
-        let id = a.submit(Record::Proposal {
+        let id = a.submit(Record::Proposal(record::Proposal {
             title: title.into(),
             description: String::new(),
-        })?;
+        }))?;
         proposals.push((title, id));
     }
     for ((title, id), points) in proposals.iter().zip([10, 5, 8]) {
-        a.submit(Record::Allocate {
+        a.submit(Record::Allocate(record::Allocate {
             proposal: *id,
-            points,
-        })?;
+            points: coop_model::Points(points),
+        }))?;
         say.say(format!("Alice allocated {points} SP to {title:?}."));
     }
     let available = state_of(alice_dir)?
@@ -362,10 +363,10 @@ fn scenario(base: &Path, json: bool) -> Result<Report> {
         available == 77,
         "expected 77 SP available, found {available}"
     );
-    match a.submit(Record::Allocate {
+    match a.submit(Record::Allocate(record::Allocate {
         proposal: proposals[0].1,
-        points: 1,
-    }) {
+        points: coop_model::Points(1),
+    })) {
         Err(e) if refusal_line(&e).is_some() => {
             say.say(format!(
                 "Alice tried an 11th SP on \"Community Garden\": {}",
@@ -377,14 +378,14 @@ fn scenario(base: &Path, json: bool) -> Result<Report> {
     }
 
     // Mutual aid: Carol asks for help moving, Bob offers, both confirm.
-    let request = c.submit(Record::AidRequest {
+    let request = c.submit(Record::AidRequest(record::AidRequest {
         category: "time".into(),
         title: "Help moving on Saturday".into(),
         description: "Boxes and a sofa to carry from the 3rd floor.".into(),
         urgency: Urgency::Medium,
         needed_by: None,
         location: Some("Maple Street".into()),
-    })?;
+    }))?;
     say.say(format!(
         "Carol asked for help moving ({}).",
         request.short()
@@ -399,11 +400,11 @@ fn scenario(base: &Path, json: bool) -> Result<Report> {
                 .then_some(()))
         },
     )?;
-    let offer = b.submit(Record::AidOffer {
+    let offer = b.submit(Record::AidOffer(record::AidOffer {
         request,
         message: "I can help 2-4pm, with my van.".into(),
         availability: "Saturday 2-4pm".into(),
-    })?;
+    }))?;
     say.say("Bob offered to help, Saturday 2-4pm.");
     wait_for(
         "Carol to see Bob's offer",
@@ -416,7 +417,7 @@ fn scenario(base: &Path, json: bool) -> Result<Report> {
                 .then_some(()))
         },
     )?;
-    c.submit(Record::AidAccept { offer })?;
+    c.submit(Record::AidAccept(record::AidAccept { offer }))?;
     say.say("Carol accepted Bob's offer.");
     wait_for(
         "Bob to see the acceptance",
@@ -429,16 +430,16 @@ fn scenario(base: &Path, json: bool) -> Result<Report> {
                 .then_some(()))
         },
     )?;
-    b.submit(Record::AidConfirm {
+    b.submit(Record::AidConfirm(record::AidConfirm {
         request,
         rating: Some(5),
         feedback: Some("Lovely neighbour, good coffee.".into()),
-    })?;
-    c.submit(Record::AidConfirm {
+    }))?;
+    c.submit(Record::AidConfirm(record::AidConfirm {
         request,
         rating: Some(5),
         feedback: Some("Thank you, Bob!".into()),
-    })?;
+    }))?;
     say.say("Bob and Carol both confirmed the help was given.");
 
     // Convergence: the three nodes derive byte-identical state.

@@ -3,6 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use coop_model::derive::{Decision, DecisionStatus};
+use coop_model::record;
 use coop_model::record::{DecisionAction, ReportTarget};
 use coop_model::{Record, State};
 use serde_json::{json, Value};
@@ -61,12 +62,12 @@ pub(crate) fn decision(app: &App, cmd: DecisionCommand) -> Result<Report> {
             };
             let closes_at = app.now + window;
             let id = b.submit(
-                Record::Decision {
+                Record::Decision(record::Decision {
                     title: title.clone(),
                     description,
                     closes_at,
                     action: action.clone(),
-                },
+                }),
                 app.now,
             )?;
             Ok(Report::new(
@@ -84,7 +85,7 @@ pub(crate) fn decision(app: &App, cmd: DecisionCommand) -> Result<Report> {
             let mut b = app.backend()?;
             let state = b.state()?;
             let decision = app::record(&state, &id)?;
-            let rec = b.submit(Record::Vote { decision, choice }, app.now)?;
+            let rec = b.submit(Record::Vote(record::Vote { decision, choice }), app.now)?;
             Ok(Report::new(
                 json!({ "id": rec, "decision": decision, "choice": choice }),
                 format!("Voted {choice} on {}: record {rec}\n", decision.short()),
@@ -94,7 +95,7 @@ pub(crate) fn decision(app: &App, cmd: DecisionCommand) -> Result<Report> {
             let mut b = app.backend()?;
             let state = b.state()?;
             let decision = app::record(&state, &id)?;
-            let rec = b.submit(Record::Tally { decision }, app.now)?;
+            let rec = b.submit(Record::Tally(record::Tally { decision }), app.now)?;
             let state = b.state()?;
             let d = state
                 .decisions
@@ -272,11 +273,11 @@ pub(crate) fn report(app: &App, cmd: ReportCommand) -> Result<Report> {
         }
     };
     let id = b.submit(
-        Record::Report {
+        Record::Report(record::Report {
             target_kind,
             target,
             reason: reason.clone(),
-        },
+        }),
         app.now,
     )?;
     Ok(Report::new(
@@ -373,10 +374,10 @@ pub(crate) fn moderation(app: &App, cmd: ModerationCommand) -> Result<Report> {
             let state = b.state()?;
             let record = app::record(&state, &id)?;
             let rec = b.submit(
-                Record::Hide {
+                Record::Hide(record::Hide {
                     record,
                     reason: reason.clone(),
-                },
+                }),
                 app.now,
             )?;
             Ok(Report::new(

@@ -1,6 +1,7 @@
 //! Privacy and transparency: `visibility [show|set]`, `metrics` and `export`, and the check
 //! the other commands run before showing another member's balance or history (§9, §10).
 
+use coop_model::record;
 use std::io::Write as _;
 use std::path::Path;
 
@@ -139,7 +140,10 @@ fn show_visibility(app: &App, who: Option<&str>) -> Result<Report> {
 fn set_visibility(app: &App, level: Visibility) -> Result<Report> {
     app.me()?;
     let mut b = app.backend()?;
-    let id = b.submit(Record::Visibility { level }, app.now)?;
+    let id = b.submit(
+        Record::Visibility(record::VisibilitySetting { level }),
+        app.now,
+    )?;
     Ok(Report::new(
         json!({ "id": id, "visibility": level }),
         format!(

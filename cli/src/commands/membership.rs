@@ -1,5 +1,6 @@
 //! Identity and membership: `init`, `found`, `invite`, `join`, `vouch`, `status`, `members`.
 
+use coop_model::record;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -196,7 +197,7 @@ pub(crate) fn vouch(app: &App, who: &str) -> Result<Report> {
     let mut b = app.backend()?;
     let state = b.state()?;
     let member = app::member(&state, who)?;
-    let id = b.submit(Record::Vouch { member }, app.now)?;
+    let id = b.submit(Record::Vouch(record::Vouch { member }), app.now)?;
     let state = b.state()?;
     let status = state
         .members

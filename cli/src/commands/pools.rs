@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use coop_model::derive::{
     Application, ApplicationStatus, ContributionStatus, MovementKind, Pool, ReliefRequest,
 };
+use coop_model::record;
 use coop_model::record::money;
 use coop_model::seal::{self, SealEntropy};
 use coop_model::{IdentityKey, MemberId, Record, RecordId, State};
@@ -31,13 +32,13 @@ pub(crate) fn pool(app: &App, cmd: PoolCommand) -> Result<Report> {
         } => {
             let mut b = app.backend()?;
             let id = b.submit(
-                Record::Pool {
+                Record::Pool(record::Pool {
                     name: name.clone(),
                     description,
                     currency: currency.clone(),
                     policy,
                     relief,
-                },
+                }),
                 app.now,
             )?;
             let what = if relief { "relief fund" } else { "pool" };
@@ -63,7 +64,10 @@ pub(crate) fn pool(app: &App, cmd: PoolCommand) -> Result<Report> {
             let mut b = app.backend()?;
             let state = b.state()?;
             let pid = app::record(&state, &pool)?;
-            let id = b.submit(Record::Contribution { pool: pid, amount }, app.now)?;
+            let id = b.submit(
+                Record::Contribution(record::Contribution { pool: pid, amount }),
+                app.now,
+            )?;
             let currency = currency_of(&state, &pid);
             Ok(Report::new(
                 json!({ "id": id, "pool": pid, "amount": amount, "currency": currency, "status": "pledged" }),
@@ -79,7 +83,10 @@ pub(crate) fn pool(app: &App, cmd: PoolCommand) -> Result<Report> {
             let mut b = app.backend()?;
             let state = b.state()?;
             let kid = app::record(&state, &contribution)?;
-            let id = b.submit(Record::ContributionConfirm { contribution: kid }, app.now)?;
+            let id = b.submit(
+                Record::ContributionConfirm(record::ContributionConfirm { contribution: kid }),
+                app.now,
+            )?;
             let state = b.state()?;
             let k = state
                 .contributions
@@ -112,12 +119,12 @@ pub(crate) fn pool(app: &App, cmd: PoolCommand) -> Result<Report> {
             let state = b.state()?;
             let pid = app::record(&state, &pool)?;
             let id = b.submit(
-                Record::Application {
+                Record::Application(record::Application {
                     pool: pid,
                     title: title.clone(),
                     amount,
                     terms,
-                },
+                }),
                 app.now,
             )?;
             Ok(Report::new(
@@ -138,10 +145,10 @@ pub(crate) fn pool(app: &App, cmd: PoolCommand) -> Result<Report> {
             let state = b.state()?;
             let aid = app::record(&state, &application)?;
             let id = b.submit(
-                Record::Disbursement {
+                Record::Disbursement(record::Disbursement {
                     application: aid,
                     amount,
-                },
+                }),
                 app.now,
             )?;
             let state = b.state()?;
@@ -171,7 +178,10 @@ pub(crate) fn pool(app: &App, cmd: PoolCommand) -> Result<Report> {
             let mut b = app.backend()?;
             let state = b.state()?;
             let fid = app::record(&state, &from)?;
-            let id = b.submit(Record::Return { from: fid, amount }, app.now)?;
+            let id = b.submit(
+                Record::Return(record::Return { from: fid, amount }),
+                app.now,
+            )?;
             let state = b.state()?;
             let pid = state.applications.get(&fid).map_or(fid, |a| a.pool);
             let p = state.pools.get(&pid).context("no such pool")?;
@@ -289,12 +299,12 @@ pub(crate) fn relief(app: &App, cmd: ReliefCommand) -> Result<Report> {
             let sealed =
                 seal::seal(reason.as_bytes(), &stewards, &entropy).context("sealing the reason")?;
             let id = b.submit(
-                Record::ReliefRequest {
+                Record::ReliefRequest(record::ReliefRequest {
                     fund: fid,
                     amount,
                     urgency,
                     reason: sealed,
-                },
+                }),
                 app.now,
             )?;
             let names: Vec<String> = stewards.iter().map(|m| show::name(&state, m)).collect();
@@ -317,7 +327,10 @@ pub(crate) fn relief(app: &App, cmd: ReliefCommand) -> Result<Report> {
             let mut b = app.backend()?;
             let state = b.state()?;
             let rid = app::record(&state, &request)?;
-            let id = b.submit(Record::ReliefApprove { request: rid }, app.now)?;
+            let id = b.submit(
+                Record::ReliefApprove(record::ReliefApprove { request: rid }),
+                app.now,
+            )?;
             let state = b.state()?;
             let r = state
                 .relief_requests

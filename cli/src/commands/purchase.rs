@@ -5,6 +5,7 @@
 
 use anyhow::{Context, Result};
 use coop_model::derive::{format_time, Bid, Commitment, Purchase, PurchaseRound};
+use coop_model::record;
 use coop_model::record::{PurchaseMark, PurchaseStep, Recurrence};
 use coop_model::{Record, RecordId, State};
 use serde_json::{json, Value};
@@ -32,7 +33,7 @@ pub(crate) fn purchase(app: &App, cmd: PurchaseCommand) -> Result<Report> {
                 Recurrence::None
             };
             let id = app.backend()?.submit(
-                Record::Purchase {
+                Record::Purchase(record::Purchase {
                     item: item.clone(),
                     unit: unit.clone(),
                     target_quantity: target,
@@ -41,7 +42,7 @@ pub(crate) fn purchase(app: &App, cmd: PurchaseCommand) -> Result<Report> {
                     min_participants,
                     deadline,
                     recurrence,
-                },
+                }),
                 app.now,
             )?;
             Ok(Report::new(
@@ -77,12 +78,12 @@ pub(crate) fn purchase(app: &App, cmd: PurchaseCommand) -> Result<Report> {
             let round = round.unwrap_or_else(|| open_round(p, app.now));
             let solidarity = surcharge.unwrap_or(0) - discount.unwrap_or(0);
             let id = b.submit(
-                Record::PurchaseCommit {
+                Record::PurchaseCommit(record::PurchaseCommit {
                     purchase: p.id,
                     round,
                     quantity,
                     solidarity_percent: solidarity,
-                },
+                }),
                 app.now,
             )?;
             let state = b.state()?;
@@ -129,14 +130,14 @@ pub(crate) fn purchase(app: &App, cmd: PurchaseCommand) -> Result<Report> {
             let p = find(&state, &purchase)?;
             let round = round.unwrap_or_else(|| open_round(p, app.now));
             let id = b.submit(
-                Record::PurchaseBid {
+                Record::PurchaseBid(record::PurchaseBid {
                     purchase: p.id,
                     round,
                     supplier: supplier.clone(),
                     local,
                     unit_price,
                     min_quantity,
-                },
+                }),
                 app.now,
             )?;
             let state = b.state()?;
@@ -239,11 +240,11 @@ fn step(app: &App, purchase: &str, round: Option<i64>, step: PurchaseStep) -> Re
     let p = find(&state, purchase)?;
     let round = round.unwrap_or_else(|| latest_round(p));
     let id = b.submit(
-        Record::PurchaseStep {
+        Record::PurchaseStep(record::RoundStep {
             purchase: p.id,
             round,
             step,
-        },
+        }),
         app.now,
     )?;
     let state = b.state()?;
@@ -296,12 +297,12 @@ fn mark(
     };
     let round = round.unwrap_or_else(|| latest_round(p));
     let id = b.submit(
-        Record::PurchaseMark {
+        Record::PurchaseMark(record::RoundMark {
             purchase: p.id,
             round,
             member: who,
             mark,
-        },
+        }),
         app.now,
     )?;
     let what = match mark {

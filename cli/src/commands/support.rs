@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result};
 use coop_model::derive::{Proposal, ProposalStatus};
+use coop_model::record;
 use coop_model::{MemberId, Record, State};
 use serde_json::{json, Value};
 
@@ -14,10 +15,10 @@ pub(crate) fn proposal(app: &App, cmd: ProposalCommand) -> Result<Report> {
         ProposalCommand::Open { title, description } => {
             let mut b = app.backend()?;
             let id = b.submit(
-                Record::Proposal {
+                Record::Proposal(record::Proposal {
                     title: title.clone(),
                     description: description.clone(),
-                },
+                }),
                 app.now,
             )?;
             Ok(Report::new(
@@ -32,7 +33,7 @@ pub(crate) fn proposal(app: &App, cmd: ProposalCommand) -> Result<Report> {
             let mut b = app.backend()?;
             let state = b.state()?;
             let proposal = app::record(&state, &id)?;
-            let rec = b.submit(Record::Close { proposal, outcome }, app.now)?;
+            let rec = b.submit(Record::Close(record::Close { proposal, outcome }), app.now)?;
             let title = state
                 .proposals
                 .get(&proposal)
@@ -183,10 +184,10 @@ pub(crate) fn sp(app: &App, cmd: SpCommand) -> Result<Report> {
             let state = b.state()?;
             let pid = app::record(&state, &proposal)?;
             let id = b.submit(
-                Record::Allocate {
+                Record::Allocate(record::Allocate {
                     proposal: pid,
-                    points,
-                },
+                    points: coop_model::Points(points),
+                }),
                 app.now,
             )?;
             let state = b.state()?;

@@ -1,6 +1,7 @@
 //! The time bank: `hours log|pending|confirm|decline` and `balance`.
 
 use anyhow::{Context, Result};
+use coop_model::record;
 use coop_model::{Day, MemberId, Record, State};
 use serde_json::json;
 
@@ -35,13 +36,13 @@ fn log(
     let state = b.state()?;
     let to = app::member(&state, to)?;
     let date = date.unwrap_or_else(|| Day::from_unix(app.now));
-    let record = Record::Attest {
+    let record = Record::Attest(record::Attest {
         to,
-        minutes,
+        minutes: coop_model::Minutes(minutes),
         service: service.clone(),
         category: category.clone(),
         date,
-    };
+    });
     let id = b.submit(record, app.now)?;
     let name = show::name(&state, &to);
     Ok(Report::new(
@@ -107,9 +108,9 @@ fn settle(app: &App, query: &str, confirm: bool) -> Result<Report> {
     let state = b.state()?;
     let attestation = app::record(&state, query)?;
     let record = if confirm {
-        Record::Confirm { attestation }
+        Record::Confirm(record::Confirm { attestation })
     } else {
-        Record::Decline { attestation }
+        Record::Decline(record::Decline { attestation })
     };
     let id = b.submit(record, app.now)?;
     let state = b.state()?;

@@ -1,5 +1,6 @@
 //! `ledger`, `verify` (including a tampered store) and `params`.
 
+use coop_model::record;
 use coop_model::{Envelope, Record, RecordId};
 use coop_node::{DataDir, LocalNode, Store};
 
@@ -108,10 +109,10 @@ fn ledger_lists_newest_first_filters_and_hides_moderated_records() {
     {
         let mut node = LocalNode::open(&DataDir::new(&alice)).unwrap();
         node.submit(
-            Record::Hide {
+            Record::Hide(record::Hide {
                 record: RecordId::from_hex(&att).unwrap(),
                 reason: "spam".into(),
-            },
+            }),
             1_800_000_000,
         )
         .unwrap();

@@ -18,6 +18,7 @@
 //!
 //! Support Points are signals, never votes: nothing here reads them.
 
+use crate::record;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
@@ -130,7 +131,7 @@ pub(crate) struct GovFold {
 }
 
 fn invalid(detail: impl Into<String>) -> Refusal {
-    (RejectReason::InvalidDecision, detail.into())
+    Refusal::new(RejectReason::InvalidDecision, detail.into())
 }
 
 impl Derived {
@@ -141,12 +142,12 @@ impl Derived {
         author: MemberId,
         record: &Record,
     ) -> Result<(), Refusal> {
-        let Record::Decision {
+        let Record::Decision(record::Decision {
             title,
             description,
             closes_at,
             action,
-        } = record
+        }) = record
         else {
             return Ok(());
         };
@@ -228,19 +229,22 @@ impl Derived {
     ) -> Result<(), Refusal> {
         let d = self.decision(graph, c, decision)?;
         if d.status != DecisionStatus::Open {
-            return Err((
+            return Err(Refusal::new(
                 RejectReason::WindowClosed,
                 format!("the decision is already {}", d.status.as_str()),
             ));
         }
         if c.time >= d.closes_at {
-            return Err((
+            return Err(Refusal::new(
                 RejectReason::WindowClosed,
                 "cast after the voting window closed".into(),
             ));
         }
         if d.votes.iter().any(|v| v.member == author) {
-            return Err((RejectReason::AlreadyVoted, "one member, one vote".into()));
+            return Err(Refusal::new(
+                RejectReason::AlreadyVoted,
+                "one member, one vote".into(),
+            ));
         }
         d.votes.push(Vote {
             id: c.id,
@@ -278,13 +282,13 @@ impl Derived {
             .collect();
         let d = self.decision(graph, c, decision)?;
         if d.status != DecisionStatus::Open {
-            return Err((
+            return Err(Refusal::new(
                 RejectReason::AlreadySettled,
                 format!("the decision is already {}", d.status.as_str()),
             ));
         }
         if c.time < d.closes_at {
-            return Err((
+            return Err(Refusal::new(
                 RejectReason::WindowOpen,
                 format!("the voting window is open until {}", d.closes_at),
             ));
@@ -338,7 +342,7 @@ impl Derived {
         let this = graph.index.get(&c.id).map(|&i| i as usize);
         let known_removal = this.is_some_and(|i| self.fold.gov.known_removals.contains(&i));
         if status == DecisionStatus::Passed || known_removal {
-            if let Err((_, why)) = self.enact(c, &action, *decision) {
+            if let Err(Refusal { detail: why, .. }) = self.enact(c, &action, *decision) {
                 result.effect_error = Some(why);
             } else if let (DecisionAction::Removal { .. }, Some(i)) = (&action, this) {
                 self.fold.gov.passed_removals.insert(i);
@@ -439,12 +443,12 @@ impl Derived {
         id: &RecordId,
     ) -> Result<&mut Decision, Refusal> {
         if !self.precedes(graph, id, c) {
-            return Err((
+            return Err(Refusal::new(
                 RejectReason::UnknownReference,
                 format!("decision {} is not in the record's past", id.short()),
             ));
         }
-        self.state.decisions.get_mut(id).ok_or((
+        self.state.decisions.get_mut(id).ok_or(Refusal::new(
             RejectReason::UnknownReference,
             format!("{} is not a counted decision", id.short()),
         ))
@@ -454,7 +458,7 @@ impl Derived {
     /// a full refold rather than an append.
     pub(super) fn tally_needs_refold(&self, record: &Record) -> bool {
         match record {
-            Record::Tally { decision } => !matches!(
+            Record::Tally(record::Tally { decision }) => !matches!(
                 self.state.decisions.get(decision).map(|d| &d.action),
                 Some(
                     DecisionAction::General
@@ -476,15 +480,15 @@ impl Derived {
         tallies
             .iter()
             .filter_map(|&i| {
-                let Record::Tally { decision } = &graph.entries[i].v.record else {
+                let Record::Tally(record::Tally { decision }) = &graph.entries[i].v.record else {
                     return None;
                 };
                 let d = graph.index.get(decision)?;
                 match &graph.entries[*d as usize].v.record {
-                    Record::Decision {
+                    Record::Decision(record::Decision {
                         action: DecisionAction::Removal { member },
                         ..
-                    } => Some((*member, i)),
+                    }) => Some((*member, i)),
                     _ => None,
                 }
             })

@@ -206,7 +206,7 @@ pub struct ReliefRequest {
     /// Urgency.
     pub urgency: Urgency,
     /// The reason, sealed ([`crate::seal`]); only its recipients can open it.
-    #[serde(with = "crate::record::hex_vec")]
+    #[serde(with = "crate::record::layout::hex_vec")]
     pub sealed_reason: Vec<u8>,
     /// Who the reason is sealed to.
     pub sealed_to: Vec<MemberId>,
@@ -360,7 +360,7 @@ pub fn distributed_part(policy: ReturnPolicy, amount: i64) -> i64 {
 const DAY_SECS: i64 = 86_400;
 
 fn refuse<T>(reason: RejectReason, detail: impl Into<String>) -> Result<T, Refusal> {
-    Err((reason, detail.into()))
+    Err(Refusal::new(reason, detail.into()))
 }
 
 impl Derived {
@@ -382,7 +382,7 @@ impl Derived {
     }
 
     fn counted_pool(&self, id: &RecordId) -> Result<&Pool, Refusal> {
-        self.state.pools.get(id).ok_or((
+        self.state.pools.get(id).ok_or(Refusal::new(
             RejectReason::UnknownReference,
             format!("{} is not a counted pool", id.short()),
         ))
@@ -490,10 +490,14 @@ impl Derived {
         contribution: &RecordId,
     ) -> Result<(), Refusal> {
         self.require_role(&author, "treasurer", "confirm contributions")?;
-        let k = self.state.contributions.get_mut(contribution).ok_or((
-            RejectReason::UnknownReference,
-            format!("{} is not a counted contribution", contribution.short()),
-        ))?;
+        let k = self
+            .state
+            .contributions
+            .get_mut(contribution)
+            .ok_or(Refusal::new(
+                RejectReason::UnknownReference,
+                format!("{} is not a counted contribution", contribution.short()),
+            ))?;
         // Four eyes: the money a treasurer brings is confirmed by another treasurer.
         if k.contributor == author {
             return refuse(
@@ -590,10 +594,14 @@ impl Derived {
     /// Whether a pool-allocation decision on `application` may be opened: it is a counted
     /// application that is not allocated yet (it was folded earlier in the total order).
     pub(super) fn check_pool_allocation(&self, application: &RecordId) -> Result<(), Refusal> {
-        let a = self.state.applications.get(application).ok_or((
-            RejectReason::UnknownReference,
-            format!("{} is not a counted application", application.short()),
-        ))?;
+        let a = self
+            .state
+            .applications
+            .get(application)
+            .ok_or(Refusal::new(
+                RejectReason::UnknownReference,
+                format!("{} is not a counted application", application.short()),
+            ))?;
         if a.status != ApplicationStatus::Pending {
             return refuse(
                 RejectReason::AlreadySettled,
@@ -641,10 +649,14 @@ impl Derived {
         amount: i64,
     ) -> Result<(), Refusal> {
         self.require_role(&author, "treasurer", "disburse")?;
-        let a = self.state.applications.get(application).ok_or((
-            RejectReason::UnknownReference,
-            format!("{} is not a counted application", application.short()),
-        ))?;
+        let a = self
+            .state
+            .applications
+            .get(application)
+            .ok_or(Refusal::new(
+                RejectReason::UnknownReference,
+                format!("{} is not a counted application", application.short()),
+            ))?;
         if a.status != ApplicationStatus::Allocated {
             return refuse(
                 RejectReason::NotAllocated,
@@ -736,11 +748,10 @@ impl Derived {
         if let Some(a) = application.and_then(|a| self.state.applications.get_mut(&a)) {
             a.returned = a.returned.saturating_add(amount);
         }
-        let p = self
-            .state
-            .pools
-            .get_mut(&pool)
-            .ok_or((RejectReason::UnknownReference, "no such pool".to_string()))?;
+        let p = self.state.pools.get_mut(&pool).ok_or(Refusal::new(
+            RejectReason::UnknownReference,
+            "no such pool".to_string(),
+        ))?;
         let weights: BTreeMap<MemberId, i64> = p
             .contributors
             .iter()
@@ -868,7 +879,7 @@ impl Derived {
             self.params().relief_max_per_person,
             self.params().relief_period_days.saturating_mul(DAY_SECS),
         );
-        let r = self.state.relief_requests.get(request).ok_or((
+        let r = self.state.relief_requests.get(request).ok_or(Refusal::new(
             RejectReason::UnknownReference,
             format!("{} is not a counted relief request", request.short()),
         ))?;
@@ -1061,7 +1072,7 @@ mod tests {
         let mut d = derived(Params::default());
         funded(&mut d, ReturnPolicy::Reinvest);
         assert_eq!(
-            d.check_pool_allocation(&r(20)).map_err(|e| e.0),
+            d.check_pool_allocation(&r(20)).map_err(|e| e.reason),
             Err(RejectReason::UnknownReference)
         );
         d.apply_to_pool_known(
@@ -1077,7 +1088,7 @@ mod tests {
         // Nothing is paid before a decision allocates it.
         assert_eq!(
             d.disburse_known(&ctx(21, 0), m(1), &r(20), 100)
-                .map_err(|e| e.0),
+                .map_err(|e| e.reason),
             Err(RejectReason::NotAllocated)
         );
         assert_eq!(d.apply_pool_allocation(&r(20), r(99)), Ok(()));
@@ -1088,11 +1099,11 @@ mod tests {
         );
         // A second decision on the same application is refused at open and at pass.
         assert_eq!(
-            d.check_pool_allocation(&r(20)).map_err(|e| e.0),
+            d.check_pool_allocation(&r(20)).map_err(|e| e.reason),
             Err(RejectReason::AlreadySettled)
         );
         assert_eq!(
-            d.apply_pool_allocation(&r(20), r(98)).map_err(|e| e.0),
+            d.apply_pool_allocation(&r(20), r(98)).map_err(|e| e.reason),
             Err(RejectReason::AlreadySettled)
         );
         assert_eq!(d.state.applications[&r(20)].decision, Some(r(99)));
@@ -1114,7 +1125,7 @@ mod tests {
         d.apply_pool_allocation(&r(20), r(99)).expect("allocated");
         let refused = |d: &mut Derived, id: u8, who: u8, amount: i64| {
             d.disburse_known(&ctx(id, 0), m(who), &r(20), amount)
-                .map_err(|e| e.0)
+                .map_err(|e| e.reason)
         };
         assert_eq!(refused(&mut d, 21, 3, 100), Err(RejectReason::NotAllowed));
         // The pool holds 400.00 of the 450.00 allocated.
@@ -1211,11 +1222,11 @@ mod tests {
         .expect("sealed");
         let ask = |d: &mut Derived, id: u8, amount: i64, time: i64| {
             d.relief_request_known(&ctx(id, time), m(3), &r(POOL), amount, Urgency::High, &blob)
-                .map_err(|e| e.0)
+                .map_err(|e| e.reason)
         };
         let approve = |d: &mut Derived, id: u8, who: u8, req: u8, time: i64| {
             d.relief_approve_known(&ctx(id, time), m(who), &r(req))
-                .map_err(|e| e.0)
+                .map_err(|e| e.reason)
         };
         assert_eq!(ask(&mut d, 20, 50_001, 0), Err(RejectReason::OverReliefCap));
         assert_eq!(ask(&mut d, 20, 30_000, 0), Ok(()));
@@ -1286,7 +1297,7 @@ mod tests {
                 5,
                 "Repaid in 2 years"
             )
-            .map_err(|e| e.0),
+            .map_err(|e| e.reason),
             Err(RejectReason::NotAllowed)
         );
         d.pool(
@@ -1301,7 +1312,7 @@ mod tests {
         .expect("a pool");
         assert_eq!(
             d.relief_request_known(&ctx(52, 0), m(3), &r(51), 5, Urgency::Low, &blob)
-                .map_err(|e| e.0),
+                .map_err(|e| e.reason),
             Err(RejectReason::NotAllowed)
         );
         // Only treasurers open relief funds.
@@ -1315,7 +1326,7 @@ mod tests {
                 ReturnPolicy::Reinvest,
                 true
             )
-            .map_err(|e| e.0),
+            .map_err(|e| e.reason),
             Err(RejectReason::NotAllowed)
         );
     }

@@ -7,6 +7,7 @@
 //! argument. Amounts are integers in minor units; the rounding of every division is stated
 //! where it happens (always towards zero on non-negative numbers, i.e. down).
 
+use crate::record;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -271,14 +272,14 @@ impl Purchase {
     /// `[previous deadline, deadline)` (round 0: before its deadline).
     fn check_window(&self, k: u32, t: i64) -> Result<(), Refusal> {
         if k >= self.round_count() {
-            return Err((
+            return Err(Refusal::new(
                 RejectReason::RoundNotOpen,
                 format!("a one-off purchase has only round 0, not round {k}"),
             ));
         }
         let deadline = self.deadline_of(k);
         if t >= deadline {
-            return Err((
+            return Err(Refusal::new(
                 RejectReason::DeadlinePassed,
                 format!(
                     "claimed at {}, round {k} closed at {}",
@@ -288,7 +289,7 @@ impl Purchase {
             ));
         }
         if let Some(opens) = self.opens_at(k).filter(|o| t < *o) {
-            return Err((
+            return Err(Refusal::new(
                 RejectReason::RoundNotOpen,
                 format!(
                     "claimed at {}, round {k} opens at {}",
@@ -425,7 +426,7 @@ impl Derived {
         record: &Record,
     ) -> Result<(), Refusal> {
         match record {
-            Record::Purchase {
+            Record::Purchase(record::Purchase {
                 item,
                 unit,
                 target_quantity,
@@ -434,9 +435,9 @@ impl Derived {
                 min_participants,
                 deadline,
                 recurrence,
-            } => {
+            }) => {
                 if *deadline <= c.time {
-                    return Err((
+                    return Err(Refusal::new(
                         RejectReason::DeadlinePassed,
                         format!(
                             "deadline {} is not after the purchase's time {}",
@@ -466,12 +467,12 @@ impl Derived {
                 );
                 Ok(())
             }
-            Record::PurchaseCommit {
+            Record::PurchaseCommit(record::PurchaseCommit {
                 purchase,
                 round,
                 quantity,
                 solidarity_percent,
-            } => {
+            }) => {
                 let p = self.purchase_mut(graph, c, purchase)?;
                 let k = *round as u32;
                 p.check_window(k, c.time)?;
@@ -483,13 +484,13 @@ impl Derived {
                     .entry(k)
                     .or_insert_with(|| PurchaseRound::empty(k, deadline));
                 if r.ordered.is_some() {
-                    return Err((
+                    return Err(Refusal::new(
                         RejectReason::AlreadySettled,
                         format!("round {k} is already ordered"),
                     ));
                 }
                 if let Some(prev) = r.commitment(&author) {
-                    return Err((
+                    return Err(Refusal::new(
                         RejectReason::AlreadyCommitted,
                         format!("already committed {} in round {k}", prev.quantity),
                     ));
@@ -511,14 +512,14 @@ impl Derived {
                 r.recompute(target, min, reference);
                 Ok(())
             }
-            Record::PurchaseBid {
+            Record::PurchaseBid(record::PurchaseBid {
                 purchase,
                 round,
                 supplier,
                 local,
                 unit_price,
                 min_quantity,
-            } => {
+            }) => {
                 let p = self.purchase_mut(graph, c, purchase)?;
                 let k = *round as u32;
                 p.check_window(k, c.time)?;
@@ -530,7 +531,7 @@ impl Derived {
                     .entry(k)
                     .or_insert_with(|| PurchaseRound::empty(k, deadline));
                 if r.ordered.is_some() {
-                    return Err((
+                    return Err(Refusal::new(
                         RejectReason::AlreadySettled,
                         format!("round {k} is already ordered"),
                     ));
@@ -546,21 +547,21 @@ impl Derived {
                 r.recompute(target, min, reference);
                 Ok(())
             }
-            Record::PurchaseStep {
+            Record::PurchaseStep(record::RoundStep {
                 purchase,
                 round,
                 step,
-            } => {
+            }) => {
                 let p = self.purchase_mut(graph, c, purchase)?;
                 let k = *round as u32;
                 if p.coordinator != author {
-                    return Err((
+                    return Err(Refusal::new(
                         RejectReason::NotAllowed,
                         "only the coordinator orders and delivers".into(),
                     ));
                 }
                 if k >= p.round_count() {
-                    return Err((
+                    return Err(Refusal::new(
                         RejectReason::RoundNotOpen,
                         format!("a one-off purchase has only round 0, not round {k}"),
                     ));
@@ -571,14 +572,14 @@ impl Derived {
                 // not created here, only read as empty.
                 let Some(r) = p.rounds.get_mut(&k) else {
                     return Err(match step {
-                        PurchaseStep::Ordered => (
+                        PurchaseStep::Ordered => Refusal::new(
                             RejectReason::NotFunded,
                             format!(
                                 "round {k} has 0 of {target} {unit} from 0 of \
                                  {min_participants} participants"
                             ),
                         ),
-                        PurchaseStep::Delivered => (
+                        PurchaseStep::Delivered => Refusal::new(
                             RejectReason::NotOrdered,
                             format!("round {k} is not ordered"),
                         ),
@@ -587,13 +588,13 @@ impl Derived {
                 match step {
                     PurchaseStep::Ordered => {
                         if r.ordered.is_some() {
-                            return Err((
+                            return Err(Refusal::new(
                                 RejectReason::AlreadySettled,
                                 format!("round {k} is already ordered"),
                             ));
                         }
                         if !r.funded {
-                            return Err((
+                            return Err(Refusal::new(
                                 RejectReason::NotFunded,
                                 format!(
                                     "round {k} has {} of {target} {unit} from {} of \
@@ -603,7 +604,7 @@ impl Derived {
                             ));
                         }
                         let Some(w) = r.winner() else {
-                            return Err((
+                            return Err(Refusal::new(
                                 RejectReason::NoWinningBid,
                                 format!(
                                     "no bid in round {k} sells {} {unit}",
@@ -623,13 +624,13 @@ impl Derived {
                     }
                     PurchaseStep::Delivered => {
                         if r.ordered.is_none() {
-                            return Err((
+                            return Err(Refusal::new(
                                 RejectReason::NotOrdered,
                                 format!("round {k} is not ordered"),
                             ));
                         }
                         if r.delivered.is_some() {
-                            return Err((
+                            return Err(Refusal::new(
                                 RejectReason::AlreadySettled,
                                 format!("round {k} is already delivered"),
                             ));
@@ -639,24 +640,24 @@ impl Derived {
                     }
                 }
             }
-            Record::PurchaseMark {
+            Record::PurchaseMark(record::RoundMark {
                 purchase,
                 round,
                 member,
                 mark,
-            } => {
+            }) => {
                 let p = self.purchase_mut(graph, c, purchase)?;
                 let k = *round as u32;
                 let coordinator = p.coordinator == author;
                 match mark {
                     PurchaseMark::Paid if !coordinator => {
-                        return Err((
+                        return Err(Refusal::new(
                             RejectReason::NotAllowed,
                             "only the coordinator marks payments".into(),
                         ))
                     }
                     PurchaseMark::PickedUp if !coordinator && *member != author => {
-                        return Err((
+                        return Err(Refusal::new(
                             RejectReason::NotAllowed,
                             "only the coordinator or the participant marks a pickup".into(),
                         ))
@@ -664,7 +665,7 @@ impl Derived {
                     _ => {}
                 }
                 let not_participant = || {
-                    (
+                    Refusal::new(
                         RejectReason::NotAParticipant,
                         format!("{} has no commitment in round {k}", member.short()),
                     )
@@ -678,13 +679,13 @@ impl Derived {
                     .ok_or_else(not_participant)?;
                 let slot = match mark {
                     PurchaseMark::Paid if !ordered => {
-                        return Err((
+                        return Err(Refusal::new(
                             RejectReason::NotOrdered,
                             format!("round {k} is not ordered"),
                         ))
                     }
                     PurchaseMark::PickedUp if !delivered => {
-                        return Err((
+                        return Err(Refusal::new(
                             RejectReason::NotDelivered,
                             format!("round {k} is not delivered"),
                         ))
@@ -693,7 +694,7 @@ impl Derived {
                     PurchaseMark::PickedUp => &mut cm.picked_up,
                 };
                 if slot.is_some() {
-                    return Err((
+                    return Err(Refusal::new(
                         RejectReason::Redundant,
                         format!("{} is already marked {mark}", member.short()),
                     ));
@@ -713,12 +714,12 @@ impl Derived {
         id: &RecordId,
     ) -> Result<&mut Purchase, Refusal> {
         if !self.precedes(graph, id, c) {
-            return Err((
+            return Err(Refusal::new(
                 RejectReason::UnknownReference,
                 format!("purchase {} is not in the record's past", id.short()),
             ));
         }
-        self.state.purchases.get_mut(id).ok_or((
+        self.state.purchases.get_mut(id).ok_or(Refusal::new(
             RejectReason::UnknownReference,
             format!("{} is not a counted purchase", id.short()),
         ))
@@ -727,10 +728,10 @@ impl Derived {
     /// For the author's dry run: copies into `state` the purchase `record` refers to.
     pub(super) fn copy_purchase_for(&self, record: &Record, state: &mut State) {
         let id = match record {
-            Record::PurchaseCommit { purchase, .. }
-            | Record::PurchaseBid { purchase, .. }
-            | Record::PurchaseStep { purchase, .. }
-            | Record::PurchaseMark { purchase, .. } => purchase,
+            Record::PurchaseCommit(record::PurchaseCommit { purchase, .. })
+            | Record::PurchaseBid(record::PurchaseBid { purchase, .. })
+            | Record::PurchaseStep(record::RoundStep { purchase, .. })
+            | Record::PurchaseMark(record::RoundMark { purchase, .. }) => purchase,
             _ => return,
         };
         if let Some(p) = self.state.purchases.get(id) {

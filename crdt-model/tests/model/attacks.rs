@@ -4,6 +4,7 @@
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, Automerge, ReadDoc, ROOT};
 use coop_model::envelope::{MAX_CHANGE_BYTES, MAX_ENVELOPE_BYTES};
+use coop_model::record;
 use coop_model::record::DecisionAction;
 use coop_model::*;
 
@@ -460,13 +461,13 @@ fn a_compressed_chunk_is_refused_without_inflating_it() {
 #[test]
 fn deleting_or_overwriting_another_members_record_is_refused() {
     let (mut town, a) = town();
-    let bob_key = Record::Attest {
+    let bob_key = Record::Attest(record::Attest {
         to: town.id("alice"),
-        minutes: 120,
+        minutes: coop_model::Minutes(120),
         service: "fixing the fence".into(),
         category: "general".into(),
         date: day("2026-11-01"),
-    }
+    })
     .root_key(&town.dev("bob", 0).device_id(), 2);
     assert!(town
         .ledger
@@ -552,7 +553,7 @@ fn writing_outside_ones_own_new_record_is_refused() {
         let obj = tx
             .put_object(ROOT, key, automerge::ObjType::Map)
             .expect("put_object");
-        for (k, v) in layout(&proposal("Smuggler")) {
+        for (k, v) in proposal("Smuggler").layout() {
             tx.put(&obj, k, v).expect("put");
         }
         tx.put(&obj, "payload", "extra").expect("put");
@@ -783,7 +784,7 @@ fn a_founder_device_that_equivocates_does_not_take_the_community_with_it() {
     // The founder goes on with a new device.
     town.add_device("alice", 1);
     let bob = town.id("bob");
-    town.write_on("alice", 1, Record::Vouch { member: bob });
+    town.write_on("alice", 1, Record::Vouch(record::Vouch { member: bob }));
     assert!(town.ledger.state().is_admitted(&bob));
 }
 
@@ -924,10 +925,10 @@ fn a_removal_refused_in_the_log_removes_nobody() {
         .try_force(
             "alice",
             0,
-            &Record::Remove {
+            &Record::Remove(record::Remove {
                 member: erin,
                 reason: "pre-emptive".into(),
-            },
+            }),
         )
         .expect("the gate takes it; derivation judges it");
     town.admit("erin");

@@ -4,6 +4,7 @@
 //! every step incremental derivation equals derivation from scratch; once every replica
 //! holds every change, heads and `canonical_json()` are identical everywhere.
 
+use coop_model::record;
 use proptest::prelude::*;
 
 use coop_model::record::Outcome as Closing;
@@ -151,7 +152,11 @@ fn build_setup(replicas: usize, people: usize) -> Setup {
         t += 1;
         first.author(&p.dev(0), p.join(&c, 0), t).expect("join");
         first
-            .author(&founder.dev(0), Record::Vouch { member: p.id() }, t)
+            .author(
+                &founder.dev(0),
+                Record::Vouch(record::Vouch { member: p.id() }),
+                t,
+            )
             .expect("vouch");
     }
     for &(p, d) in &resident {
@@ -270,7 +275,7 @@ impl World {
             _ => match y % 4 {
                 0 => remove(who),
                 1 => aid_cancel(reqs[pick(reqs.len())?]),
-                _ => Record::Vouch { member: who },
+                _ => Record::Vouch(record::Vouch { member: who }),
             },
         })
     }

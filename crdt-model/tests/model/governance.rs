@@ -1,6 +1,7 @@
 //! Governance (§7.6): decisions, one member one vote within a window, tallies, and what a
 //! passed decision does — parameters, roles, removal — at the tally's place in the order.
 
+use coop_model::record;
 use expect_test::expect;
 
 use coop_model::derive::DecisionStatus;
@@ -376,10 +377,10 @@ fn a_role_revoked_concurrently_with_its_use_decides_the_same_everywhere() {
     let hide = right
         .author(
             &town.dev("bob", 0),
-            Record::Hide {
+            Record::Hide(record::Hide {
                 record: spam,
                 reason: "spam".into(),
-            },
+            }),
             town.now() + 120,
         )
         .expect("bob is a moderator on his replica");

@@ -2,6 +2,7 @@
 //! of a scripted community, exports whose receipts verify on their own, and visibility
 //! settings written concurrently from two devices.
 
+use coop_model::record;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -17,7 +18,7 @@ use super::support::*;
 /// A visibility record for the convergence property test.
 pub(crate) fn arbitrary_record(y: u16) -> Record {
     let level = [Visibility::Public, Visibility::Members, Visibility::Private][y as usize % 3];
-    Record::Visibility { level }
+    Record::Visibility(record::VisibilitySetting { level })
 }
 
 /// The metrics of `state` at noon of `at` (from `since`), as text, records named by `label`.
@@ -158,15 +159,15 @@ fn who_may_see_whom() {
     town.newcomer("erin");
     town.write(
         "bob",
-        Record::Visibility {
+        Record::Visibility(record::VisibilitySetting {
             level: Visibility::Public,
-        },
+        }),
     );
     town.write(
         "carol",
-        Record::Visibility {
+        Record::Visibility(record::VisibilitySetting {
             level: Visibility::Private,
-        },
+        }),
     );
     let s = town.ledger.state().clone();
     let [alice, bob, carol, dave, erin] =
@@ -220,9 +221,9 @@ fn history_records_are_shown_in_full_only_to_their_parties_and_to_those_who_may_
     let mut town = Town::found(Params::default(), &["alice", "bob", "carol"]);
     town.write(
         "carol",
-        Record::Visibility {
+        Record::Visibility(record::VisibilitySetting {
             level: Visibility::Private,
-        },
+        }),
     );
     let a1 = town.write("carol", attest(town.id("bob"), 60, "gardening"));
     let c1 = town.write("bob", confirm(a1));
@@ -270,7 +271,7 @@ fn concurrent_settings_from_two_devices_resolve_to_the_later_in_total_order_ever
     let base = town.replica();
     let (mut left, mut right) = (town.replica(), town.replica());
     let t = T0 + 86_400;
-    let set = |level| Record::Visibility { level };
+    let set = |level| Record::Visibility(record::VisibilitySetting { level });
     let l = left
         .author(&town.dev("bob", 0), set(Visibility::Private), t)
         .expect("written");
@@ -419,9 +420,9 @@ fn an_export_holds_what_the_viewer_may_see_and_its_receipts_verify_alone() {
     let mut town = Town::found(Params::default(), &["alice", "bob", "carol"]);
     town.write(
         "carol",
-        Record::Visibility {
+        Record::Visibility(record::VisibilitySetting {
             level: Visibility::Private,
-        },
+        }),
     );
     let a1 = town.write("bob", attest(town.id("alice"), 60, "gardening"));
     town.write("alice", confirm(a1));
@@ -431,10 +432,10 @@ fn an_export_holds_what_the_viewer_may_see_and_its_receipts_verify_alone() {
     town.write("bob", confirm(a3));
     town.write(
         "alice",
-        Record::Hide {
+        Record::Hide(record::Hide {
             record: a3,
             reason: "entered twice".into(),
-        },
+        }),
     );
     let envs: Vec<Envelope> = town.ledger.envelopes().cloned().collect();
     let state = town.ledger.state().clone();
@@ -482,7 +483,10 @@ fn an_export_holds_what_the_viewer_may_see_and_its_receipts_verify_alone() {
     assert!(a1_row.receipt && !a1_row.redacted);
     assert!(matches!(
         a1_row.record,
-        Some(Record::Attest { minutes: 60, .. })
+        Some(Record::Attest(record::Attest {
+            minutes: coop_model::Minutes(60),
+            ..
+        }))
     ));
     let all = export(&state, &envs, Some(town.id("alice")), true);
     assert!(all.records.iter().any(|r| r.id == a3 && r.hidden));

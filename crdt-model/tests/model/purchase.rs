@@ -12,6 +12,7 @@
 //! alice: paid p1 0 bob                  # also: pickup p1 0 bob
 //! ```
 
+use coop_model::record;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -42,7 +43,7 @@ pub(crate) fn purchase(
     deadline: i64,
     recurrence: Recurrence,
 ) -> Record {
-    Record::Purchase {
+    Record::Purchase(record::Purchase {
         item: item.into(),
         unit: "kg".into(),
         target_quantity: target,
@@ -51,20 +52,20 @@ pub(crate) fn purchase(
         min_participants,
         deadline,
         recurrence,
-    }
+    })
 }
 
 pub(crate) fn commit(purchase: RecordId, round: i64, quantity: i64, solidarity: i64) -> Record {
-    Record::PurchaseCommit {
+    Record::PurchaseCommit(record::PurchaseCommit {
         purchase,
         round,
         quantity,
         solidarity_percent: solidarity,
-    }
+    })
 }
 
 pub(crate) fn bid(purchase: RecordId, round: i64, local: bool, price: i64, min: i64) -> Record {
-    Record::PurchaseBid {
+    Record::PurchaseBid(record::PurchaseBid {
         purchase,
         round,
         supplier: if local {
@@ -76,100 +77,24 @@ pub(crate) fn bid(purchase: RecordId, round: i64, local: bool, price: i64, min: 
         local,
         unit_price: price,
         min_quantity: min,
-    }
+    })
 }
 
 pub(crate) fn step(purchase: RecordId, round: i64, step: PurchaseStep) -> Record {
-    Record::PurchaseStep {
+    Record::PurchaseStep(record::RoundStep {
         purchase,
         round,
         step,
-    }
+    })
 }
 
 pub(crate) fn mark(purchase: RecordId, round: i64, member: MemberId, mark: PurchaseMark) -> Record {
-    Record::PurchaseMark {
+    Record::PurchaseMark(record::RoundMark {
         purchase,
         round,
         member,
         mark,
-    }
-}
-
-/// The layout of the purchase records, for forged changes (mirrors `Record::fields`).
-pub(crate) fn layout(record: &Record) -> Vec<(&'static str, automerge::ScalarValue)> {
-    use automerge::ScalarValue::{Bytes, Int, Str};
-    let b = |x: &[u8]| Bytes(x.to_vec());
-    let mut f = match record {
-        Record::Purchase {
-            item,
-            unit,
-            target_quantity,
-            reference_price,
-            currency,
-            min_participants,
-            deadline,
-            recurrence,
-        } => vec![
-            ("item", Str(item.as_str().into())),
-            ("unit", Str(unit.as_str().into())),
-            ("target_quantity", Int(*target_quantity)),
-            ("reference_price", Int(*reference_price)),
-            ("currency", Str(currency.as_str().into())),
-            ("min_participants", Int(*min_participants)),
-            ("deadline", Int(*deadline)),
-            ("recurrence", Str(recurrence.as_str().into())),
-        ],
-        Record::PurchaseCommit {
-            purchase,
-            round,
-            quantity,
-            solidarity_percent,
-        } => vec![
-            ("purchase", b(&purchase.0)),
-            ("round", Int(*round)),
-            ("quantity", Int(*quantity)),
-            ("solidarity_percent", Int(*solidarity_percent)),
-        ],
-        Record::PurchaseBid {
-            purchase,
-            round,
-            supplier,
-            local,
-            unit_price,
-            min_quantity,
-        } => vec![
-            ("purchase", b(&purchase.0)),
-            ("round", Int(*round)),
-            ("supplier", Str(supplier.as_str().into())),
-            ("local", Int(i64::from(*local))),
-            ("unit_price", Int(*unit_price)),
-            ("min_quantity", Int(*min_quantity)),
-        ],
-        Record::PurchaseStep {
-            purchase,
-            round,
-            step,
-        } => vec![
-            ("purchase", b(&purchase.0)),
-            ("round", Int(*round)),
-            ("step", Str(step.as_str().into())),
-        ],
-        Record::PurchaseMark {
-            purchase,
-            round,
-            member,
-            mark,
-        } => vec![
-            ("purchase", b(&purchase.0)),
-            ("round", Int(*round)),
-            ("member", b(&member.0)),
-            ("mark", Str(mark.as_str().into())),
-        ],
-        other => panic!("not a purchase record: {}", other.kind()),
-    };
-    f.insert(0, ("v", Int(1)));
-    f
+    })
 }
 
 /// The purchase verbs of the script DSL; `None` for any other verb.
@@ -189,7 +114,7 @@ pub(crate) fn verb(
             .unwrap_or_else(|_| panic!("{:?} is not a number", w[i]))
     };
     Some(match w[0].as_str() {
-        "purchase" => Record::Purchase {
+        "purchase" => Record::Purchase(record::Purchase {
             item: w[1].clone(),
             unit: w[2].clone(),
             target_quantity: num(3),
@@ -200,9 +125,9 @@ pub(crate) fn verb(
             recurrence: w
                 .get(8)
                 .map_or(Recurrence::None, |r| r.parse().expect("none|monthly")),
-        },
+        }),
         "commit" => commit(label(1), num(2), num(3), w.get(4).map_or(0, |_| num(4))),
-        "bid" => Record::PurchaseBid {
+        "bid" => Record::PurchaseBid(record::PurchaseBid {
             purchase: label(1),
             round: num(2),
             supplier: w[3].clone(),
@@ -213,7 +138,7 @@ pub(crate) fn verb(
             },
             unit_price: num(5),
             min_quantity: num(6),
-        },
+        }),
         "order" => step(label(1), num(2), PurchaseStep::Ordered),
         "deliver" => step(label(1), num(2), PurchaseStep::Delivered),
         "paid" => mark(label(1), num(2), town.id(&w[3]), PurchaseMark::Paid),

@@ -1,6 +1,7 @@
 //! Two-party hour receipts (§7.1): exported from a ledger, verified with nothing else.
 
 use coop_model::receipt::ReceiptPart;
+use coop_model::record;
 use coop_model::*;
 
 use super::support::*;
@@ -208,12 +209,12 @@ fn a_settlement_by_a_third_party_is_refused() {
     assert!(town.ledger.receipt(&a).is_none());
     let bob_cert = town.ledger.envelopes().find(|e| {
         town.ledger.get(&rid(e)).is_some_and(
-            |(_, r)| matches!(r, Record::Join { member, .. } if *member == town.id("bob")),
+            |(_, r)| matches!(r, Record::Join(record::Join { member, .. }) if *member == town.id("bob")),
         )
     });
     let carol_cert = town.ledger.envelopes().find(|e| {
         town.ledger.get(&rid(e)).is_some_and(
-            |(_, r)| matches!(r, Record::Join { member, .. } if *member == town.id("carol")),
+            |(_, r)| matches!(r, Record::Join(record::Join { member, .. }) if *member == town.id("carol")),
         )
     });
     let forged = Receipt {

@@ -49,6 +49,7 @@
 //! After every line, incremental derivation must equal derivation from scratch; at the end
 //! a second replica fed the envelopes in reverse order must derive byte-identical state.
 
+use coop_model::record;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
@@ -241,9 +242,9 @@ fn parse_record(town: &Town, labels: &BTreeMap<String, RecordId>, w: &[String]) 
             w.get(3).map(String::as_str),
         ),
         "cancel" => aid_cancel(label(1)),
-        "vouch" => Record::Vouch {
+        "vouch" => Record::Vouch(record::Vouch {
             member: town.id(&w[1]),
-        },
+        }),
         "remove" => remove(town.id(&w[1])),
         "decide" => {
             let action = match w[1].as_str() {
@@ -274,11 +275,11 @@ fn parse_record(town: &Town, labels: &BTreeMap<String, RecordId>, w: &[String]) 
             decision(&w[1..].join(" "), town.now() + 86_400, action)
         }
         "vote" => vote(label(1), w[2].parse().expect("yes, no or abstain")),
-        "hide" => Record::Hide {
+        "hide" => Record::Hide(record::Hide {
             record: label(1),
             reason: w[2].clone(),
-        },
-        "report" => Record::Report {
+        }),
+        "report" => Record::Report(record::Report {
             target_kind: w[1].parse().expect("record or member"),
             target: if w[1] == "member" {
                 town.id(&w[2]).0
@@ -286,11 +287,11 @@ fn parse_record(town: &Town, labels: &BTreeMap<String, RecordId>, w: &[String]) 
                 label(2).0
             },
             reason: w[3].clone(),
-        },
+        }),
         "tally" => tally(label(1)),
-        "visibility" => Record::Visibility {
+        "visibility" => Record::Visibility(record::VisibilitySetting {
             level: w[1].parse().expect("public, members or private"),
-        },
+        }),
         other => super::purchase::verb(town, labels, w)
             .or_else(|| super::pools::parse_verb(town, &label, w))
             .unwrap_or_else(|| panic!("unknown verb {other}")),

@@ -1,10 +1,11 @@
 //! Shared helpers: deterministic people and keys, a community with a main replica, record
 //! builders, hand-built changes that skip `Ledger::author`'s dry run, and replica sync.
 
+use coop_model::record;
 use std::collections::BTreeMap;
 
 use automerge::transaction::{CommitOptions, Transactable, Transaction};
-use automerge::{ObjType, ReadDoc, ScalarValue, ROOT};
+use automerge::{ObjType, ReadDoc, ROOT};
 use coop_model::derive::{EntryStatus, LogEntry};
 use coop_model::record::{Outcome as Closing, Urgency};
 use coop_model::*;
@@ -41,18 +42,18 @@ impl Person {
     }
     /// The join record of device `n`, certified for `community`.
     pub(crate) fn join(&self, community: &CommunityId, n: usize) -> Record {
-        Record::Join {
+        Record::Join(record::Join {
             member: self.id(),
             cert: self.identity.certify(community, &self.dev(n).device_id()),
             display_name: self.name.clone(),
-        }
+        })
     }
     /// The certificate record of a further device `n`.
     pub(crate) fn device(&self, community: &CommunityId, n: usize) -> Record {
-        Record::Device {
+        Record::Device(record::Device {
             member: self.id(),
             cert: self.identity.certify(community, &self.dev(n).device_id()),
-        }
+        })
     }
 }
 
@@ -99,7 +100,7 @@ impl Town {
         self.newcomer(name);
         let id = self.id(name);
         let founder = self.founder.clone();
-        self.write(&founder, Record::Vouch { member: id });
+        self.write(&founder, Record::Vouch(record::Vouch { member: id }));
         id
     }
 
@@ -402,150 +403,10 @@ fn put_record(tx: &mut Transaction<'_>, device: &DeviceId, seq: u64, record: &Re
     let obj = tx
         .put_object(ROOT, record.root_key(device, seq), ObjType::Map)
         .expect("put_object");
-    for (k, v) in layout(record) {
+    for (k, v) in record.layout() {
         tx.put(&obj, k, v).expect("put");
     }
 }
-
-/// The fields of a record as the layout stores them (mirrors `Record::fields`, which is
-/// private to the crate: if they drift apart, forged changes fail the gate loudly).
-pub(crate) fn layout(record: &Record) -> Vec<(&'static str, ScalarValue)> {
-    use ScalarValue::{Bytes, Int, Str};
-    let b = |x: &[u8]| Bytes(x.to_vec());
-    let s = |x: &str| Str(x.into());
-    let mut f = match record {
-        Record::Join {
-            member,
-            cert,
-            display_name,
-        } => vec![
-            ("member", b(&member.0)),
-            ("cert", b(cert)),
-            ("display_name", s(display_name)),
-        ],
-        Record::Device { member, cert } => vec![("member", b(&member.0)), ("cert", b(cert))],
-        Record::Vouch { member } => vec![("member", b(&member.0))],
-        Record::Remove { member, reason } => vec![("member", b(&member.0)), ("reason", s(reason))],
-        Record::Attest {
-            to,
-            minutes,
-            service,
-            category,
-            date,
-        } => vec![
-            ("to", b(&to.0)),
-            ("minutes", Int(*minutes)),
-            ("service", s(service)),
-            ("category", s(category)),
-            ("date", Int(date.0 as i64)),
-        ],
-        Record::Confirm { attestation } | Record::Decline { attestation } => {
-            vec![("attestation", b(&attestation.0))]
-        }
-        Record::Proposal { title, description } => {
-            vec![("title", s(title)), ("description", s(description))]
-        }
-        Record::Close { proposal, outcome } => {
-            vec![
-                ("proposal", b(&proposal.0)),
-                ("outcome", s(outcome.as_str())),
-            ]
-        }
-        Record::Allocate { proposal, points } => {
-            vec![("proposal", b(&proposal.0)), ("points", Int(*points))]
-        }
-        Record::AidRequest {
-            category,
-            title,
-            description,
-            urgency,
-            needed_by,
-            location,
-        } => {
-            let mut f = vec![
-                ("category", s(category)),
-                ("title", s(title)),
-                ("description", s(description)),
-                ("urgency", s(urgency.as_str())),
-            ];
-            if let Some(d) = needed_by {
-                f.push(("needed_by", Int(d.0 as i64)));
-            }
-            if let Some(l) = location {
-                f.push(("location", s(l)));
-            }
-            f
-        }
-        Record::AidOffer {
-            request,
-            message,
-            availability,
-        } => vec![
-            ("request", b(&request.0)),
-            ("message", s(message)),
-            ("availability", s(availability)),
-        ],
-        Record::AidAccept { offer } => vec![("offer", b(&offer.0))],
-        Record::AidConfirm {
-            request,
-            rating,
-            feedback,
-        } => {
-            let mut f = vec![("request", b(&request.0))];
-            if let Some(r) = rating {
-                f.push(("rating", Int(*r)));
-            }
-            if let Some(t) = feedback {
-                f.push(("feedback", s(t)));
-            }
-            f
-        }
-        Record::AidCancel { request } => vec![("request", b(&request.0))],
-        Record::Hide { record, reason } => vec![("record", b(&record.0)), ("reason", s(reason))],
-        Record::Vote { decision, choice } => {
-            vec![("decision", b(&decision.0)), ("choice", s(choice.as_str()))]
-        }
-        Record::Tally { decision } => vec![("decision", b(&decision.0))],
-        Record::Decision {
-            title,
-            description,
-            closes_at,
-            action,
-        } => {
-            use coop_model::record::DecisionAction as A;
-            let mut f = vec![
-                ("title", s(title)),
-                ("description", s(description)),
-                ("closes_at", Int(*closes_at)),
-                ("action", s(action.as_str())),
-            ];
-            match action {
-                A::General => {}
-                A::Param { key, value } => f.extend([("key", s(key)), ("value", s(value))]),
-                A::RoleGrant { member, role } | A::RoleRevoke { member, role } => {
-                    f.extend([("member", b(&member.0)), ("role", s(role.as_str()))])
-                }
-                A::Removal { member } => f.push(("member", b(&member.0))),
-                A::PoolAllocation { application } => f.push(("application", b(&application.0))),
-            }
-            f
-        }
-        Record::Visibility { level } => vec![("level", s(level.as_str()))],
-        other @ (Record::Purchase { .. }
-        | Record::PurchaseCommit { .. }
-        | Record::PurchaseBid { .. }
-        | Record::PurchaseStep { .. }
-        | Record::PurchaseMark { .. }) => super::purchase::layout(other),
-        other => match super::pools::layout(other) {
-            Some(f) => f,
-            None => panic!("no test layout for {}", other.kind()),
-        },
-    };
-    f.insert(0, ("v", Int(1)));
-    f
-}
-
-// --- record builders, so tests read like the domain
 
 pub(crate) fn day(s: &str) -> Day {
     s.parse().expect("a YYYY-MM-DD date")
@@ -556,59 +417,62 @@ pub(crate) fn attest(to: MemberId, minutes: i64, service: &str) -> Record {
 }
 
 pub(crate) fn attest_on(to: MemberId, minutes: i64, service: &str, date: &str) -> Record {
-    Record::Attest {
+    Record::Attest(record::Attest {
         to,
-        minutes,
+        minutes: coop_model::Minutes(minutes),
         service: service.into(),
         category: "general".into(),
         date: day(date),
-    }
+    })
 }
 
 pub(crate) fn confirm(attestation: RecordId) -> Record {
-    Record::Confirm { attestation }
+    Record::Confirm(record::Confirm { attestation })
 }
 
 pub(crate) fn decline(attestation: RecordId) -> Record {
-    Record::Decline { attestation }
+    Record::Decline(record::Decline { attestation })
 }
 
 pub(crate) fn proposal(title: &str) -> Record {
-    Record::Proposal {
+    Record::Proposal(record::Proposal {
         title: title.into(),
         description: format!("{title}, for everyone on the street"),
-    }
+    })
 }
 
 pub(crate) fn allocate(proposal: RecordId, points: i64) -> Record {
-    Record::Allocate { proposal, points }
+    Record::Allocate(record::Allocate {
+        proposal,
+        points: coop_model::Points(points),
+    })
 }
 
 pub(crate) fn close(proposal: RecordId, outcome: Closing) -> Record {
-    Record::Close { proposal, outcome }
+    Record::Close(record::Close { proposal, outcome })
 }
 
 pub(crate) fn aid_request(category: &str, title: &str) -> Record {
-    Record::AidRequest {
+    Record::AidRequest(record::AidRequest {
         category: category.into(),
         title: title.into(),
         description: format!("{title}: details for helpers"),
         urgency: Urgency::Medium,
         needed_by: None,
         location: None,
-    }
+    })
 }
 
 pub(crate) fn aid_offer(request: RecordId, message: &str) -> Record {
-    Record::AidOffer {
+    Record::AidOffer(record::AidOffer {
         request,
         message: message.into(),
         availability: "weekends".into(),
-    }
+    })
 }
 
 pub(crate) fn aid_accept(offer: RecordId) -> Record {
-    Record::AidAccept { offer }
+    Record::AidAccept(record::AidAccept { offer })
 }
 
 pub(crate) fn aid_confirm(
@@ -616,15 +480,15 @@ pub(crate) fn aid_confirm(
     rating: Option<i64>,
     feedback: Option<&str>,
 ) -> Record {
-    Record::AidConfirm {
+    Record::AidConfirm(record::AidConfirm {
         request,
         rating,
         feedback: feedback.map(String::from),
-    }
+    })
 }
 
 pub(crate) fn aid_cancel(request: RecordId) -> Record {
-    Record::AidCancel { request }
+    Record::AidCancel(record::AidCancel { request })
 }
 
 pub(crate) fn decision(
@@ -632,27 +496,27 @@ pub(crate) fn decision(
     closes_at: i64,
     action: coop_model::record::DecisionAction,
 ) -> Record {
-    Record::Decision {
+    Record::Decision(record::Decision {
         title: title.into(),
         description: String::new(),
         closes_at,
         action,
-    }
+    })
 }
 
 pub(crate) fn vote(decision: RecordId, choice: coop_model::record::Choice) -> Record {
-    Record::Vote { decision, choice }
+    Record::Vote(record::Vote { decision, choice })
 }
 
 pub(crate) fn tally(decision: RecordId) -> Record {
-    Record::Tally { decision }
+    Record::Tally(record::Tally { decision })
 }
 
 pub(crate) fn remove(member: MemberId) -> Record {
-    Record::Remove {
+    Record::Remove(record::Remove {
         member,
         reason: "moved away".into(),
-    }
+    })
 }
 
 /// A small deterministic RNG for tests that want variety without a dependency (SplitMix64).

@@ -1,6 +1,7 @@
 //! The time bank through the public API: two replicas joining, the balance query at a given
 //! `now`, and what a receiver still has to settle.
 
+use coop_model::record;
 use coop_model::*;
 
 use super::support::*;
@@ -26,8 +27,12 @@ fn a_newcomer_joins_from_their_own_replica_and_trades_hours() {
         .author(&bob.dev(0), bob.join(&c, 0), T0 + 100)
         .expect("a join request needs no admission");
     assert_eq!(la.ingest([join]).accepted.len(), 1);
-    la.author(&alice.dev(0), Record::Vouch { member: bob.id() }, T0 + 200)
-        .expect("vouch");
+    la.author(
+        &alice.dev(0),
+        Record::Vouch(record::Vouch { member: bob.id() }),
+        T0 + 200,
+    )
+    .expect("vouch");
     let out = lb.ingest(la.envelopes().cloned().collect::<Vec<_>>());
     assert!(out.rejected.is_empty(), "{:?}", out.rejected);
     assert_eq!(out.duplicates, 1, "bob's own join came back");

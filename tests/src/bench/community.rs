@@ -15,6 +15,7 @@
 //! One ledger writes everything, always on top of its heads, so the generated history is
 //! a single causal chain; concurrency appears in the network figures only.
 
+use coop_model::record;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
@@ -322,31 +323,31 @@ impl Gen {
                 break;
             }
             let keys = self.members[m].clone();
-            let join = Record::Join {
+            let join = Record::Join(record::Join {
                 member: keys.id,
                 cert: keys
                     .identity()
                     .certify(&community, &keys.device(0).device_id()),
                 display_name: keys.name.clone(),
-            };
+            });
             if self.write(m, 0, join).is_none() {
                 continue;
             }
             let voucher = self.random_admitted();
             if self
-                .write_as(voucher, Record::Vouch { member: keys.id })
+                .write_as(voucher, Record::Vouch(record::Vouch { member: keys.id }))
                 .is_none()
             {
                 continue;
             }
             self.admitted.push(m);
             if keys.device_seeds.len() > 1 {
-                let device = Record::Device {
+                let device = Record::Device(record::Device {
                     member: keys.id,
                     cert: keys
                         .identity()
                         .certify(&community, &keys.device(1).device_id()),
-                };
+                });
                 self.write(m, 1, device);
             }
             if self.admitted.len() > 3 && self.rng.chance(30) {
@@ -375,13 +376,13 @@ impl Gen {
             std::mem::swap(&mut provider, &mut receiver);
         }
         let back = self.rng.below(5) as i32;
-        let record = Record::Attest {
+        let record = Record::Attest(record::Attest {
             to: self.members[receiver].id,
-            minutes,
+            minutes: coop_model::Minutes(minutes),
             service: self.rng.pick(SERVICES).to_string(),
             category: self.rng.pick(CATEGORIES).to_string(),
             date: Day(self.today().0 - back),
-        };
+        });
         if let Some(id) = self.write_as(provider, record) {
             self.pending.push_back(Attestation {
                 id,
@@ -404,9 +405,9 @@ impl Gen {
         }
         let confirm = !self.rng.chance(5) && self.balance[a.receiver] - a.minutes >= self.floor;
         let record = if confirm {
-            Record::Confirm { attestation: a.id }
+            Record::Confirm(record::Confirm { attestation: a.id })
         } else {
-            Record::Decline { attestation: a.id }
+            Record::Decline(record::Decline { attestation: a.id })
         };
         if self.write_as(a.receiver, record).is_some() && confirm {
             self.balance[a.provider] += a.minutes;
@@ -420,14 +421,14 @@ impl Gen {
         if open < 3 || (roll < 8 && open < 12) {
             let proposer = self.random_admitted();
             let title = format!("{} #{}", self.rng.pick(PROPOSALS), self.envelopes.len());
-            let record = Record::Proposal {
+            let record = Record::Proposal(record::Proposal {
                 description: format!(
                     "Proposed by {}: {title}. Costs and volunteers to be discussed at the \
                      next assembly.",
                     self.members[proposer].name
                 ),
                 title,
-            };
+            });
             if let Some(id) = self.write_as(proposer, record) {
                 self.proposals.push(Proposal {
                     id,
@@ -450,10 +451,10 @@ impl Gen {
                 Outcome::Rejected,
                 Outcome::Expired,
             ]);
-            let record = Record::Close {
+            let record = Record::Close(record::Close {
                 proposal: proposal.id,
                 outcome,
-            };
+            });
             if self.write_as(proposal.proposer, record).is_some() {
                 for (m, points) in proposal.locked {
                     self.sp_allocated[m] -= points;
@@ -476,10 +477,10 @@ impl Gen {
             return;
         }
         let points = self.rng.range(1, room.min(5));
-        let record = Record::Allocate {
+        let record = Record::Allocate(record::Allocate {
             proposal: self.proposals[p].id,
-            points,
-        };
+            points: coop_model::Points(points),
+        });
         if self.write_as(member, record).is_some() {
             self.proposals[p].locked.push((member, points));
             self.sp_allocated[member] += points;
@@ -490,7 +491,7 @@ impl Gen {
         if self.aids.len() < 4 || (self.aids.len() < 10 && self.rng.chance(15)) {
             let requester = self.random_admitted();
             let title = self.rng.pick(AID_TITLES).to_string();
-            let record = Record::AidRequest {
+            let record = Record::AidRequest(record::AidRequest {
                 category: self.rng.pick(AID_CATEGORIES).to_string(),
                 description: format!("{title}: anyone nearby who can help? Thank you!"),
                 title,
@@ -502,7 +503,7 @@ impl Gen {
                     .chance(50)
                     .then(|| Day(self.today().0 + self.rng.range(1, 14) as i32)),
                 location: self.rng.chance(40).then(|| "north side".to_string()),
-            };
+            });
             if let Some(id) = self.write_as(requester, record) {
                 self.aids.push(Aid {
                     id,
@@ -521,7 +522,10 @@ impl Gen {
         match offers {
             Some(_) if self.rng.chance(4) => {
                 if self
-                    .write_as(requester, Record::AidCancel { request: id })
+                    .write_as(
+                        requester,
+                        Record::AidCancel(record::AidCancel { request: id }),
+                    )
                     .is_some()
                 {
                     self.aids.swap_remove(a);
@@ -534,11 +538,11 @@ impl Gen {
                         break h;
                     }
                 };
-                let record = Record::AidOffer {
+                let record = Record::AidOffer(record::AidOffer {
                     request: id,
                     message: format!("I can help, {}.", self.members[requester].name),
                     availability: "weekday evenings".into(),
-                };
+                });
                 if let Some(offer) = self.write_as(helper, record) {
                     if let AidStage::Open { offers } = &mut self.aids[a].stage {
                         offers.push((offer, helper));
@@ -548,7 +552,7 @@ impl Gen {
             Some(offers) => {
                 let (offer, helper) = *self.rng.pick(&offers);
                 if self
-                    .write_as(requester, Record::AidAccept { offer })
+                    .write_as(requester, Record::AidAccept(record::AidAccept { offer }))
                     .is_some()
                 {
                     self.aids[a].stage = AidStage::Matched {
@@ -563,11 +567,11 @@ impl Gen {
                 };
                 let side = if confirmed[0] { 1 } else { 0 };
                 let who = if side == 0 { requester } else { helper };
-                let record = Record::AidConfirm {
+                let record = Record::AidConfirm(record::AidConfirm {
                     request: id,
                     rating: self.rng.chance(70).then(|| self.rng.range(3, 5)),
                     feedback: self.rng.chance(30).then(|| "thank you!".to_string()),
-                };
+                });
                 if self.write_as(who, record).is_some() {
                     if side == 1 {
                         self.aids.swap_remove(a);
@@ -587,19 +591,19 @@ impl Gen {
         let reporter = self.random_admitted();
         let reported = self.write_as(
             reporter,
-            Record::Report {
+            Record::Report(record::Report {
                 target_kind: ReportTarget::Record,
                 target: target.0,
                 reason: "looks like a duplicate entry".into(),
-            },
+            }),
         );
         if reported.is_some() && self.rng.chance(30) {
             self.write_as(
                 0,
-                Record::Hide {
+                Record::Hide(record::Hide {
                     record: target,
                     reason: "duplicate, hidden after a report".into(),
-                },
+                }),
             );
         }
     }

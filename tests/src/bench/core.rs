@@ -6,6 +6,7 @@
 //! Timings are the best of `reps` runs, the coop figure and its baselines interleaved so
 //! that a noisy neighbour slows both alike.
 
+use coop_model::record;
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -395,13 +396,13 @@ fn measure_incremental(
     for i in 0..samples {
         time += 60;
         let (key, to) = if i % 2 == 0 { (&ka, b.id) } else { (&kb, a.id) };
-        let record = Record::Attest {
+        let record = Record::Attest(record::Attest {
             to,
-            minutes: 60,
+            minutes: coop_model::Minutes(60),
             service: "helped with the incremental benchmark".into(),
             category: "it help".into(),
             date: Day::from_unix(time),
-        };
+        });
         let t = Instant::now();
         ledger
             .author(key, record, time)

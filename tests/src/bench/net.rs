@@ -5,6 +5,7 @@
 //! Waits are on conditions (node events, then a status check), each with a generous
 //! deadline; nothing sleeps to synchronise.
 
+use coop_model::record;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -306,13 +307,13 @@ pub async fn propagation(
         let writer = r % nodes;
         let to = c.members[(writer + 1) % nodes].id;
         time += 60;
-        let record = Record::Attest {
+        let record = Record::Attest(record::Attest {
             to,
-            minutes: 30,
+            minutes: coop_model::Minutes(30),
             service: format!("propagation sample {r}"),
             category: "it help".into(),
             date: Day::from_unix(time),
-        };
+        });
         let t = Instant::now();
         let id = handles[writer].submit(record).await?;
         let submitted = t.elapsed();

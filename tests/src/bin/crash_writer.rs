@@ -4,6 +4,7 @@
 //!
 //! Usage: `crash_writer DATA_DIR [MAX_WRITES]`
 
+use coop_model::record;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -27,10 +28,10 @@ fn main() -> ExitCode {
     let pid = std::process::id();
     let stdout = std::io::stdout();
     for i in 0..max {
-        let record = Record::Proposal {
+        let record = Record::Proposal(record::Proposal {
             title: format!("crash {pid} {i}"),
             description: format!("written by crash_writer {pid}, write {i}"),
-        };
+        });
         let id = match node.submit(record, 1_750_000_000 + i as i64) {
             Ok(id) => id,
             Err(e) => {
