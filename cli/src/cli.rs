@@ -967,7 +967,7 @@ fn parse_window(s: &str) -> Result<i64, String> {
         _ => None,
     }
     .ok_or_else(bad)?;
-    if secs <= 0 || secs > coop_model::derive::MAX_WINDOW_SECS {
+    if secs <= 0 || secs > coop_model::state::MAX_WINDOW_SECS {
         return Err(format!(
             "the window must be between 1 minute and 366 days, got {s:?}"
         ));

@@ -10,12 +10,12 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::derive::{EntryStatus, State};
 use crate::envelope::{Envelope, RejectReason};
 use crate::gate::verify_envelope;
 use crate::ids::{CommunityId, DeviceId, MemberId, RecordId};
 use crate::receipt::Receipt;
 use crate::record::Record;
+use crate::state::{EntryStatus, State};
 
 /// One exported record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,7 +25,7 @@ pub struct ExportRecord {
     /// Record id (change hash).
     pub id: RecordId,
     /// Record kind.
-    pub kind: String,
+    pub kind: crate::record::Kind,
     /// Author-claimed time, Unix seconds.
     pub time: i64,
     /// Counted or refused.
@@ -115,7 +115,7 @@ pub fn export(
         records.push(ExportRecord {
             position: e.position,
             id: e.id,
-            kind: e.kind.clone(),
+            kind: e.kind,
             time: e.time,
             status: e.status,
             reason: e.reason,

@@ -14,14 +14,16 @@ use std::sync::Mutex;
 use automerge::{Automerge, Change};
 use serde::Serialize;
 
-use crate::derive::{Derived, State};
 use crate::envelope::{Envelope, Refusal, RejectReason, Rejection, MAX_DEPS};
+use crate::fold::Derived;
 use crate::gate::{certified_member, verify_envelope, Verified};
+use crate::graph::{Entry, Graph};
 use crate::identity::{DeviceKey, IdentityKey};
 use crate::ids::{CommunityId, DeviceId, DocId, MemberId, RecordId};
 use crate::params::Params;
 use crate::receipt::Receipt;
 use crate::record::Record;
+use crate::state::State;
 
 /// Most changes that may wait for missing dependencies at once.
 pub const MAX_PENDING: usize = 20_000;
@@ -89,29 +91,6 @@ impl EquivocationProof {
             b: Envelope::decode(b)?,
         })
     }
-}
-
-/// A change in the ledger.
-#[derive(Debug)]
-pub(crate) struct Entry {
-    pub(crate) v: Verified,
-    pub(crate) dev: u32,
-    /// 1 + the greatest height of its dependencies: the primary key of the total order.
-    pub(crate) height: u32,
-    /// Highest op counter in its causal past (including itself).
-    max_op: u64,
-    /// For every device index, the highest sequence number in this change's causal past
-    /// (including the change itself). Devices interned later are absent (= 0).
-    pub(crate) clock: Vec<u32>,
-    /// On the non-canonical side of an equivocation, or built on it: not in the document.
-    pub(crate) excluded: bool,
-}
-
-/// A read-only view of the change graph, for derivation.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Graph<'a> {
-    pub(crate) entries: &'a [Entry],
-    pub(crate) index: &'a HashMap<RecordId, u32>,
 }
 
 /// Summary of what a replica holds, for catch-up sync: each device's highest sequence number.

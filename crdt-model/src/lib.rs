@@ -8,7 +8,9 @@
 //! - [`record`]: the ledger records and their Automerge layout.
 //! - [`gate`]: the stateless gate rules (decode within caps, signature, write rules).
 //! - [`ledger`]: ingest with dependency buffering and equivocation, catch-up sync, authoring.
-//! - [`derive`]: the deterministic fold into [`State`].
+//! - [`state`]: the derived state of a community and its queries.
+//! - `derive` (private): the deterministic fold into [`State`]; the rules of each record kind sit
+//!   with the kind in [`record`].
 //! - [`receipt`]: two-party hour receipts that verify on their own.
 //! - [`metrics`]: community metrics (§10), pure functions of a state and `now`.
 //! - [`export`]: the records a member may see (§9), with their receipts.
@@ -18,10 +20,12 @@
 // would cost every caller clarity for no measurable gain.
 #![allow(clippy::result_large_err)]
 
-pub mod derive;
+mod derive;
 pub mod envelope;
 pub mod export;
+mod fold;
 pub mod gate;
+mod graph;
 pub mod identity;
 pub mod ids;
 pub mod ledger;
@@ -30,12 +34,13 @@ pub mod params;
 pub mod receipt;
 pub mod record;
 pub mod seal;
+pub mod state;
 
-pub use derive::{Balance, LookupError, State};
 pub use envelope::{Envelope, RejectReason, Rejection};
 pub use identity::{DeviceKey, IdentityKey};
 pub use ids::{CommunityId, Day, DeviceId, DocId, MemberId, Minutes, Points, RecordId};
 pub use ledger::{EquivocationProof, Ledger, Outcome, SyncClock};
 pub use params::Params;
 pub use receipt::{Receipt, ReceiptError, ReceiptSummary};
-pub use record::Record;
+pub use record::{Kind, Record};
+pub use state::{Balance, LookupError, State};

@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::derive::{AidStatus, AttestationStatus, EntryStatus, MemberStatus, ProposalStatus};
 use crate::ids::{Day, RecordId};
+use crate::state::{AidStatus, AttestationStatus, EntryStatus, MemberStatus, ProposalStatus};
 use crate::State;
 
 /// Participation counts members with a counted record in this many days before `now`.
@@ -230,7 +230,7 @@ fn purchases(state: &State) -> Option<PurchaseMetrics> {
         return None;
     }
     let totals = state.purchase_totals();
-    let sums = |f: &dyn Fn(&crate::derive::PurchaseTotals) -> i64| -> Vec<Money> {
+    let sums = |f: &dyn Fn(&crate::state::PurchaseTotals) -> i64| -> Vec<Money> {
         totals
             .iter()
             .map(|(currency, t)| Money {
@@ -279,7 +279,7 @@ fn pool_metrics(state: &State) -> Option<PoolMetrics> {
     if pools.is_empty() {
         return None;
     }
-    let sum = |f: fn(&crate::derive::Pool) -> i64| {
+    let sum = |f: fn(&crate::state::Pool) -> i64| {
         per_currency(pools.iter().map(|p| (p.currency.clone(), f(p))))
     };
     Some(PoolMetrics {

@@ -1,8 +1,8 @@
 //! Mutual aid: `aid request|offer|accept|confirm|cancel|list|show`.
 
 use anyhow::{Context, Result};
-use coop_model::derive::AidRequest;
 use coop_model::record;
+use coop_model::state::AidRequest;
 use coop_model::{Record, RecordId, State};
 use serde_json::{json, Value};
 
@@ -151,7 +151,7 @@ fn request_of_offer<'a>(state: &'a State, offer: &RecordId) -> Option<&'a AidReq
 }
 
 fn request_json(state: &State, r: &AidRequest) -> Value {
-    let conf = |c: &Option<coop_model::derive::AidConfirmation>| {
+    let conf = |c: &Option<coop_model::state::AidConfirmation>| {
         c.as_ref()
             .map(|c| json!({ "id": c.id, "rating": c.rating, "feedback": c.feedback }))
     };
@@ -201,7 +201,7 @@ fn show_text(state: &State, r: &AidRequest) -> String {
     if let Some(h) = r.helper {
         s.push_str(&format!("helper      {}\n", show::name(state, &h)));
     }
-    let confirmed = |c: &Option<coop_model::derive::AidConfirmation>| {
+    let confirmed = |c: &Option<coop_model::state::AidConfirmation>| {
         c.as_ref().map_or("no".to_string(), |c| match c.rating {
             Some(n) => format!("yes, rated {n}/5"),
             None => "yes".into(),

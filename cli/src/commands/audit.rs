@@ -1,7 +1,7 @@
 //! Looking at the ledger itself: `ledger`, `verify`, `params`, `sync export|import`.
 
 use anyhow::{bail, Result};
-use coop_model::derive::EntryStatus;
+use coop_model::state::EntryStatus;
 use coop_node::NodeError;
 use serde_json::{json, Value};
 
@@ -51,7 +51,7 @@ pub(crate) fn ledger(
             e.id.short(),
             show::datetime(e.time),
             who,
-            e.kind.clone(),
+            e.kind.to_string(),
             format!(
                 "{}{}",
                 crate::commands::membership::enum_str(&e.status),

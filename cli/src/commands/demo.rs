@@ -13,8 +13,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
-use coop_model::derive::{AidStatus, AttestationStatus, MemberStatus};
 use coop_model::record::Urgency;
+use coop_model::state::{AidStatus, AttestationStatus, MemberStatus};
 use coop_model::{Day, MemberId, Params, Record, RecordId, State};
 use coop_node::{Backend, DataDir, LocalNode, NodeError, Status};
 use indicatif::{ProgressBar, ProgressStyle};

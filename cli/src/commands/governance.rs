@@ -2,9 +2,9 @@
 //! `moderation list|hide`.
 
 use anyhow::{bail, Context, Result};
-use coop_model::derive::{Decision, DecisionStatus};
 use coop_model::record;
 use coop_model::record::{DecisionAction, ReportTarget};
+use coop_model::state::{Decision, DecisionStatus};
 use coop_model::{Record, State};
 use serde_json::{json, Value};
 
@@ -294,7 +294,7 @@ pub(crate) fn moderation(app: &App, cmd: ModerationCommand) -> Result<Report> {
             let is_moderator = state
                 .members
                 .get(&me)
-                .is_some_and(|m| m.roles.iter().any(|r| r == "moderator"));
+                .is_some_and(|m| m.roles.contains(&coop_model::record::Role::Moderator));
             if !is_moderator {
                 bail!("only moderators see reports (the role is granted by decision: `coop decision open --grant moderator --member NAME`)");
             }

@@ -6,10 +6,10 @@ use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use coop_model::derive::{AidRequest, EntryStatus};
 use coop_model::export::{export as build_export, Export};
 use coop_model::metrics::{Metrics, BASIS_POINTS};
 use coop_model::record::Visibility;
+use coop_model::state::{AidRequest, EntryStatus};
 use coop_model::{Day, MemberId, Record, State};
 use serde_json::{json, Value};
 
@@ -447,7 +447,7 @@ fn export_csv(state: &State, x: &Export) -> Result<String> {
                 r.position.to_string(),
                 r.id.to_string(),
                 show::datetime(r.time),
-                r.kind.clone(),
+                r.kind.to_string(),
                 match r.status {
                     EntryStatus::Counted => "counted".into(),
                     EntryStatus::Refused => "refused".into(),

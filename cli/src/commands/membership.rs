@@ -331,7 +331,11 @@ pub(crate) fn members(app: &App) -> Result<Report> {
             if m.roles.is_empty() {
                 "-".into()
             } else {
-                m.roles.join(",")
+                m.roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
             },
             if vouchers.is_empty() {
                 "-".into()

@@ -7,12 +7,12 @@
 //! when they are a steward; everyone else sees "sealed".
 
 use anyhow::{bail, Context, Result};
-use coop_model::derive::{
-    Application, ApplicationStatus, ContributionStatus, MovementKind, Pool, ReliefRequest,
-};
 use coop_model::record;
 use coop_model::record::money;
 use coop_model::seal::{self, SealEntropy};
+use coop_model::state::{
+    Application, ApplicationStatus, ContributionStatus, MovementKind, Pool, ReliefRequest,
+};
 use coop_model::{IdentityKey, MemberId, Record, RecordId, State};
 use rand::RngCore;
 use serde_json::{json, Value};

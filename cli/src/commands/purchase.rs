@@ -4,9 +4,9 @@
 //! parsed from its text into 1250 (cli.rs), and printed back as `12.50 EUR`.
 
 use anyhow::{Context, Result};
-use coop_model::derive::{format_time, Bid, Commitment, Purchase, PurchaseRound};
 use coop_model::record;
 use coop_model::record::{PurchaseMark, PurchaseStep, Recurrence};
+use coop_model::state::{format_time, Bid, Commitment, Purchase, PurchaseRound};
 use coop_model::{Record, RecordId, State};
 use serde_json::{json, Value};
 

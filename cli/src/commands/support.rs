@@ -1,8 +1,8 @@
 //! Proposals and Support Points: `proposal open|close|list|show`, `sp allocate|status`.
 
 use anyhow::{Context, Result};
-use coop_model::derive::{Proposal, ProposalStatus};
 use coop_model::record;
+use coop_model::state::{Proposal, ProposalStatus};
 use coop_model::{MemberId, Record, State};
 use serde_json::{json, Value};
 

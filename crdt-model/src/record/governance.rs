@@ -198,19 +198,400 @@ record_layout! {
 }
 
 impl Decision {
-    pub(super) fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         format!("decision {:?} ({})", self.title, self.action.as_str())
     }
 }
 
 impl Vote {
-    pub(super) fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         format!("voted {} on {}", self.choice, self.decision.short())
     }
 }
 
 impl Tally {
-    pub(super) fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         format!("closed the vote on {}", self.decision.short())
+    }
+}
+
+// ---- Derivation rules (docs/RULES.md) ----
+
+use super::Record;
+use crate::envelope::{Refusal, RejectReason};
+use crate::fold::{Ctx, Derived, Past, Rule};
+use crate::state::{self, *};
+use std::collections::BTreeSet;
+
+impl Rule for Vote {
+    fn apply(
+        &self,
+        d: &mut Derived,
+        graph: Past<'_>,
+        c: &Ctx<'_>,
+        author: MemberId,
+    ) -> Result<(), Refusal> {
+        let Vote { decision, choice } = self;
+        d.cast_vote(graph, c, author, decision, *choice)
+    }
+}
+
+impl Rule for Tally {
+    fn apply(
+        &self,
+        d: &mut Derived,
+        graph: Past<'_>,
+        c: &Ctx<'_>,
+        _author: MemberId,
+    ) -> Result<(), Refusal> {
+        let Tally { decision } = self;
+        d.tally(graph, c, decision)
+    }
+}
+
+impl Rule for Decision {
+    fn apply(
+        &self,
+        d: &mut Derived,
+        _graph: Past<'_>,
+        c: &Ctx<'_>,
+        author: MemberId,
+    ) -> Result<(), Refusal> {
+        d.open_decision(c, author, self)
+    }
+}
+
+fn invalid(detail: impl Into<String>) -> Refusal {
+    Refusal::new(RejectReason::InvalidDecision, detail.into())
+}
+
+impl Derived {
+    /// Counts a decision record.
+    pub(crate) fn open_decision(
+        &mut self,
+        c: &Ctx<'_>,
+        author: MemberId,
+        record: &Decision,
+    ) -> Result<(), Refusal> {
+        let Decision {
+            title,
+            description,
+            closes_at,
+            action,
+        } = record;
+        if *closes_at <= c.time || *closes_at - c.time > MAX_WINDOW_SECS {
+            return Err(invalid(format!(
+                "the window must end after the decision is opened and within {} days",
+                MAX_WINDOW_SECS / 86_400
+            )));
+        }
+        self.check_action(action)?;
+        self.state.decisions.insert(
+            c.id,
+            state::Decision {
+                id: c.id,
+                proposer: author,
+                title: title.clone(),
+                description: description.clone(),
+                opened_at: c.time,
+                closes_at: *closes_at,
+                action: action.clone(),
+                status: DecisionStatus::Open,
+                votes: Vec::new(),
+                tally: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// Whether `action` could take effect now.
+    fn check_action(&self, action: &DecisionAction) -> Result<(), Refusal> {
+        let member_status = |m: &MemberId| self.state.members.get(m).map(|m| m.status);
+        match action {
+            DecisionAction::General => Ok(()),
+            DecisionAction::Param { key, value } => {
+                let mut p = self.state.params.clone();
+                p.set(key, value).map_err(|e| invalid(e.to_string()))
+            }
+            DecisionAction::RoleGrant { member, role } => {
+                if member_status(member) != Some(MemberStatus::Admitted) {
+                    return Err(invalid(format!(
+                        "{} is not an admitted member",
+                        member.short()
+                    )));
+                }
+                if self.has_role(member, *role) {
+                    return Err(invalid(format!("{} is already a {role}", member.short())));
+                }
+                Ok(())
+            }
+            DecisionAction::RoleRevoke { member, role } => {
+                if !self.has_role(member, *role) {
+                    return Err(invalid(format!("{} is not a {role}", member.short())));
+                }
+                Ok(())
+            }
+            DecisionAction::Removal { member } => {
+                if member_status(member) != Some(MemberStatus::Admitted) {
+                    return Err(invalid(format!(
+                        "{} is not an admitted member",
+                        member.short()
+                    )));
+                }
+                Ok(())
+            }
+            DecisionAction::PoolAllocation { application } => {
+                self.check_pool_allocation(application)
+            }
+        }
+    }
+
+    /// Counts a vote.
+    pub(crate) fn cast_vote(
+        &mut self,
+        graph: Past<'_>,
+        c: &Ctx<'_>,
+        author: MemberId,
+        decision: &RecordId,
+        choice: Choice,
+    ) -> Result<(), Refusal> {
+        let d = self.decision(graph, c, decision)?;
+        if d.status != DecisionStatus::Open {
+            return Err(Refusal::new(
+                RejectReason::WindowClosed,
+                format!("the decision is already {}", d.status.as_str()),
+            ));
+        }
+        if c.time >= d.closes_at {
+            return Err(Refusal::new(
+                RejectReason::WindowClosed,
+                "cast after the voting window closed".into(),
+            ));
+        }
+        if d.votes.iter().any(|v| v.member == author) {
+            return Err(Refusal::new(
+                RejectReason::AlreadyVoted,
+                "one member, one vote".into(),
+            ));
+        }
+        d.votes.push(state::Vote {
+            id: c.id,
+            member: author,
+            choice,
+            time: c.time,
+        });
+        // The position this vote will take in the log (it is pushed right after `apply`).
+        let pos = self.state.log.len();
+        self.fold.gov.vote_pos.insert(c.id, pos);
+        Ok(())
+    }
+
+    /// Closes a decision and applies its action when it passed.
+    pub(crate) fn tally(
+        &mut self,
+        graph: Past<'_>,
+        c: &Ctx<'_>,
+        decision: &RecordId,
+    ) -> Result<(), Refusal> {
+        let (quorum_percent, approval_percent) =
+            (self.params().quorum_percent, self.params().approval_percent);
+        let eligible = self
+            .state
+            .members
+            .values()
+            .filter(|m| m.status == MemberStatus::Admitted)
+            .count() as u32;
+        let admitted: BTreeSet<MemberId> = self
+            .state
+            .members
+            .values()
+            .filter(|m| m.status == MemberStatus::Admitted)
+            .map(|m| m.id)
+            .collect();
+        let d = self.decision(graph, c, decision)?;
+        if d.status != DecisionStatus::Open {
+            return Err(Refusal::new(
+                RejectReason::AlreadySettled,
+                format!("the decision is already {}", d.status.as_str()),
+            ));
+        }
+        if c.time < d.closes_at {
+            return Err(Refusal::new(
+                RejectReason::WindowOpen,
+                format!("the voting window is open until {}", d.closes_at),
+            ));
+        }
+        let votes = std::mem::take(&mut d.votes);
+        let (seen, unseen): (Vec<state::Vote>, Vec<state::Vote>) = votes
+            .into_iter()
+            .partition(|v| admitted.contains(&v.member) && graph.precedes(&v.id, c));
+        let count = |ch: Choice| seen.iter().filter(|v| v.choice == ch).count() as u32;
+        let (yes, no, abstain) = (
+            count(Choice::Yes),
+            count(Choice::No),
+            count(Choice::Abstain),
+        );
+        let cast = (yes + no + abstain) as i64;
+        let status = if cast * 100 < quorum_percent * eligible as i64 {
+            DecisionStatus::NoQuorum
+        } else if (yes as i64) * 100 > approval_percent * (yes as i64 + no as i64) {
+            DecisionStatus::Passed
+        } else {
+            DecisionStatus::Rejected
+        };
+        d.status = status;
+        d.votes = seen;
+        let action = d.action.clone();
+        let mut result = TallyResult {
+            id: c.id,
+            time: c.time,
+            yes,
+            no,
+            abstain,
+            eligible,
+            quorum_percent,
+            approval_percent,
+            effect_error: None,
+        };
+        // Votes the tally did not see stop counting here, on every replica alike.
+        for v in &unseen {
+            let detail = if admitted.contains(&v.member) {
+                "not in the causal past of the tally that closed the decision".to_string()
+            } else {
+                "the voter is no longer an admitted member".to_string()
+            };
+            self.unsee_vote(&v.id, detail);
+        }
+        let this = graph.position(&c.id);
+        let known_removal = this.is_some_and(|i| self.fold.gov.known_removals.contains(&i));
+        if status == DecisionStatus::Passed || known_removal {
+            if let Err(Refusal { detail: why, .. }) = self.enact(c, &action, *decision) {
+                result.effect_error = Some(why);
+            } else if let (DecisionAction::Removal { .. }, Some(i)) = (&action, this) {
+                self.fold.gov.passed_removals.insert(i);
+            }
+        }
+        if let Some(d) = self.state.decisions.get_mut(decision) {
+            d.tally = Some(result);
+        }
+        Ok(())
+    }
+
+    /// Marks an already counted vote as refused.
+    fn unsee_vote(&mut self, vote: &RecordId, detail: String) {
+        let Some(pos) = self.fold.gov.vote_pos.remove(vote) else {
+            return;
+        };
+        if let Some(entry) = self.state.log.get_mut(pos) {
+            if entry.status == EntryStatus::Counted {
+                entry.status = EntryStatus::Refused;
+                entry.reason = Some(RejectReason::WindowClosed);
+                entry.detail = Some(detail);
+                self.state.counted -= 1;
+                self.state.refused += 1;
+            }
+        }
+    }
+
+    /// Applies a passed decision's action at the tally `c`.
+    fn enact(
+        &mut self,
+        c: &Ctx<'_>,
+        action: &DecisionAction,
+        decision: RecordId,
+    ) -> Result<(), Refusal> {
+        // A removal already in force from an earlier pass stays in force (see `from_scratch`).
+        if !matches!(action, DecisionAction::Removal { .. }) {
+            self.check_action(action)?;
+        }
+        match action {
+            DecisionAction::General => {}
+            DecisionAction::Param { key, value } => {
+                let mut p = self.state.params.clone();
+                p.set(key, value).map_err(|e| invalid(e.to_string()))?;
+                let budget_changed = p.sp_budget != self.state.params.sp_budget;
+                self.state.params = p;
+                let value = self
+                    .state
+                    .params
+                    .entries()
+                    .into_iter()
+                    .find(|(k, _)| k == key)
+                    .map_or_else(|| value.clone(), |(_, v)| v);
+                self.state.params_history.push(ParamChange {
+                    at: c.id,
+                    decision: Some(decision),
+                    time: c.time,
+                    key: key.clone(),
+                    value,
+                });
+                if budget_changed {
+                    let budget = self.state.params.sp_budget;
+                    for m in self.state.members.values_mut() {
+                        if m.status == MemberStatus::Admitted {
+                            m.sp.budget = budget;
+                            m.sp.available = budget - m.sp.allocated;
+                        }
+                    }
+                }
+            }
+            DecisionAction::RoleGrant { member, role } => {
+                if let Some(m) = self.state.members.get_mut(member) {
+                    m.roles.push(*role);
+                    m.roles.sort();
+                    m.roles.dedup();
+                }
+            }
+            DecisionAction::RoleRevoke { member, role } => {
+                if let Some(m) = self.state.members.get_mut(member) {
+                    m.roles.retain(|r| r != role);
+                }
+            }
+            DecisionAction::Removal { member } => {
+                if let Some(m) = self.state.members.get_mut(member) {
+                    m.status = MemberStatus::Removed;
+                }
+            }
+            DecisionAction::PoolAllocation { application } => {
+                self.apply_pool_allocation(application, decision)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn decision(
+        &mut self,
+        graph: Past<'_>,
+        c: &Ctx<'_>,
+        id: &RecordId,
+    ) -> Result<&mut state::Decision, Refusal> {
+        if !self.precedes(graph, id, c) {
+            return Err(Refusal::new(
+                RejectReason::UnknownReference,
+                format!("decision {} is not in the record's past", id.short()),
+            ));
+        }
+        self.state.decisions.get_mut(id).ok_or(Refusal::new(
+            RejectReason::UnknownReference,
+            format!("{} is not a counted decision", id.short()),
+        ))
+    }
+
+    /// Whether a new tally could change earlier positions (a removal): such a change needs
+    /// a full refold rather than an append.
+    pub(crate) fn tally_needs_refold(&self, record: &Record) -> bool {
+        match record {
+            Record::Tally(Tally { decision }) => !matches!(
+                self.state.decisions.get(decision).map(|d| &d.action),
+                Some(
+                    DecisionAction::General
+                        | DecisionAction::Param { .. }
+                        | DecisionAction::RoleGrant { .. }
+                        | DecisionAction::RoleRevoke { .. }
+                        | DecisionAction::PoolAllocation { .. }
+                )
+            ),
+            _ => false,
+        }
     }
 }

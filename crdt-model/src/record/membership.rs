@@ -89,31 +89,227 @@ impl Codec<Params> for ParamFields {
 }
 
 impl Genesis {
-    pub(super) fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         format!("founded {:?}", self.name)
     }
 }
 
 impl Join {
-    pub(super) fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         format!("asked to join as {:?}", self.display_name)
     }
 }
 
 impl Device {
-    pub(super) fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         format!("new device for {}", self.member.short())
     }
 }
 
 impl Vouch {
-    pub(super) fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         format!("vouched for {}", self.member.short())
     }
 }
 
 impl Remove {
-    pub(super) fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         format!("removed {} ({})", self.member.short(), self.reason)
+    }
+}
+
+// ---- Derivation rules (docs/RULES.md) ----
+
+use super::Role;
+use crate::envelope::{Refusal, RejectReason};
+use crate::fold::{Ctx, Derived, Past, Rule};
+use crate::state::*;
+
+impl Rule for Genesis {
+    const NEEDS_ADMISSION: bool = false;
+
+    fn apply(
+        &self,
+        d: &mut Derived,
+        _graph: Past<'_>,
+        c: &Ctx<'_>,
+        _author: MemberId,
+    ) -> Result<(), Refusal> {
+        let forked = d.fold.forked.contains(&c.device);
+        let Genesis {
+            name,
+            founder,
+            display_name,
+            params,
+            ..
+        } = self;
+        d.fold.genesis = Some((c.dev, *founder));
+        d.state.name = name.clone();
+        d.state.founder = Some(*founder);
+        d.state.params = params.clone();
+        d.state.params_history = params
+            .entries()
+            .into_iter()
+            .map(|(k, v)| ParamChange {
+                at: c.id,
+                decision: None,
+                time: c.time,
+                key: k.to_string(),
+                value: v,
+            })
+            .collect();
+        let m = d.member_entry(*founder, display_name);
+        m.status = MemberStatus::Admitted;
+        m.roles = vec![
+            Role::Founder,
+            Role::Moderator,
+            Role::Steward,
+            Role::Treasurer,
+        ];
+        m.devices.insert(c.device, forked);
+        // Only admitted members hold SP (§4: unadmitted keys own nothing).
+        let budget = params.sp_budget;
+        for m in d.state.members.values_mut() {
+            if m.status == MemberStatus::Admitted {
+                m.sp.budget = budget;
+                m.sp.available = budget - m.sp.allocated;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Rule for Join {
+    const NEEDS_ADMISSION: bool = false;
+
+    fn apply(
+        &self,
+        d: &mut Derived,
+        _graph: Past<'_>,
+        c: &Ctx<'_>,
+        _author: MemberId,
+    ) -> Result<(), Refusal> {
+        let forked = d.fold.forked.contains(&c.device);
+        let Join {
+            member,
+            display_name,
+            ..
+        } = self;
+        d.fold.joins.entry(*member).or_default().push(c.dev);
+        let removed = d
+            .state
+            .members
+            .get(member)
+            .is_some_and(|m| m.status == MemberStatus::Removed);
+        if removed {
+            return Err(Refusal::new(
+                RejectReason::RemovedMember,
+                "removed members cannot rejoin".into(),
+            ));
+        }
+        let m = d.member_entry(*member, display_name);
+        m.devices.insert(c.device, forked);
+        Ok(())
+    }
+}
+
+impl Rule for Device {
+    fn apply(
+        &self,
+        d: &mut Derived,
+        _graph: Past<'_>,
+        c: &Ctx<'_>,
+        _author: MemberId,
+    ) -> Result<(), Refusal> {
+        let forked = d.fold.forked.contains(&c.device);
+        let Device { member, .. } = self;
+        if let Some(m) = d.state.members.get_mut(member) {
+            m.devices.insert(c.device, forked);
+        }
+        Ok(())
+    }
+}
+
+impl Rule for Vouch {
+    fn apply(
+        &self,
+        d: &mut Derived,
+        _graph: Past<'_>,
+        c: &Ctx<'_>,
+        author: MemberId,
+    ) -> Result<(), Refusal> {
+        let Vouch { member } = self;
+        d.vouch(c, author, *member)
+    }
+}
+
+impl Rule for Remove {
+    fn apply(
+        &self,
+        _d: &mut Derived,
+        _graph: Past<'_>,
+        _c: &Ctx<'_>,
+        _author: MemberId,
+    ) -> Result<(), Refusal> {
+        Err(Refusal::new(
+            RejectReason::NotAllowed,
+            "members are removed by decision (a removal decision that passes)".into(),
+        ))
+    }
+}
+
+impl Derived {
+    pub(crate) fn vouch(
+        &mut self,
+        c: &Ctx<'_>,
+        author: MemberId,
+        member: MemberId,
+    ) -> Result<(), Refusal> {
+        if member == author {
+            return Err(Refusal::new(
+                RejectReason::NotAllowed,
+                "cannot vouch for yourself".into(),
+            ));
+        }
+        let joined = self
+            .fold
+            .joins
+            .get(&member)
+            .is_some_and(|devs| devs.iter().any(|d| c.seen(*d, 1)));
+        if !joined {
+            return Err(Refusal::new(
+                RejectReason::UnknownReference,
+                format!("no join request from {}", member.short()),
+            ));
+        }
+        let list = self.fold.vouches.entry(member).or_default();
+        if list.iter().any(|(_, _, v)| *v == author) {
+            return Err(Refusal::new(
+                RejectReason::Redundant,
+                "already vouched".into(),
+            ));
+        }
+        list.push((c.dev, c.seq, author));
+        let count = list.len() as i64;
+        // A young community cannot muster more vouches than it has members: the threshold
+        // is `admission_vouches`, or the number of admitted members when that is smaller.
+        let admitted = self
+            .state
+            .members
+            .values()
+            .filter(|m| m.status == MemberStatus::Admitted)
+            .count() as i64;
+        let needed = self.params().admission_vouches.min(admitted.max(1));
+        let budget = self.params().sp_budget;
+        if let Some(m) = self.state.members.get_mut(&member) {
+            m.vouched_by.insert(author);
+            if m.status == MemberStatus::Pending && count >= needed {
+                m.status = MemberStatus::Admitted;
+                m.sp.budget = budget;
+                m.sp.available = budget - m.sp.allocated;
+                self.fold.admission_threshold.insert(member, needed);
+            }
+        }
+        Ok(())
     }
 }

@@ -17,6 +17,8 @@ use std::num::NonZeroU64;
 use automerge::legacy::{Key, ObjectId, Op, OpId, OpType, SortedVec};
 use automerge::{ObjType, ScalarValue};
 
+use crate::envelope::Refusal;
+use crate::fold::{Ctx, Derived, Past, Rule};
 use crate::ids::{DeviceId, MemberId};
 
 pub(crate) mod layout;
@@ -102,6 +104,22 @@ macro_rules! records {
             /// A one-line human summary (ids shortened).
             pub fn summary(&self) -> String {
                 match self { $( Record::$variant(r) => r.summary(), )* }
+            }
+
+            /// Whether the author must be admitted in the record's causal past.
+            pub(crate) fn needs_admission(&self) -> bool {
+                match self { $( Record::$variant(_) => <$ty as Rule>::NEEDS_ADMISSION, )* }
+            }
+
+            /// The rules of the record's kind, at its place in the total order.
+            pub(crate) fn apply(
+                &self,
+                d: &mut Derived,
+                past: Past<'_>,
+                c: &Ctx<'_>,
+                author: MemberId,
+            ) -> Result<(), Refusal> {
+                match self { $( Record::$variant(r) => r.apply(d, past, c, author), )* }
             }
         }
 

@@ -40,7 +40,7 @@ record_layout! {
 }
 
 impl Report {
-    pub(super) fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         format!(
             "reported {} {} ({})",
             self.target_kind,
@@ -51,7 +51,75 @@ impl Report {
 }
 
 impl Hide {
-    pub(super) fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         format!("hid {} ({})", self.record.short(), self.reason)
+    }
+}
+
+// ---- Derivation rules (docs/RULES.md) ----
+
+use super::Role;
+use crate::envelope::{Refusal, RejectReason};
+use crate::fold::{Ctx, Derived, Past, Rule};
+use crate::ids::MemberId;
+use crate::state;
+
+impl Rule for Report {
+    fn apply(
+        &self,
+        d: &mut Derived,
+        graph: Past<'_>,
+        c: &Ctx<'_>,
+        author: MemberId,
+    ) -> Result<(), Refusal> {
+        let Report {
+            target_kind,
+            target,
+            reason,
+        } = self;
+        let known = match target_kind {
+            ReportTarget::Member => d.state.members.contains_key(&MemberId(*target)),
+            ReportTarget::Record => d.precedes(graph, &RecordId(*target), c),
+        };
+        if !known {
+            return Err(Refusal::new(
+                RejectReason::UnknownReference,
+                format!("no such {target_kind}"),
+            ));
+        }
+        d.state.reports.push(state::Report {
+            id: c.id,
+            reporter: author,
+            target_kind: *target_kind,
+            target: hex::encode(target),
+            reason: reason.clone(),
+        });
+        Ok(())
+    }
+}
+
+impl Rule for Hide {
+    fn apply(
+        &self,
+        d: &mut Derived,
+        graph: Past<'_>,
+        c: &Ctx<'_>,
+        author: MemberId,
+    ) -> Result<(), Refusal> {
+        let Hide { record, .. } = self;
+        if !d.has_role(&author, Role::Moderator) {
+            return Err(Refusal::new(
+                RejectReason::NotAllowed,
+                "only moderators hide records".into(),
+            ));
+        }
+        if !d.precedes(graph, record, c) {
+            return Err(Refusal::new(
+                RejectReason::UnknownReference,
+                "record is not in the moderation's past".into(),
+            ));
+        }
+        d.state.hidden.entry(*record).or_insert(c.id);
+        Ok(())
     }
 }

@@ -38,7 +38,41 @@ record_layout! {
 }
 
 impl VisibilitySetting {
-    pub(super) fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         format!("visibility set to {}", self.level)
+    }
+}
+
+// ---- Derivation rules (docs/RULES.md) ----
+
+use crate::envelope::Refusal;
+use crate::fold::{Ctx, Derived, Past, Rule};
+use crate::ids::MemberId;
+
+impl Rule for VisibilitySetting {
+    fn apply(
+        &self,
+        d: &mut Derived,
+        _graph: Past<'_>,
+        _c: &Ctx<'_>,
+        author: MemberId,
+    ) -> Result<(), Refusal> {
+        let VisibilitySetting { level } = self;
+        d.set_visibility(author, *level)
+    }
+}
+
+impl Derived {
+    /// `visibility`: the author's setting; the latest in total order wins. Only admitted
+    /// members get here (causal authorization refuses everyone else `not_a_member`).
+    pub(crate) fn set_visibility(
+        &mut self,
+        author: MemberId,
+        level: Visibility,
+    ) -> Result<(), Refusal> {
+        if let Some(m) = self.state.members.get_mut(&author) {
+            m.visibility = level;
+        }
+        Ok(())
     }
 }

@@ -138,7 +138,7 @@ record_layout! {
 }
 
 impl Purchase {
-    pub(super) fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         format!(
             "purchase {:?} ({} {}, {})",
             self.item, self.target_quantity, self.unit, self.recurrence
@@ -147,7 +147,7 @@ impl Purchase {
 }
 
 impl PurchaseCommit {
-    pub(super) fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         format!(
             "committed {} to {} round {} (solidarity {:+}%)",
             self.quantity,
@@ -159,7 +159,7 @@ impl PurchaseCommit {
 }
 
 impl PurchaseBid {
-    pub(super) fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         format!(
             "bid by {:?} at {} on {} round {}",
             self.supplier,
@@ -171,7 +171,7 @@ impl PurchaseBid {
 }
 
 impl RoundStep {
-    pub(super) fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         format!(
             "{} round {} {}",
             self.purchase.short(),
@@ -182,7 +182,7 @@ impl RoundStep {
 }
 
 impl RoundMark {
-    pub(super) fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         format!(
             "{} {} in {} round {}",
             self.member.short(),
@@ -190,5 +190,368 @@ impl RoundMark {
             self.purchase.short(),
             self.round
         )
+    }
+}
+
+// ---- Derivation rules (docs/RULES.md) ----
+
+use super::Record;
+use crate::envelope::{Refusal, RejectReason};
+use crate::fold::{Ctx, Derived, Past, Rule};
+use crate::state::{self, *};
+use std::collections::BTreeMap;
+impl Derived {
+    /// The purchase a record refers to; it must be in the record's causal past.
+    fn purchase_mut(
+        &mut self,
+        graph: Past<'_>,
+        c: &Ctx<'_>,
+        id: &RecordId,
+    ) -> Result<&mut state::Purchase, Refusal> {
+        if !self.precedes(graph, id, c) {
+            return Err(Refusal::new(
+                RejectReason::UnknownReference,
+                format!("purchase {} is not in the record's past", id.short()),
+            ));
+        }
+        self.state.purchases.get_mut(id).ok_or(Refusal::new(
+            RejectReason::UnknownReference,
+            format!("{} is not a counted purchase", id.short()),
+        ))
+    }
+
+    /// For the author's dry run: copies into `state` the purchase `record` refers to.
+    pub(crate) fn copy_purchase_for(&self, record: &Record, state: &mut State) {
+        let id = match record {
+            Record::PurchaseCommit(PurchaseCommit { purchase, .. })
+            | Record::PurchaseBid(PurchaseBid { purchase, .. })
+            | Record::PurchaseStep(RoundStep { purchase, .. })
+            | Record::PurchaseMark(RoundMark { purchase, .. }) => purchase,
+            _ => return,
+        };
+        if let Some(p) = self.state.purchases.get(id) {
+            state.purchases.insert(*id, p.clone());
+        }
+    }
+}
+
+impl Rule for Purchase {
+    fn apply(
+        &self,
+        d: &mut Derived,
+        _graph: Past<'_>,
+        c: &Ctx<'_>,
+        author: MemberId,
+    ) -> Result<(), Refusal> {
+        let Purchase {
+            item,
+            unit,
+            target_quantity,
+            reference_price,
+            currency,
+            min_participants,
+            deadline,
+            recurrence,
+        } = self;
+        if *deadline <= c.time {
+            return Err(Refusal::new(
+                RejectReason::DeadlinePassed,
+                format!(
+                    "deadline {} is not after the purchase's time {}",
+                    format_time(*deadline),
+                    format_time(c.time)
+                ),
+            ));
+        }
+        d.state.purchases.insert(
+            c.id,
+            state::Purchase {
+                id: c.id,
+                coordinator: author,
+                item: item.clone(),
+                unit: unit.clone(),
+                target_quantity: *target_quantity,
+                reference_price: *reference_price,
+                currency: currency.clone(),
+                min_participants: *min_participants,
+                deadline: *deadline,
+                recurrence: *recurrence,
+                rounds: BTreeMap::new(),
+                total_savings: 0,
+                total_spending: 0,
+                local_spending: 0,
+            },
+        );
+        Ok(())
+    }
+}
+
+impl Rule for PurchaseCommit {
+    fn apply(
+        &self,
+        d: &mut Derived,
+        graph: Past<'_>,
+        c: &Ctx<'_>,
+        author: MemberId,
+    ) -> Result<(), Refusal> {
+        let PurchaseCommit {
+            purchase,
+            round,
+            quantity,
+            solidarity_percent,
+        } = self;
+        let p = d.purchase_mut(graph, c, purchase)?;
+        let k = *round as u32;
+        p.check_window(k, c.time)?;
+        let (target, min, reference) = (p.target_quantity, p.min_participants, p.reference_price);
+        let deadline = p.deadline_of(k);
+        let r = p
+            .rounds
+            .entry(k)
+            .or_insert_with(|| PurchaseRound::empty(k, deadline));
+        if r.ordered.is_some() {
+            return Err(Refusal::new(
+                RejectReason::AlreadySettled,
+                format!("round {k} is already ordered"),
+            ));
+        }
+        if let Some(prev) = r.commitment(&author) {
+            return Err(Refusal::new(
+                RejectReason::AlreadyCommitted,
+                format!("already committed {} in round {k}", prev.quantity),
+            ));
+        }
+        r.commitments.push(Commitment {
+            id: c.id,
+            member: author,
+            quantity: *quantity,
+            solidarity_percent: *solidarity_percent,
+            base: 0,
+            surcharge: 0,
+            discount_requested: 0,
+            discount_granted: 0,
+            due: 0,
+            savings: 0,
+            paid: None,
+            picked_up: None,
+        });
+        r.recompute(target, min, reference);
+        Ok(())
+    }
+}
+
+impl Rule for PurchaseBid {
+    fn apply(
+        &self,
+        d: &mut Derived,
+        graph: Past<'_>,
+        c: &Ctx<'_>,
+        author: MemberId,
+    ) -> Result<(), Refusal> {
+        let PurchaseBid {
+            purchase,
+            round,
+            supplier,
+            local,
+            unit_price,
+            min_quantity,
+        } = self;
+        let p = d.purchase_mut(graph, c, purchase)?;
+        let k = *round as u32;
+        p.check_window(k, c.time)?;
+        let (target, min, reference) = (p.target_quantity, p.min_participants, p.reference_price);
+        let deadline = p.deadline_of(k);
+        let r = p
+            .rounds
+            .entry(k)
+            .or_insert_with(|| PurchaseRound::empty(k, deadline));
+        if r.ordered.is_some() {
+            return Err(Refusal::new(
+                RejectReason::AlreadySettled,
+                format!("round {k} is already ordered"),
+            ));
+        }
+        r.bids.push(Bid {
+            id: c.id,
+            recorded_by: author,
+            supplier: supplier.clone(),
+            local: *local,
+            unit_price: *unit_price,
+            min_quantity: *min_quantity,
+        });
+        r.recompute(target, min, reference);
+        Ok(())
+    }
+}
+
+impl Rule for RoundStep {
+    fn apply(
+        &self,
+        d: &mut Derived,
+        graph: Past<'_>,
+        c: &Ctx<'_>,
+        author: MemberId,
+    ) -> Result<(), Refusal> {
+        let RoundStep {
+            purchase,
+            round,
+            step,
+        } = self;
+        let p = d.purchase_mut(graph, c, purchase)?;
+        let k = *round as u32;
+        if p.coordinator != author {
+            return Err(Refusal::new(
+                RejectReason::NotAllowed,
+                "only the coordinator orders and delivers".into(),
+            ));
+        }
+        if k >= p.round_count() {
+            return Err(Refusal::new(
+                RejectReason::RoundNotOpen,
+                format!("a one-off purchase has only round 0, not round {k}"),
+            ));
+        }
+        let (target, min_participants, unit) =
+            (p.target_quantity, p.min_participants, p.unit.clone());
+        // A refused record changes nothing: a round no counted record named yet is
+        // not created here, only read as empty.
+        let Some(r) = p.rounds.get_mut(&k) else {
+            return Err(match step {
+                PurchaseStep::Ordered => Refusal::new(
+                    RejectReason::NotFunded,
+                    format!(
+                        "round {k} has 0 of {target} {unit} from 0 of \
+                         {min_participants} participants"
+                    ),
+                ),
+                PurchaseStep::Delivered => Refusal::new(
+                    RejectReason::NotOrdered,
+                    format!("round {k} is not ordered"),
+                ),
+            });
+        };
+        match step {
+            PurchaseStep::Ordered => {
+                if r.ordered.is_some() {
+                    return Err(Refusal::new(
+                        RejectReason::AlreadySettled,
+                        format!("round {k} is already ordered"),
+                    ));
+                }
+                if !r.funded {
+                    return Err(Refusal::new(
+                        RejectReason::NotFunded,
+                        format!(
+                            "round {k} has {} of {target} {unit} from {} of \
+                             {min_participants} participants",
+                            r.committed_quantity, r.participants
+                        ),
+                    ));
+                }
+                let Some(w) = r.winner() else {
+                    return Err(Refusal::new(
+                        RejectReason::NoWinningBid,
+                        format!("no bid in round {k} sells {} {unit}", r.committed_quantity),
+                    ));
+                };
+                let local = w.local;
+                r.ordered = Some(c.id);
+                let (spent, saved) = (r.base_total, r.savings);
+                p.total_spending = p.total_spending.saturating_add(spent);
+                p.total_savings = p.total_savings.saturating_add(saved);
+                if local {
+                    p.local_spending = p.local_spending.saturating_add(spent);
+                }
+                Ok(())
+            }
+            PurchaseStep::Delivered => {
+                if r.ordered.is_none() {
+                    return Err(Refusal::new(
+                        RejectReason::NotOrdered,
+                        format!("round {k} is not ordered"),
+                    ));
+                }
+                if r.delivered.is_some() {
+                    return Err(Refusal::new(
+                        RejectReason::AlreadySettled,
+                        format!("round {k} is already delivered"),
+                    ));
+                }
+                r.delivered = Some(c.id);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Rule for RoundMark {
+    fn apply(
+        &self,
+        d: &mut Derived,
+        graph: Past<'_>,
+        c: &Ctx<'_>,
+        author: MemberId,
+    ) -> Result<(), Refusal> {
+        let RoundMark {
+            purchase,
+            round,
+            member,
+            mark,
+        } = self;
+        let p = d.purchase_mut(graph, c, purchase)?;
+        let k = *round as u32;
+        let coordinator = p.coordinator == author;
+        match mark {
+            PurchaseMark::Paid if !coordinator => {
+                return Err(Refusal::new(
+                    RejectReason::NotAllowed,
+                    "only the coordinator marks payments".into(),
+                ))
+            }
+            PurchaseMark::PickedUp if !coordinator && *member != author => {
+                return Err(Refusal::new(
+                    RejectReason::NotAllowed,
+                    "only the coordinator or the participant marks a pickup".into(),
+                ))
+            }
+            _ => {}
+        }
+        let not_participant = || {
+            Refusal::new(
+                RejectReason::NotAParticipant,
+                format!("{} has no commitment in round {k}", member.short()),
+            )
+        };
+        let r = p.rounds.get_mut(&k).ok_or_else(not_participant)?;
+        let (ordered, delivered) = (r.ordered.is_some(), r.delivered.is_some());
+        let cm = r
+            .commitments
+            .iter_mut()
+            .find(|x| x.member == *member)
+            .ok_or_else(not_participant)?;
+        let slot = match mark {
+            PurchaseMark::Paid if !ordered => {
+                return Err(Refusal::new(
+                    RejectReason::NotOrdered,
+                    format!("round {k} is not ordered"),
+                ))
+            }
+            PurchaseMark::PickedUp if !delivered => {
+                return Err(Refusal::new(
+                    RejectReason::NotDelivered,
+                    format!("round {k} is not delivered"),
+                ))
+            }
+            PurchaseMark::Paid => &mut cm.paid,
+            PurchaseMark::PickedUp => &mut cm.picked_up,
+        };
+        if slot.is_some() {
+            return Err(Refusal::new(
+                RejectReason::Redundant,
+                format!("{} is already marked {mark}", member.short()),
+            ));
+        }
+        *slot = Some(c.id);
+        Ok(())
     }
 }

@@ -37,7 +37,7 @@ record_layout! {
 }
 
 impl Attest {
-    pub(super) fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         format!(
             "{} min of {:?} to {} on {}",
             self.minutes.0,
@@ -49,13 +49,170 @@ impl Attest {
 }
 
 impl Confirm {
-    pub(super) fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         format!("confirmed {}", self.attestation.short())
     }
 }
 
 impl Decline {
-    pub(super) fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         format!("declined {}", self.attestation.short())
+    }
+}
+
+// ---- Derivation rules (docs/RULES.md) ----
+
+use crate::envelope::{Refusal, RejectReason};
+use crate::fold::{Ctx, Derived, Past, Rule};
+use crate::state::*;
+
+impl Rule for Attest {
+    fn apply(
+        &self,
+        d: &mut Derived,
+        _graph: Past<'_>,
+        c: &Ctx<'_>,
+        author: MemberId,
+    ) -> Result<(), Refusal> {
+        let Attest {
+            to,
+            minutes,
+            service,
+            category,
+            date,
+        } = self;
+        if *to == author {
+            return Err(Refusal::new(
+                RejectReason::NotAllowed,
+                "cannot attest hours to yourself".into(),
+            ));
+        }
+        if !d.state.is_admitted(to) {
+            return Err(Refusal::new(
+                RejectReason::UnknownReference,
+                format!("receiver {} is not a member", to.short()),
+            ));
+        }
+        d.state.attestations.insert(
+            c.id,
+            Attestation {
+                id: c.id,
+                provider: author,
+                receiver: *to,
+                minutes: minutes.0,
+                service: service.clone(),
+                category: category.clone(),
+                date: *date,
+                status: AttestationStatus::Pending,
+                settled_by: None,
+            },
+        );
+        Ok(())
+    }
+}
+
+impl Rule for Confirm {
+    fn apply(
+        &self,
+        d: &mut Derived,
+        graph: Past<'_>,
+        c: &Ctx<'_>,
+        author: MemberId,
+    ) -> Result<(), Refusal> {
+        d.settle(graph, c, author, &self.attestation, true)
+    }
+}
+
+impl Rule for Decline {
+    fn apply(
+        &self,
+        d: &mut Derived,
+        graph: Past<'_>,
+        c: &Ctx<'_>,
+        author: MemberId,
+    ) -> Result<(), Refusal> {
+        d.settle(graph, c, author, &self.attestation, false)
+    }
+}
+
+impl Derived {
+    pub(crate) fn settle(
+        &mut self,
+        graph: Past<'_>,
+        c: &Ctx<'_>,
+        author: MemberId,
+        attestation: &RecordId,
+        confirm: bool,
+    ) -> Result<(), Refusal> {
+        if !self.precedes(graph, attestation, c) {
+            return Err(Refusal::new(
+                RejectReason::UnknownReference,
+                format!(
+                    "attestation {} is not in the record's past",
+                    attestation.short()
+                ),
+            ));
+        }
+        let floor = self.params().timebank_floor_minutes;
+        let a = self
+            .state
+            .attestations
+            .get(attestation)
+            .ok_or(Refusal::new(
+                RejectReason::UnknownReference,
+                format!("{} is not a counted attestation", attestation.short()),
+            ))?;
+        if a.provider == author {
+            return Err(Refusal::new(
+                RejectReason::NotAllowed,
+                "cannot confirm or decline your own attestation".into(),
+            ));
+        }
+        if a.receiver != author {
+            return Err(Refusal::new(
+                RejectReason::NotAllowed,
+                "only the receiver confirms or declines".into(),
+            ));
+        }
+        if a.status != AttestationStatus::Pending {
+            return Err(Refusal::new(
+                RejectReason::AlreadySettled,
+                "attestation already settled".into(),
+            ));
+        }
+        let (provider, receiver, minutes) = (a.provider, a.receiver, a.minutes);
+        if confirm {
+            let balance = self
+                .state
+                .members
+                .get(&receiver)
+                .map_or(0, |m| m.time.balance);
+            if balance - minutes < floor {
+                return Err(Refusal::new(
+                    RejectReason::BelowFloor,
+                    format!(
+                        "balance would be {} min, floor is {floor} min",
+                        balance - minutes
+                    ),
+                ));
+            }
+            if let Some(m) = self.state.members.get_mut(&provider) {
+                m.time.provided += minutes;
+                m.time.balance += minutes;
+            }
+            if let Some(m) = self.state.members.get_mut(&receiver) {
+                m.time.received += minutes;
+                m.time.balance -= minutes;
+            }
+        }
+        if let Some(a) = self.state.attestations.get_mut(attestation) {
+            a.status = if confirm {
+                AttestationStatus::Confirmed
+            } else {
+                AttestationStatus::Declined
+            };
+            a.settled_by = Some(c.id);
+        }
+        Ok(())
     }
 }

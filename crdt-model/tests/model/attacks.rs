@@ -141,7 +141,7 @@ fn a_thousand_unadmitted_keys_get_no_sp_and_confirm_nothing() {
     let state = town.ledger.state().clone();
     for s in &sybils {
         let m = &state.members[&s.id()];
-        assert_eq!(m.status, coop_model::derive::MemberStatus::Pending);
+        assert_eq!(m.status, coop_model::state::MemberStatus::Pending);
         assert_eq!((m.sp.budget, m.sp.available, m.sp.allocated), (0, 0, 0));
     }
     for (i, env) in envs.iter().enumerate() {
@@ -748,7 +748,7 @@ fn a_forked_member_stays_flagged_and_can_go_on_with_a_new_device() {
     let state = town.ledger.state().clone();
     // Bob is still a member, flagged through his forked device.
     let m = &state.members[&bob];
-    assert_eq!(m.status, coop_model::derive::MemberStatus::Admitted);
+    assert_eq!(m.status, coop_model::state::MemberStatus::Admitted);
     assert_eq!(m.devices.get(&old), Some(&true));
     assert_eq!(state.forked_devices.get(&old), Some(&Some(bob)));
     // A new device, certified by his identity key, writes for him again.

@@ -142,7 +142,7 @@ fn concurrent_confirmations_that_cross_the_floor_refuse_the_same_one() {
     let refused_att = if refused == x { a1 } else { a2 };
     assert_eq!(
         state.attestations[&refused_att].status,
-        coop_model::derive::AttestationStatus::Pending
+        coop_model::state::AttestationStatus::Pending
     );
     let l = &mut replicas[0];
     let declined = l

@@ -4,8 +4,8 @@
 use coop_model::record;
 use expect_test::expect;
 
-use coop_model::derive::DecisionStatus;
 use coop_model::record::{Choice, DecisionAction, Role};
+use coop_model::state::DecisionStatus;
 use coop_model::*;
 
 use super::script::check;
@@ -329,7 +329,7 @@ fn removal_by_decision_is_strong_and_replaces_the_founders_removal() {
     assert_converged(&mut town.ledger, &mut offline);
     let state = town.ledger.state().clone();
     assert_eq!(state.decisions[&d].status, DecisionStatus::Passed);
-    assert_eq!(state.members[&carol].status, derive::MemberStatus::Removed);
+    assert_eq!(state.members[&carol].status, state::MemberStatus::Removed);
     assert!(log_entry(&state, &rid(&x)).position < log_entry(&state, &t).position);
     assert_eq!(
         status(&mut town.ledger, &rid(&x)),
@@ -401,6 +401,6 @@ fn a_role_revoked_concurrently_with_its_use_decides_the_same_everywhere() {
         assert_eq!(replica.state().canonical_json(), first.canonical_json());
         assert!(!replica.state().members[&bob]
             .roles
-            .contains(&"moderator".to_string()));
+            .contains(&Role::Moderator));
     }
 }

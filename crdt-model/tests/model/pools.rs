@@ -10,9 +10,9 @@ use expect_test::expect;
 use proptest::prelude::*;
 use sha2::{Digest, Sha256};
 
-use coop_model::derive::{ApplicationStatus, ContributionStatus, ReliefStatus};
 use coop_model::record::{money, ReturnPolicy, Urgency};
 use coop_model::seal::{self, SealEntropy};
+use coop_model::state::{ApplicationStatus, ContributionStatus, ReliefStatus};
 use coop_model::*;
 
 use super::concurrency::{every_order, same_refusal_everywhere};

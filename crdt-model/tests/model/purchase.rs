@@ -16,8 +16,8 @@ use coop_model::record;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use coop_model::derive::{add_months, format_time, Purchase};
 use coop_model::record::{PurchaseMark, PurchaseStep, Recurrence};
+use coop_model::state::{add_months, format_time, Purchase};
 use coop_model::*;
 use expect_test::expect;
 
@@ -1069,9 +1069,13 @@ fn the_generator_exercises_every_purchase_kind_counted_and_refused() {
     let state = town.ledger.state().clone();
     let mut counted = std::collections::BTreeSet::new();
     let mut refused = std::collections::BTreeSet::new();
-    for e in state.log.iter().filter(|e| e.kind.starts_with("purchase")) {
+    for e in state
+        .log
+        .iter()
+        .filter(|e| e.kind.as_str().starts_with("purchase"))
+    {
         match e.reason {
-            None => counted.insert(e.kind.clone()),
+            None => counted.insert(e.kind.as_str()),
             Some(r) => refused.insert(r.as_str()),
         };
     }

@@ -53,8 +53,8 @@ use coop_model::record;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use coop_model::derive::{AttestationStatus, EntryStatus, ProposalStatus};
 use coop_model::record::DecisionAction;
+use coop_model::state::{AttestationStatus, EntryStatus, ProposalStatus};
 use coop_model::*;
 
 use super::support::*;
@@ -359,7 +359,15 @@ fn render(
             );
         }
         if Some(m.id) != s.founder && !m.roles.is_empty() {
-            let _ = write!(o, ", roles {}", m.roles.join(" "));
+            let _ = write!(
+                o,
+                ", roles {}",
+                m.roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
         }
         if m.visibility != Default::default() {
             let _ = write!(o, ", visibility {}", m.visibility);

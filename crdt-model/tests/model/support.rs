@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use automerge::transaction::{CommitOptions, Transactable, Transaction};
 use automerge::{ObjType, ReadDoc, ROOT};
-use coop_model::derive::{EntryStatus, LogEntry};
 use coop_model::record::{Outcome as Closing, Urgency};
+use coop_model::state::{EntryStatus, LogEntry};
 use coop_model::*;
 use sha2::{Digest, Sha256};
 

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use coop_model::derive::EntryStatus;
+use coop_model::state::EntryStatus;
 use coop_model::{CommunityId, Day, Envelope, Record, RecordId};
 use coop_node::run::{start, NodeEvent, NodeHandle, RunOptions};
 use coop_node::{DataDir, LocalNode};

@@ -1,22 +1,15 @@
-//! Collective purchasing (§7.4), derived in the fold: purchases and their rounds, members'
-//! commitments, open supplier bids, the winning bid, solidarity pricing, and the order →
-//! delivery → payment and pickup steps.
-//!
-//! Everything here is a function of the records in total order and their author-claimed
-//! times; "expired" and "the current round" depend on a `now` that queries take as an
-//! argument. Amounts are integers in minor units; the rounding of every division is stated
-//! where it happens (always towards zero on non-negative numbers, i.e. down).
+//! Collective purchases as derived: rounds and their phases, commitments, bids, the
+//! winning bid, solidarity pricing and savings.
 
-use crate::record;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Ctx, Derived, Refusal, State};
-use crate::envelope::RejectReason;
+use crate::envelope::{Refusal, RejectReason};
 use crate::ids::{Day, MemberId, RecordId};
-use crate::ledger::Graph;
-use crate::record::{PurchaseMark, PurchaseStep, Record, Recurrence, MAX_PURCHASE_ROUNDS};
+use crate::record::{Recurrence, MAX_PURCHASE_ROUNDS};
+
+use super::State;
 
 /// A collective purchase as derived.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -270,7 +263,7 @@ impl Purchase {
 
     /// Refuses a commitment or bid for round `k` claimed at `t` outside the round's window
     /// `[previous deadline, deadline)` (round 0: before its deadline).
-    fn check_window(&self, k: u32, t: i64) -> Result<(), Refusal> {
+    pub(crate) fn check_window(&self, k: u32, t: i64) -> Result<(), Refusal> {
         if k >= self.round_count() {
             return Err(Refusal::new(
                 RejectReason::RoundNotOpen,
@@ -303,7 +296,7 @@ impl Purchase {
 }
 
 impl PurchaseRound {
-    fn empty(round: u32, deadline: i64) -> PurchaseRound {
+    pub(crate) fn empty(round: u32, deadline: i64) -> PurchaseRound {
         PurchaseRound {
             round,
             deadline,
@@ -339,7 +332,7 @@ impl PurchaseRound {
 
     /// Recomputes the totals, the funded flag, the winning bid and solidarity pricing from
     /// the commitments and bids. Runs after every counted commitment or bid.
-    fn recompute(&mut self, target: i64, min_participants: i64, reference: i64) {
+    pub(crate) fn recompute(&mut self, target: i64, min_participants: i64, reference: i64) {
         self.committed_quantity = self
             .commitments
             .iter()
@@ -413,329 +406,5 @@ impl State {
             t.local_spending = t.local_spending.saturating_add(p.local_spending);
         }
         out
-    }
-}
-
-impl Derived {
-    /// The rules of the purchase records (§7.4); the author is authorized already.
-    pub(super) fn apply_purchase(
-        &mut self,
-        graph: Graph<'_>,
-        c: &Ctx<'_>,
-        author: MemberId,
-        record: &Record,
-    ) -> Result<(), Refusal> {
-        match record {
-            Record::Purchase(record::Purchase {
-                item,
-                unit,
-                target_quantity,
-                reference_price,
-                currency,
-                min_participants,
-                deadline,
-                recurrence,
-            }) => {
-                if *deadline <= c.time {
-                    return Err(Refusal::new(
-                        RejectReason::DeadlinePassed,
-                        format!(
-                            "deadline {} is not after the purchase's time {}",
-                            format_time(*deadline),
-                            format_time(c.time)
-                        ),
-                    ));
-                }
-                self.state.purchases.insert(
-                    c.id,
-                    Purchase {
-                        id: c.id,
-                        coordinator: author,
-                        item: item.clone(),
-                        unit: unit.clone(),
-                        target_quantity: *target_quantity,
-                        reference_price: *reference_price,
-                        currency: currency.clone(),
-                        min_participants: *min_participants,
-                        deadline: *deadline,
-                        recurrence: *recurrence,
-                        rounds: BTreeMap::new(),
-                        total_savings: 0,
-                        total_spending: 0,
-                        local_spending: 0,
-                    },
-                );
-                Ok(())
-            }
-            Record::PurchaseCommit(record::PurchaseCommit {
-                purchase,
-                round,
-                quantity,
-                solidarity_percent,
-            }) => {
-                let p = self.purchase_mut(graph, c, purchase)?;
-                let k = *round as u32;
-                p.check_window(k, c.time)?;
-                let (target, min, reference) =
-                    (p.target_quantity, p.min_participants, p.reference_price);
-                let deadline = p.deadline_of(k);
-                let r = p
-                    .rounds
-                    .entry(k)
-                    .or_insert_with(|| PurchaseRound::empty(k, deadline));
-                if r.ordered.is_some() {
-                    return Err(Refusal::new(
-                        RejectReason::AlreadySettled,
-                        format!("round {k} is already ordered"),
-                    ));
-                }
-                if let Some(prev) = r.commitment(&author) {
-                    return Err(Refusal::new(
-                        RejectReason::AlreadyCommitted,
-                        format!("already committed {} in round {k}", prev.quantity),
-                    ));
-                }
-                r.commitments.push(Commitment {
-                    id: c.id,
-                    member: author,
-                    quantity: *quantity,
-                    solidarity_percent: *solidarity_percent,
-                    base: 0,
-                    surcharge: 0,
-                    discount_requested: 0,
-                    discount_granted: 0,
-                    due: 0,
-                    savings: 0,
-                    paid: None,
-                    picked_up: None,
-                });
-                r.recompute(target, min, reference);
-                Ok(())
-            }
-            Record::PurchaseBid(record::PurchaseBid {
-                purchase,
-                round,
-                supplier,
-                local,
-                unit_price,
-                min_quantity,
-            }) => {
-                let p = self.purchase_mut(graph, c, purchase)?;
-                let k = *round as u32;
-                p.check_window(k, c.time)?;
-                let (target, min, reference) =
-                    (p.target_quantity, p.min_participants, p.reference_price);
-                let deadline = p.deadline_of(k);
-                let r = p
-                    .rounds
-                    .entry(k)
-                    .or_insert_with(|| PurchaseRound::empty(k, deadline));
-                if r.ordered.is_some() {
-                    return Err(Refusal::new(
-                        RejectReason::AlreadySettled,
-                        format!("round {k} is already ordered"),
-                    ));
-                }
-                r.bids.push(Bid {
-                    id: c.id,
-                    recorded_by: author,
-                    supplier: supplier.clone(),
-                    local: *local,
-                    unit_price: *unit_price,
-                    min_quantity: *min_quantity,
-                });
-                r.recompute(target, min, reference);
-                Ok(())
-            }
-            Record::PurchaseStep(record::RoundStep {
-                purchase,
-                round,
-                step,
-            }) => {
-                let p = self.purchase_mut(graph, c, purchase)?;
-                let k = *round as u32;
-                if p.coordinator != author {
-                    return Err(Refusal::new(
-                        RejectReason::NotAllowed,
-                        "only the coordinator orders and delivers".into(),
-                    ));
-                }
-                if k >= p.round_count() {
-                    return Err(Refusal::new(
-                        RejectReason::RoundNotOpen,
-                        format!("a one-off purchase has only round 0, not round {k}"),
-                    ));
-                }
-                let (target, min_participants, unit) =
-                    (p.target_quantity, p.min_participants, p.unit.clone());
-                // A refused record changes nothing: a round no counted record named yet is
-                // not created here, only read as empty.
-                let Some(r) = p.rounds.get_mut(&k) else {
-                    return Err(match step {
-                        PurchaseStep::Ordered => Refusal::new(
-                            RejectReason::NotFunded,
-                            format!(
-                                "round {k} has 0 of {target} {unit} from 0 of \
-                                 {min_participants} participants"
-                            ),
-                        ),
-                        PurchaseStep::Delivered => Refusal::new(
-                            RejectReason::NotOrdered,
-                            format!("round {k} is not ordered"),
-                        ),
-                    });
-                };
-                match step {
-                    PurchaseStep::Ordered => {
-                        if r.ordered.is_some() {
-                            return Err(Refusal::new(
-                                RejectReason::AlreadySettled,
-                                format!("round {k} is already ordered"),
-                            ));
-                        }
-                        if !r.funded {
-                            return Err(Refusal::new(
-                                RejectReason::NotFunded,
-                                format!(
-                                    "round {k} has {} of {target} {unit} from {} of \
-                                     {min_participants} participants",
-                                    r.committed_quantity, r.participants
-                                ),
-                            ));
-                        }
-                        let Some(w) = r.winner() else {
-                            return Err(Refusal::new(
-                                RejectReason::NoWinningBid,
-                                format!(
-                                    "no bid in round {k} sells {} {unit}",
-                                    r.committed_quantity
-                                ),
-                            ));
-                        };
-                        let local = w.local;
-                        r.ordered = Some(c.id);
-                        let (spent, saved) = (r.base_total, r.savings);
-                        p.total_spending = p.total_spending.saturating_add(spent);
-                        p.total_savings = p.total_savings.saturating_add(saved);
-                        if local {
-                            p.local_spending = p.local_spending.saturating_add(spent);
-                        }
-                        Ok(())
-                    }
-                    PurchaseStep::Delivered => {
-                        if r.ordered.is_none() {
-                            return Err(Refusal::new(
-                                RejectReason::NotOrdered,
-                                format!("round {k} is not ordered"),
-                            ));
-                        }
-                        if r.delivered.is_some() {
-                            return Err(Refusal::new(
-                                RejectReason::AlreadySettled,
-                                format!("round {k} is already delivered"),
-                            ));
-                        }
-                        r.delivered = Some(c.id);
-                        Ok(())
-                    }
-                }
-            }
-            Record::PurchaseMark(record::RoundMark {
-                purchase,
-                round,
-                member,
-                mark,
-            }) => {
-                let p = self.purchase_mut(graph, c, purchase)?;
-                let k = *round as u32;
-                let coordinator = p.coordinator == author;
-                match mark {
-                    PurchaseMark::Paid if !coordinator => {
-                        return Err(Refusal::new(
-                            RejectReason::NotAllowed,
-                            "only the coordinator marks payments".into(),
-                        ))
-                    }
-                    PurchaseMark::PickedUp if !coordinator && *member != author => {
-                        return Err(Refusal::new(
-                            RejectReason::NotAllowed,
-                            "only the coordinator or the participant marks a pickup".into(),
-                        ))
-                    }
-                    _ => {}
-                }
-                let not_participant = || {
-                    Refusal::new(
-                        RejectReason::NotAParticipant,
-                        format!("{} has no commitment in round {k}", member.short()),
-                    )
-                };
-                let r = p.rounds.get_mut(&k).ok_or_else(not_participant)?;
-                let (ordered, delivered) = (r.ordered.is_some(), r.delivered.is_some());
-                let cm = r
-                    .commitments
-                    .iter_mut()
-                    .find(|x| x.member == *member)
-                    .ok_or_else(not_participant)?;
-                let slot = match mark {
-                    PurchaseMark::Paid if !ordered => {
-                        return Err(Refusal::new(
-                            RejectReason::NotOrdered,
-                            format!("round {k} is not ordered"),
-                        ))
-                    }
-                    PurchaseMark::PickedUp if !delivered => {
-                        return Err(Refusal::new(
-                            RejectReason::NotDelivered,
-                            format!("round {k} is not delivered"),
-                        ))
-                    }
-                    PurchaseMark::Paid => &mut cm.paid,
-                    PurchaseMark::PickedUp => &mut cm.picked_up,
-                };
-                if slot.is_some() {
-                    return Err(Refusal::new(
-                        RejectReason::Redundant,
-                        format!("{} is already marked {mark}", member.short()),
-                    ));
-                }
-                *slot = Some(c.id);
-                Ok(())
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// The purchase a record refers to; it must be in the record's causal past.
-    fn purchase_mut(
-        &mut self,
-        graph: Graph<'_>,
-        c: &Ctx<'_>,
-        id: &RecordId,
-    ) -> Result<&mut Purchase, Refusal> {
-        if !self.precedes(graph, id, c) {
-            return Err(Refusal::new(
-                RejectReason::UnknownReference,
-                format!("purchase {} is not in the record's past", id.short()),
-            ));
-        }
-        self.state.purchases.get_mut(id).ok_or(Refusal::new(
-            RejectReason::UnknownReference,
-            format!("{} is not a counted purchase", id.short()),
-        ))
-    }
-
-    /// For the author's dry run: copies into `state` the purchase `record` refers to.
-    pub(super) fn copy_purchase_for(&self, record: &Record, state: &mut State) {
-        let id = match record {
-            Record::PurchaseCommit(record::PurchaseCommit { purchase, .. })
-            | Record::PurchaseBid(record::PurchaseBid { purchase, .. })
-            | Record::PurchaseStep(record::RoundStep { purchase, .. })
-            | Record::PurchaseMark(record::RoundMark { purchase, .. }) => purchase,
-            _ => return,
-        };
-        if let Some(p) = self.state.purchases.get(id) {
-            state.purchases.insert(*id, p.clone());
-        }
     }
 }

@@ -21,26 +21,46 @@
 use std::collections::HashMap;
 
 use crate::ids::{MemberId, RecordId};
-use crate::record::Visibility;
+use crate::record::{Kind, Visibility};
 
-use super::{Derived, LogEntry, Refusal, State};
+use super::{LogEntry, State};
 
-/// The record kinds that belong to some member's balance or history. Other domains add
-/// theirs here (and a subject rule in [`Viewer::subjects`]).
-pub const HISTORY_KINDS: &[&str] = &["attest", "confirm", "decline", "allocate", "aid_confirm"];
-
-impl Derived {
-    /// `visibility`: the author's setting; the latest in total order wins. Only admitted
-    /// members get here (causal authorization refuses everyone else `not_a_member`).
-    pub(super) fn set_visibility(
-        &mut self,
-        author: MemberId,
-        level: Visibility,
-    ) -> Result<(), Refusal> {
-        if let Some(m) = self.state.members.get_mut(&author) {
-            m.visibility = level;
-        }
-        Ok(())
+/// Whether records of `kind` belong to some member's balance or history (and so are shown
+/// only to those who may see their subjects). An exhaustive match: a new kind cannot be
+/// added without deciding (docs/RULES.md, "Privacy").
+pub fn is_history(kind: Kind) -> bool {
+    match kind {
+        Kind::Attest | Kind::Confirm | Kind::Decline | Kind::Allocate | Kind::AidConfirm => true,
+        Kind::Genesis
+        | Kind::Join
+        | Kind::Device
+        | Kind::Vouch
+        | Kind::Remove
+        | Kind::Proposal
+        | Kind::Close
+        | Kind::AidRequest
+        | Kind::AidOffer
+        | Kind::AidAccept
+        | Kind::AidCancel
+        | Kind::Report
+        | Kind::Hide
+        | Kind::Decision
+        | Kind::Vote
+        | Kind::Tally
+        | Kind::Visibility
+        | Kind::Purchase
+        | Kind::PurchaseCommit
+        | Kind::PurchaseBid
+        | Kind::PurchaseStep
+        | Kind::PurchaseMark
+        | Kind::Pool
+        | Kind::Contribution
+        | Kind::ContributionConfirm
+        | Kind::Application
+        | Kind::Disbursement
+        | Kind::Return
+        | Kind::ReliefRequest
+        | Kind::ReliefApprove => false,
     }
 }
 
@@ -117,15 +137,15 @@ impl Viewer<'_> {
     /// when the record belongs to a history whose other party the state cannot name (a
     /// refused attestation, confirmation or aid confirmation), which only its author sees.
     pub fn subjects(&self, e: &LogEntry) -> Option<Vec<MemberId>> {
-        if !HISTORY_KINDS.contains(&e.kind.as_str()) {
+        if !is_history(e.kind) {
             return Some(Vec::new());
         }
         let Some(author) = e.member else {
             // A device that never certified a member wrote it: nobody's history.
             return Some(Vec::new());
         };
-        match e.kind.as_str() {
-            "allocate" => Some(vec![author]),
+        match e.kind {
+            Kind::Allocate => Some(vec![author]),
             _ => self.parties.get(&e.id).cloned(),
         }
     }

@@ -1,0 +1,573 @@
+//! The derived state of a community and its queries: members, balances, attestations,
+//! proposals, aid, and (in the submodules) decisions, purchases, pools and privacy.
+//!
+//! A [`State`] is a pure function of the accepted changes ([`crate::derive`] builds it);
+//! nothing here reads a clock: queries that need "now" take it as an argument.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::envelope::RejectReason;
+use crate::ids::{CommunityId, Day, DeviceId, MemberId, RecordId};
+use crate::params::Params;
+use crate::record::{Kind, Outcome, ReportTarget, Role, Urgency, Visibility};
+
+mod governance;
+mod pools;
+mod privacy;
+mod purchase;
+
+pub use governance::*;
+pub use pools::*;
+pub use privacy::*;
+pub use purchase::*;
+
+/// The derived state of a community. Serializes canonically (sorted maps, integers only),
+/// so two replicas can be compared byte for byte.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// The community.
+    pub community: CommunityId,
+    /// Its name (empty until the genesis is held).
+    pub name: String,
+    /// The founder (unknown until the genesis is held).
+    pub founder: Option<MemberId>,
+    /// Parameters in force at the end of the order.
+    pub params: Params,
+    /// Every parameter value ever in force, oldest first.
+    pub params_history: Vec<ParamChange>,
+    /// Members, admitted or pending or removed.
+    pub members: BTreeMap<MemberId, Member>,
+    /// Hour attestations.
+    pub attestations: BTreeMap<RecordId, Attestation>,
+    /// Support Point proposals.
+    pub proposals: BTreeMap<RecordId, Proposal>,
+    /// Mutual-aid requests (offers inside).
+    pub aid_requests: BTreeMap<RecordId, AidRequest>,
+    /// Abuse reports.
+    pub reports: Vec<Report>,
+    /// Hidden records and the moderation record that hid each.
+    pub hidden: BTreeMap<RecordId, RecordId>,
+    /// Devices that equivocated.
+    pub forked_devices: BTreeMap<DeviceId, Option<MemberId>>,
+    /// Every change in total order with its status.
+    pub log: Vec<LogEntry>,
+    /// How many records counted.
+    pub counted: usize,
+    /// How many records were refused.
+    pub refused: usize,
+    /// Governance decisions (§7.6).
+    pub decisions: BTreeMap<RecordId, Decision>,
+    /// Collective purchases (§7.4).
+    pub purchases: BTreeMap<RecordId, Purchase>,
+    /// Investment pools and relief funds (§7.5).
+    pub pools: BTreeMap<RecordId, Pool>,
+    /// Contributions to pools, pledged or confirmed.
+    pub contributions: BTreeMap<RecordId, Contribution>,
+    /// Applications to pools.
+    pub applications: BTreeMap<RecordId, Application>,
+    /// Relief requests (reasons sealed to the stewards).
+    pub relief_requests: BTreeMap<RecordId, ReliefRequest>,
+}
+
+/// A parameter value and the record that set it (`None` for the genesis defaults).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParamChange {
+    /// The record that put the value in force (the genesis, or the tally of a decision).
+    pub at: RecordId,
+    /// The decision, for a change made by governance.
+    pub decision: Option<RecordId>,
+    /// Author-claimed time of the record that put it in force.
+    pub time: i64,
+    /// Parameter name.
+    pub key: String,
+    /// Value in text form.
+    pub value: String,
+}
+
+/// Admission status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberStatus {
+    /// Asked to join; waiting for vouches.
+    Pending,
+    /// Admitted.
+    Admitted,
+    /// Removed.
+    Removed,
+}
+
+/// One member as derived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Identity.
+    pub id: MemberId,
+    /// Display name (a label, not an identity).
+    pub display_name: String,
+    /// Admission status.
+    pub status: MemberStatus,
+    /// Roles held, in order (the founder holds every role from the genesis; decisions
+    /// grant and revoke the others).
+    pub roles: Vec<Role>,
+    /// Devices and whether each forked.
+    pub devices: BTreeMap<DeviceId, bool>,
+    /// Who vouched.
+    pub vouched_by: BTreeSet<MemberId>,
+    /// Time bank.
+    pub time: TimeAccount,
+    /// Support Points.
+    pub sp: SpAccount,
+    /// Mutual-aid history.
+    pub aid: AidHistory,
+    /// Who may see this member's balance and history (§9); `members` until they set it.
+    pub visibility: Visibility,
+}
+
+/// A member's confirmed time, in minutes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeAccount {
+    /// Confirmed minutes provided.
+    pub provided: i64,
+    /// Confirmed minutes received.
+    pub received: i64,
+    /// provided − received.
+    pub balance: i64,
+}
+
+/// A member's Support Points.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpAccount {
+    /// Budget.
+    pub budget: i64,
+    /// Locked on open proposals.
+    pub allocated: i64,
+    /// budget − allocated.
+    pub available: i64,
+}
+
+/// Visible mutual-aid history (reputation is history, not a score).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AidHistory {
+    /// Completed aids given.
+    pub given: u32,
+    /// Completed aids received.
+    pub received: u32,
+    /// Ratings received (1..=5), in order.
+    pub ratings: Vec<i64>,
+    /// Completed requests this member took part in.
+    pub completed: Vec<RecordId>,
+}
+
+/// Settlement of an attestation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttestationStatus {
+    /// Awaiting the receiver.
+    Pending,
+    /// Confirmed: counts in balances.
+    Confirmed,
+    /// Declined by the receiver.
+    Declined,
+}
+
+/// An hour attestation as derived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attestation {
+    /// Record id.
+    pub id: RecordId,
+    /// Who provided the service.
+    pub provider: MemberId,
+    /// Who received it.
+    pub receiver: MemberId,
+    /// Minutes.
+    pub minutes: i64,
+    /// Service.
+    pub service: String,
+    /// Category.
+    pub category: String,
+    /// Day of service.
+    pub date: Day,
+    /// Settlement.
+    pub status: AttestationStatus,
+    /// The confirmation or decline.
+    pub settled_by: Option<RecordId>,
+}
+
+/// Proposal status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProposalStatus {
+    /// Accepting SP.
+    Open,
+    /// Closed with an outcome.
+    Closed(Outcome),
+}
+
+/// One allocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Allocation {
+    /// Record id.
+    pub id: RecordId,
+    /// Who allocated.
+    pub member: MemberId,
+    /// Points.
+    pub points: i64,
+}
+
+/// A proposal as derived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    /// Record id.
+    pub id: RecordId,
+    /// Proposer.
+    pub proposer: MemberId,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Status.
+    pub status: ProposalStatus,
+    /// SP locked on it now (0 once closed).
+    pub active_points: i64,
+    /// The most SP it ever held.
+    pub peak_points: i64,
+    /// Distinct members who allocated.
+    pub supporters: usize,
+    /// Active SP reached the priority threshold.
+    pub prioritized: bool,
+    /// Counted allocations, in total order.
+    pub allocations: Vec<Allocation>,
+}
+
+/// Aid request status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AidStatus {
+    /// Waiting for offers.
+    Open,
+    /// An offer was accepted.
+    Matched,
+    /// Both parties confirmed.
+    Completed,
+    /// Cancelled by the requester.
+    Cancelled,
+}
+
+impl AidStatus {
+    /// Stable text form.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AidStatus::Open => "open",
+            AidStatus::Matched => "matched",
+            AidStatus::Completed => "completed",
+            AidStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// An offer of help.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AidOffer {
+    /// Record id.
+    pub id: RecordId,
+    /// Who offers.
+    pub helper: MemberId,
+    /// Message.
+    pub message: String,
+    /// Availability.
+    pub availability: String,
+}
+
+/// One party's confirmation of completed aid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AidConfirmation {
+    /// Record id.
+    pub id: RecordId,
+    /// Rating of the other party.
+    pub rating: Option<i64>,
+    /// Feedback.
+    pub feedback: Option<String>,
+}
+
+/// A mutual-aid request as derived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AidRequest {
+    /// Record id.
+    pub id: RecordId,
+    /// Requester.
+    pub requester: MemberId,
+    /// Category.
+    pub category: String,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Urgency.
+    pub urgency: Urgency,
+    /// Needed by.
+    pub needed_by: Option<Day>,
+    /// Coarse location.
+    pub location: Option<String>,
+    /// Status.
+    pub status: AidStatus,
+    /// Counted offers.
+    pub offers: Vec<AidOffer>,
+    /// The accepted offer.
+    pub accepted_offer: Option<RecordId>,
+    /// The helper of the accepted offer.
+    pub helper: Option<MemberId>,
+    /// The requester's confirmation.
+    pub requester_confirmation: Option<AidConfirmation>,
+    /// The helper's confirmation.
+    pub helper_confirmation: Option<AidConfirmation>,
+}
+
+/// An abuse report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// Record id.
+    pub id: RecordId,
+    /// Reporter.
+    pub reporter: MemberId,
+    /// What is reported.
+    pub target_kind: ReportTarget,
+    /// Its id (hex).
+    pub target: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Whether a record counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryStatus {
+    /// It counts.
+    Counted,
+    /// It was refused; see the reason.
+    Refused,
+}
+
+/// One change in total order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// Position in the total order.
+    pub position: usize,
+    /// Record id (change hash).
+    pub id: RecordId,
+    /// Record kind.
+    pub kind: Kind,
+    /// Writing device.
+    pub device: DeviceId,
+    /// Its member.
+    pub member: Option<MemberId>,
+    /// Author-claimed time, Unix seconds.
+    pub time: i64,
+    /// Human summary.
+    pub summary: String,
+    /// Counted or refused.
+    pub status: EntryStatus,
+    /// The reason, when refused.
+    pub reason: Option<RejectReason>,
+    /// Details of the refusal.
+    pub detail: Option<String>,
+}
+
+/// A member's time balance and fair-exchange index at a given moment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Balance {
+    /// The member.
+    pub member: MemberId,
+    /// Balance in minutes.
+    pub minutes: i64,
+    /// Confirmed minutes provided (all time).
+    pub provided: i64,
+    /// Confirmed minutes received (all time).
+    pub received: i64,
+    /// Minutes provided within the fairness window.
+    pub window_provided: i64,
+    /// Minutes received within the fairness window.
+    pub window_received: i64,
+    /// received ÷ provided over the window, in percent (None when nothing was provided).
+    pub ratio_percent: Option<i64>,
+    /// The fair-exchange warning.
+    pub warning: bool,
+    /// The window, in days.
+    pub window_days: i64,
+}
+
+/// Why a member or record name did not resolve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LookupError {
+    /// Nothing matched.
+    #[error("no {what} matches {query:?}")]
+    NotFound {
+        /// What was looked for.
+        what: &'static str,
+        /// The query.
+        query: String,
+    },
+    /// Several matched.
+    #[error("{query:?} matches {count} {what}s; give a longer id prefix")]
+    Ambiguous {
+        /// What was looked for.
+        what: &'static str,
+        /// The query.
+        query: String,
+        /// How many matched.
+        count: usize,
+    },
+}
+
+impl State {
+    pub(crate) fn empty(community: CommunityId) -> State {
+        State {
+            community,
+            name: String::new(),
+            founder: None,
+            params: Params::default(),
+            params_history: Vec::new(),
+            members: BTreeMap::new(),
+            attestations: BTreeMap::new(),
+            proposals: BTreeMap::new(),
+            aid_requests: BTreeMap::new(),
+            reports: Vec::new(),
+            hidden: BTreeMap::new(),
+            forked_devices: BTreeMap::new(),
+            log: Vec::new(),
+            counted: 0,
+            refused: 0,
+            decisions: BTreeMap::new(),
+            purchases: BTreeMap::new(),
+            pools: BTreeMap::new(),
+            contributions: BTreeMap::new(),
+            applications: BTreeMap::new(),
+            relief_requests: BTreeMap::new(),
+        }
+    }
+
+    /// The canonical serialization: identical on replicas holding the same changes.
+    pub fn canonical_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// SHA-256 of the canonical serialization, hex: a short convergence check.
+    pub fn digest(&self) -> String {
+        hex::encode(Sha256::digest(self.canonical_json()))
+    }
+
+    /// A member's balance and fair-exchange index at Unix time `now`.
+    pub fn balance(&self, member: &MemberId, now: i64) -> Option<Balance> {
+        let m = self.members.get(member)?;
+        let today = Day::from_unix(now);
+        let from = Day(today.0 - self.params.fairness_window_days as i32);
+        let (mut wp, mut wr) = (0, 0);
+        for a in self.attestations.values() {
+            if a.status != AttestationStatus::Confirmed || a.date <= from || a.date > today {
+                continue;
+            }
+            if a.provider == *member {
+                wp += a.minutes;
+            }
+            if a.receiver == *member {
+                wr += a.minutes;
+            }
+        }
+        let ratio_percent = (wp > 0).then(|| wr * 100 / wp);
+        let warning = if wp == 0 {
+            wr > 0
+        } else {
+            wr * 100 > wp * self.params.fairness_warn_percent
+        };
+        Some(Balance {
+            member: *member,
+            minutes: m.time.balance,
+            provided: m.time.provided,
+            received: m.time.received,
+            window_provided: wp,
+            window_received: wr,
+            ratio_percent,
+            warning,
+            window_days: self.params.fairness_window_days,
+        })
+    }
+
+    /// Attestations waiting for `member` to confirm or decline.
+    pub fn pending_for(&self, member: &MemberId) -> Vec<&Attestation> {
+        self.attestations
+            .values()
+            .filter(|a| a.receiver == *member && a.status == AttestationStatus::Pending)
+            .collect()
+    }
+
+    /// Resolves a member by unique display name or unique id prefix.
+    pub fn find_member(&self, query: &str) -> Result<MemberId, LookupError> {
+        let q = query.trim();
+        let by_name: Vec<_> = self
+            .members
+            .values()
+            .filter(|m| m.display_name == q)
+            .collect();
+        if by_name.len() == 1 {
+            return Ok(by_name[0].id);
+        }
+        let lower = q.to_lowercase();
+        let by_id: Vec<_> = if lower.len() >= 4 && lower.chars().all(|c| c.is_ascii_hexdigit()) {
+            self.members
+                .keys()
+                .filter(|k| k.to_hex().starts_with(&lower))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        match (by_name.len(), by_id.len()) {
+            (_, 1) => Ok(*by_id[0]),
+            (0, 0) => Err(LookupError::NotFound {
+                what: "member",
+                query: q.into(),
+            }),
+            (n, m) => Err(LookupError::Ambiguous {
+                what: "member",
+                query: q.into(),
+                count: n.max(m),
+            }),
+        }
+    }
+
+    /// Resolves a record by unique id prefix (at least 4 hex characters).
+    pub fn find_record(&self, query: &str) -> Result<RecordId, LookupError> {
+        let q = query.trim().to_lowercase();
+        if q.len() < 4 || !q.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(LookupError::NotFound {
+                what: "record",
+                query: q,
+            });
+        }
+        let hits: Vec<_> = self
+            .log
+            .iter()
+            .filter(|e| e.id.to_hex().starts_with(&q))
+            .collect();
+        match hits.len() {
+            1 => Ok(hits[0].id),
+            0 => Err(LookupError::NotFound {
+                what: "record",
+                query: q,
+            }),
+            n => Err(LookupError::Ambiguous {
+                what: "record",
+                query: q,
+                count: n,
+            }),
+        }
+    }
+
+    /// Whether a member is admitted (and not removed).
+    pub fn is_admitted(&self, member: &MemberId) -> bool {
+        self.members
+            .get(member)
+            .is_some_and(|m| m.status == MemberStatus::Admitted)
+    }
+}
