@@ -24,6 +24,7 @@ pub(crate) struct App {
 /// What a command prints: JSON for `--json`, text otherwise. `failed` makes the exit code 1
 /// after printing (e.g. `coop verify` finding a bad record).
 #[derive(Debug)]
+#[must_use = "a command's report is its output and its exit status: print it"]
 pub(crate) struct Report {
     pub(crate) json: Value,
     pub(crate) text: String,
