@@ -506,6 +506,9 @@ pub(crate) enum PurchaseCommand {
         min_participants: i64,
         /// Deadline of the (first) round: YYYY-MM-DD (00:00 UTC), YYYY-MM-DDTHH:MM[:SS] (UTC)
         /// or @UNIX-SECONDS.
+        // This doc comment is `--help` text, which clap prints verbatim: `[:SS]` means
+        // "optional", not a rustdoc link, and escaping it would print the backslashes.
+        #[allow(rustdoc::broken_intra_doc_links)]
         #[arg(long, value_name = "TIME", value_parser = parse::time)]
         deadline: i64,
         /// A new round every month (the deadline moves one calendar month each round).
