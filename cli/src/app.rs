@@ -24,6 +24,7 @@ pub(crate) struct App {
 /// What a command prints: JSON for `--json`, text otherwise. `failed` makes the exit code 1
 /// after printing (e.g. `coop verify` finding a bad record).
 #[derive(Debug)]
+#[must_use = "a command's report is its output and its exit status: print it"]
 pub(crate) struct Report {
     pub(crate) json: Value,
     pub(crate) text: String,
@@ -50,11 +51,8 @@ impl App {
         // and uses for "now" in queries: for replaying a scenario and for tests that must
         // get past a voting window or a deadline without waiting for it.
         let now = match std::env::var("COOP_NOW") {
-            Ok(v) => v
-                .trim()
-                .parse::<i64>()
+            Ok(v) => crate::parse::unix_seconds(&v)
                 .ok()
-                .filter(|t| (0..=253_402_300_799).contains(t))
                 .with_context(|| format!("COOP_NOW must be Unix seconds, got {v:?}"))?,
             Err(_) => unix_now(),
         };

@@ -1,16 +1,18 @@
 //! The command line: every command, flag and argument, parsed by clap (derive).
 //!
-//! Values are parsed into the model's types here, at the edge, so a malformed id, date or
-//! amount is a usage error (exit 2) before anything is opened.
+//! Values are parsed into the model's types here, at the edge, by the parsers of `parse.rs`,
+//! so a malformed id, date or amount is a usage error (exit 2) before anything is opened.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use coop_model::record::{
-    Choice, Outcome, ReturnPolicy, Role, Urgency, Visibility, MAX_DEADLINE, MAX_MONEY,
-    MAX_PURCHASE_QUANTITY, MAX_PURCHASE_ROUNDS, MAX_UNIT_PRICE,
+    Choice, Outcome, ReturnPolicy, Role, Urgency, Visibility, MAX_MONEY, MAX_PURCHASE_QUANTITY,
+    MAX_UNIT_PRICE,
 };
 use coop_model::Day;
+
+use crate::parse::{self, text, Param};
 
 /// coop: a peer-to-peer, local-first ledger for a neighbourhood cooperative.
 #[derive(Debug, Parser)]
@@ -40,8 +42,8 @@ pub(crate) enum Command {
         #[arg(long, value_parser = text(1, 100))]
         community: String,
         /// Override a default parameter at genesis, e.g. `--param sp_budget=120`.
-        #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
-        params: Vec<String>,
+        #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse::param)]
+        params: Vec<Param>,
         /// Do not generate a LAN pre-shared key (the swarm is then open to any coop node).
         #[arg(long)]
         no_lan_key: bool,
@@ -127,7 +129,7 @@ pub(crate) enum Command {
     /// distribution, hours per month, participation.
     Metrics {
         /// Time series and rates from this day on, YYYY-MM-DD (UTC).
-        #[arg(long, value_parser = parse_day)]
+        #[arg(long, value_parser = parse::day)]
         since: Option<Day>,
     },
     /// Export the records you may see, with hour receipts that verify on their own.
@@ -191,7 +193,7 @@ pub(crate) enum HoursCommand {
         #[arg(long, value_name = "C", default_value = "general", value_parser = text(1, 32))]
         category: String,
         /// Day of service, YYYY-MM-DD (default: today, UTC).
-        #[arg(long, value_parser = parse_day)]
+        #[arg(long, value_parser = parse::day)]
         date: Option<Day>,
     },
     /// Attestations awaiting your confirmation.
@@ -224,7 +226,7 @@ pub(crate) enum ProposalCommand {
         /// Proposal id prefix.
         id: String,
         /// How it ended: delivered, cancelled, rejected or expired.
-        #[arg(long, value_parser = parse_outcome)]
+        #[arg(long, value_parser = parse::keyword::<Outcome>)]
         outcome: Outcome,
     },
     /// Proposals with their SP totals and the prioritized flag.
@@ -271,10 +273,10 @@ pub(crate) enum AidCommand {
         #[arg(long, value_parser = text(10, 500))]
         description: String,
         /// low, medium or high.
-        #[arg(long, default_value = "medium", value_parser = parse_urgency)]
+        #[arg(long, default_value = "medium", value_parser = parse::keyword::<Urgency>)]
         urgency: Urgency,
         /// Date by which help is needed, YYYY-MM-DD.
-        #[arg(long, value_parser = parse_day)]
+        #[arg(long, value_parser = parse::day)]
         needed_by: Option<Day>,
         /// A coarse location (1-100 characters), e.g. a street, never an address.
         #[arg(long, value_parser = text(1, 100))]
@@ -352,7 +354,7 @@ pub(crate) enum VisibilityCommand {
     /// Set yours: public (anyone), members (admitted members; the default) or private (you).
     Set {
         /// public, members or private.
-        #[arg(value_parser = parse_visibility)]
+        #[arg(value_parser = parse::keyword::<Visibility>)]
         level: Visibility,
     },
 }
@@ -366,9 +368,6 @@ pub(crate) enum ExportFormat {
     Json,
 }
 
-fn parse_visibility(s: &str) -> Result<Visibility, String> {
-    s.parse()
-}
 #[derive(Debug, Subcommand)]
 pub(crate) enum PoolCommand {
     /// Open a pool; `--relief` opens a relief fund (treasurers only).
@@ -380,10 +379,10 @@ pub(crate) enum PoolCommand {
         #[arg(long, default_value = "", value_parser = text(0, 2000))]
         description: String,
         /// Currency code, three upper-case letters (e.g. EUR).
-        #[arg(long, value_parser = parse_currency)]
+        #[arg(long, value_parser = parse::currency)]
         currency: String,
         /// What happens to returns: reinvest, distribute or hybrid.
-        #[arg(long, default_value = "reinvest", value_parser = parse_policy)]
+        #[arg(long, default_value = "reinvest", value_parser = parse::keyword::<ReturnPolicy>)]
         policy: ReturnPolicy,
         /// A relief fund: it takes relief requests instead of applications.
         #[arg(long)]
@@ -394,7 +393,7 @@ pub(crate) enum PoolCommand {
         /// Pool id prefix.
         pool: String,
         /// Amount, e.g. 25 or 12.50 (two decimals at most).
-        #[arg(value_parser = parse_money)]
+        #[arg(value_parser = parse::money(1, MAX_MONEY))]
         amount: i64,
     },
     /// Confirm the money of a contribution arrived (treasurers; not your own).
@@ -410,7 +409,7 @@ pub(crate) enum PoolCommand {
         #[arg(long, value_parser = text(3, 100))]
         title: String,
         /// Amount asked for, e.g. 1500 or 1499.99.
-        #[arg(long, value_parser = parse_money)]
+        #[arg(long, value_parser = parse::money(1, MAX_MONEY))]
         amount: i64,
         /// Terms: repayment, timeline (10-2000 characters).
         #[arg(long, value_parser = text(10, 2000))]
@@ -421,7 +420,7 @@ pub(crate) enum PoolCommand {
         /// Application id prefix.
         application: String,
         /// Amount, e.g. 250.
-        #[arg(value_parser = parse_money)]
+        #[arg(value_parser = parse::money(1, MAX_MONEY))]
         amount: i64,
     },
     /// Record money coming back, from an application's project or into a pool (treasurers).
@@ -429,7 +428,7 @@ pub(crate) enum PoolCommand {
         /// Application or pool id prefix.
         from: String,
         /// Amount, e.g. 80.25.
-        #[arg(value_parser = parse_money)]
+        #[arg(value_parser = parse::money(1, MAX_MONEY))]
         amount: i64,
     },
     /// One pool: balance, contributors and shares, applications, movements.
@@ -452,13 +451,13 @@ pub(crate) enum ReliefCommand {
         /// Relief fund id prefix.
         fund: String,
         /// Amount, e.g. 300 or 299.50.
-        #[arg(value_parser = parse_money)]
+        #[arg(value_parser = parse::money(1, MAX_MONEY))]
         amount: i64,
         /// low, medium or high.
-        #[arg(long, default_value = "medium", value_parser = parse_urgency)]
+        #[arg(long, default_value = "medium", value_parser = parse::keyword::<Urgency>)]
         urgency: Urgency,
         /// Why (1-500 characters); only the stewards can read it.
-        #[arg(long, value_parser = parse_reason)]
+        #[arg(long, value_parser = parse::reason)]
         reason: String,
     },
     /// Approve a relief request (stewards); enough approvals release it from the fund.
@@ -482,91 +481,6 @@ pub(crate) enum ReliefCommand {
     },
 }
 
-/// A text argument of `min..=max` characters without control characters (the ledger's
-/// own limits, checked here so a mistake is a usage error and nothing is written).
-fn text(min: usize, max: usize) -> impl Fn(&str) -> Result<String, String> + Clone {
-    move |s: &str| {
-        let n = s.chars().count();
-        if n < min || n > max {
-            Err(format!("expected {min} to {max} characters, got {n}"))
-        } else if s.chars().any(|c| c.is_control() && c != '\n') {
-            Err("control characters are not allowed".into())
-        } else {
-            Ok(s.to_string())
-        }
-    }
-}
-
-fn parse_param(s: &str) -> Result<String, String> {
-    coop_model::Params::default()
-        .assign(s)
-        .map(|()| s.to_string())
-        .map_err(|e| e.to_string())
-}
-
-/// A `YYYY-MM-DD` date within the years the ledger takes (1900 to 2199).
-fn parse_day(s: &str) -> Result<Day, String> {
-    let day: Day = s
-        .parse()
-        .map_err(|e: coop_model::ids::ParseDayError| e.to_string())?;
-    let (y, _, _) = day.ymd();
-    if (1900..=2199).contains(&y) {
-        Ok(day)
-    } else {
-        Err(format!("{day} is outside the years 1900 to 2199"))
-    }
-}
-
-fn parse_urgency(s: &str) -> Result<Urgency, String> {
-    s.parse()
-}
-
-fn parse_outcome(s: &str) -> Result<Outcome, String> {
-    s.parse()
-}
-fn parse_policy(s: &str) -> Result<ReturnPolicy, String> {
-    s.parse()
-}
-
-/// A relief reason: what `text` takes, and at most what a seal holds in bytes.
-fn parse_reason(s: &str) -> Result<String, String> {
-    let t = text(1, 500)(s)?;
-    if t.len() > coop_model::seal::MAX_TEXT_BYTES {
-        return Err(format!(
-            "{} bytes, at most {}",
-            t.len(),
-            coop_model::seal::MAX_TEXT_BYTES
-        ));
-    }
-    Ok(t)
-}
-
-/// Money as decimal text (`25`, `12.5`, `12.50`) in minor units (`2500`, `1250`, `1250`):
-/// digits only, at most two decimals, never through a float.
-pub(crate) fn parse_money(s: &str) -> Result<i64, String> {
-    let bad =
-        || format!("{s:?} is not an amount: expected e.g. 25 or 12.50 (two decimals at most)");
-    let (whole, frac) = s.trim().split_once('.').unwrap_or((s.trim(), ""));
-    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
-    if !digits(whole) || (s.contains('.') && !digits(frac)) || frac.len() > 2 {
-        return Err(bad());
-    }
-    let cents = format!("{frac:0<2}");
-    let minor = whole
-        .parse::<i64>()
-        .ok()
-        .and_then(|w| w.checked_mul(100))
-        .and_then(|w| w.checked_add(cents.parse::<i64>().ok()?))
-        .ok_or_else(bad)?;
-    if !(1..=MAX_MONEY).contains(&minor) {
-        return Err(format!(
-            "{s:?} is outside 0.01 to {}",
-            coop_model::record::money(MAX_MONEY)
-        ));
-    }
-    Ok(minor)
-}
-
 #[derive(Debug, Subcommand)]
 pub(crate) enum PurchaseCommand {
     /// Propose a collective purchase; you coordinate it.
@@ -581,10 +495,10 @@ pub(crate) enum PurchaseCommand {
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..=MAX_PURCHASE_QUANTITY))]
         target: i64,
         /// Reference (retail) price of one unit, e.g. 12.50.
-        #[arg(long, value_name = "AMOUNT", value_parser = parse_amount)]
+        #[arg(long, value_name = "AMOUNT", value_parser = parse::money(0, MAX_UNIT_PRICE))]
         reference_price: i64,
         /// Currency: three upper-case letters, e.g. EUR.
-        #[arg(long, value_parser = parse_currency)]
+        #[arg(long, value_parser = parse::currency)]
         currency: String,
         /// Participants that fund it.
         #[arg(long, value_name = "N", default_value_t = 1,
@@ -592,7 +506,10 @@ pub(crate) enum PurchaseCommand {
         min_participants: i64,
         /// Deadline of the (first) round: YYYY-MM-DD (00:00 UTC), YYYY-MM-DDTHH:MM[:SS] (UTC)
         /// or @UNIX-SECONDS.
-        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        // This doc comment is `--help` text, which clap prints verbatim: `[:SS]` means
+        // "optional", not a rustdoc link, and escaping it would print the backslashes.
+        #[allow(rustdoc::broken_intra_doc_links)]
+        #[arg(long, value_name = "TIME", value_parser = parse::time)]
         deadline: i64,
         /// A new round every month (the deadline moves one calendar month each round).
         #[arg(long)]
@@ -613,7 +530,7 @@ pub(crate) enum PurchaseCommand {
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..=100))]
         discount: Option<i64>,
         /// Round (default: the round open now).
-        #[arg(long, value_name = "K", value_parser = parse_round)]
+        #[arg(long, value_name = "K", value_parser = parse::round)]
         round: Option<i64>,
     },
     /// Record a supplier's bid, openly (any member may).
@@ -627,14 +544,14 @@ pub(crate) enum PurchaseCommand {
         #[arg(long)]
         local: bool,
         /// Price of one unit, e.g. 11.00.
-        #[arg(long, value_name = "AMOUNT", value_parser = parse_amount)]
+        #[arg(long, value_name = "AMOUNT", value_parser = parse::money(0, MAX_UNIT_PRICE))]
         unit_price: i64,
         /// The least quantity the supplier sells at that price.
         #[arg(long, value_name = "N", default_value_t = 1,
               value_parser = clap::value_parser!(i64).range(1..=MAX_PURCHASE_QUANTITY))]
         min_quantity: i64,
         /// Round (default: the round open now).
-        #[arg(long, value_name = "K", value_parser = parse_round)]
+        #[arg(long, value_name = "K", value_parser = parse::round)]
         round: Option<i64>,
     },
     /// The coordinator places the order with the winning bid (the round must be funded).
@@ -642,7 +559,7 @@ pub(crate) enum PurchaseCommand {
         /// Purchase id prefix.
         purchase: String,
         /// Round (default: the latest round with commitments).
-        #[arg(long, value_name = "K", value_parser = parse_round)]
+        #[arg(long, value_name = "K", value_parser = parse::round)]
         round: Option<i64>,
     },
     /// The coordinator marks an ordered round delivered.
@@ -650,7 +567,7 @@ pub(crate) enum PurchaseCommand {
         /// Purchase id prefix.
         purchase: String,
         /// Round (default: the latest round with commitments).
-        #[arg(long, value_name = "K", value_parser = parse_round)]
+        #[arg(long, value_name = "K", value_parser = parse::round)]
         round: Option<i64>,
     },
     /// The coordinator marks a participant's payment (after the order).
@@ -660,7 +577,7 @@ pub(crate) enum PurchaseCommand {
         /// The participant (display name or id prefix).
         member: String,
         /// Round (default: the latest round with commitments).
-        #[arg(long, value_name = "K", value_parser = parse_round)]
+        #[arg(long, value_name = "K", value_parser = parse::round)]
         round: Option<i64>,
     },
     /// Mark a pickup (after delivery): the coordinator for anyone, a participant for themself.
@@ -670,7 +587,7 @@ pub(crate) enum PurchaseCommand {
         /// The participant (display name or id prefix; default: you).
         member: Option<String>,
         /// Round (default: the latest round with commitments).
-        #[arg(long, value_name = "K", value_parser = parse_round)]
+        #[arg(long, value_name = "K", value_parser = parse::round)]
         round: Option<i64>,
     },
     /// One purchase: a round with its bids, commitments and amounts due (default: the
@@ -679,185 +596,21 @@ pub(crate) enum PurchaseCommand {
         /// Purchase id prefix.
         purchase: String,
         /// Round to show.
-        #[arg(long, value_name = "K", value_parser = parse_round)]
+        #[arg(long, value_name = "K", value_parser = parse::round)]
         round: Option<i64>,
         /// Show the phase as at this time instead of now (same forms as --deadline).
-        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        #[arg(long, value_name = "TIME", value_parser = parse::time)]
         at: Option<i64>,
     },
     /// Purchases, newest first, with their current round.
     List {
         /// Phases as at this time instead of now (same forms as --deadline).
-        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        #[arg(long, value_name = "TIME", value_parser = parse::time)]
         at: Option<i64>,
         /// Include purchases hidden by moderators.
         #[arg(long)]
         all: bool,
     },
-}
-
-/// An amount of money in major units with at most two decimals (`12`, `12.5`, `12.50`),
-/// parsed from its text into minor units (`1250`): never through a float.
-pub(crate) fn parse_amount(s: &str) -> Result<i64, String> {
-    let bad = || format!("{s:?} is not an amount like 12.50 (at most two decimals)");
-    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
-    let digits = |t: &str| !t.is_empty() && t.chars().all(|c| c.is_ascii_digit());
-    if !digits(whole) || (s.contains('.') && !digits(frac)) || frac.len() > 2 || whole.len() > 9 {
-        return Err(bad());
-    }
-    let whole: i64 = whole.parse().map_err(|_| bad())?;
-    let cents: i64 = format!("{frac:0<2}").parse().map_err(|_| bad())?;
-    let minor = whole * 100 + cents;
-    if minor > MAX_UNIT_PRICE {
-        return Err(format!(
-            "{s} is more than the largest price, {}",
-            MAX_UNIT_PRICE / 100
-        ));
-    }
-    Ok(minor)
-}
-
-fn parse_currency(s: &str) -> Result<String, String> {
-    if s.len() == 3 && s.chars().all(|c| c.is_ascii_uppercase()) {
-        Ok(s.to_string())
-    } else {
-        Err(format!(
-            "{s:?} is not a currency code like EUR (three upper-case letters)"
-        ))
-    }
-}
-
-fn parse_round(s: &str) -> Result<i64, String> {
-    match s.parse::<i64>() {
-        Ok(k) if (0..MAX_PURCHASE_ROUNDS).contains(&k) => Ok(k),
-        _ => Err(format!(
-            "expected a round number from 0 to {}",
-            MAX_PURCHASE_ROUNDS - 1
-        )),
-    }
-}
-
-/// A moment in UTC: `YYYY-MM-DD` (its start), `YYYY-MM-DDTHH:MM[:SS]` with an optional `Z`,
-/// or `@` and Unix seconds. Years 1970 to 2199.
-pub(crate) fn parse_time(s: &str) -> Result<i64, String> {
-    let bad = || {
-        format!("{s:?} is not a time: expected YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] (UTC) or @UNIX-SECONDS")
-    };
-    if let Some(secs) = s.strip_prefix('@') {
-        let t: i64 = secs.parse().map_err(|_| bad())?;
-        return if (1..MAX_DEADLINE).contains(&t) {
-            Ok(t)
-        } else {
-            Err(bad())
-        };
-    }
-    let (date, time) = s.split_once('T').unwrap_or((s, ""));
-    let day = parse_day(date)?;
-    if day.0 < 0 {
-        return Err(format!("{day} is before 1970"));
-    }
-    let time = time.strip_suffix('Z').unwrap_or(time);
-    let mut secs = 0;
-    if !time.is_empty() {
-        let parts: Vec<&str> = time.split(':').collect();
-        let ok = (2..=3).contains(&parts.len())
-            && parts
-                .iter()
-                .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_digit()));
-        if !ok {
-            return Err(bad());
-        }
-        let n: Vec<i64> = parts.iter().map(|p| p.parse().unwrap_or(99)).collect();
-        let (h, m, sec) = (n[0], n[1], n.get(2).copied().unwrap_or(0));
-        if h > 23 || m > 59 || sec > 59 {
-            return Err(bad());
-        }
-        secs = h * 3600 + m * 60 + sec;
-    }
-    Ok(day.0 as i64 * 86_400 + secs)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn the_command_line_is_consistent() {
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn money_parses_from_decimal_text_into_minor_units() {
-        for (text, minor) in [
-            ("25", 2500),
-            ("12.5", 1250),
-            ("12.50", 1250),
-            ("0.01", 1),
-            ("007.10", 710),
-            ("10000000000", MAX_MONEY),
-        ] {
-            assert_eq!(parse_money(text), Ok(minor), "{text}");
-        }
-        for bad in [
-            "",
-            ".",
-            "1.",
-            ".5",
-            "12.505",
-            "-3",
-            "+3",
-            "1,50",
-            "1e3",
-            "abc",
-            "0",
-            "0.00",
-            "10000000000.01",
-            "99999999999999999999",
-        ] {
-            assert!(parse_money(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn amounts_parse_from_their_text_into_minor_units() {
-        assert_eq!(parse_amount("12.50"), Ok(1250));
-        assert_eq!(parse_amount("12.5"), Ok(1250));
-        assert_eq!(parse_amount("12"), Ok(1200));
-        assert_eq!(parse_amount("0.07"), Ok(7));
-        assert_eq!(parse_amount("1000000"), Ok(100_000_000));
-        for bad in [
-            "",
-            ".5",
-            "12.",
-            "12.345",
-            "-1",
-            "1e3",
-            "12,50",
-            "1000000.01",
-            "٣",
-        ] {
-            assert!(parse_amount(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn times_parse_as_utc() {
-        assert_eq!(parse_time("1970-01-02"), Ok(86_400));
-        assert_eq!(parse_time("1970-01-02T01:01"), Ok(86_400 + 3_660));
-        assert_eq!(parse_time("1970-01-02T01:01:05Z"), Ok(86_400 + 3_665));
-        assert_eq!(parse_time("@1790000000"), Ok(1_790_000_000));
-        for bad in [
-            "2026-13-01",
-            "2026-10-01T24:00",
-            "2026-10-01T9:00",
-            "@x",
-            "@0",
-            "tomorrow",
-        ] {
-            assert!(parse_time(bad).is_err(), "{bad:?}");
-        }
-    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -873,16 +626,16 @@ pub(crate) enum DecisionCommand {
         #[arg(long, default_value = "", value_parser = text(0, 2000))]
         description: String,
         /// How long the vote stays open: e.g. 7d, 36h, 90m (at most 366d).
-        #[arg(long, default_value = "7d", value_parser = parse_window)]
+        #[arg(long, default_value = "7d", value_parser = parse::window)]
         window: i64,
         /// Change a parameter when it passes, e.g. `--param sp_max_per_proposal=20`.
-        #[arg(long, value_name = "KEY=VALUE", value_parser = parse_param)]
-        param: Option<String>,
+        #[arg(long, value_name = "KEY=VALUE", value_parser = parse::param)]
+        param: Option<Param>,
         /// Grant a role (moderator, steward, treasurer) to `--member`.
-        #[arg(long, value_name = "ROLE", requires = "member", value_parser = parse_role)]
+        #[arg(long, value_name = "ROLE", requires = "member", value_parser = parse::keyword::<Role>)]
         grant: Option<Role>,
         /// Revoke a role from `--member`.
-        #[arg(long, value_name = "ROLE", requires = "member", value_parser = parse_role)]
+        #[arg(long, value_name = "ROLE", requires = "member", value_parser = parse::keyword::<Role>)]
         revoke: Option<Role>,
         /// Remove this member (display name or id prefix) when it passes.
         #[arg(long, value_name = "MEMBER")]
@@ -899,7 +652,7 @@ pub(crate) enum DecisionCommand {
         /// Decision id prefix.
         id: String,
         /// yes, no or abstain.
-        #[arg(value_parser = parse_choice)]
+        #[arg(value_parser = parse::keyword::<Choice>)]
         choice: Choice,
     },
     /// Close the vote once its window has ended; the outcome is derived from the votes
@@ -955,30 +708,13 @@ pub(crate) enum ModerationCommand {
     },
 }
 
-fn parse_window(s: &str) -> Result<i64, String> {
-    let bad = || format!("expected a duration such as 7d, 36h or 90m, got {s:?}");
-    let s = s.trim();
-    let (n, unit) = s.split_at(s.len().saturating_sub(1));
-    let n: i64 = n.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "d" => n.checked_mul(86_400),
-        "h" => n.checked_mul(3_600),
-        "m" => n.checked_mul(60),
-        _ => None,
-    }
-    .ok_or_else(bad)?;
-    if secs <= 0 || secs > coop_model::state::MAX_WINDOW_SECS {
-        return Err(format!(
-            "the window must be between 1 minute and 366 days, got {s:?}"
-        ));
-    }
-    Ok(secs)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
 
-fn parse_role(s: &str) -> Result<Role, String> {
-    s.parse()
-}
-
-fn parse_choice(s: &str) -> Result<Choice, String> {
-    s.parse()
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
 }

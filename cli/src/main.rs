@@ -11,6 +11,7 @@ mod app;
 mod cli;
 mod commands;
 mod invite;
+mod parse;
 mod show;
 mod syncfile;
 

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use crate::app::{self, App, Report};
 use crate::cli::{DecisionCommand, ModerationCommand, ReportCommand};
+use crate::parse::Param;
 use crate::show::{self, Table};
 
 pub(crate) fn decision(app: &App, cmd: DecisionCommand) -> Result<Report> {
@@ -33,12 +34,8 @@ pub(crate) fn decision(app: &App, cmd: DecisionCommand) -> Result<Report> {
                     .with_context(|| format!("{what} needs --member NAME"))?;
                 app::member(&state, m)
             };
-            let action = if let Some(kv) = param {
-                let (key, value) = kv.split_once('=').context("expected KEY=VALUE")?;
-                DecisionAction::Param {
-                    key: key.trim().to_string(),
-                    value: value.to_string(),
-                }
+            let action = if let Some(Param { key, value }) = param {
+                DecisionAction::Param { key, value }
             } else if let Some(role) = grant {
                 DecisionAction::RoleGrant {
                     member: member("--grant")?,

@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::app::{self, App, Report};
 use crate::invite::{Invite, MAX_PEERS};
+use crate::parse::Param;
 use crate::show::{self, Table};
 
 fn seed() -> [u8; 32] {
@@ -47,12 +48,12 @@ pub(crate) fn init(app: &App, name: &str) -> Result<Report> {
 pub(crate) fn found(
     app: &App,
     name: &str,
-    assignments: &[String],
+    assignments: &[Param],
     no_lan_key: bool,
 ) -> Result<Report> {
     let mut params = Params::default();
     for a in assignments {
-        params.assign(a)?;
+        params.set(&a.key, &a.value)?;
     }
     let node = LocalNode::found(&app.dir, name, params.clone(), app.now)?;
     let community = node.community();

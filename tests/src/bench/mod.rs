@@ -13,7 +13,7 @@
 //! - [`report`]: the report, its targets and its table.
 //!
 //! [`run`] measures everything for a [`Config`]; the binary and the smoke test
-//! (`tests/tests/bench_smoke.rs`) are thin shells around it.
+//! (`tests/tests/bench_smoke/main.rs`) are thin shells around it.
 
 pub mod child;
 pub mod community;

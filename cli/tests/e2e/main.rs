@@ -3,21 +3,19 @@
 //! that never connect, two `coop up` processes syncing over 127.0.0.1, `coop demo`, and
 //! `coop verify` on a tampered store. Waits are conditions with generous deadlines.
 
-mod e2e {
-    pub(crate) mod support;
+pub(crate) mod support;
 
-    mod aid;
-    mod audit;
-    mod demo;
-    mod governance;
-    mod insight;
-    mod membership;
-    mod network;
-    mod pools;
-    mod support_points;
-    mod sync;
-    mod timebank;
-    mod usage;
+mod aid;
+mod audit;
+mod demo;
+mod governance;
+mod insight;
+mod membership;
+mod network;
+mod pools;
+mod support_points;
+mod sync;
+mod timebank;
+mod usage;
 
-    mod purchase;
-}
+mod purchase;
