@@ -86,6 +86,18 @@ impl VerifyReport {
     }
 }
 
+/// What [`LocalNode::ingest_proof`] made of a proof.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "a new proof is to be published and a refused one blamed on its sender"]
+pub enum ProofIngest {
+    /// New: it is stored, and the ledger now knows the fork.
+    New,
+    /// Already held.
+    Known,
+    /// Refused by the ledger (not an equivocation, or about an unknown device).
+    Refused(Rejection),
+}
+
 /// The node's local half.
 #[derive(Debug)]
 pub struct LocalNode {
@@ -104,38 +116,7 @@ impl LocalNode {
         let config = dir.config()?;
         let community = config.community.ok_or(NodeError::NoCommunity)?;
         let store = Store::open(&dir.store_path())?;
-        let mut ledger = Ledger::new(community);
-        let mut envelopes = Vec::with_capacity(store.len());
-        for entry in store.log() {
-            let entry = entry?;
-            match Envelope::decode(&entry.bytes) {
-                Ok(env) => envelopes.push(env),
-                // A damaged entry must not lock the member out of their node (nor out of
-                // `coop verify`, which names it): skip it, loudly.
-                Err(r) => tracing::warn!(
-                    position = entry.position,
-                    "stored entry does not decode ({r}); skipped — run `coop verify`"
-                ),
-            }
-        }
-        // Our own log was verified on the way in; `coop verify` re-checks signatures.
-        let out = ledger.ingest_trusted(envelopes);
-        for r in &out.rejected {
-            tracing::warn!(
-                "stored change no longer passes the gate ({r}); skipped — run `coop verify`"
-            );
-        }
-        if out.pending > 0 {
-            tracing::warn!(
-                pending = out.pending,
-                "stored changes wait for dependencies the store lacks"
-            );
-        }
-        for bytes in store.proofs()? {
-            if let Ok(p) = EquivocationProof::decode(&bytes) {
-                let _ = ledger.ingest_proof(p);
-            }
-        }
+        let ledger = rebuild(community, &store)?;
         Ok(LocalNode {
             identity: dir.identity()?,
             device: dir.device()?,
@@ -281,16 +262,10 @@ impl LocalNode {
         self.ledger.get(id).map(|(e, _)| e.clone())
     }
 
+    /// Rebuilds the ledger from the store, as [`LocalNode::open`] does: after a failed
+    /// write, so that memory holds exactly what is durable.
     fn reload(&mut self) -> Result<(), NodeError> {
-        let mut ledger = Ledger::new(self.ledger.community());
-        let mut envelopes = Vec::new();
-        for entry in self.store.log() {
-            if let Ok(env) = Envelope::decode(&entry?.bytes) {
-                envelopes.push(env);
-            }
-        }
-        ledger.ingest_trusted(envelopes);
-        self.ledger = ledger;
+        self.ledger = rebuild(self.ledger.community(), &self.store)?;
         Ok(())
     }
 
@@ -309,13 +284,21 @@ impl LocalNode {
         Ok(out)
     }
 
-    /// Takes in an equivocation proof from a peer; persists it when new.
-    pub fn ingest_proof(&mut self, proof: EquivocationProof) -> Result<bool, Rejection> {
-        let new = self.ledger.ingest_proof(proof.clone())?;
-        if new {
-            let _ = self.store.put_proof(&proof);
+    /// Takes in an equivocation proof from a peer; persists (and flushes) it when new. A
+    /// refused proof is a value ([`ProofIngest::Refused`]); an error is the store's failure,
+    /// and then the proof is forgotten in memory too.
+    pub fn ingest_proof(&mut self, proof: EquivocationProof) -> Result<ProofIngest, NodeError> {
+        match self.ledger.ingest_proof(proof.clone()) {
+            Ok(true) => {}
+            Ok(false) => return Ok(ProofIngest::Known),
+            Err(r) => return Ok(ProofIngest::Refused(r)),
         }
-        Ok(new)
+        if let Err(e) = self.store.put_proof(&proof) {
+            // Not durable: forget it in memory too, so we never serve or act on it.
+            self.reload()?;
+            return Err(e);
+        }
+        Ok(ProofIngest::New)
     }
 
     /// The derived state (incremental).
@@ -420,4 +403,45 @@ impl LocalNode {
     pub fn store_mut(&mut self) -> &mut Store {
         &mut self.store
     }
+}
+
+/// Builds the ledger from the store: the log (document and derived state), then the stored
+/// equivocation proofs, which may name forks whose two changes the log does not both hold.
+/// The one path of [`LocalNode::open`] and [`LocalNode::reload`].
+fn rebuild(community: CommunityId, store: &Store) -> Result<Ledger, NodeError> {
+    let mut ledger = Ledger::new(community);
+    let mut envelopes = Vec::with_capacity(store.len());
+    for entry in store.log() {
+        let entry = entry?;
+        match Envelope::decode(&entry.bytes) {
+            Ok(env) => envelopes.push(env),
+            // A damaged entry must not lock the member out of their node (nor out of
+            // `coop verify`, which names it): skip it, loudly.
+            Err(r) => tracing::warn!(
+                position = entry.position,
+                "stored entry does not decode ({r}); skipped — run `coop verify`"
+            ),
+        }
+    }
+    // Our own log was verified on the way in; `coop verify` re-checks signatures.
+    let out = ledger.ingest_trusted(envelopes);
+    for r in &out.rejected {
+        tracing::warn!(
+            "stored change no longer passes the gate ({r}); skipped — run `coop verify`"
+        );
+    }
+    if out.pending > 0 {
+        tracing::warn!(
+            pending = out.pending,
+            "stored changes wait for dependencies the store lacks"
+        );
+    }
+    for bytes in store.proofs()? {
+        if let Ok(p) = EquivocationProof::decode(&bytes) {
+            // A stored proof passed this check when it was stored; one that fails now
+            // (say, after a format change) is skipped like a damaged log entry.
+            let _ = ledger.ingest_proof(p);
+        }
+    }
+    Ok(ledger)
 }

@@ -48,9 +48,9 @@ impl Store {
             {
                 NodeError::Locked(path.parent().unwrap_or(path).to_path_buf())
             }
-            other => NodeError::Store(format!("{}: {other}", path.display())),
+            other => NodeError::store(format!("opening {}", path.display()), other),
         })?;
-        let err = |e: sled::Error| NodeError::Store(e.to_string());
+        let err = |e: sled::Error| NodeError::store(format!("opening {}", path.display()), e);
         let meta = db.open_tree("meta").map_err(err)?;
         match meta.get("format").map_err(err)? {
             None => {
@@ -100,7 +100,7 @@ impl Store {
         }
         self.log
             .apply_batch(batch)
-            .map_err(|e| NodeError::Store(e.to_string()))?;
+            .map_err(|e| NodeError::store("appending to the log", e))?;
         self.flush()?;
         self.next = next;
         Ok(())
@@ -112,7 +112,7 @@ impl Store {
         let bytes = proof.encode();
         self.proofs
             .insert(sha256(&bytes), bytes)
-            .map_err(|e| NodeError::Store(e.to_string()))?;
+            .map_err(|e| NodeError::store("storing an equivocation proof", e))?;
         self.flush()
     }
 
@@ -123,7 +123,7 @@ impl Store {
             .values()
             .map(|v| {
                 v.map(|v| v.to_vec())
-                    .map_err(|e| NodeError::Store(e.to_string()))
+                    .map_err(|e| NodeError::store("reading the equivocation proofs", e))
             })
             .collect()
     }
@@ -131,7 +131,7 @@ impl Store {
     /// The whole log, in order.
     pub fn log(&self) -> impl Iterator<Item = Result<StoredEnvelope, NodeError>> + '_ {
         self.log.iter().map(|r| {
-            let (k, v) = r.map_err(|e| NodeError::Store(e.to_string()))?;
+            let (k, v) = r.map_err(|e| NodeError::store("reading the log", e))?;
             let position = u64::from_be_bytes(k.as_ref().try_into().unwrap_or([0; 8]));
             Ok(StoredEnvelope {
                 position,
@@ -155,7 +155,7 @@ impl Store {
         self.db
             .flush()
             .map(|_| ())
-            .map_err(|e| NodeError::Store(e.to_string()))
+            .map_err(|e| NodeError::store("flushing", e))
     }
 
     /// Overwrites one stored entry (for tests of `verify`: simulates disk corruption).
@@ -163,7 +163,7 @@ impl Store {
     pub fn corrupt_for_test(&mut self, position: u64, bytes: Vec<u8>) -> Result<(), NodeError> {
         self.log
             .insert(position.to_be_bytes(), bytes)
-            .map_err(|e| NodeError::Store(e.to_string()))?;
+            .map_err(|e| NodeError::store("overwriting a log entry", e))?;
         self.flush()
     }
 }
