@@ -424,3 +424,503 @@ fn strip_p2p(addr: &Multiaddr) -> Multiaddr {
         .filter(|p| !matches!(p, Protocol::P2p(_)))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deterministic peer id.
+    fn peer(i: u32) -> PeerId {
+        let mut seed = [0u8; 32];
+        seed[..4].copy_from_slice(&i.to_be_bytes());
+        crate::wire::keypair_from_seed(seed).public().to_peer_id()
+    }
+
+    fn addr(port: u16, id: Option<PeerId>) -> Multiaddr {
+        let a: Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap();
+        match id {
+            Some(p) => a.with(Protocol::P2p(p)),
+            None => a,
+        }
+    }
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    /// A table with `peers` connected (their first sync rounds already started).
+    fn connected(t0: Instant, peers: &[PeerId]) -> Peers {
+        let mut p = Peers::new(Vec::new(), t0);
+        for &peer in peers {
+            let _ = p.handle(
+                Input::Connected {
+                    peer,
+                    first: true,
+                    dialed: None,
+                },
+                t0,
+            );
+        }
+        p
+    }
+
+    /// Penalizes `peer` as the loop does, with gossipsub reporting `score`.
+    fn misbehave(p: &mut Peers, peer: PeerId, score: Option<f64>, now: Instant) -> Vec<Action> {
+        let mut out = p.handle(Input::Misbehaved { peer, points: 1 }, now);
+        out.extend(p.handle(Input::GossipScore { peer, score }, now));
+        out
+    }
+
+    fn bans(actions: &[Action]) -> Vec<PeerId> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Ban(p) => Some(*p),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn redials(actions: &[Action]) -> Vec<Multiaddr> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Redial { addr, .. } => Some(addr.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_point_lowers_the_application_score_by_ten_and_asks_for_the_gossip_score() {
+        let t0 = Instant::now();
+        let a = peer(1);
+        let mut p = connected(t0, &[a]);
+        let _ = p.handle(Input::Misbehaved { peer: a, points: 1 }, t0);
+        let out = p.handle(Input::Misbehaved { peer: a, points: 2 }, t0);
+        assert_eq!(
+            out,
+            vec![
+                Action::SetAppScore {
+                    peer: a,
+                    score: -30.0
+                },
+                Action::CheckGossipScore { peer: a, points: 3 },
+            ]
+        );
+        assert_eq!(p.tracked(), 1);
+    }
+
+    #[test]
+    fn a_peer_is_banned_at_the_threshold_and_not_before() {
+        let t0 = Instant::now();
+        let a = peer(1);
+        let mut p = connected(t0, &[a]);
+        for _ in 1..BAN_THRESHOLD {
+            assert_eq!(bans(&misbehave(&mut p, a, Some(0.0), t0)), vec![]);
+        }
+        assert!(!p.is_banned(&a) && p.may_sync(&a));
+        assert_eq!(bans(&misbehave(&mut p, a, Some(0.0), t0)), vec![a]);
+        assert!(p.is_banned(&a) && !p.may_sync(&a));
+        assert_eq!((p.banned(), p.bans_total()), (1, 1));
+        // Banned once: more bad data does not ban (nor count) it again.
+        assert_eq!(bans(&misbehave(&mut p, a, Some(0.0), t0)), vec![]);
+        assert_eq!(p.bans_total(), 1);
+    }
+
+    #[test]
+    fn a_gossip_score_below_the_graylist_threshold_bans_at_once() {
+        let t0 = Instant::now();
+        let (a, b) = (peer(1), peer(2));
+        let mut p = connected(t0, &[a, b]);
+        let at = Some(SCORE_GRAYLIST_THRESHOLD);
+        let below = Some(SCORE_GRAYLIST_THRESHOLD - 0.5);
+        assert_eq!(bans(&misbehave(&mut p, a, at, t0)), vec![]);
+        assert_eq!(bans(&misbehave(&mut p, a, None, t0)), vec![]);
+        assert_eq!(bans(&misbehave(&mut p, b, below, t0)), vec![b]);
+        assert!(!p.is_banned(&a));
+    }
+
+    #[test]
+    fn a_ban_ends_after_its_duration_and_the_points_are_forgotten() {
+        let t0 = Instant::now();
+        let a = peer(1);
+        let mut p = connected(t0, &[a]);
+        let _ = misbehave(&mut p, a, Some(-200.0), t0);
+        assert!(p.is_banned(&a));
+        let before = p.handle(Input::Tick, t0 + BAN_DURATION - Duration::from_millis(1));
+        assert!(!before.contains(&Action::Unban(a)), "{before:?}");
+        assert!(p.is_banned(&a));
+        let at = p.handle(Input::Tick, t0 + BAN_DURATION);
+        assert!(at.contains(&Action::Unban(a)), "{at:?}");
+        assert!(!p.is_banned(&a));
+        assert_eq!((p.points(&a), p.tracked()), (0, 0));
+        // The peer starts from zero: one point does not ban it again.
+        assert_eq!(
+            bans(&misbehave(&mut p, a, Some(0.0), t0 + BAN_DURATION)),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn points_decay_by_one_per_interval() {
+        let t0 = Instant::now();
+        let a = peer(1);
+        let mut p = connected(t0, &[a]);
+        let _ = p.handle(Input::Misbehaved { peer: a, points: 3 }, t0);
+        let early = p.handle(Input::Tick, t0 + MISBEHAVIOUR_DECAY - secs(1));
+        assert_eq!((early, p.points(&a)), (vec![], 3));
+        let once = p.handle(Input::Tick, t0 + MISBEHAVIOUR_DECAY);
+        assert_eq!(
+            once,
+            vec![Action::SetAppScore {
+                peer: a,
+                score: -20.0
+            }]
+        );
+        assert_eq!(p.points(&a), 2);
+        // The interval counts from the last decay, not from each tick.
+        let _ = p.handle(Input::Tick, t0 + MISBEHAVIOUR_DECAY + secs(30));
+        assert_eq!(p.points(&a), 2);
+        let _ = p.handle(Input::Tick, t0 + MISBEHAVIOUR_DECAY * 2);
+        assert_eq!(p.points(&a), 1);
+        let last = p.handle(Input::Tick, t0 + MISBEHAVIOUR_DECAY * 3);
+        // At zero the peer leaves the table (and gets no new score).
+        assert_eq!((last, p.points(&a), p.tracked()), (vec![], 0, 0));
+    }
+
+    #[test]
+    fn a_full_misbehaviour_table_forgets_the_least_suspicious_peer() {
+        let t0 = Instant::now();
+        let mut p = Peers::new(Vec::new(), t0);
+        let mild = peer(0);
+        let _ = p.handle(
+            Input::Misbehaved {
+                peer: mild,
+                points: 1,
+            },
+            t0,
+        );
+        for i in 1..MAX_TRACKED_PEERS as u32 {
+            let _ = p.handle(
+                Input::Misbehaved {
+                    peer: peer(i),
+                    points: 2,
+                },
+                t0,
+            );
+        }
+        assert_eq!(p.tracked(), MAX_TRACKED_PEERS);
+        // A known peer earns more points without evicting anyone.
+        let _ = p.handle(
+            Input::Misbehaved {
+                peer: peer(5),
+                points: 1,
+            },
+            t0,
+        );
+        assert_eq!((p.tracked(), p.points(&mild)), (MAX_TRACKED_PEERS, 1));
+        let newcomer = peer(MAX_TRACKED_PEERS as u32);
+        let _ = p.handle(
+            Input::Misbehaved {
+                peer: newcomer,
+                points: 1,
+            },
+            t0,
+        );
+        assert_eq!(p.tracked(), MAX_TRACKED_PEERS);
+        assert_eq!((p.points(&mild), p.points(&newcomer)), (0, 1));
+        assert_eq!(p.points(&peer(5)), 3);
+    }
+
+    #[test]
+    fn a_full_ban_table_lifts_the_ban_expiring_first() {
+        let t0 = Instant::now();
+        let mut p = Peers::new(Vec::new(), t0);
+        for i in 0..MAX_BANS as u32 {
+            let _ = misbehave(
+                &mut p,
+                peer(i),
+                Some(-200.0),
+                t0 + Duration::from_millis(i.into()),
+            );
+        }
+        assert_eq!(p.banned(), MAX_BANS);
+        let late = peer(MAX_BANS as u32);
+        let out = misbehave(&mut p, late, Some(-200.0), t0 + secs(5));
+        let lifted: Vec<&Action> = out
+            .iter()
+            .filter(|a| matches!(a, Action::Unban(_) | Action::Ban(_)))
+            .collect();
+        assert_eq!(lifted, vec![&Action::Unban(peer(0)), &Action::Ban(late)]);
+        assert_eq!(p.banned(), MAX_BANS);
+        assert!(!p.is_banned(&peer(0)) && p.is_banned(&peer(1)) && p.is_banned(&late));
+        assert_eq!(p.bans_total(), MAX_BANS as u64 + 1);
+    }
+
+    #[test]
+    fn foreign_peers_are_remembered_for_a_while_in_a_bounded_table() {
+        let t0 = Instant::now();
+        let a = peer(0);
+        let mut p = connected(t0, &[a]);
+        assert_eq!(
+            p.handle(Input::Foreign { peer: a }, t0),
+            vec![Action::Disconnect(a)]
+        );
+        assert!(p.is_foreign(&a));
+        // No sync with it any more.
+        assert_eq!(p.handle(Input::SyncWanted { peer: a }, t0), vec![]);
+        for i in 1..MAX_FOREIGN as u32 {
+            let _ = p.handle(Input::Foreign { peer: peer(i) }, t0 + secs(1));
+        }
+        assert_eq!(p.foreign(), MAX_FOREIGN);
+        // Meeting a remembered peer again at the cap forgets no one.
+        let _ = p.handle(Input::Foreign { peer: peer(7) }, t0 + secs(2));
+        assert_eq!(p.foreign(), MAX_FOREIGN);
+        assert!(p.is_foreign(&a));
+        // A new one pushes out the memory expiring first.
+        let _ = p.handle(Input::Foreign { peer: peer(5000) }, t0 + secs(2));
+        assert_eq!(p.foreign(), MAX_FOREIGN);
+        assert!(!p.is_foreign(&a) && p.is_foreign(&peer(5000)));
+        let _ = p.handle(Input::Tick, t0 + secs(1) + FOREIGN_MEMORY);
+        assert_eq!(p.foreign(), 2, "only the two marked later remain");
+        let _ = p.handle(Input::Tick, t0 + secs(2) + FOREIGN_MEMORY);
+        assert_eq!(p.foreign(), 0);
+    }
+
+    #[test]
+    fn make_room_evicts_the_smallest_value_only_for_a_new_key_at_the_cap() {
+        let mut t: HashMap<u32, u32> = [(1, 5), (2, 3), (3, 3)].into_iter().collect();
+        assert_eq!(make_room(&mut t, &9, 4), None, "below the cap");
+        assert_eq!(make_room(&mut t, &1, 3), None, "a key already held");
+        assert_eq!(t.len(), 3);
+        // Equal values: the smallest key goes.
+        assert_eq!(make_room(&mut t, &9, 3), Some(2));
+        assert_eq!(t, [(1, 5), (3, 3)].into_iter().collect());
+    }
+
+    #[test]
+    fn only_one_outgoing_sync_per_peer_with_at_most_one_queued() {
+        let t0 = Instant::now();
+        let a = peer(1);
+        let mut p = Peers::new(Vec::new(), t0);
+        let first = p.handle(
+            Input::Connected {
+                peer: a,
+                first: true,
+                dialed: None,
+            },
+            t0,
+        );
+        assert_eq!(first, vec![Action::SyncRound(a)]);
+        // While a round runs, more wishes queue one round.
+        assert_eq!(p.handle(Input::SyncWanted { peer: a }, t0), vec![]);
+        assert_eq!(p.handle(Input::AntiEntropy, t0), vec![]);
+        assert_eq!(p.handle(Input::SyncWanted { peer: a }, t0), vec![]);
+        // The responder has more: the next batch at once, still one round in flight.
+        let more = p.handle(
+            Input::SyncFinished {
+                peer: a,
+                more: true,
+            },
+            t0,
+        );
+        assert_eq!(more, vec![Action::SyncRound(a)]);
+        assert_eq!(p.handle(Input::SyncWanted { peer: a }, t0), vec![]);
+        // Done: the one queued round starts, then nothing.
+        let queued = p.handle(
+            Input::SyncFinished {
+                peer: a,
+                more: false,
+            },
+            t0,
+        );
+        assert_eq!(queued, vec![Action::SyncRound(a)]);
+        assert_eq!(
+            p.handle(
+                Input::SyncFinished {
+                    peer: a,
+                    more: false
+                },
+                t0
+            ),
+            vec![]
+        );
+        // Idle again: a wish starts a round.
+        assert_eq!(
+            p.handle(Input::SyncWanted { peer: a }, t0),
+            vec![Action::SyncRound(a)]
+        );
+    }
+
+    #[test]
+    fn anti_entropy_syncs_with_every_connected_idle_peer() {
+        let t0 = Instant::now();
+        let (a, b, c) = (peer(1), peer(2), peer(3));
+        let mut p = connected(t0, &[a, b, c]);
+        for x in [a, b] {
+            let _ = p.handle(
+                Input::SyncFinished {
+                    peer: x,
+                    more: false,
+                },
+                t0,
+            );
+        }
+        let _ = p.handle(Input::Disconnected { peer: b }, t0);
+        let mut round = p.handle(Input::AntiEntropy, t0);
+        round.sort_by_key(|a| format!("{a:?}"));
+        // `b` is gone; `c` is still in its first round (its next one is queued).
+        assert_eq!(round, vec![Action::SyncRound(a)]);
+        let next = p.handle(
+            Input::SyncFinished {
+                peer: c,
+                more: false,
+            },
+            t0,
+        );
+        assert_eq!(next, vec![Action::SyncRound(c)]);
+    }
+
+    #[test]
+    fn no_sync_with_banned_disconnected_or_unknown_peers() {
+        let t0 = Instant::now();
+        let (a, b) = (peer(1), peer(2));
+        let mut p = connected(t0, &[a, b]);
+        let _ = misbehave(&mut p, a, Some(-200.0), t0);
+        assert_eq!(
+            p.handle(
+                Input::SyncFinished {
+                    peer: a,
+                    more: true
+                },
+                t0
+            ),
+            vec![]
+        );
+        assert_eq!(p.handle(Input::SyncWanted { peer: a }, t0), vec![]);
+        let _ = p.handle(Input::Disconnected { peer: b }, t0);
+        assert!(!p.may_sync(&b));
+        assert_eq!(
+            p.handle(
+                Input::SyncFinished {
+                    peer: b,
+                    more: true
+                },
+                t0
+            ),
+            vec![]
+        );
+        assert_eq!(p.handle(Input::SyncWanted { peer: peer(9) }, t0), vec![]);
+        assert_eq!(p.handle(Input::AntiEntropy, t0), vec![]);
+    }
+
+    #[test]
+    fn redial_back_off_doubles_up_to_the_cap_and_resets_on_connection() {
+        let t0 = Instant::now();
+        let a = peer(1);
+        let target = addr(4001, Some(a));
+        let mut p = Peers::new(vec![target.clone()], t0);
+        let mut at = t0;
+        let mut gaps = Vec::new();
+        let mut last: Option<Instant> = None;
+        // One tick per second for three minutes: note when re-dials happen.
+        while at <= t0 + secs(180) {
+            if !redials(&p.handle(Input::Tick, at)).is_empty() {
+                if let Some(l) = last {
+                    gaps.push((at - l).as_secs());
+                }
+                last = Some(at);
+            }
+            at += secs(1);
+        }
+        assert_eq!(gaps, vec![2, 4, 8, 16, 30, 30, 30, 30, 30]);
+        // Connected through the dialed address (the listener's port; no /p2p): no re-dial
+        // while connected, and the back-off starts over.
+        let _ = p.handle(
+            Input::Connected {
+                peer: a,
+                first: true,
+                dialed: Some(addr(4001, None)),
+            },
+            at,
+        );
+        assert_eq!(redials(&p.handle(Input::Tick, at + secs(60))), vec![]);
+        let _ = p.handle(Input::Disconnected { peer: a }, at + secs(60));
+        let t1 = at + secs(61);
+        assert_eq!(redials(&p.handle(Input::Tick, t1)), vec![target.clone()]);
+        assert_eq!(redials(&p.handle(Input::Tick, t1 + secs(1))), vec![]);
+        assert_eq!(
+            redials(&p.handle(Input::Tick, t1 + REDIAL_MIN)),
+            vec![target]
+        );
+    }
+
+    #[test]
+    fn an_explicit_peer_learns_its_id_from_the_connection_and_is_not_redialed_while_banned() {
+        let t0 = Instant::now();
+        let a = peer(1);
+        let bare = addr(4002, None);
+        let mut p = Peers::new(vec![bare.clone()], t0);
+        assert_eq!(
+            p.handle(Input::Tick, t0),
+            vec![Action::Redial {
+                peer: None,
+                addr: bare.clone()
+            }]
+        );
+        let _ = p.handle(
+            Input::Connected {
+                peer: a,
+                first: true,
+                dialed: Some(bare.clone().with(Protocol::P2p(a))),
+            },
+            t0 + secs(1),
+        );
+        let _ = misbehave(&mut p, a, Some(-200.0), t0 + secs(1));
+        let _ = p.handle(Input::Disconnected { peer: a }, t0 + secs(1));
+        assert_eq!(redials(&p.handle(Input::Tick, t0 + secs(60))), vec![]);
+        // When the ban ends the peer is dialed again, by id.
+        let after = p.handle(Input::Tick, t0 + secs(1) + BAN_DURATION);
+        assert!(
+            after.contains(&Action::Redial {
+                peer: Some(a),
+                addr: bare
+            }),
+            "{after:?}"
+        );
+    }
+
+    #[test]
+    fn explicit_peers_are_bounded_and_the_oldest_makes_room() {
+        let t0 = Instant::now();
+        let first = addr(1, None);
+        let mut p = Peers::new(vec![first.clone()], t0);
+        for port in 2..=MAX_DIAL_TARGETS as u16 {
+            let _ = p.handle(
+                Input::DialRequested {
+                    addr: addr(port, None),
+                },
+                t0,
+            );
+        }
+        let _ = p.handle(
+            Input::DialRequested {
+                addr: first.clone(),
+            },
+            t0,
+        );
+        assert_eq!(p.dial_targets(), MAX_DIAL_TARGETS, "no duplicates");
+        let _ = p.handle(
+            Input::DialRequested {
+                addr: addr(9999, None),
+            },
+            t0,
+        );
+        assert_eq!(p.dial_targets(), MAX_DIAL_TARGETS);
+        // The first target is gone: it is never re-dialed; the newest one is, after REDIAL_MIN.
+        let dialed = redials(&p.handle(Input::Tick, t0 + REDIAL_MIN));
+        assert!(!dialed.contains(&first) && dialed.contains(&addr(9999, None)));
+        assert_eq!(dialed.len(), MAX_DIAL_TARGETS);
+    }
+}
