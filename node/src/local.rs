@@ -445,3 +445,127 @@ fn rebuild(community: CommunityId, store: &Store) -> Result<Ledger, NodeError> {
     }
     Ok(ledger)
 }
+
+#[cfg(test)]
+mod tests {
+    use coop_model::{EquivocationProof, Params, Record};
+
+    use super::*;
+
+    const T0: i64 = 1_700_000_000;
+    const IDENTITY: [u8; 32] = [7; 32];
+    const DEVICE: [u8; 32] = [9; 32];
+
+    fn proposal(title: &str) -> Record {
+        Record::Proposal {
+            title: title.into(),
+            description: format!("a test proposal called {title}"),
+        }
+    }
+
+    /// A replica of `community` in `root/name` with the founder's keys, holding `log`.
+    fn replica(
+        root: &std::path::Path,
+        name: &str,
+        community: CommunityId,
+        log: &[Envelope],
+    ) -> LocalNode {
+        let dir = DataDir::new(root.join(name));
+        dir.init(name, IDENTITY, DEVICE).unwrap();
+        let mut config = dir.config().unwrap();
+        config.community = Some(community);
+        dir.save_config(&config).unwrap();
+        let mut node = LocalNode::open(&dir).unwrap();
+        let out = node.ingest(log.to_vec()).unwrap();
+        assert_eq!(out.accepted.len(), log.len(), "{out:?}");
+        node
+    }
+
+    /// A founder's node holding only the genesis, and a proof that its device (the
+    /// founder's, restored on two machines) signed two different second changes.
+    fn genesis_and_fork(root: &std::path::Path) -> (LocalNode, EquivocationProof) {
+        let founder = DataDir::new(root.join("founder"));
+        founder.init("founder", IDENTITY, DEVICE).unwrap();
+        let mut a = LocalNode::found(&founder, "Test Co-op", Params::default(), T0).unwrap();
+        let genesis = a.export();
+        let mut b = replica(root, "restored", a.community(), &genesis);
+        let x = a.submit(proposal("from the original"), T0 + 10).unwrap();
+        let y = b
+            .submit(proposal("from the restored copy"), T0 + 10)
+            .unwrap();
+        let proof = EquivocationProof {
+            a: a.envelope(&x).unwrap(),
+            b: b.envelope(&y).unwrap(),
+        };
+        let holder = replica(root, "holder", a.community(), &genesis);
+        (holder, proof)
+    }
+
+    #[test]
+    fn reload_keeps_the_forks_known_only_from_stored_proofs() {
+        let root = tempfile::tempdir().unwrap();
+        let (mut node, proof) = genesis_and_fork(root.path());
+        let device = node.device_id();
+        assert_eq!(node.ingest_proof(proof).unwrap(), ProofIngest::New);
+        // The log holds neither side of the fork: only the stored proof names it.
+        assert_eq!(node.export().len(), 1);
+        assert_eq!(node.ledger().summary().forked_devices, vec![device]);
+        // What a failed append does: rebuild memory from the store.
+        node.reload().unwrap();
+        assert_eq!(node.ledger().summary().forked_devices, vec![device]);
+        let digest = node.status().digest;
+        // And the same as a fresh open.
+        let dir = node.dir().clone();
+        drop(node);
+        let mut reopened = LocalNode::open(&dir).unwrap();
+        assert_eq!(reopened.ledger().summary().forked_devices, vec![device]);
+        assert_eq!(reopened.status().digest, digest);
+    }
+
+    #[test]
+    fn a_proof_the_store_cannot_keep_is_an_error_and_is_forgotten() {
+        let root = tempfile::tempdir().unwrap();
+        let (mut node, proof) = genesis_and_fork(root.path());
+        node.store_mut().fail_proof_writes_for_test(true);
+        let err = node.ingest_proof(proof.clone()).unwrap_err();
+        assert!(matches!(err, NodeError::Store { .. }), "{err:?}");
+        assert_eq!(
+            crate::error::one_line(&err),
+            "store: storing an equivocation proof: injected failure"
+        );
+        // Not durable, so not known either: the node does not act on it.
+        assert_eq!(node.ledger().summary().forked_devices, vec![]);
+        node.store_mut().fail_proof_writes_for_test(false);
+        assert_eq!(node.ingest_proof(proof.clone()).unwrap(), ProofIngest::New);
+        assert_eq!(node.ingest_proof(proof).unwrap(), ProofIngest::Known);
+        let dir = node.dir().clone();
+        drop(node);
+        let reopened = LocalNode::open(&dir).unwrap();
+        assert_eq!(reopened.ledger().summary().forked_devices.len(), 1);
+    }
+
+    #[test]
+    fn a_sled_failure_storing_a_proof_reaches_the_caller_with_its_source() {
+        let root = tempfile::tempdir().unwrap();
+        let (mut node, proof) = genesis_and_fork(root.path());
+        node.store_mut().break_proofs_for_test();
+        let err = node.ingest_proof(proof).unwrap_err();
+        assert!(matches!(err, NodeError::Store { .. }), "{err:?}");
+        assert!(std::error::Error::source(&err).is_some(), "{err:?}");
+    }
+
+    #[test]
+    fn a_refused_proof_is_a_value_not_an_error() {
+        let root = tempfile::tempdir().unwrap();
+        let (mut node, proof) = genesis_and_fork(root.path());
+        let same = EquivocationProof {
+            a: proof.a.clone(),
+            b: proof.a,
+        };
+        assert!(matches!(
+            node.ingest_proof(same),
+            Ok(ProofIngest::Refused(_))
+        ));
+        assert!(node.store_mut().proofs().unwrap().is_empty());
+    }
+}

@@ -25,6 +25,9 @@ pub struct Store {
     log: sled::Tree,
     proofs: sled::Tree,
     next: u64,
+    /// Makes [`Store::put_proof`] fail while reads still work (tests of error paths).
+    #[cfg(test)]
+    fail_proof_writes: bool,
 }
 
 /// One stored log entry, as read back.
@@ -79,6 +82,8 @@ impl Store {
             log,
             proofs,
             next,
+            #[cfg(test)]
+            fail_proof_writes: false,
         })
     }
 
@@ -108,6 +113,13 @@ impl Store {
 
     /// Stores an equivocation proof and flushes.
     pub fn put_proof(&mut self, proof: &EquivocationProof) -> Result<(), NodeError> {
+        #[cfg(test)]
+        if self.fail_proof_writes {
+            return Err(NodeError::store(
+                "storing an equivocation proof",
+                std::io::Error::other("injected failure"),
+            ));
+        }
         // Keyed by content hash: storing the same proof twice is a no-op.
         let bytes = proof.encode();
         self.proofs
@@ -156,6 +168,19 @@ impl Store {
             .flush()
             .map(|_| ())
             .map_err(|e| NodeError::store("flushing", e))
+    }
+
+    /// Drops the proofs tree under the open store, so that storing (and reading) proofs
+    /// fails inside sled as on a broken disk (tests of error paths).
+    #[cfg(test)]
+    pub(crate) fn break_proofs_for_test(&self) {
+        self.db.drop_tree("proofs").expect("drop the proofs tree");
+    }
+
+    /// Makes storing a proof fail while everything else works (tests of error paths).
+    #[cfg(test)]
+    pub(crate) fn fail_proof_writes_for_test(&mut self, fail: bool) {
+        self.fail_proof_writes = fail;
     }
 
     /// Overwrites one stored entry (for tests of `verify`: simulates disk corruption).
