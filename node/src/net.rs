@@ -13,7 +13,7 @@
 //!   from [`REDIAL_MIN`] to [`REDIAL_MAX`]); mDNS discoveries are dialed.
 //!
 //! The rules about peers (misbehaviour points, bans, foreign peers, which peer to sync
-//! with, re-dial back-off) are sans-I/O state in [`crate::peers`]; this loop feeds it what
+//! with, re-dial back-off) are sans-I/O state in `peers.rs`; this loop feeds it what
 //! happens and performs the actions it returns.
 //!
 //! # Misbehaviour
