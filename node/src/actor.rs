@@ -12,9 +12,9 @@ use coop_model::{DeviceId, Envelope, EquivocationProof, RecordId, Rejection, Syn
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::control::{self, Request, Response};
-use crate::error::NodeError;
-use crate::local::{LocalNode, Status};
-use crate::run::NodeEvent;
+use crate::error::{one_line, NodeError};
+use crate::event::NodeEvent;
+use crate::local::{LocalNode, ProofIngest, Status};
 use crate::wire::{SyncAsk, SYNC_BATCH, SYNC_BYTE_BUDGET, SYNC_MAX_PROOFS};
 
 /// Capacity of the store actor's request channel.
@@ -24,6 +24,7 @@ pub(crate) const GOSSIP_BATCH: usize = 128;
 
 /// What the gate made of one gossip message.
 #[derive(Debug, Clone)]
+#[must_use = "gossipsub waits for every message's validation result"]
 pub(crate) enum Verdict {
     /// New and accepted: forward it.
     Accept,
@@ -36,6 +37,7 @@ pub(crate) enum Verdict {
 
 /// What ingesting a sync response did.
 #[derive(Debug, Clone, Default)]
+#[must_use = "refusals are blamed on the peer and progress decides the next round"]
 pub(crate) struct SyncIngested {
     /// Newly accepted changes.
     pub(crate) accepted: usize,
@@ -112,7 +114,7 @@ pub(crate) enum Publish {
 }
 
 fn gone() -> NodeError {
-    NodeError::Store("the store actor has stopped".into())
+    NodeError::store_msg("the store actor has stopped")
 }
 
 impl StoreHandle {
@@ -169,7 +171,9 @@ impl StoreHandle {
     pub(crate) async fn status(&self) -> Result<Status, NodeError> {
         match self.control(Request::Status).await? {
             Response::Status { status } => Ok(*status),
-            other => Err(NodeError::Control(format!("unexpected answer {other:?}"))),
+            other => Err(NodeError::control_msg(format!(
+                "unexpected answer {other:?}"
+            ))),
         }
     }
 }
@@ -205,7 +209,7 @@ pub(crate) fn spawn(
             }
             actor.run(rx)
         })
-        .map_err(|e| NodeError::Store(format!("cannot start the store thread: {e}")))?;
+        .map_err(|e| NodeError::store("cannot start the store thread", e))?;
     Ok((StoreHandle { tx }, join))
 }
 
@@ -295,7 +299,7 @@ impl Actor {
             }
         }
         if let Err(e) = self.node.flush() {
-            tracing::error!(error = %e, "store flush at exit failed");
+            tracing::error!(error = %one_line(&e), "store flush at exit failed");
         }
     }
 
@@ -354,7 +358,7 @@ impl Actor {
     fn ingest_proof_changes(&mut self, p: &EquivocationProof) {
         match self.node.ingest(vec![p.a.clone(), p.b.clone()]) {
             Ok(out) => self.announce(&out.accepted),
-            Err(e) => tracing::error!(error = %e, "storing a fork's changes failed"),
+            Err(e) => tracing::error!(error = %one_line(&e), "storing a fork's changes failed"),
         }
     }
 
@@ -368,13 +372,18 @@ impl Actor {
             match item {
                 GossipItem::Proof(p) => {
                     let verdict = match self.node.ingest_proof(p.clone()) {
-                        Ok(true) => {
+                        Ok(ProofIngest::New) => {
                             self.ingest_proof_changes(&p);
                             new_proofs.push(p);
                             Verdict::Accept
                         }
-                        Ok(false) => Verdict::Ignore,
-                        Err(r) => Verdict::Reject(r),
+                        Ok(ProofIngest::Known) => Verdict::Ignore,
+                        Ok(ProofIngest::Refused(r)) => Verdict::Reject(r),
+                        // Our store failed, not the sender: do not forward, do not blame.
+                        Err(e) => {
+                            tracing::error!(error = %one_line(&e), "storing a proof failed");
+                            Verdict::Ignore
+                        }
                     };
                     let _ = reply.send(verdict);
                 }
@@ -419,7 +428,7 @@ impl Actor {
         let out = match self.node.ingest(envelopes) {
             Ok(out) => out,
             Err(e) => {
-                tracing::error!(error = %e, "storing gossip failed");
+                tracing::error!(error = %one_line(&e), "storing gossip failed");
                 for (_, reply) in waiting {
                     let _ = reply.send(Verdict::Ignore);
                 }
@@ -477,13 +486,14 @@ impl Actor {
         let mut new_proofs = Vec::new();
         for p in proofs {
             match self.node.ingest_proof(p.clone()) {
-                Ok(true) => {
+                Ok(ProofIngest::New) => {
                     r.new_proofs += 1;
                     self.ingest_proof_changes(&p);
                     new_proofs.push(p);
                 }
-                Ok(false) => {}
-                Err(rej) => r.rejected.push(rej),
+                Ok(ProofIngest::Known) => {}
+                Ok(ProofIngest::Refused(rej)) => r.rejected.push(rej),
+                Err(e) => tracing::error!(error = %one_line(&e), "storing a synced proof failed"),
             }
         }
         if !envelopes.is_empty() {
@@ -502,7 +512,7 @@ impl Actor {
                     self.announce(&out.accepted);
                     new_proofs.extend(out.new_forks);
                 }
-                Err(e) => tracing::error!(error = %e, "storing synced changes failed"),
+                Err(e) => tracing::error!(error = %one_line(&e), "storing synced changes failed"),
             }
         }
         if !new_proofs.is_empty() {

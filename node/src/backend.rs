@@ -42,7 +42,7 @@ impl Backend {
 
     fn call(dir: &DataDir, req: Request) -> Result<Response, NodeError> {
         match control::call(&dir.control_socket(), &req, CONTROL_TIMEOUT)? {
-            Response::Error { message } => Err(NodeError::Control(message)),
+            Response::Error { message } => Err(NodeError::control_msg(message)),
             r => Ok(r),
         }
     }
@@ -114,7 +114,7 @@ impl Backend {
                         hex::decode(h)
                             .ok()
                             .and_then(|b| Envelope::decode(&b).ok())
-                            .ok_or_else(|| NodeError::Control("bad envelope in export".into()))
+                            .ok_or_else(|| NodeError::control_msg("bad envelope in export"))
                     })
                     .collect(),
                 other => Err(unexpected(other)),
@@ -135,5 +135,5 @@ impl Backend {
 }
 
 fn unexpected(r: Response) -> NodeError {
-    NodeError::Control(format!("unexpected response {r:?}"))
+    NodeError::control_msg(format!("unexpected response {r:?}"))
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use coop_model::{Envelope, Record, RecordId, Rejection, State};
 use serde::{Deserialize, Serialize};
 
-use crate::error::NodeError;
+use crate::error::{one_line, NodeError};
 use crate::local::{LocalNode, Status, VerifyReport};
 
 /// Largest request or response line accepted, in bytes.
@@ -105,6 +105,7 @@ pub struct ImportSummary {
 
 /// Executes a request against a local node. Returns the response and the envelopes that
 /// were newly accepted (for a running node to publish).
+#[must_use = "the response answers the client and the accepted envelopes are to be published"]
 pub fn dispatch(node: &mut LocalNode, req: Request, now: i64) -> (Response, Vec<Envelope>) {
     match req {
         Request::Status => (
@@ -127,7 +128,7 @@ pub fn dispatch(node: &mut LocalNode, req: Request, now: i64) -> (Response, Vec<
             Err(NodeError::Refused(rejection)) => (Response::Refused { rejection }, vec![]),
             Err(e) => (
                 Response::Error {
-                    message: e.to_string(),
+                    message: one_line(&e),
                 },
                 vec![],
             ),
@@ -160,7 +161,7 @@ pub fn dispatch(node: &mut LocalNode, req: Request, now: i64) -> (Response, Vec<
                 }
                 Err(e) => (
                     Response::Error {
-                        message: e.to_string(),
+                        message: one_line(&e),
                     },
                     vec![],
                 ),
@@ -180,7 +181,7 @@ pub fn dispatch(node: &mut LocalNode, req: Request, now: i64) -> (Response, Vec<
             Ok(report) => (Response::Verified { report }, vec![]),
             Err(e) => (
                 Response::Error {
-                    message: e.to_string(),
+                    message: one_line(&e),
                 },
                 vec![],
             ),
@@ -190,11 +191,12 @@ pub fn dispatch(node: &mut LocalNode, req: Request, now: i64) -> (Response, Vec<
 
 /// Sends one request to the control socket and waits for the answer.
 pub fn call(socket: &Path, req: &Request, timeout: Duration) -> Result<Response, NodeError> {
-    let err = |e: std::io::Error| NodeError::Control(format!("{}: {e}", socket.display()));
+    let err = |e: std::io::Error| NodeError::control(socket.display().to_string(), e);
     let mut stream = UnixStream::connect(socket).map_err(err)?;
     stream.set_read_timeout(Some(timeout)).map_err(err)?;
     stream.set_write_timeout(Some(timeout)).map_err(err)?;
-    let mut line = serde_json::to_vec(req).map_err(|e| NodeError::Control(e.to_string()))?;
+    let mut line =
+        serde_json::to_vec(req).map_err(|e| NodeError::control("encoding the request", e))?;
     line.push(b'\n');
     stream.write_all(&line).map_err(err)?;
     stream.flush().map_err(err)?;
@@ -202,9 +204,9 @@ pub fn call(socket: &Path, req: &Request, timeout: Duration) -> Result<Response,
     let mut buf = String::new();
     reader.read_line(&mut buf).map_err(err)?;
     if buf.is_empty() {
-        return Err(NodeError::Control(
-            "the node closed the connection without answering".into(),
+        return Err(NodeError::control_msg(
+            "the node closed the connection without answering",
         ));
     }
-    serde_json::from_str(&buf).map_err(|e| NodeError::Control(format!("bad response: {e}")))
+    serde_json::from_str(&buf).map_err(|e| NodeError::control("bad response", e))
 }

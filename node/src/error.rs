@@ -40,22 +40,110 @@ pub enum NodeError {
         /// The error.
         source: std::io::Error,
     },
-    /// The storage engine failed.
-    #[error("store: {0}")]
-    Store(String),
-    /// The control endpoint failed.
-    #[error("control endpoint: {0}")]
-    Control(String),
-    /// The network failed to start.
-    #[error("network: {0}")]
-    Network(String),
+    /// The storage engine failed (or the store actor is gone).
+    #[error("store: {what}")]
+    Store {
+        /// What the node was doing.
+        what: String,
+        /// The underlying error, when there is one.
+        #[source]
+        source: Option<Source>,
+    },
+    /// The control endpoint failed (or the running node answered with an error).
+    #[error("control endpoint: {what}")]
+    Control {
+        /// What the node was doing, or the running node's one-line answer.
+        what: String,
+        /// The underlying error, when there is one.
+        #[source]
+        source: Option<Source>,
+    },
+    /// The network failed to start (or has stopped).
+    #[error("network: {what}")]
+    Network {
+        /// What the node was doing.
+        what: String,
+        /// The underlying error, when there is one.
+        #[source]
+        source: Option<Source>,
+    },
 }
 
+/// The underlying cause of a [`NodeError`]: boxed, so that no third-party error type
+/// (sled, libp2p, serde) is part of the node's API; callers read it through
+/// [`std::error::Error::source`].
+pub type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 impl NodeError {
+    /// The store failed while doing `what`, because of `source`.
+    pub(crate) fn store(what: impl Into<String>, source: impl Into<Source>) -> NodeError {
+        NodeError::Store {
+            what: what.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// The store failed while doing `what`, with no underlying error to show.
+    pub(crate) fn store_msg(what: impl Into<String>) -> NodeError {
+        NodeError::Store {
+            what: what.into(),
+            source: None,
+        }
+    }
+
+    /// The control endpoint failed while doing `what`, because of `source`.
+    pub(crate) fn control(what: impl Into<String>, source: impl Into<Source>) -> NodeError {
+        NodeError::Control {
+            what: what.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// The control endpoint failed (or answered an error), with no underlying error to show.
+    pub(crate) fn control_msg(what: impl Into<String>) -> NodeError {
+        NodeError::Control {
+            what: what.into(),
+            source: None,
+        }
+    }
+
+    /// The network failed while doing `what`, because of `source`.
+    pub(crate) fn network(what: impl Into<String>, source: impl Into<Source>) -> NodeError {
+        NodeError::Network {
+            what: what.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// The network failed, with no underlying error to show.
+    pub(crate) fn network_msg(what: impl Into<String>) -> NodeError {
+        NodeError::Network {
+            what: what.into(),
+            source: None,
+        }
+    }
+
     pub(crate) fn io(path: &Path, source: std::io::Error) -> NodeError {
         NodeError::Io {
             path: path.to_path_buf(),
             source,
         }
     }
+}
+
+/// An error and its causes on one line (`outer: inner: root`), for logs and for the control
+/// protocol's `error` answers, which carry text only.
+pub(crate) fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let msg = c.to_string();
+        // A cause an outer message already quotes is not repeated.
+        if !line.contains(&msg) {
+            line.push_str(": ");
+            line.push_str(&msg);
+        }
+        cause = c.source();
+    }
+    line
 }

@@ -7,9 +7,11 @@
 //! - [`control`]: the control protocol (JSON lines over a Unix socket) and its client.
 //! - [`run`]: the running node (`coop up`): [`run::run`], [`run::start`], [`NodeHandle`].
 //! - [`net`]: the swarm event loop (gossip, catch-up sync, discovery, peer penalties).
+//! - `peers`: the peer table and sync driver as sans-I/O state, driven by [`net`].
 //! - [`wire`]: the wire protocols (transport, gossip framing, sync messages, peer scoring).
 //! - `actor`: the store actor that owns the [`LocalNode`] while the node runs.
 //! - [`backend`]: [`Backend`], what CLI commands talk to (running node or store).
+//! - [`event`]: what a running node reports, [`NodeEvent`].
 //! - [`error`]: the error type, [`NodeError`].
 
 // A refusal (`Rejection`) is a value people act on, carried whole in errors on purpose.
@@ -20,8 +22,10 @@ pub mod backend;
 pub mod control;
 pub mod datadir;
 pub mod error;
+pub mod event;
 pub mod local;
 pub mod net;
+mod peers;
 pub mod run;
 pub mod store;
 pub mod wire;
@@ -29,6 +33,7 @@ pub mod wire;
 pub use backend::Backend;
 pub use datadir::{Config, DataDir};
 pub use error::NodeError;
-pub use local::{LocalNode, Status, VerifyReport};
-pub use run::{NodeEvent, NodeHandle, RunOptions};
+pub use event::NodeEvent;
+pub use local::{LocalNode, ProofIngest, Status, VerifyReport};
+pub use run::{NodeHandle, RunOptions};
 pub use store::Store;

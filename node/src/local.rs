@@ -87,6 +87,18 @@ impl VerifyReport {
     }
 }
 
+/// What [`LocalNode::ingest_proof`] made of a proof.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "a new proof is to be published and a refused one blamed on its sender"]
+pub enum ProofIngest {
+    /// New: it is stored, and the ledger now knows the fork.
+    New,
+    /// Already held.
+    Known,
+    /// Refused by the ledger (not an equivocation, or about an unknown device).
+    Refused(Rejection),
+}
+
 /// The node's local half.
 #[derive(Debug)]
 pub struct LocalNode {
@@ -105,38 +117,7 @@ impl LocalNode {
         let config = dir.config()?;
         let community = config.community.ok_or(NodeError::NoCommunity)?;
         let store = Store::open(&dir.store_path())?;
-        let mut ledger = Ledger::new(community);
-        let mut envelopes = Vec::with_capacity(store.len());
-        for entry in store.log() {
-            let entry = entry?;
-            match Envelope::decode(&entry.bytes) {
-                Ok(env) => envelopes.push(env),
-                // A damaged entry must not lock the member out of their node (nor out of
-                // `coop verify`, which names it): skip it, loudly.
-                Err(r) => tracing::warn!(
-                    position = entry.position,
-                    "stored entry does not decode ({r}); skipped — run `coop verify`"
-                ),
-            }
-        }
-        // Our own log was verified on the way in; `coop verify` re-checks signatures.
-        let out = ledger.ingest_trusted(envelopes);
-        for r in &out.rejected {
-            tracing::warn!(
-                "stored change no longer passes the gate ({r}); skipped — run `coop verify`"
-            );
-        }
-        if out.pending > 0 {
-            tracing::warn!(
-                pending = out.pending,
-                "stored changes wait for dependencies the store lacks"
-            );
-        }
-        for bytes in store.proofs()? {
-            if let Ok(p) = EquivocationProof::decode(&bytes) {
-                let _ = ledger.ingest_proof(p);
-            }
-        }
+        let ledger = rebuild(community, &store)?;
         Ok(LocalNode {
             identity: dir.identity()?,
             device: dir.device()?,
@@ -279,16 +260,10 @@ impl LocalNode {
         self.ledger.get(id).map(|(e, _)| e.clone())
     }
 
+    /// Rebuilds the ledger from the store, as [`LocalNode::open`] does: after a failed
+    /// write, so that memory holds exactly what is durable.
     fn reload(&mut self) -> Result<(), NodeError> {
-        let mut ledger = Ledger::new(self.ledger.community());
-        let mut envelopes = Vec::new();
-        for entry in self.store.log() {
-            if let Ok(env) = Envelope::decode(&entry?.bytes) {
-                envelopes.push(env);
-            }
-        }
-        ledger.ingest_trusted(envelopes);
-        self.ledger = ledger;
+        self.ledger = rebuild(self.ledger.community(), &self.store)?;
         Ok(())
     }
 
@@ -307,13 +282,21 @@ impl LocalNode {
         Ok(out)
     }
 
-    /// Takes in an equivocation proof from a peer; persists it when new.
-    pub fn ingest_proof(&mut self, proof: EquivocationProof) -> Result<bool, Rejection> {
-        let new = self.ledger.ingest_proof(proof.clone())?;
-        if new {
-            let _ = self.store.put_proof(&proof);
+    /// Takes in an equivocation proof from a peer; persists (and flushes) it when new. A
+    /// refused proof is a value ([`ProofIngest::Refused`]); an error is the store's failure,
+    /// and then the proof is forgotten in memory too.
+    pub fn ingest_proof(&mut self, proof: EquivocationProof) -> Result<ProofIngest, NodeError> {
+        match self.ledger.ingest_proof(proof.clone()) {
+            Ok(true) => {}
+            Ok(false) => return Ok(ProofIngest::Known),
+            Err(r) => return Ok(ProofIngest::Refused(r)),
         }
-        Ok(new)
+        if let Err(e) = self.store.put_proof(&proof) {
+            // Not durable: forget it in memory too, so we never serve or act on it.
+            self.reload()?;
+            return Err(e);
+        }
+        Ok(ProofIngest::New)
     }
 
     /// The derived state (incremental).
@@ -417,5 +400,170 @@ impl LocalNode {
     #[doc(hidden)]
     pub fn store_mut(&mut self) -> &mut Store {
         &mut self.store
+    }
+}
+
+/// Builds the ledger from the store: the log (document and derived state), then the stored
+/// equivocation proofs, which may name forks whose two changes the log does not both hold.
+/// The one path of [`LocalNode::open`] and [`LocalNode::reload`].
+fn rebuild(community: CommunityId, store: &Store) -> Result<Ledger, NodeError> {
+    let mut ledger = Ledger::new(community);
+    let mut envelopes = Vec::with_capacity(store.len());
+    for entry in store.log() {
+        let entry = entry?;
+        match Envelope::decode(&entry.bytes) {
+            Ok(env) => envelopes.push(env),
+            // A damaged entry must not lock the member out of their node (nor out of
+            // `coop verify`, which names it): skip it, loudly.
+            Err(r) => tracing::warn!(
+                position = entry.position,
+                "stored entry does not decode ({r}); skipped — run `coop verify`"
+            ),
+        }
+    }
+    // Our own log was verified on the way in; `coop verify` re-checks signatures.
+    let out = ledger.ingest_trusted(envelopes);
+    for r in &out.rejected {
+        tracing::warn!(
+            "stored change no longer passes the gate ({r}); skipped — run `coop verify`"
+        );
+    }
+    if out.pending > 0 {
+        tracing::warn!(
+            pending = out.pending,
+            "stored changes wait for dependencies the store lacks"
+        );
+    }
+    for bytes in store.proofs()? {
+        if let Ok(p) = EquivocationProof::decode(&bytes) {
+            // A stored proof passed this check when it was stored; one that fails now
+            // (say, after a format change) is skipped like a damaged log entry.
+            let _ = ledger.ingest_proof(p);
+        }
+    }
+    Ok(ledger)
+}
+
+#[cfg(test)]
+mod tests {
+    use coop_model::{EquivocationProof, Params, Record};
+
+    use super::*;
+
+    const T0: i64 = 1_700_000_000;
+    const IDENTITY: [u8; 32] = [7; 32];
+    const DEVICE: [u8; 32] = [9; 32];
+
+    fn proposal(title: &str) -> Record {
+        Record::Proposal {
+            title: title.into(),
+            description: format!("a test proposal called {title}"),
+        }
+    }
+
+    /// A replica of `community` in `root/name` with the founder's keys, holding `log`.
+    fn replica(
+        root: &std::path::Path,
+        name: &str,
+        community: CommunityId,
+        log: &[Envelope],
+    ) -> LocalNode {
+        let dir = DataDir::new(root.join(name));
+        dir.init(name, IDENTITY, DEVICE).unwrap();
+        let mut config = dir.config().unwrap();
+        config.community = Some(community);
+        dir.save_config(&config).unwrap();
+        let mut node = LocalNode::open(&dir).unwrap();
+        let out = node.ingest(log.to_vec()).unwrap();
+        assert_eq!(out.accepted.len(), log.len(), "{out:?}");
+        node
+    }
+
+    /// A founder's node holding only the genesis, and a proof that its device (the
+    /// founder's, restored on two machines) signed two different second changes.
+    fn genesis_and_fork(root: &std::path::Path) -> (LocalNode, EquivocationProof) {
+        let founder = DataDir::new(root.join("founder"));
+        founder.init("founder", IDENTITY, DEVICE).unwrap();
+        let mut a = LocalNode::found(&founder, "Test Co-op", Params::default(), T0).unwrap();
+        let genesis = a.export();
+        let mut b = replica(root, "restored", a.community(), &genesis);
+        let x = a.submit(proposal("from the original"), T0 + 10).unwrap();
+        let y = b
+            .submit(proposal("from the restored copy"), T0 + 10)
+            .unwrap();
+        let proof = EquivocationProof {
+            a: a.envelope(&x).unwrap(),
+            b: b.envelope(&y).unwrap(),
+        };
+        let holder = replica(root, "holder", a.community(), &genesis);
+        (holder, proof)
+    }
+
+    #[test]
+    fn reload_keeps_the_forks_known_only_from_stored_proofs() {
+        let root = tempfile::tempdir().unwrap();
+        let (mut node, proof) = genesis_and_fork(root.path());
+        let device = node.device_id();
+        assert_eq!(node.ingest_proof(proof).unwrap(), ProofIngest::New);
+        // The log holds neither side of the fork: only the stored proof names it.
+        assert_eq!(node.export().len(), 1);
+        assert_eq!(node.ledger().summary().forked_devices, vec![device]);
+        // What a failed append does: rebuild memory from the store.
+        node.reload().unwrap();
+        assert_eq!(node.ledger().summary().forked_devices, vec![device]);
+        let digest = node.status().digest;
+        // And the same as a fresh open.
+        let dir = node.dir().clone();
+        drop(node);
+        let mut reopened = LocalNode::open(&dir).unwrap();
+        assert_eq!(reopened.ledger().summary().forked_devices, vec![device]);
+        assert_eq!(reopened.status().digest, digest);
+    }
+
+    #[test]
+    fn a_proof_the_store_cannot_keep_is_an_error_and_is_forgotten() {
+        let root = tempfile::tempdir().unwrap();
+        let (mut node, proof) = genesis_and_fork(root.path());
+        node.store_mut().fail_proof_writes_for_test(true);
+        let err = node.ingest_proof(proof.clone()).unwrap_err();
+        assert!(matches!(err, NodeError::Store { .. }), "{err:?}");
+        assert_eq!(
+            crate::error::one_line(&err),
+            "store: storing an equivocation proof: injected failure"
+        );
+        // Not durable, so not known either: the node does not act on it.
+        assert_eq!(node.ledger().summary().forked_devices, vec![]);
+        node.store_mut().fail_proof_writes_for_test(false);
+        assert_eq!(node.ingest_proof(proof.clone()).unwrap(), ProofIngest::New);
+        assert_eq!(node.ingest_proof(proof).unwrap(), ProofIngest::Known);
+        let dir = node.dir().clone();
+        drop(node);
+        let reopened = LocalNode::open(&dir).unwrap();
+        assert_eq!(reopened.ledger().summary().forked_devices.len(), 1);
+    }
+
+    #[test]
+    fn a_sled_failure_storing_a_proof_reaches_the_caller_with_its_source() {
+        let root = tempfile::tempdir().unwrap();
+        let (mut node, proof) = genesis_and_fork(root.path());
+        node.store_mut().break_proofs_for_test();
+        let err = node.ingest_proof(proof).unwrap_err();
+        assert!(matches!(err, NodeError::Store { .. }), "{err:?}");
+        assert!(std::error::Error::source(&err).is_some(), "{err:?}");
+    }
+
+    #[test]
+    fn a_refused_proof_is_a_value_not_an_error() {
+        let root = tempfile::tempdir().unwrap();
+        let (mut node, proof) = genesis_and_fork(root.path());
+        let same = EquivocationProof {
+            a: proof.a.clone(),
+            b: proof.a,
+        };
+        assert!(matches!(
+            node.ingest_proof(same),
+            Ok(ProofIngest::Refused(_))
+        ));
+        assert!(node.store_mut().proofs().unwrap().is_empty());
     }
 }

@@ -12,6 +12,10 @@
 //! - Discovery: explicit peers are dialed at start and re-dialed while disconnected (back-off
 //!   from [`REDIAL_MIN`] to [`REDIAL_MAX`]); mDNS discoveries are dialed.
 //!
+//! The rules about peers (misbehaviour points, bans, foreign peers, which peer to sync
+//! with, re-dial back-off) are sans-I/O state in `peers.rs`; this loop feeds it what
+//! happens and performs the actions it returns.
+//!
 //! # Misbehaviour
 //! Bad data from a peer is a value, not an error: each refused envelope or proof (gossip or
 //! sync), each undecodable item and each malformed sync request is counted, attributed to
@@ -50,15 +54,18 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::actor::{GossipItem, Holdings, Missing, Publish, StoreHandle, SyncIngested, Verdict};
 use crate::error::NodeError;
-use crate::run::NodeEvent;
-use crate::wire::{
-    self, GossipMessage, SyncRequest, SyncResponse, APP_SCORE_PER_MISBEHAVIOUR,
-    SCORE_GRAYLIST_THRESHOLD, SYNC_BATCH, SYNC_MAX_PROOFS,
+use crate::event::NodeEvent;
+use crate::peers::{Action, Input, Peers};
+use crate::wire::{self, GossipMessage, SyncRequest, SyncResponse, SYNC_BATCH, SYNC_MAX_PROOFS};
+
+pub use crate::peers::{
+    BAN_DURATION, BAN_THRESHOLD, FOREIGN_MEMORY, MAX_BANS, MAX_DIAL_TARGETS, MAX_FOREIGN,
+    MAX_TRACKED_PEERS, MISBEHAVIOUR_DECAY, REDIAL_MAX, REDIAL_MIN,
 };
 
-/// Most established incoming connections.
 /// How often mDNS asks the LAN who is there.
 pub const MDNS_QUERY_INTERVAL: Duration = Duration::from_secs(30);
+/// Most established incoming connections.
 pub const MAX_ESTABLISHED_INCOMING: u32 = 48;
 /// Most established outgoing connections.
 pub const MAX_ESTABLISHED_OUTGOING: u32 = 48;
@@ -72,26 +79,6 @@ pub const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Ping interval.
 pub const PING_INTERVAL: Duration = Duration::from_secs(15);
 
-/// Misbehaviour points that get a peer banned.
-pub const BAN_THRESHOLD: u32 = 10;
-/// How long a ban lasts.
-pub const BAN_DURATION: Duration = Duration::from_secs(15 * 60);
-/// A peer's misbehaviour points drop by one this often.
-pub const MISBEHAVIOUR_DECAY: Duration = Duration::from_secs(60);
-/// Most peers whose misbehaviour is tracked at once (the least suspicious are forgotten).
-pub const MAX_TRACKED_PEERS: usize = 1024;
-/// Most bans held at once (the one expiring first is lifted early).
-pub const MAX_BANS: usize = 1024;
-/// Most peers of other communities remembered (not re-dialed while remembered).
-pub const MAX_FOREIGN: usize = 1024;
-/// How long a peer of another community is remembered.
-pub const FOREIGN_MEMORY: Duration = Duration::from_secs(15 * 60);
-/// Most explicit peers (configured, or dialed through the handle).
-pub const MAX_DIAL_TARGETS: usize = 256;
-/// First re-dial delay of an unreachable explicit peer.
-pub const REDIAL_MIN: Duration = Duration::from_secs(2);
-/// Longest re-dial delay.
-pub const REDIAL_MAX: Duration = Duration::from_secs(30);
 /// Most gossip messages waiting for the store's verdict (more are ignored, not lost:
 /// anti-entropy fetches them).
 pub const MAX_INFLIGHT_VALIDATIONS: usize = 512;
@@ -138,11 +125,11 @@ pub(crate) fn build_swarm(
         .with_max_established_per_peer(Some(MAX_ESTABLISHED_PER_PEER))
         .with_max_pending_incoming(Some(MAX_PENDING_CONNECTIONS))
         .with_max_pending_outgoing(Some(MAX_PENDING_CONNECTIONS));
-    let mut gossipsub =
-        wire::gossipsub_behaviour(keypair, community).map_err(NodeError::Network)?;
+    let mut gossipsub = wire::gossipsub_behaviour(keypair, community)
+        .map_err(|e| NodeError::network("gossip configuration", e))?;
     gossipsub
         .subscribe(&wire::topic(community))
-        .map_err(|e| NodeError::Network(format!("gossip subscription: {e}")))?;
+        .map_err(|e| NodeError::network("gossip subscription", e))?;
     let mdns = if use_mdns {
         Some(
             mdns::tokio::Behaviour::new(
@@ -155,7 +142,7 @@ pub(crate) fn build_swarm(
                 },
                 peer_id,
             )
-            .map_err(|e| NodeError::Network(format!("mDNS: {e}")))?,
+            .map_err(|e| NodeError::network("mDNS", e))?,
         )
     } else {
         None
@@ -247,20 +234,6 @@ enum Done {
     },
 }
 
-#[derive(Debug, Default)]
-struct SyncState {
-    in_flight: bool,
-    again: bool,
-}
-
-#[derive(Debug)]
-struct DialTarget {
-    addr: Multiaddr,
-    peer: Option<PeerId>,
-    next_attempt: Instant,
-    backoff: Duration,
-}
-
 /// The swarm loop's state.
 pub(crate) struct EventLoop {
     swarm: Swarm<Behaviour>,
@@ -276,18 +249,14 @@ pub(crate) struct EventLoop {
     inflight: FuturesUnordered<BoxFuture<'static, Done>>,
     inflight_validations: usize,
     serving: HashMap<PeerId, usize>,
-    syncs: HashMap<PeerId, SyncState>,
     outbound: HashMap<OutboundRequestId, PeerId>,
-    misbehaviour: HashMap<PeerId, u32>,
-    bans: HashMap<PeerId, Instant>,
-    foreign: HashMap<PeerId, Instant>,
-    targets: Vec<DialTarget>,
+    /// Misbehaviour, bans, foreign peers, outgoing syncs and re-dials: the sans-I/O state
+    /// this loop drives.
+    peers: Peers,
     listen: BTreeSet<Multiaddr>,
     listen_failures: usize,
     rejected_from_peers: u64,
-    bans_total: u64,
     sync_rounds: u64,
-    last_decay: Instant,
 }
 
 impl std::fmt::Debug for EventLoop {
@@ -317,17 +286,6 @@ impl EventLoop {
         sync_interval: Duration,
         peers: Vec<Multiaddr>,
     ) -> EventLoop {
-        let now = Instant::now();
-        let targets = peers
-            .into_iter()
-            .take(MAX_DIAL_TARGETS)
-            .map(|addr| DialTarget {
-                peer: peer_of(&addr),
-                addr,
-                next_attempt: now,
-                backoff: REDIAL_MIN,
-            })
-            .collect();
         EventLoop {
             swarm,
             topic: wire::topic(&community),
@@ -342,18 +300,12 @@ impl EventLoop {
             inflight: FuturesUnordered::new(),
             inflight_validations: 0,
             serving: HashMap::new(),
-            syncs: HashMap::new(),
             outbound: HashMap::new(),
-            misbehaviour: HashMap::new(),
-            bans: HashMap::new(),
-            foreign: HashMap::new(),
-            targets,
+            peers: Peers::new(peers, Instant::now()),
             listen: BTreeSet::new(),
             listen_failures: 0,
             rejected_from_peers: 0,
-            bans_total: 0,
             sync_rounds: 0,
-            last_decay: now,
         }
     }
 
@@ -362,7 +314,7 @@ impl EventLoop {
         self.swarm
             .listen_on(addr.clone())
             .map(|_| ())
-            .map_err(|e| NodeError::Network(format!("cannot listen on {addr}: {e}")))
+            .map_err(|e| NodeError::network(format!("cannot listen on {addr}"), e))
     }
 
     /// Runs until told to stop (or until every command sender is gone); the swarm and its
@@ -381,13 +333,11 @@ impl EventLoop {
                 },
                 Some(p) = self.publish.recv() => self.on_publish(p),
                 Some(done) = self.inflight.next(), if !self.inflight.is_empty() => self.on_done(done),
-                _ = anti_entropy.tick() => {
-                    let peers: Vec<PeerId> = self.syncs.keys().copied().collect();
-                    for p in peers {
-                        self.start_sync(p);
-                    }
+                _ = anti_entropy.tick() => self.drive(Input::AntiEntropy),
+                _ = maintenance.tick() => {
+                    self.drive(Input::Tick);
+                    self.update_snapshot();
                 }
-                _ = maintenance.tick() => self.maintain(),
                 r = self.stop.changed() => {
                     if r.is_err() || *self.stop.borrow() {
                         break;
@@ -411,11 +361,11 @@ impl EventLoop {
             .collect();
         let stats = NetStats {
             connected: peers.len(),
-            tracked_peers: self.misbehaviour.len(),
-            banned: self.bans.len(),
-            bans_total: self.bans_total,
-            foreign: self.foreign.len(),
-            dial_targets: self.targets.len(),
+            tracked_peers: self.peers.tracked(),
+            banned: self.peers.banned(),
+            bans_total: self.peers.bans_total(),
+            foreign: self.peers.foreign(),
+            dial_targets: self.peers.dial_targets(),
             inflight_validations: self.inflight_validations,
             inflight_serves: self.serving.values().sum(),
             sync_rounds: self.sync_rounds,
@@ -433,21 +383,11 @@ impl EventLoop {
     fn on_command(&mut self, cmd: NetCommand) {
         match cmd {
             NetCommand::Dial { addr, reply } => {
-                if !self.targets.iter().any(|t| t.addr == addr) {
-                    if self.targets.len() >= MAX_DIAL_TARGETS {
-                        self.targets.remove(0);
-                    }
-                    self.targets.push(DialTarget {
-                        peer: peer_of(&addr),
-                        addr: addr.clone(),
-                        next_attempt: Instant::now() + REDIAL_MIN,
-                        backoff: REDIAL_MIN,
-                    });
-                }
+                self.drive(Input::DialRequested { addr: addr.clone() });
                 let r = self
                     .swarm
                     .dial(addr.clone())
-                    .map_err(|e| NodeError::Network(format!("cannot dial {addr}: {e}")));
+                    .map_err(|e| NodeError::network(format!("cannot dial {addr}"), e));
                 let _ = reply.send(r);
                 self.update_snapshot();
             }
@@ -492,7 +432,7 @@ impl EventLoop {
             })) if info.protocol_version != wire::identify_protocol(&self.community) => {
                 tracing::info!(peer = %peer_id, version = %info.protocol_version,
                     "peer of another community or protocol; disconnecting");
-                self.mark_foreign(peer_id);
+                self.drive(Input::Foreign { peer: peer_id });
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(list))) => {
                 let mut by_peer: HashMap<PeerId, Vec<Multiaddr>> = HashMap::new();
@@ -502,8 +442,8 @@ impl EventLoop {
                 for (peer, addrs) in by_peer {
                     if peer == *self.swarm.local_peer_id()
                         || self.swarm.is_connected(&peer)
-                        || self.bans.contains_key(&peer)
-                        || self.foreign.contains_key(&peer)
+                        || self.peers.is_banned(&peer)
+                        || self.peers.is_foreign(&peer)
                     {
                         continue;
                     }
@@ -524,20 +464,19 @@ impl EventLoop {
                 num_established,
                 ..
             } => {
-                if endpoint.is_dialer() {
-                    let addr = endpoint.get_remote_address();
-                    for t in &mut self.targets {
-                        if t.addr == *addr || strip_p2p(&t.addr) == strip_p2p(addr) {
-                            t.peer = Some(peer_id);
-                            t.backoff = REDIAL_MIN;
-                        }
-                    }
-                }
-                if num_established.get() == 1 {
+                let first = num_established.get() == 1;
+                if first {
                     tracing::info!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
-                    self.syncs.insert(peer_id, SyncState::default());
                     self.emit(NodeEvent::PeerConnected(peer_id.to_string()));
-                    self.start_sync(peer_id);
+                }
+                self.drive(Input::Connected {
+                    peer: peer_id,
+                    first,
+                    dialed: endpoint
+                        .is_dialer()
+                        .then(|| endpoint.get_remote_address().clone()),
+                });
+                if first {
                     self.update_snapshot();
                 }
             }
@@ -548,7 +487,7 @@ impl EventLoop {
                 ..
             } => {
                 tracing::info!(peer = %peer_id, cause = ?cause, "disconnected");
-                self.syncs.remove(&peer_id);
+                self.drive(Input::Disconnected { peer: peer_id });
                 self.serving.remove(&peer_id);
                 self.emit(NodeEvent::PeerDisconnected(peer_id.to_string()));
                 self.update_snapshot();
@@ -673,7 +612,7 @@ impl EventLoop {
             } => {
                 self.outbound.remove(&request_id);
                 tracing::debug!(%peer, %error, "sync request failed");
-                self.sync_finished(peer, false);
+                self.drive(Input::SyncFinished { peer, more: false });
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
                 tracing::debug!(%peer, %error, "serving a sync request failed");
@@ -724,8 +663,8 @@ impl EventLoop {
     fn on_response(&mut self, peer: PeerId, response: SyncResponse) {
         if !response.is_for(&self.community) {
             tracing::info!(%peer, "sync peer belongs to another community; disconnecting");
-            self.mark_foreign(peer);
-            self.sync_finished(peer, false);
+            self.drive(Input::Foreign { peer });
+            self.drive(Input::SyncFinished { peer, more: false });
             return;
         }
         let mut bad = Vec::new();
@@ -757,7 +696,7 @@ impl EventLoop {
         }
         if envelopes.is_empty() && proofs.is_empty() {
             self.sync_rounds += 1;
-            self.sync_finished(peer, false);
+            self.drive(Input::SyncFinished { peer, more: false });
             return;
         }
         let store = self.store.clone();
@@ -793,7 +732,7 @@ impl EventLoop {
                     .report_message_validation_result(&id, &source, acceptance);
                 match verdict {
                     Some(Verdict::Reject(r)) => self.on_rejected(source, &r),
-                    Some(Verdict::Ignore) => self.start_sync(source),
+                    Some(Verdict::Ignore) => self.drive(Input::SyncWanted { peer: source }),
                     _ => {}
                 }
             }
@@ -822,14 +761,10 @@ impl EventLoop {
                     .send_response(channel, response);
             }
             Done::Clock { peer, clock } => {
-                let Some(h) = clock else {
-                    self.sync_finished(peer, false);
+                let Some(h) = clock.filter(|_| self.peers.may_sync(&peer)) else {
+                    self.drive(Input::SyncFinished { peer, more: false });
                     return;
                 };
-                if !self.swarm.is_connected(&peer) || self.bans.contains_key(&peer) {
-                    self.sync_finished(peer, false);
-                    return;
-                }
                 let req = SyncRequest::new(&self.community, &h.clock, &h.heads, &h.proofs_held);
                 let id = self.swarm.behaviour_mut().sync.send_request(&peer, req);
                 self.outbound.insert(id, peer);
@@ -837,7 +772,7 @@ impl EventLoop {
             Done::Ingested { peer, result, more } => {
                 self.sync_rounds += 1;
                 let Some(r) = result else {
-                    self.sync_finished(peer, false);
+                    self.drive(Input::SyncFinished { peer, more: false });
                     return;
                 };
                 for rej in &r.rejected {
@@ -847,26 +782,71 @@ impl EventLoop {
                     tracing::debug!(%peer, accepted = r.accepted, more, "synced");
                 }
                 let progress = r.accepted > 0 || r.new_proofs > 0;
-                self.sync_finished(peer, more && progress);
+                self.drive(Input::SyncFinished {
+                    peer,
+                    more: more && progress,
+                });
             }
         }
         self.update_snapshot();
     }
 
-    /// Starts a catch-up sync with a peer, or notes that another round is wanted.
-    fn start_sync(&mut self, peer: PeerId) {
-        if self.bans.contains_key(&peer) {
-            return;
+    /// Hands one input to the peer table and performs what it asks, in order (a gossip
+    /// score it asks for is read here and handed back).
+    fn drive(&mut self, input: Input) {
+        let mut todo: std::collections::VecDeque<Action> =
+            self.peers.handle(input, Instant::now()).into();
+        while let Some(action) = todo.pop_front() {
+            match action {
+                Action::SyncRound(peer) => self.request_clock(peer),
+                Action::SetAppScore { peer, score } => {
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .set_application_score(&peer, score);
+                }
+                Action::CheckGossipScore { peer, points } => {
+                    let score = self.swarm.behaviour().gossipsub.peer_score(&peer);
+                    tracing::debug!(%peer, points, ?score, "peer penalized");
+                    let next = self
+                        .peers
+                        .handle(Input::GossipScore { peer, score }, Instant::now());
+                    // What the score decides comes before anything queued after it.
+                    for a in next.into_iter().rev() {
+                        todo.push_front(a);
+                    }
+                }
+                Action::Ban(peer) => {
+                    tracing::warn!(%peer, duration = ?BAN_DURATION, "banning misbehaving peer");
+                    self.swarm.behaviour_mut().blocked.block_peer(peer);
+                    self.emit(NodeEvent::Banned(peer.to_string()));
+                    self.update_snapshot();
+                }
+                Action::Unban(peer) => {
+                    self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .set_application_score(&peer, 0.0);
+                    tracing::info!(%peer, "ban lifted");
+                }
+                Action::Disconnect(peer) => {
+                    let _ = self.swarm.disconnect_peer_id(peer);
+                }
+                Action::Redial { peer, addr } => {
+                    let opts = match peer {
+                        Some(p) => DialOpts::peer_id(p)
+                            .condition(PeerCondition::DisconnectedAndNotDialing)
+                            .addresses(vec![addr.clone()])
+                            .build(),
+                        None => DialOpts::unknown_peer_id().address(addr.clone()).build(),
+                    };
+                    if let Err(e) = self.swarm.dial(opts) {
+                        tracing::debug!(%addr, error = %e, "re-dial failed");
+                    }
+                }
+            }
         }
-        let Some(state) = self.syncs.get_mut(&peer) else {
-            return;
-        };
-        if state.in_flight {
-            state.again = true;
-            return;
-        }
-        state.in_flight = true;
-        self.request_clock(peer);
     }
 
     fn request_clock(&mut self, peer: PeerId) {
@@ -880,22 +860,6 @@ impl EventLoop {
             }
             .boxed(),
         );
-    }
-
-    /// A sync round ended; `continue_now` asks for the next batch at once.
-    fn sync_finished(&mut self, peer: PeerId, continue_now: bool) {
-        let connected = self.swarm.is_connected(&peer) && !self.bans.contains_key(&peer);
-        let Some(state) = self.syncs.get_mut(&peer) else {
-            return;
-        };
-        if continue_now && connected {
-            self.request_clock(peer);
-            return;
-        }
-        state.in_flight = false;
-        if std::mem::take(&mut state.again) && connected {
-            self.start_sync(peer);
-        }
     }
 
     fn on_rejected(&mut self, peer: PeerId, r: &Rejection) {
@@ -916,141 +880,7 @@ impl EventLoop {
     }
 
     fn penalize(&mut self, peer: PeerId, points: u32, why: &str) {
-        if !self.misbehaviour.contains_key(&peer) && self.misbehaviour.len() >= MAX_TRACKED_PEERS {
-            // Forget the least suspicious peer.
-            if let Some(p) = self
-                .misbehaviour
-                .iter()
-                .min_by_key(|(_, pts)| **pts)
-                .map(|(p, _)| *p)
-            {
-                self.misbehaviour.remove(&p);
-            }
-        }
-        let total = {
-            let e = self.misbehaviour.entry(peer).or_insert(0);
-            *e = e.saturating_add(points);
-            *e
-        };
-        let g = &mut self.swarm.behaviour_mut().gossipsub;
-        g.set_application_score(&peer, f64::from(total) * APP_SCORE_PER_MISBEHAVIOUR);
-        let score = g.peer_score(&peer);
-        tracing::debug!(%peer, points = total, ?score, why, "peer penalized");
-        if total >= BAN_THRESHOLD || score.is_some_and(|s| s < SCORE_GRAYLIST_THRESHOLD) {
-            self.ban(peer);
-        }
+        tracing::debug!(%peer, points, why, "misbehaviour");
+        self.drive(Input::Misbehaved { peer, points });
     }
-
-    fn ban(&mut self, peer: PeerId) {
-        if self.bans.contains_key(&peer) {
-            return;
-        }
-        if self.bans.len() >= MAX_BANS {
-            if let Some(p) = self.bans.iter().min_by_key(|(_, t)| **t).map(|(p, _)| *p) {
-                self.unban(p);
-            }
-        }
-        tracing::warn!(%peer, duration = ?BAN_DURATION, "banning misbehaving peer");
-        self.bans.insert(peer, Instant::now() + BAN_DURATION);
-        self.bans_total += 1;
-        self.swarm.behaviour_mut().blocked.block_peer(peer);
-        self.syncs.remove(&peer);
-        self.emit(NodeEvent::Banned(peer.to_string()));
-        self.update_snapshot();
-    }
-
-    fn unban(&mut self, peer: PeerId) {
-        self.bans.remove(&peer);
-        self.misbehaviour.remove(&peer);
-        self.swarm.behaviour_mut().blocked.unblock_peer(peer);
-        self.swarm
-            .behaviour_mut()
-            .gossipsub
-            .set_application_score(&peer, 0.0);
-        tracing::info!(%peer, "ban lifted");
-    }
-
-    fn mark_foreign(&mut self, peer: PeerId) {
-        if self.foreign.len() >= MAX_FOREIGN {
-            if let Some(p) = self
-                .foreign
-                .iter()
-                .min_by_key(|(_, t)| **t)
-                .map(|(p, _)| *p)
-            {
-                self.foreign.remove(&p);
-            }
-        }
-        self.foreign.insert(peer, Instant::now() + FOREIGN_MEMORY);
-        self.syncs.remove(&peer);
-        let _ = self.swarm.disconnect_peer_id(peer);
-    }
-
-    fn maintain(&mut self) {
-        let now = Instant::now();
-        let expired: Vec<PeerId> = self
-            .bans
-            .iter()
-            .filter(|(_, t)| **t <= now)
-            .map(|(p, _)| *p)
-            .collect();
-        for p in expired {
-            self.unban(p);
-        }
-        self.foreign.retain(|_, t| *t > now);
-        if now.duration_since(self.last_decay) >= MISBEHAVIOUR_DECAY {
-            self.last_decay = now;
-            self.misbehaviour.retain(|_, pts| {
-                *pts = pts.saturating_sub(1);
-                *pts > 0
-            });
-            let scores: Vec<(PeerId, u32)> =
-                self.misbehaviour.iter().map(|(p, s)| (*p, *s)).collect();
-            for (p, s) in scores {
-                self.swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .set_application_score(&p, f64::from(s) * APP_SCORE_PER_MISBEHAVIOUR);
-            }
-        }
-        for i in 0..self.targets.len() {
-            let t = &self.targets[i];
-            if t.next_attempt > now {
-                continue;
-            }
-            if let Some(p) = t.peer {
-                if self.swarm.is_connected(&p) || self.bans.contains_key(&p) {
-                    continue;
-                }
-            }
-            let addr = t.addr.clone();
-            let t = &mut self.targets[i];
-            t.next_attempt = now + t.backoff;
-            t.backoff = (t.backoff * 2).min(REDIAL_MAX);
-            let opts = match t.peer {
-                Some(p) => DialOpts::peer_id(p)
-                    .condition(PeerCondition::DisconnectedAndNotDialing)
-                    .addresses(vec![addr.clone()])
-                    .build(),
-                None => DialOpts::unknown_peer_id().address(addr.clone()).build(),
-            };
-            if let Err(e) = self.swarm.dial(opts) {
-                tracing::debug!(%addr, error = %e, "re-dial failed");
-            }
-        }
-        self.update_snapshot();
-    }
-}
-
-fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
-    addr.iter().find_map(|p| match p {
-        Protocol::P2p(id) => Some(id),
-        _ => None,
-    })
-}
-
-fn strip_p2p(addr: &Multiaddr) -> Multiaddr {
-    addr.iter()
-        .filter(|p| !matches!(p, Protocol::P2p(_)))
-        .collect()
 }

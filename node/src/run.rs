@@ -24,10 +24,12 @@ use tracing::Instrument;
 use crate::actor::{self, StoreHandle};
 use crate::control::{Request, Response, MAX_CONTROL_LINE};
 use crate::datadir::DataDir;
-use crate::error::NodeError;
+use crate::error::{one_line, NodeError};
 use crate::local::{LocalNode, Status};
 use crate::net::{self, Channels, EventLoop, NetCommand, NetSnapshot, NetStats};
 use crate::wire;
+
+pub use crate::event::NodeEvent;
 
 /// Capacity of the node's event broadcast (a subscriber that lags loses the oldest).
 pub const EVENT_CAPACITY: usize = 1024;
@@ -64,32 +66,6 @@ impl Default for RunOptions {
     }
 }
 
-/// Something that happened in a running node.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum NodeEvent {
-    /// A change was accepted (from any source) and is durable.
-    Accepted {
-        /// Its id.
-        id: RecordId,
-    },
-    /// A peer connected.
-    PeerConnected(String),
-    /// A peer's last connection closed.
-    PeerDisconnected(String),
-    /// A peer sent data the gate refused.
-    Rejected {
-        /// The peer.
-        peer: String,
-        /// Why (reason, change and author).
-        reason: String,
-    },
-    /// A peer was banned for misbehaviour.
-    Banned(String),
-    /// A new listen address (with `/p2p/<peer id>`).
-    Listening(String),
-}
-
 /// Runs the node for a data dir (which must have a community) until `shutdown` resolves;
 /// then stops accepting, flushes, removes the control socket, returns.
 pub async fn run(
@@ -116,7 +92,7 @@ pub struct NodeHandle {
     snapshot: watch::Receiver<NetSnapshot>,
     peer_id: PeerId,
     stop: Arc<watch::Sender<bool>>,
-    done: watch::Receiver<Option<Result<(), String>>>,
+    done: watch::Receiver<Option<Result<(), Arc<NodeError>>>>,
 }
 
 /// Starts the node in the background (for tests and in-process use). Returns once the
@@ -153,7 +129,7 @@ pub async fn start(dir: DataDir, opts: RunOptions) -> Result<NodeHandle, NodeErr
         let dir = dir.clone();
         tokio::task::spawn_blocking(move || LocalNode::open(&dir))
             .await
-            .map_err(|e| NodeError::Store(format!("opening the store: {e}")))??
+            .map_err(|e| NodeError::store("opening the store", e))??
     };
 
     let (events, _) = broadcast::channel(EVENT_CAPACITY);
@@ -213,7 +189,7 @@ pub async fn start(dir: DataDir, opts: RunOptions) -> Result<NodeHandle, NodeErr
         let _ = stop_tx.send(true);
         let _ = net_task.await;
         stop_store(&store, store_thread).await;
-        return Err(NodeError::Network(format!(
+        return Err(NodeError::network_msg(format!(
             "could not listen on {}",
             listen_strs.join(", ")
         )));
@@ -267,7 +243,7 @@ pub async fn start(dir: DataDir, opts: RunOptions) -> Result<NodeHandle, NodeErr
                 }
             }
             tracing::info!("node stopped");
-            let _ = done_tx.send(Some(flushed.map_err(|e| e.to_string())));
+            let _ = done_tx.send(Some(flushed.map_err(Arc::new)));
         }
         .instrument(span)
     };
@@ -293,7 +269,7 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
 
-async fn finished(rx: &mut watch::Receiver<Option<Result<(), String>>>) {
+async fn finished(rx: &mut watch::Receiver<Option<Result<(), Arc<NodeError>>>>) {
     let _ = rx.wait_for(Option::is_some).await;
 }
 
@@ -400,7 +376,7 @@ async fn answer(
         },
         Ok(r) => r,
         Err(e) => Response::Error {
-            message: e.to_string(),
+            message: one_line(&e),
         },
     }
 }
@@ -472,9 +448,9 @@ impl NodeHandle {
         self.net
             .send(NetCommand::Dial { addr, reply })
             .await
-            .map_err(|_| NodeError::Network("the network has stopped".into()))?;
+            .map_err(|_| NodeError::network_msg("the network has stopped"))?;
         rx.await
-            .map_err(|_| NodeError::Network("the network has stopped".into()))?
+            .map_err(|_| NodeError::network_msg("the network has stopped"))?
     }
 
     /// Events from now on.
@@ -490,18 +466,18 @@ impl NodeHandle {
         let r = done
             .wait_for(Option::is_some)
             .await
-            .map_err(|_| NodeError::Store("the node stopped abnormally".into()))?
+            .map_err(|_| NodeError::store_msg("the node stopped abnormally"))?
             .clone();
         match r {
             Some(Ok(())) | None => Ok(()),
-            Some(Err(e)) => Err(NodeError::Store(e)),
+            Some(Err(e)) => Err(NodeError::store("closing the store", e)),
         }
     }
 }
 
 fn unexpected(r: Response) -> NodeError {
     match r {
-        Response::Error { message } => NodeError::Control(message),
-        other => NodeError::Control(format!("unexpected response {other:?}")),
+        Response::Error { message } => NodeError::control_msg(message),
+        other => NodeError::control_msg(format!("unexpected response {other:?}")),
     }
 }

@@ -25,6 +25,9 @@ pub struct Store {
     log: sled::Tree,
     proofs: sled::Tree,
     next: u64,
+    /// Makes [`Store::put_proof`] fail while reads still work (tests of error paths).
+    #[cfg(test)]
+    fail_proof_writes: bool,
 }
 
 /// One stored log entry, as read back.
@@ -48,9 +51,9 @@ impl Store {
             {
                 NodeError::Locked(path.parent().unwrap_or(path).to_path_buf())
             }
-            other => NodeError::Store(format!("{}: {other}", path.display())),
+            other => NodeError::store(format!("opening {}", path.display()), other),
         })?;
-        let err = |e: sled::Error| NodeError::Store(e.to_string());
+        let err = |e: sled::Error| NodeError::store(format!("opening {}", path.display()), e);
         let meta = db.open_tree("meta").map_err(err)?;
         match meta.get("format").map_err(err)? {
             None => {
@@ -79,6 +82,8 @@ impl Store {
             log,
             proofs,
             next,
+            #[cfg(test)]
+            fail_proof_writes: false,
         })
     }
 
@@ -100,7 +105,7 @@ impl Store {
         }
         self.log
             .apply_batch(batch)
-            .map_err(|e| NodeError::Store(e.to_string()))?;
+            .map_err(|e| NodeError::store("appending to the log", e))?;
         self.flush()?;
         self.next = next;
         Ok(())
@@ -108,11 +113,18 @@ impl Store {
 
     /// Stores an equivocation proof and flushes.
     pub fn put_proof(&mut self, proof: &EquivocationProof) -> Result<(), NodeError> {
+        #[cfg(test)]
+        if self.fail_proof_writes {
+            return Err(NodeError::store(
+                "storing an equivocation proof",
+                std::io::Error::other("injected failure"),
+            ));
+        }
         // Keyed by content hash: storing the same proof twice is a no-op.
         let bytes = proof.encode();
         self.proofs
             .insert(sha256(&bytes), bytes)
-            .map_err(|e| NodeError::Store(e.to_string()))?;
+            .map_err(|e| NodeError::store("storing an equivocation proof", e))?;
         self.flush()
     }
 
@@ -123,7 +135,7 @@ impl Store {
             .values()
             .map(|v| {
                 v.map(|v| v.to_vec())
-                    .map_err(|e| NodeError::Store(e.to_string()))
+                    .map_err(|e| NodeError::store("reading the equivocation proofs", e))
             })
             .collect()
     }
@@ -131,7 +143,7 @@ impl Store {
     /// The whole log, in order.
     pub fn log(&self) -> impl Iterator<Item = Result<StoredEnvelope, NodeError>> + '_ {
         self.log.iter().map(|r| {
-            let (k, v) = r.map_err(|e| NodeError::Store(e.to_string()))?;
+            let (k, v) = r.map_err(|e| NodeError::store("reading the log", e))?;
             let position = u64::from_be_bytes(k.as_ref().try_into().unwrap_or([0; 8]));
             Ok(StoredEnvelope {
                 position,
@@ -155,7 +167,20 @@ impl Store {
         self.db
             .flush()
             .map(|_| ())
-            .map_err(|e| NodeError::Store(e.to_string()))
+            .map_err(|e| NodeError::store("flushing", e))
+    }
+
+    /// Drops the proofs tree under the open store, so that storing (and reading) proofs
+    /// fails inside sled as on a broken disk (tests of error paths).
+    #[cfg(test)]
+    pub(crate) fn break_proofs_for_test(&self) {
+        self.db.drop_tree("proofs").expect("drop the proofs tree");
+    }
+
+    /// Makes storing a proof fail while everything else works (tests of error paths).
+    #[cfg(test)]
+    pub(crate) fn fail_proof_writes_for_test(&mut self, fail: bool) {
+        self.fail_proof_writes = fail;
     }
 
     /// Overwrites one stored entry (for tests of `verify`: simulates disk corruption).
@@ -163,7 +188,7 @@ impl Store {
     pub fn corrupt_for_test(&mut self, position: u64, bytes: Vec<u8>) -> Result<(), NodeError> {
         self.log
             .insert(position.to_be_bytes(), bytes)
-            .map_err(|e| NodeError::Store(e.to_string()))?;
+            .map_err(|e| NodeError::store("overwriting a log entry", e))?;
         self.flush()
     }
 }
