@@ -164,9 +164,6 @@ impl Derived {
         });
     }
 
-    /// Would `record`, written now, count? Folds it on a copy of the current state.
-    #[allow(clippy::too_many_arguments)]
-
     /// Causal authorization (docs/RULES.md, "Authorization and causality") and then the
     /// rules of the record's kind.
     fn apply(&mut self, graph: Graph<'_>, c: &Ctx<'_>, record: &Record) -> Result<(), Refusal> {

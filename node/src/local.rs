@@ -455,10 +455,10 @@ mod tests {
     const DEVICE: [u8; 32] = [9; 32];
 
     fn proposal(title: &str) -> Record {
-        Record::Proposal {
+        Record::Proposal(coop_model::record::Proposal {
             title: title.into(),
             description: format!("a test proposal called {title}"),
-        }
+        })
     }
 
     /// A replica of `community` in `root/name` with the founder's keys, holding `log`.

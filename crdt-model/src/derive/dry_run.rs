@@ -23,6 +23,8 @@ fn pick<V: Clone>(map: &HashMap<MemberId, V>, ids: Option<&[MemberId]>) -> HashM
 }
 
 impl Derived {
+    /// Would `record`, written now, count? Folds it on a copy of the current state.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn would_refuse(
         &self,
         graph: Graph<'_>,

@@ -2,13 +2,13 @@
 //!
 //! Every change carries exactly one record: a new map at the document root under the key
 //! `{kind}/{device hex}/{seq}`, holding only scalar fields. Records are never updated or
-//! deleted; a later record refers to an earlier one by its [`RecordId`] (the change hash).
+//! deleted; a later record refers to an earlier one by its [`RecordId`](crate::ids::RecordId) (the change hash).
 //! This makes the write rules of the gate (docs/PROTOCOL.md, "Layout v1") a check of one
 //! change alone.
 //!
 //! Each family module holds its record structs, their layout (one `record_layout!`
 //! declaration from which encoding and decoding both follow), their one-line summaries and
-//! their derivation rules. This module lists the kinds once, in [`records!`], and
+//! their derivation rules. This module lists the kinds once, in `records!`, and
 //! dispatches on them. The checklist for adding a kind is in docs/ARCHITECTURE.md.
 
 use std::collections::BTreeMap;

@@ -1,7 +1,7 @@
 //! The derived state of a community and its queries: members, balances, attestations,
 //! proposals, aid, and (in the submodules) decisions, purchases, pools and privacy.
 //!
-//! A [`State`] is a pure function of the accepted changes ([`crate::derive`] builds it);
+//! A [`State`] is a pure function of the accepted changes (the private `derive` module builds it);
 //! nothing here reads a clock: queries that need "now" take it as an argument.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,0 +1,21 @@
+//! The integration tests of `coop-model`, as one test binary (one link, one run).
+//!
+//! Topic files live beside this one in `tests/model/`: `support` and `script` are shared helpers, the rest
+//! are tests grouped by what they exercise.
+
+// `Rejection` is the library's refusal value; helpers return it as the library does.
+#![allow(clippy::result_large_err)]
+mod attacks;
+mod concurrency;
+mod convergence;
+mod fixtures;
+mod fuzz;
+mod governance;
+mod metrics;
+mod pools;
+mod purchase;
+mod receipts;
+mod script;
+mod support;
+mod sync;
+mod timebank;
