@@ -1,6 +1,6 @@
 //! Text for people: aligned tables, durations, times and member names.
 
-use coop_model::{Day, MemberId, State};
+use coop_model::{Day, MemberId, Minutes, State};
 
 /// A table whose columns are padded to their widest cell.
 #[derive(Debug, Default)]
@@ -55,12 +55,14 @@ impl Table {
 }
 
 /// Minutes as `-90 min (-1 h 30 min)`: the integer stays visible, hours for people.
-pub(crate) fn minutes(m: i64) -> String {
+pub(crate) fn minutes(m: Minutes) -> String {
+    let m = m.0;
     with_hours(m, if m < 0 { "-" } else { "" })
 }
 
 /// A balance with an explicit sign: `+60 min (+1 h)`.
-pub(crate) fn signed_minutes(m: i64) -> String {
+pub(crate) fn signed_minutes(m: Minutes) -> String {
+    let m = m.0;
     with_hours(
         m,
         if m > 0 {
@@ -122,14 +124,14 @@ mod tests {
 
     #[test]
     fn durations_read_well() {
-        assert_eq!(minutes(0), "0 min");
-        assert_eq!(minutes(45), "45 min");
-        assert_eq!(minutes(180), "180 min (3 h)");
-        assert_eq!(minutes(-90), "-90 min (-1 h 30 min)");
-        assert_eq!(signed_minutes(60), "+60 min (+1 h)");
-        assert_eq!(signed_minutes(30), "+30 min");
-        assert_eq!(signed_minutes(-60), "-60 min (-1 h)");
-        assert_eq!(signed_minutes(0), "0 min");
+        assert_eq!(minutes(Minutes(0)), "0 min");
+        assert_eq!(minutes(Minutes(45)), "45 min");
+        assert_eq!(minutes(Minutes(180)), "180 min (3 h)");
+        assert_eq!(minutes(Minutes(-90)), "-90 min (-1 h 30 min)");
+        assert_eq!(signed_minutes(Minutes(60)), "+60 min (+1 h)");
+        assert_eq!(signed_minutes(Minutes(30)), "+30 min");
+        assert_eq!(signed_minutes(Minutes(-60)), "-60 min (-1 h)");
+        assert_eq!(signed_minutes(Minutes(0)), "0 min");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::envelope::Refusal;
-use crate::ids::{DeviceId, MemberId, RecordId};
+use crate::ids::{DeviceId, MemberId, Points, RecordId};
 use crate::params::Params;
 use crate::record::{Role, Visibility};
 use crate::state::{AidHistory, Member, MemberStatus, SpAccount, State, TimeAccount};
@@ -79,7 +79,7 @@ pub(crate) struct Fold {
     /// Counting removals per member: (device index, seq, clock owner entry index).
     pub(crate) removals: HashMap<MemberId, Vec<usize>>,
     pub(crate) forked: BTreeSet<DeviceId>,
-    pub(crate) locked: HashMap<(MemberId, RecordId), i64>,
+    pub(crate) locked: HashMap<(MemberId, RecordId), Points>,
     pub(crate) offers: HashMap<RecordId, RecordId>,
     /// The vouch count each member was admitted with (later changes of
     /// `admission_vouches` do not reach back).

@@ -145,6 +145,53 @@ pub struct Minutes(pub i64);
 #[serde(transparent)]
 pub struct Points(pub i64);
 
+/// Integer arithmetic and display for an amount newtype: sums and differences of the same
+/// unit, scaling by a plain integer, shown as the bare number.
+macro_rules! amount {
+    ($t:ident) => {
+        impl std::ops::Add for $t {
+            type Output = $t;
+            fn add(self, o: $t) -> $t {
+                $t(self.0 + o.0)
+            }
+        }
+        impl std::ops::Sub for $t {
+            type Output = $t;
+            fn sub(self, o: $t) -> $t {
+                $t(self.0 - o.0)
+            }
+        }
+        impl std::ops::Neg for $t {
+            type Output = $t;
+            fn neg(self) -> $t {
+                $t(-self.0)
+            }
+        }
+        impl std::ops::AddAssign for $t {
+            fn add_assign(&mut self, o: $t) {
+                self.0 += o.0;
+            }
+        }
+        impl std::ops::SubAssign for $t {
+            fn sub_assign(&mut self, o: $t) {
+                self.0 -= o.0;
+            }
+        }
+        impl std::iter::Sum for $t {
+            fn sum<I: Iterator<Item = $t>>(it: I) -> $t {
+                $t(it.map(|x| x.0).sum())
+            }
+        }
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+amount!(Minutes);
+amount!(Points);
+
 /// A calendar day, counted from 1970-01-01 (proleptic Gregorian). Serialized as `YYYY-MM-DD`.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Day(pub i32);

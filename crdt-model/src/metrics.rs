@@ -319,8 +319,8 @@ fn support(state: &State, time_of: &dyn Fn(&RecordId) -> i64, from: i64) -> Vec<
                 continue;
             }
             let day = Day::from_unix(t);
-            *by_day.entry(day).or_default() += a.points;
-            *by_week.entry(week_start(day)).or_default() += a.points;
+            *by_day.entry(day).or_default() += a.points.0;
+            *by_week.entry(week_start(day)).or_default() += a.points.0;
             supporters.insert(a.member);
         }
         if by_day.is_empty() {
@@ -341,7 +341,7 @@ fn support(state: &State, time_of: &dyn Fn(&RecordId) -> i64, from: i64) -> Vec<
                 id: p.id,
                 title: p.title.clone(),
                 status,
-                active_points: p.active_points,
+                active_points: p.active_points.0,
                 allocated_points: by_day.values().sum(),
                 supporters: supporters.len(),
                 by_day: periods(by_day),
@@ -379,9 +379,9 @@ fn distribution(state: &State) -> TimeDistribution {
         .values()
         .filter(|m| m.status == MemberStatus::Admitted)
         .collect();
-    let balances: Vec<i64> = admitted.iter().map(|m| m.time.balance).collect();
+    let balances: Vec<i64> = admitted.iter().map(|m| m.time.balance.0).collect();
     let from_floor: Vec<i64> = balances.iter().map(|b| (b - floor).max(0)).collect();
-    let provided: Vec<i64> = admitted.iter().map(|m| m.time.provided).collect();
+    let provided: Vec<i64> = admitted.iter().map(|m| m.time.provided.0).collect();
     TimeDistribution {
         members: admitted.len() as i64,
         bucket_minutes: HISTOGRAM_BUCKET_MINUTES,
@@ -400,7 +400,7 @@ fn hours_by_month(state: &State, since: Option<Day>) -> Vec<MonthHours> {
         }
         let (y, m, _) = a.date.ymd();
         let e = months.entry((y, m)).or_default();
-        e.0 += a.minutes;
+        e.0 += a.minutes.0;
         e.1 += 1;
     }
     months

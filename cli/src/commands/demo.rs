@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use coop_model::record::Urgency;
 use coop_model::state::{AidStatus, AttestationStatus, MemberStatus};
-use coop_model::{Day, MemberId, Params, Record, RecordId, State};
+use coop_model::{Day, MemberId, Params, Points, Record, RecordId, State};
 use coop_node::{Backend, DataDir, LocalNode, NodeError, Status};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::RngCore;
@@ -357,10 +357,10 @@ fn scenario(base: &Path, json: bool) -> Result<Report> {
     let available = state_of(alice_dir)?
         .members
         .get(&alice)
-        .map_or(0, |m| m.sp.available);
+        .map_or(Points(0), |m| m.sp.available);
     say.say(format!("Alice has {available} of 100 SP available."));
     ensure!(
-        available == 77,
+        available == Points(77),
         "expected 77 SP available, found {available}"
     );
     match a.submit(Record::Allocate(record::Allocate {

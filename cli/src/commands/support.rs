@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use coop_model::record;
 use coop_model::state::{Proposal, ProposalStatus};
-use coop_model::{MemberId, Record, State};
+use coop_model::{MemberId, Points, Record, State};
 use serde_json::{json, Value};
 
 use crate::app::{self, App, Report};
@@ -235,13 +235,13 @@ fn sp_status(state: &State, who: &MemberId) -> Result<Report> {
     let mut t = Table::new(&["proposal", "points", "state", "title"]);
     let mut list = Vec::new();
     for p in state.proposals.values() {
-        let points: i64 = p
+        let points: Points = p
             .allocations
             .iter()
             .filter(|a| a.member == *who)
             .map(|a| a.points)
             .sum();
-        if points == 0 {
+        if points == Points(0) {
             continue;
         }
         let locked = p.status == ProposalStatus::Open;

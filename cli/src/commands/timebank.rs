@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use coop_model::record;
-use coop_model::{Day, MemberId, Record, State};
+use coop_model::{Day, MemberId, Minutes, Record, State};
 use serde_json::json;
 
 use crate::app::{self, App, Report};
@@ -58,7 +58,7 @@ fn log(
         format!(
             "Logged {} of {service:?} for {name} on {date}: attestation {id}\n\
              It counts once {name} confirms it (`coop hours confirm {}`).\n",
-            show::minutes(minutes),
+            show::minutes(Minutes(minutes)),
             id.short()
         ),
     ))
@@ -118,7 +118,10 @@ fn settle(app: &App, query: &str, confirm: bool) -> Result<Report> {
         .attestations
         .get(&attestation)
         .context("the attestation vanished from the derived state")?;
-    let balance = state.members.get(&me).map_or(0, |m| m.time.balance);
+    let balance = state
+        .members
+        .get(&me)
+        .map_or(Minutes(0), |m| m.time.balance);
     let (verb, status) = if confirm {
         ("Confirmed", "confirmed")
     } else {
@@ -164,7 +167,7 @@ fn balance_text(state: &State, member: &MemberId, b: &coop_model::Balance) -> St
     let limit = state.params.fairness_warn_percent;
     let ratio = match b.ratio_percent {
         Some(p) => format!("received ÷ provided = {p}%"),
-        None if b.window_received > 0 => "received without providing".into(),
+        None if b.window_received > Minutes(0) => "received without providing".into(),
         None => "no exchanges yet".into(),
     };
     let verdict = if b.warning {

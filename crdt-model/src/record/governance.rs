@@ -220,6 +220,7 @@ impl Tally {
 use super::Record;
 use crate::envelope::{Refusal, RejectReason};
 use crate::fold::{Ctx, Derived, Past, Rule};
+use crate::ids::Points;
 use crate::state::{self, *};
 use std::collections::BTreeSet;
 
@@ -529,8 +530,8 @@ impl Derived {
                     let budget = self.state.params.sp_budget;
                     for m in self.state.members.values_mut() {
                         if m.status == MemberStatus::Admitted {
-                            m.sp.budget = budget;
-                            m.sp.available = budget - m.sp.allocated;
+                            m.sp.budget = Points(budget);
+                            m.sp.available = Points(budget) - m.sp.allocated;
                         }
                     }
                 }

@@ -123,6 +123,7 @@ impl Remove {
 use super::Role;
 use crate::envelope::{Refusal, RejectReason};
 use crate::fold::{Ctx, Derived, Past, Rule};
+use crate::ids::Points;
 use crate::state::*;
 
 impl Rule for Genesis {
@@ -171,8 +172,8 @@ impl Rule for Genesis {
         let budget = params.sp_budget;
         for m in d.state.members.values_mut() {
             if m.status == MemberStatus::Admitted {
-                m.sp.budget = budget;
-                m.sp.available = budget - m.sp.allocated;
+                m.sp.budget = Points(budget);
+                m.sp.available = Points(budget) - m.sp.allocated;
             }
         }
         Ok(())
@@ -305,8 +306,8 @@ impl Derived {
             m.vouched_by.insert(author);
             if m.status == MemberStatus::Pending && count >= needed {
                 m.status = MemberStatus::Admitted;
-                m.sp.budget = budget;
-                m.sp.available = budget - m.sp.allocated;
+                m.sp.budget = Points(budget);
+                m.sp.available = Points(budget) - m.sp.allocated;
                 self.fold.admission_threshold.insert(member, needed);
             }
         }

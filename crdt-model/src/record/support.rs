@@ -93,8 +93,8 @@ impl Rule for Proposal {
                 title: title.clone(),
                 description: description.clone(),
                 status: ProposalStatus::Open,
-                active_points: 0,
-                peak_points: 0,
+                active_points: Points(0),
+                peak_points: Points(0),
                 supporters: 0,
                 prioritized: false,
                 allocations: Vec::new(),
@@ -126,7 +126,7 @@ impl Rule for Allocate {
         author: MemberId,
     ) -> Result<(), Refusal> {
         let Allocate { proposal, points } = self;
-        d.allocate(graph, c, author, proposal, points.0)
+        d.allocate(graph, c, author, proposal, *points)
     }
 }
 
@@ -171,9 +171,9 @@ impl Derived {
             ));
         }
         p.status = ProposalStatus::Closed(outcome);
-        p.active_points = 0;
+        p.active_points = Points(0);
         p.prioritized = false;
-        let released: Vec<(MemberId, i64)> =
+        let released: Vec<(MemberId, Points)> =
             p.allocations.iter().map(|a| (a.member, a.points)).collect();
         for (m, pts) in released {
             self.fold.locked.remove(&(m, *id));
@@ -191,18 +191,23 @@ impl Derived {
         c: &Ctx<'_>,
         author: MemberId,
         id: &RecordId,
-        points: i64,
+        points: Points,
     ) -> Result<(), Refusal> {
         let (max, threshold) = (
-            self.params().sp_max_per_proposal,
-            self.params().sp_priority_threshold,
+            Points(self.params().sp_max_per_proposal),
+            Points(self.params().sp_priority_threshold),
         );
         let (allocated, budget) = self
             .state
             .members
             .get(&author)
-            .map_or((0, 0), |m| (m.sp.allocated, m.sp.budget));
-        let locked = self.fold.locked.get(&(author, *id)).copied().unwrap_or(0);
+            .map_or((Points(0), Points(0)), |m| (m.sp.allocated, m.sp.budget));
+        let locked = self
+            .fold
+            .locked
+            .get(&(author, *id))
+            .copied()
+            .unwrap_or_default();
         let p = self.proposal(graph, c, id)?;
         if p.status != ProposalStatus::Open {
             return Err(Refusal::new(
@@ -222,7 +227,7 @@ impl Derived {
                 format!("{} SP allocated, budget is {budget}", allocated + points),
             ));
         }
-        if locked == 0 {
+        if locked == Points(0) {
             p.supporters += 1;
         }
         p.active_points += points;

@@ -99,7 +99,7 @@ impl Rule for Attest {
                 id: c.id,
                 provider: author,
                 receiver: *to,
-                minutes: minutes.0,
+                minutes: *minutes,
                 service: service.clone(),
                 category: category.clone(),
                 date: *date,
@@ -186,8 +186,8 @@ impl Derived {
                 .state
                 .members
                 .get(&receiver)
-                .map_or(0, |m| m.time.balance);
-            if balance - minutes < floor {
+                .map_or(Minutes(0), |m| m.time.balance);
+            if balance - minutes < Minutes(floor) {
                 return Err(Refusal::new(
                     RejectReason::BelowFloor,
                     format!(

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::envelope::RejectReason;
-use crate::ids::{CommunityId, Day, DeviceId, MemberId, RecordId};
+use crate::ids::{CommunityId, Day, DeviceId, MemberId, Minutes, Points, RecordId};
 use crate::params::Params;
 use crate::record::{Kind, Outcome, ReportTarget, Role, Urgency, Visibility};
 
@@ -129,22 +129,22 @@ pub struct Member {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimeAccount {
     /// Confirmed minutes provided.
-    pub provided: i64,
+    pub provided: Minutes,
     /// Confirmed minutes received.
-    pub received: i64,
+    pub received: Minutes,
     /// provided − received.
-    pub balance: i64,
+    pub balance: Minutes,
 }
 
 /// A member's Support Points.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpAccount {
     /// Budget.
-    pub budget: i64,
+    pub budget: Points,
     /// Locked on open proposals.
-    pub allocated: i64,
+    pub allocated: Points,
     /// budget − allocated.
-    pub available: i64,
+    pub available: Points,
 }
 
 /// Visible mutual-aid history (reputation is history, not a score).
@@ -182,7 +182,7 @@ pub struct Attestation {
     /// Who received it.
     pub receiver: MemberId,
     /// Minutes.
-    pub minutes: i64,
+    pub minutes: Minutes,
     /// Service.
     pub service: String,
     /// Category.
@@ -213,7 +213,7 @@ pub struct Allocation {
     /// Who allocated.
     pub member: MemberId,
     /// Points.
-    pub points: i64,
+    pub points: Points,
 }
 
 /// A proposal as derived.
@@ -230,9 +230,9 @@ pub struct Proposal {
     /// Status.
     pub status: ProposalStatus,
     /// SP locked on it now (0 once closed).
-    pub active_points: i64,
+    pub active_points: Points,
     /// The most SP it ever held.
-    pub peak_points: i64,
+    pub peak_points: Points,
     /// Distinct members who allocated.
     pub supporters: usize,
     /// Active SP reached the priority threshold.
@@ -380,15 +380,15 @@ pub struct Balance {
     /// The member.
     pub member: MemberId,
     /// Balance in minutes.
-    pub minutes: i64,
+    pub minutes: Minutes,
     /// Confirmed minutes provided (all time).
-    pub provided: i64,
+    pub provided: Minutes,
     /// Confirmed minutes received (all time).
-    pub received: i64,
+    pub received: Minutes,
     /// Minutes provided within the fairness window.
-    pub window_provided: i64,
+    pub window_provided: Minutes,
     /// Minutes received within the fairness window.
-    pub window_received: i64,
+    pub window_received: Minutes,
     /// received ÷ provided over the window, in percent (None when nothing was provided).
     pub ratio_percent: Option<i64>,
     /// The fair-exchange warning.
@@ -463,7 +463,7 @@ impl State {
         let m = self.members.get(member)?;
         let today = Day::from_unix(now);
         let from = Day(today.0 - self.params.fairness_window_days as i32);
-        let (mut wp, mut wr) = (0, 0);
+        let (mut wp, mut wr) = (Minutes(0), Minutes(0));
         for a in self.attestations.values() {
             if a.status != AttestationStatus::Confirmed || a.date <= from || a.date > today {
                 continue;
@@ -475,11 +475,12 @@ impl State {
                 wr += a.minutes;
             }
         }
-        let ratio_percent = (wp > 0).then(|| wr * 100 / wp);
-        let warning = if wp == 0 {
-            wr > 0
+        let (wp_, wr_) = (wp.0, wr.0);
+        let ratio_percent = (wp_ > 0).then(|| wr_ * 100 / wp_);
+        let warning = if wp_ == 0 {
+            wr_ > 0
         } else {
-            wr * 100 > wp * self.params.fairness_warn_percent
+            wr_ * 100 > wp_ * self.params.fairness_warn_percent
         };
         Some(Balance {
             member: *member,

@@ -142,7 +142,10 @@ fn a_thousand_unadmitted_keys_get_no_sp_and_confirm_nothing() {
     for s in &sybils {
         let m = &state.members[&s.id()];
         assert_eq!(m.status, coop_model::state::MemberStatus::Pending);
-        assert_eq!((m.sp.budget, m.sp.available, m.sp.allocated), (0, 0, 0));
+        assert_eq!(
+            (m.sp.budget, m.sp.available, m.sp.allocated),
+            (Points(0), Points(0), Points(0))
+        );
     }
     for (i, env) in envs.iter().enumerate() {
         if i % 3 == 0 {
@@ -155,7 +158,7 @@ fn a_thousand_unadmitted_keys_get_no_sp_and_confirm_nothing() {
             );
         }
     }
-    assert_eq!(state.proposals[&p].active_points, 0);
+    assert_eq!(state.proposals[&p].active_points, Points(0));
     assert_eq!(state.proposals[&p].supporters, 0);
     assert_eq!(state.attestations, before.attestations);
     assert_eq!(
@@ -183,7 +186,7 @@ fn a_removed_member_writing_after_the_removal_is_refused() {
     );
     // What bob wrote before the removal stays: alice may still confirm it.
     town.write("alice", confirm(a));
-    assert_eq!(town.ledger.state().members[&bob].time.balance, 120);
+    assert_eq!(town.ledger.state().members[&bob].time.balance, Minutes(120));
 }
 
 #[test]
@@ -222,7 +225,7 @@ fn strong_removal_drops_concurrent_changes_that_sort_before_the_removal() {
             Err(RejectReason::RemovedMember)
         );
     }
-    assert_eq!(state.proposals[&p].active_points, 0);
+    assert_eq!(state.proposals[&p].active_points, Points(0));
     assert!(!state.attestations.contains_key(&rid(&y)));
 }
 
@@ -502,7 +505,7 @@ fn deleting_or_overwriting_another_members_record_is_refused() {
     );
     assert_eq!(
         town.ledger.state().attestations[&a].minutes,
-        120,
+        Minutes(120),
         "bob's record is intact"
     );
 }

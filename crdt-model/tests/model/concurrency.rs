@@ -106,8 +106,8 @@ fn one_member_allocating_from_two_devices_is_refused_over_budget_once() {
 
     let alice = town.id("alice");
     let state = replicas[0].state();
-    assert_eq!(state.members[&alice].sp.allocated, 60);
-    assert_eq!(state.members[&alice].sp.available, 40);
+    assert_eq!(state.members[&alice].sp.allocated, Points(60));
+    assert_eq!(state.members[&alice].sp.available, Points(40));
 }
 
 #[test]
@@ -137,7 +137,7 @@ fn concurrent_confirmations_that_cross_the_floor_refuse_the_same_one() {
     let refused = same_refusal_everywhere(&mut replicas, x, y, RejectReason::BelowFloor);
 
     let state = replicas[0].state().clone();
-    assert_eq!(state.members[&bob].time.balance, -400);
+    assert_eq!(state.members[&bob].time.balance, Minutes(-400));
     // The refused confirmation leaves its attestation pending, so bob may still decline it.
     let refused_att = if refused == x { a1 } else { a2 };
     assert_eq!(
@@ -210,5 +210,5 @@ fn an_accepted_allocation_can_be_refused_later_by_an_earlier_ordered_one() {
             || outcomes == [Err(RejectReason::OverProposalCap), Ok(())],
         "{outcomes:?}"
     );
-    assert_eq!(one.state().proposals[&p].active_points, 6);
+    assert_eq!(one.state().proposals[&p].active_points, Points(6));
 }

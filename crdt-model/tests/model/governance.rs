@@ -335,7 +335,7 @@ fn removal_by_decision_is_strong_and_replaces_the_founders_removal() {
         status(&mut town.ledger, &rid(&x)),
         Err(RejectReason::RemovedMember)
     );
-    assert_eq!(state.proposals[&p].active_points, 0);
+    assert_eq!(state.proposals[&p].active_points, Points(0));
     // A removed member cannot vote, open decisions or tally.
     let r = town
         .try_write(

@@ -462,7 +462,7 @@ fn render(
             let b = s
                 .balance(&m.id, today.0 as i64 * 86_400 + 43_200)
                 .expect("a member");
-            if b.window_provided + b.window_received == 0 {
+            if b.window_provided + b.window_received == Minutes(0) {
                 continue;
             }
             let ratio = b.ratio_percent.map_or("-".into(), |r| format!("{r}%"));

@@ -42,7 +42,7 @@ fn replicas_converge_through_paged_catch_up_alone() {
     // Nothing more to send either way.
     assert_eq!(catch_up(&mut town.ledger, &mut far, 3), 0);
     assert_eq!(catch_up(&mut far, &mut town.ledger, 3), 0);
-    assert_eq!(far.state().members[&bob].time.balance, 90);
+    assert_eq!(far.state().members[&bob].time.balance, Minutes(90));
 }
 
 #[test]

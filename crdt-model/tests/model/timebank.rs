@@ -44,8 +44,8 @@ fn a_newcomer_joins_from_their_own_replica_and_trades_hours() {
     assert_eq!(la.state().pending_for(&alice.id()).len(), 1);
     la.author(&alice.dev(0), confirm(id), T0 + 400)
         .expect("alice confirms");
-    assert_eq!(la.state().members[&bob.id()].time.balance, 180);
-    assert_eq!(la.state().members[&alice.id()].time.balance, -180);
+    assert_eq!(la.state().members[&bob.id()].time.balance, Minutes(180));
+    assert_eq!(la.state().members[&alice.id()].time.balance, Minutes(-180));
     assert!(la.state().pending_for(&alice.id()).is_empty());
 
     // Bob cannot confirm his own attestation: the author refuses and writes nothing.
@@ -72,18 +72,25 @@ fn the_fair_exchange_window_trails_the_given_now() {
 
     // Before the day of service, nothing is in the window yet; the balance is all-time.
     let before = at("2026-10-31");
-    assert_eq!((before.minutes, before.window_received), (-120, 0));
+    assert_eq!(
+        (before.minutes, before.window_received),
+        (Minutes(-120), Minutes(0))
+    );
     assert!(!before.warning);
     // On the day and for 181 days after, bob has received without providing: warned.
     for d in ["2026-11-01", "2027-01-01", "2027-05-01"] {
         let b = at(d);
-        assert_eq!((b.window_received, b.window_provided), (120, 0), "{d}");
+        assert_eq!(
+            (b.window_received, b.window_provided),
+            (Minutes(120), Minutes(0)),
+            "{d}"
+        );
         assert_eq!(b.ratio_percent, None);
         assert!(b.warning, "{d}");
     }
     // 182 days on, it has left the window.
     let after = at("2027-05-02");
-    assert_eq!(after.window_received, 0);
+    assert_eq!(after.window_received, Minutes(0));
     assert!(!after.warning);
     assert_eq!(after.window_days, 182);
     assert_eq!(state.balance(&MemberId([0; 32]), noon("2027-01-01")), None);

@@ -144,7 +144,7 @@ pub fn serve(task: &Task) -> Result<ChildReport, BenchError> {
             let balance = node.state().balance(member, *now);
             report.secs = t.elapsed().as_secs_f64();
             report.changes = node.ledger().len();
-            report.balance_minutes = balance.map(|b| b.minutes);
+            report.balance_minutes = balance.map(|b| b.minutes.0);
         }
         Task::Node { dir } => {
             let rt = tokio::runtime::Builder::new_multi_thread()
