@@ -72,7 +72,7 @@ fn main() {
     );
     let t = Instant::now();
     let mut fresh2 = Ledger::new(c);
-    fresh2.ingest_trusted(envs.clone());
+    let _ = fresh2.ingest_trusted(envs.clone());
     println!("ingest trusted: {:?}", t.elapsed());
     let t = Instant::now();
     let _ = fresh.derive_from_scratch();

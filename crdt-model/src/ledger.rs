@@ -39,6 +39,7 @@ const WORK_CHUNK: usize = 4 * PARALLEL_CHUNK;
 /// What one call to [`Ledger::ingest`] did.
 #[derive(Debug, Default, Clone)]
 #[non_exhaustive]
+#[must_use = "accepted changes must be persisted and new forks gossiped"]
 pub struct Outcome {
     /// Changes accepted into the ledger, in a causal order (persist these).
     pub accepted: Vec<Envelope>,
@@ -506,6 +507,19 @@ impl Ledger {
             reason,
             detail,
         };
+        // Vector clocks hold a device's sequence numbers as u32 (half the memory of u64
+        // over every entry and device); a device that wrote more is refused, never
+        // truncated into a clock that would claim a different past.
+        let Ok(seq32) = u32::try_from(v.seq) else {
+            return Err(reject(
+                RejectReason::BadSequence,
+                format!(
+                    "seq {} is beyond {}, the most changes one device may write",
+                    v.seq,
+                    u32::MAX
+                ),
+            ));
+        };
         let prev = clock.get(dev as usize).copied().unwrap_or(0) as u64;
         if prev + 1 != v.seq {
             return Err(reject(
@@ -532,7 +546,7 @@ impl Ledger {
         if clock.len() <= dev as usize {
             clock.resize(dev as usize + 1, 0);
         }
-        clock[dev as usize] = v.seq as u32;
+        clock[dev as usize] = seq32;
         if !v.record.is_certificate() && !self.admitted_in(member, &clock) {
             // Rule 3 at the gate: an unadmitted key writes its join request and nothing
             // else. Admission in a change's causal past never appears later, so this is the
@@ -962,10 +976,16 @@ impl Ledger {
                 "this device has no certificate in the ledger".into(),
             ));
         };
+        let Ok(seq32) = u32::try_from(seq) else {
+            return Some(Refusal::new(
+                RejectReason::BadSequence,
+                format!("this device has written {}, the most it may", u32::MAX),
+            ));
+        };
         if clock.len() <= dev as usize {
             clock.resize(dev as usize + 1, 0);
         }
-        clock[dev as usize] = seq as u32;
+        clock[dev as usize] = seq32;
         let graph = Graph {
             entries: &self.entries,
             index: &self.index,

@@ -337,7 +337,11 @@ impl LocalNode {
             counted: state.counted,
             refused: state.refused,
             heads: summary.heads,
-            digest: state.digest(),
+            // A state that does not serialize has no digest to compare: say so rather than
+            // show one that could match another broken replica's.
+            digest: state
+                .digest()
+                .unwrap_or_else(|e| format!("unavailable ({e})")),
             forked_devices: summary.forked_devices,
             running: false,
             peers: Vec::new(),
@@ -385,9 +389,11 @@ impl LocalNode {
             let _ = fresh.ingest_proof(p);
         }
         let scratch = fresh.derive_from_scratch();
-        report.digest_from_scratch = scratch.digest();
+        let digest =
+            |s: &coop_model::State| s.digest().map_err(|e| NodeError::Corrupt(e.to_string()));
+        report.digest_from_scratch = digest(&scratch)?;
         report.refused_records = scratch.refused;
-        report.digest_served = self.ledger.state().digest();
+        report.digest_served = digest(self.ledger.state())?;
         Ok(report)
     }
 

@@ -70,7 +70,7 @@ pub fn community_with(root: &Path, members: usize, psk: Option<String>) -> Commu
         let dir = init_dir(root, &format!("member{i}"));
         let (node, _) = LocalNode::join(&dir, id, psk.clone(), Vec::new(), T0 + 1).expect("join");
         ids.push(node.member());
-        founder.ingest(node.export()).expect("founder ingests join");
+        let _ = founder.ingest(node.export()).expect("founder ingests join");
         founder
             .submit(
                 Record::Vouch(record::Vouch {
@@ -85,7 +85,7 @@ pub fn community_with(root: &Path, members: usize, psk: Option<String>) -> Commu
     drop(founder);
     for dir in &dirs[1..] {
         let mut n = LocalNode::open(dir).expect("open member");
-        n.ingest(log.clone()).expect("member ingests log");
+        let _ = n.ingest(log.clone()).expect("member ingests log");
     }
     Community {
         id,

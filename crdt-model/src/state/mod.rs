@@ -397,6 +397,15 @@ pub struct Balance {
     pub window_days: i64,
 }
 
+/// Why the state could not be serialized canonically.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// serde_json refused a value.
+    #[error("the derived state does not serialize: {0}")]
+    Serialize(#[source] serde_json::Error),
+}
+
 /// Why a member or record name did not resolve.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -449,13 +458,17 @@ impl State {
     }
 
     /// The canonical serialization: identical on replicas holding the same changes.
-    pub fn canonical_json(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+    ///
+    /// Every field serializes (maps are keyed by ids or integers), so this fails only if a
+    /// future field breaks that; the failure is then an error, never an empty document
+    /// whose digest two broken replicas would share.
+    pub fn canonical_json(&self) -> Result<Vec<u8>, StateError> {
+        serde_json::to_vec(self).map_err(StateError::Serialize)
     }
 
     /// SHA-256 of the canonical serialization, hex: a short convergence check.
-    pub fn digest(&self) -> String {
-        hex::encode(Sha256::digest(self.canonical_json()))
+    pub fn digest(&self) -> Result<String, StateError> {
+        Ok(hex::encode(Sha256::digest(self.canonical_json()?)))
     }
 
     /// A member's balance and fair-exchange index at Unix time `now`.

@@ -32,7 +32,7 @@ fn fixture() -> &'static Fixture {
 fn ledger() -> Ledger {
     let f = fixture();
     let mut l = Ledger::new(CommunityId(rid(&f.envelopes[0]).0));
-    l.ingest_trusted(f.envelopes.iter().cloned());
+    let _ = l.ingest_trusted(f.envelopes.iter().cloned());
     l
 }
 

@@ -941,7 +941,7 @@ fn relief_converges(ops: &[ReliefOp], seed: u64) -> Result<(), TestCaseError> {
         prop_assert_eq!(l.pending_len(), 0);
         let fresh = l.derive_from_scratch();
         prop_assert_eq!(l.state(), &fresh);
-        digests.push(l.state().canonical_json());
+        digests.push(l.state().canonical_json().expect("the state serializes"));
         if round == 0 {
             let s = l.state();
             let period = params.relief_period_days * 86_400;

@@ -174,8 +174,11 @@ pub(crate) fn run(script: &str) -> String {
     let out = backwards.ingest(envs);
     assert!(out.rejected.is_empty() && out.pending == 0, "{out:?}");
     assert_eq!(
-        backwards.state().canonical_json(),
-        state.canonical_json(),
+        backwards
+            .state()
+            .canonical_json()
+            .expect("the state serializes"),
+        state.canonical_json().expect("the state serializes"),
         "a replica fed in reverse order differs"
     );
     let mut out = render(&town, &state, &labels, &lines_of, &not_written, now);

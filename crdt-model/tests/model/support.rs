@@ -325,8 +325,8 @@ pub(crate) fn assert_converged(a: &mut Ledger, b: &mut Ledger) {
     assert_eq!(ha, hb, "heads differ");
     let (sa, sb) = (a.state().clone(), b.state().clone());
     assert_eq!(
-        String::from_utf8_lossy(&sa.canonical_json()),
-        String::from_utf8_lossy(&sb.canonical_json()),
+        String::from_utf8_lossy(&sa.canonical_json().expect("the state serializes")),
+        String::from_utf8_lossy(&sb.canonical_json().expect("the state serializes")),
         "derived states differ"
     );
     assert_eq!(sa, a.derive_from_scratch(), "incremental != scratch");

@@ -58,10 +58,10 @@ fn a_replica_that_only_saw_one_branch_and_the_proof_converges() {
     let two = forge(&mut base, &key, &attest(alice, 60, "another"), T0 + 9_000);
     let discarded = if rid(&one) > rid(&two) { &one } else { &two };
     let mut left = town.replica();
-    left.ingest([discarded.clone()]);
+    let _ = left.ingest([discarded.clone()]);
     left.author(&town.dev("alice", 0), confirm(rid(discarded)), T0 + 9_500)
         .expect("alice confirms what she saw");
-    left.ingest([one.clone(), two.clone()]);
+    let _ = left.ingest([one.clone(), two.clone()]);
     assert_eq!(left.proofs().count(), 1);
 
     let mut right = town.replica();
@@ -70,5 +70,5 @@ fn a_replica_that_only_saw_one_branch_and_the_proof_converges() {
     let dev = key.device_id();
     assert!(right.state().forked_devices.contains_key(&dev));
     assert_converged(&mut left, &mut right);
-    town.ledger.ingest([one, two]);
+    let _ = town.ledger.ingest([one, two]);
 }

@@ -39,7 +39,7 @@ fn a_newcomer_joins_from_their_own_replica_and_trades_hours() {
     let att = lb
         .author(&bob.dev(0), attest(alice.id(), 180, "car repair"), T0 + 300)
         .expect("bob is a member now");
-    la.ingest([att.clone()]);
+    let _ = la.ingest([att.clone()]);
     let id = rid(&att);
     assert_eq!(la.state().pending_for(&alice.id()).len(), 1);
     la.author(&alice.dev(0), confirm(id), T0 + 400)

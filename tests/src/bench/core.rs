@@ -309,7 +309,7 @@ fn raw_verify(keys: &[VerifyingKey], signed: &[Signed]) -> Result<f64, BenchErro
 
 fn measure_derive(ledger: &mut Ledger, reps: usize) -> Result<DeriveFigure, BenchError> {
     let changes = ledger.len();
-    let state_digest = ledger.state().digest();
+    let state_digest = ledger.state().digest().expect("the state serializes");
     let mut scratch = f64::INFINITY;
     let mut read = f64::INFINITY;
     let mut fields = 0;
@@ -317,7 +317,7 @@ fn measure_derive(ledger: &mut Ledger, reps: usize) -> Result<DeriveFigure, Benc
         let t = Instant::now();
         let s = ledger.derive_from_scratch();
         scratch = scratch.min(t.elapsed().as_secs_f64());
-        if s.digest() != state_digest {
+        if s.digest().expect("the state serializes") != state_digest {
             return Err(BenchError::new(
                 "derivation from scratch differs from the incremental state",
             ));

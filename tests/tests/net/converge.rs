@@ -31,7 +31,10 @@ async fn four_nodes_with_explicit_peers_converge() {
     assert!(ok, "nodes did not converge: {}", describe(&nodes).await);
     let states: Vec<_> = futures_join(&nodes).await;
     for s in &states[1..] {
-        assert_eq!(s.digest(), states[0].digest());
+        assert_eq!(
+            s.digest().expect("the state serializes"),
+            states[0].digest().expect("the state serializes")
+        );
     }
     for id in &ids {
         assert!(states[0].log.iter().any(|e| e.id == *id));
