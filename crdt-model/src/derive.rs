@@ -1,5 +1,5 @@
-//! Deterministic derivation (§6, §7.1–§7.3): fold every accepted change in one total order
-//! — ascending (height in the change graph, change hash) — into the community's state.
+//! Deterministic derivation (docs/RULES.md R0): fold every accepted change in one total
+//! order — ascending (height in the change graph, change hash) — into the community's state.
 //!
 //! Changes on the discarded branch of an equivocation, and changes built on them, are not
 //! part of the canonical document and are not folded either (the ledger still holds them:
@@ -7,20 +7,19 @@
 //!
 //! Rules that depend on earlier facts (caps, budgets, floors) are evaluated at each record's
 //! position, and every refused record stays in [`State::log`] with its reason. The fold
-//! reads only the changes and the equivocation proofs: never a clock, never the arrival
+//! reads only the changes and the devices proven forked: never a clock, never the arrival
 //! order. Queries that need "now" ([`State::balance`]) take it as an argument.
 //!
 //! The engine lives here: the fold in total order, strong removal's fixed point, causal
 //! authorization, and the dispatch to the rules of each record kind ([`crate::record`],
 //! through [`crate::fold::Rule`]). The dry run of authoring is in [`dry_run`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use crate::envelope::{Refusal, RejectReason};
 use crate::fold::{Ctx, Derived, Fold};
 use crate::graph::{Entry, Graph};
 use crate::ids::{CommunityId, DeviceId, MemberId};
-use crate::ledger::EquivocationProof;
 use crate::record::{self, DecisionAction, Record};
 use crate::state::{EntryStatus, LogEntry, State};
 
@@ -29,11 +28,11 @@ mod dry_run;
 impl Derived {
     pub(crate) fn from_scratch(
         graph: Graph<'_>,
-        proofs: &BTreeMap<DeviceId, EquivocationProof>,
+        forked: &BTreeSet<DeviceId>,
         community: &CommunityId,
         epoch: u64,
     ) -> Derived {
-        // Strong removal (§4) refuses a removed member's records anywhere in the order that
+        // Strong removal (docs/RULES.md R14) refuses a removed member's records anywhere in the order that
         // are not in the removal's causal past, which needs the removals before the fold
         // that decides them. So: fold with the removals known so far, and again with those
         // the fold found passed, until no new one appears. The set only grows (a removal
@@ -41,7 +40,7 @@ impl Derived {
         // decision; every pass is a function of the change set alone.
         let mut known: BTreeSet<usize> = BTreeSet::new();
         loop {
-            let d = Self::fold_pass(graph, proofs, community, epoch, &known);
+            let d = Self::fold_pass(graph, forked, community, epoch, &known);
             if d.fold.gov.passed_removals.is_subset(&known) {
                 return d;
             }
@@ -51,13 +50,13 @@ impl Derived {
 
     fn fold_pass(
         graph: Graph<'_>,
-        proofs: &BTreeMap<DeviceId, EquivocationProof>,
+        forked: &BTreeSet<DeviceId>,
         community: &CommunityId,
         epoch: u64,
         known_removals: &BTreeSet<usize>,
     ) -> Derived {
         let mut fold = Fold {
-            forked: proofs.keys().copied().collect(),
+            forked: forked.clone(),
             ..Fold::default()
         };
         fold.gov.known_removals = known_removals.clone();
@@ -112,11 +111,7 @@ impl Derived {
         })
     }
 
-    pub(crate) fn extend(
-        &mut self,
-        graph: Graph<'_>,
-        _proofs: &BTreeMap<DeviceId, EquivocationProof>,
-    ) {
+    pub(crate) fn extend(&mut self, graph: Graph<'_>) {
         let mut new: Vec<&Entry> = graph.entries[self.folded..]
             .iter()
             .filter(|e| !e.excluded)
@@ -176,7 +171,7 @@ impl Derived {
                 }
             }
             // The canonical certificate of a forked device still binds it to its member:
-            // the member must stay in the state to be flagged (§5), and a founder's genesis
+            // the member must stay in the state to be flagged (docs/RULES.md R15), and a founder's genesis
             // is the community itself. Everything else the device wrote stops counting.
             if !record.is_certificate() || c.excluded {
                 return Err(Refusal::new(

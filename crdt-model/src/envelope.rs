@@ -165,7 +165,7 @@ impl Refusal {
     }
 }
 
-/// Why a change was refused by the gate (§5) or counted for nothing by derivation (§6).
+/// Why a change was refused by the gate (docs/PROTOCOL.md §5) or counted for nothing by derivation (docs/RULES.md R17).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -232,7 +232,8 @@ pub enum RejectReason {
     ProposalClosed,
     /// The category is not one of the community's categories.
     UnknownCategory,
-    /// The member is already admitted, already vouched for, or is the voucher.
+    /// Nothing new: a second vouch by the same member, a second approval by the same
+    /// steward, a payment or pickup already marked.
     Redundant,
     /// A vote after the decision's window closed, or outside the tally's causal past.
     WindowClosed,

@@ -1,4 +1,4 @@
-//! What `coop export` writes: the records a viewer may see (§9, §10), in total order, and
+//! What `coop export` writes: the records a viewer may see (docs/RULES.md R10, docs/RULES.md R11), in total order, and
 //! the two-party hour receipts among them, which verify on their own ([`Receipt::verify`]).
 //!
 //! A record the viewer may not see in full (another member's history they keep from the

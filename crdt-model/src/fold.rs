@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::envelope::Refusal;
 use crate::ids::{DeviceId, MemberId, Points, RecordId};
 use crate::params::Params;
-use crate::record::{Role, Visibility};
 use crate::state::{AidHistory, Member, MemberStatus, SpAccount, State, TimeAccount};
+use crate::terms::{Role, Visibility};
 
 /// A change as the fold sees it.
 #[derive(Debug, Clone, Copy)]

@@ -1,4 +1,4 @@
-//! The stateless part of the gate (§5 rules 1, 2 and 4): decode within caps, check the
+//! The stateless part of the gate (docs/PROTOCOL.md §5 rules 1, 2 and 4; docs/RULES.md R12): decode within caps, check the
 //! signature against the actor id, and check the operations against the layout's write rules.
 //!
 //! Rule 5 (dependencies present) and equivocation are checked by [`crate::Ledger`]; rule 3

@@ -284,6 +284,41 @@ impl<'de> Deserialize<'de> for Day {
     }
 }
 
+/// Serde for fixed-size byte arrays as hex strings.
+pub(crate) mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer, const N: usize>(
+        b: &[u8; N],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(b))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+        d: D,
+    ) -> Result<[u8; N], D::Error> {
+        let s = String::deserialize(d)?;
+        let mut out = [0u8; N];
+        hex::decode_to_slice(&s, &mut out).map_err(serde::de::Error::custom)?;
+        Ok(out)
+    }
+}
+
+/// Serde for byte vectors as hex strings.
+pub(crate) mod hex_vec {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(b))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        hex::decode(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

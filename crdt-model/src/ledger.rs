@@ -924,6 +924,11 @@ impl Ledger {
 
     /// The dependencies of a new change of `device` as `seq`: at most [`MAX_DEPS`] heads,
     /// always including one that has the device's previous change in its past.
+    /// The devices proven to have equivocated: what derivation needs of the proofs.
+    fn forked(&self) -> BTreeSet<DeviceId> {
+        self.proofs.keys().copied().collect()
+    }
+
     fn author_deps(&self, device: &DeviceId, seq: u64) -> Vec<RecordId> {
         let dev = self.device_index.get(device).copied();
         let own = dev.filter(|_| seq > 1).and_then(|dev| {
@@ -1003,10 +1008,10 @@ impl Ledger {
         };
         let fresh = match self.derived.take() {
             Some(mut d) if d.can_extend(graph, self.epoch) => {
-                d.extend(graph, &self.proofs);
+                d.extend(graph);
                 d
             }
-            _ => Derived::from_scratch(graph, &self.proofs, &self.community, self.epoch),
+            _ => Derived::from_scratch(graph, &self.forked(), &self.community, self.epoch),
         };
         self.derived.insert(fresh)
     }
@@ -1050,7 +1055,7 @@ impl Ledger {
             entries: &self.entries,
             index: &self.index,
         };
-        Derived::from_scratch(graph, &self.proofs, &self.community, self.epoch).state
+        Derived::from_scratch(graph, &self.forked(), &self.community, self.epoch).state
     }
 }
 

@@ -12,8 +12,8 @@
 //! - `derive` (private): the deterministic fold into [`State`]; the rules of each record kind sit
 //!   with the kind in [`record`].
 //! - [`receipt`]: two-party hour receipts that verify on their own.
-//! - [`metrics`]: community metrics (§10), pure functions of a state and `now`.
-//! - [`export`]: the records a member may see (§9), with their receipts.
+//! - [`metrics`]: community metrics (docs/RULES.md R11), pure functions of a state and `now`.
+//! - [`export`]: the records a member may see (docs/RULES.md R10), with their receipts.
 //! - [`seal`]: text sealed to a set of members (relief reasons for the stewards).
 
 // `Rejection` is a value on the refusal path (an id, two keys and a reason); boxing it
@@ -35,6 +35,7 @@ pub mod receipt;
 pub mod record;
 pub mod seal;
 pub mod state;
+pub mod terms;
 
 pub use envelope::{Envelope, RejectReason, Rejection};
 pub use identity::{DeviceKey, IdentityKey};

@@ -1,4 +1,4 @@
-//! Community metrics (§10): pure functions of a derived [`State`] and of the moments passed
+//! Community metrics (docs/RULES.md R11): pure functions of a derived [`State`] and of the moments passed
 //! in (`now`, `since`). Integers only; every ratio is in basis points (1/100 of a percent),
 //! rounded down.
 //!
@@ -6,7 +6,7 @@
 //! does not change derivation, so hidden records still count in the aggregates (which must
 //! agree with the balances anyone can recompute); only named listings (the per-proposal SP
 //! series) leave hidden proposals out. Aggregates are always shown, whatever members'
-//! visibility settings (§9).
+//! visibility settings (docs/RULES.md R10).
 //!
 //! Sections for domains that other modules add to the state (collective purchasing, pools,
 //! relief) are `Option`s: `None` until [`Metrics::compute`] fills them from the state.
@@ -16,8 +16,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{Day, RecordId};
+use crate::state::State;
 use crate::state::{AidStatus, AttestationStatus, EntryStatus, MemberStatus, ProposalStatus};
-use crate::State;
 
 /// Participation counts members with a counted record in this many days before `now`.
 pub const PARTICIPATION_WINDOW_DAYS: i64 = 30;
@@ -43,12 +43,12 @@ pub struct Metrics {
     pub hours_by_month: Vec<MonthHours>,
     /// Members active in the last [`PARTICIPATION_WINDOW_DAYS`] days.
     pub participation: Participation,
-    /// Collective purchasing: savings and local value retained (§7.4); `None` until the
+    /// Collective purchasing: savings and local value retained (docs/RULES.md R7); `None` until the
     /// state holds purchases.
     pub purchases: Option<PurchaseMetrics>,
-    /// Investment pools (§7.5); `None` until the state holds pools.
+    /// Investment pools (docs/RULES.md R8–R9); `None` until the state holds pools.
     pub pools: Option<PoolMetrics>,
-    /// Emergency relief (§7.5); `None` until the state holds relief requests.
+    /// Emergency relief (docs/RULES.md R8–R9); `None` until the state holds relief requests.
     pub relief: Option<ReliefMetrics>,
 }
 

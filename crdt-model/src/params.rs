@@ -1,4 +1,4 @@
-//! Community parameters (§8): integers and lists, set at genesis, changed only by governance.
+//! Community parameters (docs/RULES.md R16): integers and lists, set at genesis, changed only by governance.
 
 use std::collections::BTreeMap;
 
@@ -79,7 +79,7 @@ impl Default for Params {
     }
 }
 
-/// The names of all parameters, in the order of §8.
+/// The names of all parameters, in the order of docs/RULES.md R16.
 pub const PARAM_NAMES: [&str; 13] = [
     "admission_vouches",
     "timebank_floor_minutes",
@@ -162,7 +162,7 @@ impl Params {
         self.set(k.trim(), v)
     }
 
-    /// Every parameter as (name, text value), in the order of §8.
+    /// Every parameter as (name, text value), in the order of docs/RULES.md R16.
     pub fn entries(&self) -> Vec<(&'static str, String)> {
         let map = self.to_map();
         PARAM_NAMES

@@ -1,4 +1,4 @@
-//! Two-party hour receipts (§7.1) that anyone can verify on their own, without a ledger.
+//! Two-party hour receipts (docs/RULES.md R2) that anyone can verify on their own, without a ledger.
 //!
 //! A [`Receipt`] carries the provider's signed attestation, the receiver's signed
 //! confirmation or decline, and the certificate change (the seq-1 `genesis`, `join` or

@@ -1,5 +1,5 @@
 //! Sealed text: a short message (a relief request's reason) encrypted to a set of members,
-//! so the shared ledger carries it without showing it to anyone else (§7.5, §9).
+//! so the shared ledger carries it without showing it to anyone else (docs/RULES.md R8–R9, docs/RULES.md R10).
 //!
 //! A member id is an ed25519 identity public key; its X25519 form is the birationally
 //! equivalent Montgomery point (`VerifyingKey::to_montgomery`), and the matching secret is

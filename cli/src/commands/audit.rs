@@ -28,7 +28,7 @@ pub(crate) fn ledger(
         .take(limit.unwrap_or(usize::MAX));
     let mut t = Table::new(&["#", "id", "time (UTC)", "member", "kind", "status", "what"]);
     let mut list = Vec::new();
-    // Another member's history is withheld where their visibility keeps it from you (§9):
+    // Another member's history is withheld where their visibility keeps it from you (docs/RULES.md R10):
     // the row shows that the record exists, its kind and status, not whose or what.
     let view = state.viewer(crate::commands::insight::viewer(app));
     for e in entries {

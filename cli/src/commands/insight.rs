@@ -1,5 +1,5 @@
 //! Privacy and transparency: `visibility [show|set]`, `metrics` and `export`, and the check
-//! the other commands run before showing another member's balance or history (§9, §10).
+//! the other commands run before showing another member's balance or history (docs/RULES.md R10, docs/RULES.md R11).
 
 use coop_model::record;
 use std::io::Write as _;

@@ -321,7 +321,7 @@ pub(crate) fn members(app: &App) -> Result<Report> {
     let mut ms: Vec<_> = state.members.values().collect();
     ms.sort_by(|a, b| (&a.display_name, a.id).cmp(&(&b.display_name, b.id)));
     for m in ms {
-        // Another member's balance is shown only if their visibility allows it (§9).
+        // Another member's balance is shown only if their visibility allows it (docs/RULES.md R10).
         let visible = state.can_see(Some(&me), &m.id);
         let vouchers: Vec<String> = m.vouched_by.iter().map(|v| show::name(&state, v)).collect();
         let you = if m.id == me { " (you)" } else { "" };

@@ -473,7 +473,7 @@ impl Reader {
         })
     }
 
-    /// The reason opens for current stewards only (§7.5: shown to stewards only), and only
+    /// The reason opens for current stewards only (docs/RULES.md R8–R9: shown to stewards only), and only
     /// when it was sealed to them.
     fn reason(&self, state: &State, r: &ReliefRequest) -> Reason {
         if !state.stewards().contains(&self.me) {
@@ -610,7 +610,7 @@ fn pool_json(state: &State, p: &Pool, detail: bool) -> Value {
                 })
             })
             .collect();
-        // Relief releases disclose beneficiary and amount (§7.5), never the reason.
+        // Relief releases disclose beneficiary and amount (docs/RULES.md R8–R9), never the reason.
         let movements: Vec<Value> = p
             .movements
             .iter()

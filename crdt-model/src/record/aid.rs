@@ -1,23 +1,9 @@
 //! Mutual-aid records: requests, offers, acceptance, confirmation by both parties, and
 //! cancellation. Rules: docs/RULES.md, "Mutual aid".
 
-use super::layout::{record_layout, text_enum, Date, Int, Opt, Raw, Text, Word};
+use super::layout::{record_layout, Date, Int, Opt, Raw, Text, Word};
 use crate::ids::{Day, RecordId};
-
-/// How urgent a mutual-aid (or relief) request is.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Urgency {
-    /// Whenever convenient.
-    Low,
-    /// Soon.
-    Medium,
-    /// Now.
-    High,
-}
-text_enum!(Urgency { Low = "low", Medium = "medium", High = "high" });
+use crate::terms::Urgency;
 
 record_layout! {
     /// A mutual-aid request.

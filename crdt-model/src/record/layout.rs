@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::ids::{Day, MemberId, Minutes, Points, RecordId};
+use crate::terms::TextEnum;
 
 /// A scalar field value in the layout.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -349,16 +350,6 @@ impl Codec<Vec<u8>> for Blob {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Word;
 
-/// An enum with a stable text form (implemented by `text_enum!`).
-pub trait TextEnum: Sized + Copy {
-    /// Every text form, in declaration order.
-    const WORDS: &'static [&'static str];
-    /// The stable text form.
-    fn as_str(&self) -> &'static str;
-    /// Parses the text form.
-    fn from_word(s: &str) -> Option<Self>;
-}
-
 impl<T: TextEnum> Codec<T> for Word {
     fn put(&self, name: &'static str, v: &T, out: &mut Vec<(&'static str, Field)>) {
         out.push((name, Field::Str(v.as_str().into())));
@@ -395,7 +386,7 @@ impl<T, C: Codec<T>> Codec<Option<T>> for Opt<C> {
 }
 
 /// Money in minor units, `1..=MAX_MONEY`.
-pub(crate) const MONEY: Int = Int(1, crate::record::MAX_MONEY);
+pub(crate) const MONEY: Int = Int(1, crate::terms::MAX_MONEY);
 
 /// A currency code: three upper-case ASCII letters.
 #[derive(Debug, Clone, Copy)]
@@ -450,74 +441,3 @@ macro_rules! record_layout {
     };
 }
 pub(crate) use record_layout;
-
-/// Gives an enum its stable text form: [`TextEnum`], `FromStr` (the error lists the
-/// words) and `Display`.
-macro_rules! text_enum {
-    ($t:ident { $($v:ident = $s:literal),* $(,)? }) => {
-        impl $crate::record::layout::TextEnum for $t {
-            const WORDS: &'static [&'static str] = &[$($s),*];
-            fn as_str(&self) -> &'static str {
-                match self { $($t::$v => $s),* }
-            }
-            fn from_word(s: &str) -> Option<Self> {
-                match s { $($s => Some($t::$v),)* _ => None }
-            }
-        }
-        impl $t {
-            /// The stable text form.
-            pub fn as_str(&self) -> &'static str {
-                $crate::record::layout::TextEnum::as_str(self)
-            }
-        }
-        impl std::str::FromStr for $t {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                <$t as $crate::record::layout::TextEnum>::from_word(s).ok_or_else(|| {
-                    format!("expected one of: {}", [$($s),*].join(", "))
-                })
-            }
-        }
-        impl std::fmt::Display for $t {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-pub(crate) use text_enum;
-
-/// Serde for fixed-size byte arrays as hex strings.
-pub(crate) mod hex_bytes {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(crate) fn serialize<S: Serializer, const N: usize>(
-        b: &[u8; N],
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(b))
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
-        d: D,
-    ) -> Result<[u8; N], D::Error> {
-        let s = String::deserialize(d)?;
-        let mut out = [0u8; N];
-        hex::decode_to_slice(&s, &mut out).map_err(serde::de::Error::custom)?;
-        Ok(out)
-    }
-}
-
-/// Serde for byte vectors as hex strings.
-pub(crate) mod hex_vec {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(crate) fn serialize<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(b))
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let s = String::deserialize(d)?;
-        hex::decode(&s).map_err(serde::de::Error::custom)
-    }
-}

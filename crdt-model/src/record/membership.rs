@@ -15,7 +15,7 @@ record_layout! {
         /// The founder's display name.
         display_name: String = Text(1, 64),
         /// The founder's certificate of this (first) device, for the all-zero community.
-        #[serde(with = "super::layout::hex_bytes")]
+        #[serde(with = "crate::ids::hex_bytes")]
         cert: [u8; 64] = Raw,
         /// Initial parameters, one field per parameter (text form).
         params: Params = ParamFields,
@@ -28,7 +28,7 @@ record_layout! {
         /// The newcomer's identity.
         member: MemberId = Raw,
         /// Identity certificate of the writing device.
-        #[serde(with = "super::layout::hex_bytes")]
+        #[serde(with = "crate::ids::hex_bytes")]
         cert: [u8; 64] = Raw,
         /// Display name.
         display_name: String = Text(1, 64),
@@ -41,7 +41,7 @@ record_layout! {
         /// The member.
         member: MemberId = Raw,
         /// Identity certificate of the writing device.
-        #[serde(with = "super::layout::hex_bytes")]
+        #[serde(with = "crate::ids::hex_bytes")]
         cert: [u8; 64] = Raw,
     }
 }
@@ -168,7 +168,7 @@ impl Rule for Genesis {
             Role::Treasurer,
         ];
         m.devices.insert(c.device, forked);
-        // Only admitted members hold SP (§4: unadmitted keys own nothing).
+        // Only admitted members hold SP (docs/RULES.md R1: unadmitted keys own nothing).
         let budget = params.sp_budget;
         for m in d.state.members.values_mut() {
             if m.status == MemberStatus::Admitted {

@@ -34,9 +34,10 @@ pub mod relief;
 pub mod support;
 pub mod timebank;
 
+pub use crate::terms::*;
 pub use aid::*;
 pub use governance::*;
-pub use layout::{RecordError, TextEnum};
+pub use layout::RecordError;
 pub use membership::*;
 pub use moderation::*;
 pub use pools::*;
@@ -51,8 +52,8 @@ use layout::{Field, Fields, Layout};
 /// Layout version written into every record as field `v`.
 pub const LAYOUT_VERSION: u64 = 1;
 
-/// Declares [`Record`] (one variant per kind, holding the kind's struct), [`Kind`] (the
-/// kinds without their data) and the dispatch from a record to its kind's module.
+/// Declares [`Record`] (one variant per kind, holding the kind's struct), the text forms of
+/// [`Kind`] (declared in [`crate::terms`]) and the dispatch from a record to its kind's module.
 macro_rules! records {
     ($( $(#[$meta:meta])* $variant:ident($ty:ty), )*) => {
         /// One ledger record: the payload of one signed change.
@@ -61,17 +62,6 @@ macro_rules! records {
         #[non_exhaustive]
         pub enum Record {
             $( $(#[$meta])* $variant($ty), )*
-        }
-
-        /// A record kind, without its data: what `coop ledger --kind` takes.
-        #[derive(
-            Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash,
-            serde::Serialize, serde::Deserialize,
-        )]
-        #[serde(rename_all = "snake_case")]
-        #[non_exhaustive]
-        pub enum Kind {
-            $( $(#[$meta])* $variant, )*
         }
 
         impl Kind {

@@ -1,20 +1,8 @@
 //! Moderation records: abuse reports and hiding. Rules: docs/RULES.md, "Moderation".
 
-use super::layout::{record_layout, text_enum, Raw, Text, Word};
+use super::layout::{record_layout, Raw, Text, Word};
 use crate::ids::RecordId;
-
-/// What a report points at.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum ReportTarget {
-    /// A record, by its id.
-    Record,
-    /// A member, by their id.
-    Member,
-}
-text_enum!(ReportTarget { Record = "record", Member = "member" });
+use crate::terms::ReportTarget;
 
 record_layout! {
     /// An abuse report for moderators.
@@ -22,7 +10,7 @@ record_layout! {
         /// What kind of thing is reported.
         target_kind: ReportTarget = Word,
         /// The record id or member id bytes.
-        #[serde(with = "super::layout::hex_bytes")]
+        #[serde(with = "crate::ids::hex_bytes")]
         target: [u8; 32] = Raw,
         /// Why.
         reason: String = Text(3, 500),

@@ -1,26 +1,9 @@
 //! Pool records: investment pools and relief funds, contributions and their confirmation,
 //! applications, disbursements and returns. Rules: docs/RULES.md, "Pools".
 
-use super::layout::{record_layout, text_enum, Currency, Flag, Raw, Text, Word, MONEY};
+use super::layout::{record_layout, Currency, Flag, Raw, Text, Word, MONEY};
 use crate::ids::RecordId;
-
-/// What a pool does with money that comes back.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum ReturnPolicy {
-    /// Returns stay in the pool.
-    Reinvest,
-    /// Returns are owed to the contributors, pro rata.
-    Distribute,
-    /// Half stays, half is owed to the contributors.
-    Hybrid,
-}
-text_enum!(ReturnPolicy { Reinvest = "reinvest", Distribute = "distribute", Hybrid = "hybrid" });
-
-/// The largest amount of money one record may carry, in minor units (ten billion units).
-pub const MAX_MONEY: i64 = 1_000_000_000_000;
+use crate::terms::ReturnPolicy;
 
 record_layout! {
     /// A pool members contribute money to: an investment pool, or a relief fund.
@@ -43,7 +26,7 @@ record_layout! {
     "contribution" => pub struct Contribution {
         /// The pool.
         pool: RecordId = Raw,
-        /// Minor units, 1..=[`MAX_MONEY`].
+        /// Minor units, 1..=[`MAX_MONEY`](crate::terms::MAX_MONEY).
         amount: i64 = MONEY,
     }
 }
@@ -63,7 +46,7 @@ record_layout! {
         pool: RecordId = Raw,
         /// Title, 3..=100 characters.
         title: String = Text(3, 100),
-        /// Minor units asked for, 1..=[`MAX_MONEY`].
+        /// Minor units asked for, 1..=[`MAX_MONEY`](crate::terms::MAX_MONEY).
         amount: i64 = MONEY,
         /// Terms (repayment, timeline), 10..=2000 characters.
         terms: String = Text(10, 2000),
@@ -75,7 +58,7 @@ record_layout! {
     "disbursement" => pub struct Disbursement {
         /// The application.
         application: RecordId = Raw,
-        /// Minor units, 1..=[`MAX_MONEY`].
+        /// Minor units, 1..=[`MAX_MONEY`](crate::terms::MAX_MONEY).
         amount: i64 = MONEY,
     }
 }
@@ -85,7 +68,7 @@ record_layout! {
     "return" => pub struct Return {
         /// The application or the pool.
         from: RecordId = Raw,
-        /// Minor units, 1..=[`MAX_MONEY`].
+        /// Minor units, 1..=[`MAX_MONEY`](crate::terms::MAX_MONEY).
         amount: i64 = MONEY,
     }
 }

@@ -1,33 +1,8 @@
 //! The visibility setting of a member's balance and history. Rules: docs/RULES.md,
 //! "Privacy".
 
-use super::layout::{record_layout, text_enum, Word};
-
-/// Who may see a member's balance and history (aggregates are always shown).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Visibility {
-    /// Anyone, members or not (exports included).
-    Public,
-    /// Admitted members (the default for anyone who never wrote a setting).
-    #[default]
-    Members,
-    /// Only the member themself.
-    Private,
-}
-text_enum!(Visibility { Public = "public", Members = "members", Private = "private" });
+use super::layout::{record_layout, Word};
+use super::Visibility;
 
 record_layout! {
     /// The author's visibility setting; the latest in total order wins.

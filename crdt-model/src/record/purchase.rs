@@ -2,56 +2,12 @@
 //! coordinator's steps and each participant's payment and pickup. Rules: docs/RULES.md,
 //! "Collective purchasing".
 
-use super::layout::{record_layout, text_enum, Currency, Flag, Int, Raw, Text, Word};
+use super::layout::{record_layout, Currency, Flag, Int, Raw, Text, Word};
 use crate::ids::{MemberId, RecordId};
-
-/// Whether a collective purchase repeats.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Recurrence {
-    /// One round only.
-    None,
-    /// A new round every calendar month (round k+1's deadline is one month after round k's).
-    Monthly,
-}
-text_enum!(Recurrence { None = "none", Monthly = "monthly" });
-
-/// A coordinator's step in a purchase round.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum PurchaseStep {
-    /// The order was placed with the winning bid's supplier.
-    Ordered,
-    /// The goods arrived.
-    Delivered,
-}
-text_enum!(PurchaseStep { Ordered = "ordered", Delivered = "delivered" });
-
-/// What is marked for one participant of a purchase round.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum PurchaseMark {
-    /// The participant paid their amount due.
-    Paid,
-    /// The participant picked up their share.
-    PickedUp,
-}
-text_enum!(PurchaseMark { Paid = "paid", PickedUp = "picked_up" });
-
-/// The most rounds a recurring purchase has (ten years of monthly rounds).
-pub const MAX_PURCHASE_ROUNDS: i64 = 120;
-/// The largest quantity in a purchase record.
-pub const MAX_PURCHASE_QUANTITY: i64 = 1_000_000;
-/// The largest unit price in a purchase record, in minor units (one million major units).
-pub const MAX_UNIT_PRICE: i64 = 100_000_000;
-/// The latest deadline a purchase may name: 2200-01-01 00:00 UTC.
-pub const MAX_DEADLINE: i64 = 7_258_118_400;
+use crate::terms::{
+    PurchaseMark, PurchaseStep, Recurrence, MAX_DEADLINE, MAX_PURCHASE_QUANTITY,
+    MAX_PURCHASE_ROUNDS, MAX_UNIT_PRICE,
+};
 
 const ROUND: Int = Int(0, MAX_PURCHASE_ROUNDS - 1);
 const QUANTITY: Int = Int(1, MAX_PURCHASE_QUANTITY);

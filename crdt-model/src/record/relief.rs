@@ -28,12 +28,12 @@ record_layout! {
     "relief_request" => pub struct ReliefRequest {
         /// The relief fund (a pool flagged relief).
         fund: RecordId = Raw,
-        /// Minor units, 1..=[`super::MAX_MONEY`].
+        /// Minor units, 1..=[`MAX_MONEY`](crate::terms::MAX_MONEY).
         amount: i64 = MONEY,
         /// Urgency.
         urgency: Urgency = Word,
         /// The reason, sealed to the stewards ([`crate::seal`]).
-        #[serde(with = "super::layout::hex_vec")]
+        #[serde(with = "crate::ids::hex_vec")]
         reason: Vec<u8> = Sealed,
     }
 }

@@ -1,25 +1,9 @@
 //! Support Point records: proposals, their closing, and allocations. Rules: docs/RULES.md,
 //! "Support Points".
 
-use super::layout::{record_layout, text_enum, Int, Raw, Text, Word};
+use super::layout::{record_layout, Int, Raw, Text, Word};
 use crate::ids::{Points, RecordId};
-
-/// The outcome with which a proposal closes.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// The proposal was carried out.
-    Delivered,
-    /// Withdrawn by its proposer.
-    Cancelled,
-    /// Turned down.
-    Rejected,
-    /// Ran out of time.
-    Expired,
-}
-text_enum!(Outcome { Delivered = "delivered", Cancelled = "cancelled", Rejected = "rejected", Expired = "expired" });
+use crate::terms::Outcome;
 
 record_layout! {
     /// A proposal members can support with SP.

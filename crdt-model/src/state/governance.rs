@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{MemberId, RecordId};
-use crate::record::{Choice, DecisionAction};
+use crate::terms::{Choice, DecisionAction};
 
 /// The longest voting window a decision may ask for.
 pub const MAX_WINDOW_SECS: i64 = 366 * 86_400;

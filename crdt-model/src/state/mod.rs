@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::envelope::RejectReason;
 use crate::ids::{CommunityId, Day, DeviceId, MemberId, Minutes, Points, RecordId};
 use crate::params::Params;
-use crate::record::{Kind, Outcome, ReportTarget, Role, Urgency, Visibility};
+use crate::terms::{Kind, Outcome, ReportTarget, Role, Urgency, Visibility};
 
 mod governance;
 mod pools;
@@ -58,11 +58,11 @@ pub struct State {
     pub counted: usize,
     /// How many records were refused.
     pub refused: usize,
-    /// Governance decisions (§7.6).
+    /// Governance decisions (docs/RULES.md R6).
     pub decisions: BTreeMap<RecordId, Decision>,
-    /// Collective purchases (§7.4).
+    /// Collective purchases (docs/RULES.md R7).
     pub purchases: BTreeMap<RecordId, Purchase>,
-    /// Investment pools and relief funds (§7.5).
+    /// Investment pools and relief funds (docs/RULES.md R8–R9).
     pub pools: BTreeMap<RecordId, Pool>,
     /// Contributions to pools, pledged or confirmed.
     pub contributions: BTreeMap<RecordId, Contribution>,
@@ -121,7 +121,7 @@ pub struct Member {
     pub sp: SpAccount,
     /// Mutual-aid history.
     pub aid: AidHistory,
-    /// Who may see this member's balance and history (§9); `members` until they set it.
+    /// Who may see this member's balance and history (docs/RULES.md R10); `members` until they set it.
     pub visibility: Visibility,
 }
 

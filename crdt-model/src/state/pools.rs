@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{MemberId, RecordId};
-use crate::record::{ReturnPolicy, Role, Urgency};
+use crate::terms::{ReturnPolicy, Role, Urgency};
 
 use super::State;
 
@@ -197,7 +197,7 @@ pub struct ReliefRequest {
     /// Urgency.
     pub urgency: Urgency,
     /// The reason, sealed ([`crate::seal`]); only its recipients can open it.
-    #[serde(with = "crate::record::layout::hex_vec")]
+    #[serde(with = "crate::ids::hex_vec")]
     pub sealed_reason: Vec<u8>,
     /// Who the reason is sealed to.
     pub sealed_to: Vec<MemberId>,

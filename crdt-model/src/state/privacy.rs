@@ -1,4 +1,4 @@
-//! Privacy (§9): each member's signed visibility setting, and who may see whose balance and
+//! Privacy (docs/RULES.md R10): each member's signed visibility setting, and who may see whose balance and
 //! history.
 //!
 //! The ledger itself is shared (every replica must verify it); visibility decides what the
@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 
 use crate::ids::{MemberId, RecordId};
-use crate::record::{Kind, Visibility};
+use crate::terms::{Kind, Visibility};
 
 use super::{LogEntry, State};
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::envelope::{Refusal, RejectReason};
 use crate::ids::{Day, MemberId, RecordId};
-use crate::record::{Recurrence, MAX_PURCHASE_ROUNDS};
+use crate::terms::{Recurrence, MAX_PURCHASE_ROUNDS};
 
 use super::State;
 

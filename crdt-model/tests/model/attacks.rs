@@ -1,4 +1,4 @@
-//! Every gate rule fed its attack (§5, §11 "Bad input"): each is refused with its named
+//! Every gate rule fed its attack (docs/PROTOCOL.md §5, docs/RULES.md R12 and R17): each is refused with its named
 //! reason, nothing panics, and the honest ledger is unchanged.
 
 use automerge::transaction::{CommitOptions, Transactable};
@@ -107,7 +107,7 @@ fn a_change_signed_by_a_key_other_than_its_actor_is_refused() {
 
 #[test]
 fn a_thousand_unadmitted_keys_get_no_sp_and_confirm_nothing() {
-    // Sybil resistance (§4): 1,000 keys each write a join request, an allocation, and a
+    // Sybil resistance (docs/RULES.md R1): 1,000 keys each write a join request, an allocation, and a
     // confirmation of an attestation to alice. None is a member: they hold 0 SP, their
     // allocations and confirmations are refused `not_a_member`.
     let (mut town, a) = town();
@@ -127,7 +127,7 @@ fn a_thousand_unadmitted_keys_get_no_sp_and_confirm_nothing() {
         sybils.push(s);
     }
     let out = town.ledger.ingest(envs.clone());
-    // The gate takes each join request and refuses everything else (§4, §5 rule 3).
+    // The gate takes each join request and refuses everything else (docs/RULES.md R13, docs/PROTOCOL.md §5 rule 3).
     assert_eq!(out.accepted.len(), 1000, "{:?}", out.rejected.first());
     // Each sybil's allocation is refused; its confirmation, built on the refused allocation,
     // can only wait for a dependency that will never be accepted (bounded buffer).
@@ -785,7 +785,7 @@ fn a_forked_member_stays_flagged_and_can_go_on_with_a_new_device() {
 #[test]
 fn a_founder_device_that_equivocates_does_not_take_the_community_with_it() {
     // The genesis is the community: it keeps counting, and so does the founder's membership.
-    // Every other record of the forked device stops counting (§5), vouches included, so
+    // Every other record of the forked device stops counting (docs/RULES.md R15), vouches included, so
     // members it alone admitted are pending again until someone vouches anew.
     let (mut town, _) = town();
     let key = town.dev("alice", 0);

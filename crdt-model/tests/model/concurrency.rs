@@ -1,5 +1,5 @@
 //! Concurrent writes that only conflict once merged: every replica must refuse the same one,
-//! whatever order the changes arrive in (§6: rules evaluated in the total order).
+//! whatever order the changes arrive in (docs/RULES.md R0: rules evaluated in the total order).
 
 use coop_model::*;
 
@@ -188,7 +188,7 @@ fn concurrent_accepts_of_two_offers_refuse_the_same_one() {
 
 #[test]
 fn an_accepted_allocation_can_be_refused_later_by_an_earlier_ordered_one() {
-    // §6: what a replica counted alone can be refused once a concurrent change that sorts
+    // docs/RULES.md R0: what a replica counted alone can be refused once a concurrent change that sorts
     // earlier arrives. The caps are per proposal here: bob puts 6 + 6 on one proposal.
     let mut town = Town::found(Params::default(), &["alice", "bob"]);
     town.add_device("bob", 1);

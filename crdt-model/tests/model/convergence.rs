@@ -1,4 +1,4 @@
-//! Convergence under random schedules (§3.3, §11): 3–10 replicas, several members with
+//! Convergence under random schedules (docs/RULES.md R0): 3–10 replicas, several members with
 //! several devices, random records (some written past the author's dry run, some by a
 //! cloned device that equivocates), delivered in random parts, orders and duplicates. After
 //! every step incremental derivation equals derivation from scratch; once every replica

@@ -1,5 +1,5 @@
 //! Property tests on the decoders and the gate: arbitrary bytes and arbitrary edits of valid
-//! envelopes never panic and are never accepted (§11 "Nothing panics on malformed input").
+//! envelopes never panic and are never accepted (docs/RULES.md R12: nothing panics on malformed input).
 
 use std::sync::OnceLock;
 

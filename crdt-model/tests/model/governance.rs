@@ -1,4 +1,4 @@
-//! Governance (§7.6): decisions, one member one vote within a window, tallies, and what a
+//! Governance (docs/RULES.md R6): decisions, one member one vote within a window, tallies, and what a
 //! passed decision does — parameters, roles, removal — at the tally's place in the order.
 
 use coop_model::record;

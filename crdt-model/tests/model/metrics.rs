@@ -1,4 +1,4 @@
-//! Privacy (§9) and metrics (§10): visibility fixtures, who sees which record, the metrics
+//! Privacy (docs/RULES.md R10) and metrics (docs/RULES.md R11): visibility fixtures, who sees which record, the metrics
 //! of a scripted community, exports whose receipts verify on their own, and visibility
 //! settings written concurrently from two devices.
 

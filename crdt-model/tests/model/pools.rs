@@ -1,4 +1,4 @@
-//! Investment pools and emergency relief (§7.5): fixture scripts for every rule and refusal,
+//! Investment pools and emergency relief (docs/RULES.md R8–R9): fixture scripts for every rule and refusal,
 //! the relief caps under concurrent approvals, and the record generator the convergence
 //! property uses. Amounts are minor units; the renderer prints them with two decimals.
 

@@ -1,4 +1,4 @@
-//! Collective purchasing (§7.4): fixture scripts for every rule and refusal, the solidarity
+//! Collective purchasing (docs/RULES.md R7): fixture scripts for every rule and refusal, the solidarity
 //! pool under concurrent discount requests, recurring rounds, and the record generator the
 //! convergence property uses.
 //!

@@ -1,4 +1,4 @@
-//! Two-party hour receipts (§7.1): exported from a ledger, verified with nothing else.
+//! Two-party hour receipts (docs/RULES.md R2): exported from a ledger, verified with nothing else.
 
 use coop_model::receipt::ReceiptPart;
 use coop_model::record;
