@@ -2,7 +2,7 @@
 //! the state that holds only what the record's rules read or write, so authoring costs the
 //! same whatever the size of the ledger.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use crate::envelope::Refusal;
 use crate::fold::{Ctx, Derived, Fold, GovFold};
@@ -74,28 +74,16 @@ impl Derived {
                 .collect(),
             None => st.members.clone(),
         };
+        // Only what the rules of `record` may read; everything else starts empty.
         let mut state = State {
-            community: st.community,
-            name: String::new(),
             founder: st.founder,
             params: st.params.clone(),
-            params_history: Vec::new(),
             members,
-            attestations: BTreeMap::new(),
-            proposals: BTreeMap::new(),
-            aid_requests: BTreeMap::new(),
-            reports: Vec::new(),
-            hidden: BTreeMap::new(),
-            forked_devices: BTreeMap::new(),
-            log: Vec::new(),
-            counted: 0,
-            refused: 0,
-            decisions: BTreeMap::new(),
-            purchases: BTreeMap::new(),
             pools: st.pools.clone(),
             contributions: st.contributions.clone(),
             applications: st.applications.clone(),
             relief_requests: st.relief_requests.clone(),
+            ..State::empty(st.community)
         };
         let device_member = match (&involved, author) {
             (Some(_), Some(m)) => HashMap::from([(dev, m)]),
