@@ -448,9 +448,16 @@ impl EventLoop {
                         continue;
                     }
                     tracing::debug!(%peer, "discovered by mDNS; dialing");
+                    // A new local port, not the listening one: two neighbours usually
+                    // discover each other within a millisecond and dial at once. From
+                    // their listening ports both dials are the same TCP 4-tuple, the SYNs
+                    // cross (TCP simultaneous open) and the one connection has two
+                    // initiators, so both handshakes fail — and mDNS reports a peer only
+                    // once per record lifetime, so nobody would dial again for minutes.
                     let opts = DialOpts::peer_id(peer)
                         .condition(PeerCondition::DisconnectedAndNotDialing)
                         .addresses(addrs)
+                        .allocate_new_port()
                         .build();
                     if let Err(e) = self.swarm.dial(opts) {
                         tracing::debug!(%peer, error = %e, "mDNS dial failed");

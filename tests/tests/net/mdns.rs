@@ -70,22 +70,36 @@ impl Drop for Namespaces {
     }
 }
 
-/// A node process; stopped gracefully (stdin closed) on drop, killed if it hangs.
+/// A node process; stopped gracefully (stdin closed) on drop, killed if it hangs. Its
+/// log (discovery, dials, connections) goes to a file, shown if the test fails.
 struct NodeProc {
     child: Child,
+    log: std::path::PathBuf,
 }
 
 impl NodeProc {
-    fn start(ns: &str, dir: &Path) -> NodeProc {
+    fn start(ns: &str, dir: &Path, log: std::path::PathBuf) -> NodeProc {
+        let file = std::fs::File::create(&log).expect("node log file");
         let child = Command::new("ip")
             .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_node_proc")])
             .arg(dir)
+            .env(
+                "RUST_LOG",
+                "coop_node=debug,libp2p_mdns=debug,libp2p_swarm=debug",
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::from(file))
             .spawn()
             .expect("spawn node_proc");
-        NodeProc { child }
+        NodeProc { child, log }
+    }
+
+    /// The last lines the node logged.
+    fn tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
     }
 }
 
@@ -139,8 +153,8 @@ fn two_nodes_find_each_other_by_mdns() {
         n.submit(proposal(&format!("offline {i}")), T0 + 100)
             .unwrap();
     }
-    let a = NodeProc::start(&ns.names[0], c.dirs[0].root());
-    let b = NodeProc::start(&ns.names[1], c.dirs[1].root());
+    let a = NodeProc::start(&ns.names[0], c.dirs[0].root(), root.path().join("a.log"));
+    let b = NodeProc::start(&ns.names[1], c.dirs[1].root(), root.path().join("b.log"));
 
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut last = (None, None);
@@ -158,7 +172,12 @@ fn two_nodes_find_each_other_by_mdns() {
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-    assert!(found, "no discovery and convergence by mDNS: {last:#?}");
+    assert!(
+        found,
+        "no discovery and convergence by mDNS: {last:#?}\n--- node a ---\n{}\n--- node b ---\n{}",
+        a.tail(),
+        b.tail()
+    );
     let (Some(sa), _) = &last else { unreachable!() };
     assert!(
         sa.listen.iter().any(|l| l.contains("/ip4/10.77.0.1/")),
