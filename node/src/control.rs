@@ -19,8 +19,12 @@ use crate::local::{LocalNode, Status, VerifyReport};
 pub const MAX_CONTROL_LINE: usize = 256 * 1024 * 1024;
 
 /// A request to the node.
+///
+/// Externally tagged on purpose, like [`Response`]: serde buffers an internally tagged
+/// enum's content, and buffered JSON map keys stay strings, so a map keyed by numbers
+/// inside (a purchase's rounds) fails to decode.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Request {
     /// `coop status`.
@@ -43,9 +47,9 @@ pub enum Request {
     Verify,
 }
 
-/// The node's answer.
+/// The node's answer (externally tagged: see [`Request`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Response {
     /// Status.
