@@ -170,6 +170,13 @@ pub(crate) struct UpArgs {
     #[arg(long, value_name = "SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub(crate) sync_interval: u64,
+    /// Serve the app's (read-only) API on this 127.0.0.1 port; default: the port kept in
+    /// config.json, else one the OS picks, which is then kept.
+    #[arg(long, value_name = "PORT", conflicts_with = "no_ui")]
+    pub(crate) ui_port: Option<u16>,
+    /// Do not serve the app's API on 127.0.0.1 (the API socket is always served).
+    #[arg(long)]
+    pub(crate) no_ui: bool,
     /// Stop when standard input closes: for a supervising process (such as `coop demo`)
     /// whose node must not outlive it.
     #[arg(long, hide = true)]

@@ -1,6 +1,6 @@
 //! `coop`: a member's command line on the cooperative's ledger.
 //!
-//! A thin binary over `coop-node` (store, network, control socket) and `coop-model` (the
+//! A thin binary over `coop-node` (store, network, local API) and `coop-model` (the
 //! ledger's rules). It parses arguments into the model's types, reads the clock and the OS
 //! RNG (the libraries take time and seeds as arguments), and prints text or `--json`.
 //!
