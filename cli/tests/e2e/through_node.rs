@@ -71,3 +71,301 @@ fn reading_commands_work_through_a_running_node_after_a_purchase_commitment() {
         );
     }
 }
+
+/// Runs `coop --json ARGS` claiming `now`; asserts success; returns stdout.
+fn at(dir: &std::path::Path, now: i64, args: &[&str]) -> String {
+    let mut a = vec!["--json"];
+    a.extend_from_slice(args);
+    coop_at(dir, now, &a).ok().stdout
+}
+
+/// Every command group writes through a running `coop up` (claiming the time with
+/// `COOP_NOW`), and every reading command answers the same through the node as from the
+/// store once the node stopped.
+#[test]
+fn every_command_group_gives_the_same_answers_with_and_without_a_node() {
+    let w = World::new();
+    let (alice, bob) = w.two(&[]);
+    let now = 1_900_000_000_i64;
+    let up = Up::start(&alice, &[]);
+
+    // Writes of every group, through the node.
+    let v: serde_json::Value = serde_json::from_str(&at(
+        &alice,
+        now,
+        &["proposal", "open", "--title", "Tool library"],
+    ))
+    .unwrap();
+    let prop = s(&v, "id");
+    at(&alice, now, &["sp", "allocate", &prop[..8], "5"]);
+    at(
+        &alice,
+        now,
+        &[
+            "hours",
+            "log",
+            "--to",
+            "Bob",
+            "--minutes",
+            "90",
+            "--service",
+            "Fixed a bike",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&at(
+        &alice,
+        now,
+        &[
+            "aid",
+            "request",
+            "--category",
+            "skill",
+            "--title",
+            "Move a sofa",
+            "--description",
+            "Second floor, no lift",
+        ],
+    ))
+    .unwrap();
+    let aid = s(&v, "id");
+    let v: serde_json::Value = serde_json::from_str(&at(
+        &alice,
+        now,
+        &[
+            "decision",
+            "open",
+            "--title",
+            "Bigger pledges",
+            "--window",
+            "1h",
+            "--param",
+            "sp_max_per_proposal=20",
+        ],
+    ))
+    .unwrap();
+    let dec = s(&v, "id");
+    at(&alice, now + 10, &["decision", "vote", &dec[..8], "yes"]);
+    // The claimed time travels with the write: closing needs the window to be over.
+    at(&alice, now + 4_000, &["decision", "close", &dec[..8]]);
+    let deadline = format!("@{}", now + 86_400);
+    let v: serde_json::Value = serde_json::from_str(&at(
+        &alice,
+        now,
+        &[
+            "purchase",
+            "propose",
+            "--item",
+            "Olive oil",
+            "--unit",
+            "litre",
+            "--target",
+            "10",
+            "--reference-price",
+            "12.50",
+            "--currency",
+            "EUR",
+            "--deadline",
+            &deadline,
+        ],
+    ))
+    .unwrap();
+    let pur = s(&v, "id");
+    at(
+        &alice,
+        now,
+        &["purchase", "commit", &pur[..8], "--quantity", "10"],
+    );
+    at(
+        &alice,
+        now,
+        &[
+            "purchase",
+            "bid",
+            &pur[..8],
+            "--supplier",
+            "Hill farm",
+            "--unit-price",
+            "11",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&at(
+        &alice,
+        now,
+        &[
+            "pool",
+            "create",
+            "--name",
+            "Solar roof",
+            "--currency",
+            "EUR",
+        ],
+    ))
+    .unwrap();
+    let pool = s(&v, "id");
+    at(&alice, now, &["pool", "contribute", &pool[..8], "100"]);
+    let v: serde_json::Value = serde_json::from_str(&at(
+        &alice,
+        now,
+        &[
+            "pool",
+            "create",
+            "--name",
+            "Relief",
+            "--currency",
+            "EUR",
+            "--relief",
+        ],
+    ))
+    .unwrap();
+    let fund = s(&v, "id");
+    let v: serde_json::Value = serde_json::from_str(&at(
+        &alice,
+        now,
+        &["relief", "request", &fund[..8], "1", "--reason", "Mine"],
+    ))
+    .unwrap();
+    let relief = s(&v, "id");
+    at(
+        &alice,
+        now,
+        &["report", "member", "Bob", "--reason", "Testing reports"],
+    );
+    at(&alice, now, &["visibility", "set", "public"]);
+
+    // The ledger shows the claimed times, not the node's clock.
+    let ledger: serde_json::Value =
+        serde_json::from_str(&at(&alice, now + 5_000, &["ledger", "--all"])).unwrap();
+    assert!(
+        ledger.to_string().contains(&(now + 4_000).to_string()),
+        "{ledger}"
+    );
+
+    let reads: Vec<Vec<&str>> = vec![
+        vec!["members"],
+        vec!["balance"],
+        vec!["balance", "Bob"],
+        vec!["hours", "pending"],
+        vec!["proposal", "list"],
+        vec!["proposal", "show", &prop[..8]],
+        vec!["sp", "status"],
+        vec!["aid", "list"],
+        vec!["aid", "show", &aid[..8]],
+        vec!["ledger", "--all"],
+        vec!["ledger", "--kind", "attest"],
+        vec!["ledger", "--limit", "3"],
+        vec!["params"],
+        vec!["decision", "list"],
+        vec!["decision", "show", &dec[..8]],
+        vec!["moderation", "list"],
+        vec!["purchase", "list"],
+        vec!["purchase", "show", &pur[..8]],
+        vec!["pool", "list"],
+        vec!["pool", "show", &pool[..8]],
+        vec!["relief", "list"],
+        vec!["relief", "show", &relief[..8]],
+        vec!["visibility"],
+        vec!["metrics"],
+        vec!["export", "--format", "json"],
+        vec!["verify"],
+    ];
+    let later = now + 5_000;
+    let through: Vec<String> = reads.iter().map(|r| at(&alice, later, r)).collect();
+    // Bob, with no node, reads the same ledger once he has Alice's records.
+    drop(up);
+    for (r, via_node) in reads.iter().zip(&through) {
+        let direct = at(&alice, later, r);
+        assert_eq!(
+            via_node,
+            &direct,
+            "`coop {}` differs through the node",
+            r.join(" ")
+        );
+    }
+    w.carry(&alice, &bob);
+    assert_eq!(
+        at(&bob, later, &["params"]),
+        through[12],
+        "params differ between members"
+    );
+}
+
+/// A flood of idle and half-open connections to the API socket does not keep the owner's
+/// commands out: `coop status` and a write still answer within 2 s.
+#[test]
+fn a_flood_of_idle_connections_does_not_lock_out_the_cli() {
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+    use std::time::{Duration, Instant};
+
+    let w = World::new();
+    let alice = w.found(&[]);
+    let _up = Up::start(&alice, &[]);
+    let socket = alice.join("api.sock");
+    let mut flood = Vec::new();
+    for i in 0..64 {
+        let mut s = UnixStream::connect(&socket).expect("connect");
+        if i % 2 == 1 {
+            // Half-open: a request head that never ends.
+            s.write_all(b"GET /api/v1/status HTTP/1.1\r\nhost: coop\r\n")
+                .unwrap();
+        }
+        flood.push(s);
+    }
+    let start = Instant::now();
+    coop(&alice, &["status"]).ok();
+    let status_took = start.elapsed();
+    let start = Instant::now();
+    coop(
+        &alice,
+        &["proposal", "open", "--title", "Despite the flood"],
+    )
+    .ok();
+    let write_took = start.elapsed();
+    assert!(
+        status_took < Duration::from_secs(2),
+        "status took {status_took:?}"
+    );
+    assert!(
+        write_took < Duration::from_secs(2),
+        "the write took {write_took:?}"
+    );
+    drop(flood);
+}
+
+/// An oversized body is refused with 413 and a JSON reason; malformed JSON with 400.
+#[test]
+fn oversized_and_malformed_bodies_get_json_errors() {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+
+    let w = World::new();
+    let alice = w.found(&[]);
+    let _up = Up::start(&alice, &[]);
+    let socket = alice.join("api.sock");
+    let send = |body: &[u8]| {
+        let mut s = UnixStream::connect(&socket).expect("connect");
+        write!(
+            s,
+            "POST /api/v1/records HTTP/1.1\r\nhost: coop\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        // The node may answer and close before reading a body it refuses.
+        let _ = s.write_all(body);
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        answer
+    };
+    let big = vec![b' '; 2 * 1024 * 1024];
+    let answer = send(&big);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("\"reason\":\"too_large\""), "{answer}");
+    let answer = send(b"{\"record\": 12");
+    assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
+    let answer = send(b"not json at all");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("\"reason\":\"bad_request\""), "{answer}");
+    // A refusal keeps the ledger's reason name.
+    let refused = coop(&alice, &["sp", "allocate", "00", "500"]);
+    assert_eq!(refused.code, 1, "{refused:?}");
+}
