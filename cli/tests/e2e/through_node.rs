@@ -270,6 +270,7 @@ fn every_command_group_gives_the_same_answers_with_and_without_a_node() {
     ];
     let later = now + 5_000;
     let through: Vec<String> = reads.iter().map(|r| at(&alice, later, r)).collect();
+    api_answers_round_trip_and_page(&alice);
     // Bob, with no node, reads the same ledger once he has Alice's records.
     drop(up);
     for (r, via_node) in reads.iter().zip(&through) {
@@ -368,4 +369,80 @@ fn oversized_and_malformed_bodies_get_json_errors() {
     // A refusal keeps the ledger's reason name.
     let refused = coop(&alice, &["sp", "allocate", "00", "500"]);
     assert_eq!(refused.code, 1, "{refused:?}");
+}
+
+/// Fetches `path` from the node as `T` and checks that it survives JSON both ways.
+fn round_trip<T>(c: &coop_node::api::ApiClient, path: &str) -> T
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    let v: T = c.get(path).unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let text = serde_json::to_string(&v).unwrap();
+    let back: T = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}"));
+    assert_eq!(v, back, "{path} does not round-trip");
+    v
+}
+
+/// Every answer type of the API, on a ledger with records of every group, round-trips
+/// through JSON; the ledger pages join up; a bad kind is refused with the list of kinds.
+fn api_answers_round_trip_and_page(dir: &std::path::Path) {
+    use coop_model::query::{self, LedgerPage};
+    use coop_node::api::{self, ApiClient, Envelopes};
+    use coop_node::{NodeError, Status, VerifyReport};
+
+    let c = ApiClient::new(&dir.join("api.sock")).unwrap();
+    let status: Status = round_trip(&c, "/status");
+    let me = status.member.to_hex();
+    round_trip::<coop_model::State>(&c, "/state");
+    round_trip::<Vec<query::MemberRow>>(&c, "/members");
+    round_trip::<query::Profile>(&c, &format!("/members/{me}"));
+    round_trip::<query::BalanceAnswer>(&c, &format!("/members/{me}/balance?now=1900000000"));
+    let hours: Vec<coop_model::state::Attestation> =
+        round_trip(&c, &format!("/members/{me}/hours"));
+    assert_eq!(hours.len(), 1);
+    round_trip::<Vec<coop_model::state::Proposal>>(&c, "/proposals");
+    round_trip::<Vec<coop_model::state::AidRequest>>(&c, "/aid");
+    round_trip::<Vec<coop_model::state::Decision>>(&c, "/decisions");
+    round_trip::<query::Moderation>(&c, "/moderation");
+    let purchases: Vec<query::PurchaseAnswer> = round_trip(&c, "/purchases");
+    assert_eq!(purchases[0].rounds.len(), 1, "{purchases:?}");
+    let pools: query::Pools = round_trip(&c, "/pools");
+    assert_eq!((pools.pools.len(), pools.relief.len()), (2, 1));
+    round_trip::<Vec<query::VisibilityRow>>(&c, "/visibility");
+    let params: query::ParamsAnswer = round_trip(&c, "/params");
+    assert!(!params.history.is_empty(), "{params:?}");
+    round_trip::<coop_model::metrics::Metrics>(&c, "/metrics?now=1900005000&since=2030-01-01");
+    round_trip::<Envelopes>(&c, "/export");
+    let report: VerifyReport = c.post("/verify", &()).unwrap();
+    assert!(report.ok(), "{report:?}");
+
+    // Pages of 4 join up to the whole ledger, newest first.
+    let all: LedgerPage = round_trip(&c, "/ledger?all=true&limit=500");
+    let mut joined = Vec::new();
+    let mut path = "/ledger?all=true&limit=4".to_string();
+    for _ in 0..all.rows.len() + 1 {
+        let page: LedgerPage = round_trip(&c, &path);
+        assert!(page.rows.len() <= 4);
+        joined.extend(page.rows);
+        match page.next {
+            Some(n) => path = format!("/ledger?all=true&limit=4&before={n}"),
+            None => break,
+        }
+    }
+    assert_eq!(joined, all.rows);
+    let attests: LedgerPage = round_trip(&c, "/ledger?kind=attest");
+    assert_eq!(attests.rows.len(), 1);
+    match c.get::<LedgerPage>("/ledger?kind=nonsense") {
+        Err(NodeError::InvalidInput(m)) => assert!(m.contains("kinds are: "), "{m}"),
+        other => panic!("a bad kind was not refused: {other:?}"),
+    }
+    // Error bodies and events are API types too.
+    let e: api::ErrorBody = serde_json::from_str(
+        r#"{"error":{"reason":"over_proposal_cap","detail":"11 SP on one proposal, cap is 10"}}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        serde_json::to_value(&e).unwrap()["error"]["reason"],
+        "over_proposal_cap"
+    );
 }

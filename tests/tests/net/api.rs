@@ -119,3 +119,84 @@ async fn api_socket_serves_status_and_publishes_writes() {
     drop(n);
     b.shutdown().await.unwrap();
 }
+
+/// Opens the event stream (with `Last-Event-ID` when given) and returns it once the
+/// answer's head has arrived: from then on the subscription is in place.
+async fn subscribe(
+    socket: &std::path::Path,
+    last_event_id: Option<u64>,
+) -> (tokio::net::UnixStream, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::UnixStream::connect(socket)
+        .await
+        .expect("connect");
+    let resume = last_event_id.map_or(String::new(), |id| format!("last-event-id: {id}\r\n"));
+    s.write_all(
+        format!("GET /api/v1/events HTTP/1.1\r\nhost: coop\r\naccept: text/event-stream\r\n{resume}\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(DEADLINE, async {
+        while !seen.contains("\r\n\r\n") {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+            }
+        }
+    })
+    .await
+    .expect("the event stream's head");
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+    assert!(seen.contains("text/event-stream"), "{seen}");
+    (s, seen)
+}
+
+/// Reads an open event stream until `want` appears in it or the deadline passes.
+async fn read_until(s: &mut tokio::net::UnixStream, mut seen: String, want: &str) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    let _ = tokio::time::timeout(DEADLINE, async {
+        while !seen.contains(want) {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+            }
+        }
+    })
+    .await;
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_written_on_another_node_arrives_on_the_event_stream() {
+    coop_tests::init_tracing();
+    let root = tempfile::tempdir().unwrap();
+    let c = community(root.path(), 1);
+    let a = start_node(&c.dirs[0], vec![]).await;
+    let b = start_node(&c.dirs[1], vec![addr(&a)]).await;
+    let socket = c.dirs[0].api_socket();
+    let b_id = b.peer_id();
+    let connected = wait_until(DEADLINE, || async { a.peers().contains(&b_id) }).await;
+    assert!(connected, "the nodes never connected");
+
+    // Subscribe on a, then write on b: the record arrives on a's stream.
+    let (mut stream, head) = subscribe(&socket, None).await;
+    let id = b.submit(proposal("seen live")).await.unwrap();
+    let seen = read_until(&mut stream, head, &id.to_hex()).await;
+    assert!(
+        seen.contains("event: accepted") && seen.contains(&id.to_hex()),
+        "no accepted event for {id} on a's stream: {seen}"
+    );
+
+    // A client that reconnects with Last-Event-ID gets what it missed from the ring.
+    let (mut again, head) = subscribe(&socket, Some(0)).await;
+    let replay = read_until(&mut again, head, &id.to_hex()).await;
+    assert!(replay.contains(&id.to_hex()), "not replayed: {replay}");
+    drop((stream, again));
+
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
