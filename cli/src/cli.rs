@@ -88,9 +88,9 @@ pub(crate) enum Command {
         /// Only refused records.
         #[arg(long)]
         refused: bool,
-        /// Only records of this kind (genesis, join, vouch, attest, confirm, allocate, ...).
-        #[arg(long)]
-        kind: Option<String>,
+        /// Only records of this kind.
+        #[arg(long, value_parser = parse::kind())]
+        kind: Option<coop_model::Kind>,
         /// At most this many records.
         #[arg(long)]
         limit: Option<usize>,

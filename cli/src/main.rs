@@ -125,7 +125,7 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
             kind,
             limit,
             all,
-        } => audit::ledger(&app, refused, kind.as_deref(), limit, all),
+        } => audit::ledger(&app, refused, kind, limit, all),
         Command::Verify => audit::verify(&app),
         Command::Sync(cmd) => audit::sync(&app, cmd),
         Command::Params => audit::params(&app),

@@ -369,3 +369,10 @@ mod tests {
         }
     }
 }
+
+/// A record kind, one of the kinds the ledger knows (listed in `--help`).
+pub(crate) fn kind() -> impl clap::builder::TypedValueParser<Value = coop_model::Kind> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(coop_model::Kind::ALL.iter().map(|k| k.as_str()))
+        .try_map(|s| s.parse::<coop_model::Kind>())
+}

@@ -1,4 +1,4 @@
-//! The data directory: keys (0600), the member's configuration, the store, the control socket.
+//! The data directory: keys (0600), the member's configuration, the store, the API socket.
 //!
 //! ```text
 //! <dir>/identity.key   member identity key seed, hex (0600)

@@ -14,7 +14,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::envelope::RejectReason;
-use crate::ids::{Day, MemberId, RecordId};
+use crate::ids::{Day, DeviceId, MemberId, RecordId};
 use crate::metrics::Metrics;
 use crate::params::Params;
 use crate::record::{Kind, Role, Visibility};
@@ -361,6 +361,8 @@ pub struct LedgerRow {
     pub id: RecordId,
     /// Kind.
     pub kind: Kind,
+    /// Writing device (withheld when redacted).
+    pub device: Option<DeviceId>,
     /// Author member (withheld when redacted).
     pub member: Option<MemberId>,
     /// Author-claimed time, Unix seconds.
@@ -386,6 +388,10 @@ pub struct LedgerPage {
     pub rows: Vec<LedgerRow>,
     /// The cursor of the next (older) page, when there is one.
     pub next: Option<usize>,
+    /// Records that count, in the whole ledger.
+    pub counted: usize,
+    /// Records refused, in the whole ledger.
+    pub refused: usize,
 }
 
 /// `ledger`: a page of rows, newest first.
@@ -410,6 +416,7 @@ pub fn ledger(state: &State, viewer: Option<&MemberId>, q: &LedgerQuery) -> Ledg
             position: e.position,
             id: e.id,
             kind: e.kind,
+            device: full.then_some(e.device),
             member: if full { e.member } else { None },
             time: e.time,
             summary: full.then(|| e.summary.clone()),
@@ -420,5 +427,10 @@ pub fn ledger(state: &State, viewer: Option<&MemberId>, q: &LedgerQuery) -> Ledg
             redacted: !full,
         });
     }
-    LedgerPage { rows, next }
+    LedgerPage {
+        rows,
+        next,
+        counted: state.counted,
+        refused: state.refused,
+    }
 }
