@@ -167,29 +167,24 @@ pub(super) async fn events(
     let (replay, rx) = ctx.events.resume(last);
     let stop = ctx.events.stop.clone();
     let replayed = stream::iter(replay.into_iter().map(|e| Ok(sse(&e))));
-    let live = stream::unfold((rx, false), move |(mut rx, done)| {
+    let live = stream::unfold(rx, move |mut rx| {
         let mut stop = stop.clone();
         async move {
-            if done {
-                return None;
-            }
-            loop {
-                let next = tokio::select! {
-                    _ = super::serve::stopped(&mut stop) => return None,
-                    n = rx.recv() => n,
-                };
-                match next {
-                    Ok(e) => return Some((Ok(sse(&e)), (rx, false))),
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        // Bounded buffer: a slow subscriber loses events, is told how many,
-                        // and may reconnect with Last-Event-ID to fetch them from the ring.
-                        let ev = Event::default()
-                            .event("lagged")
-                            .data(format!("{{\"missed\":{n}}}"));
-                        return Some((Ok(ev), (rx, false)));
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
+            let next = tokio::select! {
+                _ = super::serve::stopped(&mut stop) => return None,
+                n = rx.recv() => n,
+            };
+            match next {
+                Ok(e) => Some((Ok(sse(&e)), rx)),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    // Bounded buffer: a slow subscriber loses events, is told how many, and
+                    // may reconnect with Last-Event-ID to fetch them from the ring.
+                    let ev = Event::default()
+                        .event("lagged")
+                        .data(format!("{{\"missed\":{n}}}"));
+                    Some((Ok(ev), rx))
                 }
+                Err(broadcast::error::RecvError::Closed) => None,
             }
         }
     });

@@ -1,4 +1,4 @@
-//! The node's local API: HTTP/1.1 + JSON under `/api/v1/`, one [`router`] served on
+//! The node's local API: HTTP/1.1 + JSON under `/api/v1/`, one router served on
 //! `<data dir>/api.sock` for the `coop` command (and on `127.0.0.1:<port>` for the app).
 //!
 //! Every read answers with a function of `coop_model::query` run on the store actor's

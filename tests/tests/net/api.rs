@@ -1,6 +1,9 @@
 //! The API socket of a running node: permissions, status, writes published, refusals and
 //! malformed requests as JSON errors, removal at shutdown.
 
+// The node's errors carry a whole `Rejection` by design (see coop-node's lib docs).
+#![allow(clippy::result_large_err)]
+
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
