@@ -66,6 +66,12 @@ pub(crate) enum Command {
     Status,
     /// Members with their roles and status.
     Members,
+    /// One member's visible history: hours provided and received, aid given and received
+    /// with ratings, roles, when they joined (honouring their visibility).
+    Profile {
+        /// Display name (any case) or id prefix.
+        member: String,
+    },
     /// The time bank: log, confirm and decline hours.
     #[command(subcommand)]
     Hours(HoursCommand),
@@ -205,6 +211,13 @@ pub(crate) enum HoursCommand {
     },
     /// Attestations awaiting your confirmation.
     Pending,
+    /// Your attestations, given and received, with their status (or a member's, where
+    /// their visibility allows).
+    List {
+        /// Whose (display name or id prefix; default: you).
+        #[arg(long, value_name = "MEMBER")]
+        member: Option<String>,
+    },
     /// Confirm an attestation you received.
     Confirm {
         /// Attestation id prefix.

@@ -115,6 +115,7 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
         Command::Vouch { member } => membership::vouch(&app, &member),
         Command::Status => membership::status(&app),
         Command::Members => membership::members(&app),
+        Command::Profile { member } => timebank::profile(&app, &member),
         Command::Hours(cmd) => timebank::hours(&app, cmd),
         Command::Balance { member } => timebank::balance(&app, member.as_deref()),
         Command::Proposal(cmd) => support::proposal(&app, cmd),

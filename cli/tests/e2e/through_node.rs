@@ -267,10 +267,30 @@ fn every_command_group_gives_the_same_answers_with_and_without_a_node() {
         vec!["metrics"],
         vec!["export", "--format", "json"],
         vec!["verify"],
+        vec!["hours", "list"],
+        vec!["hours", "list", "--member", "bob"],
+        vec!["profile", "BOB"],
+        vec!["profile", "Alice"],
     ];
     let later = now + 5_000;
     let through: Vec<String> = reads.iter().map(|r| at(&alice, later, r)).collect();
     api_answers_round_trip_and_page(&alice);
+    // `hours list` shows my attestation and its status; names match in any case.
+    let mine: serde_json::Value =
+        serde_json::from_str(&at(&alice, later, &["hours", "list"])).unwrap();
+    let rows = mine["attestations"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{mine}");
+    assert_eq!(
+        (s(&rows[0], "status"), s(&rows[0], "with_name")),
+        ("pending".into(), "Bob".into())
+    );
+    let bob_profile: serde_json::Value =
+        serde_json::from_str(&at(&alice, later, &["profile", "bOb"])).unwrap();
+    assert_eq!(
+        bob_profile["member"]["display_name"], "Bob",
+        "{bob_profile}"
+    );
+    coop_at(&alice, later, &["profile", "Nobody"]).code(1);
     // Bob, with no node, reads the same ledger once he has Alice's records.
     drop(up);
     for (r, via_node) in reads.iter().zip(&through) {

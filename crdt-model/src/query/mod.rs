@@ -434,3 +434,110 @@ pub fn ledger(state: &State, viewer: Option<&MemberId>, q: &LedgerQuery) -> Ledg
         refused: state.refused,
     }
 }
+
+/// Why a member could not be resolved from what a person typed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MemberLookup {
+    /// No member has that name or id prefix.
+    #[error("no member matches {0:?}")]
+    NotFound(String),
+    /// Several do; the candidates are listed.
+    #[error("{query:?} matches several members: {}", candidates.iter().map(|(id, n)| format!("{n} ({})", id.short())).collect::<Vec<_>>().join(", "))]
+    Ambiguous {
+        /// What was typed.
+        query: String,
+        /// The members it matches: id and display name.
+        candidates: Vec<(MemberId, String)>,
+    },
+}
+
+/// Resolves a member by display name (case-insensitively) or by id prefix (4 or more hex
+/// characters) among listed members; an ambiguous query names its candidates.
+pub fn find_member(rows: &[MemberRow], query: &str) -> Result<MemberId, MemberLookup> {
+    let q = query.trim();
+    let lower = q.to_lowercase();
+    let by_name: Vec<&MemberRow> = rows
+        .iter()
+        .filter(|m| m.display_name.to_lowercase() == lower)
+        .collect();
+    // An exact (case-sensitive) match wins over names that differ only in case.
+    let exact: Vec<&&MemberRow> = by_name.iter().filter(|m| m.display_name == q).collect();
+    if exact.len() == 1 {
+        return Ok(exact[0].id);
+    }
+    if by_name.len() == 1 {
+        return Ok(by_name[0].id);
+    }
+    let by_id: Vec<&MemberRow> = if lower.len() >= 4 && lower.chars().all(|c| c.is_ascii_hexdigit())
+    {
+        rows.iter()
+            .filter(|m| m.id.to_hex().starts_with(&lower))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if by_id.len() == 1 {
+        return Ok(by_id[0].id);
+    }
+    let candidates: Vec<(MemberId, String)> = by_name
+        .iter()
+        .chain(by_id.iter())
+        .map(|m| (m.id, m.display_name.clone()))
+        .collect();
+    if candidates.is_empty() {
+        Err(MemberLookup::NotFound(q.into()))
+    } else {
+        Err(MemberLookup::Ambiguous {
+            query: q.into(),
+            candidates,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(byte: u8, name: &str) -> MemberRow {
+        MemberRow {
+            id: MemberId([byte; 32]),
+            display_name: name.into(),
+            status: MemberStatus::Admitted,
+            roles: Vec::new(),
+            visibility: Visibility::default(),
+            vouched_by: Vec::new(),
+            time: None,
+            sp: None,
+        }
+    }
+
+    #[test]
+    fn members_resolve_by_name_in_any_case_or_by_id_prefix_and_ambiguity_names_candidates() {
+        let rows = [
+            row(0xaa, "Ana"),
+            row(0xab, "Bob"),
+            row(0xac, "bob"),
+            row(0xbb, "Cy"),
+        ];
+        let cases: &[(&str, Result<u8, &str>)] = &[
+            ("ana", Ok(0xaa)),
+            ("ANA", Ok(0xaa)),
+            ("Bob", Ok(0xab)),
+            ("bob", Ok(0xac)),
+            (
+                "BOB",
+                Err("\"BOB\" matches several members: Bob (abababababab), bob (acacacacacac)"),
+            ),
+            ("bbbb", Ok(0xbb)),
+            ("aaaa", Ok(0xaa)),
+            ("dan", Err("no member matches \"dan\"")),
+        ];
+        for (q, want) in cases {
+            let got = find_member(&rows, q)
+                .map(|id| id.0[0])
+                .map_err(|e| e.to_string());
+            assert_eq!(got, want.map_err(String::from), "{q}");
+        }
+    }
+}
