@@ -66,6 +66,10 @@ pub(crate) enum Command {
     Status,
     /// Members with their roles and status.
     Members,
+    /// Everything waiting on you: attestations to confirm, offers on your requests, matched
+    /// aid to confirm, open decisions you have not voted on, relief approvals (stewards),
+    /// pledges to confirm (treasurers).
+    Inbox,
     /// One member's visible history: hours provided and received, aid given and received
     /// with ratings, roles, when they joined (honouring their visibility).
     Profile {

@@ -116,6 +116,7 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
         Command::Status => membership::status(&app),
         Command::Members => membership::members(&app),
         Command::Profile { member } => timebank::profile(&app, &member),
+        Command::Inbox => timebank::inbox(&app),
         Command::Hours(cmd) => timebank::hours(&app, cmd),
         Command::Balance { member } => timebank::balance(&app, member.as_deref()),
         Command::Proposal(cmd) => support::proposal(&app, cmd),

@@ -138,6 +138,13 @@ impl Backend {
         })
     }
 
+    /// Everything waiting on this member at `now`.
+    pub fn inbox(&mut self, now: i64) -> Result<query::Inbox, NodeError> {
+        self.query(&format!("/inbox?now={now}"), |s, me| {
+            query::inbox(s, me, now)
+        })
+    }
+
     /// Support Point proposals.
     pub fn proposals(&mut self) -> Result<Vec<Proposal>, NodeError> {
         self.query("/proposals", |s, _| query::proposals(s))

@@ -326,3 +326,70 @@ pub(crate) fn profile(app: &App, who: &str) -> Result<Report> {
     }
     Ok(Report::new(serde_json::to_value(&p)?, text))
 }
+
+pub(crate) fn inbox(app: &App) -> Result<Report> {
+    let mut b = app.backend()?;
+    let rows = b.members()?;
+    let names = names(&rows);
+    let n = |id: &MemberId| name_of(&names, id);
+    let inbox = b.inbox(app.now)?;
+    let mut text = String::new();
+    for a in &inbox.attestations {
+        text.push_str(&format!(
+            "confirm hours   {}  {} from {} on {}: {} (`coop hours confirm {}`)\n",
+            a.id.short(),
+            show::minutes(a.minutes),
+            n(&a.provider),
+            a.date,
+            show::clip(&a.service, 40),
+            a.id.short()
+        ));
+    }
+    for o in &inbox.offers {
+        text.push_str(&format!(
+            "offer           {}  {} offers help on {:?} (`coop aid accept {}`)\n",
+            o.offer.id.short(),
+            n(&o.offer.helper),
+            o.title,
+            o.offer.id.short()
+        ));
+    }
+    for a in &inbox.aid_to_confirm {
+        text.push_str(&format!(
+            "confirm aid     {}  {:?} with {} (`coop aid confirm {}`)\n",
+            a.request.short(),
+            a.title,
+            n(&a.with),
+            a.request.short()
+        ));
+    }
+    for d in &inbox.decisions {
+        text.push_str(&format!(
+            "vote            {}  {:?}, closes {} (`coop decision vote {} yes|no|abstain`)\n",
+            d.id.short(),
+            d.title,
+            show::datetime(d.closes_at),
+            d.id.short()
+        ));
+    }
+    for r in &inbox.relief {
+        text.push_str(&format!(
+            "approve relief  {}  for {} (`coop relief show {}`)\n",
+            r.id.short(),
+            n(&r.beneficiary),
+            r.id.short()
+        ));
+    }
+    for c in &inbox.pledges {
+        text.push_str(&format!(
+            "confirm pledge  {}  from {} (`coop pool confirm {}`)\n",
+            c.id.short(),
+            n(&c.contributor),
+            c.id.short()
+        ));
+    }
+    if inbox.is_empty() {
+        text.push_str("Nothing waits on you.\n");
+    }
+    Ok(Report::new(serde_json::to_value(&inbox)?, text))
+}

@@ -232,6 +232,21 @@ fn every_command_group_gives_the_same_answers_with_and_without_a_node() {
     );
     at(&alice, now, &["visibility", "set", "public"]);
 
+    at(
+        &alice,
+        now + 4_500,
+        &[
+            "decision",
+            "open",
+            "--title",
+            "Even bigger pledges",
+            "--window",
+            "1h",
+            "--param",
+            "sp_max_per_proposal=30",
+        ],
+    );
+
     // The ledger shows the claimed times, not the node's clock.
     let ledger: serde_json::Value =
         serde_json::from_str(&at(&alice, now + 5_000, &["ledger", "--all"])).unwrap();
@@ -271,6 +286,7 @@ fn every_command_group_gives_the_same_answers_with_and_without_a_node() {
         vec!["hours", "list", "--member", "bob"],
         vec!["profile", "BOB"],
         vec!["profile", "Alice"],
+        vec!["inbox"],
     ];
     let later = now + 5_000;
     let through: Vec<String> = reads.iter().map(|r| at(&alice, later, r)).collect();
@@ -291,6 +307,11 @@ fn every_command_group_gives_the_same_answers_with_and_without_a_node() {
         "{bob_profile}"
     );
     coop_at(&alice, later, &["profile", "Nobody"]).code(1);
+    // The inbox lists the open decision I have not voted on, with its closing time.
+    let inbox: serde_json::Value = serde_json::from_str(&at(&alice, later, &["inbox"])).unwrap();
+    let decisions = inbox["decisions"].as_array().unwrap();
+    assert_eq!(decisions.len(), 1, "{inbox}");
+    assert_eq!(i(&decisions[0], "closes_at"), now + 4_500 + 3_600);
     // Bob, with no node, reads the same ledger once he has Alice's records.
     drop(up);
     for (r, via_node) in reads.iter().zip(&through) {
@@ -307,6 +328,18 @@ fn every_command_group_gives_the_same_answers_with_and_without_a_node() {
         at(&bob, later, &["params"]),
         through[12],
         "params differ between members"
+    );
+    // Bob's inbox holds Alice's attestation to confirm.
+    let inbox: serde_json::Value = serde_json::from_str(&at(&bob, later, &["inbox"])).unwrap();
+    assert_eq!(
+        inbox["attestations"].as_array().unwrap().len(),
+        1,
+        "{inbox}"
+    );
+    let text = coop_at(&bob, later, &["inbox"]).ok().stdout;
+    assert!(
+        text.contains("confirm hours") && text.contains("Alice"),
+        "{text}"
     );
 }
 
@@ -420,6 +453,7 @@ fn api_answers_round_trip_and_page(dir: &std::path::Path) {
     let hours: Vec<coop_model::state::Attestation> =
         round_trip(&c, &format!("/members/{me}/hours"));
     assert_eq!(hours.len(), 1);
+    round_trip::<query::Inbox>(&c, "/inbox?now=1900005000");
     round_trip::<Vec<coop_model::state::Proposal>>(&c, "/proposals");
     round_trip::<Vec<coop_model::state::AidRequest>>(&c, "/aid");
     round_trip::<Vec<coop_model::state::Decision>>(&c, "/decisions");

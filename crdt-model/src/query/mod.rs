@@ -435,6 +435,148 @@ pub fn ledger(state: &State, viewer: Option<&MemberId>, q: &LedgerQuery) -> Ledg
     }
 }
 
+/// An offer of help waiting on one of my requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxOffer {
+    /// My request.
+    pub request: RecordId,
+    /// Its title.
+    pub title: String,
+    /// The offer.
+    pub offer: crate::state::AidOffer,
+}
+
+/// Matched aid I have not confirmed yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxAid {
+    /// The request.
+    pub request: RecordId,
+    /// Its title.
+    pub title: String,
+    /// The other party (helper, or requester).
+    pub with: MemberId,
+    /// Whether I am the one who was helped.
+    pub i_requested: bool,
+}
+
+/// An open decision I have not voted on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxDecision {
+    /// The decision.
+    pub id: RecordId,
+    /// Its title.
+    pub title: String,
+    /// When voting closes, Unix seconds.
+    pub closes_at: i64,
+}
+
+/// Everything waiting on one member at `now`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inbox {
+    /// Attestations to confirm or decline.
+    pub attestations: Vec<Attestation>,
+    /// Offers on my open requests.
+    pub offers: Vec<InboxOffer>,
+    /// Matched aid to confirm.
+    pub aid_to_confirm: Vec<InboxAid>,
+    /// Open decisions I have not voted on, soonest closing first.
+    pub decisions: Vec<InboxDecision>,
+    /// Relief requests awaiting my approval (stewards).
+    pub relief: Vec<ReliefRequest>,
+    /// Pledges awaiting confirmation (treasurers; not my own).
+    pub pledges: Vec<Contribution>,
+}
+
+impl Inbox {
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.attestations.is_empty()
+            && self.offers.is_empty()
+            && self.aid_to_confirm.is_empty()
+            && self.decisions.is_empty()
+            && self.relief.is_empty()
+            && self.pledges.is_empty()
+    }
+}
+
+/// `inbox`: what waits on `me` at `now` (hidden records left out).
+pub fn inbox(state: &State, me: &MemberId, now: i64) -> Inbox {
+    use crate::state::{AidStatus, ContributionStatus, DecisionStatus, ReliefStatus};
+    let shown = |id: &RecordId| !state.hidden.contains_key(id);
+    let roles: &[Role] = state.members.get(me).map_or(&[], |m| m.roles.as_slice());
+    let mut out = Inbox {
+        attestations: state
+            .pending_for(me)
+            .into_iter()
+            .filter(|a| shown(&a.id))
+            .cloned()
+            .collect(),
+        ..Inbox::default()
+    };
+    for r in state.aid_requests.values().filter(|r| shown(&r.id)) {
+        match r.status {
+            AidStatus::Open if r.requester == *me => {
+                out.offers.extend(r.offers.iter().map(|o| InboxOffer {
+                    request: r.id,
+                    title: r.title.clone(),
+                    offer: o.clone(),
+                }));
+            }
+            AidStatus::Matched => {
+                let Some(helper) = r.helper else { continue };
+                if r.requester == *me && r.requester_confirmation.is_none() {
+                    out.aid_to_confirm.push(InboxAid {
+                        request: r.id,
+                        title: r.title.clone(),
+                        with: helper,
+                        i_requested: true,
+                    });
+                } else if helper == *me && r.helper_confirmation.is_none() {
+                    out.aid_to_confirm.push(InboxAid {
+                        request: r.id,
+                        title: r.title.clone(),
+                        with: r.requester,
+                        i_requested: false,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    if state.is_admitted(me) {
+        out.decisions = state
+            .decisions
+            .values()
+            .filter(|d| d.status == DecisionStatus::Open && now < d.closes_at && shown(&d.id))
+            .filter(|d| !d.votes.iter().any(|v| v.member == *me))
+            .map(|d| InboxDecision {
+                id: d.id,
+                title: d.title.clone(),
+                closes_at: d.closes_at,
+            })
+            .collect();
+        out.decisions.sort_by_key(|d| (d.closes_at, d.id));
+    }
+    if roles.contains(&Role::Steward) {
+        out.relief = state
+            .relief_requests
+            .values()
+            .filter(|r| r.status == ReliefStatus::Pending && r.beneficiary != *me)
+            .filter(|r| !r.approvals.iter().any(|a| a.steward == *me))
+            .cloned()
+            .collect();
+    }
+    if roles.contains(&Role::Treasurer) {
+        out.pledges = state
+            .contributions
+            .values()
+            .filter(|c| c.status == ContributionStatus::Pledged && c.contributor != *me)
+            .cloned()
+            .collect();
+    }
+    out
+}
+
 /// Why a member could not be resolved from what a person typed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

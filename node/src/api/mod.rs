@@ -245,6 +245,7 @@ pub(crate) fn router(ctx: Ctx) -> Router {
         .route("/members/{id}", get(profile))
         .route("/members/{id}/balance", get(balance))
         .route("/members/{id}/hours", get(hours))
+        .route("/inbox", get(inbox))
         .route("/proposals", get(proposals))
         .route("/aid", get(aid))
         .route("/decisions", get(decisions))
@@ -395,6 +396,20 @@ async fn hours(
     })
     .await?
     .map(Json)
+}
+
+async fn inbox(
+    AxState(ctx): AxState<Ctx>,
+    q: Result<Query<At>, QueryRejection>,
+) -> Answer<query::Inbox> {
+    let now = at(q)?;
+    Ok(Json(
+        ctx.read(move |n| {
+            let me = n.member();
+            query::inbox(n.state(), &me, now)
+        })
+        .await?,
+    ))
 }
 
 async fn proposals(AxState(ctx): AxState<Ctx>) -> Answer<Vec<coop_model::state::Proposal>> {
