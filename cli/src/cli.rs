@@ -66,6 +66,16 @@ pub(crate) enum Command {
     Status,
     /// Members with their roles and status.
     Members,
+    /// Everything waiting on you: attestations to confirm, offers on your requests, matched
+    /// aid to confirm, open decisions you have not voted on, relief approvals (stewards),
+    /// pledges to confirm (treasurers).
+    Inbox,
+    /// One member's visible history: hours provided and received, aid given and received
+    /// with ratings, roles, when they joined (honouring their visibility).
+    Profile {
+        /// Display name (any case) or id prefix.
+        member: String,
+    },
     /// The time bank: log, confirm and decline hours.
     #[command(subcommand)]
     Hours(HoursCommand),
@@ -88,9 +98,9 @@ pub(crate) enum Command {
         /// Only refused records.
         #[arg(long)]
         refused: bool,
-        /// Only records of this kind (genesis, join, vouch, attest, confirm, allocate, ...).
-        #[arg(long)]
-        kind: Option<String>,
+        /// Only records of this kind.
+        #[arg(long, value_parser = parse::kind())]
+        kind: Option<coop_model::Kind>,
         /// At most this many records.
         #[arg(long)]
         limit: Option<usize>,
@@ -170,6 +180,13 @@ pub(crate) struct UpArgs {
     #[arg(long, value_name = "SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub(crate) sync_interval: u64,
+    /// Serve the app's (read-only) API on this 127.0.0.1 port; default: the port kept in
+    /// config.json, else one the OS picks, which is then kept.
+    #[arg(long, value_name = "PORT", conflicts_with = "no_ui")]
+    pub(crate) ui_port: Option<u16>,
+    /// Do not serve the app's API on 127.0.0.1 (the API socket is always served).
+    #[arg(long)]
+    pub(crate) no_ui: bool,
     /// Stop when standard input closes: for a supervising process (such as `coop demo`)
     /// whose node must not outlive it.
     #[arg(long, hide = true)]
@@ -198,6 +215,13 @@ pub(crate) enum HoursCommand {
     },
     /// Attestations awaiting your confirmation.
     Pending,
+    /// Your attestations, given and received, with their status (or a member's, where
+    /// their visibility allows).
+    List {
+        /// Whose (display name or id prefix; default: you).
+        #[arg(long, value_name = "MEMBER")]
+        member: Option<String>,
+    },
     /// Confirm an attestation you received.
     Confirm {
         /// Attestation id prefix.

@@ -1,6 +1,6 @@
 //! `coop`: a member's command line on the cooperative's ledger.
 //!
-//! A thin binary over `coop-node` (store, network, control socket) and `coop-model` (the
+//! A thin binary over `coop-node` (store, network, local API) and `coop-model` (the
 //! ledger's rules). It parses arguments into the model's types, reads the clock and the OS
 //! RNG (the libraries take time and seeds as arguments), and prints text or `--json`.
 //!
@@ -115,6 +115,8 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
         Command::Vouch { member } => membership::vouch(&app, &member),
         Command::Status => membership::status(&app),
         Command::Members => membership::members(&app),
+        Command::Profile { member } => timebank::profile(&app, &member),
+        Command::Inbox => timebank::inbox(&app),
         Command::Hours(cmd) => timebank::hours(&app, cmd),
         Command::Balance { member } => timebank::balance(&app, member.as_deref()),
         Command::Proposal(cmd) => support::proposal(&app, cmd),
@@ -125,7 +127,7 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
             kind,
             limit,
             all,
-        } => audit::ledger(&app, refused, kind.as_deref(), limit, all),
+        } => audit::ledger(&app, refused, kind, limit, all),
         Command::Verify => audit::verify(&app),
         Command::Sync(cmd) => audit::sync(&app, cmd),
         Command::Params => audit::params(&app),

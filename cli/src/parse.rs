@@ -216,6 +216,13 @@ pub(crate) fn unix_seconds(s: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("{s:?} is not Unix seconds"))
 }
 
+/// A record kind, one of the kinds the ledger knows (listed in `--help`).
+pub(crate) fn kind() -> impl clap::builder::TypedValueParser<Value = coop_model::Kind> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(coop_model::Kind::ALL.iter().map(|k| k.as_str()))
+        .try_map(|s| s.parse::<coop_model::Kind>())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,6 +31,7 @@ pub mod ids;
 pub mod ledger;
 pub mod metrics;
 pub mod params;
+pub mod query;
 pub mod receipt;
 pub mod record;
 pub mod seal;

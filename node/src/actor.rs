@@ -7,11 +7,11 @@
 
 use std::collections::{HashMap, HashSet};
 use std::thread;
+use std::time::Duration;
 
-use coop_model::{DeviceId, Envelope, EquivocationProof, RecordId, Rejection, SyncClock};
+use coop_model::{DeviceId, Envelope, EquivocationProof, Record, RecordId, Rejection, SyncClock};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::control::{self, Request, Response};
 use crate::error::{one_line, NodeError};
 use crate::event::NodeEvent;
 use crate::local::{LocalNode, ProofIngest, Status};
@@ -72,13 +72,33 @@ pub(crate) enum GossipItem {
     Proof(EquivocationProof),
 }
 
-#[derive(Debug)]
+/// A read run on the actor thread against the node (a query, status, export, verify).
+type ReadFn = Box<dyn FnOnce(&mut LocalNode) + Send>;
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImportSummary {
+    /// Changes accepted (new).
+    pub accepted: usize,
+    /// Changes already held.
+    pub duplicates: usize,
+    /// Changes waiting for missing dependencies.
+    pub pending: usize,
+    /// Changes refused by the gate.
+    pub rejected: Vec<Rejection>,
+}
+
 enum Cmd {
-    Control {
-        req: Request,
+    Submit {
+        record: Record,
         now: i64,
-        reply: oneshot::Sender<Response>,
+        reply: oneshot::Sender<Result<RecordId, NodeError>>,
     },
+    Import {
+        envelopes: Vec<Envelope>,
+        reply: oneshot::Sender<Result<ImportSummary, NodeError>>,
+    },
+    Read(ReadFn),
     Gossip {
         item: GossipItem,
         reply: oneshot::Sender<Verdict>,
@@ -113,6 +133,21 @@ pub(crate) enum Publish {
     Proofs(Vec<EquivocationProof>),
 }
 
+impl std::fmt::Debug for Cmd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Cmd::Submit { .. } => "Submit",
+            Cmd::Import { .. } => "Import",
+            Cmd::Read(_) => "Read",
+            Cmd::Gossip { .. } => "Gossip",
+            Cmd::SyncIngest { .. } => "SyncIngest",
+            Cmd::Clock { .. } => "Clock",
+            Cmd::Missing { .. } => "Missing",
+            Cmd::Shutdown { .. } => "Shutdown",
+        })
+    }
+}
+
 fn gone() -> NodeError {
     NodeError::store_msg("the store actor has stopped")
 }
@@ -124,10 +159,82 @@ impl StoreHandle {
         rx.await.map_err(|_| gone())
     }
 
-    /// Executes a control request (publishing what it accepted).
-    pub(crate) async fn control(&self, req: Request) -> Result<Response, NodeError> {
-        let now = unix_now();
-        self.ask(|reply| Cmd::Control { req, now, reply }).await
+    /// Like `ask`, but gives up with [`NodeError::Busy`] when the queue stays full for
+    /// `wait` (a request admitted to the queue is always answered).
+    async fn ask_within<T>(
+        &self,
+        wait: Duration,
+        make: impl FnOnce(oneshot::Sender<T>) -> Cmd,
+    ) -> Result<T, NodeError> {
+        let (tx, rx) = oneshot::channel();
+        match self.tx.send_timeout(make(tx), wait).await {
+            Ok(()) => {}
+            Err(mpsc::error::SendTimeoutError::Timeout(_)) => return Err(NodeError::Busy),
+            Err(mpsc::error::SendTimeoutError::Closed(_)) => return Err(gone()),
+        }
+        rx.await.map_err(|_| gone())
+    }
+
+    /// [`StoreHandle::submit`], "busy" after `wait` in the queue.
+    pub(crate) async fn submit_within(
+        &self,
+        wait: Duration,
+        record: Record,
+        now: i64,
+    ) -> Result<RecordId, NodeError> {
+        self.ask_within(wait, |reply| Cmd::Submit { record, now, reply })
+            .await?
+    }
+
+    /// [`StoreHandle::import`], "busy" after `wait` in the queue.
+    pub(crate) async fn import_within(
+        &self,
+        wait: Duration,
+        envelopes: Vec<Envelope>,
+    ) -> Result<ImportSummary, NodeError> {
+        self.ask_within(wait, |reply| Cmd::Import { envelopes, reply })
+            .await?
+    }
+
+    /// [`StoreHandle::read`], "busy" after `wait` in the queue.
+    pub(crate) async fn read_within<T: Send + 'static>(
+        &self,
+        wait: Duration,
+        f: impl FnOnce(&mut LocalNode) -> T + Send + 'static,
+    ) -> Result<T, NodeError> {
+        self.ask_within(wait, |reply| {
+            Cmd::Read(Box::new(move |node| {
+                let _ = reply.send(f(node));
+            }))
+        })
+        .await
+    }
+
+    /// Writes a record as this node's device at the claimed time `now`; durable and handed
+    /// to the network for publishing when this returns. A refusal is [`NodeError::Refused`].
+    pub(crate) async fn submit(&self, record: Record, now: i64) -> Result<RecordId, NodeError> {
+        self.ask(|reply| Cmd::Submit { record, now, reply }).await?
+    }
+
+    /// Ingests envelopes through the gate (publishing what it accepted).
+    pub(crate) async fn import(
+        &self,
+        envelopes: Vec<Envelope>,
+    ) -> Result<ImportSummary, NodeError> {
+        self.ask(|reply| Cmd::Import { envelopes, reply }).await?
+    }
+
+    /// Runs `f` against the node on the actor thread, between writes.
+    pub(crate) async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut LocalNode) -> T + Send + 'static,
+    ) -> Result<T, NodeError> {
+        self.ask(|reply| {
+            Cmd::Read(Box::new(move |node| {
+                let _ = reply.send(f(node));
+            }))
+        })
+        .await
     }
 
     /// Runs one gossip message through the gate. `None` when the store queue is full
@@ -169,12 +276,7 @@ impl StoreHandle {
 
     /// Status without the network part.
     pub(crate) async fn status(&self) -> Result<Status, NodeError> {
-        match self.control(Request::Status).await? {
-            Response::Status { status } => Ok(*status),
-            other => Err(NodeError::control_msg(format!(
-                "unexpected answer {other:?}"
-            ))),
-        }
+        self.read(LocalNode::status).await
     }
 }
 
@@ -247,34 +349,27 @@ impl Actor {
                     }
                     self.gossip(batch);
                 }
-                Cmd::Control { req, now, reply } => {
-                    let writes = matches!(req, Request::Submit { .. } | Request::Import { .. });
-                    // An import may reveal an equivocation: gossip its proofs. (Proofs are
-                    // rare; comparing them whole is cheap.)
-                    let proofs_before: HashSet<Vec<u8>> = if writes {
-                        self.node.ledger().proofs().map(|p| p.encode()).collect()
-                    } else {
-                        HashSet::new()
-                    };
-                    let (resp, accepted) = control::dispatch(&mut self.node, req, now);
-                    self.announce(&accepted);
-                    if !accepted.is_empty() {
-                        self.send_publish(Publish::Envelopes(accepted));
-                    }
-                    if writes {
-                        let new_proofs: Vec<EquivocationProof> = self
-                            .node
-                            .ledger()
-                            .proofs()
-                            .filter(|p| !proofs_before.contains(&p.encode()))
-                            .cloned()
-                            .collect();
-                        if !new_proofs.is_empty() {
-                            self.send_publish(Publish::Proofs(new_proofs));
-                        }
-                    }
-                    let _ = reply.send(resp);
+                Cmd::Submit { record, now, reply } => {
+                    let r = self.write(|node| {
+                        let id = node.submit(record, now)?;
+                        Ok((id, node.envelope(&id).into_iter().collect()))
+                    });
+                    let _ = reply.send(r);
                 }
+                Cmd::Import { envelopes, reply } => {
+                    let r = self.write(|node| {
+                        let out = node.ingest(envelopes)?;
+                        let summary = ImportSummary {
+                            accepted: out.accepted.len(),
+                            duplicates: out.duplicates,
+                            pending: out.pending,
+                            rejected: out.rejected,
+                        };
+                        Ok((summary, out.accepted))
+                    });
+                    let _ = reply.send(r);
+                }
+                Cmd::Read(f) => f(&mut self.node),
                 Cmd::SyncIngest {
                     envelopes,
                     proofs,
@@ -301,6 +396,33 @@ impl Actor {
         if let Err(e) = self.node.flush() {
             tracing::error!(error = %one_line(&e), "store flush at exit failed");
         }
+    }
+
+    /// A local write (submit or import): announces and publishes what it accepted, and
+    /// gossips the proofs of any equivocation it revealed. (Proofs are rare; comparing
+    /// them whole is cheap.)
+    fn write<T>(
+        &mut self,
+        f: impl FnOnce(&mut LocalNode) -> Result<(T, Vec<Envelope>), NodeError>,
+    ) -> Result<T, NodeError> {
+        let proofs_before: HashSet<Vec<u8>> =
+            self.node.ledger().proofs().map(|p| p.encode()).collect();
+        let (answer, accepted) = f(&mut self.node)?;
+        self.announce(&accepted);
+        if !accepted.is_empty() {
+            self.send_publish(Publish::Envelopes(accepted));
+        }
+        let new_proofs: Vec<EquivocationProof> = self
+            .node
+            .ledger()
+            .proofs()
+            .filter(|p| !proofs_before.contains(&p.encode()))
+            .cloned()
+            .collect();
+        if !new_proofs.is_empty() {
+            self.send_publish(Publish::Proofs(new_proofs));
+        }
+        Ok(answer)
     }
 
     fn send_publish(&self, p: Publish) {

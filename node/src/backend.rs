@@ -1,17 +1,22 @@
-//! What `coop` commands talk to: the running node through its control socket when
-//! `coop up` serves the data dir, otherwise the store directly.
+//! What `coop` commands talk to: the running node through its API socket when `coop up`
+//! serves the data dir, otherwise the store directly. Either way a read is the same
+//! `coop_model::query` function over the same state, so a command gives the same answer
+//! with and without a node.
 
 use std::time::Duration;
 
-use coop_model::{Envelope, Record, RecordId, State};
+use coop_model::metrics::Metrics;
+use coop_model::query::{self, LedgerQuery};
+use coop_model::state::{AidRequest, Attestation, Decision, Proposal};
+use coop_model::{Day, Envelope, MemberId, Record, RecordId, State};
 
-use crate::control::{self, ImportSummary, Request, Response};
+use crate::api::{ApiClient, Envelopes, ImportSummary, LedgerParams, WriteRequest, Written};
 use crate::datadir::DataDir;
 use crate::error::NodeError;
 use crate::local::{LocalNode, Status, VerifyReport};
 
-/// How long a command waits for the running node.
-pub const CONTROL_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long [`Backend::open`] waits for a running node to answer its status.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The data dir's node, running or not.
 #[derive(Debug)]
@@ -19,18 +24,22 @@ pub const CONTROL_TIMEOUT: Duration = Duration::from_secs(120);
 pub enum Backend {
     /// No node runs: the command owns the store for its duration.
     Direct(LocalNode),
-    /// `coop up` runs: commands go through its control socket.
-    Remote(DataDir),
+    /// `coop up` runs: commands go through its API socket.
+    Remote(ApiClient),
 }
 
 impl Backend {
     /// Connects to the running node if there is one, else opens the store.
     pub fn open(dir: &DataDir) -> Result<Backend, NodeError> {
-        let socket = dir.control_socket();
-        if socket.exists()
-            && control::call(&socket, &Request::Status, Duration::from_secs(10)).is_ok()
-        {
-            return Ok(Backend::Remote(dir.clone()));
+        let socket = dir.api_socket();
+        if socket.exists() {
+            let probe = ApiClient::new(&socket)?.with_timeout(PROBE_TIMEOUT);
+            match probe.get::<Status>("/status") {
+                Ok(_) => return Ok(Backend::Remote(ApiClient::new(&socket)?)),
+                // A node that answers "busy" runs: say so, rather than "store in use".
+                Err(NodeError::Busy) => return Err(NodeError::Busy),
+                Err(_) => {}
+            }
         }
         Ok(Backend::Direct(LocalNode::open(dir)?))
     }
@@ -40,33 +49,29 @@ impl Backend {
         matches!(self, Backend::Remote(_))
     }
 
-    fn call(dir: &DataDir, req: Request) -> Result<Response, NodeError> {
-        match control::call(&dir.control_socket(), &req, CONTROL_TIMEOUT)? {
-            Response::Error { message } => Err(NodeError::control_msg(message)),
-            r => Ok(r),
-        }
-    }
-
-    /// Writes a record; a refusal is [`NodeError::Refused`] and writes nothing.
+    /// Writes a record claiming the time `now`; a refusal is [`NodeError::Refused`] and
+    /// writes nothing.
     pub fn submit(&mut self, record: Record, now: i64) -> Result<RecordId, NodeError> {
         match self {
             Backend::Direct(n) => n.submit(record, now),
-            Backend::Remote(d) => match Self::call(d, Request::Submit { record })? {
-                Response::Submitted { id } => Ok(id),
-                Response::Refused { rejection } => Err(NodeError::Refused(rejection)),
-                other => Err(unexpected(other)),
-            },
+            Backend::Remote(c) => {
+                let w: Written = c.post(
+                    "/records",
+                    &WriteRequest {
+                        record,
+                        now: Some(now),
+                    },
+                )?;
+                Ok(w.id)
+            }
         }
     }
 
-    /// The derived state.
+    /// The whole derived state (costs what the ledger costs; prefer the queries below).
     pub fn state(&mut self) -> Result<State, NodeError> {
         match self {
             Backend::Direct(n) => Ok(n.state().clone()),
-            Backend::Remote(d) => match Self::call(d, Request::State)? {
-                Response::State { state } => Ok(*state),
-                other => Err(unexpected(other)),
-            },
+            Backend::Remote(c) => c.get("/state"),
         }
     }
 
@@ -74,11 +79,141 @@ impl Backend {
     pub fn status(&mut self) -> Result<Status, NodeError> {
         match self {
             Backend::Direct(n) => Ok(n.status()),
-            Backend::Remote(d) => match Self::call(d, Request::Status)? {
-                Response::Status { status } => Ok(*status),
-                other => Err(unexpected(other)),
-            },
+            Backend::Remote(c) => c.get("/status"),
         }
+    }
+
+    /// Runs a query: over the store here, or the same query by the node.
+    fn query<T: serde::de::DeserializeOwned>(
+        &mut self,
+        path: &str,
+        direct: impl FnOnce(&State, &MemberId) -> T,
+    ) -> Result<T, NodeError> {
+        match self {
+            Backend::Direct(n) => {
+                let me = n.member();
+                Ok(direct(n.state(), &me))
+            }
+            Backend::Remote(c) => c.get(path),
+        }
+    }
+
+    /// Every member, with accounts where visibility allows.
+    pub fn members(&mut self) -> Result<Vec<query::MemberRow>, NodeError> {
+        self.query("/members", |s, me| query::members(s, Some(me)))
+    }
+
+    /// One member's profile.
+    pub fn profile(&mut self, member: &MemberId) -> Result<query::Profile, NodeError> {
+        let m = *member;
+        self.query(&format!("/members/{}", member.to_hex()), |s, me| {
+            query::profile(s, Some(me), &m)
+        })?
+        .ok_or_else(|| NodeError::InvalidInput("no such member".into()))
+    }
+
+    /// A member's balance at `now`.
+    pub fn balance(
+        &mut self,
+        member: &MemberId,
+        now: i64,
+    ) -> Result<query::BalanceAnswer, NodeError> {
+        let m = *member;
+        let path = format!("/members/{}/balance?now={now}", member.to_hex());
+        match self {
+            Backend::Direct(n) => {
+                let me = n.member();
+                query::balance(n.state(), Some(&me), &m, now)
+                    .ok_or_else(|| NodeError::InvalidInput("no such member".into()))
+            }
+            Backend::Remote(c) => c.get(&path),
+        }
+    }
+
+    /// A member's attestations (given and received) with their status.
+    pub fn hours(&mut self, member: &MemberId) -> Result<Vec<Attestation>, NodeError> {
+        let m = *member;
+        self.query(&format!("/members/{}/hours", member.to_hex()), |s, _| {
+            query::hours(s, &m)
+        })
+    }
+
+    /// Everything waiting on this member at `now`.
+    pub fn inbox(&mut self, now: i64) -> Result<query::Inbox, NodeError> {
+        self.query(&format!("/inbox?now={now}"), |s, me| {
+            query::inbox(s, me, now)
+        })
+    }
+
+    /// Support Point proposals.
+    pub fn proposals(&mut self) -> Result<Vec<Proposal>, NodeError> {
+        self.query("/proposals", |s, _| query::proposals(s))
+    }
+
+    /// Mutual-aid requests.
+    pub fn aid(&mut self) -> Result<Vec<AidRequest>, NodeError> {
+        self.query("/aid", |s, _| query::aid(s))
+    }
+
+    /// Governance decisions.
+    pub fn decisions(&mut self) -> Result<Vec<Decision>, NodeError> {
+        self.query("/decisions", |s, _| query::decisions(s))
+    }
+
+    /// Reports and hidden records.
+    pub fn moderation(&mut self) -> Result<query::Moderation, NodeError> {
+        self.query("/moderation", |s, _| query::moderation(s))
+    }
+
+    /// Collective purchases.
+    pub fn purchases(&mut self) -> Result<Vec<query::PurchaseAnswer>, NodeError> {
+        self.query("/purchases", |s, _| query::purchases(s))
+    }
+
+    /// Pools, relief funds and what hangs on them.
+    pub fn pools(&mut self) -> Result<query::Pools, NodeError> {
+        self.query("/pools", |s, _| query::pools(s))
+    }
+
+    /// Every member's visibility.
+    pub fn visibility(&mut self) -> Result<Vec<query::VisibilityRow>, NodeError> {
+        self.query("/visibility", |s, me| query::visibility(s, Some(me)))
+    }
+
+    /// Parameters and their history.
+    pub fn params(&mut self) -> Result<query::ParamsAnswer, NodeError> {
+        self.query("/params", |s, _| query::params(s))
+    }
+
+    /// Community metrics at `now`.
+    pub fn metrics(&mut self, now: i64, since: Option<Day>) -> Result<Metrics, NodeError> {
+        let mut path = format!("/metrics?now={now}");
+        if let Some(d) = since {
+            path.push_str(&format!("&since={d}"));
+        }
+        self.query(&path, |s, _| query::metrics(s, now, since))
+    }
+
+    /// A page of the ledger, newest first.
+    pub fn ledger(&mut self, q: &LedgerQuery) -> Result<query::LedgerPage, NodeError> {
+        let p = LedgerParams {
+            kind: q.kind.map(|k| k.as_str().to_string()),
+            refused: q.refused,
+            all: q.all,
+            limit: q.limit,
+            before: q.before,
+        };
+        let mut path = format!("/ledger?refused={}&all={}", p.refused, p.all);
+        if let Some(k) = &p.kind {
+            path.push_str(&format!("&kind={k}"));
+        }
+        if let Some(l) = p.limit {
+            path.push_str(&format!("&limit={l}"));
+        }
+        if let Some(b) = p.before {
+            path.push_str(&format!("&before={b}"));
+        }
+        self.query(&path, |s, me| query::ledger(s, Some(me), q))
     }
 
     /// Imports envelopes through the gate.
@@ -93,13 +228,7 @@ impl Backend {
                     rejected: out.rejected,
                 })
             }
-            Backend::Remote(d) => {
-                let envelopes = envelopes.iter().map(|e| hex::encode(e.encode())).collect();
-                match Self::call(d, Request::Import { envelopes })? {
-                    Response::Imported { summary } => Ok(summary),
-                    other => Err(unexpected(other)),
-                }
-            }
+            Backend::Remote(c) => c.post("/import", &Envelopes::encode(&envelopes)),
         }
     }
 
@@ -107,18 +236,18 @@ impl Backend {
     pub fn export(&mut self) -> Result<Vec<Envelope>, NodeError> {
         match self {
             Backend::Direct(n) => Ok(n.export()),
-            Backend::Remote(d) => match Self::call(d, Request::Export)? {
-                Response::Exported { envelopes } => envelopes
+            Backend::Remote(c) => {
+                let e: Envelopes = c.get("/export")?;
+                e.envelopes
                     .iter()
                     .map(|h| {
                         hex::decode(h)
                             .ok()
                             .and_then(|b| Envelope::decode(&b).ok())
-                            .ok_or_else(|| NodeError::control_msg("bad envelope in export"))
+                            .ok_or_else(|| NodeError::api_msg("bad envelope in export"))
                     })
-                    .collect(),
-                other => Err(unexpected(other)),
-            },
+                    .collect()
+            }
         }
     }
 
@@ -126,14 +255,7 @@ impl Backend {
     pub fn verify(&mut self) -> Result<VerifyReport, NodeError> {
         match self {
             Backend::Direct(n) => n.verify(),
-            Backend::Remote(d) => match Self::call(d, Request::Verify)? {
-                Response::Verified { report } => Ok(report),
-                other => Err(unexpected(other)),
-            },
+            Backend::Remote(c) => c.post("/verify", &()),
         }
     }
-}
-
-fn unexpected(r: Response) -> NodeError {
-    NodeError::control_msg(format!("unexpected response {r:?}"))
 }

@@ -1,11 +1,11 @@
-//! The data directory: keys (0600), the member's configuration, the store, the control socket.
+//! The data directory: keys (0600), the member's configuration, the store, the API socket.
 //!
 //! ```text
 //! <dir>/identity.key   member identity key seed, hex (0600)
 //! <dir>/device.key     this device's key seed, hex (0600); never leaves the machine
-//! <dir>/config.json    display name, community, LAN key, peers, listen addresses
+//! <dir>/config.json    display name, community, LAN key, peers, listen addresses, app port
 //! <dir>/store/         the sled store (see `store`)
-//! <dir>/control.sock   the control endpoint while `coop up` runs (0600)
+//! <dir>/api.sock       the local API while `coop up` runs (0600; docs/API.md)
 //! ```
 
 use std::fs;
@@ -37,6 +37,9 @@ pub struct Config {
     /// Addresses to listen on (multiaddrs); empty means the default.
     #[serde(default)]
     pub listen: Vec<String>,
+    /// The loopback port the app's API is served on, chosen once and kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ui_port: Option<u16>,
 }
 
 /// A data directory on disk.
@@ -59,9 +62,9 @@ impl DataDir {
     pub fn store_path(&self) -> PathBuf {
         self.root.join("store")
     }
-    /// The control socket.
-    pub fn control_socket(&self) -> PathBuf {
-        self.root.join("control.sock")
+    /// The local API's socket (docs/API.md).
+    pub fn api_socket(&self) -> PathBuf {
+        self.root.join("api.sock")
     }
     fn config_path(&self) -> PathBuf {
         self.root.join("config.json")
@@ -106,6 +109,7 @@ impl DataDir {
             psk: None,
             peers: Vec::new(),
             listen: Vec::new(),
+            ui_port: None,
         };
         self.save_config(&config)?;
         Ok(config)

@@ -49,9 +49,12 @@ pub enum NodeError {
         #[source]
         source: Option<Source>,
     },
-    /// The control endpoint failed (or the running node answered with an error).
-    #[error("control endpoint: {what}")]
-    Control {
+    /// The running node's queue stayed full: it is busy, try again.
+    #[error("the node is busy (too many requests waiting); try again in a moment")]
+    Busy,
+    /// The node's local API failed (or the running node answered with an error).
+    #[error("node API: {what}")]
+    Api {
         /// What the node was doing, or the running node's one-line answer.
         what: String,
         /// The underlying error, when there is one.
@@ -91,17 +94,17 @@ impl NodeError {
         }
     }
 
-    /// The control endpoint failed while doing `what`, because of `source`.
-    pub(crate) fn control(what: impl Into<String>, source: impl Into<Source>) -> NodeError {
-        NodeError::Control {
+    /// The local API failed while doing `what`, because of `source`.
+    pub(crate) fn api(what: impl Into<String>, source: impl Into<Source>) -> NodeError {
+        NodeError::Api {
             what: what.into(),
             source: Some(source.into()),
         }
     }
 
-    /// The control endpoint failed (or answered an error), with no underlying error to show.
-    pub(crate) fn control_msg(what: impl Into<String>) -> NodeError {
-        NodeError::Control {
+    /// The local API failed (or answered an error), with no underlying error to show.
+    pub(crate) fn api_msg(what: impl Into<String>) -> NodeError {
+        NodeError::Api {
             what: what.into(),
             source: None,
         }
@@ -131,8 +134,8 @@ impl NodeError {
     }
 }
 
-/// An error and its causes on one line (`outer: inner: root`), for logs and for the control
-/// protocol's `error` answers, which carry text only.
+/// An error and its causes on one line (`outer: inner: root`), for logs and for the API's
+/// error answers, which carry one line.
 pub(crate) fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
     let mut line = e.to_string();
     let mut cause = e.source();

@@ -27,4 +27,13 @@ pub enum NodeEvent {
     Banned(String),
     /// A new listen address (with `/p2p/<peer id>`).
     Listening(String),
+    /// A catch-up sync round with a peer ingested a batch.
+    CatchUp {
+        /// The peer.
+        peer: String,
+        /// Changes newly accepted from this batch.
+        accepted: usize,
+        /// Whether the peer has more to send.
+        more: bool,
+    },
 }

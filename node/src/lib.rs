@@ -1,10 +1,10 @@
-//! coop's node: the durable store, the network, and the local control API around the
+//! coop's node: the durable store, the network, and the local API around the
 //! pure ledger core (`coop-model`). It re-implements none of the ledger's rules.
 //!
 //! - [`datadir`]: keys (0600), configuration, paths.
 //! - [`store`]: the sled store of the signed-envelope log.
 //! - [`local`]: [`LocalNode`], the store + keys + ledger, used directly when no node runs.
-//! - [`control`]: the control protocol (JSON lines over a Unix socket) and its client.
+//! - [`api`]: the local HTTP/JSON API (docs/API.md), its server limits and its client.
 //! - [`run`]: the running node (`coop up`): [`run::run`], [`run::start`], [`NodeHandle`].
 //! - [`net`]: the swarm event loop (gossip, catch-up sync, discovery, peer penalties).
 //! - `peers`: the peer table and sync driver as sans-I/O state, driven by [`net`].
@@ -18,8 +18,8 @@
 #![allow(clippy::result_large_err, clippy::large_enum_variant)]
 
 mod actor;
+pub mod api;
 pub mod backend;
-pub mod control;
 pub mod datadir;
 pub mod error;
 pub mod event;

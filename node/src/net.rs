@@ -787,6 +787,11 @@ impl EventLoop {
                 }
                 if r.accepted > 0 {
                     tracing::debug!(%peer, accepted = r.accepted, more, "synced");
+                    self.emit(NodeEvent::CatchUp {
+                        peer: peer.to_string(),
+                        accepted: r.accepted,
+                        more,
+                    });
                 }
                 let progress = r.accepted > 0 || r.new_proofs > 0;
                 self.drive(Input::SyncFinished {

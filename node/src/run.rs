@@ -1,30 +1,28 @@
-//! The running node (`coop up`): the store actor, the swarm loop and the control socket,
-//! started together and stopped in stages.
+//! The running node (`coop up`): the store actor, the swarm loop and the local API (on
+//! `api.sock`, and read-only on `127.0.0.1:<port>` for the app), started together and
+//! stopped in stages.
 //!
 //! [`run`] serves a data dir until its `shutdown` future resolves; [`start`] starts the same
 //! node in the background and returns a [`NodeHandle`] (tests, in-process use).
 //!
-//! Shutdown order: the control socket stops accepting (requests in flight finish) and is
+//! Shutdown order: the API stops accepting (requests in flight finish) and its socket is
 //! removed; the swarm loop stops and its connections close; the store actor flushes and
 //! closes the store; then [`run`] (or [`NodeHandle::shutdown`]) returns.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use coop_model::{Record, RecordId, State};
+use coop_model::{Envelope, Record, RecordId, State};
 use libp2p::{Multiaddr, PeerId};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{broadcast, mpsc, oneshot, watch, Semaphore};
-use tokio::task::JoinSet;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::Instrument;
 
-use crate::actor::{self, StoreHandle};
-use crate::control::{Request, Response, MAX_CONTROL_LINE};
+use crate::actor::{self, unix_now, ImportSummary, StoreHandle};
+use crate::api;
 use crate::datadir::DataDir;
-use crate::error::{one_line, NodeError};
+use crate::error::NodeError;
 use crate::local::{LocalNode, Status};
 use crate::net::{self, Channels, EventLoop, NetCommand, NetSnapshot, NetStats};
 use crate::wire;
@@ -33,14 +31,8 @@ pub use crate::event::NodeEvent;
 
 /// Capacity of the node's event broadcast (a subscriber that lags loses the oldest).
 pub const EVENT_CAPACITY: usize = 1024;
-/// Most control connections served at once.
-pub const MAX_CONTROL_CONNECTIONS: usize = 16;
-/// How long a control client may take to send its request.
-pub const CONTROL_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long start-up waits for the listeners to report their addresses.
 pub const LISTEN_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long shutdown waits for control requests in flight.
-pub const CONTROL_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How to run a node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +45,10 @@ pub struct RunOptions {
     pub mdns: bool,
     /// How often to run anti-entropy sync with every connected peer.
     pub sync_interval: Duration,
+    /// Serve the API read-only on 127.0.0.1 for the app (`--no-ui` turns it off).
+    pub ui: bool,
+    /// The app's port; else the one kept in config.json; else one the OS picks (then kept).
+    pub ui_port: Option<u16>,
 }
 
 impl Default for RunOptions {
@@ -62,12 +58,14 @@ impl Default for RunOptions {
             peers: Vec::new(),
             mdns: true,
             sync_interval: Duration::from_secs(10),
+            ui: true,
+            ui_port: None,
         }
     }
 }
 
 /// Runs the node for a data dir (which must have a community) until `shutdown` resolves;
-/// then stops accepting, flushes, removes the control socket, returns.
+/// then stops accepting, flushes, removes the API socket, returns.
 pub async fn run(
     dir: DataDir,
     opts: RunOptions,
@@ -93,10 +91,11 @@ pub struct NodeHandle {
     peer_id: PeerId,
     stop: Arc<watch::Sender<bool>>,
     done: watch::Receiver<Option<Result<(), Arc<NodeError>>>>,
+    ui_addr: Option<std::net::SocketAddr>,
 }
 
 /// Starts the node in the background (for tests and in-process use). Returns once the
-/// listeners report their addresses and the control socket accepts requests.
+/// listeners report their addresses and the API socket accepts requests.
 pub async fn start(dir: DataDir, opts: RunOptions) -> Result<NodeHandle, NodeError> {
     let config = dir.config()?;
     let community = config.community.ok_or(NodeError::NoCommunity)?;
@@ -175,7 +174,7 @@ pub async fn start(dir: DataDir, opts: RunOptions) -> Result<NodeHandle, NodeErr
     }
     let net_task = tokio::spawn(event_loop.run().instrument(span.clone()));
 
-    // Status.listen must be filled whenever the control socket answers.
+    // Status.listen must be filled whenever the API answers.
     let mut snap = snapshot_rx.clone();
     let wanted = listen.len();
     let listening = tokio::time::timeout(
@@ -195,8 +194,15 @@ pub async fn start(dir: DataDir, opts: RunOptions) -> Result<NodeHandle, NodeErr
         )));
     }
 
-    let socket = dir.control_socket();
-    let listener = match bind_control(&socket) {
+    let socket = dir.api_socket();
+    let hub = api::EventHub::start(events.subscribe(), stop_rx.clone());
+    let router = api::router(api::Ctx {
+        store: store.clone(),
+        snapshot: snapshot_rx.clone(),
+        events: hub,
+    });
+    let bound = bind_api(&dir, &socket, &opts, &config);
+    let (listener, ui) = match bound {
         Ok(l) => l,
         Err(e) => {
             let _ = stop_tx.send(true);
@@ -205,16 +211,16 @@ pub async fn start(dir: DataDir, opts: RunOptions) -> Result<NodeHandle, NodeErr
             return Err(e);
         }
     };
-    let control_task = tokio::spawn(
-        serve_control(
-            listener,
-            store.clone(),
-            snapshot_rx.clone(),
-            stop_rx.clone(),
-        )
-        .instrument(span.clone()),
-    );
-    tracing::info!(parent: &span, peer = %peer_id, socket = %socket.display(), "node running");
+    let ui_addr = ui.as_ref().and_then(|l| l.local_addr().ok());
+    let mut api_tasks = vec![tokio::spawn(
+        api::serve(listener, router.clone(), stop_rx.clone()).instrument(span.clone()),
+    )];
+    if let Some(ui) = ui {
+        api_tasks.push(tokio::spawn(
+            api::serve(ui, api::loopback(router), stop_rx.clone()).instrument(span.clone()),
+        ));
+    }
+    tracing::info!(parent: &span, peer = %peer_id, socket = %socket.display(), ui = ?ui_addr, "node running");
 
     // The supervisor: waits for the stop signal (or for the network to end on its own),
     // then stops everything in order.
@@ -230,7 +236,9 @@ pub async fn start(dir: DataDir, opts: RunOptions) -> Result<NodeHandle, NodeErr
             };
             // Whatever ended first, everyone stops now.
             let _ = stop_tx.send(true);
-            let _ = control_task.await;
+            for t in api_tasks {
+                let _ = t.await;
+            }
             let _ = std::fs::remove_file(&socket);
             if net_result.is_none() {
                 let _ = net_task.await;
@@ -239,7 +247,7 @@ pub async fn start(dir: DataDir, opts: RunOptions) -> Result<NodeHandle, NodeErr
             let _ = tokio::task::spawn_blocking(move || store_thread.join()).await;
             if let Err(e) = std::fs::remove_file(&socket) {
                 if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(error = %e, "could not remove the control socket");
+                    tracing::warn!(error = %e, "could not remove the API socket");
                 }
             }
             tracing::info!("node stopped");
@@ -257,7 +265,46 @@ pub async fn start(dir: DataDir, opts: RunOptions) -> Result<NodeHandle, NodeErr
         peer_id,
         stop: stop_tx,
         done: done_rx,
+        ui_addr,
     })
+}
+
+/// Binds the API socket and, unless turned off, the app's loopback port (kept in
+/// config.json once chosen, so the app finds it again).
+fn bind_api(
+    dir: &DataDir,
+    socket: &Path,
+    opts: &RunOptions,
+    config: &crate::datadir::Config,
+) -> Result<(tokio::net::UnixListener, Option<tokio::net::TcpListener>), NodeError> {
+    let listener = api::bind_unix(socket)?;
+    if !opts.ui {
+        return Ok((listener, None));
+    }
+    let port = opts.ui_port.or(config.ui_port).unwrap_or(0);
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let std_listener = std::net::TcpListener::bind(addr).map_err(|e| {
+        NodeError::network(
+            format!("cannot serve the app on {addr} (use --ui-port PORT or --no-ui)"),
+            e,
+        )
+    })?;
+    std_listener
+        .set_nonblocking(true)
+        .map_err(|e| NodeError::network("app listener", e))?;
+    let ui = tokio::net::TcpListener::from_std(std_listener)
+        .map_err(|e| NodeError::network("app listener", e))?;
+    let chosen = ui
+        .local_addr()
+        .map_err(|e| NodeError::network("app listener", e))?
+        .port();
+    if config.ui_port != Some(chosen) {
+        // Re-read: the config may have changed since start-up read it.
+        let mut c = dir.config()?;
+        c.ui_port = Some(chosen);
+        dir.save_config(&c)?;
+    }
+    Ok((listener, Some(ui)))
 }
 
 async fn stop_store(store: &StoreHandle, thread: std::thread::JoinHandle<()>) {
@@ -284,104 +331,8 @@ fn parse_addrs(addrs: &[String], what: &str) -> Result<Vec<Multiaddr>, NodeError
         .collect()
 }
 
-/// Binds the control socket with mode 0600 from the start: bind a temporary name, set its
-/// mode, rename it into place (replacing a stale socket; the store lock we hold proves no
-/// other node serves this data dir).
-fn bind_control(socket: &Path) -> Result<UnixListener, NodeError> {
-    use std::os::unix::fs::PermissionsExt;
-    let tmp: PathBuf = socket.with_extension("sock.tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let listener = UnixListener::bind(&tmp).map_err(|e| NodeError::io(&tmp, e))?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| NodeError::io(&tmp, e))?;
-    std::fs::rename(&tmp, socket).map_err(|e| NodeError::io(socket, e))?;
-    Ok(listener)
-}
-
-async fn serve_control(
-    listener: UnixListener,
-    store: StoreHandle,
-    snapshot: watch::Receiver<NetSnapshot>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let permits = Arc::new(Semaphore::new(MAX_CONTROL_CONNECTIONS));
-    let mut tasks = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = stopped(&mut stop) => break,
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let Ok(permit) = permits.clone().acquire_owned().await else { break };
-                let store = store.clone();
-                let snapshot = snapshot.clone();
-                tasks.spawn(async move {
-                    if let Err(e) = control_connection(stream, &store, &snapshot).await {
-                        tracing::debug!(error = %e, "control connection failed");
-                    }
-                    drop(permit);
-                }.in_current_span());
-            }
-        }
-    }
-    drop(listener);
-    let drained = tokio::time::timeout(CONTROL_DRAIN_TIMEOUT, async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        tasks.abort_all();
-    }
-}
-
-async fn control_connection(
-    stream: UnixStream,
-    store: &StoreHandle,
-    snapshot: &watch::Receiver<NetSnapshot>,
-) -> std::io::Result<()> {
-    let (read, mut write) = stream.into_split();
-    let mut reader = BufReader::new(read).take(MAX_CONTROL_LINE as u64);
-    let mut line = String::new();
-    match tokio::time::timeout(CONTROL_READ_TIMEOUT, reader.read_line(&mut line)).await {
-        Ok(r) => {
-            r?;
-        }
-        Err(_) => return Ok(()),
-    }
-    let response = match serde_json::from_str::<Request>(&line) {
-        Ok(req) => answer(store, snapshot, req).await,
-        Err(e) => Response::Error {
-            message: format!("bad request: {e}"),
-        },
-    };
-    let mut out = serde_json::to_vec(&response).unwrap_or_else(|e| {
-        serde_json::to_vec(&Response::Error {
-            message: e.to_string(),
-        })
-        .unwrap_or_default()
-    });
-    out.push(b'\n');
-    write.write_all(&out).await?;
-    write.flush().await
-}
-
-async fn answer(
-    store: &StoreHandle,
-    snapshot: &watch::Receiver<NetSnapshot>,
-    req: Request,
-) -> Response {
-    match store.control(req).await {
-        Ok(Response::Status { status }) => Response::Status {
-            status: Box::new(with_net(*status, &snapshot.borrow())),
-        },
-        Ok(r) => r,
-        Err(e) => Response::Error {
-            message: one_line(&e),
-        },
-    }
-}
-
-fn with_net(mut status: Status, snap: &NetSnapshot) -> Status {
+/// The status with the network part filled in.
+pub(crate) fn with_net(mut status: Status, snap: &NetSnapshot) -> Status {
     status.running = true;
     status.peers = snap.peers.clone();
     status.listen = snap.listen.clone();
@@ -392,30 +343,28 @@ fn with_net(mut status: Status, snap: &NetSnapshot) -> Status {
 impl NodeHandle {
     /// Writes a record as this node's device; it is durable, and published, when this returns.
     pub async fn submit(&self, record: Record) -> Result<RecordId, NodeError> {
-        match self.store.control(Request::Submit { record }).await? {
-            Response::Submitted { id } => Ok(id),
-            Response::Refused { rejection } => Err(NodeError::Refused(rejection)),
-            other => Err(unexpected(other)),
-        }
+        self.store.submit(record, unix_now()).await
+    }
+
+    /// Ingests envelopes through the gate, as `POST /api/v1/import` does.
+    pub async fn import(&self, envelopes: Vec<Envelope>) -> Result<ImportSummary, NodeError> {
+        self.store.import(envelopes).await
     }
 
     /// The derived state.
     pub async fn state(&self) -> Result<State, NodeError> {
-        match self.store.control(Request::State).await? {
-            Response::State { state } => Ok(*state),
-            other => Err(unexpected(other)),
-        }
+        self.store.read(|n| n.state().clone()).await
+    }
+
+    /// The app's loopback address, when it is served.
+    pub fn ui_addr(&self) -> Option<std::net::SocketAddr> {
+        self.ui_addr
     }
 
     /// Status, network part included.
     pub async fn status(&self) -> Result<Status, NodeError> {
         let status = self.store.status().await?;
         Ok(with_net(status, &self.snapshot.borrow()))
-    }
-
-    /// Runs any control request (as the control socket would).
-    pub async fn control(&self, req: Request) -> Result<Response, NodeError> {
-        Ok(answer(&self.store, &self.snapshot, req).await)
     }
 
     /// The node's libp2p peer id.
@@ -459,7 +408,7 @@ impl NodeHandle {
     }
 
     /// Stops the node gracefully and waits until the store is flushed and closed and the
-    /// control socket removed.
+    /// API socket removed.
     pub async fn shutdown(&self) -> Result<(), NodeError> {
         self.stop.send_replace(true);
         let mut done = self.done.clone();
@@ -472,12 +421,5 @@ impl NodeHandle {
             Some(Ok(())) | None => Ok(()),
             Some(Err(e)) => Err(NodeError::store("closing the store", e)),
         }
-    }
-}
-
-fn unexpected(r: Response) -> NodeError {
-    match r {
-        Response::Error { message } => NodeError::control_msg(message),
-        other => NodeError::control_msg(format!("unexpected response {other:?}")),
     }
 }

@@ -135,6 +135,8 @@ pub fn test_options(peers: Vec<String>) -> RunOptions {
         peers,
         mdns: false,
         sync_interval: TEST_SYNC_INTERVAL,
+        ui: false,
+        ui_port: None,
     }
 }
 

@@ -1,11 +1,14 @@
 //! Looking at the ledger itself: `ledger`, `verify`, `params`, `sync export|import`.
 
 use anyhow::{bail, Result};
-use coop_model::state::EntryStatus;
+use std::collections::HashMap;
+
+use coop_model::query::{self, LedgerQuery};
+use coop_model::{Kind, MemberId};
 use coop_node::NodeError;
 use serde_json::{json, Value};
 
-use crate::app::{self, App, Report};
+use crate::app::{App, Report};
 use crate::cli::SyncCommand;
 use crate::show::{self, Table};
 use crate::syncfile;
@@ -13,39 +16,61 @@ use crate::syncfile;
 pub(crate) fn ledger(
     app: &App,
     refused: bool,
-    kind: Option<&str>,
+    kind: Option<Kind>,
     limit: Option<usize>,
     all: bool,
 ) -> Result<Report> {
-    let state = app.backend()?.state()?;
-    let entries = state
-        .log
-        .iter()
-        .rev()
-        .filter(|e| !refused || e.status == EntryStatus::Refused)
-        .filter(|e| kind.is_none_or(|k| e.kind == k))
-        .filter(|e| all || !app::hidden(&state, &e.id))
-        .take(limit.unwrap_or(usize::MAX));
+    let mut b = app.backend()?;
+    // Names for the member column (the rows carry ids).
+    let names: HashMap<MemberId, String> = b
+        .members()?
+        .into_iter()
+        .map(|m| (m.id, m.display_name))
+        .collect();
+    let name = |m: &MemberId| names.get(m).cloned().unwrap_or_else(|| m.short());
+    // Page through the ledger, newest first, until the limit or its start.
+    let want = limit.unwrap_or(usize::MAX);
+    let mut q = LedgerQuery {
+        kind,
+        refused,
+        all,
+        limit: Some(want.min(query::MAX_PAGE)),
+        before: None,
+    };
+    let mut rows = Vec::new();
+    let totals = loop {
+        let page = b.ledger(&q)?;
+        rows.extend(page.rows);
+        match page.next {
+            Some(n) if rows.len() < want => {
+                q.before = Some(n);
+                q.limit = Some((want - rows.len()).min(query::MAX_PAGE));
+            }
+            _ => break (page.counted, page.refused),
+        }
+    };
     let mut t = Table::new(&["#", "id", "time (UTC)", "member", "kind", "status", "what"]);
     let mut list = Vec::new();
     // Another member's history is withheld where their visibility keeps it from you (docs/RULES.md R10):
     // the row shows that the record exists, its kind and status, not whose or what.
-    let view = state.viewer(crate::commands::insight::viewer(app));
-    for e in entries {
-        let full = view.sees_entry(e);
-        let who = match (full, e.member) {
-            (false, _) => "(withheld)".into(),
-            (true, Some(m)) => show::name(&state, &m),
-            (true, None) => e.device.short(),
+    for e in rows {
+        let full = !e.redacted;
+        let who = match (full, e.member, e.device) {
+            (false, _, _) => "(withheld)".into(),
+            (true, Some(m), _) => name(&m),
+            (true, None, Some(d)) => d.short(),
+            (true, None, None) => String::new(),
         };
-        let what = match (full, &e.reason, &e.detail) {
+        let reason = e.reason.map(|r| r.to_string());
+        let what = match (full, &reason, &e.detail) {
             (false, Some(r), _) => format!("(another member's history) — {r}"),
             (false, None, _) => "(another member's history)".into(),
-            (true, Some(r), Some(d)) => format!("{} — {r}: {d}", e.summary),
-            (true, Some(r), None) => format!("{} — {r}", e.summary),
-            _ => e.summary.clone(),
+            (true, Some(r), Some(d)) => {
+                format!("{} — {r}: {d}", e.summary.as_deref().unwrap_or(""))
+            }
+            (true, Some(r), None) => format!("{} — {r}", e.summary.as_deref().unwrap_or("")),
+            _ => e.summary.clone().unwrap_or_default(),
         };
-        let hidden = app::hidden(&state, &e.id);
         t.row(vec![
             e.position.to_string(),
             e.id.short(),
@@ -55,7 +80,7 @@ pub(crate) fn ledger(
             format!(
                 "{}{}",
                 crate::commands::membership::enum_str(&e.status),
-                if hidden { ",hidden" } else { "" }
+                if e.hidden { ",hidden" } else { "" }
             ),
             show::clip(&what, 100),
         ]);
@@ -63,15 +88,15 @@ pub(crate) fn ledger(
             "position": e.position,
             "id": e.id,
             "kind": e.kind,
-            "device": full.then_some(e.device),
-            "member": if full { e.member } else { None },
+            "device": e.device,
+            "member": e.member,
             "time": e.time,
-            "summary": full.then_some(&e.summary),
+            "summary": e.summary,
             "status": e.status,
             "reason": e.reason,
-            "detail": if full { e.detail.as_ref() } else { None },
-            "hidden": hidden,
-            "redacted": !full,
+            "detail": e.detail,
+            "hidden": e.hidden,
+            "redacted": e.redacted,
         }));
     }
     let text = if t.is_empty() {
@@ -80,7 +105,7 @@ pub(crate) fn ledger(
         t.render()
     };
     Ok(Report::new(
-        json!({ "records": list, "counted": state.counted, "refused": state.refused }),
+        json!({ "records": list, "counted": totals.0, "refused": totals.1 }),
         text,
     ))
 }

@@ -2,7 +2,7 @@
 //!
 //! Alice founds a community; Bob and Carol join with her invite and she vouches for them.
 //! Each runs `coop up` as a child process of this binary with its own temporary data dir;
-//! every step goes through that node's control socket (`Backend::open` → remote), and every
+//! every step goes through that node's API socket (`Backend::open` → remote), and every
 //! wait is a condition polled against a deadline. The children are killed and the data dirs
 //! removed at the end, on error too (unless `--keep`).
 
@@ -542,7 +542,7 @@ fn backend_of(dir: &DataDir) -> Result<Backend> {
     let b = Backend::open(dir)?;
     ensure!(
         b.is_remote(),
-        "the node of {} is not serving its control socket",
+        "the node of {} is not serving its API socket",
         dir.root().display()
     );
     Ok(b)

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use coop_model::{Params, Record};
-use coop_node::control::{self, Request, Response};
+use coop_node::api::ApiClient;
 use coop_node::{DataDir, LocalNode, NodeError, Status};
 use rand::RngCore;
 use serde_json::json;
@@ -90,14 +90,14 @@ pub(crate) fn found(
 
 /// The running node's status, if `coop up` serves the data dir.
 pub(crate) fn running_status(dir: &DataDir) -> Option<Status> {
-    let socket = dir.control_socket();
+    let socket = dir.api_socket();
     if !socket.exists() {
         return None;
     }
-    match control::call(&socket, &Request::Status, Duration::from_secs(10)) {
-        Ok(Response::Status { status }) if status.running => Some(*status),
-        _ => None,
-    }
+    let client = ApiClient::new(&socket)
+        .ok()?
+        .with_timeout(Duration::from_secs(10));
+    client.get::<Status>("/status").ok().filter(|s| s.running)
 }
 
 /// Whether a multiaddr can be dialled by someone else (not an unspecified address or port 0).

@@ -1,6 +1,9 @@
 //! The time bank: `hours log|pending|confirm|decline` and `balance`.
 
+use std::collections::HashMap;
+
 use anyhow::{Context, Result};
+use coop_model::query;
 use coop_model::record;
 use coop_model::{Day, MemberId, Minutes, Record, State};
 use serde_json::json;
@@ -19,6 +22,7 @@ pub(crate) fn hours(app: &App, cmd: HoursCommand) -> Result<Report> {
             date,
         } => log(app, &to, minutes, service, category, date),
         HoursCommand::Pending => pending(app),
+        HoursCommand::List { member } => list(app, member.as_deref()),
         HoursCommand::Confirm { id } => settle(app, &id, true),
         HoursCommand::Decline { id } => settle(app, &id, false),
     }
@@ -190,4 +194,202 @@ fn balance_text(state: &State, member: &MemberId, b: &coop_model::Balance) -> St
         show::minutes(b.window_received),
         show::minutes(b.window_provided),
     )
+}
+
+/// Names of listed members, for the rows of a query answer.
+fn names(rows: &[query::MemberRow]) -> HashMap<MemberId, String> {
+    rows.iter()
+        .map(|m| (m.id, m.display_name.clone()))
+        .collect()
+}
+
+fn name_of(names: &HashMap<MemberId, String>, id: &MemberId) -> String {
+    names.get(id).cloned().unwrap_or_else(|| id.short())
+}
+
+/// Resolves `who` (or this member) among the listed members.
+fn whom(app: &App, rows: &[query::MemberRow], who: Option<&str>) -> Result<MemberId> {
+    match who {
+        Some(q) => Ok(query::find_member(rows, q)?),
+        None => app.me(),
+    }
+}
+
+fn list(app: &App, who: Option<&str>) -> Result<Report> {
+    let mut b = app.backend()?;
+    let rows = b.members()?;
+    let names = names(&rows);
+    let member = whom(app, &rows, who)?;
+    let hours = b.hours(&member)?;
+    let mut t = Table::new(&["id", "date", "", "with", "minutes", "status", "service"]);
+    let mut list = Vec::new();
+    for a in hours.iter().rev() {
+        let gave = a.provider == member;
+        let other = if gave { a.receiver } else { a.provider };
+        t.row(vec![
+            a.id.short(),
+            a.date.to_string(),
+            if gave { "to" } else { "from" }.into(),
+            name_of(&names, &other),
+            show::minutes(a.minutes),
+            crate::commands::membership::enum_str(&a.status),
+            show::clip(&a.service, 40),
+        ]);
+        list.push(json!({
+            "id": a.id,
+            "date": a.date,
+            "direction": if gave { "provided" } else { "received" },
+            "with": other,
+            "with_name": name_of(&names, &other),
+            "minutes": a.minutes,
+            "status": a.status,
+            "service": a.service,
+            "category": a.category,
+        }));
+    }
+    let text = if t.is_empty() {
+        format!("No attestations for {}.\n", name_of(&names, &member))
+    } else {
+        t.render()
+    };
+    Ok(Report::new(
+        json!({ "member": member, "attestations": list }),
+        text,
+    ))
+}
+
+pub(crate) fn profile(app: &App, who: &str) -> Result<Report> {
+    let mut b = app.backend()?;
+    let rows = b.members()?;
+    let names = names(&rows);
+    let member = query::find_member(&rows, who)?;
+    let p = b.profile(&member)?;
+    let m = &p.member;
+    let mut text = format!(
+        "{} ({})\n  status       {}\n  roles        {}\n  visibility   {}\n",
+        m.display_name,
+        m.id.short(),
+        crate::commands::membership::enum_str(&m.status),
+        if m.roles.is_empty() {
+            "-".to_string()
+        } else {
+            m.roles
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+        m.visibility,
+    );
+    if let Some(t) = p.joined {
+        text.push_str(&format!("  joined       {}\n", show::datetime(t)));
+    }
+    if p.withheld {
+        text.push_str("  Their visibility keeps their balance and history from you.\n");
+    } else {
+        if let Some(t) = &m.time {
+            text.push_str(&format!(
+                "  hours        provided {}, received {}, balance {}\n",
+                show::minutes(t.provided),
+                show::minutes(t.received),
+                show::signed_minutes(t.balance)
+            ));
+        }
+        if let Some(aid) = &p.aid {
+            let ratings = if aid.ratings.is_empty() {
+                "no ratings".to_string()
+            } else {
+                let list: Vec<String> = aid.ratings.iter().map(|r| r.to_string()).collect();
+                format!("ratings {}", list.join(" "))
+            };
+            text.push_str(&format!(
+                "  aid          given {}, received {}; {ratings}\n",
+                aid.given, aid.received
+            ));
+        }
+        let confirmed = p
+            .hours
+            .iter()
+            .filter(|a| a.status == coop_model::state::AttestationStatus::Confirmed);
+        for a in confirmed.rev().take(10) {
+            let gave = a.provider == member;
+            let other = if gave { a.receiver } else { a.provider };
+            text.push_str(&format!(
+                "  {} {} {} {}: {}\n",
+                a.date,
+                show::minutes(a.minutes),
+                if gave { "to" } else { "from" },
+                name_of(&names, &other),
+                show::clip(&a.service, 40)
+            ));
+        }
+    }
+    Ok(Report::new(serde_json::to_value(&p)?, text))
+}
+
+pub(crate) fn inbox(app: &App) -> Result<Report> {
+    let mut b = app.backend()?;
+    let rows = b.members()?;
+    let names = names(&rows);
+    let n = |id: &MemberId| name_of(&names, id);
+    let inbox = b.inbox(app.now)?;
+    let mut text = String::new();
+    for a in &inbox.attestations {
+        text.push_str(&format!(
+            "confirm hours   {}  {} from {} on {}: {} (`coop hours confirm {}`)\n",
+            a.id.short(),
+            show::minutes(a.minutes),
+            n(&a.provider),
+            a.date,
+            show::clip(&a.service, 40),
+            a.id.short()
+        ));
+    }
+    for o in &inbox.offers {
+        text.push_str(&format!(
+            "offer           {}  {} offers help on {:?} (`coop aid accept {}`)\n",
+            o.offer.id.short(),
+            n(&o.offer.helper),
+            o.title,
+            o.offer.id.short()
+        ));
+    }
+    for a in &inbox.aid_to_confirm {
+        text.push_str(&format!(
+            "confirm aid     {}  {:?} with {} (`coop aid confirm {}`)\n",
+            a.request.short(),
+            a.title,
+            n(&a.with),
+            a.request.short()
+        ));
+    }
+    for d in &inbox.decisions {
+        text.push_str(&format!(
+            "vote            {}  {:?}, closes {} (`coop decision vote {} yes|no|abstain`)\n",
+            d.id.short(),
+            d.title,
+            show::datetime(d.closes_at),
+            d.id.short()
+        ));
+    }
+    for r in &inbox.relief {
+        text.push_str(&format!(
+            "approve relief  {}  for {} (`coop relief show {}`)\n",
+            r.id.short(),
+            n(&r.beneficiary),
+            r.id.short()
+        ));
+    }
+    for c in &inbox.pledges {
+        text.push_str(&format!(
+            "confirm pledge  {}  from {} (`coop pool confirm {}`)\n",
+            c.id.short(),
+            n(&c.contributor),
+            c.id.short()
+        ));
+    }
+    if inbox.is_empty() {
+        text.push_str("Nothing waits on you.\n");
+    }
+    Ok(Report::new(serde_json::to_value(&inbox)?, text))
 }

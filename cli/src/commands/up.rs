@@ -2,7 +2,7 @@
 //!
 //! The node itself is `coop_node::run::run`; this module adds what belongs to a binary: the
 //! tracing subscriber, the signal handling, the runtime, and a line saying where it listens
-//! once the control socket answers (stdout), so a person or a script knows it is ready.
+//! once the API answers (stdout), so a person or a script knows it is ready.
 
 use std::io::{IsTerminal, Read};
 use std::time::{Duration, Instant};
@@ -41,6 +41,8 @@ pub(crate) fn up(app: &App, args: UpArgs, json: bool) -> Result<Report> {
         peers: args.peer,
         mdns: !args.no_mdns,
         sync_interval: Duration::from_secs(args.sync_interval),
+        ui: !args.no_ui,
+        ui_port: args.ui_port,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -83,7 +85,7 @@ pub(crate) fn up(app: &App, args: UpArgs, json: bool) -> Result<Report> {
     ))
 }
 
-/// Prints where the node listens once its control socket answers.
+/// Prints where the node listens once its API answers.
 fn announce(dir: &DataDir, json: bool) {
     let deadline = Instant::now() + run::LISTEN_TIMEOUT + Duration::from_secs(30);
     while Instant::now() < deadline {

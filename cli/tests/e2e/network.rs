@@ -77,7 +77,7 @@ fn two_running_nodes_sync_a_time_bank_exchange() {
     wait_until("Bob's node to count the confirmation", || {
         (i(&json(&bob, &["balance"]), "minutes") == 90).then_some(())
     });
-    // A refusal through the control socket is still exit 1 and one line.
+    // A refusal through the API socket is still exit 1 and one line.
     coop(&alice, &["hours", "confirm", &att[..12]]).refused("refused: already_settled");
 
     wait_until("both nodes to converge", || {
@@ -96,7 +96,7 @@ fn coop_up_stops_cleanly_on_sigterm() {
     let w = World::new();
     let alice = w.found(&[]);
     let mut a = Up::start(&alice, &[]);
-    assert!(alice.join("control.sock").exists());
+    assert!(alice.join("api.sock").exists());
     let pid = a.child.id().to_string();
     let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(killed.success());
@@ -115,7 +115,7 @@ fn coop_up_stops_cleanly_on_sigterm() {
     let out = a.output();
     assert!(out.contains("listening on /ip4/127.0.0.1/tcp/"), "{out}");
     assert!(out.contains("stopped"), "{out}");
-    assert!(!alice.join("control.sock").exists());
+    assert!(!alice.join("api.sock").exists());
     // The store is free again: commands open it directly.
     assert_eq!(json(&alice, &["status"])["running"], false);
 }
@@ -140,5 +140,5 @@ fn coop_up_with_a_lifeline_stops_when_its_supervisor_goes_away() {
     };
     assert!(status.success(), "{status}");
     assert!(a.output().contains("stopped"));
-    assert!(!alice.join("control.sock").exists());
+    assert!(!alice.join("api.sock").exists());
 }

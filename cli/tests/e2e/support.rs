@@ -225,7 +225,7 @@ pub(crate) struct Up {
 
 impl Up {
     /// Starts `coop up` on 127.0.0.1 without mDNS and waits for its ready line (printed
-    /// once the control socket answers).
+    /// once the API socket answers).
     pub(crate) fn start(dir: &Path, peers: &[&str]) -> Up {
         let mut c = command();
         c.arg("--data-dir")
@@ -257,7 +257,7 @@ impl Up {
             out,
             reader: Some(reader),
         };
-        wait_until("coop up to serve its control socket", || {
+        wait_until("coop up to serve its API socket", || {
             if let Ok(Some(status)) = up.child.try_wait() {
                 panic!("coop up exited early: {status}");
             }

@@ -93,6 +93,8 @@ pub fn options(peers: Vec<String>) -> RunOptions {
         peers,
         mdns: false,
         sync_interval: SYNC_INTERVAL,
+        ui: false,
+        ui_port: None,
     }
 }
 

@@ -2,7 +2,6 @@
 //! same sequence number is detected, the proof reaches every replica (including one that
 //! was offline and catches up by sync), and all agree.
 
-use coop_node::control::{Request, Response};
 use coop_node::{DataDir, LocalNode};
 use coop_tests::{addr, community, describe, proposal, start_node, wait_until, DEADLINE, T0};
 
@@ -44,16 +43,8 @@ async fn an_equivocation_reaches_every_replica_and_all_agree() {
     let a = start_node(&c.dirs[0], vec![]).await;
     let b = start_node(forker, vec![addr(&a)]).await;
     // The copy's change arrives at the founder (say, on a USB stick).
-    let imported = a
-        .control(Request::Import {
-            envelopes: vec![hex::encode(other_branch.encode())],
-        })
-        .await
-        .unwrap();
-    match imported {
-        Response::Imported { summary } => assert_eq!(summary.accepted, 1, "{summary:?}"),
-        other => panic!("unexpected {other:?}"),
-    }
+    let summary = a.import(vec![other_branch.clone()]).await.unwrap();
+    assert_eq!(summary.accepted, 1, "{summary:?}");
     // A third replica that was offline meanwhile catches up.
     let d = start_node(&c.dirs[2], vec![addr(&a)]).await;
     let all = [a.clone(), b.clone(), d.clone()];

@@ -1,8 +1,8 @@
 //! Multi-node integration tests: real swarms on 127.0.0.1 (or in network namespaces the
 //! test creates), real sled stores in temporary directories.
 
+mod api;
 mod catch_up;
-mod control;
 mod converge;
 mod crash;
 mod equivocation;

@@ -9,7 +9,6 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use coop_node::control::{self, Request, Response};
 use coop_node::{LocalNode, Status};
 use coop_tests::{proposal, T0};
 
@@ -119,14 +118,11 @@ impl Drop for NodeProc {
 }
 
 fn status(dir: &coop_node::DataDir) -> Option<Status> {
-    match control::call(
-        &dir.control_socket(),
-        &Request::Status,
-        Duration::from_secs(10),
-    ) {
-        Ok(Response::Status { status }) => Some(*status),
-        _ => None,
-    }
+    coop_node::api::ApiClient::new(&dir.api_socket())
+        .ok()?
+        .with_timeout(Duration::from_secs(10))
+        .get("/status")
+        .ok()
 }
 
 fn peer_id_of(s: &Status) -> Option<String> {
@@ -187,7 +183,7 @@ fn two_nodes_find_each_other_by_mdns() {
     drop(a);
     drop(b);
     assert!(
-        !c.dirs[0].control_socket().exists(),
+        !c.dirs[0].api_socket().exists(),
         "graceful stop removes the socket"
     );
 }

@@ -1,0 +1,548 @@
+//! The node's local API: HTTP/1.1 + JSON under `/api/v1/`, one router served on
+//! `<data dir>/api.sock` for the `coop` command (and on `127.0.0.1:<port>` for the app).
+//!
+//! Every read answers with a function of `coop_model::query` run on the store actor's
+//! state, the same function the `coop` command runs over the store when no node runs.
+//! Every answer type is a plain struct (no internally tagged enum, no map keyed by
+//! anything but strings), and round-trips through JSON (tests below). Errors are 4xx/5xx
+//! with `{ "error": { "reason": "...", "detail": "one line" } }`. Described for people in
+//! `docs/API.md`.
+
+mod client;
+mod events;
+mod serve;
+
+use std::time::Duration;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, State as AxState};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use coop_model::query::{self, LedgerQuery};
+use coop_model::{Day, Envelope, MemberId, Record, RecordId, Rejection};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::actor::{unix_now, StoreHandle};
+use crate::error::{one_line, NodeError};
+use crate::local::{LocalNode, Status, VerifyReport};
+use crate::net::NetSnapshot;
+
+pub use crate::actor::ImportSummary;
+pub use client::{ApiClient, CALL_TIMEOUT};
+pub(crate) use events::EventHub;
+pub use events::{ApiEvent, EVENT_RING, KEEP_ALIVE, SUBSCRIBER_BUFFER};
+pub(crate) use serve::{bind_unix, serve};
+pub use serve::{DRAIN_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS};
+
+/// The path prefix of this version of the API.
+pub const PREFIX: &str = "/api/v1";
+/// Largest request body, except an import's.
+pub const MAX_BODY: usize = 1024 * 1024;
+/// Largest import body (a whole community's export, hex-encoded).
+pub const MAX_IMPORT_BODY: usize = 256 * 1024 * 1024;
+/// How long a request waits for room in the store actor's queue before "node busy".
+pub const QUEUE_WAIT: Duration = Duration::from_secs(2);
+
+/// The body of every error answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ApiError,
+}
+
+/// What went wrong, for people and for programs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// A stable name: a ledger refusal's reason (`over_proposal_cap`, …) or one of
+    /// `bad_request`, `unknown_kind`, `not_found`, `too_large`, `node_busy`, `internal`.
+    pub reason: String,
+    /// One line for a person.
+    pub detail: String,
+    /// The ledger's refusal whole, when the ledger refused a write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejection: Option<Rejection>,
+}
+
+/// `POST /records`: a record to write as this node's device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteRequest {
+    /// The record.
+    pub record: Record,
+    /// The time the author claims, Unix seconds (`COOP_NOW` travels here); the node's
+    /// clock when absent.
+    #[serde(default)]
+    pub now: Option<i64>,
+}
+
+/// A written record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Written {
+    /// Its id.
+    pub id: RecordId,
+}
+
+/// Envelopes in their wire form, hex: an import's body, an export's answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelopes {
+    /// Hex of each envelope's wire encoding, in causal order.
+    pub envelopes: Vec<String>,
+}
+
+impl Envelopes {
+    /// Encodes envelopes.
+    pub fn encode(envs: &[Envelope]) -> Envelopes {
+        Envelopes {
+            envelopes: envs.iter().map(|e| hex::encode(e.encode())).collect(),
+        }
+    }
+}
+
+/// Time for reads that depend on it (`?now=`, so that `COOP_NOW` works through a node).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct At {
+    /// Unix seconds; the node's clock when absent.
+    #[serde(default)]
+    pub now: Option<i64>,
+}
+
+/// `GET /metrics` parameters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetricsQuery {
+    /// Unix seconds; the node's clock when absent.
+    #[serde(default)]
+    pub now: Option<i64>,
+    /// Series and rates from this day on (YYYY-MM-DD).
+    #[serde(default)]
+    pub since: Option<String>,
+}
+
+/// `GET /ledger` parameters as they come in a URL (`kind` validated into
+/// [`LedgerQuery`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerParams {
+    /// A record kind, e.g. `attest`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Only refused records.
+    #[serde(default)]
+    pub refused: bool,
+    /// Include hidden records.
+    #[serde(default)]
+    pub all: bool,
+    /// Rows per page.
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Cursor from the previous page's `next`.
+    #[serde(default)]
+    pub before: Option<usize>,
+}
+
+/// An error answer.
+#[derive(Debug)]
+pub(crate) struct Failure(StatusCode, ApiError);
+
+impl Failure {
+    fn new(status: StatusCode, reason: &str, detail: impl Into<String>) -> Failure {
+        let detail: String = detail.into();
+        Failure(
+            status,
+            ApiError {
+                reason: reason.into(),
+                detail: detail.replace('\n', " "),
+                rejection: None,
+            },
+        )
+    }
+    fn not_found(what: &str) -> Failure {
+        Failure::new(StatusCode::NOT_FOUND, "not_found", what)
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (self.0, Json(ErrorBody { error: self.1 })).into_response()
+    }
+}
+
+impl From<NodeError> for Failure {
+    fn from(e: NodeError) -> Failure {
+        match e {
+            NodeError::Refused(r) => {
+                let reason = serde_json::to_value(r.reason)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_else(|| "refused".into());
+                Failure(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    ApiError {
+                        reason,
+                        detail: r.detail.replace('\n', " "),
+                        rejection: Some(r),
+                    },
+                )
+            }
+            NodeError::InvalidInput(m) => Failure::new(StatusCode::BAD_REQUEST, "bad_request", m),
+            NodeError::Busy => Failure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "node_busy",
+                NodeError::Busy.to_string(),
+            ),
+            other => Failure::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                one_line(&other),
+            ),
+        }
+    }
+}
+
+impl From<JsonRejection> for Failure {
+    fn from(r: JsonRejection) -> Failure {
+        let reason = if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            "too_large"
+        } else {
+            "bad_request"
+        };
+        Failure::new(r.status(), reason, r.body_text())
+    }
+}
+
+impl From<QueryRejection> for Failure {
+    fn from(r: QueryRejection) -> Failure {
+        Failure::new(StatusCode::BAD_REQUEST, "bad_request", r.body_text())
+    }
+}
+
+type Answer<T> = Result<Json<T>, Failure>;
+
+/// What the handlers share.
+#[derive(Debug, Clone)]
+pub(crate) struct Ctx {
+    pub(crate) store: StoreHandle,
+    pub(crate) snapshot: watch::Receiver<NetSnapshot>,
+    pub(crate) events: EventHub,
+}
+
+impl Ctx {
+    /// Runs a read against the node; "node busy" when its queue stays full.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut LocalNode) -> T + Send + 'static,
+    ) -> Result<T, Failure> {
+        Ok(self.store.read_within(QUEUE_WAIT, f).await?)
+    }
+}
+
+/// The API's router over a running node's store actor, network snapshot and events.
+pub(crate) fn router(ctx: Ctx) -> Router {
+    let v1 = Router::new()
+        .route("/status", get(status))
+        .route("/state", get(whole_state))
+        .route("/members", get(members))
+        .route("/members/{id}", get(profile))
+        .route("/members/{id}/balance", get(balance))
+        .route("/members/{id}/hours", get(hours))
+        .route("/inbox", get(inbox))
+        .route("/proposals", get(proposals))
+        .route("/aid", get(aid))
+        .route("/decisions", get(decisions))
+        .route("/moderation", get(moderation))
+        .route("/purchases", get(purchases))
+        .route("/pools", get(pools))
+        .route("/visibility", get(visibility))
+        .route("/params", get(params))
+        .route("/metrics", get(metrics))
+        .route("/ledger", get(ledger))
+        .route("/verify", post(verify))
+        .route("/export", get(export))
+        .route(
+            "/import",
+            post(import).layer(DefaultBodyLimit::max(MAX_IMPORT_BODY)),
+        )
+        .route("/records", post(write))
+        .route("/events", get(events::events));
+    Router::new()
+        .nest(PREFIX, v1)
+        .fallback(|| async { Failure::not_found("no such resource") })
+        .method_not_allowed_fallback(|| async {
+            Failure::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "bad_request",
+                "method not allowed on this resource",
+            )
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(ctx)
+}
+
+/// The router as served on the loopback port for the app: read-only (the app's own
+/// authentication is a later step: until then writes stay on the 0600 socket), and only
+/// for a `Host` naming the loopback (so a web page cannot reach it by DNS rebinding).
+pub(crate) fn loopback(router: Router) -> Router {
+    router.layer(axum::middleware::from_fn(loopback_guard))
+}
+
+async fn loopback_guard(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let host = req
+        .headers()
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let name = host.rsplit_once(':').map_or(host, |(n, _)| n);
+    if !matches!(name, "127.0.0.1" | "localhost") {
+        return Failure::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only 127.0.0.1 or localhost may be named as Host",
+        )
+        .into_response();
+    }
+    if !matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    ) {
+        return Failure::new(
+            StatusCode::FORBIDDEN,
+            "read_only",
+            "the loopback port is read-only; write through api.sock",
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+fn member_id(s: &str) -> Result<MemberId, Failure> {
+    MemberId::from_hex(s).map_err(|e| {
+        Failure::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("bad member id {s:?}: {e}"),
+        )
+    })
+}
+
+fn at(q: Result<Query<At>, QueryRejection>) -> Result<i64, Failure> {
+    Ok(q?.0.now.unwrap_or_else(unix_now))
+}
+
+async fn status(AxState(ctx): AxState<Ctx>) -> Answer<Status> {
+    let status = ctx.read(LocalNode::status).await?;
+    Ok(Json(crate::run::with_net(status, &ctx.snapshot.borrow())))
+}
+
+async fn whole_state(AxState(ctx): AxState<Ctx>) -> Answer<coop_model::State> {
+    Ok(Json(ctx.read(|n| n.state().clone()).await?))
+}
+
+async fn members(AxState(ctx): AxState<Ctx>) -> Answer<Vec<query::MemberRow>> {
+    Ok(Json(
+        ctx.read(|n| {
+            let me = n.member();
+            query::members(n.state(), Some(&me))
+        })
+        .await?,
+    ))
+}
+
+async fn profile(AxState(ctx): AxState<Ctx>, Path(id): Path<String>) -> Answer<query::Profile> {
+    let id = member_id(&id)?;
+    ctx.read(move |n| {
+        let me = n.member();
+        query::profile(n.state(), Some(&me), &id)
+    })
+    .await?
+    .map(Json)
+    .ok_or_else(|| Failure::not_found("no such member"))
+}
+
+async fn balance(
+    AxState(ctx): AxState<Ctx>,
+    Path(id): Path<String>,
+    q: Result<Query<At>, QueryRejection>,
+) -> Answer<query::BalanceAnswer> {
+    let id = member_id(&id)?;
+    let now = at(q)?;
+    ctx.read(move |n| {
+        let me = n.member();
+        query::balance(n.state(), Some(&me), &id, now)
+    })
+    .await?
+    .map(Json)
+    .ok_or_else(|| Failure::not_found("no such member"))
+}
+
+async fn hours(
+    AxState(ctx): AxState<Ctx>,
+    Path(id): Path<String>,
+) -> Answer<Vec<coop_model::state::Attestation>> {
+    let id = member_id(&id)?;
+    ctx.read(move |n| {
+        let me = n.member();
+        let state = n.state();
+        if !state.members.contains_key(&id) {
+            return Err(Failure::not_found("no such member"));
+        }
+        if !state.can_see(Some(&me), &id) {
+            return Err(Failure::new(
+                StatusCode::FORBIDDEN,
+                "withheld",
+                "this member's visibility keeps their history from you",
+            ));
+        }
+        Ok(query::hours(state, &id))
+    })
+    .await?
+    .map(Json)
+}
+
+async fn inbox(
+    AxState(ctx): AxState<Ctx>,
+    q: Result<Query<At>, QueryRejection>,
+) -> Answer<query::Inbox> {
+    let now = at(q)?;
+    Ok(Json(
+        ctx.read(move |n| {
+            let me = n.member();
+            query::inbox(n.state(), &me, now)
+        })
+        .await?,
+    ))
+}
+
+async fn proposals(AxState(ctx): AxState<Ctx>) -> Answer<Vec<coop_model::state::Proposal>> {
+    Ok(Json(ctx.read(|n| query::proposals(n.state())).await?))
+}
+
+async fn aid(AxState(ctx): AxState<Ctx>) -> Answer<Vec<coop_model::state::AidRequest>> {
+    Ok(Json(ctx.read(|n| query::aid(n.state())).await?))
+}
+
+async fn decisions(AxState(ctx): AxState<Ctx>) -> Answer<Vec<coop_model::state::Decision>> {
+    Ok(Json(ctx.read(|n| query::decisions(n.state())).await?))
+}
+
+async fn moderation(AxState(ctx): AxState<Ctx>) -> Answer<query::Moderation> {
+    Ok(Json(ctx.read(|n| query::moderation(n.state())).await?))
+}
+
+async fn purchases(AxState(ctx): AxState<Ctx>) -> Answer<Vec<query::PurchaseAnswer>> {
+    Ok(Json(ctx.read(|n| query::purchases(n.state())).await?))
+}
+
+async fn pools(AxState(ctx): AxState<Ctx>) -> Answer<query::Pools> {
+    Ok(Json(ctx.read(|n| query::pools(n.state())).await?))
+}
+
+async fn visibility(AxState(ctx): AxState<Ctx>) -> Answer<Vec<query::VisibilityRow>> {
+    Ok(Json(
+        ctx.read(|n| {
+            let me = n.member();
+            query::visibility(n.state(), Some(&me))
+        })
+        .await?,
+    ))
+}
+
+async fn params(AxState(ctx): AxState<Ctx>) -> Answer<query::ParamsAnswer> {
+    Ok(Json(ctx.read(|n| query::params(n.state())).await?))
+}
+
+async fn metrics(
+    AxState(ctx): AxState<Ctx>,
+    q: Result<Query<MetricsQuery>, QueryRejection>,
+) -> Answer<coop_model::metrics::Metrics> {
+    let q = q?.0;
+    let now = q.now.unwrap_or_else(unix_now);
+    let since = match q.since {
+        Some(s) => Some(s.parse::<Day>().map_err(|e| {
+            Failure::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("bad since {s:?}: {e}"),
+            )
+        })?),
+        None => None,
+    };
+    Ok(Json(
+        ctx.read(move |n| query::metrics(n.state(), now, since))
+            .await?,
+    ))
+}
+
+/// Validates URL parameters into a ledger query (`kind` must name a record kind).
+pub fn ledger_query(p: LedgerParams) -> Result<LedgerQuery, ApiError> {
+    let kind = match p.kind.as_deref() {
+        Some(k) => Some(query::parse_kind(k).map_err(|detail| ApiError {
+            reason: "unknown_kind".into(),
+            detail,
+            rejection: None,
+        })?),
+        None => None,
+    };
+    Ok(LedgerQuery {
+        kind,
+        refused: p.refused,
+        all: p.all,
+        limit: p.limit,
+        before: p.before,
+    })
+}
+
+async fn ledger(
+    AxState(ctx): AxState<Ctx>,
+    q: Result<Query<LedgerParams>, QueryRejection>,
+) -> Answer<query::LedgerPage> {
+    let q = ledger_query(q?.0).map_err(|e| Failure(StatusCode::BAD_REQUEST, e))?;
+    Ok(Json(
+        ctx.read(move |n| {
+            let me = n.member();
+            query::ledger(n.state(), Some(&me), &q)
+        })
+        .await?,
+    ))
+}
+
+async fn verify(AxState(ctx): AxState<Ctx>) -> Answer<VerifyReport> {
+    Ok(Json(ctx.read(LocalNode::verify).await??))
+}
+
+async fn export(AxState(ctx): AxState<Ctx>) -> Answer<Envelopes> {
+    Ok(Json(ctx.read(|n| Envelopes::encode(&n.export())).await?))
+}
+
+async fn import(
+    AxState(ctx): AxState<Ctx>,
+    body: Result<Json<Envelopes>, JsonRejection>,
+) -> Answer<ImportSummary> {
+    let Json(body) = body?;
+    let mut decoded = Vec::with_capacity(body.envelopes.len());
+    let mut bad = Vec::new();
+    for h in &body.envelopes {
+        match hex::decode(h).ok().and_then(|b| Envelope::decode(&b).ok()) {
+            Some(e) => decoded.push(e),
+            None => bad.push(Rejection {
+                id: None,
+                device: None,
+                member: None,
+                reason: coop_model::RejectReason::Malformed,
+                detail: "not a hex-encoded envelope".into(),
+            }),
+        }
+    }
+    let mut summary = ctx.store.import_within(QUEUE_WAIT, decoded).await?;
+    summary.rejected.extend(bad);
+    Ok(Json(summary))
+}
+
+async fn write(
+    AxState(ctx): AxState<Ctx>,
+    body: Result<Json<WriteRequest>, JsonRejection>,
+) -> Answer<Written> {
+    let Json(req) = body?;
+    let now = req.now.unwrap_or_else(unix_now);
+    let id = ctx.store.submit_within(QUEUE_WAIT, req.record, now).await?;
+    Ok(Json(Written { id }))
+}
