@@ -5,6 +5,7 @@
 //! <dir>/device.key     this device's key seed, hex (0600); never leaves the machine
 //! <dir>/config.json    display name, community, LAN key, peers, listen addresses
 //! <dir>/store/         the sled store (see `store`)
+//! <dir>/store.manifest what the store must hold (see `store`, docs/PROTOCOL.md §9)
 //! <dir>/control.sock   the control endpoint while `coop up` runs (0600)
 //! ```
 

@@ -2,7 +2,8 @@
 //! pure ledger core (`coop-model`). It re-implements none of the ledger's rules.
 //!
 //! - [`datadir`]: keys (0600), configuration, paths.
-//! - [`store`]: the sled store of the signed-envelope log.
+//! - [`store`]: the sled store of the signed-envelope log, checked against its manifest.
+//! - `manifest`: the independent record of what the store must hold.
 //! - [`local`]: [`LocalNode`], the store + keys + ledger, used directly when no node runs.
 //! - [`control`]: the control protocol (JSON lines over a Unix socket) and its client.
 //! - [`run`]: the running node (`coop up`): [`run::run`], [`run::start`], [`NodeHandle`].
@@ -24,6 +25,7 @@ pub mod datadir;
 pub mod error;
 pub mod event;
 pub mod local;
+mod manifest;
 pub mod net;
 mod peers;
 pub mod run;

@@ -19,3 +19,4 @@ mod timebank;
 mod usage;
 
 mod purchase;
+mod store_damage;
