@@ -4,6 +4,7 @@
 //! - [`datadir`]: keys (0600), configuration, paths.
 //! - [`store`]: the sled store of the signed-envelope log, checked against its manifest.
 //! - `manifest`: the independent record of what the store must hold.
+//! - [`repair`]: a new store from what a damaged one still holds plus other sources.
 //! - [`local`]: [`LocalNode`], the store + keys + ledger, used directly when no node runs.
 //! - [`control`]: the control protocol (JSON lines over a Unix socket) and its client.
 //! - [`run`]: the running node (`coop up`): [`run::run`], [`run::start`], [`NodeHandle`].
@@ -28,6 +29,7 @@ pub mod local;
 mod manifest;
 pub mod net;
 mod peers;
+pub mod repair;
 pub mod run;
 pub mod store;
 pub mod wire;

@@ -6,10 +6,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use coop_model::{record, Params, Record, RecordId};
+use coop_model::{record, Record, RecordId};
 use coop_node::{DataDir, LocalNode, NodeError};
 
-const T0: i64 = 1_750_000_000;
+use coop_tests::T0;
 
 fn proposal(title: &str) -> Record {
     Record::Proposal(record::Proposal {
@@ -18,28 +18,35 @@ fn proposal(title: &str) -> Record {
     })
 }
 
-/// A founded community with a few acknowledged writes, closed. Returns the acknowledged ids.
-fn template(root: &Path) -> (DataDir, Vec<RecordId>) {
-    let dir = DataDir::new(root.join("template"));
-    dir.init("Alice", [7; 32], [9; 32]).unwrap();
-    let mut node = LocalNode::found(&dir, "Damage Co-op", Params::default(), T0).unwrap();
-    let mut acked = vec![node
-        .ledger()
-        .envelopes()
-        .next()
+/// A founded community with a few acknowledged writes, each by a separate writer process
+/// that exits, as `coop` commands do (sled then leaves a snapshot file and a full-size
+/// `db` segment, as in a member's real data dir). Returns the acknowledged ids.
+pub(crate) fn template(root: &Path) -> (DataDir, Vec<RecordId>) {
+    let c = coop_tests::community(root, 0);
+    let dir = c.dirs[0].clone();
+    let mut acked: Vec<RecordId> = LocalNode::open(&dir)
         .unwrap()
-        .record_id()
-        .unwrap()];
-    for i in 0..3 {
-        acked.push(
-            node.submit(proposal(&format!("before damage {i}")), T0 + 10 + i)
-                .unwrap(),
-        );
+        .export()
+        .iter()
+        .filter_map(|e| e.record_id())
+        .collect();
+    for _ in 0..3 {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_crash_writer"))
+            .arg(dir.root())
+            .arg("1")
+            .output()
+            .expect("run crash_writer");
+        assert!(out.status.success(), "{out:?}");
+        for line in String::from_utf8(out.stdout).unwrap().lines() {
+            let hex = line.strip_prefix("ack ").expect("an ack line");
+            acked.push(RecordId::from_hex(hex).unwrap());
+        }
     }
+    assert_eq!(acked.len(), 4);
     (dir, acked)
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap();
     for e in fs::read_dir(from).unwrap() {
         let e = e.unwrap();
@@ -64,12 +71,14 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 #[derive(Debug, Clone, Copy)]
-enum Damage {
+pub(crate) enum Damage {
+    /// Flips one bit.
     Flip { offset: u64, bit: u8 },
+    /// Keeps the first `len` bytes.
     Truncate { len: u64 },
 }
 
-fn apply(path: &Path, damage: Damage) {
+pub(crate) fn apply(path: &Path, damage: Damage) {
     let mut bytes = fs::read(path).unwrap();
     match damage {
         Damage::Flip { offset, bit } => bytes[offset as usize] ^= 1 << bit,
@@ -171,7 +180,7 @@ fn a_sample_of_flips_and_truncations_in_every_store_file_is_reported_or_harmless
     let (template, acked) = template(root.path());
     let mut targets = Vec::new();
     files(&template.store_path(), &mut targets);
-    targets.push(root.path().join("template/store.manifest"));
+    targets.push(template.root().join("store.manifest"));
     targets.sort();
     let names: Vec<String> = targets
         .iter()
