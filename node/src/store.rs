@@ -14,6 +14,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use coop_model::{Envelope, EquivocationProof};
 
@@ -40,6 +41,53 @@ pub struct Store {
     /// Makes [`Store::put_proof`] fail while reads still work (tests of error paths).
     #[cfg(test)]
     fail_proof_writes: bool,
+    /// Declared last, so dropped after every sled handle above (see [`Released`]).
+    _released: Released,
+}
+
+/// How long dropping a store waits for sled to let go of its files.
+const RELEASE_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Dropping a [`Store`] returns only once the store's lock is free again. sled closes its
+/// database file (and so drops its lock) when the last of its background threads lets go
+/// of it, which can be a moment after the handles are dropped; reopening the store in that
+/// moment failed with "in use by another coop process" (issue 15, `bench_smoke`). So the
+/// drop waits for the condition itself — the lock can be taken — with a generous deadline,
+/// after which it gives up quietly (another process may have taken the store by then).
+#[derive(Debug)]
+struct Released {
+    db_file: PathBuf,
+}
+
+impl Drop for Released {
+    fn drop(&mut self) {
+        if !wait_until_unlocked(&self.db_file, RELEASE_DEADLINE) {
+            tracing::debug!(file = %self.db_file.display(), "store still locked after it was closed");
+        }
+    }
+}
+
+/// Waits until `db_file`'s lock can be taken (and releases it at once). `false` when the
+/// deadline passed first. A file that cannot be opened holds no lock.
+pub(crate) fn wait_until_unlocked(db_file: &Path, deadline: Duration) -> bool {
+    let end = Instant::now() + deadline;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let Ok(file) = std::fs::File::open(db_file) else {
+            return true;
+        };
+        match file.try_lock() {
+            Ok(()) => return true,
+            Err(std::fs::TryLockError::WouldBlock) => {}
+            Err(std::fs::TryLockError::Error(_)) => return true,
+        }
+        drop(file);
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
 }
 
 /// One stored log entry, as read back.
@@ -110,6 +158,9 @@ impl Store {
             damage,
             #[cfg(test)]
             fail_proof_writes: false,
+            _released: Released {
+                db_file: path.join("db"),
+            },
         })
     }
 
@@ -538,6 +589,32 @@ mod tests {
             store.damage().unwrap().contains("records 2 log entries"),
             "{store:?}"
         );
+    }
+
+    #[test]
+    fn a_dropped_store_has_released_its_lock() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("store");
+        for round in 0..30u64 {
+            let store = Store::open(&path).unwrap();
+            // Enough writes that sled's background threads have I/O in flight.
+            for i in 0..20u64 {
+                store
+                    .log
+                    .insert((round * 20 + i).to_be_bytes(), vec![7u8; 40_000])
+                    .unwrap();
+            }
+            let locked = std::fs::File::open(path.join("db")).unwrap().try_lock();
+            assert!(locked.is_err(), "an open store holds its lock");
+            // Dropped unflushed: sled writes the last buffer on its way out.
+            drop(store);
+            // No waiting here: the lock must already be free, in this process or another.
+            let db = std::fs::File::open(path.join("db")).unwrap();
+            assert!(
+                db.try_lock().is_ok(),
+                "round {round}: the store is still locked"
+            );
+        }
     }
 
     #[test]
