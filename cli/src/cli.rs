@@ -110,6 +110,13 @@ pub(crate) enum Command {
     },
     /// Re-verify every signature and re-derive from scratch.
     Verify,
+    /// Rebuild a damaged store from what still verifies in it (plus a sync file); the
+    /// damaged store is kept aside.
+    Repair {
+        /// A sync file (`coop sync export`) with changes the damaged store lost.
+        #[arg(long, value_name = "FILE")]
+        from: Option<std::path::PathBuf>,
+    },
     /// Carry signed changes on a USB stick.
     #[command(subcommand)]
     Sync(SyncCommand),

@@ -24,7 +24,8 @@ use serde_json::json;
 use crate::app::{App, Report};
 use crate::cli::{Cli, Command};
 use crate::commands::{
-    aid, audit, demo, governance, insight, membership, pools, purchase, support, timebank, up,
+    aid, audit, demo, governance, insight, membership, pools, purchase, repair, support, timebank,
+    up,
 };
 
 fn main() -> ExitCode {
@@ -129,6 +130,7 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
             all,
         } => audit::ledger(&app, refused, kind, limit, all),
         Command::Verify => audit::verify(&app),
+        Command::Repair { from } => repair::repair(&app, from.as_deref()),
         Command::Sync(cmd) => audit::sync(&app, cmd),
         Command::Params => audit::params(&app),
         Command::Decision(cmd) => governance::decision(&app, cmd),

@@ -6,6 +6,7 @@
 //! <dir>/config.json    display name, community, LAN key, peers, listen addresses, app port
 //! <dir>/store/         the sled store (see `store`)
 //! <dir>/api.sock       the local API while `coop up` runs (0600; docs/API.md)
+//! <dir>/store.manifest what the store must hold (see `store`, docs/PROTOCOL.md §9)
 //! ```
 
 use std::fs;

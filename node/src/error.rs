@@ -23,6 +23,15 @@ pub enum NodeError {
     /// Another process holds the store.
     #[error("the store in {0} is in use by another coop process (is `coop up` running for this data dir?)")]
     Locked(PathBuf),
+    /// The store does not hold what its manifest records (or sled cannot read it): it may
+    /// have lost acknowledged writes, so it refuses new ones until it is repaired.
+    #[error("the store in {} is damaged: {what}; writes are refused — run `coop repair` (it keeps the damaged store aside) and then `coop verify`", dir.display())]
+    Damaged {
+        /// The data dir.
+        dir: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
     /// The store or a file is damaged or of an unknown format.
     #[error("corrupt or unsupported data: {0}")]
     Corrupt(String),

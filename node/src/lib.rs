@@ -2,7 +2,9 @@
 //! pure ledger core (`coop-model`). It re-implements none of the ledger's rules.
 //!
 //! - [`datadir`]: keys (0600), configuration, paths.
-//! - [`store`]: the sled store of the signed-envelope log.
+//! - [`store`]: the sled store of the signed-envelope log, checked against its manifest.
+//! - `manifest`: the independent record of what the store must hold.
+//! - [`repair`]: a new store from what a damaged one still holds plus other sources.
 //! - [`local`]: [`LocalNode`], the store + keys + ledger, used directly when no node runs.
 //! - [`api`]: the local HTTP/JSON API (docs/API.md), its server limits and its client.
 //! - [`run`]: the running node (`coop up`): [`run::run`], [`run::start`], [`NodeHandle`].
@@ -24,8 +26,10 @@ pub mod datadir;
 pub mod error;
 pub mod event;
 pub mod local;
+mod manifest;
 pub mod net;
 mod peers;
+pub mod repair;
 pub mod run;
 pub mod store;
 pub mod wire;

@@ -67,6 +67,9 @@ pub struct VerifyReport {
     pub digest_served: String,
     /// Records refused by derivation (not an error: they stay in the ledger with reasons).
     pub refused_records: usize,
+    /// Why the store does not match its manifest (it refuses writes), when it does not.
+    #[serde(default)]
+    pub store_damage: Option<String>,
 }
 
 /// A stored entry that does not verify.
@@ -83,7 +86,9 @@ pub struct BadEntry {
 impl VerifyReport {
     /// Whether everything verified and both derivations agree.
     pub fn ok(&self) -> bool {
-        self.bad_entries.is_empty() && self.digest_from_scratch == self.digest_served
+        self.bad_entries.is_empty()
+            && self.digest_from_scratch == self.digest_served
+            && self.store_damage.is_none()
     }
 }
 
@@ -240,6 +245,7 @@ impl LocalNode {
     /// Writes a record as this device, if the ledger would count it now. The change is
     /// durable before this returns; a refusal writes nothing.
     pub fn submit(&mut self, record: Record, now: i64) -> Result<RecordId, NodeError> {
+        self.store.writable()?;
         let env = self
             .ledger
             .author(&self.device, record, now)
@@ -270,6 +276,7 @@ impl LocalNode {
     /// Ingests envelopes from a peer or a file through the gate; persists (and flushes)
     /// what was accepted and any new equivocation proof before returning.
     pub fn ingest(&mut self, envelopes: Vec<Envelope>) -> Result<Outcome, NodeError> {
+        self.store.writable()?;
         let out = self.ledger.ingest(envelopes);
         if let Err(e) = self.store.append(&out.accepted) {
             // Not durable: forget it in memory too, so we never serve or build on it.
@@ -286,6 +293,7 @@ impl LocalNode {
     /// refused proof is a value ([`ProofIngest::Refused`]); an error is the store's failure,
     /// and then the proof is forgotten in memory too.
     pub fn ingest_proof(&mut self, proof: EquivocationProof) -> Result<ProofIngest, NodeError> {
+        self.store.writable()?;
         match self.ledger.ingest_proof(proof.clone()) {
             Ok(true) => {}
             Ok(false) => return Ok(ProofIngest::Known),
@@ -394,6 +402,7 @@ impl LocalNode {
         report.digest_from_scratch = digest(&scratch)?;
         report.refused_records = scratch.refused;
         report.digest_served = digest(self.ledger.state())?;
+        report.store_damage = self.store.damage().map(String::from);
         Ok(report)
     }
 

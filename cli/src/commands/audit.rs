@@ -142,6 +142,11 @@ pub(crate) fn verify(app: &App) -> Result<Report> {
             report.digest_from_scratch, report.digest_served
         ));
     }
+    if let Some(damage) = &report.store_damage {
+        text.push_str(&format!(
+            "FAILED: the store does not hold what its manifest records: {damage}. It refuses writes; run `coop repair` (it keeps the damaged store aside).\n"
+        ));
+    }
     if report.refused_records > 0 {
         text.push_str(&format!(
             "{} record(s) were refused by the ledger's rules; they stay in the ledger with their reasons (`coop ledger --refused`).\n",

@@ -20,3 +20,4 @@ mod usage;
 
 mod purchase;
 mod through_node;
+mod store_damage;
