@@ -42,6 +42,8 @@ async fn main() -> ExitCode {
         peers: args.collect(),
         mdns: false,
         sync_interval: Duration::from_secs(1),
+        ui: false,
+        ..RunOptions::default()
     };
     let node = match start(DataDir::new(dir), opts).await {
         Ok(n) => n,
