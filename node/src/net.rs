@@ -55,6 +55,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use crate::actor::{GossipItem, Holdings, Missing, Publish, StoreHandle, SyncIngested, Verdict};
 use crate::error::NodeError;
 use crate::event::NodeEvent;
+use crate::local::Status;
 use crate::peers::{Action, Input, Peers};
 use crate::wire::{self, GossipMessage, SyncRequest, SyncResponse, SYNC_BATCH, SYNC_MAX_PROOFS};
 
@@ -210,6 +211,17 @@ pub(crate) struct NetSnapshot {
     pub(crate) listen_failures: usize,
     pub(crate) rejected_from_peers: u64,
     pub(crate) stats: NetStats,
+}
+
+impl NetSnapshot {
+    /// `status` (the store's part) with the network part filled in from this snapshot.
+    pub(crate) fn fill(&self, mut status: Status) -> Status {
+        status.running = true;
+        status.peers = self.peers.clone();
+        status.listen = self.listen.clone();
+        status.rejected_from_peers = self.rejected_from_peers;
+        status
+    }
 }
 
 enum Done {

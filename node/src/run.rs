@@ -331,15 +331,6 @@ fn parse_addrs(addrs: &[String], what: &str) -> Result<Vec<Multiaddr>, NodeError
         .collect()
 }
 
-/// The status with the network part filled in.
-pub(crate) fn with_net(mut status: Status, snap: &NetSnapshot) -> Status {
-    status.running = true;
-    status.peers = snap.peers.clone();
-    status.listen = snap.listen.clone();
-    status.rejected_from_peers = snap.rejected_from_peers;
-    status
-}
-
 impl NodeHandle {
     /// Writes a record as this node's device; it is durable, and published, when this returns.
     pub async fn submit(&self, record: Record) -> Result<RecordId, NodeError> {
@@ -364,7 +355,7 @@ impl NodeHandle {
     /// Status, network part included.
     pub async fn status(&self) -> Result<Status, NodeError> {
         let status = self.store.status().await?;
-        Ok(with_net(status, &self.snapshot.borrow()))
+        Ok(self.snapshot.borrow().fill(status))
     }
 
     /// The node's libp2p peer id.

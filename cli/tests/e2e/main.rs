@@ -19,5 +19,5 @@ mod timebank;
 mod usage;
 
 mod purchase;
-mod through_node;
 mod store_damage;
+mod through_node;

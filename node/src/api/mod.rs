@@ -330,7 +330,7 @@ fn at(q: Result<Query<At>, QueryRejection>) -> Result<i64, Failure> {
 
 async fn status(AxState(ctx): AxState<Ctx>) -> Answer<Status> {
     let status = ctx.read(LocalNode::status).await?;
-    Ok(Json(crate::run::with_net(status, &ctx.snapshot.borrow())))
+    Ok(Json(ctx.snapshot.borrow().fill(status)))
 }
 
 async fn whole_state(AxState(ctx): AxState<Ctx>) -> Answer<coop_model::State> {
