@@ -8,6 +8,7 @@ pub(crate) mod insight;
 pub(crate) mod membership;
 pub(crate) mod pools;
 pub(crate) mod purchase;
+pub(crate) mod shell;
 pub(crate) mod support;
 pub(crate) mod timebank;
 pub(crate) mod up;
