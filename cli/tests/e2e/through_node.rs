@@ -551,3 +551,35 @@ fn the_app_port_is_kept_read_only_and_loopback_only() {
     let again = ask(first, "GET", "localhost");
     assert!(again.starts_with("HTTP/1.1 200"), "{again}");
 }
+
+/// Event-stream subscribers beyond the connection cap do not lock out the owner's CLI
+/// either: the oldest stream is closed to make room (its client resumes with
+/// `Last-Event-ID`).
+#[test]
+fn a_flood_of_event_subscribers_does_not_lock_out_the_cli() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::net::UnixStream;
+    use std::time::{Duration, Instant};
+
+    let w = World::new();
+    let alice = w.found(&[]);
+    let _up = Up::start(&alice, &[]);
+    let socket = alice.join("api.sock");
+    let mut streams = Vec::new();
+    for _ in 0..40 {
+        let mut s = UnixStream::connect(&socket).expect("connect");
+        s.write_all(b"GET /api/v1/events HTTP/1.1\r\nhost: coop\r\n\r\n")
+            .unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut head = String::new();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        r.read_line(&mut head).unwrap();
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        streams.push((s, r));
+    }
+    let start = Instant::now();
+    coop(&alice, &["status"]).ok();
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(2), "status took {took:?}");
+    drop(streams);
+}
