@@ -66,6 +66,19 @@ pub(crate) enum Command {
     Status,
     /// Members with their roles and status.
     Members,
+    /// Print a shell completion script (e.g. `coop completions bash > ~/.local/share/bash-completion/completions/coop`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages: `coop.1` and one per command (`coop-hours.1`, ...) into DIR, or
+    /// print `coop.1` without --out.
+    Man {
+        /// Directory to write the pages into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Everything waiting on you: attestations to confirm, offers on your requests, matched
     /// aid to confirm, open decisions you have not voted on, relief approvals (stewards),
     /// pledges to confirm (treasurers).

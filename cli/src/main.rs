@@ -24,7 +24,8 @@ use serde_json::json;
 use crate::app::{App, Report};
 use crate::cli::{Cli, Command};
 use crate::commands::{
-    aid, audit, demo, governance, insight, membership, pools, purchase, repair, support, timebank,
+    aid, audit, demo, governance, insight, membership, pools, purchase, repair, shell, support,
+    timebank,
     up,
 };
 
@@ -103,6 +104,12 @@ fn one_line(e: &anyhow::Error) -> String {
 }
 
 fn run(cli: Cli) -> anyhow::Result<Report> {
+    // These need no data dir.
+    match &cli.command {
+        Command::Completions { shell } => return shell::completions(*shell),
+        Command::Man { out } => return shell::man(out.as_deref()),
+        _ => {}
+    }
     let app = App::new(cli.data_dir)?;
     match cli.command {
         Command::Init { name } => membership::init(&app, &name),
@@ -118,6 +125,7 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
         Command::Members => membership::members(&app),
         Command::Profile { member } => timebank::profile(&app, &member),
         Command::Inbox => timebank::inbox(&app),
+        Command::Completions { .. } | Command::Man { .. } => unreachable!("handled above"),
         Command::Hours(cmd) => timebank::hours(&app, cmd),
         Command::Balance { member } => timebank::balance(&app, member.as_deref()),
         Command::Proposal(cmd) => support::proposal(&app, cmd),

@@ -408,7 +408,7 @@ impl Actor {
         let proofs_before: HashSet<Vec<u8>> =
             self.node.ledger().proofs().map(|p| p.encode()).collect();
         let (answer, accepted) = f(&mut self.node)?;
-        self.announce(&accepted);
+        self.announce(&accepted, true);
         if !accepted.is_empty() {
             self.send_publish(Publish::Envelopes(accepted));
         }
@@ -448,10 +448,12 @@ impl Actor {
         Some(id)
     }
 
-    fn announce(&mut self, accepted: &[Envelope]) {
+    /// Reports accepted changes: `local` for this node's writes and imports, otherwise
+    /// from peers (gossip, catch-up sync, a fork's proof).
+    fn announce(&mut self, accepted: &[Envelope], local: bool) {
         for e in accepted {
             if let Some(id) = self.note(e) {
-                let _ = self.events.send(NodeEvent::Accepted { id });
+                let _ = self.events.send(NodeEvent::Accepted { id, local });
             }
         }
     }
@@ -479,7 +481,7 @@ impl Actor {
     /// holds both sides of the fork (derivation lists both).
     fn ingest_proof_changes(&mut self, p: &EquivocationProof) {
         match self.node.ingest(vec![p.a.clone(), p.b.clone()]) {
-            Ok(out) => self.announce(&out.accepted),
+            Ok(out) => self.announce(&out.accepted, false),
             Err(e) => tracing::error!(error = %one_line(&e), "storing a fork's changes failed"),
         }
     }
@@ -583,7 +585,7 @@ impl Actor {
             // no longer known.
             tracing::info!(rejection = %r, "a waiting change was refused");
         }
-        self.announce(&out.accepted);
+        self.announce(&out.accepted, false);
         // Changes released from the pending buffer were ignored when they arrived; publish
         // them now so that peers in the same situation get them without waiting.
         let released: Vec<Envelope> = out
@@ -631,7 +633,7 @@ impl Actor {
                             .into_iter()
                             .filter(|rej| rej.id.is_none_or(|id| sent.contains(&id))),
                     );
-                    self.announce(&out.accepted);
+                    self.announce(&out.accepted, false);
                     new_proofs.extend(out.new_forks);
                 }
                 Err(e) => tracing::error!(error = %one_line(&e), "storing synced changes failed"),

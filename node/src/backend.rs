@@ -32,16 +32,24 @@ impl Backend {
     /// Connects to the running node if there is one, else opens the store.
     pub fn open(dir: &DataDir) -> Result<Backend, NodeError> {
         let socket = dir.api_socket();
+        let mut probed = false;
         if socket.exists() {
             let probe = ApiClient::new(&socket)?.with_timeout(PROBE_TIMEOUT);
             match probe.get::<Status>("/status") {
                 Ok(_) => return Ok(Backend::Remote(ApiClient::new(&socket)?)),
                 // A node that answers "busy" runs: say so, rather than "store in use".
                 Err(NodeError::Busy) => return Err(NodeError::Busy),
-                Err(_) => {}
+                // A stale socket from a crashed node, or a node that does not answer.
+                Err(_) => probed = true,
             }
         }
-        Ok(Backend::Direct(LocalNode::open(dir)?))
+        match LocalNode::open(dir) {
+            Ok(n) => Ok(Backend::Direct(n)),
+            // The store is held and a node's socket is there but did not answer: the node
+            // is busy (or hung), which "store in use" would not tell.
+            Err(NodeError::Locked(_)) if probed => Err(NodeError::Busy),
+            Err(e) => Err(e),
+        }
     }
 
     /// Whether a running node serves the data dir.

@@ -11,6 +11,8 @@ pub enum NodeEvent {
     Accepted {
         /// Its id.
         id: RecordId,
+        /// Written or imported here (`false`: received from a peer).
+        local: bool,
     },
     /// A peer connected.
     PeerConnected(String),

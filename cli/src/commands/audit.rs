@@ -163,11 +163,11 @@ pub(crate) fn verify(app: &App) -> Result<Report> {
 }
 
 pub(crate) fn params(app: &App) -> Result<Report> {
-    let state = app.backend()?.state()?;
+    let p = app.backend()?.params()?;
     let mut t = Table::new(&["parameter", "value", "set by"]);
-    for (k, v) in state.params.entries() {
-        let by = state
-            .params_history
+    for (k, v) in p.params.entries() {
+        let by = p
+            .history
             .iter()
             .rev()
             .find(|c| c.key == k)
@@ -176,12 +176,8 @@ pub(crate) fn params(app: &App) -> Result<Report> {
     }
     let mut text = t.render();
     // The genesis sets every value; the history is worth showing once governance changed one.
-    let genesis = state.params_history.first().map(|c| c.at);
-    let changes: Vec<_> = state
-        .params_history
-        .iter()
-        .filter(|c| Some(c.at) != genesis)
-        .collect();
+    let genesis = p.history.first().map(|c| c.at);
+    let changes: Vec<_> = p.history.iter().filter(|c| Some(c.at) != genesis).collect();
     if changes.is_empty() {
         text.push_str("Every value is as set at the genesis; governance has changed none.\n");
     } else {
@@ -197,15 +193,15 @@ pub(crate) fn params(app: &App) -> Result<Report> {
         }
         text.push_str(&h.render());
     }
-    let history: Vec<Value> = state
-        .params_history
+    let history: Vec<Value> = p
+        .history
         .iter()
         .map(|c| {
             json!({ "at": c.at, "decision": c.decision, "time": c.time, "key": c.key, "value": c.value })
         })
         .collect();
     Ok(Report::new(
-        json!({ "params": state.params, "history": history }),
+        json!({ "params": p.params, "history": history }),
         text,
     ))
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use coop_model::export::{export as build_export, Export};
-use coop_model::metrics::{Metrics, BASIS_POINTS};
+use coop_model::metrics::BASIS_POINTS;
 use coop_model::record::Visibility;
 use coop_model::state::{AidRequest, EntryStatus};
 use coop_model::{Day, MemberId, Record, State};
@@ -176,8 +176,7 @@ fn hours(minutes: i64) -> String {
 }
 
 pub(crate) fn metrics(app: &App, since: Option<Day>) -> Result<Report> {
-    let state = app.backend()?.state()?;
-    let m = Metrics::compute(&state, app.now, since);
+    let m = app.backend()?.metrics(app.now, since)?;
     let mut text = format!("Community metrics at {} UTC", show::datetime(m.now));
     if let Some(s) = since {
         text.push_str(&format!(", series from {s}"));

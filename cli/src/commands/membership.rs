@@ -315,15 +315,21 @@ pub(crate) fn status(app: &App) -> Result<Report> {
 
 pub(crate) fn members(app: &App) -> Result<Report> {
     let me = app.me()?;
-    let state = app.backend()?.state()?;
+    let rows = app.backend()?.members()?;
+    let names: std::collections::HashMap<_, _> = rows
+        .iter()
+        .map(|m| (m.id, m.display_name.clone()))
+        .collect();
+    let name = |id: &coop_model::MemberId| names.get(id).cloned().unwrap_or_else(|| id.short());
     let mut t = Table::new(&["id", "name", "status", "roles", "vouched by", "balance"]);
     let mut list = Vec::new();
-    let mut ms: Vec<_> = state.members.values().collect();
+    let mut ms: Vec<_> = rows.iter().collect();
     ms.sort_by(|a, b| (&a.display_name, a.id).cmp(&(&b.display_name, b.id)));
     for m in ms {
-        // Another member's balance is shown only if their visibility allows it (docs/RULES.md R10).
-        let visible = state.can_see(Some(&me), &m.id);
-        let vouchers: Vec<String> = m.vouched_by.iter().map(|v| show::name(&state, v)).collect();
+        // Another member's balance is shown only if their visibility allows it (docs/RULES.md R10): the
+        // query leaves it out otherwise.
+        let balance = m.time.as_ref().map(|t| t.balance);
+        let vouchers: Vec<String> = m.vouched_by.iter().map(name).collect();
         let you = if m.id == me { " (you)" } else { "" };
         t.row(vec![
             m.id.short(),
@@ -343,10 +349,9 @@ pub(crate) fn members(app: &App) -> Result<Report> {
             } else {
                 vouchers.join(",")
             },
-            if visible {
-                show::signed_minutes(m.time.balance)
-            } else {
-                format!("({})", m.visibility)
+            match balance {
+                Some(b) => show::signed_minutes(b),
+                None => format!("({})", m.visibility),
             },
         ]);
         list.push(json!({
@@ -355,8 +360,8 @@ pub(crate) fn members(app: &App) -> Result<Report> {
             "status": m.status,
             "roles": m.roles,
             "vouched_by": m.vouched_by,
-            "devices": m.devices.len(),
-            "balance_minutes": visible.then_some(m.time.balance),
+            "devices": m.devices,
+            "balance_minutes": balance,
             "visibility": m.visibility,
             "you": m.id == me,
         }));

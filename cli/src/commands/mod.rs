@@ -9,6 +9,7 @@ pub(crate) mod membership;
 pub(crate) mod pools;
 pub(crate) mod purchase;
 pub(crate) mod repair;
+pub(crate) mod shell;
 pub(crate) mod support;
 pub(crate) mod timebank;
 pub(crate) mod up;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use anyhow::{Context, Result};
 use coop_model::query;
 use coop_model::record;
-use coop_model::{Day, MemberId, Minutes, Record, State};
+use coop_model::{Day, MemberId, Minutes, Record};
 use serde_json::json;
 
 use crate::app::{self, App, Report};
@@ -151,24 +151,34 @@ fn settle(app: &App, query: &str, confirm: bool) -> Result<Report> {
 }
 
 pub(crate) fn balance(app: &App, who: Option<&str>) -> Result<Report> {
-    let state = app.backend()?.state()?;
-    let member = match who {
-        Some(q) => app::member(&state, q)?,
-        None => app.me()?,
-    };
-    crate::commands::insight::ensure_visible(app, &state, &member)?;
-    let b = state
-        .balance(&member, app.now)
+    let mut b = app.backend()?;
+    let rows = b.members()?;
+    let member = whom(app, &rows, who)?;
+    let row = rows
+        .iter()
+        .find(|m| m.id == member)
         .with_context(|| format!("member {} is not in this ledger yet", member.short()))?;
-    let text = balance_text(&state, &member, &b);
-    let mut json = serde_json::to_value(&b)?;
-    json["display_name"] = json!(show::name(&state, &member));
-    json["warn_percent"] = json!(state.params.fairness_warn_percent);
+    let answer = b.balance(&member, app.now)?;
+    let Some(bal) = answer.balance else {
+        // The query withholds what the member's visibility keeps from us (§9).
+        let to = match row.visibility {
+            coop_model::record::Visibility::Private => "private",
+            _ => "to admitted members",
+        };
+        anyhow::bail!(
+            "{} keeps their balance and history {to} (community totals: `coop metrics`)",
+            row.display_name
+        );
+    };
+    let warn = b.params()?.params.fairness_warn_percent;
+    let text = balance_text(&row.display_name, warn, &member, &bal);
+    let mut json = serde_json::to_value(&bal)?;
+    json["display_name"] = json!(row.display_name);
+    json["warn_percent"] = json!(warn);
     Ok(Report::new(json, text))
 }
 
-fn balance_text(state: &State, member: &MemberId, b: &coop_model::Balance) -> String {
-    let limit = state.params.fairness_warn_percent;
+fn balance_text(name: &str, limit: i64, member: &MemberId, b: &coop_model::Balance) -> String {
     let ratio = match b.ratio_percent {
         Some(p) => format!("received ÷ provided = {p}%"),
         None if b.window_received > Minutes(0) => "received without providing".into(),
@@ -180,12 +190,11 @@ fn balance_text(state: &State, member: &MemberId, b: &coop_model::Balance) -> St
         format!("within the {limit}% mark")
     };
     format!(
-        "{} ({})\n\
+        "{name} ({})\n\
          balance        {}\n\
          provided       {}\n\
          received       {}\n\
          fair exchange  last {} days: received {}, provided {}; {ratio}; {verdict}\n",
-        show::name(state, member),
         member.short(),
         show::signed_minutes(b.minutes),
         show::minutes(b.provided),

@@ -500,3 +500,86 @@ fn api_answers_round_trip_and_page(dir: &std::path::Path) {
         "over_proposal_cap"
     );
 }
+
+/// The app's loopback port: chosen once and kept in config.json, the same router read-only,
+/// and only for a loopback `Host`.
+#[test]
+fn the_app_port_is_kept_read_only_and_loopback_only() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    let w = World::new();
+    let alice = w.found(&[]);
+    let port = |dir: &std::path::Path| -> u16 {
+        let config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap())
+                .unwrap();
+        config["ui_port"]
+            .as_u64()
+            .expect("ui_port kept in config.json") as u16
+    };
+    let ask = |port: u16, method: &str, host: &str| -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the app port");
+        write!(
+            s,
+            "{method} /api/v1/status HTTP/1.1\r\nhost: {host}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        answer
+    };
+    let up = Up::start(&alice, &[]);
+    let first = port(&alice);
+    let status = ask(first, "GET", &format!("127.0.0.1:{first}"));
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    assert!(status.contains("\"running\":true"), "{status}");
+    let write = ask(first, "POST", "localhost");
+    assert!(
+        write.starts_with("HTTP/1.1 403") && write.contains("read_only"),
+        "{write}"
+    );
+    let rebound = ask(first, "GET", "evil.example:80");
+    assert!(
+        rebound.starts_with("HTTP/1.1 403") && rebound.contains("forbidden"),
+        "{rebound}"
+    );
+    drop(up);
+    // Started again, the node serves the app on the same port.
+    let _up = Up::start(&alice, &[]);
+    assert_eq!(port(&alice), first);
+    let again = ask(first, "GET", "localhost");
+    assert!(again.starts_with("HTTP/1.1 200"), "{again}");
+}
+
+/// Event-stream subscribers beyond the connection cap do not lock out the owner's CLI
+/// either: the oldest stream is closed to make room (its client resumes with
+/// `Last-Event-ID`).
+#[test]
+fn a_flood_of_event_subscribers_does_not_lock_out_the_cli() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::net::UnixStream;
+    use std::time::{Duration, Instant};
+
+    let w = World::new();
+    let alice = w.found(&[]);
+    let _up = Up::start(&alice, &[]);
+    let socket = alice.join("api.sock");
+    let mut streams = Vec::new();
+    for _ in 0..40 {
+        let mut s = UnixStream::connect(&socket).expect("connect");
+        s.write_all(b"GET /api/v1/events HTTP/1.1\r\nhost: coop\r\n\r\n")
+            .unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut head = String::new();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        r.read_line(&mut head).unwrap();
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        streams.push((s, r));
+    }
+    let start = Instant::now();
+    coop(&alice, &["status"]).ok();
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(2), "status took {took:?}");
+    drop(streams);
+}

@@ -76,3 +76,33 @@ fn other_errors_exit_1_with_a_json_error_for_scripts() {
     assert_eq!(e["kind"], "error");
     assert!(e["message"].as_str().unwrap().contains("coop init"));
 }
+
+#[test]
+fn completions_and_man_pages_are_generated_from_the_commands() {
+    let w = World::new();
+    let dir = w.dir("nobody");
+    let bash = coop(&dir, &["completions", "bash"]).ok().stdout;
+    assert!(bash.contains("_coop") && bash.contains("inbox"), "{bash}");
+    for shell in ["zsh", "fish"] {
+        let script = coop(&dir, &["completions", shell]).ok().stdout;
+        assert!(script.contains("profile"), "{shell}: {script}");
+    }
+    coop(&dir, &["completions", "tcsh-ish"]).code(2);
+    let page = coop(&dir, &["man"]).ok().stdout;
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH coop"),
+        "{page}"
+    );
+    let out = w.file("man");
+    coop(&dir, &["man", "--out", out.to_str().unwrap()]).ok();
+    for p in [
+        "coop.1",
+        "coop-inbox.1",
+        "coop-hours.1",
+        "coop-hours-list.1",
+    ] {
+        assert!(out.join(p).exists(), "{p} not written");
+    }
+    // Neither needed a data dir.
+    assert!(!dir.exists());
+}

@@ -44,6 +44,8 @@ pub struct MemberRow {
     pub visibility: Visibility,
     /// Who vouched for them.
     pub vouched_by: Vec<MemberId>,
+    /// How many devices they certified.
+    pub devices: usize,
     /// Time account; `None` where their visibility keeps it from the viewer.
     pub time: Option<TimeAccount>,
     /// Support Points; `None` where their visibility keeps it from the viewer.
@@ -64,6 +66,7 @@ pub fn members(state: &State, viewer: Option<&MemberId>) -> Vec<MemberRow> {
                 roles: m.roles.clone(),
                 visibility: m.visibility,
                 vouched_by: m.vouched_by.iter().copied().collect(),
+                devices: m.devices.len(),
                 time: sees.then(|| m.time.clone()),
                 sp: sees.then(|| m.sp.clone()),
             }
@@ -122,6 +125,7 @@ fn members_one(state: &State, viewer: Option<&MemberId>, member: &MemberId) -> O
         roles: m.roles.clone(),
         visibility: m.visibility,
         vouched_by: m.vouched_by.iter().copied().collect(),
+        devices: m.devices.len(),
         time: sees.then(|| m.time.clone()),
         sp: sees.then(|| m.sp.clone()),
     })
@@ -649,6 +653,7 @@ mod tests {
             roles: Vec::new(),
             visibility: Visibility::default(),
             vouched_by: Vec::new(),
+            devices: 1,
             time: None,
             sp: None,
         }

@@ -39,7 +39,8 @@ pub struct ApiEvent {
     /// The peer, for peer events, refusals and catch-up progress.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer: Option<String>,
-    /// Details: a refusal's reason, an address, catch-up counts.
+    /// Details: `local` or `peer` for `accepted`, a refusal's reason, an address,
+    /// catch-up counts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
@@ -47,7 +48,12 @@ pub struct ApiEvent {
 impl ApiEvent {
     fn from_node(id: u64, e: &NodeEvent) -> ApiEvent {
         let (kind, record, peer, detail) = match e {
-            NodeEvent::Accepted { id } => ("accepted", Some(*id), None, None),
+            NodeEvent::Accepted { id, local } => (
+                "accepted",
+                Some(*id),
+                None,
+                Some(if *local { "local" } else { "peer" }.to_string()),
+            ),
             NodeEvent::PeerConnected(p) => ("peer_connected", None, Some(p.clone()), None),
             NodeEvent::PeerDisconnected(p) => ("peer_disconnected", None, Some(p.clone()), None),
             NodeEvent::Rejected { peer, reason } => {

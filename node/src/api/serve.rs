@@ -1,8 +1,9 @@
 //! Serving the API's router on a listener, with limits: at most [`MAX_CONNECTIONS`] open
-//! connections, idle ones closed after [`IDLE_TIMEOUT`], and — so that a flood of idle or
-//! half-open connections cannot lock the owner out — a new connection at the cap closes
-//! the oldest idle one instead of waiting. Only when every connection is busy with a
-//! request does a newcomer get `503 node_busy`.
+//! connections, idle ones closed after [`IDLE_TIMEOUT`], and — so that a flood of idle,
+//! half-open or subscribed connections cannot lock the owner out — a new connection at the
+//! cap closes the oldest idle one instead of waiting, else the oldest that only streams an
+//! answer (an event stream, whose client resumes with `Last-Event-ID`). Only when every
+//! connection is handling a request does a newcomer get `503 node_busy`.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -72,8 +73,10 @@ impl Accept for TcpListener {
 /// One open connection as the cap sees it.
 struct Slot {
     id: u64,
-    /// Requests in flight (0 or 1 with HTTP/1.1).
+    /// Requests in flight, until their answer's body is sent (0 or 1 with HTTP/1.1).
     busy: Arc<AtomicUsize>,
+    /// Requests whose handler is still running (not yet streaming their answer).
+    handling: Arc<AtomicUsize>,
     /// Closes the connection.
     close: Option<oneshot::Sender<()>>,
 }
@@ -89,9 +92,12 @@ impl Slots {
     fn admit(&self, slot: Slot) -> bool {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         if open.len() >= MAX_CONNECTIONS {
+            let idle = |s: &Slot| s.busy.load(Ordering::Acquire) == 0;
+            let streaming = |s: &Slot| s.handling.load(Ordering::Acquire) == 0;
             let Some(i) = open
                 .iter()
-                .position(|s| s.busy.load(Ordering::Acquire) == 0)
+                .position(idle)
+                .or_else(|| open.iter().position(streaming))
             else {
                 return false;
             };
@@ -137,10 +143,12 @@ pub(crate) async fn serve<L: Accept>(listener: L, router: Router, mut stop: Shut
         next_id += 1;
         let id = next_id;
         let busy = Arc::new(AtomicUsize::new(0));
+        let handling = Arc::new(AtomicUsize::new(0));
         let (close_tx, close_rx) = oneshot::channel();
         if !slots.admit(Slot {
             id,
             busy: busy.clone(),
+            handling: handling.clone(),
             close: Some(close_tx),
         }) {
             tasks.spawn(async move {
@@ -154,7 +162,7 @@ pub(crate) async fn serve<L: Accept>(listener: L, router: Router, mut stop: Shut
         let router = router.clone();
         let stop = stop.clone();
         tasks.spawn(async move {
-            connection(io, router, busy, epoch, close_rx, stop).await;
+            connection(io, router, (busy, handling), epoch, close_rx, stop).await;
             slots.remove(id);
         });
     }
@@ -184,10 +192,19 @@ impl Drop for InFlight {
     }
 }
 
+/// Counts a request whose handler runs (until its answer's head is ready).
+struct Handling(Arc<AtomicUsize>);
+
+impl Drop for Handling {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 async fn connection<Io: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     io: Io,
     router: Router,
-    busy: Arc<AtomicUsize>,
+    (busy, handling): (Arc<AtomicUsize>, Arc<AtomicUsize>),
     epoch: Instant,
     mut close: oneshot::Receiver<()>,
     mut stop: Shutdown,
@@ -200,6 +217,8 @@ async fn connection<Io: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         let last = last.clone();
         hyper::service::service_fn(move |req| {
             busy.fetch_add(1, Ordering::AcqRel);
+            handling.fetch_add(1, Ordering::AcqRel);
+            let handler = Handling(handling.clone());
             let guard = InFlight {
                 busy: busy.clone(),
                 last: last.clone(),
@@ -208,6 +227,7 @@ async fn connection<Io: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             let fut = hyper::service::Service::call(&svc, req);
             async move {
                 let r = fut.await;
+                drop(handler);
                 r.map(|resp| {
                     resp.map(move |body| {
                         http_body_util::BodyExt::map_frame(body, move |f| {

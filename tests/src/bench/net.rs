@@ -287,7 +287,7 @@ pub async fn propagation(
         listeners.push(tokio::spawn(async move {
             loop {
                 match events.recv().await {
-                    Ok(NodeEvent::Accepted { id }) => {
+                    Ok(NodeEvent::Accepted { id, .. }) => {
                         if tx.send((i, id, Instant::now())).await.is_err() {
                             break;
                         }

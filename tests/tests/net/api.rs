@@ -193,6 +193,17 @@ async fn a_record_written_on_another_node_arrives_on_the_event_stream() {
         seen.contains("event: accepted") && seen.contains(&id.to_hex()),
         "no accepted event for {id} on a's stream: {seen}"
     );
+    let line = seen
+        .lines()
+        .find(|l| l.starts_with("data:") && l.contains(&id.to_hex()))
+        .expect("the event's data line");
+    let event: coop_node::api::ApiEvent =
+        serde_json::from_str(line.trim_start_matches("data:").trim()).expect("event JSON");
+    assert_eq!(
+        (event.kind.as_str(), event.detail.as_deref()),
+        ("accepted", Some("peer"))
+    );
+    assert_eq!(event.record, Some(id));
 
     // A client that reconnects with Last-Event-ID gets what it missed from the ring.
     let (mut again, head) = subscribe(&socket, Some(0)).await;
