@@ -25,8 +25,7 @@ use crate::app::{App, Report};
 use crate::cli::{Cli, Command};
 use crate::commands::{
     aid, audit, demo, governance, insight, membership, pools, purchase, repair, shell, support,
-    timebank,
-    up,
+    timebank, up,
 };
 
 fn main() -> ExitCode {

@@ -160,7 +160,7 @@ pub(crate) fn balance(app: &App, who: Option<&str>) -> Result<Report> {
         .with_context(|| format!("member {} is not in this ledger yet", member.short()))?;
     let answer = b.balance(&member, app.now)?;
     let Some(bal) = answer.balance else {
-        // The query withholds what the member's visibility keeps from us (§9).
+        // The query withholds what the member's visibility keeps from us (docs/RULES.md R10).
         let to = match row.visibility {
             coop_model::record::Visibility::Private => "private",
             _ => "to admitted members",

@@ -3,7 +3,7 @@
 //! One query layer for every reader: the node's local API answers with these functions, and
 //! the `coop` command answers with the same functions over the store when no node runs, so a
 //! command gives the same answer either way. They are pure functions of a state, the member
-//! asking (`viewer`, for visibility, §9) and, where an answer depends on time, `now`.
+//! asking (`viewer`, for visibility, docs/RULES.md R10) and, where an answer depends on time, `now`.
 //!
 //! The answer types are serialization edges (JSON over the API): every map of the state is
 //! handed out as a list, so no answer depends on how a format encodes map keys, and none is
@@ -381,7 +381,7 @@ pub struct LedgerRow {
     pub detail: Option<String>,
     /// Moderators hid it.
     pub hidden: bool,
-    /// Whose or what is withheld from the viewer (§9).
+    /// Whose or what is withheld from the viewer (docs/RULES.md R10).
     pub redacted: bool,
 }
 
