@@ -13,7 +13,7 @@ use coop_model::state::{AidRequest, EntryStatus};
 use coop_model::{Day, MemberId, Record, State};
 use serde_json::{json, Value};
 
-use crate::app::{self, App, Report};
+use crate::app::{App, Report};
 use crate::cli::{ExportFormat, VisibilityCommand};
 use crate::show::{self, Table};
 
@@ -86,23 +86,21 @@ fn meaning(level: Visibility) -> &'static str {
 }
 
 fn show_visibility(app: &App, who: Option<&str>) -> Result<Report> {
-    let state = app.backend()?.state()?;
+    let rows = app.backend()?.visibility()?;
     let me = app.me()?;
     let member = match who {
-        Some(q) => app::member(&state, q)?,
+        Some(q) => coop_model::query::find_member(
+            rows.iter().map(|r| (r.member, r.display_name.as_str())),
+            q,
+        )?,
         None => me,
     };
-    let level = state.visibility_of(&member);
-    // The setting in force, if the member ever wrote one (latest counted in total order).
-    let set_by = state
-        .log
-        .iter()
-        .rev()
-        .find(|e| {
-            e.kind == "visibility" && e.member == Some(member) && e.status == EntryStatus::Counted
-        })
-        .map(|e| e.id);
-    let name = show::name(&state, &member);
+    let row = rows.iter().find(|r| r.member == member);
+    // A member not in the ledger yet has the default.
+    let level = row.map_or(Visibility::default(), |r| r.visibility);
+    let set_by = row.and_then(|r| r.set_by);
+    let name = row.map_or_else(|| member.short(), |r| r.display_name.clone());
+    let you_see = row.is_none_or(|r| r.visible_to_you);
     let text = if member == me {
         format!(
             "Your visibility: {level}{}\nWho sees your balance and history: {}.\n\
@@ -131,7 +129,7 @@ fn show_visibility(app: &App, who: Option<&str>) -> Result<Report> {
             "visibility": level,
             "default": set_by.is_none(),
             "set_by": set_by,
-            "you_see": state.can_see(Some(&me), &member),
+            "you_see": you_see,
         }),
         text,
     ))

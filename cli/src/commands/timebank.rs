@@ -219,7 +219,10 @@ fn name_of(names: &HashMap<MemberId, String>, id: &MemberId) -> String {
 /// Resolves `who` (or this member) among the listed members.
 fn whom(app: &App, rows: &[query::MemberRow], who: Option<&str>) -> Result<MemberId> {
     match who {
-        Some(q) => Ok(query::find_member(rows, q)?),
+        Some(q) => Ok(query::find_member(
+            rows.iter().map(|m| (m.id, m.display_name.as_str())),
+            q,
+        )?),
         None => app.me(),
     }
 }
@@ -271,7 +274,7 @@ pub(crate) fn profile(app: &App, who: &str) -> Result<Report> {
     let mut b = app.backend()?;
     let rows = b.members()?;
     let names = names(&rows);
-    let member = query::find_member(&rows, who)?;
+    let member = query::find_member(rows.iter().map(|m| (m.id, m.display_name.as_str())), who)?;
     let p = b.profile(&member)?;
     let m = &p.member;
     let mut text = format!(

@@ -293,10 +293,21 @@ pub struct VisibilityRow {
     pub visibility: Visibility,
     /// Whether the viewer sees their balance and history.
     pub visible_to_you: bool,
+    /// The record that set it (latest counted); `None`: the default.
+    pub set_by: Option<RecordId>,
 }
 
 /// `visibility`: every member's setting and whether the viewer sees them.
 pub fn visibility(state: &State, viewer: Option<&MemberId>) -> Vec<VisibilityRow> {
+    // The setting in force is the latest counted `visibility` record of each member.
+    let mut set_by = std::collections::HashMap::new();
+    for e in &state.log {
+        if e.kind == Kind::Visibility && e.status == EntryStatus::Counted {
+            if let Some(m) = e.member {
+                set_by.insert(m, e.id);
+            }
+        }
+    }
     state
         .members
         .values()
@@ -305,6 +316,7 @@ pub fn visibility(state: &State, viewer: Option<&MemberId>) -> Vec<VisibilityRow
             display_name: m.display_name.clone(),
             visibility: m.visibility,
             visible_to_you: state.can_see(viewer, &m.id),
+            set_by: set_by.get(&m.id).copied(),
         })
         .collect()
 }
@@ -599,37 +611,44 @@ pub enum MemberLookup {
 }
 
 /// Resolves a member by display name (case-insensitively) or by id prefix (4 or more hex
-/// characters) among listed members; an ambiguous query names its candidates.
-pub fn find_member(rows: &[MemberRow], query: &str) -> Result<MemberId, MemberLookup> {
+/// characters) among `(id, display name)` pairs; an ambiguous query names its candidates.
+pub fn find_member<'a>(
+    members: impl IntoIterator<Item = (MemberId, &'a str)>,
+    query: &str,
+) -> Result<MemberId, MemberLookup> {
+    let members: Vec<(MemberId, &str)> = members.into_iter().collect();
     let q = query.trim();
     let lower = q.to_lowercase();
-    let by_name: Vec<&MemberRow> = rows
+    let by_name: Vec<(MemberId, &str)> = members
         .iter()
-        .filter(|m| m.display_name.to_lowercase() == lower)
+        .filter(|(_, n)| n.to_lowercase() == lower)
+        .copied()
         .collect();
     // An exact (case-sensitive) match wins over names that differ only in case.
-    let exact: Vec<&&MemberRow> = by_name.iter().filter(|m| m.display_name == q).collect();
+    let exact: Vec<&(MemberId, &str)> = by_name.iter().filter(|(_, n)| *n == q).collect();
     if exact.len() == 1 {
-        return Ok(exact[0].id);
+        return Ok(exact[0].0);
     }
     if by_name.len() == 1 {
-        return Ok(by_name[0].id);
+        return Ok(by_name[0].0);
     }
-    let by_id: Vec<&MemberRow> = if lower.len() >= 4 && lower.chars().all(|c| c.is_ascii_hexdigit())
-    {
-        rows.iter()
-            .filter(|m| m.id.to_hex().starts_with(&lower))
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let by_id: Vec<(MemberId, &str)> =
+        if lower.len() >= 4 && lower.chars().all(|c| c.is_ascii_hexdigit()) {
+            members
+                .iter()
+                .filter(|(id, _)| id.to_hex().starts_with(&lower))
+                .copied()
+                .collect()
+        } else {
+            Vec::new()
+        };
     if by_id.len() == 1 {
-        return Ok(by_id[0].id);
+        return Ok(by_id[0].0);
     }
     let candidates: Vec<(MemberId, String)> = by_name
         .iter()
         .chain(by_id.iter())
-        .map(|m| (m.id, m.display_name.clone()))
+        .map(|(id, n)| (*id, n.to_string()))
         .collect();
     if candidates.is_empty() {
         Err(MemberLookup::NotFound(q.into()))
@@ -681,7 +700,7 @@ mod tests {
             ("dan", Err("no member matches \"dan\"")),
         ];
         for (q, want) in cases {
-            let got = find_member(&rows, q)
+            let got = find_member(rows.iter().map(|m| (m.id, m.display_name.as_str())), q)
                 .map(|id| id.0[0])
                 .map_err(|e| e.to_string());
             assert_eq!(got, want.map_err(String::from), "{q}");
