@@ -2,8 +2,9 @@
 //!
 //! libp2p's mDNS ignores loopback interfaces, and the host's real interface is not ours to
 //! multicast on. So the test makes two network namespaces joined by a veth pair (addresses
-//! exist only inside them) and runs each node as a child process in its namespace. It is
-//! skipped, saying why, only where namespaces cannot be created (no root, no `ip`).
+//! exist only inside them) and runs each node as a child process in its namespace. Where
+//! namespaces cannot be created (no root, no `ip`) it is skipped, saying why — except under
+//! `CI=true`, where that is a failure.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -136,6 +137,10 @@ fn peer_id_of(s: &Status) -> Option<String> {
 fn two_nodes_find_each_other_by_mdns() {
     let ns = match Namespaces::create() {
         Ok(ns) => ns,
+        // In CI a test that cannot run is a failure, never a silent skip.
+        Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but network namespaces cannot be created here: {why}")
+        }
         Err(why) => {
             println!("skipping the mDNS test: network namespaces cannot be created here ({why})");
             return;
