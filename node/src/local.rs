@@ -411,6 +411,12 @@ impl LocalNode {
         self.store.flush()
     }
 
+    /// `Ok` when the store takes writes; [`NodeError::Damaged`] (naming the data dir and
+    /// `coop repair`) when it is damaged.
+    pub fn writable(&self) -> Result<(), NodeError> {
+        self.store.writable()
+    }
+
     /// The store (tests and tools).
     #[doc(hidden)]
     pub fn store_mut(&mut self) -> &mut Store {

@@ -130,6 +130,9 @@ pub async fn start(dir: DataDir, opts: RunOptions) -> Result<NodeHandle, NodeErr
             .await
             .map_err(|e| NodeError::store("opening the store", e))??
     };
+    // A damaged store takes no writes: serving it would refuse every record a peer sends
+    // and every command a member runs. Say what to do instead of starting.
+    node.writable()?;
 
     let (events, _) = broadcast::channel(EVENT_CAPACITY);
     let (publish_tx, publish_rx) = mpsc::channel(net::PUBLISH_QUEUE);

@@ -38,6 +38,33 @@ fn a_flipped_bit_at_the_start_of_db_stops_writes_and_fails_verify() {
 }
 
 #[test]
+fn coop_up_refuses_to_serve_a_damaged_store() {
+    let w = World::new();
+    let alice = w.found(&[]);
+    json(&alice, &["proposal", "open", "--title", "Before damage"]);
+    flip(&alice, 5, 5);
+    // Standard input is closed: were the node to start, it would stop again at once (exit 0).
+    let r = coop(
+        &alice,
+        &[
+            "up",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--no-mdns",
+            "--no-ui",
+            "--stop-on-stdin-eof",
+        ],
+    )
+    .code(1);
+    assert!(
+        r.stderr.contains(&alice.display().to_string()) && r.stderr.contains("coop repair"),
+        "names the data dir and what to do: {}",
+        r.stderr
+    );
+    assert!(!alice.join("api.sock").exists(), "nothing is served");
+}
+
+#[test]
 fn repair_recovers_a_damaged_store_to_a_healthy_replicas_digest_from_a_sync_file() {
     let w = World::new();
     let (alice, bob) = w.two(&[]);
