@@ -1,14 +1,17 @@
 //! Churn soak: five real nodes, each its own process on 127.0.0.1, write continuously while
-//! a driver SIGKILLs and restarts random nodes. At the end every node holds every
-//! acknowledged write, all digests are equal, and `verify` passes on every store. Prints its
-//! figures. `COOP_SOAK_SECS` sets the churn phase (default 45 s; CI can ask for minutes).
-//!
-//! Link cuts and heals (a partition proxy) are not part of this soak yet.
+//! a driver SIGKILLs and restarts random nodes and splits them into two sides and heals the
+//! split (every link is a pair of TCP proxies the driver can cut: `links.rs`). At the end
+//! every node holds every acknowledged write, all digests are equal, and `verify` passes on
+//! every store. Prints its figures. `COOP_SOAK_SECS` sets the churn phase (default 45 s; CI
+//! can ask for minutes).
+
+mod links;
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -151,13 +154,6 @@ fn wait_listening(rx: &mpsc::Receiver<Said>, view: &mut View, procs: &[Proc], i:
     }
 }
 
-fn peers_of(view: &View, i: usize) -> Vec<String> {
-    (0..NODES)
-        .filter(|j| *j != i)
-        .filter_map(|j| view.addrs.get(&j).cloned())
-        .collect()
-}
-
 fn stop(mut p: Proc) {
     drop(p.stdin.take());
     // Graceful: the node shuts down when its stdin ends; bounded, then killed.
@@ -192,10 +188,10 @@ fn nodes_killed_at_random_lose_no_acknowledged_write_and_converge() {
     let ports: Vec<u16> = (0..NODES).map(|_| free_port()).collect();
     let (tx, rx) = mpsc::channel();
     let mut view = View::default();
+    let links = links::Links::start(&ports);
     let mut procs: Vec<Proc> = Vec::new();
     for (i, (dir, port)) in c.dirs.iter().zip(&ports).enumerate() {
-        let peers = peers_of(&view, i);
-        procs.push(spawn(dir, *port, &peers, i, 0, &tx));
+        procs.push(spawn(dir, *port, &links.peers_of(i), i, 0, &tx));
         wait_listening(&rx, &mut view, &procs, i);
     }
     for p in &mut procs {
@@ -204,6 +200,8 @@ fn nodes_killed_at_random_lose_no_acknowledged_write_and_converge() {
 
     let started = Instant::now();
     let mut kills = 0usize;
+    let mut partitions = 0usize;
+    let mut split: Option<Vec<usize>> = None;
     let mut last_restart = Instant::now();
     while started.elapsed() < churn {
         // Let the nodes write for a random while, taking in what they say meanwhile.
@@ -213,18 +211,33 @@ fn nodes_killed_at_random_lose_no_acknowledged_write_and_converge() {
                 view.take(s, &procs);
             }
         }
+        // Half the time a node dies; otherwise the nodes split in two, or the split heals.
+        if rng.gen_bool(0.5) {
+            if split.take().is_some() {
+                links.heal();
+            } else {
+                let mut side: Vec<usize> = (0..NODES).filter(|_| rng.gen_bool(0.5)).collect();
+                if side.is_empty() || side.len() == NODES {
+                    side = vec![rng.gen_range(0..NODES)];
+                }
+                links.partition(&side);
+                partitions += 1;
+                split = Some(side);
+            }
+            continue;
+        }
         let i = rng.gen_range(0..NODES);
         procs[i].child.kill().expect("SIGKILL");
         procs[i].child.wait().unwrap();
         kills += 1;
         view.status.remove(&i);
         let inc = procs[i].incarnation + 1;
-        let peers = peers_of(&view, i);
-        procs[i] = spawn(&c.dirs[i], ports[i], &peers, i, inc, &tx);
+        procs[i] = spawn(&c.dirs[i], ports[i], &links.peers_of(i), i, inc, &tx);
         wait_listening(&rx, &mut view, &procs, i);
         tell(&mut procs[i], "write");
         last_restart = Instant::now();
     }
+    links.heal();
     for p in &mut procs {
         tell(p, "quiet");
     }
@@ -276,8 +289,22 @@ fn nodes_killed_at_random_lose_no_acknowledged_write_and_converge() {
     }
     assert_eq!(digests.len(), 1, "one digest everywhere (seed {seed})");
     assert!(kills > 0 && !view.acked.is_empty());
+    let stats = &links.stats;
+    let (carried, severed, refused) = (
+        stats.carried.load(Ordering::Relaxed),
+        stats.severed.load(Ordering::Relaxed),
+        stats.refused.load(Ordering::Relaxed),
+    );
+    // The nodes talked only through the proxies, and the cuts cut something.
+    assert!(carried > 0, "no connection went through the link proxies");
+    if partitions > 0 {
+        assert!(
+            severed + refused > 0,
+            "{partitions} partitions severed or refused no connection"
+        );
+    }
     println!(
-        "soak: {NODES} nodes, {:.0} s of churn, {} acknowledged writes, {kills} SIGKILLs and restarts, 0 partitions; converged {converge_secs:.1} s after the writes stopped ({since_restart:.1} s after the last restart); every store verifies, one digest",
+        "soak: {NODES} nodes, {:.0} s of churn, {} acknowledged writes, {kills} SIGKILLs and restarts, {partitions} partitions healed ({severed} connections severed, {refused} refused, {carried} carried); converged {converge_secs:.1} s after the writes stopped and every link healed ({since_restart:.1} s after the last restart); every store verifies, one digest",
         churn.as_secs_f64(),
         view.acked.len()
     );
