@@ -123,13 +123,9 @@ pub(crate) enum Command {
     },
     /// Re-verify every signature and re-derive from scratch.
     Verify,
-    /// Rebuild a damaged store from what still verifies in it (plus a sync file); the
-    /// damaged store is kept aside.
-    Repair {
-        /// A sync file (`coop sync export`) with changes the damaged store lost.
-        #[arg(long, value_name = "FILE")]
-        from: Option<std::path::PathBuf>,
-    },
+    /// Rebuild a damaged store from what still verifies in it, plus a sync file, then ask
+    /// the peers for the rest; the damaged store is kept aside. Stop `coop up` first.
+    Repair(RepairArgs),
     /// Carry signed changes on a USB stick.
     #[command(subcommand)]
     Sync(SyncCommand),
@@ -183,6 +179,30 @@ pub(crate) enum Command {
     /// Emergency relief: request, approve (stewards), show, list.
     #[command(subcommand)]
     Relief(ReliefCommand),
+}
+
+/// `coop repair`.
+#[derive(Debug, Args)]
+pub(crate) struct RepairArgs {
+    /// A sync file (`coop sync export`) with changes the damaged store lost.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) from: Option<std::path::PathBuf>,
+    /// Do not ask peers afterwards (only the damaged store and --from are used).
+    #[arg(long)]
+    pub(crate) offline: bool,
+    /// Ask this peer too (repeatable), besides the peers in the config.
+    #[arg(long, value_name = "MULTIADDR")]
+    pub(crate) peer: Vec<String>,
+    /// Do not look for peers with mDNS.
+    #[arg(long)]
+    pub(crate) no_mdns: bool,
+    /// Listen on this address while asking (repeatable; default: any interface, a port the
+    /// OS picks).
+    #[arg(long, value_name = "MULTIADDR")]
+    pub(crate) listen: Vec<String>,
+    /// Give up asking peers after this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub(crate) wait: u64,
 }
 
 #[derive(Debug, Args)]

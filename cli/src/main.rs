@@ -137,7 +137,7 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
             all,
         } => audit::ledger(&app, refused, kind, limit, all),
         Command::Verify => audit::verify(&app),
-        Command::Repair { from } => repair::repair(&app, from.as_deref()),
+        Command::Repair(args) => repair::repair(&app, args),
         Command::Sync(cmd) => audit::sync(&app, cmd),
         Command::Params => audit::params(&app),
         Command::Decision(cmd) => governance::decision(&app, cmd),

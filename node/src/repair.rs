@@ -6,6 +6,8 @@
 //! (with a new manifest). The damaged store and its manifest are renamed aside, never
 //! deleted. The report says what came from where and what is missing; the node's own
 //! changes that no source could restore are named, since no peer can send them back.
+//! Afterwards [`pull_from_peers`] runs the node briefly on the new store so that its peers
+//! send back what they hold (own changes included, when they were gossiped).
 
 use std::collections::BTreeSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -18,6 +20,9 @@ use crate::datadir::DataDir;
 use crate::error::NodeError;
 use crate::manifest::{self, Manifest};
 use crate::store::Store;
+
+mod peers;
+pub use peers::{pull_from_peers, PullProgress, Pulled};
 
 /// Most log entries read from a damaged store (a damaged tree could claim anything).
 const MAX_SALVAGED: usize = 1 << 24;
@@ -39,6 +44,9 @@ pub struct RepairReport {
     pub recovered_from_store: usize,
     /// Changes in the new store that only the other sources had.
     pub recovered_from_sources: usize,
+    /// Changes the peers sent back afterwards ([`pull_from_peers`]).
+    #[serde(default)]
+    pub recovered_from_peers: usize,
     /// Changes in the new store.
     pub total: usize,
     /// Changes from the other sources that the gate refused.
@@ -50,6 +58,9 @@ pub struct RepairReport {
     pub not_restored: Vec<NotRestored>,
     /// Equivocation proofs in the new store.
     pub proofs: usize,
+    /// What asking the peers brought back, when they were asked.
+    #[serde(default)]
+    pub pulled: Option<Pulled>,
 }
 
 /// A change read from the damaged store that the new store does not hold.
@@ -297,10 +308,12 @@ pub fn repair(
         read_error: salvage.error,
         recovered_from_store,
         recovered_from_sources: total - recovered_from_store,
+        recovered_from_peers: 0,
         total,
         refused_from_sources: second.rejected.len(),
         missing_at_least: recorded.map_or(0, |r| r.saturating_sub(total as u64)),
         not_restored,
         proofs: ledger.proofs().count(),
+        pulled: None,
     })
 }

@@ -1,15 +1,21 @@
-//! `coop repair`: a new store from what the damaged one still holds plus a sync file.
+//! `coop repair`: a new store from what the damaged one still holds plus a sync file, then
+//! whatever the peers send back while the node runs briefly on it.
 
-use std::path::Path;
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
 
-use anyhow::{bail, Result};
-use coop_node::NodeError;
+use anyhow::{bail, Context, Result};
+use coop_node::repair::{pull_from_peers, PullProgress};
+use coop_node::run::RunOptions;
+use coop_node::{LocalNode, NodeError};
 use serde_json::json;
 
 use crate::app::{App, Report};
+use crate::cli::RepairArgs;
 use crate::syncfile;
 
-pub(crate) fn repair(app: &App, from: Option<&Path>) -> Result<Report> {
+pub(crate) fn repair(app: &App, args: RepairArgs) -> Result<Report> {
+    let from = args.from.as_deref();
     let community = app.dir.config()?.community.ok_or(NodeError::NoCommunity)?;
     let sources = match from {
         None => Vec::new(),
@@ -26,9 +32,36 @@ pub(crate) fn repair(app: &App, from: Option<&Path>) -> Result<Report> {
             envelopes
         }
     };
-    // Pulling from the peers of a running node is not done here: repair needs the store,
-    // so `coop up` must be stopped; its peers' changes come back by sync once it restarts.
-    let r = coop_node::repair::repair(&app.dir, sources, &app.now.to_string())?;
+    let mut r = coop_node::repair::repair(&app.dir, sources, &app.now.to_string())?;
+    if !args.offline {
+        let opts = RunOptions {
+            listen: if args.listen.is_empty() {
+                RunOptions::default().listen
+            } else {
+                args.listen.clone()
+            },
+            peers: args.peer.clone(),
+            mdns: !args.no_mdns,
+            ..RunOptions::default()
+        };
+        let wait = Duration::from_secs(args.wait);
+        eprintln!(
+            "Asking peers for the rest (up to {} s; --offline skips this)...",
+            args.wait
+        );
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        let live = std::io::stderr().is_terminal();
+        let pulled =
+            runtime.block_on(pull_from_peers(&app.dir, opts, wait, |p| progress(p, live)))?;
+        if live {
+            eprintln!();
+        }
+        let node = LocalNode::open(&app.dir)?;
+        r.account_for(&pulled, |id| node.ledger().contains(id));
+    }
     let mut text = format!(
         "Repaired the store of {}: {} change(s) in the new store, {} from the damaged store and {} only {} had.\n",
         app.dir.root().display(),
@@ -37,6 +70,22 @@ pub(crate) fn repair(app: &App, from: Option<&Path>) -> Result<Report> {
         r.recovered_from_sources,
         from.map_or("other sources".into(), |f| f.display().to_string()),
     );
+    if let Some(p) = &r.pulled {
+        text.push_str(&match (p.peers, p.timed_out) {
+            (0, _) => format!(
+                "No peer answered within {} s; changes only peers hold come back when `coop up` syncs.\n",
+                args.wait
+            ),
+            (n, false) => format!(
+                "{} change(s) came back from {n} peer(s); caught up with them.\n",
+                r.recovered_from_peers
+            ),
+            (n, true) => format!(
+                "{} change(s) came back from {n} peer(s) before the {} s limit; `coop up` syncs the rest.\n",
+                r.recovered_from_peers, args.wait
+            ),
+        });
+    }
     text.push_str(&format!(
         "The damaged store is kept at {}.\n",
         r.kept_aside.display()
@@ -49,7 +98,7 @@ pub(crate) fn repair(app: &App, from: Option<&Path>) -> Result<Report> {
     }
     if r.missing_at_least > 0 {
         text.push_str(&format!(
-            "MISSING: the damaged store recorded {} change(s); at least {} are in no source. A peer that has them sends them back at the next sync.\n",
+            "MISSING: the damaged store recorded {} change(s); at least {} are in no source. A peer that has them sends them back when it is reachable.\n",
             r.recorded.unwrap_or_default(),
             r.missing_at_least
         ));
@@ -57,7 +106,7 @@ pub(crate) fn repair(app: &App, from: Option<&Path>) -> Result<Report> {
     let own: Vec<_> = r.own_lost().collect();
     if !own.is_empty() {
         text.push_str(&format!(
-            "LOST: {} of your own change(s) could not be restored (no peer can send them back):\n",
+            "LOST: {} of your own change(s) could not be restored (no source or peer had them):\n",
             own.len()
         ));
         for n in &own {
@@ -83,4 +132,21 @@ pub(crate) fn repair(app: &App, from: Option<&Path>) -> Result<Report> {
         "own_lost": own.iter().map(|n| n.id).collect::<Vec<_>>(),
     });
     Ok(Report::new(json, text))
+}
+
+/// One progress line, rewritten in place on a terminal.
+fn progress(p: &PullProgress, live: bool) {
+    if !live {
+        return;
+    }
+    let mut err = std::io::stderr().lock();
+    let _ = write!(
+        err,
+        "\r  {} s: {} peer(s) connected, {} change(s), {} sync round(s)   ",
+        p.elapsed.as_secs(),
+        p.connected,
+        p.changes,
+        p.sync_rounds
+    );
+    let _ = err.flush();
 }

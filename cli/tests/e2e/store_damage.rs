@@ -82,7 +82,13 @@ fn repair_recovers_a_damaged_store_to_a_healthy_replicas_digest_from_a_sync_file
     coop(&bob, &["sync", "export", file.to_str().unwrap()]).ok();
     let r = coop(
         &alice,
-        &["--json", "repair", "--from", file.to_str().unwrap()],
+        &[
+            "--json",
+            "repair",
+            "--offline",
+            "--from",
+            file.to_str().unwrap(),
+        ],
     )
     .ok()
     .json();
@@ -107,6 +113,57 @@ fn repair_recovers_a_damaged_store_to_a_healthy_replicas_digest_from_a_sync_file
     assert_eq!(changes(&alice), changes(&bob) + 1);
     coop(&alice, &["verify"]).ok();
 
-    let text = coop(&bob, &["repair"]).ok().stdout;
+    let text = coop(&bob, &["repair", "--offline"]).ok().stdout;
     assert!(text.contains("0 only other sources had"), "{text}");
+}
+
+#[test]
+fn repair_asks_a_running_peer_for_what_the_damaged_store_lost() {
+    let w = World::new();
+    let (alice, bob) = w.two(&[]);
+    json(&alice, &["proposal", "open", "--title", "Bike racks"]);
+    w.carry(&alice, &bob);
+    // Alice's last write reaches nobody before the damage.
+    json(&alice, &["proposal", "open", "--title", "Never gossiped"]);
+    let recorded = changes(&alice);
+    std::fs::write(alice.join("store").join("db"), b"").unwrap();
+    coop(&alice, &["proposal", "open", "--title", "Refused"]).code(1);
+
+    let bob_up = Up::start(&bob, &[]);
+    let want = changes(&bob);
+    let addr = bob_up.listen().remove(0);
+    let r = coop(
+        &alice,
+        &[
+            "--json",
+            "repair",
+            "--peer",
+            &addr,
+            "--no-mdns",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--wait",
+            "120",
+        ],
+    )
+    .ok()
+    .json();
+    let report = &r["report"];
+    assert_eq!(i(report, "recovered_from_store"), 0, "{r}");
+    assert_eq!(i(report, "recovered_from_peers"), want, "{r}");
+    assert_eq!(i(report, "total"), want, "{r}");
+    assert_eq!(i(&report["pulled"], "peers"), 1, "{r}");
+    assert_eq!(report["pulled"]["timed_out"], false, "{r}");
+    assert_eq!(
+        i(report, "missing_at_least"),
+        recorded - want,
+        "only the ungossiped write is missing: {r}"
+    );
+    drop(bob_up);
+    coop(&alice, &["verify"]).ok();
+    assert_eq!(
+        s(&json(&alice, &["status"]), "digest"),
+        s(&json(&bob, &["status"]), "digest")
+    );
+    json(&alice, &["proposal", "open", "--title", "After repair"]);
 }
