@@ -35,7 +35,10 @@ fuzz_target!(init: quiet_automerge_panics(), |data: &[u8]| {
 fn quiet_automerge_panics() {
     let abort = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if info.location().is_some_and(|l| l.file().contains("automerge")) {
+        if info
+            .location()
+            .is_some_and(|l| l.file().contains("automerge"))
+        {
             return;
         }
         abort(info);

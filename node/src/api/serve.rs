@@ -242,6 +242,9 @@ async fn connection<Io: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(IDLE_TIMEOUT)
+        // A client that shuts its write half after sending the request (`nc -N`, scripts)
+        // still gets its answer.
+        .half_close(true)
         .serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     let idle = async {

@@ -5,11 +5,15 @@
 //!   minutes): a change whose operations name an actor index automerge 0.12 does not have;
 //!   `Change::decode` panics on an `unwrap`. The gate catches that panic and refuses the
 //!   change as `malformed`; libFuzzer reported it because its hook aborts on every panic.
+//! - `api_request` (its first input, the empty request, then `GET /api/v1/status`): a client
+//!   that shut its write half after sending a whole request got no answer — hyper closes a
+//!   connection whose reader sees EOF unless half-closes are allowed. The API now answers.
 
 use std::path::{Path, PathBuf};
 
 use coop_model::gate::verify_envelope;
 use coop_model::{CommunityId, DocId, Envelope, Ledger, RejectReason};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -33,7 +37,7 @@ fn every_regression_directory_has_a_replay() {
     for e in std::fs::read_dir(root).unwrap() {
         let name = e.unwrap().file_name().to_string_lossy().into_owned();
         assert!(
-            name == "gate",
+            name == "gate" || name == "api_request",
             "fuzz/regressions/{name} has no replay in this file"
         );
     }
@@ -63,4 +67,49 @@ fn gate_inputs_are_refused_without_a_panic() {
         let out = Ledger::new(community).ingest_trusted([env]);
         assert_eq!(out.rejected.len(), 1, "{}", path.display());
     }
+}
+
+/// The `api_request` target's inputs: each sent on the API socket of a running node, then
+/// the write half shut, as the target does; each is answered (or closed) and the node still
+/// answers `GET /api/v1/status` — including to a client that half-closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_requests_followed_by_a_half_close_are_answered() {
+    let cases = inputs("api_request");
+    assert!(!cases.is_empty());
+    let root = tempfile::tempdir().unwrap();
+    let c = coop_tests::community(root.path(), 0);
+    let node = coop_tests::start_node(&c.dirs[0], Vec::new()).await;
+    let socket = c.dirs[0].api_socket();
+    let exchange = |request: Vec<u8>| {
+        let socket = socket.clone();
+        async move {
+            let mut s = tokio::net::UnixStream::connect(&socket).await.unwrap();
+            let _ = s.write_all(&request).await;
+            s.shutdown().await.unwrap();
+            let mut answer = Vec::new();
+            tokio::time::timeout(coop_tests::DEADLINE, s.read_to_end(&mut answer))
+                .await
+                .expect("answered within the deadline")
+                .unwrap();
+            String::from_utf8_lossy(&answer).into_owned()
+        }
+    };
+    for (path, data) in cases {
+        let answer = exchange(data).await;
+        assert!(
+            !answer.starts_with("HTTP/1.1 500"),
+            "{}: {answer}",
+            path.display()
+        );
+        let status = exchange(
+            b"GET /api/v1/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".to_vec(),
+        )
+        .await;
+        assert!(
+            status.starts_with("HTTP/1.1 200 OK"),
+            "{}: then status: {status:?}",
+            path.display()
+        );
+    }
+    node.shutdown().await.unwrap();
 }
