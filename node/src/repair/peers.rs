@@ -47,7 +47,7 @@ pub struct Pulled {
 }
 
 /// Runs the node of `dir` with `opts` (mDNS, peers, listen addresses) until it has caught
-/// up with the peers it reached — every connected peer answered [`QUIET_ROUNDS_PER_PEER`]
+/// up with the peers it reached — every connected peer answered two
 /// sync rounds with nothing new and nothing waits for a dependency — or `wait` passed.
 /// The API and the app are not served meanwhile.
 pub async fn pull_from_peers(
