@@ -163,7 +163,7 @@ pub(crate) enum Command {
     Service {
         /// install, uninstall or status.
         #[arg(value_enum)]
-        action: crate::commands::service::Action,
+        action: ServiceAction,
         /// Print what would be written or removed, and change nothing.
         #[arg(long)]
         dry_run: bool,
@@ -229,6 +229,17 @@ pub(crate) struct UpArgs {
     /// whose node must not outlive it.
     #[arg(long, hide = true)]
     pub(crate) stop_on_stdin_eof: bool,
+}
+
+/// What `coop service` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ServiceAction {
+    /// Write the unit, enable it and start it.
+    Install,
+    /// Stop and disable the service and remove the unit.
+    Uninstall,
+    /// Whether the unit is installed (and, with systemd, running).
+    Status,
 }
 
 #[derive(Debug, Subcommand)]

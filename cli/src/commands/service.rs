@@ -17,23 +17,15 @@ use crate::app::{App, Report};
 /// The unit's file name.
 pub(crate) const UNIT: &str = "coop.service";
 
-/// What to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum Action {
-    /// Write the unit, enable it and start it.
-    Install,
-    /// Stop and disable the service and remove the unit.
-    Uninstall,
-    /// Whether the unit is installed (and, with systemd, running).
-    Status,
-}
+use crate::cli::ServiceAction as Action;
 
 /// Where user units live.
 pub(crate) fn unit_path() -> Result<PathBuf> {
     let base = match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
         Some(d) => PathBuf::from(d),
         None => {
-            let home = std::env::var_os("HOME").context("neither XDG_CONFIG_HOME nor HOME is set")?;
+            let home =
+                std::env::var_os("HOME").context("neither XDG_CONFIG_HOME nor HOME is set")?;
             PathBuf::from(home).join(".config")
         }
     };
@@ -94,9 +86,11 @@ fn run_systemctl(args: &[&str]) -> Result<String> {
 pub(crate) fn service(app: &App, action: Action, dry_run: bool) -> Result<Report> {
     let path = unit_path()?;
     let exe = std::env::current_exe().context("cannot find the coop executable")?;
-    let data_dir = std::path::absolute(app.dir.root()).unwrap_or_else(|_| app.dir.root().to_path_buf());
+    let data_dir =
+        std::path::absolute(app.dir.root()).unwrap_or_else(|_| app.dir.root().to_path_buf());
     let has_systemd = systemctl();
-    let no_systemd = "this system has no systemd user manager (systemctl); start `coop up` at login \
+    let no_systemd =
+        "this system has no systemd user manager (systemctl); start `coop up` at login \
                       with your desktop's autostart settings instead";
     match action {
         Action::Install => {
@@ -114,7 +108,8 @@ pub(crate) fn service(app: &App, action: Action, dry_run: bool) -> Result<Report
                 std::fs::create_dir_all(parent)
                     .with_context(|| format!("cannot create {}", parent.display()))?;
             }
-            std::fs::write(&path, &unit).with_context(|| format!("cannot write {}", path.display()))?;
+            std::fs::write(&path, &unit)
+                .with_context(|| format!("cannot write {}", path.display()))?;
             run_systemctl(&["daemon-reload"])?;
             run_systemctl(&["enable", "--now", UNIT])?;
             Ok(Report::new(
@@ -137,7 +132,8 @@ pub(crate) fn service(app: &App, action: Action, dry_run: bool) -> Result<Report
                 run_systemctl(&["disable", "--now", UNIT])?;
             }
             if existed {
-                std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("cannot remove {}", path.display()))?;
                 if has_systemd {
                     run_systemctl(&["daemon-reload"])?;
                 }
@@ -145,7 +141,10 @@ pub(crate) fn service(app: &App, action: Action, dry_run: bool) -> Result<Report
             Ok(Report::new(
                 json!({ "unit_path": path, "removed": existed }),
                 if existed {
-                    format!("Removed {}; coop up no longer starts at login.", path.display())
+                    format!(
+                        "Removed {}; coop up no longer starts at login.",
+                        path.display()
+                    )
                 } else {
                     format!("No service installed ({} does not exist).", path.display())
                 },
@@ -191,8 +190,13 @@ mod tests {
 
     #[test]
     fn the_unit_runs_coop_up_for_the_data_dir() {
-        let u = unit_text(Path::new("/usr/bin/coop"), Path::new("/home/a/.local/share/coop"));
-        assert!(u.contains("ExecStart=\"/usr/bin/coop\" --data-dir \"/home/a/.local/share/coop\" up\n"));
+        let u = unit_text(
+            Path::new("/usr/bin/coop"),
+            Path::new("/home/a/.local/share/coop"),
+        );
+        assert!(
+            u.contains("ExecStart=\"/usr/bin/coop\" --data-dir \"/home/a/.local/share/coop\" up\n")
+        );
         assert!(u.contains("WantedBy=default.target"));
         assert!(u.contains("Restart=on-failure"));
     }

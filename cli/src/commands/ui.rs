@@ -21,10 +21,14 @@ pub(crate) fn ui(app: &App, no_open: bool) -> Result<Report> {
         bail!("this node does not serve the app (it was started with --no-ui); restart it without --no-ui");
     };
     let opened = if no_open { None } else { Some(open(&url)) };
-    let mut text = format!("Open the app: {url}\n(the link logs in once; run `coop ui` again for a new one)\n");
+    let mut text = format!(
+        "Open the app: {url}\n(the link logs in once; run `coop ui` again for a new one)\n"
+    );
     match &opened {
         Some(Ok(())) => text.push_str("Opened in your browser.\n"),
-        Some(Err(why)) => text.push_str(&format!("Could not open a browser ({why}): open the link yourself.\n")),
+        Some(Err(why)) => text.push_str(&format!(
+            "Could not open a browser ({why}): open the link yourself.\n"
+        )),
         None => {}
     }
     Ok(Report::new(
@@ -35,7 +39,11 @@ pub(crate) fn ui(app: &App, no_open: bool) -> Result<Report> {
 
 /// Opens a URL with the desktop's opener (`xdg-open`; `open` on macOS).
 fn open(url: &str) -> Result<(), String> {
-    let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
     let child = Command::new(opener)
         .arg(url)
         .stdin(Stdio::null())

@@ -533,14 +533,24 @@ fn the_app_port_is_kept_read_only_and_loopback_only() {
     let log_in = |port: u16| -> String {
         let ui = json(&alice, &["ui", "--no-open"]);
         let url = s(&ui, "url");
-        let path = url.split_once(&format!(":{port}")).expect("the app's URL").1;
+        let path = url
+            .split_once(&format!(":{port}"))
+            .expect("the app's URL")
+            .1;
         let answer = ask(port, "GET", path, &format!("127.0.0.1:{port}"), "");
         assert!(answer.starts_with("HTTP/1.1 303"), "{answer}");
         let line = answer
             .lines()
             .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
             .expect("a session cookie");
-        line.split_once(':').unwrap().1.trim().split(';').next().unwrap().to_string()
+        line.split_once(':')
+            .unwrap()
+            .1
+            .trim()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string()
     };
     let up = Up::start(&alice, &[]);
     let first = port(&alice);
@@ -554,7 +564,13 @@ fn the_app_port_is_kept_read_only_and_loopback_only() {
     let status = ask(first, "GET", "/api/v1/status", &host, &cookie);
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");
     assert!(status.contains("\"running\":true"), "{status}");
-    let write = ask(first, "POST", "/api/v1/status", &format!("localhost:{first}"), &cookie);
+    let write = ask(
+        first,
+        "POST",
+        "/api/v1/status",
+        &format!("localhost:{first}"),
+        &cookie,
+    );
     assert!(
         write.starts_with("HTTP/1.1 403") && write.contains("read_only"),
         "{write}"
@@ -569,7 +585,13 @@ fn the_app_port_is_kept_read_only_and_loopback_only() {
     let _up = Up::start(&alice, &[]);
     assert_eq!(port(&alice), first);
     let cookie = log_in(first);
-    let again = ask(first, "GET", "/api/v1/status", &format!("localhost:{first}"), &cookie);
+    let again = ask(
+        first,
+        "GET",
+        "/api/v1/status",
+        &format!("localhost:{first}"),
+        &cookie,
+    );
     assert!(again.starts_with("HTTP/1.1 200"), "{again}");
 }
 

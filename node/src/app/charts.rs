@@ -30,15 +30,20 @@ impl Bar {
     }
 }
 
-const WIDTH: i64 = 600;
+const WIDTH: i64 = 700;
 const LABEL: i64 = 200;
 const ROW: i64 = 28;
 
 /// A titled bar chart with its table; `id` names it for tests and for `aria-labelledby`.
 pub(crate) fn bar_chart(id: &str, title: &str, unit: &str, bars: &[Bar]) -> Markup {
-    let max = bars.iter().map(|b| b.value.max(0)).max().unwrap_or(0).max(1);
+    let max = bars
+        .iter()
+        .map(|b| b.value.max(0))
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let height = (bars.len() as i64).max(1) * ROW + 8;
-    let span = WIDTH - LABEL - 90;
+    let span = WIDTH - LABEL - 190;
     html! {
         section.chart id=(id) aria-labelledby={(id) "-title"} {
             h2 id={(id) "-title"} { (title) }
@@ -90,11 +95,20 @@ mod tests {
             "h",
             "Hours",
             "minutes",
-            &[Bar::new("2026-10", 60, "1 h"), Bar::new("2026-11", 120, "2 h")],
+            &[
+                Bar::new("2026-10", 60, "1 h"),
+                Bar::new("2026-11", 120, "2 h"),
+            ],
         )
         .into_string();
-        assert!(m.contains(r#"data-label="2026-11" data-value="120""#), "{m}");
-        assert!(m.contains(r#"width="310""#), "the largest bar spans the chart: {m}");
+        assert!(
+            m.contains(r#"data-label="2026-11" data-value="120""#),
+            "{m}"
+        );
+        assert!(
+            m.contains(r#"width="310""#),
+            "the largest bar spans the chart: {m}"
+        );
         assert!(m.contains(r#"width="155""#), "half of it: {m}");
         assert!(m.contains("<td>2 h</td>"));
         assert!(!m.contains("style="));

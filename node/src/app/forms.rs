@@ -64,7 +64,11 @@ fn money(s: &str) -> Option<i64> {
         return None;
     }
     let frac: i64 = format!("{frac:0<2}").parse().ok()?;
-    whole.parse::<i64>().ok()?.checked_mul(100)?.checked_add(frac)
+    whole
+        .parse::<i64>()
+        .ok()?
+        .checked_mul(100)?
+        .checked_add(frac)
 }
 
 /// `YYYY-MM-DDTHH:MM` (UTC) → Unix seconds.

@@ -89,9 +89,13 @@ async fn guard(AxState(app): AxState<App>, mut req: Request, next: Next) -> Resp
     let h = resp.headers_mut();
     h.insert("content-security-policy", HeaderValue::from_static(CSP));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-    // The login URL carries a token: never hand it on as a referrer.
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    // The login URL carries a token: never hand it on to another site. (`no-referrer`
+    // would make Chromium send `Origin: null` with our own forms.)
+    h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
     resp
@@ -196,7 +200,10 @@ struct LoginQuery {
 }
 
 /// `GET /login?token=…`: trades the one-time token for a session cookie.
-async fn login(AxState(app): AxState<App>, q: Result<Query<LoginQuery>, axum::extract::rejection::QueryRejection>) -> Response {
+async fn login(
+    AxState(app): AxState<App>,
+    q: Result<Query<LoginQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     let token = q.ok().and_then(|q| q.0.token).unwrap_or_default();
     if token.is_empty() {
         return (StatusCode::UNAUTHORIZED, pages::login_page(None)).into_response();
@@ -271,12 +278,7 @@ async fn write(
     Extension(session): Extension<Session>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
-    let field = |k: &str| {
-        fields
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
-    };
+    let field = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     if !field("_csrf").is_some_and(|t| session::same(t, &session.csrf)) {
         return refuse(
             StatusCode::FORBIDDEN,
@@ -293,7 +295,9 @@ async fn write(
             sentence,
         },
     };
-    let uri: axum::http::Uri = back.parse().unwrap_or_else(|_| "/".parse().expect("a path"));
+    let uri: axum::http::Uri = back
+        .parse()
+        .unwrap_or_else(|_| "/".parse().expect("a path"));
     let mut r = pages::render(&app, &session, &uri, Some(&flash)).await;
     if r.status() == StatusCode::OK {
         *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;

@@ -390,15 +390,20 @@ fn gauge(received: i64, provided: i64) -> Markup {
 }
 
 fn vote_form(v: &View<'_>, d: &RecordId) -> Markup {
-    v.form(&format!("vote-{}", d.to_hex()), "vote", "Vote", html! {
-        input type="hidden" name="decision" value=(d.to_hex());
-        fieldset {
-            legend { "Your vote" }
-            label { input type="radio" name="choice" value="yes" required; " Yes" }
-            label { input type="radio" name="choice" value="no"; " No" }
-            label { input type="radio" name="choice" value="abstain"; " Abstain" }
-        }
-    })
+    v.form(
+        &format!("vote-{}", d.to_hex()),
+        "vote",
+        "Vote",
+        html! {
+            input type="hidden" name="decision" value=(d.to_hex());
+            fieldset {
+                legend { "Your vote" }
+                label { input type="radio" name="choice" value="yes" required; " Yes" }
+                label { input type="radio" name="choice" value="no"; " No" }
+                label { input type="radio" name="choice" value="abstain"; " Abstain" }
+            }
+        },
+    )
 }
 
 fn pool_name(v: &View<'_>, pool: &RecordId) -> String {
@@ -427,7 +432,13 @@ fn dashboard(v: &View<'_>) -> Markup {
     let months: Vec<Bar> = m
         .hours_by_month
         .iter()
-        .map(|h| Bar::new(&h.month, h.minutes, format!("{} ({} exchanges)", hours(h.minutes), h.exchanges)))
+        .map(|h| {
+            Bar::new(
+                &h.month,
+                h.minutes,
+                format!("{} ({} exchanges)", hours(h.minutes), h.exchanges),
+            )
+        })
         .collect();
     let dist: Vec<Bar> = m
         .time
@@ -446,7 +457,11 @@ fn dashboard(v: &View<'_>) -> Markup {
         .support
         .iter()
         .map(|s| {
-            let mut b = Bar::new(&s.title, s.active_points, format!("{} SP now, {} supporters", s.active_points, s.supporters));
+            let mut b = Bar::new(
+                &s.title,
+                s.active_points,
+                format!("{} SP now, {} supporters", s.active_points, s.supporters),
+            );
             b.marked = props.iter().any(|p| p.id == s.id && p.prioritized);
             b
         })
@@ -460,37 +475,68 @@ fn dashboard(v: &View<'_>) -> Markup {
     ];
     let mut flows = Vec::new();
     if let Some(p) = &m.pools {
-        for (what, list) in [("Contributed", &p.contributed), ("Disbursed", &p.disbursed), ("Pool balance", &p.balance)] {
+        for (what, list) in [
+            ("Contributed", &p.contributed),
+            ("Disbursed", &p.disbursed),
+            ("Pool balance", &p.balance),
+        ] {
             for x in list {
-                flows.push(Bar::new(format!("{what} ({})", x.currency), x.minor, money(x.minor, &x.currency)));
+                flows.push(Bar::new(
+                    format!("{what} ({})", x.currency),
+                    x.minor,
+                    money(x.minor, &x.currency),
+                ));
             }
         }
     }
     if let Some(r) = &m.relief {
         for x in &r.disbursed {
-            flows.push(Bar::new(format!("Relief disbursed ({})", x.currency), x.minor, money(x.minor, &x.currency)));
+            flows.push(Bar::new(
+                format!("Relief disbursed ({})", x.currency),
+                x.minor,
+                money(x.minor, &x.currency),
+            ));
         }
         for x in &r.open_amount {
-            flows.push(Bar::new(format!("Relief asked, open ({})", x.currency), x.minor, money(x.minor, &x.currency)));
+            flows.push(Bar::new(
+                format!("Relief asked, open ({})", x.currency),
+                x.minor,
+                money(x.minor, &x.currency),
+            ));
         }
     }
     let mut buying = Vec::new();
     if let Some(p) = &m.purchases {
-        for (what, list) in [("Savings", &p.savings), ("Spending", &p.spending), ("Local spending", &p.local_spending)] {
+        for (what, list) in [
+            ("Savings", &p.savings),
+            ("Spending", &p.spending),
+            ("Local spending", &p.local_spending),
+        ] {
             for x in list {
-                buying.push(Bar::new(format!("{what} ({})", x.currency), x.minor, money(x.minor, &x.currency)));
+                buying.push(Bar::new(
+                    format!("{what} ({})", x.currency),
+                    x.minor,
+                    money(x.minor, &x.currency),
+                ));
             }
         }
     }
     let part = vec![
-        Bar::new("Admitted members", m.participation.admitted, m.participation.admitted.to_string()),
+        Bar::new(
+            "Admitted members",
+            m.participation.admitted,
+            m.participation.admitted.to_string(),
+        ),
         Bar::new(
             format!("Active in {} days", m.participation.window_days),
             m.participation.active,
             m.participation.active.to_string(),
         ),
     ];
-    let bp = |x: Option<i64>| x.map(|b| format!("{}.{:02} %", b / 100, b % 100)).unwrap_or_else(|| "–".into());
+    let bp = |x: Option<i64>| {
+        x.map(|b| format!("{}.{:02} %", b / 100, b % 100))
+            .unwrap_or_else(|| "–".into())
+    };
     html! {
         h1 { "Dashboard" }
         p { "Everything here is computed by your node from the ledger it holds; every member's node shows the same." }
@@ -515,7 +561,10 @@ fn dashboard(v: &View<'_>) -> Markup {
 // ---------------------------------------------------------------- members
 
 fn members(v: &View<'_>) -> Markup {
-    let needle = v.q.get("q").map(|s| s.trim().to_lowercase()).unwrap_or_default();
+    let needle =
+        v.q.get("q")
+            .map(|s| s.trim().to_lowercase())
+            .unwrap_or_default();
     let rows: Vec<_> = query::members(&v.state, Some(&v.me))
         .into_iter()
         .filter(|m| needle.is_empty() || m.display_name.to_lowercase().contains(&needle))
@@ -739,7 +788,12 @@ fn decisions(v: &View<'_>) -> Markup {
     let list = query::decisions(&v.state);
     let week = v.now + 7 * 86_400;
     let s = week.rem_euclid(86_400);
-    let default_close = format!("{}T{:02}:{:02}", Day::from_unix(week), s / 3600, (s % 3600) / 60);
+    let default_close = format!(
+        "{}T{:02}:{:02}",
+        Day::from_unix(week),
+        s / 3600,
+        (s % 3600) / 60
+    );
     html! {
         h1 { "Decisions" }
         p { "One member, one vote. Changes of parameters, roles and removals are put to the vote with " code { "coop decide" } "." }
@@ -774,7 +828,12 @@ fn purchases(v: &View<'_>) -> Markup {
     let list = query::purchases(&v.state);
     let week = v.now + 7 * 86_400;
     let s = week.rem_euclid(86_400);
-    let default_deadline = format!("{}T{:02}:{:02}", Day::from_unix(week), s / 3600, (s % 3600) / 60);
+    let default_deadline = format!(
+        "{}T{:02}:{:02}",
+        Day::from_unix(week),
+        s / 3600,
+        (s % 3600) / 60
+    );
     html! {
         h1 { "Collective purchasing" }
         section {
@@ -796,6 +855,14 @@ fn purchases(v: &View<'_>) -> Markup {
                 h2 { (pu.item) }
                 p.small { "Coordinated by " (v.name(&pu.coordinator)) " · " (pu.target_quantity) " " (pu.unit) " to fund · retail "
                     (money(pu.reference_price, &pu.currency)) " per " (pu.unit) " · savings so far " (money(pu.total_savings, &pu.currency)) }
+                @if p.rounds.is_empty() && pu.deadline > v.now {
+                    // No record names a round yet: round one is open until the deadline.
+                    section.round data-round="0" data-state="open" {
+                        h3 { "Round 1 — open" }
+                        p.small { "Nobody has committed yet · deadline " (when(pu.deadline)) }
+                        (open_round_forms(v, &pu.id.to_hex(), 0))
+                    }
+                }
                 @for r in &p.rounds {
                     @let rd = &r.round;
                     @let hexid = pu.id.to_hex();
@@ -833,20 +900,7 @@ fn purchases(v: &View<'_>) -> Markup {
                             }
                         }
                         @if rd.ordered.is_none() && rd.deadline > v.now {
-                            (v.form(&format!("commit-{hexid}-{n}"), "purchase_commit", "Commit", html! {
-                                input type="hidden" name="purchase" value=(hexid);
-                                input type="hidden" name="n:round" value=(n);
-                                label { "Quantity " input type="number" name="n:quantity" min="1" required; }
-                                label { "Solidarity % (+ pays more, − asks a discount) " input type="number" name="n:solidarity_percent" min="-100" max="100" value="0"; }
-                            }))
-                            (v.form(&format!("bid-{hexid}-{n}"), "purchase_bid", "Record bid", html! {
-                                input type="hidden" name="purchase" value=(hexid);
-                                input type="hidden" name="n:round" value=(n);
-                                label { "Supplier " input type="text" name="supplier" maxlength="100" required; }
-                                label { "Local supplier " select name="b:local" { option value="true" { "yes" } option value="false" { "no" } } }
-                                label { "Price per unit " input type="text" inputmode="decimal" name="m:unit_price" required; }
-                                label { "Least quantity at that price " input type="number" name="n:min_quantity" min="1" value="1" required; }
-                            }))
+                            (open_round_forms(v, &hexid, n))
                         }
                         @if !rd.bids.is_empty() {
                             ul.bids { @for b in &rd.bids { li { (b.supplier) @if b.local { " (local)" } ": " (money(b.unit_price, &pu.currency)) " from " (b.min_quantity) " " (pu.unit) } } }
@@ -870,6 +924,26 @@ fn purchases(v: &View<'_>) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// Commit and bid forms of an open round.
+fn open_round_forms(v: &View<'_>, hexid: &str, n: u32) -> Markup {
+    html! {
+        (v.form(&format!("commit-{hexid}-{n}"), "purchase_commit", "Commit", html! {
+            input type="hidden" name="purchase" value=(hexid);
+            input type="hidden" name="n:round" value=(n);
+            label { "Quantity " input type="number" name="n:quantity" min="1" required; }
+            label { "Solidarity % (+ pays more, − asks a discount) " input type="number" name="n:solidarity_percent" min="-100" max="100" value="0"; }
+        }))
+        (v.form(&format!("bid-{hexid}-{n}"), "purchase_bid", "Record bid", html! {
+            input type="hidden" name="purchase" value=(hexid);
+            input type="hidden" name="n:round" value=(n);
+            label { "Supplier " input type="text" name="supplier" maxlength="100" required; }
+            label { "Local supplier " select name="b:local" { option value="true" { "yes" } option value="false" { "no" } } }
+            label { "Price per unit " input type="text" inputmode="decimal" name="m:unit_price" required; }
+            label { "Least quantity at that price " input type="number" name="n:min_quantity" min="1" value="1" required; }
+        }))
     }
 }
 
@@ -949,16 +1023,29 @@ fn moderation(v: &View<'_>) -> Markup {
 // ---------------------------------------------------------------- ledger
 
 fn ledger(v: &View<'_>) -> Markup {
-    let kind = v.q.get("kind").filter(|k| !k.is_empty()).and_then(|k| query::parse_kind(k).ok());
+    let kind =
+        v.q.get("kind")
+            .filter(|k| !k.is_empty())
+            .and_then(|k| query::parse_kind(k).ok());
     let refused = v.q.get("refused").is_some_and(|x| x == "on" || x == "true");
     let member = v.q.get("member").and_then(|m| MemberId::from_hex(m).ok());
     let before = v.q.get("before").and_then(|b| b.parse().ok());
     let page = query::ledger(
         &v.state,
         Some(&v.me),
-        &LedgerQuery { kind, refused, all: false, limit: Some(query::DEFAULT_PAGE), before },
+        &LedgerQuery {
+            kind,
+            refused,
+            all: false,
+            limit: Some(query::DEFAULT_PAGE),
+            before,
+        },
     );
-    let rows: Vec<_> = page.rows.iter().filter(|r| member.is_none() || r.member == member).collect();
+    let rows: Vec<_> = page
+        .rows
+        .iter()
+        .filter(|r| member.is_none() || r.member == member)
+        .collect();
     html! {
         h1 { "Ledger" }
         p { (page.counted) " records count; " (page.refused) " were refused, each with its reason." }
@@ -1014,7 +1101,13 @@ fn settings(v: &View<'_>) -> Markup {
         let mut b = [0u8; 32];
         hex::decode_to_slice(k.trim(), &mut b).ok().map(|_| b)
     });
-    let peers = v.config.listen.iter().filter(|a| !a.contains("/0.0.0.0/")).cloned().collect::<Vec<_>>();
+    let peers = v
+        .config
+        .listen
+        .iter()
+        .filter(|a| !a.contains("/0.0.0.0/"))
+        .cloned()
+        .collect::<Vec<_>>();
     let code = qr::invite_code(&v.state.community, psk, &peers);
     html! {
         h1 { "Settings" }
@@ -1051,7 +1144,9 @@ fn settings(v: &View<'_>) -> Markup {
 // ---------------------------------------------------------------- network
 
 fn network_page(v: &View<'_>) -> Markup {
-    let Some(s) = &v.status else { return html! { p { "No status." } } };
+    let Some(s) = &v.status else {
+        return html! { p { "No status." } };
+    };
     html! {
         h1 { "Network" }
         dl.facts {

@@ -15,7 +15,11 @@ const MAX_PEERS: usize = 16;
 const MAX_ADDR: usize = 512;
 
 /// The invite code for a community, its LAN key and some peer addresses.
-pub(crate) fn invite_code(community: &CommunityId, psk: Option<[u8; 32]>, peers: &[String]) -> String {
+pub(crate) fn invite_code(
+    community: &CommunityId,
+    psk: Option<[u8; 32]>,
+    peers: &[String],
+) -> String {
     let mut p = vec![1u8];
     p.extend_from_slice(&community.0);
     match psk {
@@ -66,7 +70,9 @@ mod tests {
     fn the_invite_follows_the_format_and_its_qr_is_drawn() {
         let c = CommunityId([9; 32]);
         let code = invite_code(&c, Some([3; 32]), &["/ip4/127.0.0.1/tcp/1".into()]);
-        let bytes = URL_SAFE_NO_PAD.decode(code.strip_prefix("coop1").unwrap()).unwrap();
+        let bytes = URL_SAFE_NO_PAD
+            .decode(code.strip_prefix("coop1").unwrap())
+            .unwrap();
         let (payload, check) = bytes.split_at(bytes.len() - 4);
         assert_eq!(&Sha256::digest(payload)[..4], check);
         assert_eq!(payload[0], 1);

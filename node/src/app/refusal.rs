@@ -25,9 +25,20 @@ pub(crate) struct Facts {
 pub(crate) fn sentence(reason: RejectReason, f: &Facts) -> String {
     use RejectReason::*;
     match reason {
-        Malformed | UnsupportedVersion | CompressedChange | TooManyOps | TooManyDeps
-        | ActorNotSigner | BadSignature | DeletesRecord | OverwritesForeignRecord
-        | ImmutableFact | ForbiddenWrite | BadCertificate | ForeignGenesis | BadSequence
+        Malformed
+        | UnsupportedVersion
+        | CompressedChange
+        | TooManyOps
+        | TooManyDeps
+        | ActorNotSigner
+        | BadSignature
+        | DeletesRecord
+        | OverwritesForeignRecord
+        | ImmutableFact
+        | ForbiddenWrite
+        | BadCertificate
+        | ForeignGenesis
+        | BadSequence
         | WrongCommunity => format!(
             "This node could not write a valid record ({}); nothing was written. \
              Please report it: it is a bug, not something you did.",
@@ -38,7 +49,9 @@ pub(crate) fn sentence(reason: RejectReason, f: &Facts) -> String {
             "Some field is out of range or empty; check the lengths and numbers.".into()
         }
         NotAMember => "You are not an admitted member yet: your vouches have not arrived.".into(),
-        RemovedMember => "You were removed from the community; your records no longer count.".into(),
+        RemovedMember => {
+            "You were removed from the community; your records no longer count.".into()
+        }
         ForkedDevice | DependsOnFork => {
             "This device wrote two conflicting records and no longer counts; \
              set up a new device."
@@ -119,17 +132,20 @@ mod tests {
             .filter(|l| !l.is_empty() && !l.starts_with("//") && !l.starts_with('#'))
             .map(|l| {
                 let name = l.trim_end_matches(',');
-                let snake: String = name.chars().enumerate().fold(String::new(), |mut s, (i, c)| {
-                    if c.is_uppercase() {
-                        if i > 0 {
-                            s.push('_');
-                        }
-                        s.extend(c.to_lowercase());
-                    } else {
-                        s.push(c);
-                    }
-                    s
-                });
+                let snake: String =
+                    name.chars()
+                        .enumerate()
+                        .fold(String::new(), |mut s, (i, c)| {
+                            if c.is_uppercase() {
+                                if i > 0 {
+                                    s.push('_');
+                                }
+                                s.extend(c.to_lowercase());
+                            } else {
+                                s.push(c);
+                            }
+                            s
+                        });
                 serde_json::from_value(serde_json::Value::String(snake.clone()))
                     .unwrap_or_else(|e| panic!("{name} ({snake}) is not a reason: {e}"))
             })

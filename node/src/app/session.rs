@@ -126,7 +126,10 @@ mod tests {
         let sessions = Sessions::default();
         assert!(sessions.login(&dir, "nothing issued").is_none());
         let t = issue_login_token(&dir).unwrap();
-        let mode = std::fs::metadata(token_path(&dir)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(token_path(&dir))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         assert!(sessions.login(&dir, &t[..63]).is_none());
         assert!(sessions.login(&dir, "0").is_none());

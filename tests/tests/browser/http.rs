@@ -8,15 +8,15 @@ use std::time::Duration;
 
 /// One answer.
 #[derive(Debug, Clone)]
-pub struct Answer {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
 }
 
 impl Answer {
     /// The first header of that name (any case).
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -26,7 +26,7 @@ impl Answer {
 
 /// Sends one request to `127.0.0.1:port`; `headers` are sent as given (`Host` among them,
 /// or `127.0.0.1:port` when absent).
-pub fn request(
+pub(crate) fn request(
     port: u16,
     method: &str,
     path: &str,
@@ -48,8 +48,27 @@ pub fn request(
     ));
     s.write_all(head.as_bytes()).unwrap();
     s.write_all(body.as_bytes()).unwrap();
+    // Read the head, then as many bytes as `content-length` says (chromedriver keeps the
+    // connection open despite `connection: close`), else to the end.
     let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = s.read(&mut buf).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            if len.is_some_and(|len| raw.len() >= end + 4 + len) {
+                break;
+            }
+        }
+    }
     parse(&raw)
 }
 
@@ -69,7 +88,11 @@ fn parse(raw: &[u8]) -> Answer {
     let chunked = headers
         .iter()
         .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-    let body = if chunked { unchunk(body) } else { body.to_string() };
+    let body = if chunked {
+        unchunk(body)
+    } else {
+        body.to_string()
+    };
     Answer {
         status,
         headers,
@@ -93,7 +116,7 @@ fn unchunk(mut s: &str) -> String {
 }
 
 /// `application/x-www-form-urlencoded` of some fields.
-pub fn form(fields: &[(&str, &str)]) -> String {
+pub(crate) fn form(fields: &[(&str, &str)]) -> String {
     fields
         .iter()
         .map(|(k, v)| format!("{}={}", encode(k), encode(v)))

@@ -12,7 +12,10 @@ fn log_in(dir: &coop_node::DataDir, port: u16) -> (String, String) {
     let token = coop_node::app::issue_login_token(dir).unwrap();
     let a = request(port, "GET", &format!("/login?token={token}"), &[], "");
     assert_eq!(a.status, 303, "{a:?}");
-    let cookie = a.header("set-cookie").expect("a session cookie").to_string();
+    let cookie = a
+        .header("set-cookie")
+        .expect("a session cookie")
+        .to_string();
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("SameSite=Strict"), "{cookie}");
     let cookie = cookie.split(';').next().unwrap().to_string();
@@ -22,11 +25,16 @@ fn log_in(dir: &coop_node::DataDir, port: u16) -> (String, String) {
     assert!(again.body.contains("not valid any more"), "{}", again.body);
     let home = request(port, "GET", "/", &[("cookie", &cookie)], "");
     assert_eq!(home.status, 200, "{home:?}");
-    (cookie, csrf_of(&home))
+    assert!(home.body.contains("Hello, Alice"));
+    let page = request(port, "GET", "/timebank", &[("cookie", &cookie)], "");
+    (cookie, csrf_of(&page))
 }
 
 pub(crate) fn csrf_of(page: &Answer) -> String {
-    let at = page.body.find(r#"name="_csrf" value=""#).expect("a CSRF field");
+    let at = page
+        .body
+        .find(r#"name="_csrf" value=""#)
+        .expect("a CSRF field");
     let rest = &page.body[at + r#"name="_csrf" value=""#.len()..];
     rest[..rest.find('"').unwrap()].to_string()
 }
@@ -68,7 +76,12 @@ async fn the_app_refuses_what_a_web_page_or_a_stranger_could_do() {
         let before = log_len(p, &cookie);
 
         // A foreign Host (DNS rebinding), even with a session.
-        for host in ["evil.example", "evil.example:80", &format!("evil.example:{p}"), "127.0.0.1:1"] {
+        for host in [
+            "evil.example",
+            "evil.example:80",
+            &format!("evil.example:{p}"),
+            "127.0.0.1:1",
+        ] {
             let a = request(p, "GET", "/", &[("host", host), ("cookie", &cookie)], "");
             assert_eq!(a.status, 403, "Host {host}: {a:?}");
             assert!(a.body.contains("forbidden"));
@@ -94,10 +107,20 @@ async fn the_app_refuses_what_a_web_page_or_a_stranger_could_do() {
         assert_eq!(a.status, 403, "{a:?}");
         assert!(a.body.contains("bad_csrf"));
         let wrong = "0".repeat(csrf.len());
-        let a = request(p, "POST", "/write", &[ct, ("cookie", &cookie)], &proposal(&wrong));
+        let a = request(
+            p,
+            "POST",
+            "/write",
+            &[ct, ("cookie", &cookie)],
+            &proposal(&wrong),
+        );
         assert_eq!(a.status, 403, "{a:?}");
         // A cross-origin POST, with the right token and cookie.
-        for origin in ["http://evil.example", &format!("http://evil.example:{p}"), "null"] {
+        for origin in [
+            "http://evil.example",
+            &format!("http://evil.example:{p}"),
+            "null",
+        ] {
             let a = request(
                 p,
                 "POST",
@@ -109,7 +132,13 @@ async fn the_app_refuses_what_a_web_page_or_a_stranger_could_do() {
             assert!(a.body.contains("cross_origin"));
         }
         // A GET never writes.
-        let a = request(p, "GET", &format!("/write?{}", proposal(&csrf)), &[("cookie", &cookie)], "");
+        let a = request(
+            p,
+            "GET",
+            &format!("/write?{}", proposal(&csrf)),
+            &[("cookie", &cookie)],
+            "",
+        );
         assert_ne!(a.status, 303);
         assert_eq!(log_len(p, &cookie), before, "nothing refused was written");
 
@@ -141,21 +170,45 @@ async fn the_app_refuses_what_a_web_page_or_a_stranger_could_do() {
                 ("n:points", points),
             ])
         };
-        let a = request(p, "POST", "/write", &[ct, ("cookie", &cookie)], &allocate("10"));
+        let a = request(
+            p,
+            "POST",
+            "/write",
+            &[ct, ("cookie", &cookie)],
+            &allocate("10"),
+        );
         assert_eq!(a.status, 303, "{a:?}");
         let written = log_len(p, &cookie);
-        let a = request(p, "POST", "/write", &[ct, ("cookie", &cookie)], &allocate("1"));
+        let a = request(
+            p,
+            "POST",
+            "/write",
+            &[ct, ("cookie", &cookie)],
+            &allocate("1"),
+        );
         assert_eq!(a.status, 422, "{a:?}");
         assert!(
-            a.body.contains("You can put at most 10 SP on one proposal; you have 10 on it already"),
+            a.body
+                .contains("You can put at most 10 SP on one proposal; you have 10 on it already"),
             "{}",
             a.body
         );
         assert_eq!(log_len(p, &cookie), written, "nothing written on refusal");
         // A malformed form is a sentence too, not a crash.
-        let a = request(p, "POST", "/write", &[ct, ("cookie", &cookie)], &allocate("ten"));
+        let a = request(
+            p,
+            "POST",
+            "/write",
+            &[ct, ("cookie", &cookie)],
+            &allocate("ten"),
+        );
         assert_eq!(a.status, 422);
-        assert!(a.body.contains("points: &quot;ten&quot; is not a whole number"), "{}", a.body);
+        assert!(
+            a.body
+                .contains("points: &quot;ten&quot; is not a whole number"),
+            "{}",
+            a.body
+        );
         // The API on this port stays read-only.
         let a = request(p, "POST", "/api/v1/records", &[("cookie", &cookie)], "{}");
         assert_eq!(a.status, 403);

@@ -14,7 +14,7 @@ use super::http::request;
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// Where the browser and its driver are, if installed.
-pub fn tools() -> Result<(PathBuf, PathBuf), String> {
+pub(crate) fn tools() -> Result<(PathBuf, PathBuf), String> {
     let find = |names: &[&str]| {
         names
             .iter()
@@ -22,22 +22,25 @@ pub fn tools() -> Result<(PathBuf, PathBuf), String> {
             .find(|p| p.exists())
             .ok_or_else(|| names.join(" or "))
     };
-    let browser = find(&["/usr/bin/chromium", "/usr/bin/chromium-browser"])
-        .map_err(|n| format!("no Chromium ({n}); install the Debian packages chromium and chromium-driver"))?;
-    let driver = find(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"])
-        .map_err(|n| format!("no chromedriver ({n}); install the Debian package chromium-driver"))?;
+    let browser = find(&["/usr/bin/chromium", "/usr/bin/chromium-browser"]).map_err(|n| {
+        format!("no Chromium ({n}); install the Debian packages chromium and chromium-driver")
+    })?;
+    let driver =
+        find(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]).map_err(|n| {
+            format!("no chromedriver ({n}); install the Debian package chromium-driver")
+        })?;
     Ok((browser, driver))
 }
 
 /// A chromedriver process on a free loopback port, killed when dropped.
 #[derive(Debug)]
-pub struct Driver {
+pub(crate) struct Driver {
     child: Child,
-    pub port: u16,
+    pub(crate) port: u16,
 }
 
 impl Driver {
-    pub fn start(driver: &Path) -> Driver {
+    pub(crate) fn start(driver: &Path) -> Driver {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -57,7 +60,10 @@ impl Driver {
             if ready {
                 return d;
             }
-            assert!(Instant::now() < end, "chromedriver did not get ready in 60 s");
+            assert!(
+                Instant::now() < end,
+                "chromedriver did not get ready in 60 s"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -86,14 +92,14 @@ fn call(port: u16, method: &str, path: &str, body: Option<Value>) -> Value {
 
 /// One browser (its own profile, so its own cookies).
 #[derive(Debug)]
-pub struct Browser {
+pub(crate) struct Browser {
     port: u16,
     id: String,
     _profile: tempfile::TempDir,
 }
 
 impl Browser {
-    pub fn open(driver: &Driver, binary: &Path) -> Browser {
+    pub(crate) fn open(driver: &Driver, binary: &Path) -> Browser {
         let profile = tempfile::tempdir().unwrap();
         let caps = json!({ "capabilities": { "alwaysMatch": {
             "browserName": "chrome",
@@ -117,19 +123,27 @@ impl Browser {
     }
 
     fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        call(self.port, method, &format!("/session/{}{path}", self.id), body)
+        call(
+            self.port,
+            method,
+            &format!("/session/{}{path}", self.id),
+            body,
+        )
     }
 
-    pub fn go(&self, url: &str) {
+    pub(crate) fn go(&self, url: &str) {
         self.cmd("POST", "/url", Some(json!({ "url": url })));
     }
 
-    pub fn source(&self) -> String {
-        self.cmd("GET", "/source", None).as_str().unwrap_or("").to_string()
+    pub(crate) fn source(&self) -> String {
+        self.cmd("GET", "/source", None)
+            .as_str()
+            .unwrap_or("")
+            .to_string()
     }
 
     /// The elements a CSS selector finds now.
-    pub fn all(&self, css: &str) -> Vec<String> {
+    pub(crate) fn all(&self, css: &str) -> Vec<String> {
         let v = self.cmd(
             "POST",
             "/elements",
@@ -145,7 +159,7 @@ impl Browser {
     }
 
     /// The first element a selector finds, waiting for it (up to `deadline`).
-    pub fn find(&self, css: &str, deadline: Duration) -> String {
+    pub(crate) fn find(&self, css: &str, deadline: Duration) -> String {
         let end = Instant::now() + deadline;
         loop {
             if let Some(e) = self.all(css).into_iter().next() {
@@ -156,11 +170,11 @@ impl Browser {
         }
     }
 
-    pub fn click(&self, el: &str) {
+    pub(crate) fn click(&self, el: &str) {
         self.cmd("POST", &format!("/element/{el}/click"), Some(json!({})));
     }
 
-    pub fn text(&self, el: &str) -> String {
+    pub(crate) fn text(&self, el: &str) -> String {
         self.cmd("GET", &format!("/element/{el}/text"), None)
             .as_str()
             .unwrap_or("")
@@ -168,17 +182,24 @@ impl Browser {
     }
 
     /// Replaces an input's value.
-    pub fn fill(&self, el: &str, text: &str) {
+    pub(crate) fn fill(&self, el: &str, text: &str) {
         self.cmd("POST", &format!("/element/{el}/clear"), Some(json!({})));
-        self.cmd("POST", &format!("/element/{el}/value"), Some(json!({ "text": text })));
+        self.cmd(
+            "POST",
+            &format!("/element/{el}/value"),
+            Some(json!({ "text": text })),
+        );
     }
 
-    pub fn url(&self) -> String {
-        self.cmd("GET", "/url", None).as_str().unwrap_or("").to_string()
+    pub(crate) fn url(&self) -> String {
+        self.cmd("GET", "/url", None)
+            .as_str()
+            .unwrap_or("")
+            .to_string()
     }
 
     /// Saves a PNG of the viewport.
-    pub fn screenshot(&self, to: &Path) {
+    pub(crate) fn screenshot(&self, to: &Path) {
         let v = self.cmd("GET", "/screenshot", None);
         let png = base64::engine::general_purpose::STANDARD
             .decode(v.as_str().expect("a screenshot"))
@@ -187,8 +208,12 @@ impl Browser {
     }
 
     /// Sets the window size (for the small-screen screenshot).
-    pub fn resize(&self, width: u32, height: u32) {
-        self.cmd("POST", "/window/rect", Some(json!({ "width": width, "height": height })));
+    pub(crate) fn resize(&self, width: u32, height: u32) {
+        self.cmd(
+            "POST",
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        );
     }
 }
 
