@@ -26,7 +26,7 @@ pub mod session;
 use std::sync::Arc;
 
 use axum::extract::{Form, Query, Request, State as AxState};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -70,7 +70,9 @@ pub(crate) fn router(app: App, api: Router) -> Router {
         .route("/login", get(login))
         .route("/assets/app.css", get(css))
         .route("/assets/app.js", get(js))
-        .route("/write", post(write))
+        // After a refused form the address bar shows /write: a reload (or the live
+        // refresh) goes home rather than to an error.
+        .route("/write", post(write).get(|| async { Redirect::to("/") }))
         .route("/", get(page))
         .route("/{*path}", get(page))
         .with_state(app.clone());
@@ -264,10 +266,8 @@ fn asset(kind: &'static str, body: &'static str) -> Response {
 async fn page(
     AxState(app): AxState<App>,
     Extension(session): Extension<Session>,
-    req_headers: HeaderMap,
     uri: axum::http::Uri,
 ) -> Response {
-    let _ = req_headers;
     pages::render(&app, &session, &uri, None).await
 }
 
