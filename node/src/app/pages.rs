@@ -46,6 +46,8 @@ struct View<'a> {
     /// The page's own path and query (where its forms come back to).
     here: String,
     q: HashMap<String, String>,
+    /// The node's listen addresses (for the invite code).
+    listen: Vec<String>,
 }
 
 impl View<'_> {
@@ -246,6 +248,7 @@ pub(crate) async fn render(
         flash,
         here,
         q,
+        listen: app.api.snapshot.borrow().listen.clone(),
     };
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let (title, active, main) = match segs.as_slice() {
@@ -359,7 +362,7 @@ fn home(v: &View<'_>) -> Markup {
             }
             @for r in &inbox.relief {
                 article.item {
-                    p { strong { (v.name(&r.beneficiary)) } " asks for relief of " (r.amount) " (minor units), " (word(&r.urgency)) " urgency." }
+                    p { strong { (v.name(&r.beneficiary)) } " asks " (pool_name(v, &r.fund)) " for relief of " (pool_money(v, &r.fund, r.amount)) ", " (word(&r.urgency)) " urgency." }
                     (v.button(&format!("relief-{}", r.id.to_hex()), "relief_approve", "request", &r.id, "Approve relief"))
                 }
             }
@@ -1101,13 +1104,19 @@ fn settings(v: &View<'_>) -> Markup {
         let mut b = [0u8; 32];
         hex::decode_to_slice(k.trim(), &mut b).ok().map(|_| b)
     });
-    let peers = v
-        .config
+    // Where this node listens now (as `coop invite` does with a running node), loopback last.
+    let mut peers: Vec<String> = v
         .listen
         .iter()
-        .filter(|a| !a.contains("/0.0.0.0/"))
+        .filter(|a| !a.contains("/127.0.0.1/"))
         .cloned()
-        .collect::<Vec<_>>();
+        .collect();
+    peers.extend(
+        v.listen
+            .iter()
+            .filter(|a| a.contains("/127.0.0.1/"))
+            .cloned(),
+    );
     let code = qr::invite_code(&v.state.community, psk, &peers);
     html! {
         h1 { "Settings" }
