@@ -1059,7 +1059,7 @@ fn ledger(v: &View<'_>) -> Markup {
             label { "Member " select name="member" {
                 option value="" { "anyone" }
                 @for m in query::members(&v.state, Some(&v.me)) { option value=(m.id.to_hex()) selected[Some(m.id) == member] { (m.display_name) } } } }
-            label { input type="checkbox" name="refused" checked[refused]; " only refused" }
+            label.check { input type="checkbox" name="refused" checked[refused]; " only refused" }
             button type="submit" { "Filter" }
         }
         table.ledger {
@@ -1087,12 +1087,80 @@ fn ledger(v: &View<'_>) -> Markup {
 }
 
 /// A record summary with the short member ids it names replaced by names.
+/// A record summary with the short member and record ids it names replaced by names and
+/// titles (a record it names that this view cannot title stays "a record").
 fn named(v: &View<'_>, summary: &str) -> String {
     let mut s = summary.to_string();
     for m in v.state.members.values() {
         s = s.replace(&m.id.short(), &m.display_name);
     }
-    s
+    let mut titles: Vec<(RecordId, String)> = Vec::new();
+    titles.extend(
+        query::proposals(&v.state)
+            .into_iter()
+            .map(|p| (p.id, format!("“{}”", p.title))),
+    );
+    titles.extend(
+        query::purchases(&v.state)
+            .into_iter()
+            .map(|p| (p.purchase.id, format!("“{}”", p.purchase.item))),
+    );
+    titles.extend(
+        query::aid(&v.state)
+            .into_iter()
+            .map(|r| (r.id, format!("“{}”", r.title))),
+    );
+    titles.extend(
+        query::decisions(&v.state)
+            .into_iter()
+            .map(|d| (d.id, format!("“{}”", d.title))),
+    );
+    let pools = query::pools(&v.state);
+    titles.extend(
+        pools
+            .pools
+            .into_iter()
+            .map(|p| (p.id, format!("“{}”", p.name))),
+    );
+    titles.extend(
+        pools
+            .applications
+            .into_iter()
+            .map(|a| (a.id, format!("“{}”", a.title))),
+    );
+    titles.extend(query::hours(&v.state, &v.me).into_iter().map(|a| {
+        (
+            a.id,
+            format!(
+                "{}'s {} of “{}”",
+                v.name(&a.provider),
+                hours(a.minutes.0),
+                a.service
+            ),
+        )
+    }));
+    for (id, title) in titles {
+        if s.contains(&id.short()) {
+            s = s.replace(&id.short(), &title);
+        }
+    }
+    // Whatever short hex is left names a record this view has no title for.
+    s.split(' ')
+        .map(|w| {
+            let core = w.trim_matches(|c: char| !c.is_ascii_hexdigit());
+            if core.len() == 12
+                && core
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+                && core.bytes().any(|b| b.is_ascii_digit())
+            {
+                w.replace(core, "a record")
+            } else {
+                w.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 // ---------------------------------------------------------------- settings

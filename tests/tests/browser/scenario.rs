@@ -208,6 +208,11 @@ async fn two_members_use_the_app_in_real_browsers() {
             a.go(&format!("http://127.0.0.1:{pa}/{page}"));
             until(&a, page, STEP, |s| s.contains("id=\"main\"") && s.contains("</h1>"));
             a.screenshot(&shots.join(format!("{page}.png")));
+            if page == "ledger" {
+                let s = a.source();
+                assert!(s.contains("allocate: 10 SP to “Community oven”"), "records named by title: {s}");
+                assert!(s.contains("confirmed Bob's 1 h 30 min of “Garden work”"), "{s}");
+            }
             if page == "settings" {
                 assert!(a.source().contains("qr-dark"), "the settings page draws the invite's QR code");
             }
