@@ -799,7 +799,7 @@ fn decisions(v: &View<'_>) -> Markup {
     );
     html! {
         h1 { "Decisions" }
-        p { "One member, one vote. Changes of parameters, roles and removals are put to the vote with " code { "coop decide" } "." }
+        p { "One member, one vote. Changes of parameters, roles and removals are put to the vote with " code { "coop decision open" } "." }
         section {
             h2 { "Put a general question to the vote" }
             (v.form("new-decision", "decision", "Put to the vote", html! {
