@@ -145,6 +145,24 @@ pub(crate) enum Command {
         /// Keep the three data directories (their paths are printed).
         #[arg(long)]
         keep: bool,
+        /// Afterwards keep the three nodes running and print their app URLs until Ctrl-C.
+        #[arg(long)]
+        ui: bool,
+    },
+    /// Open the app: print its URL with a one-time login link and open it in the browser.
+    Ui {
+        /// Only print the URL; do not open a browser.
+        #[arg(long)]
+        no_open: bool,
+    },
+    /// Run `coop up` as a user service that starts at login (a systemd user unit).
+    Service {
+        /// install, uninstall or status.
+        #[arg(value_enum)]
+        action: ServiceAction,
+        /// Print what would be written or removed, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Who may see your balance and history: show it, or `set public|members|private`.
     Visibility {
@@ -231,6 +249,17 @@ pub(crate) struct UpArgs {
     /// whose node must not outlive it.
     #[arg(long, hide = true)]
     pub(crate) stop_on_stdin_eof: bool,
+}
+
+/// What `coop service` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ServiceAction {
+    /// Write the unit, enable it and start it.
+    Install,
+    /// Stop and disable the service and remove the unit.
+    Uninstall,
+    /// Whether the unit is installed (and, with systemd, running).
+    Status,
 }
 
 #[derive(Debug, Subcommand)]

@@ -24,8 +24,8 @@ use serde_json::json;
 use crate::app::{App, Report};
 use crate::cli::{Cli, Command};
 use crate::commands::{
-    aid, audit, demo, governance, insight, membership, pools, purchase, repair, shell, support,
-    timebank, up,
+    aid, audit, demo, governance, insight, membership, pools, purchase, repair, service, shell,
+    support, timebank, ui, up,
 };
 
 fn main() -> ExitCode {
@@ -144,7 +144,9 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
         Command::Report(cmd) => governance::report(&app, cmd),
         Command::Moderation(cmd) => governance::moderation(&app, cmd),
         Command::Up(args) => up::up(&app, args, cli.json),
-        Command::Demo { keep } => demo::demo(keep, cli.json),
+        Command::Demo { keep, ui } => demo::demo(keep, ui, cli.json),
+        Command::Ui { no_open } => ui::ui(&app, no_open),
+        Command::Service { action, dry_run } => service::service(&app, action, dry_run),
         Command::Visibility { command } => insight::visibility(&app, command),
         Command::Metrics { since } => insight::metrics(&app, since),
         Command::Export { format, out, all } => insight::export(&app, format, out.as_deref(), all),

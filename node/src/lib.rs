@@ -7,6 +7,7 @@
 //! - [`repair`]: a new store from what a damaged one still holds plus other sources.
 //! - [`local`]: [`LocalNode`], the store + keys + ledger, used directly when no node runs.
 //! - [`api`]: the local HTTP/JSON API (docs/API.md), its server limits and its client.
+//! - [`app`]: the member's web app on the loopback port (docs/APP.md): pages, forms, sessions.
 //! - [`run`]: the running node (`coop up`): [`run::run`], [`run::start`], [`NodeHandle`].
 //! - [`net`]: the swarm event loop (gossip, catch-up sync, discovery, peer penalties).
 //! - `peers`: the peer table and sync driver as sans-I/O state, driven by [`net`].
@@ -21,6 +22,7 @@
 
 mod actor;
 pub mod api;
+pub mod app;
 pub mod backend;
 pub mod datadir;
 pub mod error;

@@ -1,6 +1,6 @@
 //! The running node (`coop up`): the store actor, the swarm loop and the local API (on
-//! `api.sock`, and read-only on `127.0.0.1:<port>` for the app), started together and
-//! stopped in stages.
+//! `api.sock`; on `127.0.0.1:<port>` the member's app with the API read-only behind its
+//! session), started together and stopped in stages.
 //!
 //! [`run`] serves a data dir until its `shutdown` future resolves; [`start`] starts the same
 //! node in the background and returns a [`NodeHandle`] (tests, in-process use).
@@ -21,6 +21,7 @@ use tracing::Instrument;
 
 use crate::actor::{self, unix_now, ImportSummary, StoreHandle};
 use crate::api;
+use crate::app;
 use crate::datadir::DataDir;
 use crate::error::NodeError;
 use crate::local::{LocalNode, Status};
@@ -199,11 +200,12 @@ pub async fn start(dir: DataDir, opts: RunOptions) -> Result<NodeHandle, NodeErr
 
     let socket = dir.api_socket();
     let hub = api::EventHub::start(events.subscribe(), stop_rx.clone());
-    let router = api::router(api::Ctx {
+    let ctx = api::Ctx {
         store: store.clone(),
         snapshot: snapshot_rx.clone(),
         events: hub,
-    });
+    };
+    let router = api::router(ctx.clone());
     let bound = bind_api(&dir, &socket, &opts, &config);
     let (listener, ui) = match bound {
         Ok(l) => l,
@@ -218,9 +220,17 @@ pub async fn start(dir: DataDir, opts: RunOptions) -> Result<NodeHandle, NodeErr
     let mut api_tasks = vec![tokio::spawn(
         api::serve(listener, router.clone(), stop_rx.clone()).instrument(span.clone()),
     )];
-    if let Some(ui) = ui {
+    if let (Some(ui), Some(addr)) = (ui, ui_addr) {
+        // The member's app and, behind its session, the read-only API (docs/APP.md).
+        let app = app::App {
+            api: ctx,
+            dir: dir.clone(),
+            sessions: Default::default(),
+            port: addr.port(),
+        };
+        let site = app::router(app, api::loopback(router));
         api_tasks.push(tokio::spawn(
-            api::serve(ui, api::loopback(router), stop_rx.clone()).instrument(span.clone()),
+            api::serve(ui, site, stop_rx.clone()).instrument(span.clone()),
         ));
     }
     tracing::info!(parent: &span, peer = %peer_id, socket = %socket.display(), ui = ?ui_addr, "node running");

@@ -168,12 +168,12 @@ fn refusal_line(e: &anyhow::Error) -> Option<String> {
     }
 }
 
-pub(crate) fn demo(keep: bool, json: bool) -> Result<Report> {
+pub(crate) fn demo(keep: bool, ui: bool, json: bool) -> Result<Report> {
     let base = tempfile::Builder::new()
         .prefix("coop-demo-")
         .tempdir()
         .context("cannot create a temporary directory")?;
-    let result = scenario(base.path(), json);
+    let result = scenario(base.path(), ui, json);
     if keep {
         let path = base.keep();
         eprintln!("The data dirs are kept in {}", path.display());
@@ -181,7 +181,7 @@ pub(crate) fn demo(keep: bool, json: bool) -> Result<Report> {
     result
 }
 
-fn scenario(base: &Path, json: bool) -> Result<Report> {
+fn scenario(base: &Path, ui: bool, json: bool) -> Result<Report> {
     let started = Instant::now();
     let say = Narrator { json };
     let dirs = ["alice", "bob", "carol"].map(|n| DataDir::new(base.join(n)));
@@ -516,6 +516,11 @@ fn scenario(base: &Path, json: bool) -> Result<Report> {
         }));
     }
     logs.armed = false;
+    if ui {
+        // The nodes stay up (they are dropped, and killed, when this returns).
+        let mut nodes = [&mut a, &mut b, &mut c];
+        app_urls(&say, &mut nodes)?;
+    }
     let mut text = String::from("\n");
     text.push_str(&t.render());
     text.push_str("\nConvergence check:\n");
@@ -536,6 +541,37 @@ fn scenario(base: &Path, json: bool) -> Result<Report> {
         }),
         text,
     ))
+}
+
+/// `coop demo --ui`: prints each node's app URL (a one-time login link each) and waits
+/// for Ctrl-C, failing if a node exits meanwhile.
+fn app_urls(say: &Narrator, nodes: &mut [&mut NodeProcess]) -> Result<()> {
+    say.say("\nThe three nodes keep running. Open their apps (each link logs in once):");
+    for n in nodes.iter() {
+        let url = coop_node::app::login_url(&n.dir)?
+            .with_context(|| format!("{}'s node serves no app", n.name))?;
+        say.say(format!("  {:<6} {url}", n.name));
+    }
+    say.say("Press Ctrl-C to stop them.");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start a runtime")?;
+    loop {
+        for n in nodes.iter_mut() {
+            n.alive()?;
+        }
+        let stop = rt.block_on(async {
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => r.is_ok(),
+                _ = tokio::time::sleep(Duration::from_secs(1)) => false,
+            }
+        });
+        if stop {
+            say.say("Stopping the three nodes.");
+            return Ok(());
+        }
+    }
 }
 
 fn backend_of(dir: &DataDir) -> Result<Backend> {

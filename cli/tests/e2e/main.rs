@@ -6,6 +6,7 @@
 pub(crate) mod support;
 
 mod aid;
+mod app;
 mod audit;
 mod demo;
 mod governance;

@@ -501,8 +501,8 @@ fn api_answers_round_trip_and_page(dir: &std::path::Path) {
     );
 }
 
-/// The app's loopback port: chosen once and kept in config.json, the same router read-only,
-/// and only for a loopback `Host`.
+/// The app's loopback port: chosen once and kept in config.json, the same router read-only
+/// behind the app's session (docs/APP.md), and only for a loopback `Host` with that port.
 #[test]
 fn the_app_port_is_kept_read_only_and_loopback_only() {
     use std::io::{Read, Write};
@@ -518,37 +518,80 @@ fn the_app_port_is_kept_read_only_and_loopback_only() {
             .as_u64()
             .expect("ui_port kept in config.json") as u16
     };
-    let ask = |port: u16, method: &str, host: &str| -> String {
+    let ask = |port: u16, method: &str, path: &str, host: &str, cookie: &str| -> String {
         let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the app port");
         write!(
             s,
-            "{method} /api/v1/status HTTP/1.1\r\nhost: {host}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nhost: {host}\r\ncookie: {cookie}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
         )
         .unwrap();
         let mut answer = String::new();
         let _ = s.read_to_string(&mut answer);
         answer
     };
+    // `coop ui` prints a one-time login link; opening it sets the session cookie.
+    let log_in = |port: u16| -> String {
+        let ui = json(&alice, &["ui", "--no-open"]);
+        let url = s(&ui, "url");
+        let path = url
+            .split_once(&format!(":{port}"))
+            .expect("the app's URL")
+            .1;
+        let answer = ask(port, "GET", path, &format!("127.0.0.1:{port}"), "");
+        assert!(answer.starts_with("HTTP/1.1 303"), "{answer}");
+        let line = answer
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+            .expect("a session cookie");
+        line.split_once(':')
+            .unwrap()
+            .1
+            .trim()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string()
+    };
     let up = Up::start(&alice, &[]);
     let first = port(&alice);
-    let status = ask(first, "GET", &format!("127.0.0.1:{first}"));
+    let host = format!("127.0.0.1:{first}");
+    let anonymous = ask(first, "GET", "/api/v1/status", &host, "");
+    assert!(
+        anonymous.starts_with("HTTP/1.1 401") && anonymous.contains("session_required"),
+        "{anonymous}"
+    );
+    let cookie = log_in(first);
+    let status = ask(first, "GET", "/api/v1/status", &host, &cookie);
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");
     assert!(status.contains("\"running\":true"), "{status}");
-    let write = ask(first, "POST", "localhost");
+    let write = ask(
+        first,
+        "POST",
+        "/api/v1/status",
+        &format!("localhost:{first}"),
+        &cookie,
+    );
     assert!(
         write.starts_with("HTTP/1.1 403") && write.contains("read_only"),
         "{write}"
     );
-    let rebound = ask(first, "GET", "evil.example:80");
+    let rebound = ask(first, "GET", "/api/v1/status", "evil.example:80", &cookie);
     assert!(
         rebound.starts_with("HTTP/1.1 403") && rebound.contains("forbidden"),
         "{rebound}"
     );
     drop(up);
-    // Started again, the node serves the app on the same port.
+    // Started again, the node serves the app on the same port (sessions end with the node).
     let _up = Up::start(&alice, &[]);
     assert_eq!(port(&alice), first);
-    let again = ask(first, "GET", "localhost");
+    let cookie = log_in(first);
+    let again = ask(
+        first,
+        "GET",
+        "/api/v1/status",
+        &format!("localhost:{first}"),
+        &cookie,
+    );
     assert!(again.starts_with("HTTP/1.1 200"), "{again}");
 }
 
