@@ -24,8 +24,8 @@ use serde_json::json;
 use crate::app::{App, Report};
 use crate::cli::{Cli, Command};
 use crate::commands::{
-    aid, audit, demo, governance, insight, membership, pools, purchase, relay, repair, shell, support,
-    timebank, up,
+    aid, audit, demo, governance, insight, membership, pools, purchase, relay, repair, shell,
+    support, timebank, up,
 };
 
 fn main() -> ExitCode {

@@ -921,10 +921,10 @@ impl EventLoop {
             match action {
                 // Relays hold no ledger: nothing to sync with them.
                 Action::SyncRound(peer) if self.reach.is_relay(&peer) => {
-                    todo.extend(self.peers.handle(
-                        Input::SyncFinished { peer, more: false },
-                        Instant::now(),
-                    ));
+                    todo.extend(
+                        self.peers
+                            .handle(Input::SyncFinished { peer, more: false }, Instant::now()),
+                    );
                 }
                 Action::SyncRound(peer) => self.request_clock(peer),
                 Action::SetAppScore { peer, score } => {

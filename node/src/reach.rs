@@ -31,13 +31,13 @@ use coop_model::CommunityId;
 use libp2p::autonat;
 use libp2p::core::muxing::StreamMuxerBox;
 use libp2p::core::transport::upgrade::Version;
+use libp2p::core::transport::ListenerId;
 use libp2p::core::transport::{Boxed, OrTransport};
 use libp2p::core::ConnectedPoint;
 use libp2p::identity::Keypair;
 use libp2p::multiaddr::Protocol;
 use libp2p::pnet::{PnetConfig, PreSharedKey};
 use libp2p::rendezvous::{self, Namespace};
-use libp2p::core::transport::ListenerId;
 use libp2p::swarm::{ConnectionId, NetworkBehaviour};
 use libp2p::{dcutr, noise, relay, tcp, yamux, Multiaddr, PeerId, Transport};
 use sha2::{Digest, Sha256};
@@ -275,11 +275,6 @@ impl Reach {
     /// Whether `peer` is one of this node's relays.
     pub fn is_relay(&self, peer: &PeerId) -> bool {
         self.relays.iter().any(|r| r.peer == *peer)
-    }
-
-    /// Successful and failed hole punches since start.
-    pub fn hole_punches(&self) -> (u64, u64) {
-        (self.hole_punches, self.hole_punch_failures)
     }
 
     /// Once a second: (re)listen on relays without a listener, register where the
@@ -543,6 +538,8 @@ impl Reach {
                     relay: self.is_relay(&peer),
                 })
                 .collect(),
+            hole_punches: self.hole_punches,
+            hole_punch_failures: self.hole_punch_failures,
         }
     }
 }
@@ -586,7 +583,9 @@ mod tests {
         let bad: Multiaddr = "/ip4/10.0.0.1/tcp/4001".parse().unwrap();
         assert!(Reach::new(me, &c, vec![bad], now).is_err());
         let relay = PeerId::random();
-        let good: Multiaddr = format!("/ip4/10.0.0.1/tcp/4001/p2p/{relay}").parse().unwrap();
+        let good: Multiaddr = format!("/ip4/10.0.0.1/tcp/4001/p2p/{relay}")
+            .parse()
+            .unwrap();
         let reach = Reach::new(me, &c, vec![good], now).unwrap();
         assert!(reach.is_relay(&relay));
         let s = reach.status();

@@ -20,6 +20,12 @@ pub struct ReachStatus {
     /// Every connected peer (relays included) and how it is connected.
     #[serde(default)]
     pub connections: Vec<PeerLink>,
+    /// Relayed connections upgraded to direct ones by hole punching (DCUtR) since start.
+    #[serde(default)]
+    pub hole_punches: u64,
+    /// Hole punches that failed since start (the connection stayed relayed).
+    #[serde(default)]
+    pub hole_punch_failures: u64,
 }
 
 /// One configured relay.

@@ -110,9 +110,9 @@ impl Relay {
             .listen
             .iter()
             .map(|a| {
-                a.trim().parse::<Multiaddr>().map_err(|e| {
-                    NodeError::InvalidInput(format!("bad listen address {a:?}: {e}"))
-                })
+                a.trim()
+                    .parse::<Multiaddr>()
+                    .map_err(|e| NodeError::InvalidInput(format!("bad listen address {a:?}: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let keypair = match &opts.data_dir {
@@ -256,9 +256,19 @@ impl Relay {
             SwarmEvent::Behaviour(RelayBehaviourEvent::Relay(e)) => {
                 tracing::info!(event = ?e, "relay");
             }
-            SwarmEvent::Behaviour(RelayBehaviourEvent::Rendezvous(e)) => {
-                tracing::debug!(event = ?e, "rendezvous");
-            }
+            SwarmEvent::Behaviour(RelayBehaviourEvent::Rendezvous(e)) => match e {
+                rendezvous::server::Event::PeerRegistered { peer, registration } => {
+                    tracing::debug!(%peer, namespace = %registration.namespace,
+                        addresses = registration.record.addresses().len(), "registered");
+                }
+                rendezvous::server::Event::DiscoverServed {
+                    enquirer,
+                    registrations,
+                } => {
+                    tracing::debug!(peer = %enquirer, found = registrations.len(), "discovery served");
+                }
+                other => tracing::debug!(event = ?other, "rendezvous"),
+            },
             SwarmEvent::NewListenAddr { address, .. } => {
                 self.swarm.add_external_address(address.clone());
                 tracing::info!(addr = %address, "listening");
