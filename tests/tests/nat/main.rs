@@ -28,6 +28,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod relay_cli;
+
 use coop_node::reach_status::PeerLink;
 use coop_node::{DataDir, Status};
 
@@ -177,7 +179,7 @@ impl Drop for Internet {
 }
 
 /// The workspace's `coop` binary, beside this test's own directory.
-fn coop_bin() -> PathBuf {
+pub(crate) fn coop_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/nat-<hash>
     let bin = exe
@@ -502,6 +504,16 @@ fn alice_and_bob(net: &Internet, want_direct: bool) -> Figures {
             "the relayed connection was not upgraded to a direct one (DCUtR): {:#?}\n{}",
             (sa, sb),
             logs(&a, &b, &relay)
+        );
+        // What a person reads: `coop status` names the link and the reservation.
+        let text = coop(&alice, &["status"]);
+        assert!(
+            text.contains(&format!("link        {idb} direct")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("relay       {relay_addr} (reservation held)")),
+            "{text}"
         );
     }
     drop((a, b));
