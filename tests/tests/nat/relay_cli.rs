@@ -62,23 +62,19 @@ fn relay_addresses(code: &str, data_dir: &std::path::Path, json: bool) -> Vec<St
         .args(["-TERM", &child.id().to_string()])
         .status();
     let end = Instant::now() + Duration::from_secs(30);
-    let mut stopped = false;
-    while Instant::now() < end {
-        if let Ok(Some(status)) = child.try_wait() {
-            assert!(
-                status.success(),
-                "SIGTERM stops the relay cleanly: {status}"
-            );
-            stopped = true;
-            break;
-        }
+    while matches!(child.try_wait(), Ok(None)) && Instant::now() < end {
         std::thread::sleep(Duration::from_millis(50));
     }
-    if !stopped {
+    let hung = matches!(child.try_wait(), Ok(None));
+    if hung {
         let _ = child.kill();
-        let _ = child.wait();
-        panic!("the relay did not stop on SIGTERM");
     }
+    let status = child.wait().unwrap();
+    assert!(!hung, "the relay did not stop on SIGTERM");
+    assert!(
+        status.success(),
+        "SIGTERM stops the relay cleanly: {status}"
+    );
     drop(stdout);
     if json {
         let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
