@@ -196,7 +196,7 @@ pub(crate) struct UpArgs {
     /// Dial this peer (repeatable), in addition to the peers in the config.
     #[arg(long, value_name = "MULTIADDR")]
     pub(crate) peer: Vec<String>,
-    /// Use this relay (repeatable; a `coop relay` address ending in /p2p/<peer id>): reserve a
+    /// Use this relay (repeatable; a `coop relay` address ending in /p2p/PEER_ID): reserve a
     /// slot on it, meet the other members at its rendezvous point, reach them through it.
     #[arg(long, value_name = "MULTIADDR")]
     pub(crate) relay: Vec<String>,
