@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod catch_up;
 mod relay_cli;
 
 use coop_node::reach_status::PeerLink;
@@ -73,13 +74,10 @@ impl Internet {
         format!("{}{which}", self.tag)
     }
 
-    /// Builds it; `random_nat` makes r2 masquerade with fully random source ports.
-    fn create(random_nat: bool) -> Result<Internet, String> {
-        let tag = format!(
-            "cn{}{}",
-            std::process::id() % 100_000,
-            if random_nat { "r" } else { "d" }
-        );
+    /// Builds it; `random_nat` makes r2 masquerade with fully random source ports. `label`
+    /// tells apart the internets of tests running at once.
+    fn create(random_nat: bool, label: char) -> Result<Internet, String> {
+        let tag = format!("cn{}{label}", std::process::id() % 100_000);
         let mut net = Internet {
             tag: tag.clone(),
             names: Vec::new(),
@@ -160,7 +158,41 @@ impl Internet {
                 "add rule ip coopnat forwarded iifname \"{wan}\" ct state new drop"
             ))?;
         }
+        // Count what the relay carries (its TCP port, both directions).
+        let nft = |rule: &str| run("ip", &["netns", "exec", &p, "nft", rule]);
+        nft("add table ip coopnat")?;
+        nft("add chain ip coopnat inbound { type filter hook input priority 0 ; }")?;
+        nft("add rule ip coopnat inbound tcp dport 4001 counter")?;
+        nft("add chain ip coopnat outbound { type filter hook output priority 0 ; }")?;
+        nft("add rule ip coopnat outbound tcp sport 4001 counter")?;
         Ok(net)
+    }
+
+    /// Bytes the relay received and sent on its port so far (IP packets, headers included).
+    fn relay_bytes(&self) -> (u64, u64) {
+        let text = run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &self.ns("pub"),
+                "nft",
+                "list",
+                "table",
+                "ip",
+                "coopnat",
+            ],
+        )
+        .unwrap_or_default();
+        let counters: Vec<u64> = text
+            .lines()
+            .filter_map(|l| l.split("bytes ").nth(1))
+            .filter_map(|b| b.split_whitespace().next()?.parse().ok())
+            .collect();
+        (
+            counters.first().copied().unwrap_or(0),
+            counters.get(1).copied().unwrap_or(0),
+        )
     }
 }
 
@@ -291,8 +323,8 @@ fn link<'a>(s: &'a Status, peer: &str) -> Option<&'a PeerLink> {
 }
 
 /// Builds the internet, or says why it cannot (a skip, or a failure under CI).
-fn internet(random_nat: bool) -> Option<Internet> {
-    match Internet::create(random_nat) {
+fn internet(random_nat: bool, label: char) -> Option<Internet> {
+    match Internet::create(random_nat, label) {
         Ok(net) => Some(net),
         Err(why) if in_ci() => {
             panic!("CI=true but the NAT namespaces cannot be created here: {why}")
@@ -357,9 +389,9 @@ fn alice_and_bob(net: &Internet, want_direct: bool) -> Figures {
         root.path().join("relay.log"),
     );
     let mut first = String::new();
-    BufReader::new(relay.child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    // Kept open while the relay runs: it prints a last line when it stops.
+    let mut relay_out = BufReader::new(relay.child.stdout.take().unwrap());
+    relay_out.read_line(&mut first).unwrap();
     let printed: serde_json::Value = serde_json::from_str(first.trim()).unwrap_or_else(|e| {
         panic!(
             "relay printed {first:?} ({e})\n--- relay ---\n{}",
@@ -518,6 +550,7 @@ fn alice_and_bob(net: &Internet, want_direct: bool) -> Figures {
     }
     drop((a, b));
     drop(relay);
+    drop(relay_out);
     Figures {
         first_sync,
         via_at_sync,
@@ -527,7 +560,9 @@ fn alice_and_bob(net: &Internet, want_direct: bool) -> Figures {
 
 #[test]
 fn members_behind_two_nats_converge_and_end_up_directly_connected() {
-    let Some(net) = internet(false) else { return };
+    let Some(net) = internet(false, 'd') else {
+        return;
+    };
     let f = alice_and_bob(&net, true);
     println!(
         "nat (masquerade): first completed sync {:.1} s after coop up (connection then {}); direct (DCUtR) after {:.1} s",
@@ -539,7 +574,9 @@ fn members_behind_two_nats_converge_and_end_up_directly_connected() {
 
 #[test]
 fn members_behind_a_hole_punch_defeating_nat_converge_over_the_relay() {
-    let Some(net) = internet(true) else { return };
+    let Some(net) = internet(true, 'r') else {
+        return;
+    };
     let f = alice_and_bob(&net, false);
     assert_eq!(
         f.via_at_sync,
