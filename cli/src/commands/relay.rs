@@ -30,6 +30,9 @@ pub(crate) fn relay(args: &RelayArgs, data_dir: Option<PathBuf>, json: bool) -> 
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        // Handle the signals before printing the addresses: whoever reads them may stop the
+        // relay at once.
+        let shutdown = shutdown_signal()?;
         let relay = Relay::start(RelayOptions {
             community: invite.community,
             psk: invite.psk,
@@ -49,7 +52,7 @@ pub(crate) fn relay(args: &RelayArgs, data_dir: Option<PathBuf>, json: bool) -> 
         }
         out.flush()?;
         drop(out);
-        relay.run(shutdown_signal()).await;
+        relay.run(shutdown).await;
         anyhow::Ok(())
     })?;
     Ok(Report::new(
@@ -58,24 +61,27 @@ pub(crate) fn relay(args: &RelayArgs, data_dir: Option<PathBuf>, json: bool) -> 
     ))
 }
 
-/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+/// A future that resolves on Ctrl-C (SIGINT) or SIGTERM; the handlers are installed when
+/// this returns, not when the future is first polled.
+#[cfg(unix)]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
-    tracing::info!("shutting down");
+        tracing::info!("shutting down");
+    })
+}
+
+/// A future that resolves on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    })
 }
