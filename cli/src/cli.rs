@@ -62,6 +62,9 @@ pub(crate) enum Command {
     },
     /// Run the node in the foreground until Ctrl-C or SIGTERM.
     Up(UpArgs),
+    /// Run a relay for your community (circuit relay, AutoNAT, rendezvous point) on a
+    /// machine members can reach, until Ctrl-C or SIGTERM; prints its addresses.
+    Relay(RelayArgs),
     /// Identity, community, membership, peers, heads and record counts.
     Status,
     /// Members with their roles and status.
@@ -231,6 +234,10 @@ pub(crate) struct UpArgs {
     /// Dial this peer (repeatable), in addition to the peers in the config.
     #[arg(long, value_name = "MULTIADDR")]
     pub(crate) peer: Vec<String>,
+    /// Use this relay (repeatable; a `coop relay` address ending in /p2p/PEER_ID): reserve a
+    /// slot on it, meet the other members at its rendezvous point, reach them through it.
+    #[arg(long, value_name = "MULTIADDR")]
+    pub(crate) relay: Vec<String>,
     /// Do not discover peers with mDNS.
     #[arg(long)]
     pub(crate) no_mdns: bool,
@@ -260,6 +267,18 @@ pub(crate) enum ServiceAction {
     Uninstall,
     /// Whether the unit is installed (and, with systemd, running).
     Status,
+}
+
+/// `coop relay`'s arguments (`--data-dir` keeps its identity, so its address is stable).
+#[derive(Debug, Args)]
+pub(crate) struct RelayArgs {
+    /// An invite code of the community to serve (any member's `coop invite`): it carries the
+    /// community and its LAN key.
+    #[arg(long, value_name = "CODE")]
+    pub(crate) invite: String,
+    /// Listen on this multiaddr (repeatable), e.g. /ip4/0.0.0.0/tcp/4001.
+    #[arg(long, value_name = "MULTIADDR", required = true)]
+    pub(crate) listen: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

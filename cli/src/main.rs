@@ -24,8 +24,8 @@ use serde_json::json;
 use crate::app::{App, Report};
 use crate::cli::{Cli, Command};
 use crate::commands::{
-    aid, audit, demo, governance, insight, membership, pools, purchase, repair, service, shell,
-    support, timebank, ui, up,
+    aid, audit, demo, governance, insight, membership, pools, purchase, relay, repair, service,
+    shell, support, timebank, ui, up,
 };
 
 fn main() -> ExitCode {
@@ -107,6 +107,7 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
     match &cli.command {
         Command::Completions { shell } => return shell::completions(*shell),
         Command::Man { out } => return shell::man(out.as_deref()),
+        Command::Relay(args) => return relay::relay(args, cli.data_dir.clone(), cli.json),
         _ => {}
     }
     let app = App::new(cli.data_dir)?;
@@ -124,7 +125,9 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
         Command::Members => membership::members(&app),
         Command::Profile { member } => timebank::profile(&app, &member),
         Command::Inbox => timebank::inbox(&app),
-        Command::Completions { .. } | Command::Man { .. } => unreachable!("handled above"),
+        Command::Completions { .. } | Command::Man { .. } | Command::Relay(_) => {
+            unreachable!("handled above")
+        }
         Command::Hours(cmd) => timebank::hours(&app, cmd),
         Command::Balance { member } => timebank::balance(&app, member.as_deref()),
         Command::Proposal(cmd) => support::proposal(&app, cmd),

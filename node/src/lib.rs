@@ -10,6 +10,9 @@
 //! - [`app`]: the member's web app on the loopback port (docs/APP.md): pages, forms, sessions.
 //! - [`run`]: the running node (`coop up`): [`run::run`], [`run::start`], [`NodeHandle`].
 //! - [`net`]: the swarm event loop (gossip, catch-up sync, discovery, peer penalties).
+//! - [`reach`]: reaching members behind NATs: relay client, AutoNAT, DCUtR, rendezvous.
+//! - [`reach_status`]: what `coop status` shows of it ([`reach_status::ReachStatus`]).
+//! - [`relay`]: `coop relay`, a community's relay, AutoNAT server and rendezvous point.
 //! - `peers`: the peer table and sync driver as sans-I/O state, driven by [`net`].
 //! - [`wire`]: the wire protocols (transport, gossip framing, sync messages, peer scoring).
 //! - `actor`: the store actor that owns the [`LocalNode`] while the node runs.
@@ -31,6 +34,9 @@ pub mod local;
 mod manifest;
 pub mod net;
 mod peers;
+pub mod reach;
+pub mod reach_status;
+pub mod relay;
 pub mod repair;
 pub mod run;
 pub mod store;

@@ -52,6 +52,9 @@ pub struct Status {
     pub listen: Vec<String>,
     /// Envelopes peers sent that the gate refused (when running).
     pub rejected_from_peers: u64,
+    /// Reachability: AutoNAT's verdict, relays, direct or relayed peers (when running).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reach: Option<crate::reach_status::ReachStatus>,
 }
 
 /// What `coop verify` found.
@@ -355,6 +358,7 @@ impl LocalNode {
             peers: Vec::new(),
             listen: Vec::new(),
             rejected_from_peers: 0,
+            reach: None,
         }
     }
 

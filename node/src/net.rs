@@ -11,6 +11,9 @@
 //!   peer, and when gossip shows we lack something. At most one outgoing sync per peer.
 //! - Discovery: explicit peers are dialed at start and re-dialed while disconnected (back-off
 //!   from [`REDIAL_MIN`] to [`REDIAL_MAX`]); mDNS discoveries are dialed.
+//! - Reach (members behind NATs): reservations on the relays, rendezvous, AutoNAT and
+//!   DCUtR are `reach.rs`'s state ([`crate::reach::Reach`]); this loop hands it the events
+//!   that concern it and performs its actions (the `// Reach` blocks below).
 //!
 //! The rules about peers (misbehaviour points, bans, foreign peers, which peer to sync
 //! with, re-dial back-off) are sans-I/O state in `peers.rs`; this loop feeds it what
@@ -57,6 +60,8 @@ use crate::error::NodeError;
 use crate::event::NodeEvent;
 use crate::local::Status;
 use crate::peers::{Action, Input, Peers};
+use crate::reach::{self, Reach, ReachAction};
+use crate::reach_status::ReachStatus;
 use crate::wire::{self, GossipMessage, SyncRequest, SyncResponse, SYNC_BATCH, SYNC_MAX_PROOFS};
 
 pub use crate::peers::{
@@ -70,8 +75,9 @@ pub const MDNS_QUERY_INTERVAL: Duration = Duration::from_secs(30);
 pub const MAX_ESTABLISHED_INCOMING: u32 = 48;
 /// Most established outgoing connections.
 pub const MAX_ESTABLISHED_OUTGOING: u32 = 48;
-/// Most connections to one peer.
-pub const MAX_ESTABLISHED_PER_PEER: u32 = 2;
+/// Most connections to one peer: a direct one, a relayed one it was upgraded from (DCUtR),
+/// and one more for two dials that cross.
+pub const MAX_ESTABLISHED_PER_PEER: u32 = 3;
 /// Most connections being set up, in each direction.
 pub const MAX_PENDING_CONNECTIONS: u32 = 16;
 /// Connections with nothing to do are closed after this long (ping and the periodic sync
@@ -104,6 +110,8 @@ pub(crate) struct Behaviour {
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     mdns: Toggle<mdns::tokio::Behaviour>,
+    /// Relay client, DCUtR, AutoNAT, rendezvous client (`reach.rs`).
+    reach: reach::Behaviour,
 }
 
 impl std::fmt::Debug for Behaviour {
@@ -148,6 +156,7 @@ pub(crate) fn build_swarm(
     } else {
         None
     };
+    let (reach_behaviour, relay_transport) = reach::Behaviour::new(keypair);
     let behaviour = Behaviour {
         limits: connection_limits::Behaviour::new(limits),
         blocked: allow_block_list::Behaviour::default(),
@@ -159,9 +168,10 @@ pub(crate) fn build_swarm(
         ),
         ping: ping::Behaviour::new(ping::Config::new().with_interval(PING_INTERVAL)),
         mdns: Toggle::from(mdns),
+        reach: reach_behaviour,
     };
     Ok(Swarm::new(
-        wire::transport(keypair, psk),
+        reach::transport(keypair, psk, relay_transport),
         behaviour,
         peer_id,
         libp2p::swarm::Config::with_tokio_executor()
@@ -211,6 +221,7 @@ pub(crate) struct NetSnapshot {
     pub(crate) listen_failures: usize,
     pub(crate) rejected_from_peers: u64,
     pub(crate) stats: NetStats,
+    pub(crate) reach: ReachStatus,
 }
 
 impl NetSnapshot {
@@ -220,6 +231,7 @@ impl NetSnapshot {
         status.peers = self.peers.clone();
         status.listen = self.listen.clone();
         status.rejected_from_peers = self.rejected_from_peers;
+        status.reach = Some(self.reach.clone());
         status
     }
 }
@@ -269,6 +281,8 @@ pub(crate) struct EventLoop {
     listen_failures: usize,
     rejected_from_peers: u64,
     sync_rounds: u64,
+    /// Relays, rendezvous, AutoNAT's verdict, direct or relayed connections.
+    reach: Reach,
 }
 
 impl std::fmt::Debug for EventLoop {
@@ -297,8 +311,10 @@ impl EventLoop {
         channels: Channels,
         sync_interval: Duration,
         peers: Vec<Multiaddr>,
+        reach: Reach,
     ) -> EventLoop {
         EventLoop {
+            reach,
             swarm,
             topic: wire::topic(&community),
             community,
@@ -348,6 +364,7 @@ impl EventLoop {
                 _ = anti_entropy.tick() => self.drive(Input::AntiEntropy),
                 _ = maintenance.tick() => {
                     self.drive(Input::Tick);
+                    self.reach_tick();
                     self.update_snapshot();
                 }
                 r = self.stop.changed() => {
@@ -389,7 +406,46 @@ impl EventLoop {
             s.listen_failures = self.listen_failures;
             s.rejected_from_peers = self.rejected_from_peers;
             s.stats = stats;
+            s.reach = self.reach.status();
         });
+    }
+
+    // Reach: the relays, rendezvous, AutoNAT and DCUtR (state in `reach.rs`).
+
+    fn reach_tick(&mut self) {
+        let actions = self
+            .reach
+            .tick(&mut self.swarm.behaviour_mut().reach, Instant::now());
+        self.reach_actions(actions);
+    }
+
+    fn reach_actions(&mut self, actions: Vec<ReachAction>) {
+        for a in actions {
+            match a {
+                ReachAction::Listen { relay, addr } => {
+                    let id = match self.swarm.listen_on(addr.clone()) {
+                        Ok(id) => Some(id),
+                        Err(e) => {
+                            tracing::warn!(%addr, error = %e, "cannot listen through the relay");
+                            None
+                        }
+                    };
+                    self.reach.listening(relay, id);
+                }
+                ReachAction::Dial { peer, addrs } => {
+                    if self.peers.is_banned(&peer) || self.peers.is_foreign(&peer) {
+                        continue;
+                    }
+                    let opts = DialOpts::peer_id(peer)
+                        .condition(PeerCondition::DisconnectedAndNotDialing)
+                        .addresses(addrs)
+                        .build();
+                    if let Err(e) = self.swarm.dial(opts) {
+                        tracing::debug!(%peer, error = %e, "dial through the relay failed");
+                    }
+                }
+            }
+        }
     }
 
     fn on_command(&mut self, cmd: NetCommand) {
@@ -476,13 +532,28 @@ impl EventLoop {
                     }
                 }
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Reach(e)) => {
+                let actions =
+                    self.reach
+                        .on_event(&mut self.swarm.behaviour_mut().reach, e, Instant::now());
+                self.reach_actions(actions);
+                self.update_snapshot();
+            }
             SwarmEvent::Behaviour(_) => {}
             SwarmEvent::ConnectionEstablished {
                 peer_id,
+                connection_id,
                 endpoint,
                 num_established,
                 ..
             } => {
+                self.reach.connected(
+                    &mut self.swarm.behaviour_mut().reach,
+                    peer_id,
+                    connection_id,
+                    &endpoint,
+                    Instant::now(),
+                );
                 let first = num_established.get() == 1;
                 if first {
                     tracing::info!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
@@ -501,10 +572,20 @@ impl EventLoop {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established: 0,
+                connection_id,
+                num_established,
+                ..
+            } if num_established > 0 => {
+                self.reach.disconnected(peer_id, connection_id);
+                self.update_snapshot();
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                connection_id,
                 cause,
                 ..
             } => {
+                self.reach.disconnected(peer_id, connection_id);
                 tracing::info!(peer = %peer_id, cause = ?cause, "disconnected");
                 self.drive(Input::Disconnected { peer: peer_id });
                 self.serving.remove(&peer_id);
@@ -524,6 +605,17 @@ impl EventLoop {
                 self.update_snapshot();
             }
             SwarmEvent::ListenerClosed {
+                listener_id,
+                addresses,
+                ..
+            } if self.reach.listener_closed(listener_id, Instant::now()) => {
+                for a in addresses {
+                    self.listen
+                        .remove(&a.with(Protocol::P2p(*self.swarm.local_peer_id())));
+                }
+                self.update_snapshot();
+            }
+            SwarmEvent::ListenerClosed {
                 reason: Err(e),
                 addresses,
                 ..
@@ -535,6 +627,11 @@ impl EventLoop {
                 }
                 self.listen_failures += 1;
                 self.update_snapshot();
+            }
+            SwarmEvent::ListenerError {
+                listener_id, error, ..
+            } if self.reach.is_relay_listener(listener_id) => {
+                tracing::debug!(%error, "relay listener error");
             }
             SwarmEvent::ListenerError { error, .. } => {
                 tracing::warn!(%error, "listener error");
@@ -822,6 +919,13 @@ impl EventLoop {
             self.peers.handle(input, Instant::now()).into();
         while let Some(action) = todo.pop_front() {
             match action {
+                // Relays hold no ledger: nothing to sync with them.
+                Action::SyncRound(peer) if self.reach.is_relay(&peer) => {
+                    todo.extend(
+                        self.peers
+                            .handle(Input::SyncFinished { peer, more: false }, Instant::now()),
+                    );
+                }
                 Action::SyncRound(peer) => self.request_clock(peer),
                 Action::SetAppScore { peer, score } => {
                     self.swarm

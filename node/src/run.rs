@@ -26,6 +26,7 @@ use crate::datadir::DataDir;
 use crate::error::NodeError;
 use crate::local::{LocalNode, Status};
 use crate::net::{self, Channels, EventLoop, NetCommand, NetSnapshot, NetStats};
+use crate::reach::Reach;
 use crate::wire;
 
 pub use crate::event::NodeEvent;
@@ -46,6 +47,10 @@ pub struct RunOptions {
     pub mdns: bool,
     /// How often to run anti-entropy sync with every connected peer.
     pub sync_interval: Duration,
+    /// Relays (multiaddrs ending in `/p2p/<relay peer id>`, from `coop relay`): the node
+    /// reserves a slot on each, meets the other members at its rendezvous point and reaches
+    /// them through it (then directly, when hole punching works). See `reach.rs`.
+    pub relays: Vec<String>,
     /// Serve the API read-only on 127.0.0.1 for the app (`--no-ui` turns it off).
     pub ui: bool,
     /// The app's port; else the one kept in config.json; else one the OS picks (then kept).
@@ -57,6 +62,7 @@ impl Default for RunOptions {
         RunOptions {
             listen: vec!["/ip4/0.0.0.0/tcp/0".into()],
             peers: Vec::new(),
+            relays: Vec::new(),
             mdns: true,
             sync_interval: Duration::from_secs(10),
             ui: true,
@@ -124,6 +130,9 @@ pub async fn start(dir: DataDir, opts: RunOptions) -> Result<NodeHandle, NodeErr
         }
     }
     let peers = parse_addrs(&peer_strs, "peer address")?;
+    let relays = parse_addrs(&opts.relays, "relay address")?;
+    let reach = Reach::new(peer_id, &community, relays, std::time::Instant::now())
+        .map_err(NodeError::InvalidInput)?;
 
     let node = {
         let dir = dir.clone();
@@ -169,6 +178,7 @@ pub async fn start(dir: DataDir, opts: RunOptions) -> Result<NodeHandle, NodeErr
         },
         opts.sync_interval,
         peers,
+        reach,
     );
     for addr in &listen {
         if let Err(e) = event_loop.listen_on(addr.clone()) {

@@ -137,6 +137,7 @@ pub fn test_options(peers: Vec<String>) -> RunOptions {
         sync_interval: TEST_SYNC_INTERVAL,
         ui: false,
         ui_port: None,
+        ..RunOptions::default()
     }
 }
 

@@ -269,6 +269,9 @@ pub(crate) fn status(app: &App) -> Result<Report> {
     for p in &s.peers {
         line("peer", p.clone());
     }
+    for (k, v) in crate::commands::reach::reach_lines(&s) {
+        line(k, v);
+    }
     line(
         "changes",
         format!(

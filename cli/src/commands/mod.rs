@@ -8,6 +8,8 @@ pub(crate) mod insight;
 pub(crate) mod membership;
 pub(crate) mod pools;
 pub(crate) mod purchase;
+pub(crate) mod reach;
+pub(crate) mod relay;
 pub(crate) mod repair;
 pub(crate) mod service;
 pub(crate) mod shell;

@@ -39,6 +39,7 @@ pub(crate) fn up(app: &App, args: UpArgs, json: bool) -> Result<Report> {
     let opts = RunOptions {
         listen,
         peers: args.peer,
+        relays: args.relay,
         mdns: !args.no_mdns,
         sync_interval: Duration::from_secs(args.sync_interval),
         ui: !args.no_ui,

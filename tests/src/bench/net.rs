@@ -95,6 +95,7 @@ pub fn options(peers: Vec<String>) -> RunOptions {
         sync_interval: SYNC_INTERVAL,
         ui: false,
         ui_port: None,
+        ..RunOptions::default()
     }
 }
 
