@@ -53,6 +53,7 @@ pub(crate) async fn start_app_node(dir: &DataDir, peers: Vec<String>) -> NodeHan
             sync_interval: TEST_SYNC_INTERVAL,
             ui: true,
             ui_port: None,
+            relays: Vec::new(),
         },
     )
     .await
