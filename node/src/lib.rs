@@ -9,6 +9,7 @@
 //! - [`api`]: the local HTTP/JSON API (docs/API.md), its server limits and its client.
 //! - [`run`]: the running node (`coop up`): [`run::run`], [`run::start`], [`NodeHandle`].
 //! - [`net`]: the swarm event loop (gossip, catch-up sync, discovery, peer penalties).
+//! - [`peerstore`]: the peer store (`peers.json`): addresses that worked, redialled on start.
 //! - `peers`: the peer table and sync driver as sans-I/O state, driven by [`net`].
 //! - [`wire`]: the wire protocols (transport, gossip framing, sync messages, peer scoring).
 //! - `actor`: the store actor that owns the [`LocalNode`] while the node runs.
@@ -29,6 +30,7 @@ pub mod local;
 mod manifest;
 pub mod net;
 mod peers;
+pub mod peerstore;
 pub mod repair;
 pub mod run;
 pub mod store;
@@ -38,6 +40,6 @@ pub use backend::Backend;
 pub use datadir::{Config, DataDir};
 pub use error::NodeError;
 pub use event::NodeEvent;
-pub use local::{LocalNode, ProofIngest, Status, VerifyReport};
+pub use local::{LocalNode, MdnsStatus, ProofIngest, Status, VerifyReport};
 pub use run::{NodeHandle, RunOptions};
 pub use store::Store;

@@ -52,6 +52,22 @@ pub struct Status {
     pub listen: Vec<String>,
     /// Envelopes peers sent that the gate refused (when running).
     pub rejected_from_peers: u64,
+    /// LAN discovery (when running): whether mDNS is on, whom it found, for how long it ran.
+    #[serde(default)]
+    pub mdns: MdnsStatus,
+}
+
+/// What mDNS did, for the status hint "mDNS: on, no neighbour found yet (N s)".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MdnsStatus {
+    /// Whether the node discovers peers on the LAN by mDNS.
+    pub on: bool,
+    /// Neighbours mDNS sees on the LAN now.
+    pub neighbours: usize,
+    /// Neighbours mDNS found since the node started.
+    pub found: u64,
+    /// Seconds since the node started looking.
+    pub searching_secs: u64,
 }
 
 /// What `coop verify` found.
@@ -355,6 +371,7 @@ impl LocalNode {
             peers: Vec::new(),
             listen: Vec::new(),
             rejected_from_peers: 0,
+            mdns: MdnsStatus::default(),
         }
     }
 
