@@ -55,6 +55,9 @@ pub(crate) enum Command {
         /// The code from `coop invite` (starts with `coop1`).
         code: String,
     },
+    /// Peers this node remembers and dials on start, and the community's relays.
+    #[command(subcommand)]
+    Peer(crate::commands::peer::PeerCommand),
     /// Vouch for a pending member.
     Vouch {
         /// Display name or id prefix.

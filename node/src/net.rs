@@ -67,7 +67,8 @@ use crate::wire::{self, GossipMessage, SyncRequest, SyncResponse, SYNC_BATCH, SY
 
 pub use crate::peers::{
     BAN_DURATION, BAN_THRESHOLD, FOREIGN_MEMORY, MAX_BANS, MAX_DIAL_TARGETS, MAX_FOREIGN,
-    MAX_TRACKED_PEERS, MISBEHAVIOUR_DECAY, REDIAL_MAX, REDIAL_MIN,
+    MAX_NEIGHBOURS, MAX_NEIGHBOUR_ADDRS, MAX_TRACKED_PEERS, MISBEHAVIOUR_DECAY, REDIAL_MAX,
+    REDIAL_MIN,
 };
 
 /// How often mDNS asks the LAN who is there (after its first probes at 0.5, 1, 2, 4 and

@@ -192,6 +192,19 @@ pub fn peer_in(addr: &Multiaddr) -> Option<PeerId> {
         .last()
 }
 
+/// The libp2p peer id of a device (its node's id: the device key is the node's key).
+pub fn device_peer_id(device: &coop_model::DeviceId) -> Option<PeerId> {
+    let pk = libp2p::identity::ed25519::PublicKey::try_from_bytes(&device.0).ok()?;
+    Some(libp2p::identity::PublicKey::from(pk).to_peer_id())
+}
+
+/// This data dir's own peer id.
+pub fn own_peer_id(dir: &DataDir) -> Result<PeerId, NodeError> {
+    Ok(crate::wire::keypair_from_seed(dir.device()?.seed())
+        .public()
+        .to_peer_id())
+}
+
 impl PeerBook {
     /// An empty book.
     pub fn new() -> PeerBook {
@@ -413,6 +426,15 @@ mod tests {
         parse_relay(&format!("/ip4/1.2.3.4/tcp/4001/p2p/{ID}")).unwrap();
         let e = parse_relay("/ip4/1.2.3.4/tcp/4001").unwrap_err().to_string();
         assert!(e.contains("peer id"), "{e}");
+    }
+
+    #[test]
+    fn a_device_id_gives_its_nodes_peer_id() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::new(tmp.path());
+        dir.init("A", [1; 32], [2; 32]).unwrap();
+        let device = dir.device().unwrap().device_id();
+        assert_eq!(device_peer_id(&device), Some(own_peer_id(&dir).unwrap()));
     }
 
     #[test]
