@@ -1,4 +1,5 @@
-//! mDNS discovery: two nodes with no peers configured find each other and converge.
+//! mDNS discovery: two nodes with no peers configured find each other and converge, also
+//! when the second starts long after the first (whose first mDNS probes are then over).
 //!
 //! libp2p's mDNS ignores loopback interfaces, and the host's real interface is not ours to
 //! multicast on. So the test makes two network namespaces joined by a veth pair (addresses
@@ -35,8 +36,9 @@ fn ip(args: &[&str]) -> Result<(), String> {
 }
 
 impl Namespaces {
-    fn create() -> Result<Namespaces, String> {
-        let tag = format!("cmd{}", std::process::id() % 1_000_000);
+    /// `test` tells apart the namespaces of tests running at once in this process.
+    fn create(test: char) -> Result<Namespaces, String> {
+        let tag = format!("cmd{}{test}", std::process::id() % 1_000_000);
         let ns = Namespaces {
             names: [format!("{tag}a"), format!("{tag}b")],
         };
@@ -133,19 +135,32 @@ fn peer_id_of(s: &Status) -> Option<String> {
         .map(str::to_string)
 }
 
-#[test]
-fn two_nodes_find_each_other_by_mdns() {
-    let ns = match Namespaces::create() {
-        Ok(ns) => ns,
-        // In CI a test that cannot run is a failure, never a silent skip.
+/// The namespaces, or `None` (skip, saying why) where they cannot be made — except under
+/// `CI=true`, where a test that cannot run is a failure, never a silent skip.
+fn namespaces(test: char) -> Option<Namespaces> {
+    match Namespaces::create(test) {
+        Ok(ns) => Some(ns),
         Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
             panic!("CI=true but network namespaces cannot be created here: {why}")
         }
         Err(why) => {
             println!("skipping the mDNS test: network namespaces cannot be created here ({why})");
-            return;
+            None
         }
-    };
+    }
+}
+
+/// Whether the two nodes are connected to each other and hold the same changes.
+fn linked_and_converged(sa: &Status, sb: &Status) -> bool {
+    let (ida, idb) = (peer_id_of(sa), peer_id_of(sb));
+    let linked = idb.is_some_and(|id| sa.peers.contains(&id))
+        && ida.is_some_and(|id| sb.peers.contains(&id));
+    linked && sa.digest == sb.digest && sa.changes == sb.changes
+}
+
+#[test]
+fn two_nodes_find_each_other_by_mdns() {
+    let Some(ns) = namespaces('x') else { return };
     let root = tempfile::tempdir().unwrap();
     let c = coop_tests::community(root.path(), 1);
     // Each writes something the other lacks.
@@ -163,10 +178,7 @@ fn two_nodes_find_each_other_by_mdns() {
     while Instant::now() < deadline {
         last = (status(&c.dirs[0]), status(&c.dirs[1]));
         if let (Some(sa), Some(sb)) = &last {
-            let (ida, idb) = (peer_id_of(sa), peer_id_of(sb));
-            let linked = idb.is_some_and(|id| sa.peers.contains(&id))
-                && ida.is_some_and(|id| sb.peers.contains(&id));
-            if linked && sa.digest == sb.digest && sa.changes == sb.changes {
+            if linked_and_converged(sa, sb) {
                 found = true;
                 break;
             }
@@ -191,4 +203,68 @@ fn two_nodes_find_each_other_by_mdns() {
         !c.dirs[0].api_socket().exists(),
         "graceful stop removes the socket"
     );
+}
+
+/// How long the first node runs alone: past its first mDNS probes (0.5 + 1 + 2 + 4 + 8 s),
+/// so only its periodic queries, its answers and the newcomer's own probes are left.
+const ALONE: Duration = Duration::from_secs(20);
+/// How soon the late neighbour must be found and synced with once it starts.
+const LATE_DEADLINE: Duration = Duration::from_secs(30);
+
+#[test]
+fn a_late_neighbour_is_found_within_seconds() {
+    let Some(ns) = namespaces('y') else { return };
+    let root = tempfile::tempdir().unwrap();
+    let c = coop_tests::community(root.path(), 1);
+    for (i, dir) in c.dirs.iter().enumerate() {
+        let mut n = LocalNode::open(dir).unwrap();
+        n.submit(proposal(&format!("offline {i}")), T0 + 100)
+            .unwrap();
+    }
+    let a = NodeProc::start(&ns.names[0], c.dirs[0].root(), root.path().join("a.log"));
+    // Alone on its LAN, the first node says mDNS is on and has found nobody, for how long.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut alone = None;
+    while Instant::now() < deadline {
+        alone = status(&c.dirs[0]);
+        if alone
+            .as_ref()
+            .is_some_and(|s| s.mdns.searching_secs >= ALONE.as_secs())
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let alone = alone.unwrap_or_else(|| panic!("the first node runs\n{}", a.tail()));
+    assert!(alone.running && alone.mdns.on, "{alone:#?}");
+    assert_eq!((alone.mdns.found, alone.mdns.neighbours), (0, 0), "{alone:#?}");
+    assert!(alone.mdns.searching_secs >= ALONE.as_secs(), "{alone:#?}");
+    assert!(alone.peers.is_empty());
+
+    let started = Instant::now();
+    let b = NodeProc::start(&ns.names[1], c.dirs[1].root(), root.path().join("b.log"));
+    let mut last = (None, None);
+    let mut took = None;
+    while started.elapsed() < LATE_DEADLINE {
+        last = (status(&c.dirs[0]), status(&c.dirs[1]));
+        if let (Some(sa), Some(sb)) = &last {
+            if linked_and_converged(sa, sb) {
+                took = Some(started.elapsed());
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let Some(took) = took else {
+        panic!(
+            "the late neighbour was not found within {LATE_DEADLINE:?}: {last:#?}\n--- node a ---\n{}\n--- node b ---\n{}",
+            a.tail(),
+            b.tail()
+        );
+    };
+    println!("late neighbour found and synced {took:?} after it started");
+    let (_, Some(sb)) = &last else { unreachable!() };
+    assert!(sb.mdns.found >= 1 && sb.mdns.on, "{sb:#?}");
+    drop(b);
+    drop(a);
 }
