@@ -227,9 +227,21 @@ mod tests {
     #[test]
     fn a_bad_address_refuses_the_code_naming_it() {
         for (peers, relays, named) in [
-            (vec!["/ip4/10.0.0.2/tcp/4001", "not-an-addr"], vec![], "not-an-addr"),
-            (vec!["/ip4/0.0.0.0/tcp/4001"], vec![], "/ip4/0.0.0.0/tcp/4001"),
-            (vec![], vec!["/ip4/10.0.0.9/tcp/4001"], "/ip4/10.0.0.9/tcp/4001"),
+            (
+                vec!["/ip4/10.0.0.2/tcp/4001", "not-an-addr"],
+                vec![],
+                "not-an-addr",
+            ),
+            (
+                vec!["/ip4/0.0.0.0/tcp/4001"],
+                vec![],
+                "/ip4/0.0.0.0/tcp/4001",
+            ),
+            (
+                vec![],
+                vec!["/ip4/10.0.0.9/tcp/4001"],
+                "/ip4/10.0.0.9/tcp/4001",
+            ),
         ] {
             let inv = Invite {
                 peers: peers.iter().map(|s| s.to_string()).collect(),

@@ -57,9 +57,9 @@ use libp2p::{allow_block_list, connection_limits, identify, mdns, ping, Multiadd
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::actor::{GossipItem, Holdings, Missing, Publish, StoreHandle, SyncIngested, Verdict};
+use crate::datadir::DataDir;
 use crate::error::NodeError;
 use crate::event::NodeEvent;
-use crate::datadir::DataDir;
 use crate::local::{MdnsStatus, Status};
 use crate::peers::{Action, Input, Peers};
 use crate::peerstore::{self, Observation, Source};
@@ -602,7 +602,11 @@ impl EventLoop {
                 } else {
                     Source::Peer
                 };
-                for a in info.listen_addrs.into_iter().take(peerstore::MAX_ADDRS_PER_PEER) {
+                for a in info
+                    .listen_addrs
+                    .into_iter()
+                    .take(peerstore::MAX_ADDRS_PER_PEER)
+                {
                     let a = strip_p2p(&a).with(Protocol::P2p(peer_id));
                     if peerstore::parse_dialable(&a.to_string()).is_err()
                         || (is_loopback(&a) && !loopback)
@@ -649,7 +653,8 @@ impl EventLoop {
                 }
                 if endpoint.is_dialer() {
                     // An address that worked: kept, so a restart dials it again.
-                    let addr = strip_p2p(endpoint.get_remote_address()).with(Protocol::P2p(peer_id));
+                    let addr =
+                        strip_p2p(endpoint.get_remote_address()).with(Protocol::P2p(peer_id));
                     let source = self.source_of(&peer_id, &addr);
                     self.observe(addr, source, true);
                 }

@@ -366,14 +366,24 @@ impl Peers {
             && !self.foreign.contains_key(peer)
     }
 
-    fn discovered(&mut self, peer: PeerId, addrs: Vec<Multiaddr>, now: Instant, out: &mut Vec<Action>) {
+    fn discovered(
+        &mut self,
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
         if !self.neighbours.contains_key(&peer) {
             if self.neighbours.len() >= MAX_NEIGHBOURS {
                 // The neighbour due latest (the one failing longest) makes room.
                 let victim = self
                     .neighbours
                     .iter()
-                    .max_by(|a, b| a.1.next_attempt.cmp(&b.1.next_attempt).then_with(|| a.0.cmp(b.0)))
+                    .max_by(|a, b| {
+                        a.1.next_attempt
+                            .cmp(&b.1.next_attempt)
+                            .then_with(|| a.0.cmp(b.0))
+                    })
                     .map(|(p, _)| *p);
                 if let Some(v) = victim {
                     self.neighbours.remove(&v);
@@ -1105,7 +1115,10 @@ mod tests {
         let t = at + secs(300);
         assert_eq!(neighbour_dials(&p.handle(Input::Tick, t)), vec![a]);
         assert!(neighbour_dials(&p.handle(Input::Tick, t + secs(1))).is_empty());
-        assert_eq!(neighbour_dials(&p.handle(Input::Tick, t + secs(2))), vec![a]);
+        assert_eq!(
+            neighbour_dials(&p.handle(Input::Tick, t + secs(2))),
+            vec![a]
+        );
         // mDNS no longer sees it: forgotten, never dialed again.
         let _ = p.handle(
             Input::Expired {

@@ -172,7 +172,8 @@ pub fn parse_dialable(addr: &str) -> Result<Multiaddr, AddrError> {
 /// Parses a relay's address: dialable and naming the relay's peer id (`/p2p/<id>` last).
 pub fn parse_relay(addr: &str) -> Result<Multiaddr, AddrError> {
     let m = parse_dialable(addr)?;
-    if !matches!(m.iter().last(), Some(Protocol::P2p(_))) || m.iter().any(|p| p == Protocol::P2pCircuit)
+    if !matches!(m.iter().last(), Some(Protocol::P2p(_)))
+        || m.iter().any(|p| p == Protocol::P2pCircuit)
     {
         return Err(AddrError::NotDialable {
             addr: addr.to_string(),
@@ -395,7 +396,9 @@ mod tests {
     const ID: &str = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA";
 
     fn addr(port: u16) -> Multiaddr {
-        format!("/ip4/10.0.0.1/tcp/{port}/p2p/{ID}").parse().unwrap()
+        format!("/ip4/10.0.0.1/tcp/{port}/p2p/{ID}")
+            .parse()
+            .unwrap()
     }
 
     #[test]
@@ -424,7 +427,9 @@ mod tests {
             assert!(!e.contains('\n'));
         }
         parse_relay(&format!("/ip4/1.2.3.4/tcp/4001/p2p/{ID}")).unwrap();
-        let e = parse_relay("/ip4/1.2.3.4/tcp/4001").unwrap_err().to_string();
+        let e = parse_relay("/ip4/1.2.3.4/tcp/4001")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("peer id"), "{e}");
     }
 
@@ -502,7 +507,10 @@ mod tests {
             .unwrap();
         // A hand-edited bad entry beside a good one.
         let mut text = std::fs::read_to_string(dir.peers_path()).unwrap();
-        text = text.replace("\"peers\": [", "\"peers\": [{\"addr\": \"garbage\", \"source\": \"manual\"},");
+        text = text.replace(
+            "\"peers\": [",
+            "\"peers\": [{\"addr\": \"garbage\", \"source\": \"manual\"},",
+        );
         std::fs::write(dir.peers_path(), text).unwrap();
         let (book, _) = dir.peer_book();
         let (ok, warnings) = book.dialable();

@@ -393,7 +393,8 @@ fn dial_targets(
         .into_iter()
         .zip(book.peers.iter().map(|p| p.last_seen))
         .collect();
-    stored.sort_by_key(|((_, s), seen)| (std::cmp::Reverse(s.is_given()), std::cmp::Reverse(*seen)));
+    stored
+        .sort_by_key(|((_, s), seen)| (std::cmp::Reverse(s.is_given()), std::cmp::Reverse(*seen)));
     for ((a, s), _) in stored {
         push(a, s);
     }

@@ -12,9 +12,9 @@ use serde_json::json;
 
 use crate::app::{self, App, Report};
 use crate::invite::{Invite, MAX_PEERS, MAX_RELAYS};
-use coop_node::peerstore;
 use crate::parse::Param;
 use crate::show::{self, Table};
+use coop_node::peerstore;
 
 fn seed() -> [u8; 32] {
     let mut s = [0u8; 32];

@@ -67,7 +67,10 @@ fn list(app: &App) -> Result<Report> {
     let config = app.dir.config()?;
     let (book, warning) = app.dir.peer_book();
     let running = running_status(&app.dir);
-    let connected: Vec<String> = running.as_ref().map(|s| s.peers.clone()).unwrap_or_default();
+    let connected: Vec<String> = running
+        .as_ref()
+        .map(|s| s.peers.clone())
+        .unwrap_or_default();
     let names = names(app);
     let now = app.now.max(0) as u64;
     let mut rows = Vec::new();
@@ -150,7 +153,11 @@ fn add(app: &App, addr: &str) -> Result<Report> {
         json!({ "addr": m.to_string(), "added": new }),
         format!(
             "{} {m}.{note}\n",
-            if new { "Remembered" } else { "Already remembered (now as manual)" }
+            if new {
+                "Remembered"
+            } else {
+                "Already remembered (now as manual)"
+            }
         ),
     ))
 }
@@ -167,7 +174,9 @@ fn remove(app: &App, what: &str) -> Result<Report> {
     if keys.is_empty() {
         keys.push(what.to_string());
     }
-    let (removed, _) = app.dir.update_peer_book(|b| keys.iter().map(|k| b.remove(k)).sum::<usize>())?;
+    let (removed, _) = app
+        .dir
+        .update_peer_book(|b| keys.iter().map(|k| b.remove(k)).sum::<usize>())?;
     let mut config = app.dir.config()?;
     let before = config.peers.len();
     config.peers.retain(|p| {
@@ -175,7 +184,9 @@ fn remove(app: &App, what: &str) -> Result<Report> {
             .ok()
             .and_then(|m| peerstore::peer_in(&m))
             .map(|p| p.to_string());
-        !keys.iter().any(|k| p == k || peer.as_deref() == Some(k.as_str()))
+        !keys
+            .iter()
+            .any(|k| p == k || peer.as_deref() == Some(k.as_str()))
     });
     let from_config = before - config.peers.len();
     if from_config > 0 {
@@ -215,9 +226,7 @@ fn remove_relay(app: &App, addr: &str) -> Result<Report> {
     let normal = peerstore::parse_dialable(addr)
         .map(|m| m.to_string())
         .unwrap_or_default();
-    config
-        .relays
-        .retain(|r| r != addr.trim() && *r != normal);
+    config.relays.retain(|r| r != addr.trim() && *r != normal);
     if config.relays.len() == before {
         bail!("no relay {addr:?} in config.json (see `coop peer list`)");
     }

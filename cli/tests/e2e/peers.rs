@@ -25,26 +25,44 @@ fn peers_and_relays_are_added_listed_carried_by_invites_and_removed() {
     // Bad addresses: exit 1, one line naming the address, nothing stored.
     for (args, named) in [
         (vec!["peer", "add", "bogus"], "bogus"),
-        (vec!["peer", "add", "/ip4/10.1.2.3/tcp/0"], "/ip4/10.1.2.3/tcp/0"),
-        (vec!["peer", "add", "--relay", "/ip4/10.1.2.3/tcp/4001"], "/ip4/10.1.2.3/tcp/4001"),
+        (
+            vec!["peer", "add", "/ip4/10.1.2.3/tcp/0"],
+            "/ip4/10.1.2.3/tcp/0",
+        ),
+        (
+            vec!["peer", "add", "--relay", "/ip4/10.1.2.3/tcp/4001"],
+            "/ip4/10.1.2.3/tcp/4001",
+        ),
     ] {
         let r = coop(&alice, &args).code(1);
         assert!(r.stderr.contains(named), "{args:?}: {}", r.stderr);
         assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
     }
-    assert_eq!(json(&alice, &["peer", "list"])["peers"], serde_json::json!([]));
+    assert_eq!(
+        json(&alice, &["peer", "list"])["peers"],
+        serde_json::json!([])
+    );
 
     assert_eq!(json(&alice, &["peer", "add", &peer])["added"], true);
-    assert_eq!(json(&alice, &["peer", "add", "--relay", &relay])["added"], true);
+    assert_eq!(
+        json(&alice, &["peer", "add", "--relay", &relay])["added"],
+        true
+    );
     let list = json(&alice, &["peer", "list"]);
     let row = &list["peers"][0];
     assert_eq!(s(row, "addr"), peer);
     assert_eq!(s(row, "source"), "manual");
     assert_eq!(s(row, "peer"), ID);
-    assert!(row["last_seen"].is_null() && row["connected"].is_null(), "{row}");
+    assert!(
+        row["last_seen"].is_null() && row["connected"].is_null(),
+        "{row}"
+    );
     assert_eq!(list["relays"], serde_json::json!([relay]));
     let text = coop(&alice, &["peer", "list"]).ok().stdout;
-    assert!(text.contains(&peer) && text.contains("manual") && text.contains("never"), "{text}");
+    assert!(
+        text.contains(&peer) && text.contains("manual") && text.contains("never"),
+        "{text}"
+    );
     assert!(text.contains(&format!("relay  {relay}")), "{text}");
 
     // With no node running, the invite carries this node's kept address, the stored
@@ -60,13 +78,19 @@ fn peers_and_relays_are_added_listed_carried_by_invites_and_removed() {
         .iter()
         .map(|p| p.as_str().unwrap().to_string())
         .collect();
-    assert!(peers[0].starts_with("/ip4/127.0.0.1/tcp/4321/p2p/12D3"), "{peers:?}");
+    assert!(
+        peers[0].starts_with("/ip4/127.0.0.1/tcp/4321/p2p/12D3"),
+        "{peers:?}"
+    );
     assert!(peers.contains(&peer), "{peers:?}");
     assert_eq!(inv["relays"], serde_json::json!([relay]));
     let bob = w.init("Bob");
     let joined = json(&bob, &["join", &s(&inv, "code")]);
     assert_eq!(joined["relays"], serde_json::json!([relay]));
-    assert_eq!(json(&bob, &["peer", "list"])["relays"], serde_json::json!([relay]));
+    assert_eq!(
+        json(&bob, &["peer", "list"])["relays"],
+        serde_json::json!([relay])
+    );
     let bob_list = json(&bob, &["peer", "list"]);
     assert!(
         bob_list["peers"]
@@ -115,7 +139,10 @@ fn base64url(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
         for i in 0..=chunk.len() {
             out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
         }
@@ -130,8 +157,19 @@ fn join_refuses_a_code_with_a_bad_address_and_old_codes_still_join() {
     let community = s(&json(&alice, &["status"]), "community");
     let bob = w.init("Bob");
     let bad = "/ip4/10.0.0.2/udp/4001";
-    let r = coop(&bob, &["join", &v1_code(&community, &["/ip4/10.0.0.1/tcp/4001", bad])]).code(1);
-    assert!(r.stderr.contains(bad) && r.stderr.contains("invalid invite code"), "{}", r.stderr);
+    let r = coop(
+        &bob,
+        &[
+            "join",
+            &v1_code(&community, &["/ip4/10.0.0.1/tcp/4001", bad]),
+        ],
+    )
+    .code(1);
+    assert!(
+        r.stderr.contains(bad) && r.stderr.contains("invalid invite code"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
     // Nothing was written: Bob still has no community and no peers.
     assert!(json(&bob, &["status"])["community"].is_null());

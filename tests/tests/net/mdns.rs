@@ -237,7 +237,11 @@ fn a_late_neighbour_is_found_within_seconds() {
     }
     let alone = alone.unwrap_or_else(|| panic!("the first node runs\n{}", a.tail()));
     assert!(alone.running && alone.mdns.on, "{alone:#?}");
-    assert_eq!((alone.mdns.found, alone.mdns.neighbours), (0, 0), "{alone:#?}");
+    assert_eq!(
+        (alone.mdns.found, alone.mdns.neighbours),
+        (0, 0),
+        "{alone:#?}"
+    );
     assert!(alone.mdns.searching_secs >= ALONE.as_secs(), "{alone:#?}");
     assert!(alone.peers.is_empty());
 

@@ -26,7 +26,11 @@ async fn a_restarted_node_keeps_its_port_and_reconnects_untold() {
     let alice = start_node(alice_dir, vec![bob_addr.clone()]).await;
     let alice_addr = addr(&alice);
     let ok = wait_until(Duration::from_secs(120), || async { linked(&alice, &bob) }).await;
-    assert!(ok, "first connection: {}", describe(&[alice.clone(), bob.clone()]).await);
+    assert!(
+        ok,
+        "first connection: {}",
+        describe(&[alice.clone(), bob.clone()]).await
+    );
     assert_eq!(
         alice_dir.config().unwrap().peers,
         Vec::<String>::new(),
@@ -36,7 +40,10 @@ async fn a_restarted_node_keeps_its_port_and_reconnects_untold() {
     // Alice restarts with default options (port 0, no peers): same port, and she dials
     // Bob from her peer store; nobody tells anyone anything.
     alice.shutdown().await.unwrap();
-    let ok = wait_until(Duration::from_secs(120), || async { bob.peers().is_empty() }).await;
+    let ok = wait_until(Duration::from_secs(120), || async {
+        bob.peers().is_empty()
+    })
+    .await;
     assert!(ok, "Bob saw Alice go");
     let (book, warning) = alice_dir.peer_book();
     assert!(warning.is_none(), "{warning:?}");
@@ -51,14 +58,25 @@ async fn a_restarted_node_keeps_its_port_and_reconnects_untold() {
 
     let alice = start_node(alice_dir, vec![]).await;
     assert_eq!(addr(&alice), alice_addr, "Alice came back on the same port");
-    alice.submit(proposal("after Alice's restart")).await.unwrap();
+    alice
+        .submit(proposal("after Alice's restart"))
+        .await
+        .unwrap();
     let nodes = [alice.clone(), bob.clone()];
     let ok = wait_until(Duration::from_secs(120), || async { linked(&alice, &bob) }).await;
-    assert!(ok, "reconnect after Alice's restart: {}", describe(&nodes).await);
+    assert!(
+        ok,
+        "reconnect after Alice's restart: {}",
+        describe(&nodes).await
+    );
     // Alice wrote the only new change: both hold what she holds.
     let total = alice.status().await.unwrap().changes;
     let ok = wait_until(Duration::from_secs(120), || converged(&nodes, total)).await;
-    assert!(ok, "convergence after Alice's restart: {}", describe(&nodes).await);
+    assert!(
+        ok,
+        "convergence after Alice's restart: {}",
+        describe(&nodes).await
+    );
 
     // Now Bob restarts: he never dialed Alice, but she told him where she listens
     // (identify), so he dials her; and she redials him. Either way they meet again.
@@ -73,10 +91,18 @@ async fn a_restarted_node_keeps_its_port_and_reconnects_untold() {
     bob.submit(proposal("after Bob's restart")).await.unwrap();
     let nodes = [alice.clone(), bob.clone()];
     let ok = wait_until(Duration::from_secs(120), || async { linked(&alice, &bob) }).await;
-    assert!(ok, "reconnect after Bob's restart: {}", describe(&nodes).await);
+    assert!(
+        ok,
+        "reconnect after Bob's restart: {}",
+        describe(&nodes).await
+    );
     let total = total + 1;
     let ok = wait_until(Duration::from_secs(120), || converged(&nodes, total)).await;
-    assert!(ok, "convergence after the restarts: {}", describe(&nodes).await);
+    assert!(
+        ok,
+        "convergence after the restarts: {}",
+        describe(&nodes).await
+    );
     for n in &nodes {
         n.shutdown().await.unwrap();
     }
