@@ -350,7 +350,7 @@ pub(crate) fn status(app: &App) -> Result<Report> {
     for a in &s.listen {
         line("listen", a.clone());
     }
-    if let Some(hint) = crate::commands::up::mdns_hint(&s) {
+    if let Some(hint) = mdns_hint(&s) {
         line("mDNS", hint);
     }
     for p in &s.peers {
@@ -454,4 +454,26 @@ pub(crate) fn members(app: &App) -> Result<Report> {
         }));
     }
     Ok(Report::new(json!({ "members": list }), t.render()))
+}
+
+/// The status line about LAN discovery, when a node runs: "on, no neighbour found yet
+/// (N s)" says why a node may show no peers; "off (--no-mdns)" that it will not look.
+pub(crate) fn mdns_hint(s: &coop_node::Status) -> Option<String> {
+    if !s.running {
+        return None;
+    }
+    let m = &s.mdns;
+    Some(if !m.on {
+        "off (--no-mdns): peers come from the peer store, invites and --peer".into()
+    } else if m.found == 0 {
+        format!(
+            "on, no neighbour found yet ({} s); is the other node on this LAN with mDNS on?",
+            m.searching_secs
+        )
+    } else {
+        format!(
+            "on, {} neighbour(s) on the LAN now, {} found since start",
+            m.neighbours, m.found
+        )
+    })
 }

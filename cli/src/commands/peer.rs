@@ -5,36 +5,13 @@
 use std::collections::HashMap;
 
 use anyhow::{bail, Result};
-use clap::Subcommand;
 use coop_node::peerstore::{self, Source};
 use serde_json::json;
 
 use crate::app::{App, Report};
+use crate::cli::PeerCommand;
 use crate::commands::membership::running_status;
 use crate::show::Table;
-
-/// `coop peer` subcommands.
-#[derive(Debug, Subcommand)]
-pub(crate) enum PeerCommand {
-    /// Remembered peer addresses (source, last seen, connected) and relays.
-    List,
-    /// Remember a peer address (dialed at every start), or a relay with --relay.
-    Add {
-        /// A multiaddr, e.g. /ip4/192.168.1.20/tcp/4001/p2p/12D3KooW...
-        addr: String,
-        /// ADDR is a community relay (it must end in /p2p/<relay peer id>).
-        #[arg(long)]
-        relay: bool,
-    },
-    /// Forget a peer (an address, a peer id or a member's name), or a relay with --relay.
-    Remove {
-        /// The address, the peer id, or the display name of the member whose node it is.
-        what: String,
-        /// WHAT is a relay address.
-        #[arg(long)]
-        relay: bool,
-    },
-}
 
 pub(crate) fn peer(app: &App, cmd: PeerCommand) -> Result<Report> {
     match cmd {

@@ -114,28 +114,6 @@ fn announce(dir: &DataDir, json: bool) {
     }
 }
 
-/// The status line about LAN discovery, when a node runs: "on, no neighbour found yet
-/// (N s)" says why a node may show no peers; "off (--no-mdns)" that it will not look.
-pub(crate) fn mdns_hint(s: &coop_node::Status) -> Option<String> {
-    if !s.running {
-        return None;
-    }
-    let m = &s.mdns;
-    Some(if !m.on {
-        "off (--no-mdns): peers come from the peer store, invites and --peer".into()
-    } else if m.found == 0 {
-        format!(
-            "on, no neighbour found yet ({} s); is the other node on this LAN with mDNS on?",
-            m.searching_secs
-        )
-    } else {
-        format!(
-            "on, {} neighbour(s) on the LAN now, {} found since start",
-            m.neighbours, m.found
-        )
-    })
-}
-
 /// Resolves on Ctrl-C (SIGINT), SIGTERM, or the lifeline (end of stdin).
 async fn shutdown_signal(mut lifeline: watch::Receiver<bool>) {
     let eof = async move {
