@@ -1,5 +1,6 @@
 //! mDNS discovery: two nodes with no peers configured find each other and converge, also
-//! when the second starts long after the first (whose first mDNS probes are then over).
+//! when the second starts long after the first (whose first mDNS probes are then over), and
+//! when their first dials fail (mDNS reports a neighbour only once: the node must dial again).
 //!
 //! libp2p's mDNS ignores loopback interfaces, and the host's real interface is not ours to
 //! multicast on. So the test makes two network namespaces joined by a veth pair (addresses
@@ -269,6 +270,74 @@ fn a_late_neighbour_is_found_within_seconds() {
     println!("late neighbour found and synced {took:?} after it started");
     let (_, Some(sb)) = &last else { unreachable!() };
     assert!(sb.mdns.found >= 1 && sb.mdns.on, "{sb:#?}");
+    drop(b);
+    drop(a);
+}
+
+/// mDNS reports a neighbour once; if the dials that follow fail, the nodes must dial again
+/// by themselves. Here each namespace's route to the other's address is "unreachable"
+/// (multicast has its own route, so mDNS still works), so every first dial fails at once;
+/// then the routes go and the nodes must connect with nobody telling them.
+#[test]
+fn neighbours_whose_first_dials_failed_connect_later() {
+    let Some(ns) = namespaces('z') else { return };
+    for (n, other) in [(&ns.names[0], "10.77.0.2"), (&ns.names[1], "10.77.0.1")] {
+        ip(&["-n", n, "route", "add", "unreachable", other]).expect("unreachable route");
+    }
+    let root = tempfile::tempdir().unwrap();
+    let c = coop_tests::community(root.path(), 1);
+    for (i, dir) in c.dirs.iter().enumerate() {
+        let mut n = LocalNode::open(dir).unwrap();
+        n.submit(proposal(&format!("offline {i}")), T0 + 100)
+            .unwrap();
+    }
+    let a = NodeProc::start(&ns.names[0], c.dirs[0].root(), root.path().join("a.log"));
+    let b = NodeProc::start(&ns.names[1], c.dirs[1].root(), root.path().join("b.log"));
+    // Both found each other (and their dials failed: no route).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last = (None, None);
+    while Instant::now() < deadline {
+        last = (status(&c.dirs[0]), status(&c.dirs[1]));
+        if let (Some(sa), Some(sb)) = &last {
+            if sa.mdns.found >= 1 && sb.mdns.found >= 1 {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let (Some(sa), Some(sb)) = &last else {
+        panic!("nodes did not run: {last:#?}\n{}\n{}", a.tail(), b.tail())
+    };
+    assert!(
+        sa.mdns.found >= 1 && sb.mdns.found >= 1,
+        "mDNS works without unicast routes: {last:#?}\n--- node a ---\n{}\n--- node b ---\n{}",
+        a.tail(),
+        b.tail()
+    );
+    assert!(sa.peers.is_empty() && sb.peers.is_empty(), "{last:#?}");
+    for (n, other) in [(&ns.names[0], "10.77.0.2"), (&ns.names[1], "10.77.0.1")] {
+        ip(&["-n", n, "route", "del", "unreachable", other]).expect("route removed");
+    }
+    let healed = Instant::now();
+    let mut took = None;
+    while healed.elapsed() < Duration::from_secs(120) {
+        last = (status(&c.dirs[0]), status(&c.dirs[1]));
+        if let (Some(sa), Some(sb)) = &last {
+            if linked_and_converged(sa, sb) {
+                took = Some(healed.elapsed());
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let Some(took) = took else {
+        panic!(
+            "no connection after the routes came back: {last:#?}\n--- node a ---\n{}\n--- node b ---\n{}",
+            a.tail(),
+            b.tail()
+        );
+    };
+    println!("connected {took:?} after the routes came back");
     drop(b);
     drop(a);
 }
