@@ -764,7 +764,7 @@ pub(crate) enum PeerCommand {
     Add {
         /// A multiaddr, e.g. /ip4/192.168.1.20/tcp/4001/p2p/12D3KooW...
         addr: String,
-        /// ADDR is a community relay (it must end in /p2p/<relay peer id>).
+        /// ADDR is a community relay (it must end in /p2p/RELAY_PEER_ID).
         #[arg(long)]
         relay: bool,
     },
