@@ -4,7 +4,7 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::support::{coop, json, s, World};
+use crate::support::{coop, json, s, wait_until, Up, World};
 
 const ID: &str = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA";
 
@@ -178,4 +178,32 @@ fn join_refuses_a_code_with_a_bad_address_and_old_codes_still_join() {
     let joined = json(&bob, &["join", &v1_code(&community, &[good])]);
     assert_eq!(s(&joined, "community"), community);
     assert_eq!(joined["relays"], serde_json::json!([]));
+}
+
+#[test]
+fn a_running_node_keeps_the_addresses_that_worked_listed_by_name() {
+    let w = World::new();
+    let (alice, bob) = w.two(&[]);
+    let a = Up::start(&alice, &[]);
+    let alice_addr = a.listen()[0].clone();
+    let _b = Up::start(&bob, &[&alice_addr]);
+    // Bob's node keeps Alice's address once the dial worked (written within seconds), and
+    // `coop peer list` names her and says she is connected.
+    let row = wait_until("Bob's peer store to hold Alice's address", || {
+        let list = json(&bob, &["peer", "list"]);
+        list["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["addr"] == alice_addr.as_str() && p["connected"] == true)
+            .cloned()
+    });
+    assert_eq!(s(&row, "name"), "Alice", "{row}");
+    assert_eq!(s(&row, "source"), "manual", "{row}");
+    assert!(row["last_seen"].is_u64(), "{row}");
+    let text = coop(&bob, &["peer", "list"]).ok().stdout;
+    assert!(text.contains("Alice") && text.contains("yes"), "{text}");
+    // The status says LAN discovery is off here (Up::start runs with --no-mdns).
+    let status = coop(&bob, &["status"]).ok().stdout;
+    assert!(status.contains("mDNS        off (--no-mdns)"), "{status}");
 }
