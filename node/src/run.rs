@@ -384,19 +384,20 @@ fn dial_targets(
     if let Some(w) = warning {
         tracing::warn!("peer store: {w}");
     }
-    let (stored, warnings) = book.dialable();
-    for w in warnings {
-        tracing::warn!("peer store: {w}");
-    }
-    // Addresses that worked most recently first, so the bound keeps the best.
-    let mut stored: Vec<_> = stored
-        .into_iter()
-        .zip(book.peers.iter().map(|p| p.last_seen))
-        .collect();
-    stored
-        .sort_by_key(|((_, s), seen)| (std::cmp::Reverse(s.is_given()), std::cmp::Reverse(*seen)));
-    for ((a, s), _) in stored {
-        push(a, s);
+    // Given addresses first, then those that worked most recently, so the bound keeps the
+    // best.
+    let mut stored: Vec<_> = book.peers.iter().collect();
+    stored.sort_by_key(|p| {
+        (
+            std::cmp::Reverse(p.source.is_given()),
+            std::cmp::Reverse(p.last_seen),
+        )
+    });
+    for p in stored {
+        match peerstore::parse_dialable(&p.addr) {
+            Ok(a) => push(a, p.source),
+            Err(e) => tracing::warn!("peer store: skipping a stored peer address: {e}"),
+        }
     }
     out.truncate(net::MAX_DIAL_TARGETS);
     Ok(out)
