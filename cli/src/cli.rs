@@ -55,6 +55,9 @@ pub(crate) enum Command {
         /// The code from `coop invite` (starts with `coop1`).
         code: String,
     },
+    /// Peers this node remembers and dials on start, and the community's relays.
+    #[command(subcommand)]
+    Peer(PeerCommand),
     /// Vouch for a pending member.
     Vouch {
         /// Display name or id prefix.
@@ -817,6 +820,29 @@ pub(crate) enum ModerationCommand {
         /// Why (3-500 characters).
         #[arg(long, value_parser = text(3, 500))]
         reason: String,
+    },
+}
+
+/// `coop peer` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum PeerCommand {
+    /// Remembered peer addresses (source, last seen, connected) and relays.
+    List,
+    /// Remember a peer address (dialed at every start), or a relay with --relay.
+    Add {
+        /// A multiaddr, e.g. /ip4/192.168.1.20/tcp/4001/p2p/12D3KooW...
+        addr: String,
+        /// ADDR is a community relay (it must end in /p2p/RELAY_PEER_ID).
+        #[arg(long)]
+        relay: bool,
+    },
+    /// Forget a peer (an address, a peer id or a member's name), or a relay with --relay.
+    Remove {
+        /// The address, the peer id, or the display name of the member whose node it is.
+        what: String,
+        /// WHAT is a relay address.
+        #[arg(long)]
+        relay: bool,
     },
 }
 

@@ -2,11 +2,16 @@
 //!
 //! ```text
 //! code    = "coop1" base64url-without-padding( payload | check )
-//! payload = version u8 (= 1) | community id [32] | flags u8 (bit 0: LAN key follows)
-//!           | [LAN key [32]] | peer count u8 | peer*
-//! peer    = length u16 (big-endian) | multiaddr, UTF-8
+//! payload = version u8 (2; 1 is still read) | community id [32]
+//!           | flags u8 (bit 0: LAN key follows) | [LAN key [32]]
+//!           | peer count u8 | addr*            (peers)
+//!           | relay count u8 | addr*           (version 2 only: community relays)
+//! addr    = length u16 (big-endian) | multiaddr, UTF-8
 //! check   = the first 4 bytes of SHA-256(payload): catches a code cut short or mistyped
 //! ```
+//! Decoding reads the format only; `coop join` then checks every address it carries
+//! ([`Invite::check_addresses`]) and refuses the code with one line naming a bad one. (This
+//! file is also compiled alone by the fuzz target, hence the checker passed in.)
 //! The code is not secret-free: it carries the LAN pre-shared key, so share it only with
 //! the neighbour you invite.
 
@@ -18,9 +23,11 @@ use sha2::{Digest, Sha256};
 
 /// The text that starts every invite code (also its format version).
 pub(crate) const PREFIX: &str = "coop1";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 /// Most peer addresses one code carries.
 pub(crate) const MAX_PEERS: usize = 16;
+/// Most relay addresses one code carries.
+pub(crate) const MAX_RELAYS: usize = 8;
 const MAX_ADDR: usize = 512;
 const MAX_CODE: usize = 16 * 1024;
 
@@ -33,6 +40,21 @@ pub(crate) struct Invite {
     pub(crate) psk: Option<[u8; 32]>,
     /// Addresses of known peers (multiaddrs).
     pub(crate) peers: Vec<String>,
+    /// Addresses of the community's relays (multiaddrs ending in `/p2p/<id>`).
+    pub(crate) relays: Vec<String>,
+}
+
+fn push_addrs(p: &mut Vec<u8>, addrs: &[String], max: usize) {
+    let addrs: Vec<&String> = addrs
+        .iter()
+        .filter(|a| a.len() <= MAX_ADDR)
+        .take(max)
+        .collect();
+    p.push(addrs.len() as u8);
+    for a in addrs {
+        p.extend_from_slice(&(a.len() as u16).to_be_bytes());
+        p.extend_from_slice(a.as_bytes());
+    }
 }
 
 impl Invite {
@@ -47,17 +69,8 @@ impl Invite {
             }
             None => p.push(0),
         }
-        let peers: Vec<&String> = self
-            .peers
-            .iter()
-            .filter(|a| a.len() <= MAX_ADDR)
-            .take(MAX_PEERS)
-            .collect();
-        p.push(peers.len() as u8);
-        for a in peers {
-            p.extend_from_slice(&(a.len() as u16).to_be_bytes());
-            p.extend_from_slice(a.as_bytes());
-        }
+        push_addrs(&mut p, &self.peers, MAX_PEERS);
+        push_addrs(&mut p, &self.relays, MAX_RELAYS);
         let check = Sha256::digest(&p);
         p.extend_from_slice(&check[..4]);
         format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(p))
@@ -82,8 +95,8 @@ impl Invite {
         let mut r = Reader(payload);
         let version = r.u8()?;
         ensure!(
-            version == VERSION,
-            "invalid invite code: version {version}, this coop reads version {VERSION}"
+            version == 1 || version == VERSION,
+            "invalid invite code: version {version}, this coop reads versions 1 and {VERSION}"
         );
         let community = CommunityId(r.array()?);
         let psk = match r.u8()? {
@@ -91,28 +104,37 @@ impl Invite {
             1 => Some(r.array()?),
             f => bail!("invalid invite code: unknown flags {f}"),
         };
-        let n = r.u8()? as usize;
-        ensure!(
-            n <= MAX_PEERS,
-            "invalid invite code: {n} peers, at most {MAX_PEERS}"
-        );
-        let mut peers = Vec::with_capacity(n);
-        for _ in 0..n {
-            let len = u16::from_be_bytes(r.array()?) as usize;
-            ensure!(
-                len <= MAX_ADDR,
-                "invalid invite code: peer address too long"
-            );
-            let addr = std::str::from_utf8(r.take(len)?)
-                .context("invalid invite code: peer address is not UTF-8")?;
-            peers.push(addr.to_string());
-        }
+        let peers = r.addrs("peer", MAX_PEERS)?;
+        let relays = if version >= 2 {
+            r.addrs("relay", MAX_RELAYS)?
+        } else {
+            Vec::new()
+        };
         ensure!(r.0.is_empty(), "invalid invite code: trailing bytes");
         Ok(Invite {
             community,
             psk,
             peers,
+            relays,
         })
+    }
+}
+
+impl Invite {
+    /// Checks every address with `peer` (peers) and `relay` (relays), which say why an
+    /// address is bad; the error names the first bad one, on one line.
+    pub(crate) fn check_addresses<E: std::fmt::Display>(
+        &self,
+        peer: impl Fn(&str) -> std::result::Result<(), E>,
+        relay: impl Fn(&str) -> std::result::Result<(), E>,
+    ) -> Result<()> {
+        for a in &self.peers {
+            peer(a).map_err(|e| anyhow::anyhow!("invalid invite code: peer {e}"))?;
+        }
+        for a in &self.relays {
+            relay(a).map_err(|e| anyhow::anyhow!("invalid invite code: relay {e}"))?;
+        }
+        Ok(())
     }
 }
 
@@ -133,6 +155,23 @@ impl<'a> Reader<'a> {
         out.copy_from_slice(self.take(N)?);
         Ok(out)
     }
+    /// A count and that many addresses (`what`: "peer" or "relay").
+    fn addrs(&mut self, what: &str, max: usize) -> Result<Vec<String>> {
+        let n = self.u8()? as usize;
+        ensure!(n <= max, "invalid invite code: {n} {what}s, at most {max}");
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let len = u16::from_be_bytes(self.array()?) as usize;
+            ensure!(
+                len <= MAX_ADDR,
+                "invalid invite code: {what} address too long"
+            );
+            let addr = std::str::from_utf8(self.take(len)?)
+                .with_context(|| format!("invalid invite code: {what} address is not UTF-8"))?;
+            out.push(addr.to_string());
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
@@ -144,10 +183,79 @@ mod tests {
             community: CommunityId([7; 32]),
             psk: Some([9; 32]),
             peers: vec![
-                "/ip4/192.168.1.20/tcp/4001/p2p/12D3KooWExample".into(),
+                format!("/ip4/192.168.1.20/tcp/4001/p2p/{ID}"),
                 "/ip4/127.0.0.1/tcp/4001".into(),
             ],
+            relays: vec![format!("/dns4/relay.example.org/tcp/4001/p2p/{ID}")],
         }
+    }
+
+    const ID: &str = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA";
+
+    /// A version-1 code, as coop wrote them before relays (no relay list).
+    fn v1_code(community: [u8; 32], peers: &[&str]) -> String {
+        let mut p = vec![1u8];
+        p.extend_from_slice(&community);
+        p.push(0);
+        p.push(peers.len() as u8);
+        for a in peers {
+            p.extend_from_slice(&(a.len() as u16).to_be_bytes());
+            p.extend_from_slice(a.as_bytes());
+        }
+        let check = Sha256::digest(&p);
+        p.extend_from_slice(&check[..4]);
+        format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(p))
+    }
+
+    #[test]
+    fn version_1_codes_still_decode() {
+        let code = v1_code([3; 32], &["/ip4/10.0.0.2/tcp/4001"]);
+        let inv = Invite::decode(&code).unwrap();
+        assert_eq!(inv.community, CommunityId([3; 32]));
+        assert_eq!(inv.peers, vec!["/ip4/10.0.0.2/tcp/4001".to_string()]);
+        assert!(inv.relays.is_empty() && inv.psk.is_none());
+    }
+
+    fn check(inv: &Invite) -> Result<()> {
+        use coop_node::peerstore::{parse_dialable, parse_relay};
+        inv.check_addresses(
+            |a| parse_dialable(a).map(drop),
+            |a| parse_relay(a).map(drop),
+        )
+    }
+
+    #[test]
+    fn a_bad_address_refuses_the_code_naming_it() {
+        for (peers, relays, named) in [
+            (
+                vec!["/ip4/10.0.0.2/tcp/4001", "not-an-addr"],
+                vec![],
+                "not-an-addr",
+            ),
+            (
+                vec!["/ip4/0.0.0.0/tcp/4001"],
+                vec![],
+                "/ip4/0.0.0.0/tcp/4001",
+            ),
+            (
+                vec![],
+                vec!["/ip4/10.0.0.9/tcp/4001"],
+                "/ip4/10.0.0.9/tcp/4001",
+            ),
+        ] {
+            let inv = Invite {
+                peers: peers.iter().map(|s| s.to_string()).collect(),
+                relays: relays.iter().map(|s| s.to_string()).collect(),
+                ..sample()
+            };
+            let decoded = Invite::decode(&inv.encode()).unwrap();
+            let err = format!("{:#}", check(&decoded).unwrap_err());
+            assert!(err.contains(named), "{err}");
+            assert!(!err.contains('\n'), "{err}");
+        }
+        let old = Invite::decode(&v1_code([3; 32], &["/ip4/1.2.3.4/udp/9"])).unwrap();
+        let err = format!("{:#}", check(&old).unwrap_err());
+        assert!(err.contains("/ip4/1.2.3.4/udp/9"), "{err}");
     }
 
     #[test]
@@ -157,6 +265,7 @@ mod tests {
             Invite {
                 psk: None,
                 peers: vec![],
+                relays: vec![],
                 ..sample()
             },
         ] {

@@ -24,8 +24,8 @@ use serde_json::json;
 use crate::app::{App, Report};
 use crate::cli::{Cli, Command};
 use crate::commands::{
-    aid, audit, demo, governance, insight, membership, pools, purchase, relay, repair, service,
-    shell, support, timebank, ui, up,
+    aid, audit, demo, governance, insight, membership, peer, pools, purchase, relay, repair,
+    service, shell, support, timebank, ui, up,
 };
 
 fn main() -> ExitCode {
@@ -121,6 +121,7 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
         Command::Invite => membership::invite(&app),
         Command::Join { code } => membership::join(&app, &code),
         Command::Vouch { member } => membership::vouch(&app, &member),
+        Command::Peer(cmd) => peer::peer(&app, cmd),
         Command::Status => membership::status(&app),
         Command::Members => membership::members(&app),
         Command::Profile { member } => timebank::profile(&app, &member),

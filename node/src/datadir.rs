@@ -7,6 +7,7 @@
 //! <dir>/store/         the sled store (see `store`)
 //! <dir>/api.sock       the local API while `coop up` runs (0600; docs/API.md)
 //! <dir>/store.manifest what the store must hold (see `store`, docs/PROTOCOL.md §9)
+//! <dir>/peers.json     the peer store: addresses that worked (see `peerstore`)
 //! ```
 
 use std::fs;
@@ -41,6 +42,14 @@ pub struct Config {
     /// The loopback port the app's API is served on, chosen once and kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ui_port: Option<u16>,
+    /// The TCP port the node listens on for peers, chosen once (by the OS, the first time
+    /// a listen address asks for port 0) and kept, so peers find it again after a restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen_port: Option<u16>,
+    /// Community relays (multiaddrs ending in `/p2p/<relay peer id>`), from invites and
+    /// `coop peer add --relay`.
+    #[serde(default)]
+    pub relays: Vec<String>,
 }
 
 /// A data directory on disk.
@@ -111,6 +120,8 @@ impl DataDir {
             peers: Vec::new(),
             listen: Vec::new(),
             ui_port: None,
+            listen_port: None,
+            relays: Vec::new(),
         };
         self.save_config(&config)?;
         Ok(config)

@@ -13,6 +13,7 @@
 //! - [`reach`]: reaching members behind NATs: relay client, AutoNAT, DCUtR, rendezvous.
 //! - [`reach_status`]: what `coop status` shows of it ([`reach_status::ReachStatus`]).
 //! - [`relay`]: `coop relay`, a community's relay, AutoNAT server and rendezvous point.
+//! - [`peerstore`]: the peer store (`peers.json`): addresses that worked, redialled on start.
 //! - `peers`: the peer table and sync driver as sans-I/O state, driven by [`net`].
 //! - [`wire`]: the wire protocols (transport, gossip framing, sync messages, peer scoring).
 //! - `actor`: the store actor that owns the [`LocalNode`] while the node runs.
@@ -37,6 +38,7 @@ mod peers;
 pub mod reach;
 pub mod reach_status;
 pub mod relay;
+pub mod peerstore;
 pub mod repair;
 pub mod run;
 pub mod store;
@@ -46,6 +48,6 @@ pub use backend::Backend;
 pub use datadir::{Config, DataDir};
 pub use error::NodeError;
 pub use event::NodeEvent;
-pub use local::{LocalNode, ProofIngest, Status, VerifyReport};
+pub use local::{LocalNode, MdnsStatus, ProofIngest, Status, VerifyReport};
 pub use run::{NodeHandle, RunOptions};
 pub use store::Store;

@@ -55,6 +55,22 @@ pub struct Status {
     /// Reachability: AutoNAT's verdict, relays, direct or relayed peers (when running).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reach: Option<crate::reach_status::ReachStatus>,
+    /// LAN discovery (when running): whether mDNS is on, whom it found, for how long it ran.
+    #[serde(default)]
+    pub mdns: MdnsStatus,
+}
+
+/// What mDNS did, for the status hint "mDNS: on, no neighbour found yet (N s)".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MdnsStatus {
+    /// Whether the node discovers peers on the LAN by mDNS.
+    pub on: bool,
+    /// Neighbours mDNS sees on the LAN now.
+    pub neighbours: usize,
+    /// Neighbours mDNS found since the node started.
+    pub found: u64,
+    /// Seconds since the node started looking.
+    pub searching_secs: u64,
 }
 
 /// What `coop verify` found.
@@ -359,6 +375,7 @@ impl LocalNode {
             listen: Vec::new(),
             rejected_from_peers: 0,
             reach: None,
+            mdns: MdnsStatus::default(),
         }
     }
 

@@ -9,8 +9,12 @@
 //!   dependencies; then a catch-up sync with the sender runs) or Reject (refused).
 //! - Catch-up sync: on every new connection, every `sync_interval` with every connected
 //!   peer, and when gossip shows we lack something. At most one outgoing sync per peer.
-//! - Discovery: explicit peers are dialed at start and re-dialed while disconnected (back-off
-//!   from [`REDIAL_MIN`] to [`REDIAL_MAX`]); mDNS discoveries are dialed.
+//! - Discovery: explicit peers (configured, given, or kept in the peer store) are dialed at
+//!   start and re-dialed while disconnected (back-off from [`REDIAL_MIN`] to [`REDIAL_MAX`]);
+//!   mDNS neighbours are dialed when found and re-dialed the same way while mDNS sees them.
+//! - The peer store (`peers.json`, see [`crate::peerstore`]): each address a dial worked on,
+//!   and the listen addresses peers announce, are noted and written (off this task, at most
+//!   every [`PEER_STORE_SAVE`], and once more when the loop stops).
 //! - Reach (members behind NATs): reservations on the relays, rendezvous, AutoNAT and
 //!   DCUtR are `reach.rs`'s state ([`crate::reach::Reach`]); this loop hands it the events
 //!   that concern it and performs its actions (the `// Reach` blocks below).
@@ -56,21 +60,30 @@ use libp2p::{allow_block_list, connection_limits, identify, mdns, ping, Multiadd
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::actor::{GossipItem, Holdings, Missing, Publish, StoreHandle, SyncIngested, Verdict};
+use crate::datadir::DataDir;
 use crate::error::NodeError;
 use crate::event::NodeEvent;
-use crate::local::Status;
+use crate::local::{MdnsStatus, Status};
 use crate::peers::{Action, Input, Peers};
 use crate::reach::{self, Reach, ReachAction};
 use crate::reach_status::ReachStatus;
+use crate::peerstore::{self, Observation, Source};
 use crate::wire::{self, GossipMessage, SyncRequest, SyncResponse, SYNC_BATCH, SYNC_MAX_PROOFS};
 
 pub use crate::peers::{
     BAN_DURATION, BAN_THRESHOLD, FOREIGN_MEMORY, MAX_BANS, MAX_DIAL_TARGETS, MAX_FOREIGN,
-    MAX_TRACKED_PEERS, MISBEHAVIOUR_DECAY, REDIAL_MAX, REDIAL_MIN,
+    MAX_NEIGHBOURS, MAX_NEIGHBOUR_ADDRS, MAX_TRACKED_PEERS, MISBEHAVIOUR_DECAY, REDIAL_MAX,
+    REDIAL_MIN,
 };
 
-/// How often mDNS asks the LAN who is there.
-pub const MDNS_QUERY_INTERVAL: Duration = Duration::from_secs(30);
+/// How often mDNS asks the LAN who is there (after its first probes at 0.5, 1, 2, 4 and
+/// 8 s). A lost query or answer costs at most this long; re-dialing a neighbour already
+/// found is the peer table's job, not mDNS's.
+pub const MDNS_QUERY_INTERVAL: Duration = Duration::from_secs(10);
+/// Most peer-store observations waiting to be written (the oldest are dropped).
+pub const MAX_PENDING_OBSERVATIONS: usize = 256;
+/// The peer store is written at most this often while the node runs.
+pub const PEER_STORE_SAVE: Duration = Duration::from_secs(5);
 /// Most established incoming connections.
 pub const MAX_ESTABLISHED_INCOMING: u32 = 48;
 /// Most established outgoing connections.
@@ -143,9 +156,8 @@ pub(crate) fn build_swarm(
         Some(
             mdns::tokio::Behaviour::new(
                 mdns::Config {
-                    // The default re-queries every 5 min; a neighbour whose node starts a
-                    // moment after ours would wait that long. One small multicast query
-                    // every 30 s on the LAN is cheap.
+                    // The default re-queries every 5 min: one lost packet would hide a
+                    // neighbour that long. One small multicast query every 10 s is cheap.
                     query_interval: MDNS_QUERY_INTERVAL,
                     ..mdns::Config::default()
                 },
@@ -222,6 +234,7 @@ pub(crate) struct NetSnapshot {
     pub(crate) rejected_from_peers: u64,
     pub(crate) stats: NetStats,
     pub(crate) reach: ReachStatus,
+    pub(crate) mdns: MdnsStatus,
 }
 
 impl NetSnapshot {
@@ -232,6 +245,7 @@ impl NetSnapshot {
         status.listen = self.listen.clone();
         status.rejected_from_peers = self.rejected_from_peers;
         status.reach = Some(self.reach.clone());
+        status.mdns = self.mdns.clone();
         status
     }
 }
@@ -256,6 +270,20 @@ enum Done {
         result: Option<SyncIngested>,
         more: bool,
     },
+    /// The peer store was written.
+    BookSaved,
+}
+
+/// What the loop keeps for the peer store: observations not yet written, and where each
+/// explicit address came from.
+#[derive(Debug)]
+struct Book {
+    dir: DataDir,
+    pending: std::collections::VecDeque<Observation>,
+    /// The source of each explicit address, without its `/p2p` part.
+    sources: HashMap<Multiaddr, Source>,
+    saving: bool,
+    last_save: Instant,
 }
 
 /// The swarm loop's state.
@@ -283,6 +311,12 @@ pub(crate) struct EventLoop {
     sync_rounds: u64,
     /// Relays, rendezvous, AutoNAT's verdict, direct or relayed connections.
     reach: Reach,
+    book: Option<Book>,
+    mdns_on: bool,
+    started: Instant,
+    /// Connected peers whose connection is over loopback (their loopback listen addresses
+    /// are worth keeping; a LAN peer's are not).
+    loopback_peers: BTreeSet<PeerId>,
 }
 
 impl std::fmt::Debug for EventLoop {
@@ -334,6 +368,88 @@ impl EventLoop {
             listen_failures: 0,
             rejected_from_peers: 0,
             sync_rounds: 0,
+            book: None,
+            mdns_on: false,
+            started: Instant::now(),
+            loopback_peers: BTreeSet::new(),
+        }
+    }
+
+    /// Keeps the peer store of `dir` up to date; `sources` says where each explicit
+    /// address came from.
+    pub(crate) fn with_peer_store(
+        mut self,
+        dir: DataDir,
+        sources: Vec<(Multiaddr, Source)>,
+        mdns_on: bool,
+    ) -> EventLoop {
+        self.mdns_on = mdns_on;
+        self.book = Some(Book {
+            dir,
+            pending: std::collections::VecDeque::new(),
+            sources: sources
+                .into_iter()
+                .map(|(a, s)| (strip_p2p(&a), s))
+                .collect(),
+            saving: false,
+            last_save: Instant::now(),
+        });
+        self
+    }
+
+    /// Notes an observation for the peer store (bounded; the oldest is dropped).
+    fn observe(&mut self, addr: Multiaddr, source: Source, worked: bool) {
+        let Some(book) = &mut self.book else { return };
+        if book.pending.len() >= MAX_PENDING_OBSERVATIONS {
+            book.pending.pop_front();
+        }
+        book.pending.push_back(Observation {
+            addr,
+            source,
+            when: crate::actor::unix_now().max(0) as u64,
+            worked,
+        });
+    }
+
+    /// Writes the pending observations off this task, unless a write is in flight or the
+    /// last one was too recent (`force` ignores the latter).
+    fn save_book(&mut self, force: bool) {
+        let Some(book) = &mut self.book else { return };
+        if book.saving
+            || book.pending.is_empty()
+            || (!force && book.last_save.elapsed() < PEER_STORE_SAVE)
+        {
+            return;
+        }
+        let pending: Vec<Observation> = book.pending.drain(..).collect();
+        book.saving = true;
+        book.last_save = Instant::now();
+        let dir = book.dir.clone();
+        self.inflight.push(
+            async move {
+                let written = tokio::task::spawn_blocking(move || write_book(&dir, &pending)).await;
+                if let Ok(Err(e)) = written {
+                    tracing::warn!(error = %e, "could not write the peer store");
+                }
+                Done::BookSaved
+            }
+            .boxed(),
+        );
+    }
+
+    /// The source of an address a dial worked on.
+    fn source_of(&self, peer: &PeerId, addr: &Multiaddr) -> Source {
+        if let Some(s) = self
+            .book
+            .as_ref()
+            .and_then(|b| b.sources.get(&strip_p2p(addr)))
+        {
+            return *s;
+        }
+        if self.peers.is_neighbour(peer) {
+            Source::Mdns
+        } else {
+            Source::Peer
         }
     }
 
@@ -365,12 +481,25 @@ impl EventLoop {
                 _ = maintenance.tick() => {
                     self.drive(Input::Tick);
                     self.reach_tick();
+                    self.save_book(false);
                     self.update_snapshot();
                 }
                 r = self.stop.changed() => {
                     if r.is_err() || *self.stop.borrow() {
                         break;
                     }
+                }
+            }
+        }
+        // What was seen since the last write is kept too.
+        if let Some(book) = self.book.take() {
+            if !book.pending.is_empty() {
+                let pending: Vec<Observation> = book.pending.into_iter().collect();
+                let dir = book.dir;
+                match tokio::task::spawn_blocking(move || write_book(&dir, &pending)).await {
+                    Ok(Err(e)) => tracing::warn!(error = %e, "could not write the peer store"),
+                    Err(e) => tracing::warn!(error = %e, "could not write the peer store"),
+                    Ok(Ok(())) => {}
                 }
             }
         }
@@ -400,6 +529,16 @@ impl EventLoop {
             sync_rounds: self.sync_rounds,
         };
         let listen = self.listen.iter().map(|a| a.to_string()).collect();
+        let mdns = MdnsStatus {
+            on: self.mdns_on,
+            neighbours: self.peers.neighbours(),
+            found: self.peers.neighbours_found(),
+            searching_secs: if self.mdns_on {
+                self.started.elapsed().as_secs()
+            } else {
+                0
+            },
+        };
         self.snapshot.send_modify(|s| {
             s.peers = peers;
             s.listen = listen;
@@ -407,6 +546,7 @@ impl EventLoop {
             s.rejected_from_peers = self.rejected_from_peers;
             s.stats = stats;
             s.reach = self.reach.status();
+            s.mdns = mdns;
         });
     }
 
@@ -451,6 +591,9 @@ impl EventLoop {
     fn on_command(&mut self, cmd: NetCommand) {
         match cmd {
             NetCommand::Dial { addr, reply } => {
+                if let Some(b) = &mut self.book {
+                    b.sources.entry(strip_p2p(&addr)).or_insert(Source::Manual);
+                }
                 self.drive(Input::DialRequested { addr: addr.clone() });
                 let r = self
                     .swarm
@@ -502,34 +645,31 @@ impl EventLoop {
                     "peer of another community or protocol; disconnecting");
                 self.drive(Input::Foreign { peer: peer_id });
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(list))) => {
-                let mut by_peer: HashMap<PeerId, Vec<Multiaddr>> = HashMap::new();
-                for (peer, addr) in list {
-                    by_peer.entry(peer).or_default().push(addr);
-                }
-                for (peer, addrs) in by_peer {
-                    if peer == *self.swarm.local_peer_id()
-                        || self.swarm.is_connected(&peer)
-                        || self.peers.is_banned(&peer)
-                        || self.peers.is_foreign(&peer)
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
+                // Where a peer of our community says it listens: worth dialing after a
+                // restart, whoever dialed whom this time.
+                let loopback = self.loopback_peers.contains(&peer_id);
+                let source = if self.peers.is_neighbour(&peer_id) {
+                    Source::Mdns
+                } else {
+                    Source::Peer
+                };
+                for a in info
+                    .listen_addrs
+                    .into_iter()
+                    .take(peerstore::MAX_ADDRS_PER_PEER)
+                {
+                    let a = strip_p2p(&a).with(Protocol::P2p(peer_id));
+                    if peerstore::parse_dialable(&a.to_string()).is_err()
+                        || (is_loopback(&a) && !loopback)
                     {
                         continue;
                     }
-                    tracing::debug!(%peer, "discovered by mDNS; dialing");
-                    // A new local port, not the listening one: two neighbours usually
-                    // discover each other within a millisecond and dial at once. From
-                    // their listening ports both dials are the same TCP 4-tuple, the SYNs
-                    // cross (TCP simultaneous open) and the one connection has two
-                    // initiators, so both handshakes fail — and mDNS reports a peer only
-                    // once per record lifetime, so nobody would dial again for minutes.
-                    let opts = DialOpts::peer_id(peer)
-                        .condition(PeerCondition::DisconnectedAndNotDialing)
-                        .addresses(addrs)
-                        .allocate_new_port()
-                        .build();
-                    if let Err(e) = self.swarm.dial(opts) {
-                        tracing::debug!(%peer, error = %e, "mDNS dial failed");
-                    }
+                    self.observe(a, source, false);
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Reach(e)) => {
@@ -537,6 +677,26 @@ impl EventLoop {
                     self.reach
                         .on_event(&mut self.swarm.behaviour_mut().reach, e, Instant::now());
                 self.reach_actions(actions);
+                self.update_snapshot();
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(list))) => {
+                for (peer, addrs) in by_peer(list) {
+                    if peer == *self.swarm.local_peer_id() {
+                        continue;
+                    }
+                    tracing::debug!(%peer, ?addrs, "discovered by mDNS");
+                    // The peer table dials it (unless connected, banned or foreign), and
+                    // dials it again with back-off while mDNS sees it and no connection
+                    // holds: mDNS reports a (peer, address) pair only once.
+                    self.drive(Input::Discovered { peer, addrs });
+                }
+                self.update_snapshot();
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Expired(list))) => {
+                for (peer, addrs) in by_peer(list) {
+                    tracing::debug!(%peer, ?addrs, "mDNS record expired");
+                    self.drive(Input::Expired { peer, addrs });
+                }
                 self.update_snapshot();
             }
             SwarmEvent::Behaviour(_) => {}
@@ -558,6 +718,16 @@ impl EventLoop {
                 if first {
                     tracing::info!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
                     self.emit(NodeEvent::PeerConnected(peer_id.to_string()));
+                }
+                if is_loopback(endpoint.get_remote_address()) {
+                    self.loopback_peers.insert(peer_id);
+                }
+                if endpoint.is_dialer() {
+                    // An address that worked: kept, so a restart dials it again.
+                    let addr =
+                        strip_p2p(endpoint.get_remote_address()).with(Protocol::P2p(peer_id));
+                    let source = self.source_of(&peer_id, &addr);
+                    self.observe(addr, source, true);
                 }
                 self.drive(Input::Connected {
                     peer: peer_id,
@@ -587,6 +757,7 @@ impl EventLoop {
             } => {
                 self.reach.disconnected(peer_id, connection_id);
                 tracing::info!(peer = %peer_id, cause = ?cause, "disconnected");
+                self.loopback_peers.remove(&peer_id);
                 self.drive(Input::Disconnected { peer: peer_id });
                 self.serving.remove(&peer_id);
                 self.emit(NodeEvent::PeerDisconnected(peer_id.to_string()));
@@ -908,6 +1079,11 @@ impl EventLoop {
                     more: more && progress,
                 });
             }
+            Done::BookSaved => {
+                if let Some(b) = &mut self.book {
+                    b.saving = false;
+                }
+            }
         }
         self.update_snapshot();
     }
@@ -973,6 +1149,22 @@ impl EventLoop {
                         tracing::debug!(%addr, error = %e, "re-dial failed");
                     }
                 }
+                Action::DialNeighbour { peer, addrs } => {
+                    tracing::debug!(%peer, "dialing a LAN neighbour");
+                    // A new local port, not the listening one: two neighbours usually
+                    // discover each other within a millisecond and dial at once. From
+                    // their listening ports both dials are the same TCP 4-tuple, the SYNs
+                    // cross (TCP simultaneous open) and the one connection has two
+                    // initiators, so both handshakes fail.
+                    let opts = DialOpts::peer_id(peer)
+                        .condition(PeerCondition::DisconnectedAndNotDialing)
+                        .addresses(addrs)
+                        .allocate_new_port()
+                        .build();
+                    if let Err(e) = self.swarm.dial(opts) {
+                        tracing::debug!(%peer, error = %e, "mDNS dial failed");
+                    }
+                }
             }
         }
     }
@@ -1010,5 +1202,43 @@ impl EventLoop {
     fn penalize(&mut self, peer: PeerId, points: u32, why: &str) {
         tracing::debug!(%peer, points, why, "misbehaviour");
         self.drive(Input::Misbehaved { peer, points });
+    }
+}
+
+/// Applies observations to the peer store on disk (a blocking read-modify-write).
+fn write_book(dir: &DataDir, pending: &[Observation]) -> Result<(), NodeError> {
+    let ((), warning) = dir.update_peer_book(|b| {
+        for o in pending {
+            b.observe(o);
+        }
+    })?;
+    if let Some(w) = warning {
+        tracing::warn!("peer store: {w}");
+    }
+    Ok(())
+}
+
+/// mDNS's (peer, address) pairs grouped by peer, in a stable order.
+fn by_peer(list: Vec<(PeerId, Multiaddr)>) -> std::collections::BTreeMap<PeerId, Vec<Multiaddr>> {
+    let mut out: std::collections::BTreeMap<PeerId, Vec<Multiaddr>> = Default::default();
+    for (peer, addr) in list {
+        out.entry(peer).or_default().push(addr);
+    }
+    out
+}
+
+/// The address without its `/p2p/<id>` parts.
+fn strip_p2p(addr: &Multiaddr) -> Multiaddr {
+    addr.iter()
+        .filter(|p| !matches!(p, Protocol::P2p(_)))
+        .collect()
+}
+
+/// Whether the address is on a loopback interface.
+fn is_loopback(addr: &Multiaddr) -> bool {
+    match addr.iter().next() {
+        Some(Protocol::Ip4(ip)) => ip.is_loopback(),
+        Some(Protocol::Ip6(ip)) => ip.is_loopback(),
+        _ => false,
     }
 }

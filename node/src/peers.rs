@@ -14,6 +14,11 @@
 //!   anti-entropy rounds with every connected peer.
 //! - Explicit peers: re-dialed while disconnected, with back-off from [`REDIAL_MIN`]
 //!   doubling to [`REDIAL_MAX`], reset when a connection to the address is established.
+//! - LAN neighbours (found by mDNS): dialed when found, and re-dialed with the same back-off
+//!   while mDNS still sees them and we are not connected. mDNS reports a (peer, address)
+//!   pair only once, when it is new, and keeps it while the neighbour keeps answering: a
+//!   first dial that failed (crossing dials, a handshake cut short, a neighbour restarted
+//!   on the same port) would otherwise never be tried again while both nodes run.
 //!
 //! Every table is bounded; a full table forgets its entry with the smallest value
 //! ([`make_room`]): the least suspicious peer, the ban or foreign memory expiring first.
@@ -47,6 +52,10 @@ pub const MAX_DIAL_TARGETS: usize = 256;
 pub const REDIAL_MIN: Duration = Duration::from_secs(2);
 /// Longest re-dial delay.
 pub const REDIAL_MAX: Duration = Duration::from_secs(30);
+/// Most LAN neighbours (found by mDNS) remembered for re-dialing.
+pub const MAX_NEIGHBOURS: usize = 256;
+/// Most addresses remembered for one LAN neighbour.
+pub const MAX_NEIGHBOUR_ADDRS: usize = 8;
 
 /// Something the swarm loop saw or was asked, handed to [`Peers::handle`].
 #[derive(Debug, Clone, PartialEq)]
@@ -62,6 +71,10 @@ pub(crate) enum Input {
     Disconnected { peer: PeerId },
     /// Someone asked to dial `addr` (the loop dials it now); it becomes an explicit peer.
     DialRequested { addr: Multiaddr },
+    /// mDNS found a neighbour at these addresses.
+    Discovered { peer: PeerId, addrs: Vec<Multiaddr> },
+    /// mDNS no longer sees the neighbour at these addresses.
+    Expired { peer: PeerId, addrs: Vec<Multiaddr> },
     /// The peer earned misbehaviour points.
     Misbehaved { peer: PeerId, points: u32 },
     /// The peer's gossipsub score, read as [`Action::CheckGossipScore`] asked.
@@ -99,6 +112,10 @@ pub(crate) enum Action {
         peer: Option<PeerId>,
         addr: Multiaddr,
     },
+    /// Dial a LAN neighbour at its addresses, from a new local port (not the listening
+    /// one: two neighbours dialing each other from their listening ports at the same
+    /// moment make one TCP connection with two initiators, and both handshakes fail).
+    DialNeighbour { peer: PeerId, addrs: Vec<Multiaddr> },
 }
 
 /// Outgoing sync with one connected peer.
@@ -117,6 +134,14 @@ struct DialTarget {
     backoff: Duration,
 }
 
+/// A LAN neighbour found by mDNS: re-dialed while disconnected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Neighbour {
+    addrs: Vec<Multiaddr>,
+    next_attempt: Instant,
+    backoff: Duration,
+}
+
 /// The peer table and sync driver. Owned by the swarm loop; see the module docs.
 #[derive(Debug)]
 pub(crate) struct Peers {
@@ -130,6 +155,10 @@ pub(crate) struct Peers {
     /// Expiry times of the memories of foreign peers.
     foreign: HashMap<PeerId, Instant>,
     targets: Vec<DialTarget>,
+    /// LAN neighbours mDNS sees now (at most [`MAX_NEIGHBOURS`]).
+    neighbours: HashMap<PeerId, Neighbour>,
+    /// Neighbours mDNS found since start (for the status hint).
+    neighbours_found: u64,
     last_decay: Instant,
     bans_total: u64,
 }
@@ -155,6 +184,8 @@ impl Peers {
             bans: HashMap::new(),
             foreign: HashMap::new(),
             targets,
+            neighbours: HashMap::new(),
+            neighbours_found: 0,
             last_decay: now,
             bans_total: 0,
         }
@@ -178,6 +209,9 @@ impl Peers {
                         }
                     }
                 }
+                if let Some(n) = self.neighbours.get_mut(&peer) {
+                    n.backoff = REDIAL_MIN;
+                }
                 if first {
                     self.connected.insert(peer);
                     self.syncs.insert(peer, SyncState::default());
@@ -200,6 +234,15 @@ impl Peers {
                         next_attempt: now + REDIAL_MIN,
                         backoff: REDIAL_MIN,
                     });
+                }
+            }
+            Input::Discovered { peer, addrs } => self.discovered(peer, addrs, now, &mut out),
+            Input::Expired { peer, addrs } => {
+                if let Some(n) = self.neighbours.get_mut(&peer) {
+                    n.addrs.retain(|a| !addrs.contains(a));
+                    if n.addrs.is_empty() {
+                        self.neighbours.remove(&peer);
+                    }
                 }
             }
             Input::Misbehaved { peer, points } => {
@@ -264,12 +307,14 @@ impl Peers {
         self.connected.contains(peer) && !self.bans.contains_key(peer)
     }
 
-    /// Whether the peer is banned.
+    /// Whether the peer is banned (tests).
+    #[cfg(test)]
     pub(crate) fn is_banned(&self, peer: &PeerId) -> bool {
         self.bans.contains_key(peer)
     }
 
-    /// Whether the peer is remembered as one of another community.
+    /// Whether the peer is remembered as one of another community (tests).
+    #[cfg(test)]
     pub(crate) fn is_foreign(&self, peer: &PeerId) -> bool {
         self.foreign.contains_key(peer)
     }
@@ -297,6 +342,85 @@ impl Peers {
     /// Explicit peers.
     pub(crate) fn dial_targets(&self) -> usize {
         self.targets.len()
+    }
+
+    /// LAN neighbours mDNS sees now.
+    pub(crate) fn neighbours(&self) -> usize {
+        self.neighbours.len()
+    }
+
+    /// Neighbours mDNS found since start.
+    pub(crate) fn neighbours_found(&self) -> u64 {
+        self.neighbours_found
+    }
+
+    /// Whether mDNS sees the peer on the LAN now.
+    pub(crate) fn is_neighbour(&self, peer: &PeerId) -> bool {
+        self.neighbours.contains_key(peer)
+    }
+
+    /// Whether a neighbour may be dialed now: not connected, banned or foreign.
+    fn may_dial(&self, peer: &PeerId) -> bool {
+        !self.connected.contains(peer)
+            && !self.bans.contains_key(peer)
+            && !self.foreign.contains_key(peer)
+    }
+
+    fn discovered(
+        &mut self,
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        if !self.neighbours.contains_key(&peer) {
+            if self.neighbours.len() >= MAX_NEIGHBOURS {
+                // The neighbour due latest (the one failing longest) makes room.
+                let victim = self
+                    .neighbours
+                    .iter()
+                    .max_by(|a, b| {
+                        a.1.next_attempt
+                            .cmp(&b.1.next_attempt)
+                            .then_with(|| a.0.cmp(b.0))
+                    })
+                    .map(|(p, _)| *p);
+                if let Some(v) = victim {
+                    self.neighbours.remove(&v);
+                }
+            }
+            self.neighbours_found += 1;
+        }
+        let n = self.neighbours.entry(peer).or_insert(Neighbour {
+            addrs: Vec::new(),
+            next_attempt: now,
+            backoff: REDIAL_MIN,
+        });
+        for a in addrs {
+            if !n.addrs.contains(&a) {
+                if n.addrs.len() >= MAX_NEIGHBOUR_ADDRS {
+                    n.addrs.remove(0);
+                }
+                n.addrs.push(a);
+            }
+        }
+        // Something new to try: dial now, whatever the back-off said.
+        n.next_attempt = now;
+        if self.may_dial(&peer) {
+            self.dial_neighbour(peer, now, out);
+        }
+    }
+
+    fn dial_neighbour(&mut self, peer: PeerId, now: Instant, out: &mut Vec<Action>) {
+        let Some(n) = self.neighbours.get_mut(&peer) else {
+            return;
+        };
+        n.next_attempt = now + n.backoff;
+        n.backoff = (n.backoff * 2).min(REDIAL_MAX);
+        out.push(Action::DialNeighbour {
+            peer,
+            addrs: n.addrs.clone(),
+        });
     }
 
     /// Starts a sync round with a peer, or notes that another round is wanted.
@@ -377,6 +501,16 @@ impl Peers {
                 peer: t.peer,
                 addr: t.addr.clone(),
             });
+        }
+        let mut due: Vec<PeerId> = self
+            .neighbours
+            .iter()
+            .filter(|(p, n)| n.next_attempt <= now && self.may_dial(p))
+            .map(|(p, _)| *p)
+            .collect();
+        due.sort();
+        for p in due {
+            self.dial_neighbour(p, now, out);
         }
     }
 
@@ -922,5 +1056,113 @@ mod tests {
         let dialed = redials(&p.handle(Input::Tick, t0 + REDIAL_MIN));
         assert!(!dialed.contains(&first) && dialed.contains(&addr(9999, None)));
         assert_eq!(dialed.len(), MAX_DIAL_TARGETS);
+    }
+
+    fn neighbour_dials(actions: &[Action]) -> Vec<PeerId> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::DialNeighbour { peer, .. } => Some(*peer),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_neighbour_whose_first_dial_failed_is_redialed_with_back_off_until_connected() {
+        let t0 = Instant::now();
+        let a = peer(1);
+        let mut p = Peers::new(Vec::new(), t0);
+        let found = p.handle(
+            Input::Discovered {
+                peer: a,
+                addrs: vec![addr(1, None)],
+            },
+            t0,
+        );
+        assert_eq!(
+            found,
+            vec![Action::DialNeighbour {
+                peer: a,
+                addrs: vec![addr(1, None)]
+            }]
+        );
+        assert_eq!((p.neighbours(), p.neighbours_found()), (1, 1));
+        // The dial failed (no connection): mDNS says nothing more, the table re-dials.
+        let mut at = t0;
+        let mut gaps = Vec::new();
+        let mut last = t0;
+        while at < t0 + secs(120) {
+            at += secs(1);
+            if !neighbour_dials(&p.handle(Input::Tick, at)).is_empty() {
+                gaps.push(at.duration_since(last).as_secs());
+                last = at;
+            }
+        }
+        assert_eq!(&gaps[..5], &[2, 4, 8, 16, 30], "{gaps:?}");
+        assert!(gaps[5..].iter().all(|g| *g == 30), "{gaps:?}");
+        // Connected: no more dials, and the back-off starts again from the minimum.
+        let _ = p.handle(
+            Input::Connected {
+                peer: a,
+                first: true,
+                dialed: Some(addr(1, None)),
+            },
+            at,
+        );
+        assert!(neighbour_dials(&p.handle(Input::Tick, at + secs(300))).is_empty());
+        let _ = p.handle(Input::Disconnected { peer: a }, at + secs(300));
+        let t = at + secs(300);
+        assert_eq!(neighbour_dials(&p.handle(Input::Tick, t)), vec![a]);
+        assert!(neighbour_dials(&p.handle(Input::Tick, t + secs(1))).is_empty());
+        assert_eq!(
+            neighbour_dials(&p.handle(Input::Tick, t + secs(2))),
+            vec![a]
+        );
+        // mDNS no longer sees it: forgotten, never dialed again.
+        let _ = p.handle(
+            Input::Expired {
+                peer: a,
+                addrs: vec![addr(1, None)],
+            },
+            t + secs(2),
+        );
+        assert_eq!(p.neighbours(), 0);
+        assert!(neighbour_dials(&p.handle(Input::Tick, t + secs(600))).is_empty());
+    }
+
+    #[test]
+    fn connected_banned_or_foreign_neighbours_are_not_dialed_and_the_table_is_bounded() {
+        let t0 = Instant::now();
+        let (a, b, c) = (peer(1), peer(2), peer(3));
+        let mut p = connected(t0, &[a]);
+        let _ = misbehave(&mut p, b, Some(-200.0), t0);
+        let _ = p.handle(Input::Foreign { peer: c }, t0);
+        for x in [a, b, c] {
+            let out = p.handle(
+                Input::Discovered {
+                    peer: x,
+                    addrs: vec![addr(9, None)],
+                },
+                t0,
+            );
+            assert!(neighbour_dials(&out).is_empty(), "{out:?}");
+        }
+        assert!(neighbour_dials(&p.handle(Input::Tick, t0 + secs(60))).is_empty());
+        let mut p = Peers::new(Vec::new(), t0);
+        for i in 0..(MAX_NEIGHBOURS as u32 + 10) {
+            let _ = p.handle(
+                Input::Discovered {
+                    peer: peer(100 + i),
+                    addrs: (0..20).map(|port| addr(port, None)).collect(),
+                },
+                t0,
+            );
+        }
+        assert_eq!(p.neighbours(), MAX_NEIGHBOURS);
+        assert!(p
+            .neighbours
+            .values()
+            .all(|n| n.addrs.len() <= MAX_NEIGHBOUR_ADDRS));
     }
 }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use coop_model::{Envelope, Record, RecordId, State};
+use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::Instrument;
@@ -27,6 +28,7 @@ use crate::error::NodeError;
 use crate::local::{LocalNode, Status};
 use crate::net::{self, Channels, EventLoop, NetCommand, NetSnapshot, NetStats};
 use crate::reach::Reach;
+use crate::peerstore::{self, Source};
 use crate::wire;
 
 pub use crate::event::NodeEvent;
@@ -123,14 +125,18 @@ pub async fn start(dir: DataDir, opts: RunOptions) -> Result<NodeHandle, NodeErr
         opts.listen.clone()
     };
     let listen = parse_addrs(&listen_strs, "listen address")?;
-    let mut peer_strs = config.peers.clone();
-    for p in &opts.peers {
-        if !peer_strs.contains(p) {
-            peer_strs.push(p.clone());
+    let peer_sources = dial_targets(&dir, &config, &opts)?;
+    let peers: Vec<Multiaddr> = peer_sources.iter().map(|(a, _)| a.clone()).collect();
+    let mut relays = parse_addrs(&opts.relays, "relay address")?;
+    // Relays kept in config.json (`coop peer add --relay`, invites): a bad one is skipped
+    // with a warning, never a reason not to start.
+    for r in &config.relays {
+        match peerstore::parse_relay(r) {
+            Ok(m) if !relays.contains(&m) => relays.push(m),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(parent: &span, error = %e, "skipping a stored relay"),
         }
     }
-    let peers = parse_addrs(&peer_strs, "peer address")?;
-    let relays = parse_addrs(&opts.relays, "relay address")?;
     let reach = Reach::new(peer_id, &community, relays, std::time::Instant::now())
         .map_err(NodeError::InvalidInput)?;
 
@@ -179,9 +185,28 @@ pub async fn start(dir: DataDir, opts: RunOptions) -> Result<NodeHandle, NodeErr
         opts.sync_interval,
         peers,
         reach,
-    );
+    )
+    .with_peer_store(dir.clone(), peer_sources, opts.mdns);
+    // Port 0 asks for the port kept in config.json, so peers find this node again after a
+    // restart; the OS picks one the first time (or when the kept one is taken).
+    let mut wants_port = false;
     for addr in &listen {
-        if let Err(e) = event_loop.listen_on(addr.clone()) {
+        let kept = match (tcp_port(addr), config.listen_port) {
+            (Some(0), Some(port)) => Some(with_tcp_port(addr, port)),
+            _ => None,
+        };
+        wants_port |= tcp_port(addr) == Some(0);
+        let listened = match kept {
+            Some(k) => match event_loop.listen_on(k.clone()) {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    tracing::warn!(parent: &span, error = %e, "the kept port is taken; listening on a new one");
+                    event_loop.listen_on(addr.clone())
+                }
+            },
+            None => event_loop.listen_on(addr.clone()),
+        };
+        if let Err(e) = listened {
             stop_store(&store, store_thread).await;
             return Err(e);
         }
@@ -198,6 +223,24 @@ pub async fn start(dir: DataDir, opts: RunOptions) -> Result<NodeHandle, NodeErr
     .await;
     let ok = matches!(&listening, Ok(Ok(s)) if wanted == 0 || !s.listen.is_empty());
     drop(listening);
+    if ok && wants_port {
+        let chosen = snapshot_rx
+            .borrow()
+            .listen
+            .iter()
+            .filter_map(|a| a.parse::<Multiaddr>().ok())
+            .find_map(|a| tcp_port(&a));
+        if let Some(port) = chosen.filter(|p| config.listen_port != Some(*p)) {
+            // Re-read: the config may have changed since start-up read it.
+            let kept = dir.config().and_then(|mut c| {
+                c.listen_port = Some(port);
+                dir.save_config(&c)
+            });
+            if let Err(e) = kept {
+                tracing::warn!(parent: &span, error = %e, "could not keep the listen port in config.json");
+            }
+        }
+    }
     if !ok {
         let _ = stop_tx.send(true);
         let _ = net_task.await;
@@ -341,6 +384,70 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
 
 async fn finished(rx: &mut watch::Receiver<Option<Result<(), Arc<NodeError>>>>) {
     let _ = rx.wait_for(Option::is_some).await;
+}
+
+/// The addresses to dial and where each came from: `--peer` (manual; a bad one is an
+/// error), the configured peers (from the invite) and the peer store. A bad stored address
+/// is skipped with a warning: the node starts anyway.
+fn dial_targets(
+    dir: &DataDir,
+    config: &crate::datadir::Config,
+    opts: &RunOptions,
+) -> Result<Vec<(Multiaddr, Source)>, NodeError> {
+    let mut out: Vec<(Multiaddr, Source)> = Vec::new();
+    let mut push = |a: Multiaddr, s: Source| {
+        if !out.iter().any(|(b, _)| *b == a) {
+            out.push((a, s));
+        }
+    };
+    for a in parse_addrs(&opts.peers, "peer address")? {
+        push(a, Source::Manual);
+    }
+    for p in &config.peers {
+        match peerstore::parse_dialable(p) {
+            Ok(a) => push(a, Source::Invite),
+            Err(e) => tracing::warn!("config.json: skipping a peer address: {e}"),
+        }
+    }
+    let (book, warning) = dir.peer_book();
+    if let Some(w) = warning {
+        tracing::warn!("peer store: {w}");
+    }
+    // Given addresses first, then those that worked most recently, so the bound keeps the
+    // best.
+    let mut stored: Vec<_> = book.peers.iter().collect();
+    stored.sort_by_key(|p| {
+        (
+            std::cmp::Reverse(p.source.is_given()),
+            std::cmp::Reverse(p.last_seen),
+        )
+    });
+    for p in stored {
+        match peerstore::parse_dialable(&p.addr) {
+            Ok(a) => push(a, p.source),
+            Err(e) => tracing::warn!("peer store: skipping a stored peer address: {e}"),
+        }
+    }
+    out.truncate(net::MAX_DIAL_TARGETS);
+    Ok(out)
+}
+
+/// The TCP port of an address, if it has one.
+fn tcp_port(addr: &Multiaddr) -> Option<u16> {
+    addr.iter().find_map(|p| match p {
+        Protocol::Tcp(port) => Some(port),
+        _ => None,
+    })
+}
+
+/// The address with its TCP port replaced.
+fn with_tcp_port(addr: &Multiaddr, port: u16) -> Multiaddr {
+    addr.iter()
+        .map(|p| match p {
+            Protocol::Tcp(_) => Protocol::Tcp(port),
+            p => p,
+        })
+        .collect()
 }
 
 fn parse_addrs(addrs: &[String], what: &str) -> Result<Vec<Multiaddr>, NodeError> {

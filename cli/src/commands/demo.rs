@@ -225,6 +225,7 @@ fn scenario(base: &Path, ui: bool, json: bool) -> Result<Report> {
         community,
         psk: Some(psk),
         peers: vec![alice_addr.clone()],
+        relays: Vec::new(),
     }
     .encode();
     let mut joined = Vec::new();

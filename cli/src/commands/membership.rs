@@ -11,9 +11,10 @@ use rand::RngCore;
 use serde_json::json;
 
 use crate::app::{self, App, Report};
-use crate::invite::{Invite, MAX_PEERS};
+use crate::invite::{Invite, MAX_PEERS, MAX_RELAYS};
 use crate::parse::Param;
 use crate::show::{self, Table};
+use coop_node::peerstore;
 
 fn seed() -> [u8; 32] {
     let mut s = [0u8; 32];
@@ -102,12 +103,56 @@ pub(crate) fn running_status(dir: &DataDir) -> Option<Status> {
 
 /// Whether a multiaddr can be dialled by someone else (not an unspecified address or port 0).
 fn dialable(addr: &str) -> bool {
-    !(addr.contains("/ip4/0.0.0.0/")
-        || addr.contains("/ip6/::/")
-        || addr.ends_with("/tcp/0")
-        || addr.contains("/tcp/0/")
-        || addr.ends_with("/udp/0")
-        || addr.contains("/udp/0/"))
+    peerstore::parse_dialable(addr).is_ok()
+}
+
+/// The addresses this node can be reached at when it runs, without it running: each
+/// configured listen address with the kept port (an unspecified host stands for this
+/// machine's address on its default route, when it has one), ending in `/p2p/<peer id>`.
+fn own_addresses(app: &App, config: &coop_node::Config) -> Vec<String> {
+    let Ok(me) = peerstore::own_peer_id(&app.dir) else {
+        return Vec::new();
+    };
+    let listen = if config.listen.is_empty() {
+        coop_node::RunOptions::default().listen
+    } else {
+        config.listen.clone()
+    };
+    let mut out = Vec::new();
+    for l in listen {
+        // "/ip4/HOST/tcp/PORT..." with PORT 0 meaning the kept port.
+        let parts: Vec<&str> = l.trim().split('/').collect();
+        let ["", family @ ("ip4" | "ip6"), host, "tcp", port, ..] = parts[..] else {
+            continue;
+        };
+        let port = match (port.parse::<u16>(), config.listen_port) {
+            (Ok(0), Some(kept)) => kept,
+            (Ok(p), _) if p != 0 => p,
+            _ => continue,
+        };
+        let host = match (family, host) {
+            ("ip4", "0.0.0.0") => match default_route_ip("0.0.0.0:0", "192.0.2.1:9") {
+                Some(ip) => ip,
+                None => continue,
+            },
+            ("ip6", "::") => match default_route_ip("[::]:0", "[2001:db8::1]:9") {
+                Some(ip) => ip,
+                None => continue,
+            },
+            _ => host.to_string(),
+        };
+        out.push(format!("/{family}/{host}/tcp/{port}/p2p/{me}"));
+    }
+    out
+}
+
+/// This machine's address on the route towards `probe` (a documentation address): a UDP
+/// socket "connected" there sends nothing but learns its source address.
+fn default_route_ip(bind: &str, probe: &str) -> Option<String> {
+    let s = std::net::UdpSocket::bind(bind).ok()?;
+    s.connect(probe).ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_unspecified() && !ip.is_loopback()).then(|| ip.to_string())
 }
 
 pub(crate) fn invite(app: &App) -> Result<Report> {
@@ -122,27 +167,49 @@ pub(crate) fn invite(app: &App) -> Result<Report> {
             Some(k)
         }
     };
-    let (peers, source) = match running_status(&app.dir) {
-        Some(s) => (s.listen, "the running node's listen addresses"),
-        None => {
-            let mut p: Vec<String> = config.listen.iter().chain(&config.peers).cloned().collect();
-            p.dedup();
-            (p, "the configured addresses (no `coop up` running)")
-        }
+    let (mut peers, source) = match running_status(&app.dir) {
+        Some(s) => (
+            s.listen,
+            "the running node's listen addresses and the peer store",
+        ),
+        None => (
+            own_addresses(app, &config),
+            "this node's kept address and the peer store (no `coop up` running)",
+        ),
     };
-    let mut peers: Vec<String> = peers.into_iter().filter(|a| dialable(a)).collect();
+    // Then the other nodes this one knows: those that worked most recently first, then
+    // the invite's own peers.
+    let (book, _) = app.dir.peer_book();
+    let mut known: Vec<&peerstore::StoredPeer> = book.peers.iter().collect();
+    known.sort_by_key(|p| std::cmp::Reverse(p.last_seen));
+    peers.extend(known.into_iter().map(|p| p.addr.clone()));
+    peers.extend(config.peers.iter().cloned());
+    let mut seen = std::collections::HashSet::new();
+    let mut peers: Vec<String> = peers
+        .into_iter()
+        .filter(|a| dialable(a) && seen.insert(a.clone()))
+        .collect();
     peers.truncate(MAX_PEERS);
+    let mut relays: Vec<String> = config
+        .relays
+        .iter()
+        .filter(|r| peerstore::parse_relay(r).is_ok())
+        .cloned()
+        .collect();
+    relays.truncate(MAX_RELAYS);
     let inv = Invite {
         community,
         psk,
         peers,
+        relays,
     };
     let code = inv.encode();
     // The code alone on stdout, so `coop join $(coop invite)` works; the note on stderr.
     eprintln!(
-        "Invite to community {} with {} peer address(es) from {source}{}.",
+        "Invite to community {} with {} peer address(es) from {source}, {} relay(s){}.",
         community.short(),
         inv.peers.len(),
+        inv.relays.len(),
         if psk.is_some() {
             " and the LAN key: share it only with the neighbour you invite"
         } else {
@@ -158,6 +225,7 @@ pub(crate) fn invite(app: &App) -> Result<Report> {
             "community": community,
             "lan_key": psk.is_some(),
             "peers": inv.peers,
+            "relays": inv.relays,
         }),
         format!("{code}\n"),
     ))
@@ -165,6 +233,11 @@ pub(crate) fn invite(app: &App) -> Result<Report> {
 
 pub(crate) fn join(app: &App, code: &str) -> Result<Report> {
     let inv = Invite::decode(code)?;
+    // Every address is checked before anything is written: a bad one would stop `coop up`.
+    inv.check_addresses(
+        |a| peerstore::parse_dialable(a).map(drop),
+        |a| peerstore::parse_relay(a).map(drop),
+    )?;
     let (node, request) = LocalNode::join(
         &app.dir,
         inv.community,
@@ -173,6 +246,16 @@ pub(crate) fn join(app: &App, code: &str) -> Result<Report> {
         app.now,
     )?;
     let member = node.member();
+    drop(node);
+    if !inv.relays.is_empty() {
+        let mut config = app.dir.config()?;
+        for r in &inv.relays {
+            if !config.relays.contains(r) {
+                config.relays.push(r.clone());
+            }
+        }
+        app.dir.save_config(&config)?;
+    }
     let text = format!(
         "Asked to join community {community}.\n\
          join request  {request}\n\
@@ -188,6 +271,7 @@ pub(crate) fn join(app: &App, code: &str) -> Result<Report> {
             "member": member,
             "request": request,
             "peers": inv.peers,
+            "relays": inv.relays,
             "lan_key": inv.psk.is_some(),
         }),
         text,
@@ -265,6 +349,9 @@ pub(crate) fn status(app: &App) -> Result<Report> {
     );
     for a in &s.listen {
         line("listen", a.clone());
+    }
+    if let Some(hint) = mdns_hint(&s) {
+        line("mDNS", hint);
     }
     for p in &s.peers {
         line("peer", p.clone());
@@ -370,4 +457,26 @@ pub(crate) fn members(app: &App) -> Result<Report> {
         }));
     }
     Ok(Report::new(json!({ "members": list }), t.render()))
+}
+
+/// The status line about LAN discovery, when a node runs: "on, no neighbour found yet
+/// (N s)" says why a node may show no peers; "off (--no-mdns)" that it will not look.
+pub(crate) fn mdns_hint(s: &coop_node::Status) -> Option<String> {
+    if !s.running {
+        return None;
+    }
+    let m = &s.mdns;
+    Some(if !m.on {
+        "off (--no-mdns): peers come from the peer store, invites and --peer".into()
+    } else if m.found == 0 {
+        format!(
+            "on, no neighbour found yet ({} s); is the other node on this LAN with mDNS on?",
+            m.searching_secs
+        )
+    } else {
+        format!(
+            "on, {} neighbour(s) on the LAN now, {} found since start",
+            m.neighbours, m.found
+        )
+    })
 }

@@ -6,6 +6,7 @@ pub(crate) mod demo;
 pub(crate) mod governance;
 pub(crate) mod insight;
 pub(crate) mod membership;
+pub(crate) mod peer;
 pub(crate) mod pools;
 pub(crate) mod purchase;
 pub(crate) mod reach;

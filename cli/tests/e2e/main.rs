@@ -13,6 +13,7 @@ mod governance;
 mod insight;
 mod membership;
 mod network;
+mod peers;
 mod pools;
 mod support_points;
 mod sync;

@@ -10,3 +10,4 @@ mod hostile;
 mod mdns;
 mod partition;
 mod psk;
+mod restart;

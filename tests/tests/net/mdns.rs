@@ -1,4 +1,6 @@
-//! mDNS discovery: two nodes with no peers configured find each other and converge.
+//! mDNS discovery: two nodes with no peers configured find each other and converge, also
+//! when the second starts long after the first (whose first mDNS probes are then over), and
+//! when their first dials fail (mDNS reports a neighbour only once: the node must dial again).
 //!
 //! libp2p's mDNS ignores loopback interfaces, and the host's real interface is not ours to
 //! multicast on. So the test makes two network namespaces joined by a veth pair (addresses
@@ -35,8 +37,9 @@ fn ip(args: &[&str]) -> Result<(), String> {
 }
 
 impl Namespaces {
-    fn create() -> Result<Namespaces, String> {
-        let tag = format!("cmd{}", std::process::id() % 1_000_000);
+    /// `test` tells apart the namespaces of tests running at once in this process.
+    fn create(test: char) -> Result<Namespaces, String> {
+        let tag = format!("cmd{}{test}", std::process::id() % 1_000_000);
         let ns = Namespaces {
             names: [format!("{tag}a"), format!("{tag}b")],
         };
@@ -133,19 +136,32 @@ fn peer_id_of(s: &Status) -> Option<String> {
         .map(str::to_string)
 }
 
-#[test]
-fn two_nodes_find_each_other_by_mdns() {
-    let ns = match Namespaces::create() {
-        Ok(ns) => ns,
-        // In CI a test that cannot run is a failure, never a silent skip.
+/// The namespaces, or `None` (skip, saying why) where they cannot be made — except under
+/// `CI=true`, where a test that cannot run is a failure, never a silent skip.
+fn namespaces(test: char) -> Option<Namespaces> {
+    match Namespaces::create(test) {
+        Ok(ns) => Some(ns),
         Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
             panic!("CI=true but network namespaces cannot be created here: {why}")
         }
         Err(why) => {
             println!("skipping the mDNS test: network namespaces cannot be created here ({why})");
-            return;
+            None
         }
-    };
+    }
+}
+
+/// Whether the two nodes are connected to each other and hold the same changes.
+fn linked_and_converged(sa: &Status, sb: &Status) -> bool {
+    let (ida, idb) = (peer_id_of(sa), peer_id_of(sb));
+    let linked = idb.is_some_and(|id| sa.peers.contains(&id))
+        && ida.is_some_and(|id| sb.peers.contains(&id));
+    linked && sa.digest == sb.digest && sa.changes == sb.changes
+}
+
+#[test]
+fn two_nodes_find_each_other_by_mdns() {
+    let Some(ns) = namespaces('x') else { return };
     let root = tempfile::tempdir().unwrap();
     let c = coop_tests::community(root.path(), 1);
     // Each writes something the other lacks.
@@ -163,10 +179,7 @@ fn two_nodes_find_each_other_by_mdns() {
     while Instant::now() < deadline {
         last = (status(&c.dirs[0]), status(&c.dirs[1]));
         if let (Some(sa), Some(sb)) = &last {
-            let (ida, idb) = (peer_id_of(sa), peer_id_of(sb));
-            let linked = idb.is_some_and(|id| sa.peers.contains(&id))
-                && ida.is_some_and(|id| sb.peers.contains(&id));
-            if linked && sa.digest == sb.digest && sa.changes == sb.changes {
+            if linked_and_converged(sa, sb) {
                 found = true;
                 break;
             }
@@ -191,4 +204,140 @@ fn two_nodes_find_each_other_by_mdns() {
         !c.dirs[0].api_socket().exists(),
         "graceful stop removes the socket"
     );
+}
+
+/// How long the first node runs alone: past its first mDNS probes (0.5 + 1 + 2 + 4 + 8 s),
+/// so only its periodic queries, its answers and the newcomer's own probes are left.
+const ALONE: Duration = Duration::from_secs(20);
+/// How soon the late neighbour must be found and synced with once it starts.
+const LATE_DEADLINE: Duration = Duration::from_secs(30);
+
+#[test]
+fn a_late_neighbour_is_found_within_seconds() {
+    let Some(ns) = namespaces('y') else { return };
+    let root = tempfile::tempdir().unwrap();
+    let c = coop_tests::community(root.path(), 1);
+    for (i, dir) in c.dirs.iter().enumerate() {
+        let mut n = LocalNode::open(dir).unwrap();
+        n.submit(proposal(&format!("offline {i}")), T0 + 100)
+            .unwrap();
+    }
+    let a = NodeProc::start(&ns.names[0], c.dirs[0].root(), root.path().join("a.log"));
+    // Alone on its LAN, the first node says mDNS is on and has found nobody, for how long.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut alone = None;
+    while Instant::now() < deadline {
+        alone = status(&c.dirs[0]);
+        if alone
+            .as_ref()
+            .is_some_and(|s| s.mdns.searching_secs >= ALONE.as_secs())
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let alone = alone.unwrap_or_else(|| panic!("the first node runs\n{}", a.tail()));
+    assert!(alone.running && alone.mdns.on, "{alone:#?}");
+    assert_eq!(
+        (alone.mdns.found, alone.mdns.neighbours),
+        (0, 0),
+        "{alone:#?}"
+    );
+    assert!(alone.mdns.searching_secs >= ALONE.as_secs(), "{alone:#?}");
+    assert!(alone.peers.is_empty());
+
+    let started = Instant::now();
+    let b = NodeProc::start(&ns.names[1], c.dirs[1].root(), root.path().join("b.log"));
+    let mut last = (None, None);
+    let mut took = None;
+    while started.elapsed() < LATE_DEADLINE {
+        last = (status(&c.dirs[0]), status(&c.dirs[1]));
+        if let (Some(sa), Some(sb)) = &last {
+            if linked_and_converged(sa, sb) {
+                took = Some(started.elapsed());
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let Some(took) = took else {
+        panic!(
+            "the late neighbour was not found within {LATE_DEADLINE:?}: {last:#?}\n--- node a ---\n{}\n--- node b ---\n{}",
+            a.tail(),
+            b.tail()
+        );
+    };
+    println!("late neighbour found and synced {took:?} after it started");
+    let (_, Some(sb)) = &last else { unreachable!() };
+    assert!(sb.mdns.found >= 1 && sb.mdns.on, "{sb:#?}");
+    drop(b);
+    drop(a);
+}
+
+/// mDNS reports a neighbour once; if the dials that follow fail, the nodes must dial again
+/// by themselves. Here each namespace's route to the other's address is "unreachable"
+/// (multicast has its own route, so mDNS still works), so every first dial fails at once;
+/// then the routes go and the nodes must connect with nobody telling them.
+#[test]
+fn neighbours_whose_first_dials_failed_connect_later() {
+    let Some(ns) = namespaces('z') else { return };
+    for (n, other) in [(&ns.names[0], "10.77.0.2"), (&ns.names[1], "10.77.0.1")] {
+        ip(&["-n", n, "route", "add", "unreachable", other]).expect("unreachable route");
+    }
+    let root = tempfile::tempdir().unwrap();
+    let c = coop_tests::community(root.path(), 1);
+    for (i, dir) in c.dirs.iter().enumerate() {
+        let mut n = LocalNode::open(dir).unwrap();
+        n.submit(proposal(&format!("offline {i}")), T0 + 100)
+            .unwrap();
+    }
+    let a = NodeProc::start(&ns.names[0], c.dirs[0].root(), root.path().join("a.log"));
+    let b = NodeProc::start(&ns.names[1], c.dirs[1].root(), root.path().join("b.log"));
+    // Both found each other (and their dials failed: no route).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last = (None, None);
+    while Instant::now() < deadline {
+        last = (status(&c.dirs[0]), status(&c.dirs[1]));
+        if let (Some(sa), Some(sb)) = &last {
+            if sa.mdns.found >= 1 && sb.mdns.found >= 1 {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let (Some(sa), Some(sb)) = &last else {
+        panic!("nodes did not run: {last:#?}\n{}\n{}", a.tail(), b.tail())
+    };
+    assert!(
+        sa.mdns.found >= 1 && sb.mdns.found >= 1,
+        "mDNS works without unicast routes: {last:#?}\n--- node a ---\n{}\n--- node b ---\n{}",
+        a.tail(),
+        b.tail()
+    );
+    assert!(sa.peers.is_empty() && sb.peers.is_empty(), "{last:#?}");
+    for (n, other) in [(&ns.names[0], "10.77.0.2"), (&ns.names[1], "10.77.0.1")] {
+        ip(&["-n", n, "route", "del", "unreachable", other]).expect("route removed");
+    }
+    let healed = Instant::now();
+    let mut took = None;
+    while healed.elapsed() < Duration::from_secs(120) {
+        last = (status(&c.dirs[0]), status(&c.dirs[1]));
+        if let (Some(sa), Some(sb)) = &last {
+            if linked_and_converged(sa, sb) {
+                took = Some(healed.elapsed());
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let Some(took) = took else {
+        panic!(
+            "no connection after the routes came back: {last:#?}\n--- node a ---\n{}\n--- node b ---\n{}",
+            a.tail(),
+            b.tail()
+        );
+    };
+    println!("connected {took:?} after the routes came back");
+    drop(b);
+    drop(a);
 }
