@@ -307,14 +307,12 @@ impl Peers {
         self.connected.contains(peer) && !self.bans.contains_key(peer)
     }
 
-    /// Whether the peer is banned (tests).
-    #[cfg(test)]
+    /// Whether the peer is banned.
     pub(crate) fn is_banned(&self, peer: &PeerId) -> bool {
         self.bans.contains_key(peer)
     }
 
-    /// Whether the peer is remembered as one of another community (tests).
-    #[cfg(test)]
+    /// Whether the peer is remembered as one of another community.
     pub(crate) fn is_foreign(&self, peer: &PeerId) -> bool {
         self.foreign.contains_key(peer)
     }
