@@ -6,6 +6,7 @@ use coop_model::state::AidRequest;
 use coop_model::{Record, RecordId, State};
 use serde_json::{json, Value};
 
+use coop_model::query::Family;
 use crate::app::{self, App, Report};
 use crate::cli::AidCommand;
 use crate::show::{self, Table};
@@ -48,7 +49,7 @@ pub(crate) fn aid(app: &App, cmd: AidCommand) -> Result<Report> {
             availability,
         } => {
             let mut b = app.backend()?;
-            let state = b.state()?;
+            let state = app::view(&mut b, Family::Aid)?;
             let rid = app::record(&state, &request)?;
             let id = b.submit(
                 Record::AidOffer(record::AidOffer {
@@ -70,10 +71,10 @@ pub(crate) fn aid(app: &App, cmd: AidCommand) -> Result<Report> {
         }
         AidCommand::Accept { offer } => {
             let mut b = app.backend()?;
-            let state = b.state()?;
+            let state = app::view(&mut b, Family::Aid)?;
             let oid = app::record(&state, &offer)?;
             let id = b.submit(Record::AidAccept(record::AidAccept { offer: oid }), app.now)?;
-            let state = b.state()?;
+            let state = app::view(&mut b, Family::Aid)?;
             let req = request_of_offer(&state, &oid);
             Ok(Report::new(
                 json!({ "id": id, "offer": oid, "request": req.map(|r| r.id) }),
@@ -91,7 +92,7 @@ pub(crate) fn aid(app: &App, cmd: AidCommand) -> Result<Report> {
             feedback,
         } => {
             let mut b = app.backend()?;
-            let state = b.state()?;
+            let state = app::view(&mut b, Family::Aid)?;
             let rid = app::record(&state, &request)?;
             let id = b.submit(
                 Record::AidConfirm(record::AidConfirm {
@@ -101,7 +102,7 @@ pub(crate) fn aid(app: &App, cmd: AidCommand) -> Result<Report> {
                 }),
                 app.now,
             )?;
-            let state = b.state()?;
+            let state = app::view(&mut b, Family::Aid)?;
             let status = state
                 .aid_requests
                 .get(&rid)
@@ -118,7 +119,7 @@ pub(crate) fn aid(app: &App, cmd: AidCommand) -> Result<Report> {
         }
         AidCommand::Cancel { request } => {
             let mut b = app.backend()?;
-            let state = b.state()?;
+            let state = app::view(&mut b, Family::Aid)?;
             let rid = app::record(&state, &request)?;
             let id = b.submit(
                 Record::AidCancel(record::AidCancel { request: rid }),
@@ -131,7 +132,7 @@ pub(crate) fn aid(app: &App, cmd: AidCommand) -> Result<Report> {
         }
         AidCommand::List { status, all } => list(app, status.as_deref(), all),
         AidCommand::Show { request } => {
-            let state = app.backend()?.state()?;
+            let state = app.view(Family::Aid)?;
             let rid = app::record(&state, &request)?;
             let r = state
                 .aid_requests
@@ -239,7 +240,7 @@ fn show_text(state: &State, r: &AidRequest) -> String {
 }
 
 fn list(app: &App, status: Option<&str>, all: bool) -> Result<Report> {
-    let state = app.backend()?.state()?;
+    let state = app.view(Family::Aid)?;
     let pos = app::positions(&state);
     let mut rs: Vec<&AidRequest> = state
         .aid_requests

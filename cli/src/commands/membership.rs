@@ -10,6 +10,7 @@ use coop_node::{DataDir, LocalNode, NodeError, Status};
 use rand::RngCore;
 use serde_json::json;
 
+use coop_model::query::Family;
 use crate::app::{self, App, Report};
 use crate::invite::{Invite, MAX_PEERS};
 use crate::parse::Param;
@@ -196,10 +197,10 @@ pub(crate) fn join(app: &App, code: &str) -> Result<Report> {
 
 pub(crate) fn vouch(app: &App, who: &str) -> Result<Report> {
     let mut b = app.backend()?;
-    let state = b.state()?;
+    let state = app::view(&mut b, Family::Members)?;
     let member = app::member(&state, who)?;
     let id = b.submit(Record::Vouch(record::Vouch { member }), app.now)?;
-    let state = b.state()?;
+    let state = app::view(&mut b, Family::Members)?;
     let status = state
         .members
         .get(&member)

@@ -17,6 +17,7 @@ use coop_model::{IdentityKey, MemberId, Record, RecordId, State};
 use rand::RngCore;
 use serde_json::{json, Value};
 
+use coop_model::query::Family;
 use crate::app::{self, App, Report};
 use crate::cli::{PoolCommand, ReliefCommand};
 use crate::show::{self, Table};
@@ -62,7 +63,7 @@ pub(crate) fn pool(app: &App, cmd: PoolCommand) -> Result<Report> {
         }
         PoolCommand::Contribute { pool, amount } => {
             let mut b = app.backend()?;
-            let state = b.state()?;
+            let state = app::view(&mut b, Family::Pools)?;
             let pid = app::record(&state, &pool)?;
             let id = b.submit(
                 Record::Contribution(record::Contribution { pool: pid, amount }),
@@ -81,13 +82,13 @@ pub(crate) fn pool(app: &App, cmd: PoolCommand) -> Result<Report> {
         }
         PoolCommand::Confirm { contribution } => {
             let mut b = app.backend()?;
-            let state = b.state()?;
+            let state = app::view(&mut b, Family::Pools)?;
             let kid = app::record(&state, &contribution)?;
             let id = b.submit(
                 Record::ContributionConfirm(record::ContributionConfirm { contribution: kid }),
                 app.now,
             )?;
-            let state = b.state()?;
+            let state = app::view(&mut b, Family::Pools)?;
             let k = state
                 .contributions
                 .get(&kid)
@@ -116,7 +117,7 @@ pub(crate) fn pool(app: &App, cmd: PoolCommand) -> Result<Report> {
             terms,
         } => {
             let mut b = app.backend()?;
-            let state = b.state()?;
+            let state = app::view(&mut b, Family::Pools)?;
             let pid = app::record(&state, &pool)?;
             let id = b.submit(
                 Record::Application(record::Application {
@@ -142,7 +143,7 @@ pub(crate) fn pool(app: &App, cmd: PoolCommand) -> Result<Report> {
             amount,
         } => {
             let mut b = app.backend()?;
-            let state = b.state()?;
+            let state = app::view(&mut b, Family::Pools)?;
             let aid = app::record(&state, &application)?;
             let id = b.submit(
                 Record::Disbursement(record::Disbursement {
@@ -151,7 +152,7 @@ pub(crate) fn pool(app: &App, cmd: PoolCommand) -> Result<Report> {
                 }),
                 app.now,
             )?;
-            let state = b.state()?;
+            let state = app::view(&mut b, Family::Pools)?;
             let a = state
                 .applications
                 .get(&aid)
@@ -176,13 +177,13 @@ pub(crate) fn pool(app: &App, cmd: PoolCommand) -> Result<Report> {
         }
         PoolCommand::Return { from, amount } => {
             let mut b = app.backend()?;
-            let state = b.state()?;
+            let state = app::view(&mut b, Family::Pools)?;
             let fid = app::record(&state, &from)?;
             let id = b.submit(
                 Record::Return(record::Return { from: fid, amount }),
                 app.now,
             )?;
-            let state = b.state()?;
+            let state = app::view(&mut b, Family::Pools)?;
             let pid = state.applications.get(&fid).map_or(fid, |a| a.pool);
             let p = state.pools.get(&pid).context("no such pool")?;
             let distributed = p
@@ -209,7 +210,7 @@ pub(crate) fn pool(app: &App, cmd: PoolCommand) -> Result<Report> {
             ))
         }
         PoolCommand::Show { pool } => {
-            let state = app.backend()?.state()?;
+            let state = app.view(Family::Pools)?;
             let pid = app::record(&state, &pool)?;
             let p = state
                 .pools
@@ -221,7 +222,7 @@ pub(crate) fn pool(app: &App, cmd: PoolCommand) -> Result<Report> {
             ))
         }
         PoolCommand::List { all } => {
-            let state = app.backend()?.state()?;
+            let state = app.view(Family::Pools)?;
             let pos = app::positions(&state);
             let mut ps: Vec<&Pool> = state
                 .pools
@@ -281,7 +282,7 @@ pub(crate) fn relief(app: &App, cmd: ReliefCommand) -> Result<Report> {
             reason,
         } => {
             let mut b = app.backend()?;
-            let state = b.state()?;
+            let state = app::view(&mut b, Family::Pools)?;
             let fid = app::record(&state, &fund)?;
             let stewards = state.stewards();
             if stewards.is_empty() {
@@ -325,13 +326,13 @@ pub(crate) fn relief(app: &App, cmd: ReliefCommand) -> Result<Report> {
         }
         ReliefCommand::Approve { request } => {
             let mut b = app.backend()?;
-            let state = b.state()?;
+            let state = app::view(&mut b, Family::Pools)?;
             let rid = app::record(&state, &request)?;
             let id = b.submit(
                 Record::ReliefApprove(record::ReliefApprove { request: rid }),
                 app.now,
             )?;
-            let state = b.state()?;
+            let state = app::view(&mut b, Family::Pools)?;
             let r = state
                 .relief_requests
                 .get(&rid)
@@ -360,7 +361,7 @@ pub(crate) fn relief(app: &App, cmd: ReliefCommand) -> Result<Report> {
         }
         ReliefCommand::Show { request } => {
             let reader = Reader::of(app)?;
-            let state = app.backend()?.state()?;
+            let state = app.view(Family::Pools)?;
             let rid = app::record(&state, &request)?;
             let r = state
                 .relief_requests
@@ -389,7 +390,7 @@ pub(crate) fn relief(app: &App, cmd: ReliefCommand) -> Result<Report> {
         }
         ReliefCommand::List { status, all } => {
             let reader = Reader::of(app)?;
-            let state = app.backend()?.state()?;
+            let state = app.view(Family::Pools)?;
             let pos = app::positions(&state);
             let mut rs: Vec<&ReliefRequest> = state
                 .relief_requests

@@ -9,6 +9,8 @@
 //! handed out as a list, so no answer depends on how a format encodes map keys, and none is
 //! an internally tagged enum (serde buffers those, and buffered JSON map keys stay strings).
 
+mod views;
+
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -23,6 +25,8 @@ use crate::state::{
     LogEntry, MemberStatus, ParamChange, Pool, Proposal, Purchase, ReliefRequest, Report,
     SpAccount, State, TimeAccount,
 };
+
+pub use views::*;
 
 /// The most ledger rows one page holds.
 pub const MAX_PAGE: usize = 500;
