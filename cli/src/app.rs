@@ -116,11 +116,10 @@ pub(crate) fn member(state: &State, query: &str) -> Result<MemberId> {
     )?)
 }
 
-/// A record by unique id prefix among the records `state` holds: a family view's (see
-/// [`view`]), so among the kinds the command expects; an ambiguous prefix lists the
-/// candidates, one line each.
-pub(crate) fn record(state: &State, query: &str) -> Result<RecordId> {
-    Ok(coop_model::query::find_record_in(&state.log, &[], query)?.id)
+/// A record of `family`'s kinds by unique id prefix among the records `state` holds (a
+/// [`view`] of that family); an ambiguous prefix lists the candidates, one line each.
+pub(crate) fn record(family: Family, state: &State, query: &str) -> Result<RecordId> {
+    Ok(coop_model::query::find_record_in(&state.log, family.kinds(), query)?.id)
 }
 
 /// A record of one of `kinds` (any kind when empty) by unique id prefix, over the ledger.

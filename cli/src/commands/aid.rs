@@ -50,7 +50,7 @@ pub(crate) fn aid(app: &App, cmd: AidCommand) -> Result<Report> {
         } => {
             let mut b = app.backend()?;
             let state = app::view(&mut b, Family::Aid)?;
-            let rid = app::record(&state, &request)?;
+            let rid = app::record(Family::Aid, &state, &request)?;
             let id = b.submit(
                 Record::AidOffer(record::AidOffer {
                     request: rid,
@@ -72,7 +72,7 @@ pub(crate) fn aid(app: &App, cmd: AidCommand) -> Result<Report> {
         AidCommand::Accept { offer } => {
             let mut b = app.backend()?;
             let state = app::view(&mut b, Family::Aid)?;
-            let oid = app::record(&state, &offer)?;
+            let oid = app::record(Family::Aid, &state, &offer)?;
             let id = b.submit(Record::AidAccept(record::AidAccept { offer: oid }), app.now)?;
             let state = app::view(&mut b, Family::Aid)?;
             let req = request_of_offer(&state, &oid);
@@ -93,7 +93,7 @@ pub(crate) fn aid(app: &App, cmd: AidCommand) -> Result<Report> {
         } => {
             let mut b = app.backend()?;
             let state = app::view(&mut b, Family::Aid)?;
-            let rid = app::record(&state, &request)?;
+            let rid = app::record(Family::Aid, &state, &request)?;
             let id = b.submit(
                 Record::AidConfirm(record::AidConfirm {
                     request: rid,
@@ -120,7 +120,7 @@ pub(crate) fn aid(app: &App, cmd: AidCommand) -> Result<Report> {
         AidCommand::Cancel { request } => {
             let mut b = app.backend()?;
             let state = app::view(&mut b, Family::Aid)?;
-            let rid = app::record(&state, &request)?;
+            let rid = app::record(Family::Aid, &state, &request)?;
             let id = b.submit(
                 Record::AidCancel(record::AidCancel { request: rid }),
                 app.now,
@@ -133,7 +133,7 @@ pub(crate) fn aid(app: &App, cmd: AidCommand) -> Result<Report> {
         AidCommand::List { status, all } => list(app, status.as_deref(), all),
         AidCommand::Show { request } => {
             let state = app.view(Family::Aid)?;
-            let rid = app::record(&state, &request)?;
+            let rid = app::record(Family::Aid, &state, &request)?;
             let r = state
                 .aid_requests
                 .get(&rid)

@@ -82,7 +82,7 @@ pub(crate) fn decision(app: &App, cmd: DecisionCommand) -> Result<Report> {
         DecisionCommand::Vote { id, choice } => {
             let mut b = app.backend()?;
             let state = app::view(&mut b, Family::Governance)?;
-            let decision = app::record(&state, &id)?;
+            let decision = app::record(Family::Governance, &state, &id)?;
             let rec = b.submit(Record::Vote(record::Vote { decision, choice }), app.now)?;
             Ok(Report::new(
                 json!({ "id": rec, "decision": decision, "choice": choice }),
@@ -92,7 +92,7 @@ pub(crate) fn decision(app: &App, cmd: DecisionCommand) -> Result<Report> {
         DecisionCommand::Close { id } => {
             let mut b = app.backend()?;
             let state = app::view(&mut b, Family::Governance)?;
-            let decision = app::record(&state, &id)?;
+            let decision = app::record(Family::Governance, &state, &id)?;
             let rec = b.submit(Record::Tally(record::Tally { decision }), app.now)?;
             let state = app::view(&mut b, Family::Governance)?;
             let d = state
@@ -143,7 +143,7 @@ pub(crate) fn decision(app: &App, cmd: DecisionCommand) -> Result<Report> {
         }
         DecisionCommand::Show { id } => {
             let state = app.view(Family::Governance)?;
-            let did = app::record(&state, &id)?;
+            let did = app::record(Family::Governance, &state, &id)?;
             let d = state
                 .decisions
                 .get(&did)

@@ -64,7 +64,7 @@ pub(crate) fn pool(app: &App, cmd: PoolCommand) -> Result<Report> {
         PoolCommand::Contribute { pool, amount } => {
             let mut b = app.backend()?;
             let state = app::view(&mut b, Family::Pools)?;
-            let pid = app::record(&state, &pool)?;
+            let pid = app::record(Family::Pools, &state, &pool)?;
             let id = b.submit(
                 Record::Contribution(record::Contribution { pool: pid, amount }),
                 app.now,
@@ -83,7 +83,7 @@ pub(crate) fn pool(app: &App, cmd: PoolCommand) -> Result<Report> {
         PoolCommand::Confirm { contribution } => {
             let mut b = app.backend()?;
             let state = app::view(&mut b, Family::Pools)?;
-            let kid = app::record(&state, &contribution)?;
+            let kid = app::record(Family::Pools, &state, &contribution)?;
             let id = b.submit(
                 Record::ContributionConfirm(record::ContributionConfirm { contribution: kid }),
                 app.now,
@@ -118,7 +118,7 @@ pub(crate) fn pool(app: &App, cmd: PoolCommand) -> Result<Report> {
         } => {
             let mut b = app.backend()?;
             let state = app::view(&mut b, Family::Pools)?;
-            let pid = app::record(&state, &pool)?;
+            let pid = app::record(Family::Pools, &state, &pool)?;
             let id = b.submit(
                 Record::Application(record::Application {
                     pool: pid,
@@ -144,7 +144,7 @@ pub(crate) fn pool(app: &App, cmd: PoolCommand) -> Result<Report> {
         } => {
             let mut b = app.backend()?;
             let state = app::view(&mut b, Family::Pools)?;
-            let aid = app::record(&state, &application)?;
+            let aid = app::record(Family::Pools, &state, &application)?;
             let id = b.submit(
                 Record::Disbursement(record::Disbursement {
                     application: aid,
@@ -178,7 +178,7 @@ pub(crate) fn pool(app: &App, cmd: PoolCommand) -> Result<Report> {
         PoolCommand::Return { from, amount } => {
             let mut b = app.backend()?;
             let state = app::view(&mut b, Family::Pools)?;
-            let fid = app::record(&state, &from)?;
+            let fid = app::record(Family::Pools, &state, &from)?;
             let id = b.submit(
                 Record::Return(record::Return { from: fid, amount }),
                 app.now,
@@ -211,7 +211,7 @@ pub(crate) fn pool(app: &App, cmd: PoolCommand) -> Result<Report> {
         }
         PoolCommand::Show { pool } => {
             let state = app.view(Family::Pools)?;
-            let pid = app::record(&state, &pool)?;
+            let pid = app::record(Family::Pools, &state, &pool)?;
             let p = state
                 .pools
                 .get(&pid)
@@ -283,7 +283,7 @@ pub(crate) fn relief(app: &App, cmd: ReliefCommand) -> Result<Report> {
         } => {
             let mut b = app.backend()?;
             let state = app::view(&mut b, Family::Pools)?;
-            let fid = app::record(&state, &fund)?;
+            let fid = app::record(Family::Pools, &state, &fund)?;
             let stewards = state.stewards();
             if stewards.is_empty() {
                 bail!("the community has no stewards to seal the reason to");
@@ -327,7 +327,7 @@ pub(crate) fn relief(app: &App, cmd: ReliefCommand) -> Result<Report> {
         ReliefCommand::Approve { request } => {
             let mut b = app.backend()?;
             let state = app::view(&mut b, Family::Pools)?;
-            let rid = app::record(&state, &request)?;
+            let rid = app::record(Family::Pools, &state, &request)?;
             let id = b.submit(
                 Record::ReliefApprove(record::ReliefApprove { request: rid }),
                 app.now,
@@ -362,7 +362,7 @@ pub(crate) fn relief(app: &App, cmd: ReliefCommand) -> Result<Report> {
         ReliefCommand::Show { request } => {
             let reader = Reader::of(app)?;
             let state = app.view(Family::Pools)?;
-            let rid = app::record(&state, &request)?;
+            let rid = app::record(Family::Pools, &state, &request)?;
             let r = state
                 .relief_requests
                 .get(&rid)

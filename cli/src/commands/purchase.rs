@@ -224,7 +224,7 @@ fn latest_round(p: &Purchase) -> i64 {
 }
 
 fn find<'a>(state: &'a State, query: &str) -> Result<&'a Purchase> {
-    let id = app::record(state, query)?;
+    let id = app::record(Family::Purchases, state, query)?;
     find_id(state, &id)
 }
 

@@ -33,7 +33,7 @@ pub(crate) fn proposal(app: &App, cmd: ProposalCommand) -> Result<Report> {
         ProposalCommand::Close { id, outcome } => {
             let mut b = app.backend()?;
             let state = app::view(&mut b, Family::Proposals)?;
-            let proposal = app::record(&state, &id)?;
+            let proposal = app::record(Family::Proposals, &state, &id)?;
             let rec = b.submit(Record::Close(record::Close { proposal, outcome }), app.now)?;
             let title = state
                 .proposals
@@ -49,7 +49,7 @@ pub(crate) fn proposal(app: &App, cmd: ProposalCommand) -> Result<Report> {
         ProposalCommand::List { all } => list(app, all),
         ProposalCommand::Show { id } => {
             let state = app.view(Family::Proposals)?;
-            let pid = app::record(&state, &id)?;
+            let pid = app::record(Family::Proposals, &state, &id)?;
             let p = state
                 .proposals
                 .get(&pid)
@@ -183,7 +183,7 @@ pub(crate) fn sp(app: &App, cmd: SpCommand) -> Result<Report> {
             let me = app.me()?;
             let mut b = app.backend()?;
             let state = app::view(&mut b, Family::Proposals)?;
-            let pid = app::record(&state, &proposal)?;
+            let pid = app::record(Family::Proposals, &state, &proposal)?;
             let id = b.submit(
                 Record::Allocate(record::Allocate {
                     proposal: pid,

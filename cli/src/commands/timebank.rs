@@ -111,7 +111,7 @@ fn settle(app: &App, query: &str, confirm: bool) -> Result<Report> {
     let me = app.me()?;
     let mut b = app.backend()?;
     let state = app::view(&mut b, Family::Hours)?;
-    let attestation = app::record(&state, query)?;
+    let attestation = app::record(Family::Hours, &state, query)?;
     let record = if confirm {
         Record::Confirm(record::Confirm { attestation })
     } else {

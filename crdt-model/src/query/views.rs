@@ -336,7 +336,7 @@ pub enum RecordLookup {
     #[error("{0:?} is not a record id (4 or more hex characters of one)")]
     NotAnId(String),
     /// No record of the expected kinds has that prefix.
-    #[error("no {what} matches {query:?}")]
+    #[error("{query:?} is not a {what} (no {what} id starts with it)")]
     NotFound {
         /// What was looked for (`record`, or the kinds expected).
         what: String,
