@@ -6,10 +6,10 @@ use coop_model::state::AidRequest;
 use coop_model::{Record, RecordId, State};
 use serde_json::{json, Value};
 
-use coop_model::query::Family;
 use crate::app::{self, App, Report};
 use crate::cli::AidCommand;
 use crate::show::{self, Table};
+use coop_model::query::Family;
 
 pub(crate) fn aid(app: &App, cmd: AidCommand) -> Result<Report> {
     match cmd {

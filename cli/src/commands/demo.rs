@@ -13,8 +13,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
-use coop_model::record::Urgency;
 use coop_model::query::Family;
+use coop_model::record::Urgency;
 use coop_model::state::{AidStatus, AttestationStatus, MemberStatus};
 use coop_model::{Day, MemberId, Params, Points, Record, RecordId, State};
 use coop_node::{Backend, DataDir, LocalNode, NodeError, Status};
@@ -471,8 +471,7 @@ fn scenario(base: &Path, json: bool) -> Result<Report> {
     let bobs = state_of(bob_dir)?;
     for (id, seen_by) in [(repair, &state), (tutoring, &bobs)] {
         ensure!(
-            seen_by.attestations.get(&id).map(|a| a.status)
-                == Some(AttestationStatus::Confirmed),
+            seen_by.attestations.get(&id).map(|a| a.status) == Some(AttestationStatus::Confirmed),
             "attestation {} is not confirmed",
             id.short()
         );

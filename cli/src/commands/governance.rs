@@ -8,11 +8,11 @@ use coop_model::state::{Decision, DecisionStatus};
 use coop_model::{Record, State};
 use serde_json::{json, Value};
 
-use coop_model::query::Family;
 use crate::app::{self, App, Report};
 use crate::cli::{DecisionCommand, ModerationCommand, ReportCommand};
 use crate::parse::Param;
 use crate::show::{self, Table};
+use coop_model::query::Family;
 
 pub(crate) fn decision(app: &App, cmd: DecisionCommand) -> Result<Report> {
     match cmd {

@@ -10,11 +10,11 @@ use coop_node::{DataDir, LocalNode, NodeError, Status};
 use rand::RngCore;
 use serde_json::json;
 
-use coop_model::query::Family;
 use crate::app::{self, App, Report};
 use crate::invite::{Invite, MAX_PEERS};
 use crate::parse::Param;
 use crate::show::{self, Table};
+use coop_model::query::Family;
 
 fn seed() -> [u8; 32] {
     let mut s = [0u8; 32];

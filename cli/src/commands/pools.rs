@@ -17,10 +17,10 @@ use coop_model::{IdentityKey, MemberId, Record, RecordId, State};
 use rand::RngCore;
 use serde_json::{json, Value};
 
-use coop_model::query::Family;
 use crate::app::{self, App, Report};
 use crate::cli::{PoolCommand, ReliefCommand};
 use crate::show::{self, Table};
+use coop_model::query::Family;
 
 pub(crate) fn pool(app: &App, cmd: PoolCommand) -> Result<Report> {
     match cmd {

@@ -10,11 +10,11 @@ use coop_model::state::{format_time, Bid, Commitment, Purchase, PurchaseRound};
 use coop_model::{Record, RecordId, State};
 use serde_json::{json, Value};
 
-use coop_model::query::Family;
 use crate::app::{self, App, Report};
 use crate::cli::PurchaseCommand;
 use crate::show::money;
 use crate::show::{self, Table};
+use coop_model::query::Family;
 
 pub(crate) fn purchase(app: &App, cmd: PurchaseCommand) -> Result<Report> {
     match cmd {

@@ -6,10 +6,10 @@ use coop_model::state::{Proposal, ProposalStatus};
 use coop_model::{MemberId, Points, Record, State};
 use serde_json::{json, Value};
 
-use coop_model::query::Family;
 use crate::app::{self, App, Report};
 use crate::cli::{ProposalCommand, SpCommand};
 use crate::show::{self, Table};
+use coop_model::query::Family;
 
 pub(crate) fn proposal(app: &App, cmd: ProposalCommand) -> Result<Report> {
     match cmd {

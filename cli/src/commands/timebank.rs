@@ -8,10 +8,10 @@ use coop_model::record;
 use coop_model::{Day, MemberId, Minutes, Record};
 use serde_json::json;
 
-use coop_model::query::Family;
 use crate::app::{self, App, Report};
 use crate::cli::HoursCommand;
 use crate::show::{self, Table};
+use coop_model::query::Family;
 
 pub(crate) fn hours(app: &App, cmd: HoursCommand) -> Result<Report> {
     match cmd {

@@ -297,13 +297,18 @@ impl FamilyView {
         s.purchases = self
             .purchases
             .into_iter()
-            .map(|PurchaseAnswer { mut purchase, rounds }| {
-                purchase.rounds = rounds
-                    .into_iter()
-                    .map(|Round { number, round }| (number, round))
-                    .collect();
-                (purchase.id, purchase)
-            })
+            .map(
+                |PurchaseAnswer {
+                     mut purchase,
+                     rounds,
+                 }| {
+                    purchase.rounds = rounds
+                        .into_iter()
+                        .map(|Round { number, round }| (number, round))
+                        .collect();
+                    (purchase.id, purchase)
+                },
+            )
             .collect();
         s.pools = self.pools.into_iter().map(|p| (p.id, p)).collect();
         s.contributions = self.contributions.into_iter().map(|c| (c.id, c)).collect();

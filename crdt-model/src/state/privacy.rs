@@ -118,11 +118,7 @@ impl State {
     /// answers for those entries, but the parties are looked up for them alone — an
     /// attestation by id, a settlement or aid confirmation by one pass over attestations
     /// or aid requests only when the page holds one — instead of indexing every record.
-    pub fn viewer_for<'a>(
-        &'a self,
-        viewer: Option<MemberId>,
-        entries: &[&LogEntry],
-    ) -> Viewer<'a> {
+    pub fn viewer_for<'a>(&'a self, viewer: Option<MemberId>, entries: &[&LogEntry]) -> Viewer<'a> {
         let mut parties = HashMap::new();
         let mut settlements = std::collections::HashSet::new();
         let mut aid_confirmations = std::collections::HashSet::new();

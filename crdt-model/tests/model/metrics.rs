@@ -273,7 +273,12 @@ fn history_records_are_shown_in_full_only_to_their_parties_and_to_those_who_may_
             let alone = s.viewer_for(who, &[e]);
             for v in [&paged, &alone] {
                 assert_eq!(v.subjects(e), whole.subjects(e), "{viewer:?} {:?}", e.kind);
-                assert_eq!(v.sees_entry(e), whole.sees_entry(e), "{viewer:?} {:?}", e.kind);
+                assert_eq!(
+                    v.sees_entry(e),
+                    whole.sees_entry(e),
+                    "{viewer:?} {:?}",
+                    e.kind
+                );
             }
         }
     }

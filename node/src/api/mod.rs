@@ -492,10 +492,7 @@ async fn pending(
     .map(Json)
 }
 
-async fn view(
-    AxState(ctx): AxState<Ctx>,
-    Path(family): Path<String>,
-) -> Answer<query::FamilyView> {
+async fn view(AxState(ctx): AxState<Ctx>, Path(family): Path<String>) -> Answer<query::FamilyView> {
     let family: query::Family = family
         .parse()
         .map_err(|e: String| Failure::new(StatusCode::NOT_FOUND, "not_found", e))?;
@@ -513,9 +510,7 @@ async fn find_records(
     q: Result<Query<RecordsParams>, QueryRejection>,
 ) -> Answer<Vec<query::RecordRef>> {
     let p = q?.0;
-    let kinds = p
-        .kinds()
-        .map_err(|e| Failure(StatusCode::BAD_REQUEST, e))?;
+    let kinds = p.kinds().map_err(|e| Failure(StatusCode::BAD_REQUEST, e))?;
     ctx.read(move |n| query::record_matches(&n.state().log, &kinds, &p.prefix))
         .await?
         .map(Json)

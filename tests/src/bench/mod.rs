@@ -397,7 +397,9 @@ fn api_figures(
         Some(w) => tempfile::Builder::new()
             .prefix("coop-bench-api")
             .tempdir_in(w)?,
-        None => tempfile::Builder::new().prefix("coop-bench-api").tempdir()?,
+        None => tempfile::Builder::new()
+            .prefix("coop-bench-api")
+            .tempdir()?,
     };
     let mut out = Vec::new();
     for &n in &cfg.api_sizes {
