@@ -509,3 +509,84 @@ impl ExportAnswer {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::EntryStatus;
+
+    fn entry(first: [u8; 2], kind: Kind, summary: &str) -> LogEntry {
+        let mut id = [0x11; 32];
+        id[..2].copy_from_slice(&first);
+        LogEntry {
+            position: 0,
+            id: RecordId(id),
+            kind,
+            device: DeviceId([1; 32]),
+            member: None,
+            time: 0,
+            summary: summary.into(),
+            status: EntryStatus::Counted,
+            reason: None,
+            detail: None,
+        }
+    }
+
+    #[test]
+    fn record_prefixes_resolve_among_the_expected_kinds_and_ambiguity_lists_candidates() {
+        let log = [
+            entry([0xab, 0xc1], Kind::Purchase, "purchase of olive oil"),
+            entry([0xab, 0xc2], Kind::Proposal, "proposal \"Tool library\""),
+            entry([0xab, 0xc1], Kind::Purchase, "purchase of flour"),
+            entry([0xcd, 0x01], Kind::Proposal, "proposal \"Garden\""),
+        ];
+        let purchase: &[Kind] = &[Kind::Purchase];
+        let proposal: &[Kind] = &[Kind::Proposal];
+        let cases: &[(&[Kind], &str, Result<&str, &str>)] = &[
+            // Unique among the kind asked for, though not among all records; any case.
+            (
+                proposal,
+                "ABC",
+                Err("\"ABC\" is not a record id (4 or more hex characters of one)"),
+            ),
+            (proposal, "abc2", Ok("proposal \"Tool library\"")),
+            (proposal, "ABC2", Ok("proposal \"Tool library\"")),
+            (proposal, "cd01", Ok("proposal \"Garden\"")),
+            (
+                purchase,
+                "cd01",
+                Err("\"cd01\" is not a purchase (no purchase id starts with it)"),
+            ),
+            (&[], "cd01", Ok("proposal \"Garden\"")),
+            (
+                &[],
+                "zzzz",
+                Err("\"zzzz\" is not a record id (4 or more hex characters of one)"),
+            ),
+            (
+                &[],
+                "ffff",
+                Err("\"ffff\" is not a record (no record id starts with it)"),
+            ),
+            // Ambiguous: the candidates of the kind asked for, one line each.
+            (
+                purchase,
+                "abc1",
+                Err(
+                    "\"abc1\" matches several purchases; give a longer prefix:\n  \
+                     abc111111111  purchase of olive oil\n  abc111111111  purchase of flour",
+                ),
+            ),
+        ];
+        for (kinds, q, want) in cases {
+            let got = find_record_in(&log, kinds, q)
+                .map(|r| r.summary)
+                .map_err(|e| e.to_string());
+            assert_eq!(
+                got,
+                want.map(String::from).map_err(String::from),
+                "{q} {kinds:?}"
+            );
+        }
+    }
+}
