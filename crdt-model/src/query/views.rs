@@ -341,7 +341,10 @@ pub enum RecordLookup {
     #[error("{0:?} is not a record id (4 or more hex characters of one)")]
     NotAnId(String),
     /// No record of the expected kinds has that prefix.
-    #[error("{query:?} is not a {what} (no {what} id starts with it)")]
+    #[error(
+        "{query:?} is not {} {what} (no {what} id starts with it)",
+        article(what)
+    )]
     NotFound {
         /// What was looked for (`record`, or the kinds expected).
         what: String,
@@ -422,7 +425,7 @@ pub fn pick_record(
     } else {
         kinds
             .iter()
-            .map(|k| k.as_str().replace('_', " "))
+            .map(|k| noun(*k))
             .collect::<Vec<_>>()
             .join(" or ")
     };
@@ -437,6 +440,25 @@ pub fn pick_record(
                 candidates: matches,
             })
         }
+    }
+}
+
+/// What a person calls a record of `kind` ("attestation" for `attest`).
+pub fn noun(kind: Kind) -> String {
+    match kind {
+        Kind::Attest => "attestation".into(),
+        Kind::Allocate => "allocation".into(),
+        Kind::Contribution => "contribution".into(),
+        k => k.as_str().replace('_', " "),
+    }
+}
+
+/// "a" or "an" before `word`.
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
     }
 }
 
