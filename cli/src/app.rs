@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
-use coop_model::{MemberId, RecordId, State};
+use coop_model::query::Family;
+use coop_model::{Kind, MemberId, RecordId, State};
 use coop_node::{Backend, DataDir, NodeError};
 
 /// How long a command waits for a store another coop process holds.
@@ -76,6 +77,11 @@ impl App {
         }
     }
 
+    /// [`view`] through a backend opened for it.
+    pub(crate) fn view(&self, family: Family) -> Result<State> {
+        view(&mut self.backend()?, family)
+    }
+
     /// This data dir's member.
     pub(crate) fn me(&self) -> Result<MemberId> {
         // The configuration check names the missing `coop init` in one clear line.
@@ -98,14 +104,33 @@ pub(crate) fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// A member by unique display name or unique id prefix.
+/// A member by display name (in any case) or unique id prefix; an ambiguous name or prefix
+/// lists the candidates.
 pub(crate) fn member(state: &State, query: &str) -> Result<MemberId> {
-    Ok(state.find_member(query)?)
+    Ok(coop_model::query::find_member(
+        state
+            .members
+            .values()
+            .map(|m| (m.id, m.display_name.as_str())),
+        query,
+    )?)
 }
 
-/// A record by unique id prefix.
-pub(crate) fn record(state: &State, query: &str) -> Result<RecordId> {
-    Ok(state.find_record(query)?)
+/// A record of `family`'s kinds by unique id prefix among the records `state` holds (a
+/// [`view`] of that family); an ambiguous prefix lists the candidates, one line each.
+pub(crate) fn record(family: Family, state: &State, query: &str) -> Result<RecordId> {
+    Ok(coop_model::query::find_record_in(&state.log, family.kinds(), query)?.id)
+}
+
+/// A record of one of `kinds` (any kind when empty) by unique id prefix, over the ledger.
+pub(crate) fn find(b: &mut Backend, kinds: &[Kind], query: &str) -> Result<RecordId> {
+    Ok(b.find_record(kinds, query)?.id)
+}
+
+/// What a command of `family` needs of the ledger, as a [`State`] holding only those parts
+/// (`coop_model::query::FamilyView::into_state`): never the whole derived state.
+pub(crate) fn view(b: &mut Backend, family: Family) -> Result<State> {
+    Ok(b.view(family)?.into_state())
 }
 
 /// Whether moderators hid a record.

@@ -354,6 +354,17 @@ impl Actor {
                         let id = node.submit(record, now)?;
                         Ok((id, node.envelope(&id).into_iter().collect()))
                     });
+                    if let Err(NodeError::Refused(rej)) = &r {
+                        // Subscribers (the app) hear of refused local writes too.
+                        let reason = serde_json::to_value(rej.reason)
+                            .ok()
+                            .and_then(|v| v.as_str().map(String::from))
+                            .unwrap_or_else(|| "refused".into());
+                        let _ = self.events.send(NodeEvent::Refused {
+                            reason,
+                            detail: rej.detail.clone(),
+                        });
+                    }
                     let _ = reply.send(r);
                 }
                 Cmd::Import { envelopes, reply } => {

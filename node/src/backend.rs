@@ -8,9 +8,11 @@ use std::time::Duration;
 use coop_model::metrics::Metrics;
 use coop_model::query::{self, LedgerQuery};
 use coop_model::state::{AidRequest, Attestation, Decision, Proposal};
-use coop_model::{Day, Envelope, MemberId, Record, RecordId, State};
+use coop_model::{Day, Envelope, Kind, MemberId, Record, RecordId, State};
 
-use crate::api::{ApiClient, Envelopes, ImportSummary, LedgerParams, WriteRequest, Written};
+use crate::api::{
+    ApiClient, Envelopes, ImportSummary, LedgerParams, RecordsParams, WriteRequest, Written,
+};
 use crate::datadir::DataDir;
 use crate::error::NodeError;
 use crate::local::{LocalNode, Status, VerifyReport};
@@ -75,14 +77,6 @@ impl Backend {
         }
     }
 
-    /// The whole derived state (costs what the ledger costs; prefer the queries below).
-    pub fn state(&mut self) -> Result<State, NodeError> {
-        match self {
-            Backend::Direct(n) => Ok(n.state().clone()),
-            Backend::Remote(c) => c.get("/state"),
-        }
-    }
-
     /// Status.
     pub fn status(&mut self) -> Result<Status, NodeError> {
         match self {
@@ -144,6 +138,49 @@ impl Backend {
         self.query(&format!("/members/{}/hours", member.to_hex()), |s, _| {
             query::hours(s, &m)
         })
+    }
+
+    /// Attestations waiting on `member`'s confirmation.
+    pub fn pending(&mut self, member: &MemberId) -> Result<Vec<Attestation>, NodeError> {
+        let m = *member;
+        self.query(&format!("/members/{}/pending", member.to_hex()), |s, _| {
+            query::pending(s, &m)
+        })
+    }
+
+    /// What a command of one family needs (see `coop_model::query::FamilyView`).
+    pub fn view(&mut self, family: query::Family) -> Result<query::FamilyView, NodeError> {
+        self.query(&format!("/views/{}", family.as_str()), |s, me| {
+            query::family(s, Some(me), family)
+        })
+    }
+
+    /// A record of one of `kinds` (any kind when empty) by id prefix; an ambiguous prefix
+    /// is an error listing the candidates.
+    pub fn find_record(
+        &mut self,
+        kinds: &[Kind],
+        prefix: &str,
+    ) -> Result<query::RecordRef, NodeError> {
+        let matches = match self {
+            Backend::Direct(n) => query::record_matches(&n.state().log, kinds, prefix)
+                .map_err(|e| NodeError::InvalidInput(e.to_string()))?,
+            Backend::Remote(c) => c.get(&RecordsParams::new(kinds, prefix).path())?,
+        };
+        query::pick_record(kinds, prefix, matches)
+            .map_err(|e| NodeError::InvalidInput(e.to_string()))
+    }
+
+    /// What `coop export` writes for this member.
+    pub fn export_records(&mut self, all: bool) -> Result<query::ExportAnswer, NodeError> {
+        match self {
+            Backend::Direct(n) => {
+                let me = n.member();
+                let envelopes = n.export();
+                Ok(query::export(n.state(), &envelopes, Some(&me), all))
+            }
+            Backend::Remote(c) => c.get(&format!("/export/records?all={all}")),
+        }
     }
 
     /// Everything waiting on this member at `now`.

@@ -25,6 +25,14 @@ pub enum NodeEvent {
         /// Why (reason, change and author).
         reason: String,
     },
+    /// The ledger refused a record written here (`POST /records`, a `coop` command through
+    /// the node); nothing was written.
+    Refused {
+        /// The refusal's reason name, e.g. `over_proposal_cap`.
+        reason: String,
+        /// One line for a person.
+        detail: String,
+    },
     /// A peer was banned for misbehaviour.
     Banned(String),
     /// A new listen address (with `/p2p/<peer id>`).

@@ -65,9 +65,9 @@ use crate::error::NodeError;
 use crate::event::NodeEvent;
 use crate::local::{MdnsStatus, Status};
 use crate::peers::{Action, Input, Peers};
+use crate::peerstore::{self, Observation, Source};
 use crate::reach::{self, Reach, ReachAction};
 use crate::reach_status::ReachStatus;
-use crate::peerstore::{self, Observation, Source};
 use crate::wire::{self, GossipMessage, SyncRequest, SyncResponse, SYNC_BATCH, SYNC_MAX_PROOFS};
 
 pub use crate::peers::{

@@ -27,8 +27,8 @@ use crate::datadir::DataDir;
 use crate::error::NodeError;
 use crate::local::{LocalNode, Status};
 use crate::net::{self, Channels, EventLoop, NetCommand, NetSnapshot, NetStats};
-use crate::reach::Reach;
 use crate::peerstore::{self, Source};
+use crate::reach::Reach;
 use crate::wire;
 
 pub use crate::event::NodeEvent;

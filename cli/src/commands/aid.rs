@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use crate::app::{self, App, Report};
 use crate::cli::AidCommand;
 use crate::show::{self, Table};
+use coop_model::query::Family;
 
 pub(crate) fn aid(app: &App, cmd: AidCommand) -> Result<Report> {
     match cmd {
@@ -48,8 +49,8 @@ pub(crate) fn aid(app: &App, cmd: AidCommand) -> Result<Report> {
             availability,
         } => {
             let mut b = app.backend()?;
-            let state = b.state()?;
-            let rid = app::record(&state, &request)?;
+            let state = app::view(&mut b, Family::Aid)?;
+            let rid = app::record(Family::Aid, &state, &request)?;
             let id = b.submit(
                 Record::AidOffer(record::AidOffer {
                     request: rid,
@@ -70,10 +71,10 @@ pub(crate) fn aid(app: &App, cmd: AidCommand) -> Result<Report> {
         }
         AidCommand::Accept { offer } => {
             let mut b = app.backend()?;
-            let state = b.state()?;
-            let oid = app::record(&state, &offer)?;
+            let state = app::view(&mut b, Family::Aid)?;
+            let oid = app::record(Family::Aid, &state, &offer)?;
             let id = b.submit(Record::AidAccept(record::AidAccept { offer: oid }), app.now)?;
-            let state = b.state()?;
+            let state = app::view(&mut b, Family::Aid)?;
             let req = request_of_offer(&state, &oid);
             Ok(Report::new(
                 json!({ "id": id, "offer": oid, "request": req.map(|r| r.id) }),
@@ -91,8 +92,8 @@ pub(crate) fn aid(app: &App, cmd: AidCommand) -> Result<Report> {
             feedback,
         } => {
             let mut b = app.backend()?;
-            let state = b.state()?;
-            let rid = app::record(&state, &request)?;
+            let state = app::view(&mut b, Family::Aid)?;
+            let rid = app::record(Family::Aid, &state, &request)?;
             let id = b.submit(
                 Record::AidConfirm(record::AidConfirm {
                     request: rid,
@@ -101,7 +102,7 @@ pub(crate) fn aid(app: &App, cmd: AidCommand) -> Result<Report> {
                 }),
                 app.now,
             )?;
-            let state = b.state()?;
+            let state = app::view(&mut b, Family::Aid)?;
             let status = state
                 .aid_requests
                 .get(&rid)
@@ -118,8 +119,8 @@ pub(crate) fn aid(app: &App, cmd: AidCommand) -> Result<Report> {
         }
         AidCommand::Cancel { request } => {
             let mut b = app.backend()?;
-            let state = b.state()?;
-            let rid = app::record(&state, &request)?;
+            let state = app::view(&mut b, Family::Aid)?;
+            let rid = app::record(Family::Aid, &state, &request)?;
             let id = b.submit(
                 Record::AidCancel(record::AidCancel { request: rid }),
                 app.now,
@@ -131,8 +132,8 @@ pub(crate) fn aid(app: &App, cmd: AidCommand) -> Result<Report> {
         }
         AidCommand::List { status, all } => list(app, status.as_deref(), all),
         AidCommand::Show { request } => {
-            let state = app.backend()?.state()?;
-            let rid = app::record(&state, &request)?;
+            let state = app.view(Family::Aid)?;
+            let rid = app::record(Family::Aid, &state, &request)?;
             let r = state
                 .aid_requests
                 .get(&rid)
@@ -239,7 +240,7 @@ fn show_text(state: &State, r: &AidRequest) -> String {
 }
 
 fn list(app: &App, status: Option<&str>, all: bool) -> Result<Report> {
-    let state = app.backend()?.state()?;
+    let state = app.view(Family::Aid)?;
     let pos = app::positions(&state);
     let mut rs: Vec<&AidRequest> = state
         .aid_requests

@@ -12,6 +12,7 @@ use crate::app::{self, App, Report};
 use crate::cli::{DecisionCommand, ModerationCommand, ReportCommand};
 use crate::parse::Param;
 use crate::show::{self, Table};
+use coop_model::query::Family;
 
 pub(crate) fn decision(app: &App, cmd: DecisionCommand) -> Result<Report> {
     match cmd {
@@ -27,7 +28,7 @@ pub(crate) fn decision(app: &App, cmd: DecisionCommand) -> Result<Report> {
             member,
         } => {
             let mut b = app.backend()?;
-            let state = b.state()?;
+            let state = app::view(&mut b, Family::Governance)?;
             let member = |what: &str| -> Result<coop_model::MemberId> {
                 let m = member
                     .as_deref()
@@ -52,7 +53,7 @@ pub(crate) fn decision(app: &App, cmd: DecisionCommand) -> Result<Report> {
                 }
             } else if let Some(a) = allocate {
                 DecisionAction::PoolAllocation {
-                    application: app::record(&state, &a)?,
+                    application: app::find(&mut b, &[coop_model::Kind::Application], &a)?,
                 }
             } else {
                 DecisionAction::General
@@ -80,8 +81,8 @@ pub(crate) fn decision(app: &App, cmd: DecisionCommand) -> Result<Report> {
         }
         DecisionCommand::Vote { id, choice } => {
             let mut b = app.backend()?;
-            let state = b.state()?;
-            let decision = app::record(&state, &id)?;
+            let state = app::view(&mut b, Family::Governance)?;
+            let decision = app::record(Family::Governance, &state, &id)?;
             let rec = b.submit(Record::Vote(record::Vote { decision, choice }), app.now)?;
             Ok(Report::new(
                 json!({ "id": rec, "decision": decision, "choice": choice }),
@@ -90,10 +91,10 @@ pub(crate) fn decision(app: &App, cmd: DecisionCommand) -> Result<Report> {
         }
         DecisionCommand::Close { id } => {
             let mut b = app.backend()?;
-            let state = b.state()?;
-            let decision = app::record(&state, &id)?;
+            let state = app::view(&mut b, Family::Governance)?;
+            let decision = app::record(Family::Governance, &state, &id)?;
             let rec = b.submit(Record::Tally(record::Tally { decision }), app.now)?;
-            let state = b.state()?;
+            let state = app::view(&mut b, Family::Governance)?;
             let d = state
                 .decisions
                 .get(&decision)
@@ -109,7 +110,7 @@ pub(crate) fn decision(app: &App, cmd: DecisionCommand) -> Result<Report> {
             ))
         }
         DecisionCommand::List { all } => {
-            let state = app.backend()?.state()?;
+            let state = app.view(Family::Governance)?;
             let pos = app::positions(&state);
             let mut ds: Vec<&Decision> = state
                 .decisions
@@ -141,8 +142,8 @@ pub(crate) fn decision(app: &App, cmd: DecisionCommand) -> Result<Report> {
             Ok(Report::new(json!({ "decisions": list }), text))
         }
         DecisionCommand::Show { id } => {
-            let state = app.backend()?.state()?;
-            let did = app::record(&state, &id)?;
+            let state = app.view(Family::Governance)?;
+            let did = app::record(Family::Governance, &state, &id)?;
             let d = state
                 .decisions
                 .get(&did)
@@ -248,10 +249,10 @@ fn decision_json(state: &State, d: &Decision, with_votes: bool) -> Value {
 
 pub(crate) fn report(app: &App, cmd: ReportCommand) -> Result<Report> {
     let mut b = app.backend()?;
-    let state = b.state()?;
+    let state = app::view(&mut b, Family::Governance)?;
     let (target_kind, target, label, reason) = match cmd {
         ReportCommand::Record { id, reason } => {
-            let r = app::record(&state, &id)?;
+            let r = app::find(&mut b, &[], &id)?;
             (
                 ReportTarget::Record,
                 r.0,
@@ -286,7 +287,7 @@ pub(crate) fn report(app: &App, cmd: ReportCommand) -> Result<Report> {
 pub(crate) fn moderation(app: &App, cmd: ModerationCommand) -> Result<Report> {
     match cmd {
         ModerationCommand::List => {
-            let state = app.backend()?.state()?;
+            let state = app.view(Family::Governance)?;
             let me = app.me()?;
             let is_moderator = state
                 .members
@@ -368,8 +369,7 @@ pub(crate) fn moderation(app: &App, cmd: ModerationCommand) -> Result<Report> {
         }
         ModerationCommand::Hide { id, reason } => {
             let mut b = app.backend()?;
-            let state = b.state()?;
-            let record = app::record(&state, &id)?;
+            let record = app::find(&mut b, &[], &id)?;
             let rec = b.submit(
                 Record::Hide(record::Hide {
                     record,

@@ -6,7 +6,7 @@ use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use coop_model::export::{export as build_export, Export};
+use coop_model::export::Export;
 use coop_model::metrics::BASIS_POINTS;
 use coop_model::record::Visibility;
 use coop_model::state::{AidRequest, EntryStatus};
@@ -318,11 +318,11 @@ pub(crate) fn export(
     out: Option<&Path>,
     all: bool,
 ) -> Result<Report> {
-    let me = app.me()?;
-    let mut b = app.backend()?;
-    let state = b.state()?;
-    let envelopes = b.export()?;
-    let x = build_export(&state, &envelopes, Some(me), all);
+    // The configuration check names a missing `coop init` in one line.
+    app.me()?;
+    let answer = app.backend()?.export_records(all)?;
+    let x = answer.to_export().context("a receipt in the export")?;
+    let state = answer.view.into_state();
     let body = match format {
         ExportFormat::Json => {
             let mut s = serde_json::to_string_pretty(&export_json(&state, &x, app.now, all))?;

@@ -14,6 +14,7 @@ use crate::app::{self, App, Report};
 use crate::invite::{Invite, MAX_PEERS, MAX_RELAYS};
 use crate::parse::Param;
 use crate::show::{self, Table};
+use coop_model::query::Family;
 use coop_node::peerstore;
 
 fn seed() -> [u8; 32] {
@@ -280,10 +281,10 @@ pub(crate) fn join(app: &App, code: &str) -> Result<Report> {
 
 pub(crate) fn vouch(app: &App, who: &str) -> Result<Report> {
     let mut b = app.backend()?;
-    let state = b.state()?;
+    let state = app::view(&mut b, Family::Members)?;
     let member = app::member(&state, who)?;
     let id = b.submit(Record::Vouch(record::Vouch { member }), app.now)?;
-    let state = b.state()?;
+    let state = app::view(&mut b, Family::Members)?;
     let status = state
         .members
         .get(&member)

@@ -26,7 +26,10 @@ pub(crate) fn peer(app: &App, cmd: PeerCommand) -> Result<Report> {
 /// Names of the members whose devices' nodes have these peer ids (empty when the ledger
 /// cannot be read, e.g. before joining).
 fn names(app: &App) -> HashMap<String, String> {
-    let Ok(state) = app.backend().and_then(|mut b| Ok(b.state()?)) else {
+    let Ok(state) = app
+        .backend()
+        .and_then(|mut b| Ok(b.view(coop_model::query::Family::Members)?.into_state()))
+    else {
         return HashMap::new();
     };
     let mut out = HashMap::new();

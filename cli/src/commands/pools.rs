@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 use crate::app::{self, App, Report};
 use crate::cli::{PoolCommand, ReliefCommand};
 use crate::show::{self, Table};
+use coop_model::query::Family;
 
 pub(crate) fn pool(app: &App, cmd: PoolCommand) -> Result<Report> {
     match cmd {
@@ -62,8 +63,8 @@ pub(crate) fn pool(app: &App, cmd: PoolCommand) -> Result<Report> {
         }
         PoolCommand::Contribute { pool, amount } => {
             let mut b = app.backend()?;
-            let state = b.state()?;
-            let pid = app::record(&state, &pool)?;
+            let state = app::view(&mut b, Family::Pools)?;
+            let pid = app::record(Family::Pools, &state, &pool)?;
             let id = b.submit(
                 Record::Contribution(record::Contribution { pool: pid, amount }),
                 app.now,
@@ -81,13 +82,13 @@ pub(crate) fn pool(app: &App, cmd: PoolCommand) -> Result<Report> {
         }
         PoolCommand::Confirm { contribution } => {
             let mut b = app.backend()?;
-            let state = b.state()?;
-            let kid = app::record(&state, &contribution)?;
+            let state = app::view(&mut b, Family::Pools)?;
+            let kid = app::record(Family::Pools, &state, &contribution)?;
             let id = b.submit(
                 Record::ContributionConfirm(record::ContributionConfirm { contribution: kid }),
                 app.now,
             )?;
-            let state = b.state()?;
+            let state = app::view(&mut b, Family::Pools)?;
             let k = state
                 .contributions
                 .get(&kid)
@@ -116,8 +117,8 @@ pub(crate) fn pool(app: &App, cmd: PoolCommand) -> Result<Report> {
             terms,
         } => {
             let mut b = app.backend()?;
-            let state = b.state()?;
-            let pid = app::record(&state, &pool)?;
+            let state = app::view(&mut b, Family::Pools)?;
+            let pid = app::record(Family::Pools, &state, &pool)?;
             let id = b.submit(
                 Record::Application(record::Application {
                     pool: pid,
@@ -142,8 +143,8 @@ pub(crate) fn pool(app: &App, cmd: PoolCommand) -> Result<Report> {
             amount,
         } => {
             let mut b = app.backend()?;
-            let state = b.state()?;
-            let aid = app::record(&state, &application)?;
+            let state = app::view(&mut b, Family::Pools)?;
+            let aid = app::record(Family::Pools, &state, &application)?;
             let id = b.submit(
                 Record::Disbursement(record::Disbursement {
                     application: aid,
@@ -151,7 +152,7 @@ pub(crate) fn pool(app: &App, cmd: PoolCommand) -> Result<Report> {
                 }),
                 app.now,
             )?;
-            let state = b.state()?;
+            let state = app::view(&mut b, Family::Pools)?;
             let a = state
                 .applications
                 .get(&aid)
@@ -176,13 +177,13 @@ pub(crate) fn pool(app: &App, cmd: PoolCommand) -> Result<Report> {
         }
         PoolCommand::Return { from, amount } => {
             let mut b = app.backend()?;
-            let state = b.state()?;
-            let fid = app::record(&state, &from)?;
+            let state = app::view(&mut b, Family::Pools)?;
+            let fid = app::record(Family::Pools, &state, &from)?;
             let id = b.submit(
                 Record::Return(record::Return { from: fid, amount }),
                 app.now,
             )?;
-            let state = b.state()?;
+            let state = app::view(&mut b, Family::Pools)?;
             let pid = state.applications.get(&fid).map_or(fid, |a| a.pool);
             let p = state.pools.get(&pid).context("no such pool")?;
             let distributed = p
@@ -209,8 +210,8 @@ pub(crate) fn pool(app: &App, cmd: PoolCommand) -> Result<Report> {
             ))
         }
         PoolCommand::Show { pool } => {
-            let state = app.backend()?.state()?;
-            let pid = app::record(&state, &pool)?;
+            let state = app.view(Family::Pools)?;
+            let pid = app::record(Family::Pools, &state, &pool)?;
             let p = state
                 .pools
                 .get(&pid)
@@ -221,7 +222,7 @@ pub(crate) fn pool(app: &App, cmd: PoolCommand) -> Result<Report> {
             ))
         }
         PoolCommand::List { all } => {
-            let state = app.backend()?.state()?;
+            let state = app.view(Family::Pools)?;
             let pos = app::positions(&state);
             let mut ps: Vec<&Pool> = state
                 .pools
@@ -281,8 +282,8 @@ pub(crate) fn relief(app: &App, cmd: ReliefCommand) -> Result<Report> {
             reason,
         } => {
             let mut b = app.backend()?;
-            let state = b.state()?;
-            let fid = app::record(&state, &fund)?;
+            let state = app::view(&mut b, Family::Pools)?;
+            let fid = app::record(Family::Pools, &state, &fund)?;
             let stewards = state.stewards();
             if stewards.is_empty() {
                 bail!("the community has no stewards to seal the reason to");
@@ -325,13 +326,13 @@ pub(crate) fn relief(app: &App, cmd: ReliefCommand) -> Result<Report> {
         }
         ReliefCommand::Approve { request } => {
             let mut b = app.backend()?;
-            let state = b.state()?;
-            let rid = app::record(&state, &request)?;
+            let state = app::view(&mut b, Family::Pools)?;
+            let rid = app::record(Family::Pools, &state, &request)?;
             let id = b.submit(
                 Record::ReliefApprove(record::ReliefApprove { request: rid }),
                 app.now,
             )?;
-            let state = b.state()?;
+            let state = app::view(&mut b, Family::Pools)?;
             let r = state
                 .relief_requests
                 .get(&rid)
@@ -360,8 +361,8 @@ pub(crate) fn relief(app: &App, cmd: ReliefCommand) -> Result<Report> {
         }
         ReliefCommand::Show { request } => {
             let reader = Reader::of(app)?;
-            let state = app.backend()?.state()?;
-            let rid = app::record(&state, &request)?;
+            let state = app.view(Family::Pools)?;
+            let rid = app::record(Family::Pools, &state, &request)?;
             let r = state
                 .relief_requests
                 .get(&rid)
@@ -389,7 +390,7 @@ pub(crate) fn relief(app: &App, cmd: ReliefCommand) -> Result<Report> {
         }
         ReliefCommand::List { status, all } => {
             let reader = Reader::of(app)?;
-            let state = app.backend()?.state()?;
+            let state = app.view(Family::Pools)?;
             let pos = app::positions(&state);
             let mut rs: Vec<&ReliefRequest> = state
                 .relief_requests

@@ -14,6 +14,7 @@ use crate::app::{self, App, Report};
 use crate::cli::PurchaseCommand;
 use crate::show::money;
 use crate::show::{self, Table};
+use coop_model::query::Family;
 
 pub(crate) fn purchase(app: &App, cmd: PurchaseCommand) -> Result<Report> {
     match cmd {
@@ -73,7 +74,7 @@ pub(crate) fn purchase(app: &App, cmd: PurchaseCommand) -> Result<Report> {
             round,
         } => {
             let mut b = app.backend()?;
-            let state = b.state()?;
+            let state = app::view(&mut b, Family::Purchases)?;
             let p = find(&state, &purchase)?;
             let round = round.unwrap_or_else(|| open_round(p, app.now));
             let solidarity = surcharge.unwrap_or(0) - discount.unwrap_or(0);
@@ -86,7 +87,7 @@ pub(crate) fn purchase(app: &App, cmd: PurchaseCommand) -> Result<Report> {
                 }),
                 app.now,
             )?;
-            let state = b.state()?;
+            let state = app::view(&mut b, Family::Purchases)?;
             let p = find_id(&state, &p.id)?;
             let r = p.round(round as u32);
             let c = r.commitments.iter().find(|c| c.id == id);
@@ -126,7 +127,7 @@ pub(crate) fn purchase(app: &App, cmd: PurchaseCommand) -> Result<Report> {
             round,
         } => {
             let mut b = app.backend()?;
-            let state = b.state()?;
+            let state = app::view(&mut b, Family::Purchases)?;
             let p = find(&state, &purchase)?;
             let round = round.unwrap_or_else(|| open_round(p, app.now));
             let id = b.submit(
@@ -140,7 +141,7 @@ pub(crate) fn purchase(app: &App, cmd: PurchaseCommand) -> Result<Report> {
                 }),
                 app.now,
             )?;
-            let state = b.state()?;
+            let state = app::view(&mut b, Family::Purchases)?;
             let p = find_id(&state, &p.id)?;
             let r = p.round(round as u32);
             let winner = r.winner();
@@ -189,7 +190,7 @@ pub(crate) fn purchase(app: &App, cmd: PurchaseCommand) -> Result<Report> {
             round,
             at,
         } => {
-            let state = app.backend()?.state()?;
+            let state = app.view(Family::Purchases)?;
             let p = find(&state, &purchase)?;
             let now = at.unwrap_or(app.now);
             let k = round.unwrap_or_else(|| open_round(p, now)) as u32;
@@ -223,7 +224,7 @@ fn latest_round(p: &Purchase) -> i64 {
 }
 
 fn find<'a>(state: &'a State, query: &str) -> Result<&'a Purchase> {
-    let id = app::record(state, query)?;
+    let id = app::record(Family::Purchases, state, query)?;
     find_id(state, &id)
 }
 
@@ -236,7 +237,7 @@ fn find_id<'a>(state: &'a State, id: &RecordId) -> Result<&'a Purchase> {
 
 fn step(app: &App, purchase: &str, round: Option<i64>, step: PurchaseStep) -> Result<Report> {
     let mut b = app.backend()?;
-    let state = b.state()?;
+    let state = app::view(&mut b, Family::Purchases)?;
     let p = find(&state, purchase)?;
     let round = round.unwrap_or_else(|| latest_round(p));
     let id = b.submit(
@@ -247,7 +248,7 @@ fn step(app: &App, purchase: &str, round: Option<i64>, step: PurchaseStep) -> Re
         }),
         app.now,
     )?;
-    let state = b.state()?;
+    let state = app::view(&mut b, Family::Purchases)?;
     let p = find_id(&state, &p.id)?;
     let r = p.round(round as u32);
     let text = match step {
@@ -289,7 +290,7 @@ fn mark(
     mark: PurchaseMark,
 ) -> Result<Report> {
     let mut b = app.backend()?;
-    let state = b.state()?;
+    let state = app::view(&mut b, Family::Purchases)?;
     let p = find(&state, purchase)?;
     let who = match member {
         Some(q) => app::member(&state, q)?,
@@ -510,7 +511,7 @@ fn show_text(state: &State, p: &Purchase, k: u32, now: i64) -> String {
 }
 
 fn list(app: &App, now: i64, all: bool) -> Result<Report> {
-    let state = app.backend()?.state()?;
+    let state = app.view(Family::Purchases)?;
     let pos = app::positions(&state);
     let mut ps: Vec<&Purchase> = state
         .purchases

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use crate::app::{self, App, Report};
 use crate::cli::{ProposalCommand, SpCommand};
 use crate::show::{self, Table};
+use coop_model::query::Family;
 
 pub(crate) fn proposal(app: &App, cmd: ProposalCommand) -> Result<Report> {
     match cmd {
@@ -31,8 +32,8 @@ pub(crate) fn proposal(app: &App, cmd: ProposalCommand) -> Result<Report> {
         }
         ProposalCommand::Close { id, outcome } => {
             let mut b = app.backend()?;
-            let state = b.state()?;
-            let proposal = app::record(&state, &id)?;
+            let state = app::view(&mut b, Family::Proposals)?;
+            let proposal = app::record(Family::Proposals, &state, &id)?;
             let rec = b.submit(Record::Close(record::Close { proposal, outcome }), app.now)?;
             let title = state
                 .proposals
@@ -47,8 +48,8 @@ pub(crate) fn proposal(app: &App, cmd: ProposalCommand) -> Result<Report> {
         }
         ProposalCommand::List { all } => list(app, all),
         ProposalCommand::Show { id } => {
-            let state = app.backend()?.state()?;
-            let pid = app::record(&state, &id)?;
+            let state = app.view(Family::Proposals)?;
+            let pid = app::record(Family::Proposals, &state, &id)?;
             let p = state
                 .proposals
                 .get(&pid)
@@ -133,7 +134,7 @@ fn proposal_json(state: &State, p: &Proposal, with_allocations: bool) -> Value {
 }
 
 fn list(app: &App, all: bool) -> Result<Report> {
-    let state = app.backend()?.state()?;
+    let state = app.view(Family::Proposals)?;
     let pos = app::positions(&state);
     let mut ps: Vec<&Proposal> = state
         .proposals
@@ -181,8 +182,8 @@ pub(crate) fn sp(app: &App, cmd: SpCommand) -> Result<Report> {
         SpCommand::Allocate { proposal, points } => {
             let me = app.me()?;
             let mut b = app.backend()?;
-            let state = b.state()?;
-            let pid = app::record(&state, &proposal)?;
+            let state = app::view(&mut b, Family::Proposals)?;
+            let pid = app::record(Family::Proposals, &state, &proposal)?;
             let id = b.submit(
                 Record::Allocate(record::Allocate {
                     proposal: pid,
@@ -190,7 +191,7 @@ pub(crate) fn sp(app: &App, cmd: SpCommand) -> Result<Report> {
                 }),
                 app.now,
             )?;
-            let state = b.state()?;
+            let state = app::view(&mut b, Family::Proposals)?;
             let acct = state
                 .members
                 .get(&me)
@@ -216,7 +217,7 @@ pub(crate) fn sp(app: &App, cmd: SpCommand) -> Result<Report> {
             ))
         }
         SpCommand::Status { member } => {
-            let state = app.backend()?.state()?;
+            let state = app.view(Family::Proposals)?;
             let who = match member {
                 Some(q) => app::member(&state, &q)?,
                 None => app.me()?,

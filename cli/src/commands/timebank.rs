@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::app::{self, App, Report};
 use crate::cli::HoursCommand;
 use crate::show::{self, Table};
+use coop_model::query::Family;
 
 pub(crate) fn hours(app: &App, cmd: HoursCommand) -> Result<Report> {
     match cmd {
@@ -37,7 +38,7 @@ fn log(
     date: Option<Day>,
 ) -> Result<Report> {
     let mut b = app.backend()?;
-    let state = b.state()?;
+    let state = app::view(&mut b, Family::Hours)?;
     let to = app::member(&state, to)?;
     let date = date.unwrap_or_else(|| Day::from_unix(app.now));
     let record = Record::Attest(record::Attest {
@@ -70,7 +71,7 @@ fn log(
 
 fn pending(app: &App) -> Result<Report> {
     let me = app.me()?;
-    let state = app.backend()?.state()?;
+    let state = app.view(Family::Hours)?;
     let mut t = Table::new(&["id", "from", "minutes", "date", "category", "service"]);
     let mut list = Vec::new();
     for a in state.pending_for(&me) {
@@ -109,15 +110,15 @@ fn pending(app: &App) -> Result<Report> {
 fn settle(app: &App, query: &str, confirm: bool) -> Result<Report> {
     let me = app.me()?;
     let mut b = app.backend()?;
-    let state = b.state()?;
-    let attestation = app::record(&state, query)?;
+    let state = app::view(&mut b, Family::Hours)?;
+    let attestation = app::record(Family::Hours, &state, query)?;
     let record = if confirm {
         Record::Confirm(record::Confirm { attestation })
     } else {
         Record::Decline(record::Decline { attestation })
     };
     let id = b.submit(record, app.now)?;
-    let state = b.state()?;
+    let state = app::view(&mut b, Family::Hours)?;
     let a = state
         .attestations
         .get(&attestation)

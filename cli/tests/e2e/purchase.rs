@@ -349,7 +349,12 @@ fn bad_purchase_arguments_are_usage_errors_and_unknown_purchases_clear_errors() 
     )
     .code(1);
     assert_eq!(r.json()["error"]["kind"], "error");
-    assert!(r.stderr.contains("no record matches"), "{}", r.stderr);
+    // The lookup is among the kinds the command expects, and says which.
+    assert!(
+        r.stderr.contains("\"ffffffff\" is not a purchase"),
+        "{}",
+        r.stderr
+    );
     let r = coop(&alice, &["--json", "purchase", "paid", &pid[..8], "Alice"]).code(1);
     assert_eq!(r.json()["error"]["reason"], "not_a_participant");
     // Nothing listed is hidden; an empty community lists no purchases in text.

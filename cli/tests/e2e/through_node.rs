@@ -446,7 +446,53 @@ fn api_answers_round_trip_and_page(dir: &std::path::Path) {
     let c = ApiClient::new(&dir.join("api.sock")).unwrap();
     let status: Status = round_trip(&c, "/status");
     let me = status.member.to_hex();
-    round_trip::<coop_model::State>(&c, "/state");
+    // The whole state is no resource: commands read typed answers only.
+    assert!(matches!(
+        c.get::<serde_json::Value>("/state"),
+        Err(NodeError::InvalidInput(_))
+    ));
+    for family in query::Family::ALL {
+        let v: query::FamilyView = round_trip(&c, &format!("/views/{}", family.as_str()));
+        assert_eq!(v.family, family);
+        assert!(!v.members.is_empty(), "{family:?}");
+    }
+    let pools_view: query::FamilyView = round_trip(&c, "/views/pools");
+    assert_eq!(
+        (pools_view.pools.len(), pools_view.relief_requests.len()),
+        (2, 1)
+    );
+    let purchases_view: query::FamilyView = round_trip(&c, "/views/purchases");
+    assert_eq!(purchases_view.purchases[0].rounds.len(), 1);
+    assert!(matches!(
+        c.get::<query::FamilyView>("/views/everything"),
+        Err(NodeError::InvalidInput(m)) if m.contains("views are: ")
+    ));
+    // Records by id prefix, among the kinds asked for.
+    let entry = &pools_view.entries[0];
+    let hex = entry.id.to_hex();
+    let found: Vec<query::RecordRef> = round_trip(
+        &c,
+        &api::RecordsParams::new(&[entry.kind], &hex[..8]).path(),
+    );
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].id, entry.id);
+    let none: Vec<query::RecordRef> = round_trip(
+        &c,
+        &api::RecordsParams::new(&[coop_model::Kind::Vote], &hex[..8]).path(),
+    );
+    assert!(none.is_empty(), "{none:?}");
+    assert!(matches!(
+        c.get::<Vec<query::RecordRef>>("/records?prefix=zz"),
+        Err(NodeError::InvalidInput(_))
+    ));
+    assert!(matches!(
+        c.get::<Vec<query::RecordRef>>("/records?prefix=abcd&kinds=nonsense"),
+        Err(NodeError::InvalidInput(m)) if m.contains("kinds are: ")
+    ));
+    round_trip::<Vec<coop_model::state::Attestation>>(&c, &format!("/members/{me}/pending"));
+    let x: query::ExportAnswer = round_trip(&c, "/export/records?all=true");
+    assert!(!x.records.is_empty());
+    assert!(x.to_export().is_ok());
     round_trip::<Vec<query::MemberRow>>(&c, "/members");
     round_trip::<query::Profile>(&c, &format!("/members/{me}"));
     round_trip::<query::BalanceAnswer>(&c, &format!("/members/{me}/balance?now=1900000000"));

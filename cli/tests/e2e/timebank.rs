@@ -146,5 +146,9 @@ fn unknown_record_ids_fail_with_one_line() {
     let w = World::new();
     let alice = w.found(&[]);
     let r = coop(&alice, &["hours", "confirm", "abcdef"]).code(1);
-    assert_eq!(r.stderr.trim(), "error: no record matches \"abcdef\"");
+    // Looked up among the attestations, the kind `hours confirm` expects.
+    assert_eq!(
+        r.stderr.trim(),
+        "error: \"abcdef\" is not an attestation (no attestation id starts with it)"
+    );
 }

@@ -9,6 +9,8 @@
 //! handed out as a list, so no answer depends on how a format encodes map keys, and none is
 //! an internally tagged enum (serde buffers those, and buffered JSON map keys stay strings).
 
+mod views;
+
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -23,6 +25,8 @@ use crate::state::{
     LogEntry, MemberStatus, ParamChange, Pool, Proposal, Purchase, ReliefRequest, Report,
     SpAccount, State, TimeAccount,
 };
+
+pub use views::*;
 
 /// The most ledger rows one page holds.
 pub const MAX_PAGE: usize = 500;
@@ -413,7 +417,6 @@ pub struct LedgerPage {
 /// `ledger`: a page of rows, newest first.
 pub fn ledger(state: &State, viewer: Option<&MemberId>, q: &LedgerQuery) -> LedgerPage {
     let limit = q.limit.unwrap_or(DEFAULT_PAGE).min(MAX_PAGE);
-    let view = state.viewer(viewer.copied());
     let end = q.before.unwrap_or(state.log.len()).min(state.log.len());
     let mut rows = Vec::new();
     let mut next = None;
@@ -422,11 +425,18 @@ pub fn ledger(state: &State, viewer: Option<&MemberId>, q: &LedgerQuery) -> Ledg
             && q.kind.is_none_or(|k| e.kind == k)
             && (q.all || !state.hidden.contains_key(&e.id))
     };
+    // The page first, then who may see what of it: the privacy lookups cost the page,
+    // not the ledger.
+    let mut page: Vec<&LogEntry> = Vec::with_capacity(limit + 1);
     for e in state.log[..end].iter().rev().filter(|e| matches(e)) {
-        if rows.len() == limit {
+        if page.len() == limit {
             next = Some(e.position + 1);
             break;
         }
+        page.push(e);
+    }
+    let view = state.viewer_for(viewer.copied(), &page);
+    for e in page {
         let full = view.sees_entry(e);
         rows.push(LedgerRow {
             position: e.position,

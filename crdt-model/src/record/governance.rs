@@ -327,7 +327,11 @@ impl Derived {
         if c.time < d.closes_at {
             return Err(Refusal::new(
                 RejectReason::WindowOpen,
-                format!("the voting window is open until {}", d.closes_at),
+                // A date for people, not Unix seconds (the refusal reaches them as is).
+                format!(
+                    "the voting window is open until {}",
+                    state::format_time(d.closes_at)
+                ),
             ));
         }
         let votes = std::mem::take(&mut d.votes);

@@ -113,6 +113,58 @@ impl State {
     }
 }
 
+impl State {
+    /// [`State::viewer`] for a few log entries only (a page of the ledger): the same
+    /// answers for those entries, but the parties are looked up for them alone — an
+    /// attestation by id, a settlement or aid confirmation by one pass over attestations
+    /// or aid requests only when the page holds one — instead of indexing every record.
+    pub fn viewer_for<'a>(&'a self, viewer: Option<MemberId>, entries: &[&LogEntry]) -> Viewer<'a> {
+        let mut parties = HashMap::new();
+        let mut settlements = std::collections::HashSet::new();
+        let mut aid_confirmations = std::collections::HashSet::new();
+        for e in entries {
+            match e.kind {
+                Kind::Attest => {
+                    if let Some(a) = self.attestations.get(&e.id) {
+                        parties.insert(a.id, vec![a.provider, a.receiver]);
+                    }
+                }
+                Kind::Confirm | Kind::Decline => {
+                    settlements.insert(e.id);
+                }
+                Kind::AidConfirm => {
+                    aid_confirmations.insert(e.id);
+                }
+                _ => {}
+            }
+        }
+        if !settlements.is_empty() {
+            for a in self.attestations.values() {
+                if let Some(s) = a.settled_by.filter(|s| settlements.contains(s)) {
+                    parties.insert(s, vec![a.provider, a.receiver]);
+                }
+            }
+        }
+        if !aid_confirmations.is_empty() {
+            for r in self.aid_requests.values() {
+                let both: Vec<MemberId> = std::iter::once(r.requester).chain(r.helper).collect();
+                for c in [&r.requester_confirmation, &r.helper_confirmation]
+                    .into_iter()
+                    .flatten()
+                    .filter(|c| aid_confirmations.contains(&c.id))
+                {
+                    parties.insert(c.id, both.clone());
+                }
+            }
+        }
+        Viewer {
+            state: self,
+            viewer,
+            parties,
+        }
+    }
+}
+
 /// One viewer's window on a state (see the module docs for the rule).
 #[derive(Debug)]
 pub struct Viewer<'a> {

@@ -119,11 +119,11 @@ fn votes_outside_the_window_twice_or_before_a_tally_are_refused() {
               d1: "general Bike shed colour" by alice passed (yes 1 no 0 abstain 0 of 3 eligible)
             refused
               alice!: vote d1 no => already_voted: one member, one vote
-              carol!: tally d1 => window_open: the voting window is open until 1790086640
+              carol!: tally d1 => window_open: the voting window is open until 2026-09-22 14:17:20 UTC
               bob!: vote d1 yes => window_closed: cast after the voting window closed
               carol!: tally d1 => already_settled: the decision is already passed
               alice: vote d1 no => already_voted: one member, one vote (not written)
-              carol: tally d1 => window_open: the voting window is open until 1790086640 (not written)
+              carol: tally d1 => window_open: the voting window is open until 2026-09-22 14:17:20 UTC (not written)
               carol: tally d1 => already_settled: the decision is already passed (not written)
             counted 8 refused 4
         "#]],

@@ -262,6 +262,26 @@ fn history_records_are_shown_in_full_only_to_their_parties_and_to_those_who_may_
         Some(vec![town.id("carol"), town.id("bob")])
     );
     assert_eq!(public.subjects(&entry(bad)), None);
+    // A viewer built for a page of entries (the ledger query's) answers as the whole one,
+    // for every viewer, on every entry alone and on the whole log at once.
+    for viewer in [None, Some("alice"), Some("bob"), Some("carol")] {
+        let who = viewer.map(|v| town.id(v));
+        let whole = s.viewer(who);
+        let all: Vec<&coop_model::state::LogEntry> = s.log.iter().collect();
+        let paged = s.viewer_for(who, &all);
+        for e in &s.log {
+            let alone = s.viewer_for(who, &[e]);
+            for v in [&paged, &alone] {
+                assert_eq!(v.subjects(e), whole.subjects(e), "{viewer:?} {:?}", e.kind);
+                assert_eq!(
+                    v.sees_entry(e),
+                    whole.sees_entry(e),
+                    "{viewer:?} {:?}",
+                    e.kind
+                );
+            }
+        }
+    }
 }
 
 #[test]

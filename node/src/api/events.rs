@@ -30,8 +30,8 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 pub struct ApiEvent {
     /// Increasing from 1 for this run of the node.
     pub id: u64,
-    /// `accepted`, `peer_connected`, `peer_disconnected`, `rejected`, `banned`,
-    /// `listening` or `catch_up`.
+    /// `accepted`, `refused` (a local write the ledger refused), `peer_connected`,
+    /// `peer_disconnected`, `rejected`, `banned`, `listening` or `catch_up`.
     pub kind: String,
     /// The record, for `accepted`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -58,6 +58,9 @@ impl ApiEvent {
             NodeEvent::PeerDisconnected(p) => ("peer_disconnected", None, Some(p.clone()), None),
             NodeEvent::Rejected { peer, reason } => {
                 ("rejected", None, Some(peer.clone()), Some(reason.clone()))
+            }
+            NodeEvent::Refused { reason, detail } => {
+                ("refused", None, None, Some(format!("{reason}: {detail}")))
             }
             NodeEvent::Banned(p) => ("banned", None, Some(p.clone()), None),
             NodeEvent::Listening(a) => ("listening", None, None, Some(a.clone())),

@@ -140,6 +140,77 @@ pub struct LedgerParams {
     pub before: Option<usize>,
 }
 
+/// `GET /records` parameters: records by id prefix among some kinds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordsParams {
+    /// 4 or more hex characters of a record id.
+    pub prefix: String,
+    /// Kinds, comma-separated (`aid_request,aid_offer`); any kind when absent.
+    #[serde(default)]
+    pub kinds: Option<String>,
+}
+
+impl RecordsParams {
+    /// The parameters of a lookup of `prefix` among `kinds`.
+    pub fn new(kinds: &[coop_model::Kind], prefix: &str) -> RecordsParams {
+        RecordsParams {
+            prefix: prefix.to_string(),
+            kinds: (!kinds.is_empty()).then(|| {
+                kinds
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }),
+        }
+    }
+
+    /// The path of this lookup.
+    pub fn path(&self) -> String {
+        let mut p = format!("/records?prefix={}", urlencode(&self.prefix));
+        if let Some(k) = &self.kinds {
+            p.push_str(&format!("&kinds={k}"));
+        }
+        p
+    }
+
+    /// The kinds, validated.
+    pub fn kinds(&self) -> Result<Vec<coop_model::Kind>, ApiError> {
+        self.kinds
+            .as_deref()
+            .into_iter()
+            .flat_map(|k| k.split(','))
+            .filter(|k| !k.is_empty())
+            .map(|k| {
+                query::parse_kind(k).map_err(|detail| ApiError {
+                    reason: "unknown_kind".into(),
+                    detail,
+                    rejection: None,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Percent-encodes what a person typed for a query string (ids are hex; anything else
+/// is refused by the query, but must still reach it intact).
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `GET /export/records` parameters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportParams {
+    /// Include records moderators hid.
+    #[serde(default)]
+    pub all: bool,
+}
+
 /// An error answer.
 #[derive(Debug)]
 pub(crate) struct Failure(StatusCode, ApiError);
@@ -240,11 +311,14 @@ impl Ctx {
 pub(crate) fn router(ctx: Ctx) -> Router {
     let v1 = Router::new()
         .route("/status", get(status))
-        .route("/state", get(whole_state))
         .route("/members", get(members))
         .route("/members/{id}", get(profile))
         .route("/members/{id}/balance", get(balance))
         .route("/members/{id}/hours", get(hours))
+        .route("/members/{id}/pending", get(pending))
+        .route("/views/{family}", get(view))
+        .route("/records", get(find_records))
+        .route("/export/records", get(export_records))
         .route("/inbox", get(inbox))
         .route("/proposals", get(proposals))
         .route("/aid", get(aid))
@@ -333,10 +407,6 @@ async fn status(AxState(ctx): AxState<Ctx>) -> Answer<Status> {
     Ok(Json(ctx.snapshot.borrow().fill(status)))
 }
 
-async fn whole_state(AxState(ctx): AxState<Ctx>) -> Answer<coop_model::State> {
-    Ok(Json(ctx.read(|n| n.state().clone()).await?))
-}
-
 async fn members(AxState(ctx): AxState<Ctx>) -> Answer<Vec<query::MemberRow>> {
     Ok(Json(
         ctx.read(|n| {
@@ -396,6 +466,70 @@ async fn hours(
     })
     .await?
     .map(Json)
+}
+
+async fn pending(
+    AxState(ctx): AxState<Ctx>,
+    Path(id): Path<String>,
+) -> Answer<Vec<coop_model::state::Attestation>> {
+    let id = member_id(&id)?;
+    ctx.read(move |n| {
+        let me = n.member();
+        let state = n.state();
+        if !state.members.contains_key(&id) {
+            return Err(Failure::not_found("no such member"));
+        }
+        if !state.can_see(Some(&me), &id) {
+            return Err(Failure::new(
+                StatusCode::FORBIDDEN,
+                "withheld",
+                "this member's visibility keeps their history from you",
+            ));
+        }
+        Ok(query::pending(state, &id))
+    })
+    .await?
+    .map(Json)
+}
+
+async fn view(AxState(ctx): AxState<Ctx>, Path(family): Path<String>) -> Answer<query::FamilyView> {
+    let family: query::Family = family
+        .parse()
+        .map_err(|e: String| Failure::new(StatusCode::NOT_FOUND, "not_found", e))?;
+    Ok(Json(
+        ctx.read(move |n| {
+            let me = n.member();
+            query::family(n.state(), Some(&me), family)
+        })
+        .await?,
+    ))
+}
+
+async fn find_records(
+    AxState(ctx): AxState<Ctx>,
+    q: Result<Query<RecordsParams>, QueryRejection>,
+) -> Answer<Vec<query::RecordRef>> {
+    let p = q?.0;
+    let kinds = p.kinds().map_err(|e| Failure(StatusCode::BAD_REQUEST, e))?;
+    ctx.read(move |n| query::record_matches(&n.state().log, &kinds, &p.prefix))
+        .await?
+        .map(Json)
+        .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))
+}
+
+async fn export_records(
+    AxState(ctx): AxState<Ctx>,
+    q: Result<Query<ExportParams>, QueryRejection>,
+) -> Answer<query::ExportAnswer> {
+    let all = q?.0.all;
+    Ok(Json(
+        ctx.read(move |n| {
+            let me = n.member();
+            let envelopes = n.export();
+            query::export(n.state(), &envelopes, Some(&me), all)
+        })
+        .await?,
+    ))
 }
 
 async fn inbox(

@@ -10,11 +10,13 @@
 //! - [`net`]: libp2p figures on 127.0.0.1 (catch-up sync, propagation).
 //! - [`proxy`]: the counting TCP proxy of the catch-up figure.
 //! - [`child`]: measurements in a child process (cold start, peak RSS).
+//! - [`api`]: the local API of a running node (reads and sequential writes).
 //! - [`report`]: the report, its targets and its table.
 //!
 //! [`run`] measures everything for a [`Config`]; the binary and the smoke test
 //! (`tests/tests/bench_smoke/main.rs`) are thin shells around it.
 
+pub mod api;
 pub mod child;
 pub mod community;
 pub mod core;
@@ -68,8 +70,17 @@ pub struct Config {
     pub exe: PathBuf,
     /// Where data dirs go (a temporary directory inside it); the system's by default.
     pub workdir: Option<PathBuf>,
-    /// Skip the node figures (catch-up, propagation, cold start, memory).
+    /// Skip the node figures (catch-up, propagation, cold start, memory, API).
     pub in_memory_only: bool,
+    /// Ledger sizes of the API figure (reads through a running node), ascending; the
+    /// targets compare the largest with the smallest.
+    pub api_sizes: Vec<usize>,
+    /// Requests per read of the API figure.
+    pub api_samples: usize,
+    /// Sequential writes of the API figure at each size.
+    pub api_writes: usize,
+    /// Only the API figure (after generating the community): for measuring the API.
+    pub api_only: bool,
 }
 
 impl Config {
@@ -94,6 +105,10 @@ impl Config {
             exe,
             workdir: None,
             in_memory_only: false,
+            api_sizes: vec![1_000, 100_000],
+            api_samples: 50,
+            api_writes: 200,
+            api_only: false,
         }
     }
 
@@ -125,6 +140,9 @@ impl Config {
             propagation_size: 300,
             propagation_records: 5,
             propagation_warmup: 1,
+            api_sizes: vec![150, 300],
+            api_samples: 5,
+            api_writes: 10,
             ..Config::quick(exe)
         }
     }
@@ -180,7 +198,13 @@ impl From<std::io::Error> for BenchError {
 pub fn run(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, BenchError> {
     let started = Instant::now();
     let machine_before = report::Machine::now();
-    let largest = cfg.sizes.iter().copied().max().unwrap_or(0);
+    let largest = cfg
+        .sizes
+        .iter()
+        .chain(&cfg.api_sizes)
+        .copied()
+        .max()
+        .unwrap_or(0);
     if !cfg.sizes.contains(&cfg.node_size) || cfg.propagation_size > cfg.node_size {
         return Err(BenchError::new(
             "node_size must be one of the sizes, and propagation_size at most node_size",
@@ -206,6 +230,20 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, Bench
         c.author_refusals
     ));
 
+    if cfg.api_only {
+        let api = api_figures(cfg, &c, progress)?;
+        return Ok(Report::new(
+            cfg,
+            report::Parts {
+                machine_before,
+                community: report::CommunitySummary::of(&c),
+                sizes: Vec::new(),
+                nodes: None,
+                api,
+                total_secs: started.elapsed().as_secs_f64(),
+            },
+        ));
+    }
     let mut sizes = Vec::new();
     let mut node_save = Vec::new();
     for &n in &cfg.sizes {
@@ -232,6 +270,7 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, Bench
                 community: report::CommunitySummary::of(&c),
                 sizes,
                 nodes: None,
+                api: Vec::new(),
                 total_secs: started.elapsed().as_secs_f64(),
             },
         ));
@@ -328,6 +367,7 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, Bench
         propagation.p50_ms, propagation.p99_ms
     ));
     drop(rt);
+    let api = api_figures(cfg, &c, progress)?;
 
     Ok(Report::new(
         cfg,
@@ -341,7 +381,41 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, Bench
                 cold_start,
                 memory,
             }),
+            api,
             total_secs: started.elapsed().as_secs_f64(),
         },
     ))
+}
+
+/// Figure 8 at each of `cfg.api_sizes`.
+fn api_figures(
+    cfg: &Config,
+    c: &community::Community,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<api::ApiFigure>, BenchError> {
+    let tmp = match &cfg.workdir {
+        Some(w) => tempfile::Builder::new()
+            .prefix("coop-bench-api")
+            .tempdir_in(w)?,
+        None => tempfile::Builder::new()
+            .prefix("coop-bench-api")
+            .tempdir()?,
+    };
+    let mut out = Vec::new();
+    for &n in &cfg.api_sizes {
+        progress(&format!("local API of a running node at {n} changes"));
+        let f = api::measure(tmp.path(), c, n, cfg.api_samples, cfg.api_writes)?;
+        for r in &f.reads {
+            progress(&format!(
+                "  {:<18} p50 {:.2} ms, p99 {:.2} ms ({} bytes)",
+                r.command, r.p50_ms, r.p99_ms, r.answer_bytes
+            ));
+        }
+        progress(&format!(
+            "  {} sequential writes: {:.0}/s (p50 {:.2} ms)",
+            f.writes, f.writes_per_sec, f.write_p50_ms
+        ));
+        out.push(f);
+    }
+    Ok(out)
 }

@@ -222,6 +222,8 @@ pub struct Parts {
     pub sizes: Vec<SizeFigures>,
     /// The node figures, unless skipped.
     pub nodes: Option<NodeFigures>,
+    /// Figure 8 per size (empty when skipped).
+    pub api: Vec<super::api::ApiFigure>,
     /// Seconds the whole run took.
     pub total_secs: f64,
 }
@@ -259,6 +261,8 @@ pub struct Report {
     pub nodes: Option<NodeFigures>,
     /// Figure 7.
     pub scaling: Vec<ScalingRow>,
+    /// Figure 8: the local API, per size.
+    pub api: Vec<super::api::ApiFigure>,
     /// The targets of issue 5.
     pub targets: Vec<Target>,
     /// Seconds the whole run took.
@@ -278,6 +282,7 @@ impl Report {
             sizes: p.sizes,
             nodes: p.nodes,
             scaling,
+            api: p.api,
             targets: Vec::new(),
             total_secs: p.total_secs,
         };
@@ -331,6 +336,32 @@ impl Report {
                     met: row.ingest_growth <= 1.3,
                 });
             }
+        }
+        // Issue 10: each read at the largest size within 1.5× of the same read at the
+        // smallest (p50); ≥ 200 sequential writes/s at the largest.
+        if let (Some(small), Some(large)) = (self.api.first(), self.api.last()) {
+            if small.changes != large.changes {
+                for (s, l) in small.reads.iter().zip(&large.reads) {
+                    let ratio = l.p50_ms / s.p50_ms.max(1e-6);
+                    t.push(Target {
+                        name: format!(
+                            "API {} p50, {} vs {}",
+                            l.command,
+                            count(large.changes),
+                            count(small.changes)
+                        ),
+                        target: "≤ 1.5×".into(),
+                        value: format!("{ratio:.2}× ({:.2} vs {:.2} ms)", l.p50_ms, s.p50_ms),
+                        met: ratio <= 1.5,
+                    });
+                }
+            }
+            t.push(Target {
+                name: format!("API sequential writes at {}", count(large.changes)),
+                target: "≥ 200/s".into(),
+                value: format!("{:.0}/s", large.writes_per_sec),
+                met: large.writes_per_sec >= 200.0,
+            });
         }
         t
     }
@@ -477,6 +508,22 @@ impl Report {
                     r.derive_us, r.automerge_apply_us, r.raw_verify_us
                 ),
                 format!("{:.2}×", r.ingest_growth),
+            );
+        }
+        for f in &self.api {
+            for r in &f.reads {
+                row(
+                    format!("8 API {} at {}", r.command, count(f.changes)),
+                    format!("p50 {:.2} ms, p99 {:.2} ms", r.p50_ms, r.p99_ms),
+                    format!("{} B answer, {} requests", r.answer_bytes, f.samples),
+                    String::new(),
+                );
+            }
+            row(
+                format!("8 API writes at {}", count(f.changes)),
+                format!("{:.0}/s sequential", f.writes_per_sec),
+                format!("p50 {:.2} ms each, {} writes", f.write_p50_ms, f.writes),
+                String::new(),
             );
         }
         let _ = writeln!(o);

@@ -89,7 +89,20 @@ fn the_harness_produces_every_figure() {
     );
 
     assert_eq!(report.scaling.len(), cfg.sizes.len());
-    assert_eq!(report.targets.len(), 5, "every target is evaluated");
+    // The local API at each size: five reads timed, writes counted.
+    assert_eq!(report.api.len(), cfg.api_sizes.len());
+    for f in &report.api {
+        assert_eq!(f.reads.len(), 5, "{f:?}");
+        for r in &f.reads {
+            assert!(r.p50_ms > 0.0 && r.p50_ms <= r.p99_ms, "{r:?}");
+            assert!(r.answer_bytes > 0, "{r:?}");
+        }
+        assert_eq!(f.writes, cfg.api_writes);
+        assert!(f.writes_per_sec > 0.0);
+    }
+    // Issue 5's five targets, and issue 10's: five reads at the largest size against the
+    // smallest, and the write rate.
+    assert_eq!(report.targets.len(), 5 + 6, "every target is evaluated");
 
     let json = serde_json::to_value(&report).expect("the report serialises");
     for key in [
@@ -99,6 +112,7 @@ fn the_harness_produces_every_figure() {
         "cold_start",
         "memory",
         "scaling",
+        "api",
         "targets",
     ] {
         assert!(json.get(key).is_some(), "{key} in the JSON report");
@@ -112,6 +126,8 @@ fn the_harness_produces_every_figure() {
         "5 cold start",
         "6 memory",
         "7 per change",
+        "8 API balance",
+        "8 API writes",
     ] {
         assert!(table.contains(figure), "{figure} in the table:\n{table}");
     }

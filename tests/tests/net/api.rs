@@ -214,3 +214,61 @@ async fn a_record_written_on_another_node_arrives_on_the_event_stream() {
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }
+
+/// A local write the ledger refuses is answered with the refusal and reported to event
+/// subscribers as a `refused` event naming the reason; nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_local_write_is_a_refused_event_on_the_stream() {
+    coop_tests::init_tracing();
+    let root = tempfile::tempdir().unwrap();
+    let c = community(root.path(), 0);
+    let a = start_node(&c.dirs[0], vec![]).await;
+    let socket = c.dirs[0].api_socket();
+    let before = a.status().await.unwrap().changes;
+
+    let (mut stream, head) = subscribe(&socket, None).await;
+    // Support Points on a proposal that does not exist.
+    let s = socket.clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        client(&s).post::<_, Written>(
+            "/records",
+            &WriteRequest {
+                record: coop_model::Record::Allocate(coop_model::record::Allocate {
+                    proposal: coop_model::RecordId([7; 32]),
+                    points: coop_model::Points(5),
+                }),
+                now: None,
+            },
+        )
+    })
+    .await
+    .unwrap();
+    let Err(NodeError::Refused(rejection)) = answer else {
+        panic!("the write was not refused: {answer:?}");
+    };
+    let reason = serde_json::to_value(rejection.reason).unwrap();
+    let reason = reason.as_str().unwrap().to_string();
+    let seen = read_until(&mut stream, head, "event: refused").await;
+    let line = seen
+        .lines()
+        .skip_while(|l| *l != "event: refused")
+        .find(|l| l.starts_with("data:"))
+        .unwrap_or_else(|| panic!("no refused event on the stream: {seen}"));
+    let event: coop_node::api::ApiEvent =
+        serde_json::from_str(line.trim_start_matches("data:").trim()).expect("event JSON");
+    assert_eq!(event.kind, "refused");
+    assert!(
+        event
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.starts_with(&reason)),
+        "{event:?} does not name {reason}"
+    );
+    assert_eq!(
+        a.status().await.unwrap().changes,
+        before,
+        "something was written"
+    );
+    drop(stream);
+    a.shutdown().await.unwrap();
+}

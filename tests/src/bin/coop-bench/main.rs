@@ -37,6 +37,9 @@ struct Args {
     /// Only the in-memory figures (ingest, derivation, incremental, scaling): for profiling.
     #[arg(long)]
     in_memory_only: bool,
+    /// Only the local-API figure (reads and writes through a running node).
+    #[arg(long, conflicts_with = "in_memory_only")]
+    api_only: bool,
 }
 
 fn main() -> ExitCode {
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
     cfg.seed = args.seed;
     cfg.workdir = args.workdir;
     cfg.in_memory_only = args.in_memory_only;
+    cfg.api_only = args.api_only;
     if let Some(mut sizes) = args.sizes {
         sizes.sort_unstable();
         cfg.node_size = sizes
