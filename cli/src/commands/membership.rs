@@ -101,7 +101,7 @@ pub(crate) fn running_status(dir: &DataDir) -> Option<Status> {
 }
 
 /// Whether a multiaddr can be dialled by someone else (not an unspecified address or port 0).
-fn dialable(addr: &str) -> bool {
+pub(crate) fn dialable(addr: &str) -> bool {
     !(addr.contains("/ip4/0.0.0.0/")
         || addr.contains("/ip6/::/")
         || addr.ends_with("/tcp/0")
