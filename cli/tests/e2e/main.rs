@@ -8,6 +8,7 @@ pub(crate) mod support;
 mod aid;
 mod audit;
 mod demo;
+mod devices;
 mod governance;
 mod insight;
 mod membership;
