@@ -38,7 +38,7 @@ impl Derived {
         // the fold found passed, until no new one appears. The set only grows (a removal
         // that passed stays in force), so this ends after at most one pass per removal
         // decision; every pass is a function of the change set alone.
-        // Device revocations (docs/RULES.md R17) reach back the same way and join the same
+        // Device revocations (docs/RULES.md R18) reach back the same way and join the same
         // fixed point: a revocation that counted stays in force.
         let mut known: BTreeSet<usize> = BTreeSet::new();
         let mut known_revocations: BTreeSet<usize> = BTreeSet::new();
@@ -206,7 +206,7 @@ impl Derived {
             }
         }
         // A revoked device's records count only inside the revocation's causal past
-        // (docs/RULES.md R17), the first revocation in total order named.
+        // (docs/RULES.md R18), the first revocation in total order named.
         let outside = self.fold.revocations.get(&c.device).and_then(|rs| {
             rs.iter()
                 .find(|&&(r, _)| !graph.entries[r].ctx().seen(c.dev, c.seq))

@@ -82,7 +82,7 @@ pub(crate) struct Fold {
     /// number its versions do not share (docs/RULES.md R15).
     pub(crate) forked: BTreeMap<DeviceId, u64>,
     /// Revocations in force from the start of this pass, per revoked device: (entry index,
-    /// record id), in total order (docs/RULES.md R17).
+    /// record id), in total order (docs/RULES.md R18).
     pub(crate) revocations: HashMap<DeviceId, Vec<(usize, RecordId)>>,
     /// Entry indices of revocations that counted in this pass.
     pub(crate) passed_revocations: BTreeSet<usize>,

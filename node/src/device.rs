@@ -1,6 +1,6 @@
 //! Pairing a further device of a member, and the guard against writing as a device from a
 //! copied data dir. Codes and files: docs/PROTOCOL.md, "Device pairing"; rules:
-//! docs/RULES.md R17.
+//! docs/RULES.md R18.
 //!
 //! Pairing moves no private key between machines: the new machine makes its device key and
 //! shows a *request code* (its device id and a label); a device holding the member's

@@ -1,5 +1,5 @@
 //! A member's devices: `coop device request`, `approve`, `complete`, `list`, `revoke` and
-//! `moved` (docs/CLI.md, "Devices"; docs/RULES.md R17; codes in docs/PROTOCOL.md).
+//! `moved` (docs/CLI.md, "Devices"; docs/RULES.md R18; codes in docs/PROTOCOL.md).
 
 use anyhow::{bail, Result};
 use coop_model::record;

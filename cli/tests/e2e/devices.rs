@@ -1,4 +1,4 @@
-//! A member's devices and keys with the real binary (docs/RULES.md R15, R17): pairing a
+//! A member's devices and keys with the real binary (docs/RULES.md R15, R18): pairing a
 //! second device through running nodes, revocation, the identity-key backup, and the
 //! machine-id guard of a copied data dir.
 

@@ -1,6 +1,6 @@
 //! A member's devices beyond their certificates: the revocation of a lost or retired
 //! device, and the derived list of devices every certificate adds to. Rules: docs/RULES.md
-//! R17 (devices and revocation) and R15 (forks).
+//! R18 (devices and revocation) and R15 (forks).
 
 use super::layout::{record_layout, Raw, Text};
 use crate::envelope::{Refusal, RejectReason};
@@ -80,7 +80,7 @@ impl Rule for DeviceRevoke {
 }
 
 impl Derived {
-    /// Registers the device of certificate `c` for `member` (docs/RULES.md R17).
+    /// Registers the device of certificate `c` for `member` (docs/RULES.md R18).
     pub(crate) fn add_device(&mut self, c: &Ctx<'_>, member: MemberId, label: Option<String>) {
         let forked_at = self.fold.forked.get(&c.device).copied();
         // A revocation in force from the start of this pass (its record may sort later).

@@ -53,7 +53,7 @@ pub struct State {
     /// Devices that equivocated.
     pub forked_devices: BTreeMap<DeviceId, Option<MemberId>>,
     /// Every certified device: its member, label, when it was added and last wrote, and
-    /// whether it forked or was revoked (docs/RULES.md R17).
+    /// whether it forked or was revoked (docs/RULES.md R18).
     pub devices: BTreeMap<DeviceId, DeviceInfo>,
     /// Every change in total order with its status.
     pub log: Vec<LogEntry>,
@@ -75,7 +75,7 @@ pub struct State {
     pub relief_requests: BTreeMap<RecordId, ReliefRequest>,
 }
 
-/// One certified device of a member, as derived (docs/RULES.md R17).
+/// One certified device of a member, as derived (docs/RULES.md R18).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceInfo {
     /// The member the device acts for.

@@ -4,7 +4,7 @@
 //! parts, orders and duplicates. After every step incremental derivation equals derivation
 //! from scratch; once every replica holds every change, heads and `canonical_json()` are
 //! identical everywhere, and every counted record of a forked device is before its fork
-//! point and of a revoked device inside its revocation's past (docs/RULES.md R15, R17).
+//! point and of a revoked device inside its revocation's past (docs/RULES.md R15, R18).
 
 use coop_model::record;
 use proptest::prelude::*;
@@ -547,7 +547,7 @@ fn catch_up(from: &mut Ledger, to: &mut Ledger, page: usize) -> Result<(), TestC
 }
 
 /// Every counted record of a forked device comes before its fork point, and every counted
-/// record of a revoked device is in its revocation's causal past (docs/RULES.md R15, R17).
+/// record of a revoked device is in its revocation's causal past (docs/RULES.md R15, R18).
 fn device_rules_hold(l: &mut Ledger) -> Result<(), TestCaseError> {
     let state = l.state().clone();
     let seq = |id: &RecordId, l: &Ledger| -> u64 {

@@ -1,4 +1,4 @@
-//! A member's devices (docs/RULES.md R15, R17): a forked device keeps its records before the
+//! A member's devices (docs/RULES.md R15, R18): a forked device keeps its records before the
 //! fork point, in every delivery order; a restored backup takes in its own later changes
 //! before it writes; revocation refuses a device's records outside the revocation's past,
 //! the same in every delivery order; certificates must be the member's.
