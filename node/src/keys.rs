@@ -129,15 +129,20 @@ pub fn seal_backup(
         )
         .map_err(|_| KeyError::Kdf("encryption failed".into()))?;
     header.extend_from_slice(&sealed);
-    Ok(format!("{BACKUP_MAGIC}\n{}\n", URL_SAFE_NO_PAD.encode(header)))
+    Ok(format!(
+        "{BACKUP_MAGIC}\n{}\n",
+        URL_SAFE_NO_PAD.encode(header)
+    ))
 }
 
 /// The member a backup is for, without the passphrase.
 pub fn backup_member(text: &str) -> Result<MemberId, KeyError> {
     let bytes = parse(text)?;
-    Ok(MemberId(bytes[42..74].try_into().map_err(|_| {
-        KeyError::Malformed("cut short".into())
-    })?))
+    Ok(MemberId(
+        bytes[42..74]
+            .try_into()
+            .map_err(|_| KeyError::Malformed("cut short".into()))?,
+    ))
 }
 
 fn parse(text: &str) -> Result<Vec<u8>, KeyError> {
@@ -179,7 +184,8 @@ fn parse(text: &str) -> Result<Vec<u8>, KeyError> {
 /// Opens a backup with its passphrase.
 pub fn open_backup(text: &str, passphrase: &str) -> Result<IdentityKey, KeyError> {
     let bytes = parse(text)?;
-    let u32_at = |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    let u32_at =
+        |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
     let cost = Cost {
         m: u32_at(2),
         t: u32_at(6),

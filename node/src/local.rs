@@ -6,8 +6,8 @@
 
 use coop_model::record;
 use coop_model::{
-    CommunityId, DeviceId, Envelope, EquivocationProof, Ledger, MemberId, Outcome,
-    Params, Record, RecordId, Rejection, State,
+    CommunityId, DeviceId, Envelope, EquivocationProof, Ledger, MemberId, Outcome, Params, Record,
+    RecordId, Rejection, State,
 };
 use serde::{Deserialize, Serialize};
 

@@ -157,7 +157,9 @@ fn find_device(state: &State, me: &coop_model::MemberId, query: &str) -> Result<
         .collect();
     match (by_label.len(), by_id.len()) {
         (0, 1) => Ok(*by_id[0]),
-        (0, 0) => bail!("you have no device labelled or starting with {q:?} (see `coop device list`)"),
+        (0, 0) => {
+            bail!("you have no device labelled or starting with {q:?} (see `coop device list`)")
+        }
         _ => bail!("{q:?} names more than one of your devices; give more of its id"),
     }
 }

@@ -75,8 +75,8 @@ fn backup(app: &App, out: &Path, pfile: Option<&Path>) -> Result<Report> {
 }
 
 fn restore(app: &App, file: &Path, pfile: Option<&Path>, name: Option<&str>) -> Result<Report> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("cannot read {}", file.display()))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     // Checks the format before asking for anything.
     let member = keys::backup_member(&text)?;
     let pass = passphrase(pfile, false)?;
@@ -85,7 +85,10 @@ fn restore(app: &App, file: &Path, pfile: Option<&Path>, name: Option<&str>) -> 
     if fresh {
         // Every device is gone: a new data dir for the member, with a new device key.
         let Some(name) = name else {
-            bail!("{} is a new data dir: give your display name with --name NAME", app.dir.root().display());
+            bail!(
+                "{} is a new data dir: give your display name with --name NAME",
+                app.dir.root().display()
+            );
         };
         let mut device = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut device);

@@ -61,18 +61,42 @@ fn a_paired_device_logs_hours_that_count_for_the_same_member_on_a_third_node() {
     assert_eq!(s(&st, "member"), bob_id);
     assert!(!laptop.join("identity.key").exists());
     // A write before the certificate names the way forward.
-    let early = coop(&laptop, &["hours", "log", "--to", "Carol", "--minutes", "5", "--service", "x"]);
+    let early = coop(
+        &laptop,
+        &[
+            "hours",
+            "log",
+            "--to",
+            "Carol",
+            "--minutes",
+            "5",
+            "--service",
+            "x",
+        ],
+    );
     assert_eq!(early.code, 1, "{}", early.stderr);
 
     let _l = Up::start(&laptop, &[&peer]);
-    wait_until("the laptop to fetch the ledger and write its certificate", || {
-        let done = json(&laptop, &["device", "complete"]);
-        (done["written"] == true).then_some(())
-    });
+    wait_until(
+        "the laptop to fetch the ledger and write its certificate",
+        || {
+            let done = json(&laptop, &["device", "complete"]);
+            (done["written"] == true).then_some(())
+        },
+    );
     let att = s(
         &json(
             &laptop,
-            &["hours", "log", "--to", "Carol", "--minutes", "45", "--service", "moving boxes"],
+            &[
+                "hours",
+                "log",
+                "--to",
+                "Carol",
+                "--minutes",
+                "45",
+                "--service",
+                "moving boxes",
+            ],
         ),
         "id",
     );
@@ -109,7 +133,19 @@ fn a_revoked_device_can_write_no_more() {
     w.carry(&alice, &laptop);
     let done = json(&laptop, &["device", "complete"]);
     assert_eq!(done["written"], true, "{done}");
-    json(&laptop, &["hours", "log", "--to", "Alice", "--minutes", "30", "--service", "before"]);
+    json(
+        &laptop,
+        &[
+            "hours",
+            "log",
+            "--to",
+            "Alice",
+            "--minutes",
+            "30",
+            "--service",
+            "before",
+        ],
+    );
     w.carry(&laptop, &bob);
     // Bob revokes the lost laptop from his first device, by its label.
     let r = json(&bob, &["device", "revoke", "laptop", "--reason", "stolen"]);
@@ -125,8 +161,20 @@ fn a_revoked_device_can_write_no_more() {
     assert!(revoked["revoked_by"].is_string(), "{list}");
     w.carry(&bob, &laptop);
     let before = changes(&laptop);
-    coop(&laptop, &["hours", "log", "--to", "Alice", "--minutes", "60", "--service", "after"])
-        .refused("refused: revoked_device");
+    coop(
+        &laptop,
+        &[
+            "hours",
+            "log",
+            "--to",
+            "Alice",
+            "--minutes",
+            "60",
+            "--service",
+            "after",
+        ],
+    )
+    .refused("refused: revoked_device");
     assert_eq!(changes(&laptop), before);
     // Only Bob's own devices are his to revoke.
     coop(&alice, &["device", "revoke", "laptop"]).code(1);
@@ -157,24 +205,51 @@ fn the_identity_key_backs_up_restores_and_is_forgotten() {
     json(&bob, &["key", "forget"]);
     assert!(!bob.join("identity.key").exists());
     assert_eq!(s(&json(&bob, &["status"]), "member"), bob_id);
-    json(&bob, &["hours", "log", "--to", "Alice", "--minutes", "20", "--service", "keyless"]);
+    json(
+        &bob,
+        &[
+            "hours",
+            "log",
+            "--to",
+            "Alice",
+            "--minutes",
+            "20",
+            "--service",
+            "keyless",
+        ],
+    );
     let req = s(&json(&w.dir("bob-new"), &["device", "request"]), "code");
     let r = coop(&bob, &["device", "approve", &req]).code(1);
     assert!(r.stderr.contains("no identity key"), "{}", r.stderr);
 
     // A wrong passphrase is refused in one line, and nothing is restored.
-    let r = coop(&bob, &["key", "restore", b, "--passphrase-file", wrong.to_str().unwrap()])
-        .code(1);
+    let r = coop(
+        &bob,
+        &[
+            "key",
+            "restore",
+            b,
+            "--passphrase-file",
+            wrong.to_str().unwrap(),
+        ],
+    )
+    .code(1);
     assert!(r.stderr.contains("wrong passphrase"), "{}", r.stderr);
     assert_eq!(r.stderr.lines().count(), 1);
     assert!(!bob.join("identity.key").exists());
     json(&bob, &["key", "restore", b, "--passphrase-file", p]);
-    assert_eq!(std::fs::read_to_string(bob.join("identity.key")).unwrap(), seed);
+    assert_eq!(
+        std::fs::read_to_string(bob.join("identity.key")).unwrap(),
+        seed
+    );
     json(&bob, &["device", "approve", &req]);
 
     // Every device lost: the backup alone makes a new data dir for Bob.
     let fresh = w.dir("bob-rebuilt");
-    let r = json(&fresh, &["key", "restore", b, "--passphrase-file", p, "--name", "Bob"]);
+    let r = json(
+        &fresh,
+        &["key", "restore", b, "--passphrase-file", p, "--name", "Bob"],
+    );
     assert_eq!(r["new_data_dir"], true);
     assert_eq!(s(&json(&fresh, &["status"]), "member"), bob_id);
 }
@@ -184,8 +259,20 @@ fn a_data_dir_copied_to_another_machine_asks_to_be_paired_instead_of_writing() {
     let w = World::new();
     let alice = w.dir("alice");
     coop_on("machine-a", &alice, &["init", "--name", "Alice"]).ok();
-    coop_on("machine-a", &alice, &["found", "--community", "Maple Street"]).ok();
-    let write = ["proposal", "open", "--title", "Bench", "--description", "A bench"];
+    coop_on(
+        "machine-a",
+        &alice,
+        &["found", "--community", "Maple Street"],
+    )
+    .ok();
+    let write = [
+        "proposal",
+        "open",
+        "--title",
+        "Bench",
+        "--description",
+        "A bench",
+    ];
     coop_on("machine-a", &alice, &write).ok();
     let before = changes(&alice);
     let r = coop_on("machine-b", &alice, &write).code(1);

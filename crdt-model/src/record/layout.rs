@@ -325,7 +325,11 @@ impl Codec<crate::ids::DeviceId> for Raw {
     ) {
         out.push((name, Field::Bytes(v.0.to_vec())));
     }
-    fn take(&self, f: &Fields<'_>, name: &'static str) -> Result<crate::ids::DeviceId, RecordError> {
+    fn take(
+        &self,
+        f: &Fields<'_>,
+        name: &'static str,
+    ) -> Result<crate::ids::DeviceId, RecordError> {
         fixed(f, name).map(crate::ids::DeviceId)
     }
 }

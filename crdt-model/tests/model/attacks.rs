@@ -802,7 +802,10 @@ fn a_founder_device_that_equivocates_does_not_take_the_community_with_it() {
     assert!(state.is_admitted(&alice));
     assert_eq!(status(&mut town.ledger, &rid(&town.genesis)), Ok(()));
     assert!(state.forked_devices.contains_key(&key.device_id()));
-    assert!(state.is_admitted(&town.id("bob")), "vouched before the fork");
+    assert!(
+        state.is_admitted(&town.id("bob")),
+        "vouched before the fork"
+    );
     let canonical = if rid(&one) < rid(&two) { &one } else { &two };
     assert_eq!(
         derived(&mut town.ledger, canonical),

@@ -61,7 +61,12 @@ fn a_forked_device_keeps_its_records_before_the_fork_point_in_every_delivery_ord
     // Then the fork: a restored copy of bob's device writes the same sequence number again,
     // and one copy goes on writing on its own version.
     let mut one_side = town.replica();
-    let one = forge(&mut one_side, &key, &attest(carol, 30, "one story"), T0 + 9_000);
+    let one = forge(
+        &mut one_side,
+        &key,
+        &attest(carol, 30, "one story"),
+        T0 + 9_000,
+    );
     let _ = one_side.ingest([one.clone()]);
     let after = forge(&mut one_side, &key, &proposal("Later"), T0 + 9_100);
     let two = forge(
@@ -94,7 +99,10 @@ fn a_forked_device_keeps_its_records_before_the_fork_point_in_every_delivery_ord
         // At and after the fork point nothing counts.
         assert_eq!(status(&mut l, &canonical), Err(RejectReason::ForkedDevice));
         if rid(&one) == canonical {
-            assert_eq!(status(&mut l, &rid(&after)), Err(RejectReason::ForkedDevice));
+            assert_eq!(
+                status(&mut l, &rid(&after)),
+                Err(RejectReason::ForkedDevice)
+            );
         } else {
             assert!(l.discarded().any(|e| rid(e) == rid(&after)));
         }
@@ -123,8 +131,18 @@ fn an_earlier_fork_point_learnt_later_reaches_back() {
     let early = town.write("bob", attest(carol, 30, "early"));
     let mut before_late = town.replica();
     let late = town.write("bob", attest(carol, 40, "late"));
-    let other_late = forge(&mut before_late, &key, &attest(carol, 50, "copy"), T0 + 9_000);
-    let other_early = forge(&mut before_early, &key, &attest(carol, 20, "copy"), T0 + 9_000);
+    let other_late = forge(
+        &mut before_late,
+        &key,
+        &attest(carol, 50, "copy"),
+        T0 + 9_000,
+    );
+    let other_early = forge(
+        &mut before_early,
+        &key,
+        &attest(carol, 20, "copy"),
+        T0 + 9_000,
+    );
     let forked_at = |l: &mut Ledger| l.state().devices[&key.device_id()].forked_at;
 
     let mut a = town.replica();
@@ -132,11 +150,17 @@ fn an_earlier_fork_point_learnt_later_reaches_back() {
     assert_eq!(forked_at(&mut a), Some(seq_of(&other_late)));
     assert_eq!(status(&mut a, &early), Ok(()), "before the fork point");
     let canonical_late = late.min(rid(&other_late));
-    assert_eq!(status(&mut a, &canonical_late), Err(RejectReason::ForkedDevice));
+    assert_eq!(
+        status(&mut a, &canonical_late),
+        Err(RejectReason::ForkedDevice)
+    );
     let _ = a.ingest([other_early.clone()]);
     assert_eq!(forked_at(&mut a), Some(seq_of(&other_early)));
     let canonical_early = early.min(rid(&other_early));
-    assert_eq!(status(&mut a, &canonical_early), Err(RejectReason::ForkedDevice));
+    assert_eq!(
+        status(&mut a, &canonical_early),
+        Err(RejectReason::ForkedDevice)
+    );
 
     let mut b = Ledger::new(town.community());
     let mut all: Vec<Envelope> = a.envelopes().cloned().collect();
@@ -257,14 +281,21 @@ fn a_write_concurrent_with_its_revocation_resolves_the_same_in_every_delivery_or
     let mut both = town.replica();
     let _ = both.ingest([hour.clone(), confirmed.clone(), r.clone()]);
     let on_top = both
-        .author(&town.dev("alice", 0), attest(carol, 15, "on top"), T0 + 9_100)
+        .author(
+            &town.dev("alice", 0),
+            attest(carol, 15, "on top"),
+            T0 + 9_100,
+        )
         .expect("alice");
     let items = vec![hour.clone(), confirmed.clone(), r.clone(), on_top.clone()];
     let mut reference: Option<Vec<u8>> = None;
     for order in permutations(&items) {
         let mut l = deliver(&base, town.community(), &order);
         assert_eq!(status(&mut l, &rid(&r)), Ok(()));
-        assert_eq!(status(&mut l, &rid(&hour)), Err(RejectReason::RevokedDevice));
+        assert_eq!(
+            status(&mut l, &rid(&hour)),
+            Err(RejectReason::RevokedDevice)
+        );
         assert_eq!(
             status(&mut l, &rid(&confirmed)),
             Err(RejectReason::UnknownReference)
@@ -289,9 +320,7 @@ fn only_the_devices_own_member_may_revoke_it() {
     let bobs = town.dev("bob", 0).device_id();
     let r = town.force("carol", 0, &revoke(bobs));
     assert_eq!(town.status(&r), Err(RejectReason::NotAllowed));
-    let refusal = town
-        .try_write("carol", revoke(bobs))
-        .expect_err("not hers");
+    let refusal = town.try_write("carol", revoke(bobs)).expect_err("not hers");
     assert_eq!(refusal.reason, RejectReason::NotAllowed);
     let unknown = town.force("bob", 1, &revoke(DeviceId([7; 32])));
     assert_eq!(town.status(&unknown), Err(RejectReason::UnknownReference));
@@ -331,7 +360,9 @@ fn two_devices_revoking_each_other_concurrently_are_both_revoked_everywhere() {
             Some(x) => assert!(*x == json),
         }
         let cert = town.person("bob").device(&town.community(), 2);
-        let e = l.author(&town.dev("bob", 2), cert, T0 + 9_600).expect("new");
+        let e = l
+            .author(&town.dev("bob", 2), cert, T0 + 9_600)
+            .expect("new");
         assert_eq!(status(&mut l, &rid(&e)), Ok(()));
         let p = l
             .author(&town.dev("bob", 2), proposal("Fresh"), T0 + 9_700)
