@@ -285,3 +285,80 @@ fn a_data_dir_copied_to_another_machine_asks_to_be_paired_instead_of_writing() {
     coop_on("machine-b", &alice, &write).ok();
     coop_on("machine-a", &alice, &write).code(1);
 }
+
+/// Copies a data dir (no node runs for it), as a backup or a restore would.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_restored_backup_that_catches_up_first_does_not_fork_and_one_that_forks_keeps_its_past() {
+    let w = World::new();
+    let (alice, bob) = w.two(&[]);
+    let carol = w.admit(&alice, "Carol");
+    w.carry(&alice, &bob);
+    // Bob's hour for Carol, confirmed: it must count whatever happens to his device later.
+    let att = s(
+        &json(
+            &bob,
+            &[
+                "hours",
+                "log",
+                "--to",
+                "Carol",
+                "--minutes",
+                "60",
+                "--service",
+                "fence",
+            ],
+        ),
+        "id",
+    );
+    w.carry(&bob, &carol);
+    json(&carol, &["hours", "confirm", &att[..12]]);
+    w.carry(&carol, &alice);
+    w.carry(&carol, &bob);
+    let backup = w.dir("bob-backup");
+    copy_dir(&bob, &backup);
+    json(&bob, &["proposal", "open", "--title", "After the backup"]);
+    w.carry(&bob, &alice);
+
+    // Restored, it takes in its own later changes first, and writes on after them.
+    let careful = w.dir("bob-careful");
+    copy_dir(&backup, &careful);
+    w.carry(&alice, &careful);
+    json(&careful, &["proposal", "open", "--title", "Careful"]);
+    w.carry(&careful, &alice);
+    assert_eq!(
+        json(&alice, &["status"])["forked_devices"],
+        serde_json::json!([])
+    );
+
+    // Restored and written at once, the copy forks Bob's device. Every replica flags it,
+    // and what it wrote before the fork point still counts, for Bob and for Carol.
+    let hasty = w.dir("bob-hasty");
+    copy_dir(&backup, &hasty);
+    json(&hasty, &["proposal", "open", "--title", "Hasty"]);
+    w.carry(&hasty, &alice);
+    let forked = json(&alice, &["status"])["forked_devices"].clone();
+    assert_eq!(forked.as_array().map(Vec::len), Some(1), "{forked}");
+    assert_eq!(i(&json(&alice, &["balance", "Bob"]), "minutes"), 60);
+    assert_eq!(i(&json(&alice, &["balance", "Carol"]), "minutes"), -60);
+    w.carry(&alice, &carol);
+    assert_eq!(i(&json(&carol, &["balance"]), "minutes"), -60);
+    w.carry(&alice, &bob);
+    let list = json(&bob, &["device", "list"]);
+    let dev = &list["devices"].as_array().unwrap()[0];
+    assert!(dev["forked_at"].is_i64(), "{list}");
+    // The forked device cannot write any more: Bob pairs a new one.
+    coop(&bob, &["proposal", "open", "--title", "Still me?"]).refused("refused: forked_device");
+}
