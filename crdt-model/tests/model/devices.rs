@@ -6,7 +6,9 @@
 use coop_model::record;
 use coop_model::*;
 
+use super::script::check;
 use super::support::*;
+use expect_test::expect;
 
 /// Every ordering of `items` (Heap's algorithm; `items` is small).
 fn permutations<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
@@ -416,4 +418,41 @@ fn device_list_shows_labels_and_when_each_device_added_and_last_wrote() {
     let first = &state.devices[&town.dev("bob", 0).device_id()];
     assert_eq!(first.label, None);
     assert!(first.added < added);
+}
+
+#[test]
+fn revocation_fixture_every_refusal_named() {
+    check(
+        r#"
+        community alice bob carol
+        a1 = bob: attest carol 60 "before"
+        carol: confirm a1
+        p1 = bob@1: propose "From the desktop"
+        r1 = bob@1: revoke_device bob@0 "laptop stolen"
+        bob: attest carol 30 "after"
+        f1 = bob!: attest carol 30 "forced"
+        carol: revoke_device bob@1
+        carol!: revoke_device bob@1
+        bob@1!: revoke_device bob@0
+        bob@1!: revoke_device carol@5
+        "#,
+        expect![[r#"
+            members
+              alice admitted: time +0 (+0 -0), sp 100/100
+              bob admitted: time +60 (+60 -0), sp 100/100, 2 devices (0 forked)
+              carol admitted: time -60 (+0 -60), sp 100/100
+            attestations
+              a1: bob -> carol 60 min "before" 2026-11-01 confirmed
+            proposals
+              p1: "From the desktop" by bob open, 0 SP active (peak 0) from 0 supporters
+            refused
+              f1 = bob!: attest carol 30 "forced" => revoked_device: written outside the past of revocation r1
+              carol!: revoke_device bob@1 => not_allowed: only the device's own member may revoke it
+              bob@1!: revoke_device bob@0 => redundant: device d053b4da18b6 is already revoked
+              bob@1!: revoke_device carol@5 => unknown_reference: no device c5c28c03705a is certified
+              bob: attest carol 30 "after" => revoked_device: written outside the past of revocation r1 (not written)
+              carol: revoke_device bob@1 => not_allowed: only the device's own member may revoke it (not written)
+            counted 10 refused 4
+        "#]],
+    );
 }
