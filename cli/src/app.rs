@@ -86,7 +86,7 @@ impl App {
     pub(crate) fn me(&self) -> Result<MemberId> {
         // The configuration check names the missing `coop init` in one clear line.
         self.dir.config()?;
-        Ok(self.dir.identity()?.member_id())
+        Ok(self.dir.member()?)
     }
 }
 

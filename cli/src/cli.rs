@@ -135,6 +135,12 @@ pub(crate) enum Command {
     /// Carry signed changes on a USB stick.
     #[command(subcommand)]
     Sync(SyncCommand),
+    /// Your devices: pair a new one, list them, revoke a lost one.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// Your identity key: back it up, restore it, remove it from this device.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Community parameters with their values and history.
     Params,
     /// Governance: open decisions, vote, close the vote, see outcomes.
@@ -457,6 +463,66 @@ pub(crate) enum SyncCommand {
         /// The file written by `coop sync export`.
         file: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DeviceCommand {
+    /// On a new machine: make its device key and print a request code.
+    Request {
+        /// A label for this device ("laptop"), shown in `coop device list`.
+        #[arg(long, value_parser = text(0, 64))]
+        name: Option<String>,
+    },
+    /// On a device holding your identity key: certify a new device, print the answer.
+    Approve {
+        /// The request code `coop device request` printed.
+        code: String,
+    },
+    /// On the new machine: take the answer and write this device's certificate (run it
+    /// again without CODE once `coop up` has fetched the ledger).
+    Complete {
+        /// The answer `coop device approve` printed.
+        code: Option<String>,
+    },
+    /// Your devices: labels, when each was added and last wrote, forks and revocations.
+    List,
+    /// Revoke one of your devices (lost or retired): what it wrote outside the
+    /// revocation's past stops counting and it can write no more.
+    Revoke {
+        /// Its label or id prefix (see `coop device list`).
+        device: String,
+        /// Why (optional, up to 200 characters).
+        #[arg(long, default_value = "", value_parser = text(0, 200))]
+        reason: String,
+    },
+    /// This data dir was moved here for good: let this machine write as its device.
+    Moved,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeyCommand {
+    /// Write your identity key to FILE, encrypted under a passphrase (argon2id).
+    Backup {
+        /// The backup file to create.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Read the passphrase from the first line of this file instead of the terminal.
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Bring your identity key back from a backup (into a new data dir too, with --name).
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// Read the passphrase from the first line of this file instead of the terminal.
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+        /// Your display name, when restoring into a new data dir.
+        #[arg(long, value_parser = text(1, 64))]
+        name: Option<String>,
+    },
+    /// Remove your identity key from this device; it keeps acting through its certificate.
+    Forget,
 }
 
 #[derive(Debug, Subcommand)]

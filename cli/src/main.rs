@@ -24,8 +24,8 @@ use serde_json::json;
 use crate::app::{App, Report};
 use crate::cli::{Cli, Command};
 use crate::commands::{
-    aid, audit, demo, governance, insight, membership, peer, pools, purchase, relay, repair,
-    service, shell, support, timebank, ui, up,
+    aid, audit, demo, device, governance, insight, key, membership, peer, pools, purchase, relay,
+    repair, service, shell, support, timebank, ui, up,
 };
 
 fn main() -> ExitCode {
@@ -143,6 +143,8 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
         Command::Verify => audit::verify(&app),
         Command::Repair(args) => repair::repair(&app, args),
         Command::Sync(cmd) => audit::sync(&app, cmd),
+        Command::Device(cmd) => device::device(&app, cmd),
+        Command::Key(cmd) => key::key(&app, cmd),
         Command::Params => audit::params(&app),
         Command::Decision(cmd) => governance::decision(&app, cmd),
         Command::Report(cmd) => governance::report(&app, cmd),

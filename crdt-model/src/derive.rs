@@ -14,7 +14,7 @@
 //! authorization, and the dispatch to the rules of each record kind ([`crate::record`],
 //! through [`crate::fold::Rule`]). The dry run of authoring is in [`dry_run`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::envelope::{Refusal, RejectReason};
 use crate::fold::{Ctx, Derived, Fold};
@@ -28,7 +28,7 @@ mod dry_run;
 impl Derived {
     pub(crate) fn from_scratch(
         graph: Graph<'_>,
-        forked: &BTreeSet<DeviceId>,
+        forked: &BTreeMap<DeviceId, u64>,
         community: &CommunityId,
         epoch: u64,
     ) -> Derived {
@@ -38,22 +38,29 @@ impl Derived {
         // the fold found passed, until no new one appears. The set only grows (a removal
         // that passed stays in force), so this ends after at most one pass per removal
         // decision; every pass is a function of the change set alone.
+        // Device revocations (docs/RULES.md R18) reach back the same way and join the same
+        // fixed point: a revocation that counted stays in force.
         let mut known: BTreeSet<usize> = BTreeSet::new();
+        let mut known_revocations: BTreeSet<usize> = BTreeSet::new();
         loop {
-            let d = Self::fold_pass(graph, forked, community, epoch, &known);
-            if d.fold.gov.passed_removals.is_subset(&known) {
+            let d = Self::fold_pass(graph, forked, community, epoch, &known, &known_revocations);
+            let removals_known = d.fold.gov.passed_removals.is_subset(&known);
+            let revocations_known = d.fold.passed_revocations.is_subset(&known_revocations);
+            if removals_known && revocations_known {
                 return d;
             }
             known.extend(d.fold.gov.passed_removals.iter().copied());
+            known_revocations.extend(d.fold.passed_revocations.iter().copied());
         }
     }
 
     fn fold_pass(
         graph: Graph<'_>,
-        forked: &BTreeSet<DeviceId>,
+        forked: &BTreeMap<DeviceId, u64>,
         community: &CommunityId,
         epoch: u64,
         known_removals: &BTreeSet<usize>,
+        known_revocations: &BTreeSet<usize>,
     ) -> Derived {
         let mut fold = Fold {
             forked: forked.clone(),
@@ -67,6 +74,18 @@ impl Derived {
         // is named in its refusal, which must read the same on every replica.
         for removals in fold.removals.values_mut() {
             removals.sort_by_key(|&i| graph.entries[i].order_key());
+        }
+        for &i in known_revocations {
+            let e = &graph.entries[i];
+            if let Record::DeviceRevoke(record::DeviceRevoke { device, .. }) = &e.v.record {
+                fold.revocations
+                    .entry(*device)
+                    .or_default()
+                    .push((i, e.v.id));
+            }
+        }
+        for revocations in fold.revocations.values_mut() {
+            revocations.sort_by_key(|&(i, _)| graph.entries[i].order_key());
         }
         let state = State::empty(*community);
         // Changes on a discarded fork branch (or built on one) are not folded: a replica
@@ -105,7 +124,7 @@ impl Derived {
         let new = &graph.entries[self.folded.min(graph.entries.len())..];
         new.iter().all(|e| {
             !e.excluded
-                && !matches!(e.v.record, Record::Genesis(_))
+                && !matches!(e.v.record, Record::Genesis(_) | Record::DeviceRevoke(_))
                 && !self.tally_needs_refold(&e.v.record)
                 && self.last_key.is_none_or(|k| e.order_key() > k)
         })
@@ -134,6 +153,7 @@ impl Derived {
         let (status, reason, detail) = match result {
             Ok(()) => {
                 self.state.counted += 1;
+                self.device_wrote(&e.v.device, e.v.time);
                 (EntryStatus::Counted, None, None)
             }
             Err(Refusal {
@@ -162,23 +182,40 @@ impl Derived {
     /// Causal authorization (docs/RULES.md, "Authorization and causality") and then the
     /// rules of the record's kind.
     fn apply(&mut self, graph: Graph<'_>, c: &Ctx<'_>, record: &Record) -> Result<(), Refusal> {
-        let forked = self.fold.forked.contains(&c.device);
-        if forked {
+        if let Some(&fork_at) = self.fold.forked.get(&c.device) {
             if let Some(m) = self.fold.device_member.get(&c.dev) {
                 self.state.forked_devices.insert(c.device, Some(*m));
                 if let Some(mem) = self.state.members.get_mut(m) {
                     mem.devices.insert(c.device, true);
                 }
             }
-            // The canonical certificate of a forked device still binds it to its member:
-            // the member must stay in the state to be flagged (docs/RULES.md R15), and a founder's genesis
-            // is the community itself. Everything else the device wrote stops counting.
-            if !record.is_certificate() || c.excluded {
+            // Records before the fork point are the prefix every version shares: they keep
+            // counting (docs/RULES.md R15). The canonical certificate of a forked device
+            // still binds it to its member: the member must stay in the state to be
+            // flagged, and a founder's genesis is the community itself. Everything at and
+            // after the fork point stops counting.
+            let before_fork = c.seq < fork_at;
+            if !(before_fork || record.is_certificate()) || c.excluded {
                 return Err(Refusal::new(
                     RejectReason::ForkedDevice,
-                    "the device equivocated".into(),
+                    format!(
+                        "the device equivocated at its change {fork_at}; this is its change {}",
+                        c.seq
+                    ),
                 ));
             }
+        }
+        // A revoked device's records count only inside the revocation's causal past
+        // (docs/RULES.md R18), the first revocation in total order named.
+        let outside = self.fold.revocations.get(&c.device).and_then(|rs| {
+            rs.iter()
+                .find(|&&(r, _)| !graph.entries[r].ctx().seen(c.dev, c.seq))
+        });
+        if let Some(&(_, id)) = outside {
+            return Err(Refusal::new(
+                RejectReason::RevokedDevice,
+                format!("written outside the past of revocation {}", id.short()),
+            ));
         }
         if c.excluded {
             return Err(Refusal::new(

@@ -212,8 +212,12 @@ pub enum RejectReason {
     NotAMember,
     /// The author was removed and this change is not in the causal past of the removal.
     RemovedMember,
-    /// The writing device equivocated; its records no longer count.
+    /// The writing device equivocated and this record is at or after the fork point (the
+    /// first sequence number its versions do not share); its earlier records still count.
     ForkedDevice,
+    /// The writing device was revoked by its member and this change is not in the causal
+    /// past of the revocation.
+    RevokedDevice,
     /// The change builds on the non-canonical branch of an equivocation.
     DependsOnFork,
     /// A record it refers to is not in its causal past (or is of the wrong kind).
@@ -296,6 +300,7 @@ impl RejectReason {
             NotAMember => "not_a_member",
             RemovedMember => "removed_member",
             ForkedDevice => "forked_device",
+            RevokedDevice => "revoked_device",
             DependsOnFork => "depends_on_fork",
             UnknownReference => "unknown_reference",
             NotAllowed => "not_allowed",

@@ -78,7 +78,16 @@ pub(crate) struct Fold {
     pub(crate) vouches: HashMap<MemberId, Vec<(u32, u64, MemberId)>>,
     /// Counting removals per member: (device index, seq, clock owner entry index).
     pub(crate) removals: HashMap<MemberId, Vec<usize>>,
-    pub(crate) forked: BTreeSet<DeviceId>,
+    /// Devices proven to have equivocated, each with its fork point: the first sequence
+    /// number its versions do not share (docs/RULES.md R15).
+    pub(crate) forked: BTreeMap<DeviceId, u64>,
+    /// Revocations in force from the start of this pass, per revoked device: (entry index,
+    /// record id), in total order (docs/RULES.md R18).
+    pub(crate) revocations: HashMap<DeviceId, Vec<(usize, RecordId)>>,
+    /// Entry indices of revocations that counted in this pass.
+    pub(crate) passed_revocations: BTreeSet<usize>,
+    /// Devices a revocation counted for in this pass (a second one is redundant).
+    pub(crate) revoked: BTreeSet<DeviceId>,
     pub(crate) locked: HashMap<(MemberId, RecordId), Points>,
     pub(crate) offers: HashMap<RecordId, RecordId>,
     /// The vouch count each member was admitted with (later changes of

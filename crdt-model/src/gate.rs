@@ -309,7 +309,7 @@ fn check_certificate(
         (
             true,
             Record::Join(record::Join { member, cert, .. })
-            | Record::Device(record::Device { member, cert }),
+            | Record::Device(record::Device { member, cert, .. }),
         ) => {
             if check_signature && !verify_cert(community, member, device, cert) {
                 return bad("the identity key did not certify this device");

@@ -922,13 +922,20 @@ impl Ledger {
             .any(|(dev, seq, _)| seen(*dev, *seq))
     }
 
-    /// The dependencies of a new change of `device` as `seq`: at most [`MAX_DEPS`] heads,
-    /// always including one that has the device's previous change in its past.
-    /// The devices proven to have equivocated: what derivation needs of the proofs.
-    fn forked(&self) -> BTreeSet<DeviceId> {
-        self.proofs.keys().copied().collect()
+    /// The devices proven to have equivocated, each with its fork point (the lowest
+    /// sequence number at which two versions are known): what derivation needs of the
+    /// proofs (docs/RULES.md R15).
+    fn forked(&self) -> BTreeMap<DeviceId, u64> {
+        let mut out = BTreeMap::new();
+        for &(device, seq) in self.fork_points.keys() {
+            // Keys sort by (device, seq): the first seen for a device is its lowest.
+            out.entry(device).or_insert(seq);
+        }
+        out
     }
 
+    /// The dependencies of a new change of `device` as `seq`: at most [`MAX_DEPS`] heads,
+    /// always including one that has the device's previous change in its past.
     fn author_deps(&self, device: &DeviceId, seq: u64) -> Vec<RecordId> {
         let dev = self.device_index.get(device).copied();
         let own = dev.filter(|_| seq > 1).and_then(|dev| {

@@ -64,6 +64,7 @@ pub enum Kind {
     Genesis,
     Join,
     Device,
+    DeviceRevoke,
     Vouch,
     Remove,
     Attest,

@@ -1,7 +1,11 @@
 //! The data directory: keys (0600), the member's configuration, the store, the API socket.
 //!
 //! ```text
-//! <dir>/identity.key   member identity key seed, hex (0600)
+//! <dir>/identity.key   member identity key seed, hex (0600); absent on a device that acts
+//!                      through its certificate only (paired, or after `coop key forget`)
+//! <dir>/member.pub     the member id, hex: whose data dir this is, with or without the key
+//! <dir>/machine.id     a hash of the machine id the device was made on (see `device`)
+//! <dir>/pairing.json   a paired device's approved certificate until it is written
 //! <dir>/device.key     this device's key seed, hex (0600); never leaves the machine
 //! <dir>/config.json    display name, community, LAN key, peers, listen addresses, app port
 //! <dir>/store/         the sled store (see `store`)
@@ -80,9 +84,36 @@ impl DataDir {
         self.root.join("config.json")
     }
 
-    /// Whether `coop init` has run here.
+    /// Whether `coop init` (or `coop device complete`) has run here.
     pub fn is_initialized(&self) -> bool {
-        self.root.join("identity.key").exists() && self.config_path().exists()
+        (self.root.join("identity.key").exists() || self.root.join("member.pub").exists())
+            && self.config_path().exists()
+    }
+
+    /// The member this data dir acts for: from the identity key when the device holds it,
+    /// else from `member.pub` (a device acting through its certificate).
+    pub fn member(&self) -> Result<coop_model::MemberId, NodeError> {
+        if self.root.join("identity.key").exists() {
+            return Ok(self.identity()?.member_id());
+        }
+        let path = self.root.join("member.pub");
+        if !path.exists() {
+            return Err(NodeError::NotInitialized(self.root.clone()));
+        }
+        let text = fs::read_to_string(&path).map_err(|e| NodeError::io(&path, e))?;
+        let mut id = [0u8; 32];
+        hex::decode_to_slice(text.trim(), &mut id).map_err(|_| {
+            NodeError::Corrupt(format!("{} is not a 32-byte hex id", path.display()))
+        })?;
+        Ok(coop_model::MemberId(id))
+    }
+
+    /// Records the member id in `member.pub` (public; replaced atomically).
+    pub fn remember_member(&self, member: &coop_model::MemberId) -> Result<(), NodeError> {
+        let path = self.root.join("member.pub");
+        let tmp = self.root.join("member.pub.tmp");
+        fs::write(&tmp, hex::encode(member.0)).map_err(|e| NodeError::io(&tmp, e))?;
+        fs::rename(&tmp, &path).map_err(|e| NodeError::io(&path, e))
     }
 
     /// Creates the directory with fresh keys from the given seeds (the caller draws them
@@ -112,6 +143,7 @@ impl DataDir {
         }
         write_secret(&self.root.join("identity.key"), &hex::encode(identity_seed))?;
         write_secret(&self.root.join("device.key"), &hex::encode(device_seed))?;
+        self.remember_member(&IdentityKey::from_seed(identity_seed).member_id())?;
         let config = Config {
             version: CONFIG_VERSION,
             display_name: name.to_string(),
@@ -170,9 +202,15 @@ impl DataDir {
 
     /// The member's identity key.
     pub fn identity(&self) -> Result<IdentityKey, NodeError> {
-        Ok(IdentityKey::from_seed(read_seed(
-            &self.root.join("identity.key"),
-        )?))
+        let path = self.root.join("identity.key");
+        if !path.exists() && self.root.join("member.pub").exists() {
+            return Err(NodeError::InvalidInput(format!(
+                "this device holds no identity key (it acts through its certificate); \
+                 run this on a device that does, or `coop key restore FILE` here ({})",
+                self.root.display()
+            )));
+        }
+        Ok(IdentityKey::from_seed(read_seed(&path)?))
     }
 
     /// This device's key.
@@ -183,7 +221,8 @@ impl DataDir {
     }
 }
 
-fn write_secret(path: &Path, text: &str) -> Result<(), NodeError> {
+/// Writes a new file readable by its owner only; refuses to replace an existing one.
+pub(crate) fn write_secret(path: &Path, text: &str) -> Result<(), NodeError> {
     let mut opts = fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]

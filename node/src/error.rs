@@ -38,6 +38,10 @@ pub enum NodeError {
     /// Bad input from the user.
     #[error("{0}")]
     InvalidInput(String),
+    /// The data dir was made on another machine: writing as its device from here could
+    /// fork the device (docs/RULES.md R15).
+    #[error("{} was made on another machine; writing as its device here could fork it. Pair this machine as a new device (`coop device request` in a fresh data dir), or, if the old machine will never write again, run `coop device moved`", .0.display())]
+    OtherMachine(PathBuf),
     /// The ledger refused a write; nothing was written.
     #[error("refused: {0}")]
     Refused(Rejection),

@@ -6,8 +6,8 @@
 
 use coop_model::record;
 use coop_model::{
-    CommunityId, DeviceId, Envelope, EquivocationProof, IdentityKey, Ledger, MemberId, Outcome,
-    Params, Record, RecordId, Rejection, State,
+    CommunityId, DeviceId, Envelope, EquivocationProof, Ledger, MemberId, Outcome, Params, Record,
+    RecordId, Rejection, State,
 };
 use serde::{Deserialize, Serialize};
 
@@ -128,7 +128,8 @@ pub enum ProofIngest {
 pub struct LocalNode {
     dir: DataDir,
     config: Config,
-    identity: IdentityKey,
+    /// The member this device acts for (its identity key may live elsewhere).
+    member: MemberId,
     device: coop_model::DeviceKey,
     store: Store,
     ledger: Ledger,
@@ -143,7 +144,7 @@ impl LocalNode {
         let store = Store::open(&dir.store_path())?;
         let ledger = rebuild(community, &store)?;
         Ok(LocalNode {
-            identity: dir.identity()?,
+            member: dir.member()?,
             device: dir.device()?,
             dir: dir.clone(),
             config,
@@ -181,7 +182,7 @@ impl LocalNode {
         Ok(LocalNode {
             dir: dir.clone(),
             config,
-            identity,
+            member: identity.member_id(),
             device,
             store,
             ledger,
@@ -227,9 +228,10 @@ impl LocalNode {
             });
             return Ok((node, id.unwrap_or(RecordId([0; 32]))));
         }
+        let identity = dir.identity()?;
         let record = Record::Join(record::Join {
-            member: node.identity.member_id(),
-            cert: node.identity.certify(&community, &dev),
+            member: identity.member_id(),
+            cert: identity.certify(&community, &dev),
             display_name: node.config.display_name.clone(),
         });
         let id = node.submit(record, now)?;
@@ -246,7 +248,7 @@ impl LocalNode {
     }
     /// This member.
     pub fn member(&self) -> MemberId {
-        self.identity.member_id()
+        self.member
     }
     /// This device.
     pub fn device_id(&self) -> DeviceId {
@@ -265,6 +267,7 @@ impl LocalNode {
     /// durable before this returns; a refusal writes nothing.
     pub fn submit(&mut self, record: Record, now: i64) -> Result<RecordId, NodeError> {
         self.store.writable()?;
+        crate::device::check_machine(&self.dir, crate::device::machine_id().as_deref())?;
         let env = self
             .ledger
             .author(&self.device, record, now)

@@ -103,7 +103,7 @@ pub(crate) fn running_status(dir: &DataDir) -> Option<Status> {
 }
 
 /// Whether a multiaddr can be dialled by someone else (not an unspecified address or port 0).
-fn dialable(addr: &str) -> bool {
+pub(crate) fn dialable(addr: &str) -> bool {
     peerstore::parse_dialable(addr).is_ok()
 }
 

@@ -3,8 +3,10 @@
 pub(crate) mod aid;
 pub(crate) mod audit;
 pub(crate) mod demo;
+pub(crate) mod device;
 pub(crate) mod governance;
 pub(crate) mod insight;
+pub(crate) mod key;
 pub(crate) mod membership;
 pub(crate) mod peer;
 pub(crate) mod pools;

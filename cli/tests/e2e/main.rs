@@ -9,6 +9,7 @@ mod aid;
 mod app;
 mod audit;
 mod demo;
+mod devices;
 mod governance;
 mod insight;
 mod membership;

@@ -83,6 +83,7 @@ impl Derived {
             contributions: st.contributions.clone(),
             applications: st.applications.clone(),
             relief_requests: st.relief_requests.clone(),
+            devices: st.devices.clone(),
             ..State::empty(st.community)
         };
         let device_member = match (&involved, author) {
@@ -96,6 +97,9 @@ impl Derived {
             vouches: pick(&self.fold.vouches, involved.as_deref()),
             removals: pick(&self.fold.removals, involved.as_deref()),
             forked: self.fold.forked.clone(),
+            revocations: self.fold.revocations.clone(),
+            passed_revocations: Default::default(),
+            revoked: self.fold.revoked.clone(),
             locked: HashMap::new(),
             offers: HashMap::new(),
             admission_threshold: pick(&self.fold.admission_threshold, involved.as_deref()),

@@ -18,8 +18,8 @@ use crate::ids::{CommunityId, DeviceId, MemberId, RecordId};
 use crate::params::Params;
 use crate::record::Kind;
 use crate::state::{
-    AidHistory, AidRequest, Application, Attestation, Contribution, Decision, LogEntry, Member,
-    Pool, Proposal, ReliefRequest, Report, SpAccount, State, TimeAccount,
+    AidHistory, AidRequest, Application, Attestation, Contribution, Decision, DeviceInfo, LogEntry,
+    Member, Pool, Proposal, ReliefRequest, Report, SpAccount, State, TimeAccount,
 };
 
 use super::{Hidden, PurchaseAnswer, Round};
@@ -113,6 +113,16 @@ pub struct ForkedDevice {
     pub member: Option<MemberId>,
 }
 
+/// A certified device and what the ledger says of it (docs/RULES.md R18).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRow {
+    /// The device.
+    pub device: DeviceId,
+    /// Its member, label, certificate, when added and last wrote, fork point, revocation.
+    #[serde(flatten)]
+    pub info: DeviceInfo,
+}
+
 /// What a command needs of the ledger to show one family (see the module comment).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FamilyView {
@@ -145,6 +155,9 @@ pub struct FamilyView {
     pub reports: Vec<Report>,
     /// Devices that equivocated.
     pub forked_devices: Vec<ForkedDevice>,
+    /// Every certified device (the members view only).
+    #[serde(default)]
+    pub devices: Vec<DeviceRow>,
     /// Purchases, rounds listed.
     pub purchases: Vec<PurchaseAnswer>,
     /// Pools and relief funds.
@@ -204,6 +217,7 @@ pub fn family(state: &State, viewer: Option<&MemberId>, family: Family) -> Famil
         decisions: Vec::new(),
         reports: Vec::new(),
         forked_devices: Vec::new(),
+        devices: Vec::new(),
         purchases: Vec::new(),
         pools: Vec::new(),
         contributions: Vec::new(),
@@ -211,7 +225,16 @@ pub fn family(state: &State, viewer: Option<&MemberId>, family: Family) -> Famil
         relief_requests: Vec::new(),
     };
     match family {
-        Family::Members => {}
+        Family::Members => {
+            v.devices = state
+                .devices
+                .iter()
+                .map(|(device, info)| DeviceRow {
+                    device: *device,
+                    info: info.clone(),
+                })
+                .collect();
+        }
         Family::Hours => {
             if let Some(me) = viewer {
                 v.attestations = super::hours(state, me);
@@ -289,6 +312,11 @@ impl FamilyView {
         s.aid_requests = self.aid_requests.into_iter().map(|r| (r.id, r)).collect();
         s.decisions = self.decisions.into_iter().map(|d| (d.id, d)).collect();
         s.reports = self.reports;
+        s.devices = self
+            .devices
+            .into_iter()
+            .map(|r| (r.device, r.info))
+            .collect();
         s.forked_devices = self
             .forked_devices
             .into_iter()

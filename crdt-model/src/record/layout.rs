@@ -316,6 +316,24 @@ impl Codec<MemberId> for Raw {
     }
 }
 
+impl Codec<crate::ids::DeviceId> for Raw {
+    fn put(
+        &self,
+        name: &'static str,
+        v: &crate::ids::DeviceId,
+        out: &mut Vec<(&'static str, Field)>,
+    ) {
+        out.push((name, Field::Bytes(v.0.to_vec())));
+    }
+    fn take(
+        &self,
+        f: &Fields<'_>,
+        name: &'static str,
+    ) -> Result<crate::ids::DeviceId, RecordError> {
+        fixed(f, name).map(crate::ids::DeviceId)
+    }
+}
+
 impl Codec<RecordId> for Raw {
     fn put(&self, name: &'static str, v: &RecordId, out: &mut Vec<(&'static str, Field)>) {
         out.push((name, Field::Bytes(v.0.to_vec())));

@@ -1,7 +1,7 @@
 //! Membership records: the genesis, join requests, further devices, vouches and the old
 //! founder's removal. Rules: docs/RULES.md, "Membership and admission".
 
-use super::layout::{record_layout, Codec, Field, Fields, Raw, RecordError, Text};
+use super::layout::{record_layout, Codec, Field, Fields, Opt, Raw, RecordError, Text};
 use crate::ids::MemberId;
 use crate::params::{Params, PARAM_NAMES};
 
@@ -43,6 +43,9 @@ record_layout! {
         /// Identity certificate of the writing device.
         #[serde(with = "crate::ids::hex_bytes")]
         cert: [u8; 64] = Raw,
+        /// The label its member gave the device when pairing it ("laptop"); optional, so
+        /// records written before labels existed still decode.
+        label: Option<String> = Opt(Text(1, 64)),
     }
 }
 
@@ -102,7 +105,10 @@ impl Join {
 
 impl Device {
     pub(crate) fn summary(&self) -> String {
-        format!("new device for {}", self.member.short())
+        match &self.label {
+            Some(l) => format!("new device {l:?} for {}", self.member.short()),
+            None => format!("new device for {}", self.member.short()),
+        }
     }
 }
 
@@ -136,7 +142,7 @@ impl Rule for Genesis {
         c: &Ctx<'_>,
         _author: MemberId,
     ) -> Result<(), Refusal> {
-        let forked = d.fold.forked.contains(&c.device);
+        let forked = d.fold.forked.contains_key(&c.device);
         let Genesis {
             name,
             founder,
@@ -168,6 +174,7 @@ impl Rule for Genesis {
             Role::Treasurer,
         ];
         m.devices.insert(c.device, forked);
+        d.add_device(c, *founder, None);
         // Only admitted members hold SP (docs/RULES.md R1: unadmitted keys own nothing).
         let budget = params.sp_budget;
         for m in d.state.members.values_mut() {
@@ -190,7 +197,7 @@ impl Rule for Join {
         c: &Ctx<'_>,
         _author: MemberId,
     ) -> Result<(), Refusal> {
-        let forked = d.fold.forked.contains(&c.device);
+        let forked = d.fold.forked.contains_key(&c.device);
         let Join {
             member,
             display_name,
@@ -210,6 +217,7 @@ impl Rule for Join {
         }
         let m = d.member_entry(*member, display_name);
         m.devices.insert(c.device, forked);
+        d.add_device(c, *member, None);
         Ok(())
     }
 }
@@ -222,11 +230,12 @@ impl Rule for Device {
         c: &Ctx<'_>,
         _author: MemberId,
     ) -> Result<(), Refusal> {
-        let forked = d.fold.forked.contains(&c.device);
-        let Device { member, .. } = self;
+        let forked = d.fold.forked.contains_key(&c.device);
+        let Device { member, label, .. } = self;
         if let Some(m) = d.state.members.get_mut(member) {
             m.devices.insert(c.device, forked);
         }
+        d.add_device(c, *member, label.clone());
         Ok(())
     }
 }

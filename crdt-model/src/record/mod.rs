@@ -24,6 +24,7 @@ use crate::ids::{DeviceId, MemberId};
 pub(crate) mod layout;
 
 pub mod aid;
+pub mod devices;
 pub mod governance;
 pub mod membership;
 pub mod moderation;
@@ -36,6 +37,7 @@ pub mod timebank;
 
 pub use crate::terms::*;
 pub use aid::*;
+pub use devices::*;
 pub use governance::*;
 pub use layout::RecordError;
 pub use membership::*;
@@ -128,6 +130,8 @@ records! {
     Join(Join),
     /// A further device of an existing member.
     Device(Device),
+    /// A member revokes one of their devices.
+    DeviceRevoke(DeviceRevoke),
     /// A vouch for a newcomer.
     Vouch(Vouch),
     /// The founder's removal of a member (refused since governance).

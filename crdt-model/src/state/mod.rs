@@ -52,6 +52,9 @@ pub struct State {
     pub hidden: BTreeMap<RecordId, RecordId>,
     /// Devices that equivocated.
     pub forked_devices: BTreeMap<DeviceId, Option<MemberId>>,
+    /// Every certified device: its member, label, when it was added and last wrote, and
+    /// whether it forked or was revoked (docs/RULES.md R18).
+    pub devices: BTreeMap<DeviceId, DeviceInfo>,
     /// Every change in total order with its status.
     pub log: Vec<LogEntry>,
     /// How many records counted.
@@ -70,6 +73,26 @@ pub struct State {
     pub applications: BTreeMap<RecordId, Application>,
     /// Relief requests (reasons sealed to the stewards).
     pub relief_requests: BTreeMap<RecordId, ReliefRequest>,
+}
+
+/// One certified device of a member, as derived (docs/RULES.md R18).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    /// The member the device acts for.
+    pub member: MemberId,
+    /// The label its member gave it when pairing (`None` for first devices and old records).
+    pub label: Option<String>,
+    /// The device's certificate (genesis, join or `device` record).
+    pub certificate: RecordId,
+    /// Author-claimed time of the certificate, Unix seconds.
+    pub added: i64,
+    /// Author-claimed time of its latest record that counted, Unix seconds.
+    pub last_wrote: i64,
+    /// The first sequence number its versions do not share, when it equivocated: its
+    /// records before it count, those at and after it do not (docs/RULES.md R15).
+    pub forked_at: Option<u64>,
+    /// The `device_revoke` record that revoked it, once one counted.
+    pub revoked_by: Option<RecordId>,
 }
 
 /// A parameter value and the record that set it (`None` for the genesis defaults).
@@ -445,6 +468,7 @@ impl State {
             reports: Vec::new(),
             hidden: BTreeMap::new(),
             forked_devices: BTreeMap::new(),
+            devices: BTreeMap::new(),
             log: Vec::new(),
             counted: 0,
             refused: 0,

@@ -34,6 +34,7 @@ pub fn is_history(kind: Kind) -> bool {
         Kind::Genesis
         | Kind::Join
         | Kind::Device
+        | Kind::DeviceRevoke
         | Kind::Vouch
         | Kind::Remove
         | Kind::Proposal

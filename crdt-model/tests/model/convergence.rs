@@ -1,8 +1,10 @@
 //! Convergence under random schedules (docs/RULES.md R0): 3–10 replicas, several members with
 //! several devices, random records (some written past the author's dry run, some by a
-//! cloned device that equivocates), delivered in random parts, orders and duplicates. After
-//! every step incremental derivation equals derivation from scratch; once every replica
-//! holds every change, heads and `canonical_json()` are identical everywhere.
+//! cloned device that equivocates), device additions and revocations, delivered in random
+//! parts, orders and duplicates. After every step incremental derivation equals derivation
+//! from scratch; once every replica holds every change, heads and `canonical_json()` are
+//! identical everywhere, and every counted record of a forked device is before its fork
+//! point and of a revoked device inside its revocation's past (docs/RULES.md R15, R18).
 
 use coop_model::record;
 use proptest::prelude::*;
@@ -50,6 +52,13 @@ pub(crate) enum Step {
         y: u16,
         force: bool,
     },
+    /// Replica `at`'s member pairs a further device (one of two per replica, by `x`), which
+    /// writes its certificate there. Each such device lives on one replica only, as a real
+    /// device does: the same key certified on two replicas would be a fork of seq 1.
+    AddDevice { at: u8, x: u8 },
+    /// Replica `at`'s device revokes device `x` (modulo) of the certified devices
+    /// (`force`: without the dry run, so someone else's device or a second revocation).
+    Revoke { at: u8, x: u8, force: bool },
 }
 
 /// A whole test case.
@@ -74,6 +83,10 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(at, what, x, y)| Step::Purchase { at, what, x, y }),
         3 => (any::<u8>(), any::<u8>(), any::<u8>(), any::<u16>(), prop::bool::weighted(0.25))
             .prop_map(|(at, what, x, y, force)| Step::Pools { at, what, x, y, force }),
+        1 => (any::<u8>(), any::<u8>())
+            .prop_map(|(at, x)| Step::AddDevice { at, x }),
+        1 => (any::<u8>(), any::<u8>(), prop::bool::weighted(0.25))
+            .prop_map(|(at, x, force)| Step::Revoke { at, x, force }),
     ]
 }
 
@@ -398,6 +411,38 @@ impl World {
                 }
                 self.check_incremental(at)
             }
+            Step::AddDevice { at, x } => {
+                let at = at as usize % n;
+                let person = Person::new(NAMES[at % self.ids.len()]);
+                let d = 10 + 2 * at + (x % 2) as usize;
+                let l = &mut self.ledgers[at];
+                let cert = person.device(&l.community(), d);
+                // Refused when that device already wrote its certificate here.
+                let _ = l.author(&person.dev(d), cert, t);
+                self.check_incremental(at)
+            }
+            Step::Revoke { at, x, force } => {
+                let at = at as usize % n;
+                let key = self.key_of(at);
+                let l = &mut self.ledgers[at];
+                let devices: Vec<DeviceId> = l.state().devices.keys().copied().collect();
+                let device = devices[x as usize % devices.len()];
+                let record = Record::DeviceRevoke(record::DeviceRevoke {
+                    device,
+                    reason: format!("lost {x}"),
+                });
+                if force {
+                    let env = forge(l, &key, &record, t);
+                    let out = l.ingest([env]);
+                    prop_assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+                } else {
+                    let len = l.len();
+                    if l.author(&key, record, t).is_err() {
+                        prop_assert_eq!(l.len(), len);
+                    }
+                }
+                self.check_incremental(at)
+            }
             Step::Clone { at, other, x } => {
                 let (at, other) = (at as usize % n, other as usize % n);
                 let key = self.key_of(other);
@@ -501,6 +546,45 @@ fn catch_up(from: &mut Ledger, to: &mut Ledger, page: usize) -> Result<(), TestC
     Ok(())
 }
 
+/// Every counted record of a forked device comes before its fork point, and every counted
+/// record of a revoked device is in its revocation's causal past (docs/RULES.md R15, R18).
+fn device_rules_hold(l: &mut Ledger) -> Result<(), TestCaseError> {
+    let state = l.state().clone();
+    let seq = |id: &RecordId, l: &Ledger| -> u64 {
+        let (env, _) = l.get(id).expect("held");
+        automerge::Change::from_bytes(env.change.clone())
+            .expect("a change")
+            .seq()
+    };
+    for e in &state.log {
+        if e.status != coop_model::state::EntryStatus::Counted {
+            continue;
+        }
+        let Some(info) = state.devices.get(&e.device) else {
+            continue;
+        };
+        if let Some(at) = info.forked_at {
+            let s = seq(&e.id, l);
+            prop_assert!(
+                s < at || s == 1,
+                "change {} of a device forked at {} counted",
+                s,
+                at
+            );
+        }
+        if let Some(r) = info.revoked_by {
+            // Counted: the revocation's change has it in its past, i.e. the revocation
+            // sorts after it in the (topological) total order.
+            let pos = |id: &RecordId| state.log.iter().position(|x| x.id == *id);
+            prop_assert!(
+                pos(&e.id) <= pos(&r),
+                "a record of a revoked device counted outside the revocation's past"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Runs a schedule and checks convergence.
 pub(crate) fn converges(s: &Schedule) -> Result<(), TestCaseError> {
     let mut w = World::new(s.replicas as usize, s.people as usize);
@@ -529,6 +613,7 @@ pub(crate) fn converges(s: &Schedule) -> Result<(), TestCaseError> {
             String::from_utf8_lossy(&json0)
         );
     }
+    device_rules_hold(&mut w.ledgers[0])?;
     // A newcomer fed everything at once, in reverse, agrees too.
     let mut fresh = Ledger::new(w.ledgers[0].community());
     let mut all: Vec<Envelope> = w.ledgers[0].envelopes().cloned().collect();

@@ -8,6 +8,7 @@
 mod attacks;
 mod concurrency;
 mod convergence;
+mod devices;
 mod fixtures;
 mod fuzz;
 mod governance;

@@ -18,6 +18,7 @@
 //! bob: done r1 [5] ["feedback"]       # aid confirmation with optional rating and feedback
 //! bob: cancel r1
 //! alice: vouch erin                   # also: remove NAME (refused: removal is by decision)
+//! bob@1: revoke_device bob@0 ["why"]  # a member revokes one of their devices
 //! d1 = alice: decide param sp_max_per_proposal=20   # window: 1 day from now
 //! d2 = alice: decide grant bob moderator   # also: revoke NAME ROLE, remove NAME, general "T", allocate APPLICATION
 //! bob: vote d1 yes                    # yes, no, abstain
@@ -249,6 +250,13 @@ fn parse_record(town: &Town, labels: &BTreeMap<String, RecordId>, w: &[String]) 
             member: town.id(&w[1]),
         }),
         "remove" => remove(town.id(&w[1])),
+        "revoke_device" => {
+            let (name, n) = w[1].split_once('@').expect("NAME@DEVICE");
+            Record::DeviceRevoke(record::DeviceRevoke {
+                device: town.dev(name, n.parse().expect("a device")).device_id(),
+                reason: w.get(2).cloned().unwrap_or_default(),
+            })
+        }
         "decide" => {
             let action = match w[1].as_str() {
                 "general" => DecisionAction::General,

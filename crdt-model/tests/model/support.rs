@@ -53,6 +53,7 @@ impl Person {
         Record::Device(record::Device {
             member: self.id(),
             cert: self.identity.certify(community, &self.dev(n).device_id()),
+            label: None,
         })
     }
 }

@@ -347,6 +347,7 @@ impl Gen {
                     cert: keys
                         .identity()
                         .certify(&community, &keys.device(1).device_id()),
+                    label: None,
                 });
                 self.write(m, 1, device);
             }

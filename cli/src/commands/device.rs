@@ -1,0 +1,239 @@
+//! A member's devices: `coop device request`, `approve`, `complete`, `list`, `revoke` and
+//! `moved` (docs/CLI.md, "Devices"; docs/RULES.md R18; codes in docs/PROTOCOL.md).
+
+use anyhow::{bail, Result};
+use coop_model::query::Family;
+use coop_model::record;
+use coop_model::{DeviceId, Record, State};
+use coop_node::device::{self as pairing, Approval, Request};
+use rand::RngCore;
+use serde_json::json;
+
+use crate::app::{App, Report};
+use crate::cli::DeviceCommand;
+use crate::commands::membership::{dialable, running_status};
+use crate::show::{self, Table};
+
+pub(crate) fn device(app: &App, cmd: DeviceCommand) -> Result<Report> {
+    match cmd {
+        DeviceCommand::Request { name } => request(app, name.as_deref().unwrap_or("")),
+        DeviceCommand::Approve { code } => approve(app, &code),
+        DeviceCommand::Complete { code } => complete(app, code.as_deref()),
+        DeviceCommand::List => list(app),
+        DeviceCommand::Revoke { device, reason } => revoke(app, &device, &reason),
+        DeviceCommand::Moved => moved(app),
+    }
+}
+
+fn request(app: &App, label: &str) -> Result<Report> {
+    let mut seed = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut seed);
+    let r = pairing::request(&app.dir, seed, label)?;
+    let code = r.encode();
+    eprintln!(
+        "Device {} asks to be paired. On a device of yours that holds your identity key, run\n  \
+         coop device approve CODE\nand bring its answer back here: coop device complete ANSWER",
+        r.device.short()
+    );
+    Ok(Report::new(
+        json!({ "code": code, "device": r.device, "label": r.label }),
+        format!("{code}\n"),
+    ))
+}
+
+fn approve(app: &App, code: &str) -> Result<Report> {
+    let request = Request::decode(code)?;
+    let identity = app.dir.identity()?;
+    let config = app.dir.config()?;
+    let state = app.backend()?.view(Family::Members)?.into_state();
+    if let Some(info) = state.devices.get(&request.device) {
+        bail!(
+            "device {} is already certified (for {}); nothing to approve",
+            request.device.short(),
+            show::name(&state, &info.member)
+        );
+    }
+    let peers = match running_status(&app.dir) {
+        Some(s) => s.listen,
+        None => config.listen.iter().chain(&config.peers).cloned().collect(),
+    };
+    let mut peers: Vec<String> = peers.into_iter().filter(|a| dialable(a)).collect();
+    peers.dedup();
+    peers.truncate(pairing::MAX_PEERS);
+    let approval = pairing::approve(&identity, &config, &request, peers)?;
+    let answer = approval.encode();
+    eprintln!(
+        "Approved device {}{} for {}. On the new machine run: coop device complete ANSWER\n\
+         The answer carries your community's LAN key: give it only to your own machine.",
+        request.device.short(),
+        if request.label.is_empty() {
+            String::new()
+        } else {
+            format!(" ({:?})", request.label)
+        },
+        config.display_name,
+    );
+    Ok(Report::new(
+        json!({
+            "code": answer,
+            "device": request.device,
+            "label": request.label,
+            "member": approval.member,
+            "community": approval.community,
+            "peers": approval.peers,
+        }),
+        format!("{answer}\n"),
+    ))
+}
+
+fn complete(app: &App, code: Option<&str>) -> Result<Report> {
+    if let Some(code) = code {
+        let approval = Approval::decode(code)?;
+        pairing::accept(&app.dir, &approval)?;
+    }
+    let Some(p) = pairing::pending(&app.dir)? else {
+        if code.is_some() {
+            // Accepted an approval for a device whose certificate is already written.
+            return Ok(Report::new(
+                json!({ "written": true }),
+                "This device is already paired.\n",
+            ));
+        }
+        bail!("no approved pairing waits here: run `coop device request`, then `coop device complete ANSWER`");
+    };
+    let device = app.dir.device()?.device_id();
+    let mut b = app.backend()?;
+    let state = b.view(Family::Members)?.into_state();
+    let name = show::name(&state, &p.member);
+    if state.devices.contains_key(&device) {
+        pairing::done(&app.dir)?;
+        return Ok(Report::new(
+            json!({ "written": true, "device": device, "member": p.member }),
+            format!("This device already acts for {name}.\n"),
+        ));
+    }
+    if !state.is_admitted(&p.member) {
+        // The certificate must come after the member's admission in the ledger, so the
+        // device waits for the ledger before its first change.
+        return Ok(Report::new(
+            json!({ "written": false, "device": device, "member": p.member }),
+            "Paired: this data dir now belongs to the member who approved it.\n\
+             Its ledger does not hold that membership yet. Start your node (`coop up`) so it\n\
+             fetches the ledger from your peers, then run `coop device complete` again to\n\
+             write this device's certificate.\n",
+        ));
+    }
+    let id = b.submit(p.record()?, app.now)?;
+    pairing::done(&app.dir)?;
+    Ok(Report::new(
+        json!({ "written": true, "device": device, "member": p.member, "record": id }),
+        format!(
+            "This device now acts for {name} (member {}): certificate {id}.\n\
+             Your hours, Support Points and roles are the same from every device.\n",
+            p.member.short()
+        ),
+    ))
+}
+
+/// A device of `state`'s member `me` by label or unique id prefix.
+fn find_device(state: &State, me: &coop_model::MemberId, query: &str) -> Result<DeviceId> {
+    let q = query.trim();
+    let mine: Vec<(&DeviceId, &coop_model::state::DeviceInfo)> = state
+        .devices
+        .iter()
+        .filter(|(_, i)| i.member == *me)
+        .collect();
+    let by_label: Vec<&DeviceId> = mine
+        .iter()
+        .filter(|(_, i)| i.label.as_deref() == Some(q))
+        .map(|(d, _)| *d)
+        .collect();
+    if by_label.len() == 1 {
+        return Ok(*by_label[0]);
+    }
+    let by_id: Vec<&DeviceId> = mine
+        .iter()
+        .filter(|(d, _)| !q.is_empty() && d.to_hex().starts_with(&q.to_lowercase()))
+        .map(|(d, _)| *d)
+        .collect();
+    match (by_label.len(), by_id.len()) {
+        (0, 1) => Ok(*by_id[0]),
+        (0, 0) => {
+            bail!("you have no device labelled or starting with {q:?} (see `coop device list`)")
+        }
+        _ => bail!("{q:?} names more than one of your devices; give more of its id"),
+    }
+}
+
+fn list(app: &App) -> Result<Report> {
+    let me = app.me()?;
+    let here = app.dir.device()?.device_id();
+    let state = app.backend()?.view(Family::Members)?.into_state();
+    let mut t = Table::new(&["DEVICE", "LABEL", "ADDED", "LAST WROTE", "STATUS"]);
+    let mut rows = Vec::new();
+    for (d, i) in state.devices.iter().filter(|(_, i)| i.member == me) {
+        let status = match (i.revoked_by, i.forked_at) {
+            (Some(r), _) => format!("revoked ({})", r.short()),
+            (None, Some(s)) => format!("forked at change {s}: pair a new device"),
+            (None, None) if *d == here => "this device".to_string(),
+            (None, None) => "active".to_string(),
+        };
+        t.row(vec![
+            d.short(),
+            i.label.clone().unwrap_or_else(|| "-".into()),
+            show::datetime(i.added),
+            show::datetime(i.last_wrote),
+            status.clone(),
+        ]);
+        rows.push(json!({
+            "device": d,
+            "label": i.label,
+            "added": i.added,
+            "last_wrote": i.last_wrote,
+            "this_device": *d == here,
+            "forked_at": i.forked_at,
+            "revoked_by": i.revoked_by,
+        }));
+    }
+    let mut text = if t.is_empty() {
+        "No device of yours is in the ledger yet.\n".to_string()
+    } else {
+        t.render()
+    };
+    if pairing::pending(&app.dir)?.is_some() {
+        text.push_str("This device is paired but its certificate is not written yet: run `coop device complete`.\n");
+    }
+    Ok(Report::new(json!({ "devices": rows }), text))
+}
+
+fn revoke(app: &App, query: &str, reason: &str) -> Result<Report> {
+    let me = app.me()?;
+    let mut b = app.backend()?;
+    let state = b.view(Family::Members)?.into_state();
+    let device = find_device(&state, &me, query)?;
+    let id = b.submit(
+        Record::DeviceRevoke(record::DeviceRevoke {
+            device,
+            reason: reason.trim().to_string(),
+        }),
+        app.now,
+    )?;
+    Ok(Report::new(
+        json!({ "record": id, "device": device }),
+        format!(
+            "Revoked device {}: record {id}. What it wrote outside this record's past no \
+             longer counts, and it can write no more.\n",
+            device.short()
+        ),
+    ))
+}
+
+fn moved(app: &App) -> Result<Report> {
+    app.dir.config()?;
+    pairing::adopt_machine(&app.dir, pairing::machine_id().as_deref())?;
+    Ok(Report::new(
+        json!({ "adopted": true }),
+        "This machine now writes as this data dir's device. The old machine must never \
+         write as it again (its copy would fork the device).\n",
+    ))
+}
