@@ -453,6 +453,9 @@ impl LocalNode {
 /// The one path of [`LocalNode::open`] and [`LocalNode::reload`].
 fn rebuild(community: CommunityId, store: &Store) -> Result<Ledger, NodeError> {
     let mut ledger = Ledger::new(community);
+    // Large batches from peers (catch-up) are verified on every core; the result does not
+    // depend on the thread count.
+    ledger.set_verify_threads(std::thread::available_parallelism().map_or(1, |n| n.get()));
     let mut envelopes = Vec::with_capacity(store.len());
     for entry in store.log() {
         let entry = entry?;
