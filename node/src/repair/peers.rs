@@ -36,8 +36,6 @@ pub struct PullProgress {
 pub struct Pulled {
     /// Most peers connected at once.
     pub peers: usize,
-    /// Changes in the store before and after.
-    pub changes_before: usize,
     /// Changes in the store after.
     pub changes_after: usize,
     /// Sync rounds completed.
@@ -60,7 +58,6 @@ pub async fn pull_from_peers(
     opts.sync_interval = opts.sync_interval.min(Duration::from_secs(1));
     let started = Instant::now();
     let node = run::start(dir.clone(), opts).await?;
-    let before = node.status().await?.changes;
     let mut peers = 0;
     // Sync rounds counted when the change count last moved (or the first peer came).
     let mut settled_from: Option<(usize, u64)> = None;
@@ -100,7 +97,6 @@ pub async fn pull_from_peers(
     let stats = node.net_stats();
     Ok(Pulled {
         peers,
-        changes_before: before,
         changes_after: after?,
         sync_rounds: stats.sync_rounds,
         timed_out,
@@ -108,12 +104,14 @@ pub async fn pull_from_peers(
 }
 
 impl RepairReport {
-    /// Takes into account what the peers sent back: changes the repair could not restore
-    /// that the store now `holds` are no longer missing.
+    /// Takes into account what the peers sent back to the store this report built:
+    /// changes it could not restore that the store now `holds` are no longer missing.
     pub fn account_for(&mut self, pulled: &Pulled, holds: impl Fn(&RecordId) -> bool) {
         self.not_restored
             .retain(|n| !n.id.as_ref().is_some_and(&holds));
-        self.recovered_from_peers = pulled.changes_after.saturating_sub(pulled.changes_before);
+        // A sync can finish before the node's first status answer: count from the store
+        // the repair built, not from the running node.
+        self.recovered_from_peers = pulled.changes_after.saturating_sub(self.total);
         self.total = pulled.changes_after;
         self.missing_at_least = self
             .recorded
