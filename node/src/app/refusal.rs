@@ -53,9 +53,12 @@ pub(crate) fn sentence(reason: RejectReason, f: &Facts) -> String {
             "You were removed from the community; your records no longer count.".into()
         }
         ForkedDevice | DependsOnFork => {
-            "This device wrote two conflicting records and no longer counts; \
-             set up a new device."
+            "This device wrote two conflicting records; what it wrote from then on no \
+             longer counts. Pair a new device (coop device request)."
                 .into()
+        }
+        RevokedDevice => {
+            "This device was revoked by its member and can write no more; pair a new device.".into()
         }
         UnknownReference => {
             "The record this refers to is not known here yet; wait for sync and try again.".into()
