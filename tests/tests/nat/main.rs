@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 
 mod catch_up;
 mod relay_cli;
+mod restart;
 
 use coop_node::reach_status::PeerLink;
 use coop_node::{DataDir, Status};
