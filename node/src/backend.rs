@@ -11,7 +11,8 @@ use coop_model::state::{AidRequest, Attestation, Decision, Proposal};
 use coop_model::{Day, Envelope, Kind, MemberId, Record, RecordId, State};
 
 use crate::api::{
-    ApiClient, Envelopes, ImportSummary, LedgerParams, RecordsParams, WriteRequest, Written,
+    AddPeer, ApiClient, Envelopes, ImportSummary, LedgerParams, PeerAdded, RecordsParams,
+    WriteRequest, Written,
 };
 use crate::datadir::DataDir;
 use crate::error::NodeError;
@@ -293,6 +294,32 @@ impl Backend {
                     })
                     .collect()
             }
+        }
+    }
+
+    /// Remembers a peer address (source manual). A running node also dials it at once;
+    /// without one it is dialled at the next start. A bad address is
+    /// [`NodeError::InvalidInput`] and stores nothing.
+    pub fn add_peer(&mut self, addr: &str) -> Result<PeerAdded, NodeError> {
+        match self {
+            Backend::Direct(n) => {
+                let m = crate::peerstore::parse_dialable(addr)
+                    .map_err(|e| NodeError::InvalidInput(e.to_string()))?;
+                let (added, _) = n
+                    .dir()
+                    .update_peer_book(|b| b.add(&m, crate::peerstore::Source::Manual))?;
+                Ok(PeerAdded {
+                    addr: m.to_string(),
+                    added,
+                    dialing: false,
+                })
+            }
+            Backend::Remote(c) => c.post(
+                "/peers",
+                &AddPeer {
+                    addr: addr.to_string(),
+                },
+            ),
         }
     }
 

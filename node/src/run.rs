@@ -257,6 +257,8 @@ pub async fn start(dir: DataDir, opts: RunOptions) -> Result<NodeHandle, NodeErr
         store: store.clone(),
         snapshot: snapshot_rx.clone(),
         events: hub,
+        net: net_tx.clone(),
+        dir: dir.clone(),
     };
     let router = api::router(ctx.clone());
     let bound = bind_api(&dir, &socket, &opts, &config);

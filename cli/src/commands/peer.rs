@@ -123,14 +123,24 @@ fn list(app: &App) -> Result<Report> {
 fn add(app: &App, addr: &str) -> Result<Report> {
     let m = peerstore::parse_dialable(addr)?;
     app.dir.config()?;
-    let (new, _) = app.dir.update_peer_book(|b| b.add(&m, Source::Manual))?;
-    let note = if running_status(&app.dir).is_some() {
-        " The running node dials it from its next start (`coop up`)."
+    // A running node stores it and dials it at once (its API); else it is stored here and
+    // `coop up` dials it at every start.
+    let (new, dialing) = if running_status(&app.dir).is_some() {
+        let added = app.backend()?.add_peer(&m.to_string())?;
+        (added.added, added.dialing)
+    } else {
+        (
+            app.dir.update_peer_book(|b| b.add(&m, Source::Manual))?.0,
+            false,
+        )
+    };
+    let note = if dialing {
+        " The running node is dialling it now (and `coop up` at every start)."
     } else {
         " `coop up` dials it at every start."
     };
     Ok(Report::new(
-        json!({ "addr": m.to_string(), "added": new }),
+        json!({ "addr": m.to_string(), "added": new, "dialing": dialing }),
         format!(
             "{} {m}.{note}\n",
             if new {

@@ -207,3 +207,79 @@ fn a_running_node_keeps_the_addresses_that_worked_listed_by_name() {
     let status = coop(&bob, &["status"]).ok().stdout;
     assert!(status.contains("mDNS        off (--no-mdns)"), "{status}");
 }
+
+#[test]
+fn peer_add_on_a_running_node_dials_at_once() {
+    let w = World::new();
+    let (alice, bob) = w.two(&[]);
+    let a = Up::start(&alice, &[]);
+    let alice_addr = a.listen()[0].clone();
+    let alice_id = alice_addr.rsplit("/p2p/").next().unwrap().to_string();
+    // Bob runs knowing no one (no --peer, no mDNS); Alice writes what he can only get by
+    // syncing with her.
+    let _b = Up::start(&bob, &[]);
+    coop(
+        &alice,
+        &[
+            "proposal",
+            "open",
+            "--title",
+            "Tool library",
+            "--description",
+            "Shared tools",
+        ],
+    )
+    .ok();
+    let before = json(&bob, &["status"]);
+    assert_eq!(before["peers"], serde_json::json!([]), "{before}");
+
+    // A bad address through the running node: one line naming it, nothing stored.
+    let r = coop(&bob, &["peer", "add", "/ip4/127.0.0.1/tcp/0"]).code(1);
+    assert!(r.stderr.contains("/ip4/127.0.0.1/tcp/0"), "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert_eq!(
+        json(&bob, &["peer", "list"])["peers"],
+        serde_json::json!([])
+    );
+
+    // The API route itself refuses one (400 bad_request naming it), storing nothing.
+    let api = coop_node::api::ApiClient::new(&coop_node::DataDir::new(&bob).api_socket()).unwrap();
+    let refused = api
+        .post::<_, coop_node::api::PeerAdded>(
+            "/peers",
+            &coop_node::api::AddPeer {
+                addr: "/ip4/127.0.0.1/udp/9".into(),
+            },
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&refused, coop_node::NodeError::InvalidInput(m) if m.contains("/ip4/127.0.0.1/udp/9")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        json(&bob, &["peer", "list"])["peers"],
+        serde_json::json!([])
+    );
+
+    let added = json(&bob, &["peer", "add", &alice_addr]);
+    assert_eq!(added["added"], true, "{added}");
+    assert_eq!(added["dialing"], true, "{added}");
+    let text = coop(&bob, &["peer", "list"]).ok().stdout;
+    assert!(text.contains(&alice_addr), "{text}");
+    // Connected and converged, with no restart of either node.
+    wait_until("Bob's node to connect to Alice's and converge", || {
+        let (sa, sb) = (json(&alice, &["status"]), json(&bob, &["status"]));
+        let linked = sb["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == alice_id.as_str())
+            && !sa["peers"].as_array().unwrap().is_empty();
+        (linked && sa["digest"] == sb["digest"] && sa["changes"] == sb["changes"]).then_some(())
+    });
+    let proposals = json(&bob, &["proposal", "list"]);
+    assert!(
+        proposals.to_string().contains("Tool library"),
+        "{proposals}"
+    );
+}

@@ -23,12 +23,14 @@ use axum::{Json, Router};
 use coop_model::query::{self, LedgerQuery};
 use coop_model::{Day, Envelope, MemberId, Record, RecordId, Rejection};
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::actor::{unix_now, StoreHandle};
+use crate::datadir::DataDir;
 use crate::error::{one_line, NodeError};
 use crate::local::{LocalNode, Status, VerifyReport};
-use crate::net::NetSnapshot;
+use crate::net::{NetCommand, NetSnapshot};
+use crate::peerstore::{self, Source};
 
 pub use crate::actor::ImportSummary;
 pub use client::{ApiClient, CALL_TIMEOUT};
@@ -82,6 +84,25 @@ pub struct WriteRequest {
 pub struct Written {
     /// Its id.
     pub id: RecordId,
+}
+
+/// `POST /peers`: a peer address to remember and dial now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddPeer {
+    /// A dialable multiaddr (`/ip4/…/tcp/…`, `/dns4/…`, optionally ending in `/p2p/PEER_ID`).
+    pub addr: String,
+}
+
+/// A peer address remembered (in the peer store, source `manual`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerAdded {
+    /// The address as stored.
+    pub addr: String,
+    /// Whether it was new to the peer store (else it is now marked manual).
+    pub added: bool,
+    /// Whether a running node is dialling it now (false when no node runs: it is dialled
+    /// at the next start).
+    pub dialing: bool,
 }
 
 /// Envelopes in their wire form, hex: an import's body, an export's answer.
@@ -295,6 +316,10 @@ pub(crate) struct Ctx {
     pub(crate) store: StoreHandle,
     pub(crate) snapshot: watch::Receiver<NetSnapshot>,
     pub(crate) events: EventHub,
+    /// Commands to the swarm loop (dial).
+    pub(crate) net: mpsc::Sender<NetCommand>,
+    /// The node's data dir (its peer store).
+    pub(crate) dir: DataDir,
 }
 
 impl Ctx {
@@ -337,6 +362,7 @@ pub(crate) fn router(ctx: Ctx) -> Router {
             post(import).layer(DefaultBodyLimit::max(MAX_IMPORT_BODY)),
         )
         .route("/records", post(write))
+        .route("/peers", post(add_peer))
         .route("/events", get(events::events));
     Router::new()
         .nest(PREFIX, v1)
@@ -669,6 +695,47 @@ async fn import(
     let mut summary = ctx.store.import_within(QUEUE_WAIT, decoded).await?;
     summary.rejected.extend(bad);
     Ok(Json(summary))
+}
+
+/// Remembers a peer address (source manual, in the peer store the node redials at every
+/// start) and dials it now through the swarm loop.
+async fn add_peer(
+    AxState(ctx): AxState<Ctx>,
+    body: Result<Json<AddPeer>, JsonRejection>,
+) -> Answer<PeerAdded> {
+    let Json(req) = body?;
+    let addr = peerstore::parse_dialable(&req.addr)
+        .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;
+    let (dir, stored) = (ctx.dir.clone(), addr.clone());
+    let (added, _) = tokio::task::spawn_blocking(move || {
+        dir.update_peer_book(|b| b.add(&stored, Source::Manual))
+    })
+    .await
+    .map_err(|e| NodeError::api_msg(format!("the peer store update stopped: {e}")))??;
+    let (reply, dialed) = oneshot::channel();
+    ctx.net
+        .send_timeout(
+            NetCommand::Dial {
+                addr: addr.clone(),
+                reply,
+            },
+            QUEUE_WAIT,
+        )
+        .await
+        .map_err(|e| match e {
+            mpsc::error::SendTimeoutError::Timeout(_) => NodeError::Busy,
+            mpsc::error::SendTimeoutError::Closed(_) => {
+                NodeError::network_msg("the network has stopped")
+            }
+        })?;
+    dialed
+        .await
+        .map_err(|_| NodeError::network_msg("the network has stopped"))??;
+    Ok(Json(PeerAdded {
+        addr: addr.to_string(),
+        added,
+        dialing: true,
+    }))
 }
 
 async fn write(

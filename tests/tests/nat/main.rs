@@ -15,6 +15,11 @@
 //! punching: they still converge, over the relay). Each prints its figures (time from
 //! `coop up` to the first completed sync, direct vs relayed).
 //!
+//! A third case adds Carol on Alice's home LAN (namespace `h3`, 192.168.1.3, joined to
+//! Alice by a bridge in `h1`, one Ethernet segment): with the relay down the whole time,
+//! she finds Alice by mDNS and they converge. `restart.rs` restarts Bob's node: same port,
+//! reconnected without being told.
+//!
 //! Where namespaces or nftables are not available it is skipped, saying why — except
 //! under `CI=true`, where that is a failure. Everything it creates (namespaces, and with
 //! them the veth pairs and nft tables; processes; temporary dirs) is removed on drop, also
@@ -30,6 +35,7 @@ use std::time::{Duration, Instant};
 
 mod catch_up;
 mod relay_cli;
+mod restart;
 
 use coop_node::reach_status::PeerLink;
 use coop_node::{DataDir, Status};
@@ -166,6 +172,53 @@ impl Internet {
         nft("add chain ip coopnat outbound { type filter hook output priority 0 ; }")?;
         nft("add rule ip coopnat outbound tcp sport 4001 counter")?;
         Ok(net)
+    }
+
+    /// Adds a second host to home 1's LAN, in namespace `h3` at 192.168.1.3: Alice's
+    /// side of the home link becomes a port of a bridge in `h1` (which then holds her
+    /// address), and a veth pair joins `h3` to that bridge — one Ethernet segment, as a
+    /// home switch makes, so multicast (mDNS) reaches both. Returns `h3`'s namespace name.
+    fn add_lan_neighbour(&mut self) -> Result<String, String> {
+        let (tag, h1, h3) = (self.tag.clone(), self.ns("h1"), self.ns("h3"));
+        let _ = ip(&["netns", "del", &h3]);
+        ip(&["netns", "add", &h3])?;
+        self.names.push(h3.clone());
+        ip(&["-n", &h3, "link", "set", "lo", "up"])?;
+        let (br, alice_port) = (format!("{tag}br1"), format!("{tag}l1b"));
+        let (va, vb) = (format!("{tag}l3a"), format!("{tag}l3b"));
+        ip(&["-n", &h1, "link", "add", &br, "type", "bridge"])?;
+        ip(&[
+            "-n",
+            &h1,
+            "addr",
+            "del",
+            "192.168.1.2/24",
+            "dev",
+            &alice_port,
+        ])?;
+        ip(&["-n", &h1, "link", "set", &alice_port, "master", &br])?;
+        ip(&["link", "add", &va, "type", "veth", "peer", "name", &vb])?;
+        ip(&["link", "set", &va, "netns", &h1])?;
+        ip(&["link", "set", &vb, "netns", &h3])?;
+        ip(&["-n", &h1, "link", "set", &va, "master", &br])?;
+        ip(&["-n", &h1, "link", "set", &va, "up"])?;
+        ip(&["-n", &h1, "addr", "add", "192.168.1.2/24", "dev", &br])?;
+        ip(&["-n", &h1, "link", "set", &br, "up"])?;
+        ip(&["-n", &h3, "addr", "add", "192.168.1.3/24", "dev", &vb])?;
+        ip(&["-n", &h3, "link", "set", &vb, "up"])?;
+        // Deleting the address took Alice's default route with it.
+        for ns in [&h1, &h3] {
+            ip(&[
+                "-n",
+                ns,
+                "route",
+                "replace",
+                "default",
+                "via",
+                "192.168.1.1",
+            ])?;
+        }
+        Ok(h3)
     }
 
     /// Bytes the relay received and sent on its port so far (IP packets, headers included).
@@ -324,7 +377,12 @@ fn link<'a>(s: &'a Status, peer: &str) -> Option<&'a PeerLink> {
 
 /// Builds the internet, or says why it cannot (a skip, or a failure under CI).
 fn internet(random_nat: bool, label: char) -> Option<Internet> {
-    match Internet::create(random_nat, label) {
+    setup_or_skip(Internet::create(random_nat, label))
+}
+
+/// `made`, or `None` after printing why it could not be made (a failure under CI).
+fn setup_or_skip<T>(made: Result<T, String>) -> Option<T> {
+    match made {
         Ok(net) => Some(net),
         Err(why) if in_ci() => {
             panic!("CI=true but the NAT namespaces cannot be created here: {why}")
@@ -334,6 +392,49 @@ fn internet(random_nat: bool, label: char) -> Option<Internet> {
             None
         }
     }
+}
+
+/// Starts `coop relay` for the community of invite `code` in `pub`, and returns it, its
+/// stdout (kept open while the relay runs: it prints a last line when it stops) and the
+/// address it printed.
+fn start_relay(
+    net: &Internet,
+    relay_dir: &Path,
+    code: &str,
+    logs: &Path,
+) -> (Proc, BufReader<std::process::ChildStdout>, String) {
+    let mut relay = Proc::start(
+        &net.ns("pub"),
+        &[
+            "--json",
+            "relay",
+            "--invite",
+            code,
+            "--listen",
+            "/ip4/10.99.0.1/tcp/4001",
+            "--data-dir",
+            relay_dir.to_str().unwrap(),
+        ],
+        logs.join("relay.log"),
+    );
+    let mut first = String::new();
+    let mut relay_out = BufReader::new(relay.child.stdout.take().unwrap());
+    relay_out.read_line(&mut first).unwrap();
+    let printed: serde_json::Value = serde_json::from_str(first.trim()).unwrap_or_else(|e| {
+        panic!(
+            "relay printed {first:?} ({e})\n--- relay ---\n{}",
+            relay.tail()
+        )
+    });
+    let relay_addr = printed["addresses"][0]
+        .as_str()
+        .expect("a relay address")
+        .to_string();
+    assert!(
+        relay_addr.starts_with("/ip4/10.99.0.1/tcp/4001/p2p/"),
+        "{relay_addr}"
+    );
+    (relay, relay_out, relay_addr)
 }
 
 /// What one case measured.
@@ -373,39 +474,7 @@ fn alice_and_bob(net: &Internet, want_direct: bool) -> Figures {
     coop(&bob, &["init", "--name", "Bob"]);
     coop(&bob, &["join", &code]);
 
-    let relay_dir_s = relay_dir.to_str().unwrap();
-    let mut relay = Proc::start(
-        &net.ns("pub"),
-        &[
-            "--json",
-            "relay",
-            "--invite",
-            &code,
-            "--listen",
-            "/ip4/10.99.0.1/tcp/4001",
-            "--data-dir",
-            relay_dir_s,
-        ],
-        root.path().join("relay.log"),
-    );
-    let mut first = String::new();
-    // Kept open while the relay runs: it prints a last line when it stops.
-    let mut relay_out = BufReader::new(relay.child.stdout.take().unwrap());
-    relay_out.read_line(&mut first).unwrap();
-    let printed: serde_json::Value = serde_json::from_str(first.trim()).unwrap_or_else(|e| {
-        panic!(
-            "relay printed {first:?} ({e})\n--- relay ---\n{}",
-            relay.tail()
-        )
-    });
-    let relay_addr = printed["addresses"][0]
-        .as_str()
-        .expect("a relay address")
-        .to_string();
-    assert!(
-        relay_addr.starts_with("/ip4/10.99.0.1/tcp/4001/p2p/"),
-        "{relay_addr}"
-    );
+    let (relay, relay_out, relay_addr) = start_relay(net, &relay_dir, &code, root.path());
 
     let up = |dir: &Path, ns: &str, name: &str| {
         Proc::start(
@@ -586,5 +655,130 @@ fn members_behind_a_hole_punch_defeating_nat_converge_over_the_relay() {
     println!(
         "nat (fully random ports on one side): first completed sync {:.1} s after coop up, relayed",
         f.first_sync.as_secs_f64()
+    );
+}
+
+/// `coop up` as a member runs it at home: the community's relay, mDNS on, no `--peer`.
+fn up_at_home(net_ns: &str, dir: &Path, relay_addr: &str, log: PathBuf) -> Proc {
+    Proc::start(
+        net_ns,
+        &[
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "up",
+            "--listen",
+            "/ip4/0.0.0.0/tcp/0",
+            "--relay",
+            relay_addr,
+            "--no-ui",
+            "--sync-interval",
+            "2",
+        ],
+        log,
+    )
+}
+
+#[test]
+fn a_neighbour_on_the_home_lan_finds_alice_by_mdns_while_the_relay_is_down() {
+    let Some(mut net) = internet(false, 'm') else {
+        return;
+    };
+    let Some(h3) = setup_or_skip(net.add_lan_neighbour()) else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let (alice, carol, relay_dir) = (
+        root.path().join("alice"),
+        root.path().join("carol"),
+        root.path().join("relay"),
+    );
+    coop(&alice, &["init", "--name", "Alice"]);
+    coop(&alice, &["found", "--community", "Hill Street Co-op"]);
+    // Something Carol can only get by catch-up sync from Alice.
+    coop(
+        &alice,
+        &[
+            "proposal",
+            "open",
+            "--title",
+            "Tool library",
+            "--description",
+            "Shared tools",
+        ],
+    );
+    let invite: serde_json::Value =
+        serde_json::from_str(&coop(&alice, &["--json", "invite"])).unwrap();
+    let code = invite["code"].as_str().expect("invite code").to_string();
+    coop(&carol, &["init", "--name", "Carol"]);
+    coop(&carol, &["join", &code]);
+
+    // The relay ran once, so both know its address — and is stopped (waited for) before
+    // either node starts: the whole time they run, it is down.
+    let (relay, relay_out, relay_addr) = start_relay(&net, &relay_dir, &code, root.path());
+    drop(relay);
+    drop(relay_out);
+
+    let started = Instant::now();
+    let a = up_at_home(
+        &net.ns("h1"),
+        &alice,
+        &relay_addr,
+        root.path().join("alice.log"),
+    );
+    let c = up_at_home(&h3, &carol, &relay_addr, root.path().join("carol.log"));
+    let (da, dc) = (DataDir::new(&alice), DataDir::new(&carol));
+    let mut last = (None, None);
+    let mut found_after = None;
+    while started.elapsed() < DEADLINE {
+        last = (status(&da), status(&dc));
+        if let (Some(sa), Some(sc)) = &last {
+            let (ida, idc) = (peer_id_of(sa), peer_id_of(sc));
+            let linked = idc.is_some_and(|id| sa.peers.contains(&id))
+                && ida.is_some_and(|id| sc.peers.contains(&id));
+            if linked
+                && sa.digest == sc.digest
+                && sa.changes == sc.changes
+                && !sc.community_name.is_empty()
+            {
+                found_after = Some(started.elapsed());
+                break;
+            }
+        }
+        std::thread::sleep(POLL);
+    }
+    let Some(found_after) = found_after else {
+        panic!(
+            "Carol did not find Alice on their LAN with the relay down: {last:#?}\n--- alice ---\n{}\n--- carol ---\n{}",
+            a.tail(),
+            c.tail()
+        );
+    };
+    let (Some(sa), Some(sc)) = &last else {
+        unreachable!()
+    };
+    // Found by mDNS (neither had the other's address), directly on the LAN, and the relay
+    // gave neither of them anything: no reservation was ever held.
+    assert!(sa.mdns.on && sc.mdns.on, "{last:#?}");
+    assert!(sc.mdns.found >= 1 && sa.mdns.found >= 1, "{last:#?}");
+    let idc = peer_id_of(sc).unwrap();
+    assert!(
+        link(sa, &idc).is_some_and(PeerLink::is_direct),
+        "a direct LAN connection: {last:#?}"
+    );
+    assert!(
+        sc.listen.iter().any(|l| l.contains("/ip4/192.168.1.3/")),
+        "{:?}",
+        sc.listen
+    );
+    for s in [sa, sc] {
+        let reach = s.reach.as_ref().expect("reach status");
+        assert!(
+            reach.relays.iter().all(|r| !r.reserved),
+            "the relay is down, yet a reservation: {reach:#?}"
+        );
+    }
+    println!(
+        "nat (relay down): Carol found Alice by mDNS on their home LAN and converged {:.1} s after coop up",
+        found_after.as_secs_f64()
     );
 }
