@@ -474,31 +474,24 @@ async fn hours(
     AxState(ctx): AxState<Ctx>,
     Path(id): Path<String>,
 ) -> Answer<Vec<coop_model::state::Attestation>> {
-    let id = member_id(&id)?;
-    ctx.read(move |n| {
-        let me = n.member();
-        let state = n.state();
-        if !state.members.contains_key(&id) {
-            return Err(Failure::not_found("no such member"));
-        }
-        if !state.can_see(Some(&me), &id) {
-            return Err(Failure::new(
-                StatusCode::FORBIDDEN,
-                "withheld",
-                "this member's visibility keeps their history from you",
-            ));
-        }
-        Ok(query::hours(state, &id))
-    })
-    .await?
-    .map(Json)
+    visible_history(ctx, &id, query::hours).await
 }
 
 async fn pending(
     AxState(ctx): AxState<Ctx>,
     Path(id): Path<String>,
 ) -> Answer<Vec<coop_model::state::Attestation>> {
-    let id = member_id(&id)?;
+    visible_history(ctx, &id, query::pending).await
+}
+
+/// `f` of a member whose history the asking member may see: 404 for no such member, 403
+/// `withheld` when their visibility keeps it from the asker.
+async fn visible_history(
+    ctx: Ctx,
+    id: &str,
+    f: fn(&coop_model::State, &MemberId) -> Vec<coop_model::state::Attestation>,
+) -> Answer<Vec<coop_model::state::Attestation>> {
+    let id = member_id(id)?;
     ctx.read(move |n| {
         let me = n.member();
         let state = n.state();
@@ -512,7 +505,7 @@ async fn pending(
                 "this member's visibility keeps their history from you",
             ));
         }
-        Ok(query::pending(state, &id))
+        Ok(f(state, &id))
     })
     .await?
     .map(Json)
