@@ -787,16 +787,21 @@ fn aid(v: &View<'_>) -> Markup {
 
 // ---------------------------------------------------------------- decisions
 
-fn decisions(v: &View<'_>) -> Markup {
-    let list = query::decisions(&v.state);
-    let week = v.now + 7 * 86_400;
+/// A week after `now`, as a `datetime-local` value in UTC (a form's default deadline).
+fn week_from(now: i64) -> String {
+    let week = now + 7 * 86_400;
     let s = week.rem_euclid(86_400);
-    let default_close = format!(
+    format!(
         "{}T{:02}:{:02}",
         Day::from_unix(week),
         s / 3600,
         (s % 3600) / 60
-    );
+    )
+}
+
+fn decisions(v: &View<'_>) -> Markup {
+    let list = query::decisions(&v.state);
+    let default_close = week_from(v.now);
     html! {
         h1 { "Decisions" }
         p { "One member, one vote. Changes of parameters, roles and removals are put to the vote with " code { "coop decision open" } "." }
@@ -829,14 +834,7 @@ fn decisions(v: &View<'_>) -> Markup {
 
 fn purchases(v: &View<'_>) -> Markup {
     let list = query::purchases(&v.state);
-    let week = v.now + 7 * 86_400;
-    let s = week.rem_euclid(86_400);
-    let default_deadline = format!(
-        "{}T{:02}:{:02}",
-        Day::from_unix(week),
-        s / 3600,
-        (s % 3600) / 60
-    );
+    let default_deadline = week_from(v.now);
     html! {
         h1 { "Collective purchasing" }
         section {
