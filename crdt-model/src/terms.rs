@@ -67,6 +67,7 @@ pub enum Kind {
     DeviceRevoke,
     Vouch,
     Remove,
+    Rename,
     Attest,
     Confirm,
     Decline,

@@ -200,6 +200,8 @@ impl Derived {
                 crate::record::DecisionAction::PoolAllocation { .. } => return None,
             },
             Record::Vote(_) => {}
+            // A rename compares the name with every member's: it reads them all.
+            Record::Rename(_) => return None,
             Record::Report(_)
             | Record::Proposal(_)
             | Record::Allocate(_)

@@ -1,5 +1,6 @@
-//! Membership records: the genesis, join requests, further devices, vouches and the old
-//! founder's removal. Rules: docs/RULES.md, "Membership and admission".
+//! Membership records: the genesis, join requests, further devices, vouches, a member's
+//! change of display name and the old founder's removal. Rules: docs/RULES.md,
+//! "Membership and admission".
 
 use super::layout::{record_layout, Codec, Field, Fields, Opt, Raw, RecordError, Text};
 use crate::ids::MemberId;
@@ -68,6 +69,56 @@ record_layout! {
     }
 }
 
+record_layout! {
+    /// The author's new display name; the latest counted one in total order is in force.
+    "rename" => pub struct Rename {
+        /// The new display name: 1–64 characters on one line, no control characters, no
+        /// space at either end.
+        display_name: String = Name,
+    }
+}
+
+/// A display name: [`Text`] of 1–64 characters on one line (no newline either), with no
+/// white space at either end, so that two names that look the same are the same.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Name;
+
+/// The longest display name, in characters.
+pub const MAX_NAME_CHARS: usize = 64;
+
+impl Codec<String> for Name {
+    fn put(&self, name: &'static str, v: &String, out: &mut Vec<(&'static str, Field)>) {
+        Text(1, MAX_NAME_CHARS).put(name, v, out)
+    }
+    fn take(&self, f: &Fields<'_>, name: &'static str) -> Result<String, RecordError> {
+        let s = Text(1, MAX_NAME_CHARS).take(f, name)?;
+        check_name(&s).map_err(|reason| RecordError::Invalid {
+            field: name,
+            reason: reason.into(),
+        })?;
+        Ok(s)
+    }
+}
+
+/// Whether `s` may be a display name (docs/RULES.md R1, `rename`): 1–64 characters, one
+/// line, no control characters, no white space at either end. The reason otherwise.
+pub fn check_name(s: &str) -> Result<(), &'static str> {
+    let n = s.chars().count();
+    if n == 0 {
+        return Err("a name cannot be empty");
+    }
+    if n > MAX_NAME_CHARS {
+        return Err("a name has at most 64 characters");
+    }
+    if s.chars().any(char::is_control) {
+        return Err("a name is one line with no control characters");
+    }
+    if s.trim() != s {
+        return Err("a name cannot start or end with a space");
+    }
+    Ok(())
+}
+
 /// The genesis carries every parameter as its own text field, named as the parameter.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ParamFields;
@@ -115,6 +166,12 @@ impl Device {
 impl Vouch {
     pub(crate) fn summary(&self) -> String {
         format!("vouched for {}", self.member.short())
+    }
+}
+
+impl Rename {
+    pub(crate) fn summary(&self) -> String {
+        format!("renamed themself {:?}", self.display_name)
     }
 }
 
@@ -250,6 +307,49 @@ impl Rule for Vouch {
     ) -> Result<(), Refusal> {
         let Vouch { member } = self;
         d.vouch(c, author, *member)
+    }
+}
+
+impl Rule for Rename {
+    /// docs/RULES.md R1, `rename`: a member renames only themself (the record names no
+    /// member: its author is the subject); the name is refused `redundant` when it is
+    /// already theirs and `not_allowed` when another member who is not removed bears it
+    /// (compared without regard to case) at this position. Concurrent renames resolve by
+    /// the total order: the latest counted one is in force.
+    fn apply(
+        &self,
+        d: &mut Derived,
+        _graph: Past<'_>,
+        _c: &Ctx<'_>,
+        author: MemberId,
+    ) -> Result<(), Refusal> {
+        let Rename { display_name } = self;
+        let wanted = display_name.to_lowercase();
+        let taken = d.state.members.values().any(|m| {
+            m.id != author
+                && m.status != MemberStatus::Removed
+                && m.display_name.to_lowercase() == wanted
+        });
+        if taken {
+            return Err(Refusal::new(
+                RejectReason::NotAllowed,
+                format!("another member is already called {display_name:?}"),
+            ));
+        }
+        let Some(m) = d.state.members.get_mut(&author) else {
+            return Err(Refusal::new(
+                RejectReason::NotAMember,
+                "the author is not a member".into(),
+            ));
+        };
+        if m.display_name == *display_name {
+            return Err(Refusal::new(
+                RejectReason::Redundant,
+                format!("already called {display_name:?}"),
+            ));
+        }
+        m.display_name = display_name.clone();
+        Ok(())
     }
 }
 

@@ -136,6 +136,8 @@ records! {
     Vouch(Vouch),
     /// The founder's removal of a member (refused since governance).
     Remove(Remove),
+    /// A member's new display name.
+    Rename(Rename),
     /// An hour attestation.
     Attest(Attest),
     /// The receiver confirms an attestation.

@@ -37,6 +37,7 @@ pub fn is_history(kind: Kind) -> bool {
         | Kind::DeviceRevoke
         | Kind::Vouch
         | Kind::Remove
+        | Kind::Rename
         | Kind::Proposal
         | Kind::Close
         | Kind::AidRequest

@@ -27,6 +27,7 @@
 //! bob: hide p1 "spam"                 # moderation; also: report record LABEL "why",
 //!                                     # report member NAME "why"
 //! bob: visibility private             # public | members | private
+//! bob: rename "Robert B."             # a new display name for its author
 //! clock 2026-10-05                    # later records claim times from 09:00 UTC that day
 //! metrics 2026-12-01 [2026-10-01]     # render the metrics at that day [since that day]
 //! clock 2026-10-01T18:00              # with a time: the next write claims exactly that
@@ -302,6 +303,9 @@ fn parse_record(town: &Town, labels: &BTreeMap<String, RecordId>, w: &[String]) 
         "tally" => tally(label(1)),
         "visibility" => Record::Visibility(record::VisibilitySetting {
             level: w[1].parse().expect("public, members or private"),
+        }),
+        "rename" => Record::Rename(record::Rename {
+            display_name: w[1].clone(),
         }),
         other => super::purchase::verb(town, labels, w)
             .or_else(|| super::pools::parse_verb(town, &label, w))
