@@ -63,6 +63,13 @@ pub(crate) enum Command {
         /// Display name or id prefix.
         member: String,
     },
+    /// Change your display name (1–64 characters on one line; no other member may bear
+    /// it). Every node shows the new name everywhere.
+    Rename {
+        /// The new display name.
+        #[arg(value_parser = parse::name)]
+        name: String,
+    },
     /// Run the node in the foreground until Ctrl-C or SIGTERM.
     Up(UpArgs),
     /// Run a relay for your community (circuit relay, AutoNAT, rendezvous point) on a

@@ -121,6 +121,7 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
         Command::Invite => membership::invite(&app),
         Command::Join { code } => membership::join(&app, &code),
         Command::Vouch { member } => membership::vouch(&app, &member),
+        Command::Rename { name } => membership::rename(&app, &name),
         Command::Peer(cmd) => peer::peer(&app, cmd),
         Command::Status => membership::status(&app),
         Command::Members => membership::members(&app),

@@ -25,6 +25,13 @@ pub(crate) fn text(min: usize, max: usize) -> impl Fn(&str) -> Result<String, St
     }
 }
 
+/// A display name as a `rename` record takes it (docs/RULES.md R19), trimmed.
+pub(crate) fn name(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    coop_model::record::check_name(s).map_err(str::to_string)?;
+    Ok(s.to_string())
+}
+
 /// One of a type's fixed words (`low|medium|high`, `yes|no|abstain`, a role, ...), through its
 /// `FromStr`, whose error lists the words it takes.
 pub(crate) fn keyword<T: FromStr<Err = String>>(s: &str) -> Result<T, String> {

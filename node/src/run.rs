@@ -280,7 +280,10 @@ pub async fn start(dir: DataDir, opts: RunOptions) -> Result<NodeHandle, NodeErr
         let app = app::App {
             api: ctx,
             dir: dir.clone(),
-            sessions: Default::default(),
+            sessions: std::sync::Arc::new(app::session::Sessions::open(
+                &dir,
+                crate::actor::unix_now(),
+            )),
             port: addr.port(),
         };
         let site = app::router(app, api::loopback(router));

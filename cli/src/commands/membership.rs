@@ -299,6 +299,23 @@ pub(crate) fn vouch(app: &App, who: &str) -> Result<Report> {
     ))
 }
 
+/// `coop rename NAME`: a `rename` record for this member (docs/RULES.md R19).
+pub(crate) fn rename(app: &App, name: &str) -> Result<Report> {
+    let me = app.me()?;
+    let mut b = app.backend()?;
+    let before = show::name(&app::view(&mut b, Family::Members)?, &me);
+    let id = b.submit(
+        Record::Rename(record::Rename {
+            display_name: name.to_string(),
+        }),
+        app.now,
+    )?;
+    Ok(Report::new(
+        json!({ "id": id, "member": me, "display_name": name, "was": before }),
+        format!("You are now {name:?} (were {before:?}): record {id}\n"),
+    ))
+}
+
 /// The snake_case name a serde enum serializes to.
 pub(crate) fn enum_str(v: &impl serde::Serialize) -> String {
     serde_json::to_value(v)

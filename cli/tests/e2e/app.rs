@@ -212,3 +212,51 @@ fn coop_demo_ui_keeps_the_nodes_and_prints_their_app_links_until_ctrl_c() {
         assert!(gone, "port {port} still answers after the demo stopped");
     }
 }
+
+#[test]
+fn coop_rename_changes_the_name_everywhere_with_and_without_a_node() {
+    // docs/RULES.md R19. Without a node: the store directly.
+    let w = World::new();
+    let (alice, bob) = w.two(&[]);
+    let v = json(&bob, &["rename", "Robert"]);
+    assert_eq!(s(&v, "display_name"), "Robert");
+    assert_eq!(s(&v, "was"), "Bob");
+    let names = |dir: &std::path::Path| -> Vec<String> {
+        json(dir, &["members"])["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| s(m, "display_name"))
+            .collect()
+    };
+    assert!(names(&bob).contains(&"Robert".to_string()));
+    // Bad names are refused before anything is written, in one line naming the problem.
+    let before = changes(&bob);
+    let r = coop(&bob, &["rename", ""]).code(2);
+    assert!(r.stderr.contains("empty"), "{}", r.stderr);
+    let r = coop(&bob, &["rename", "Bob\nAdmin"]).code(2);
+    assert!(r.stderr.contains("one line"), "{}", r.stderr);
+    let r = coop(&bob, &["rename", &"x".repeat(65)]).code(2);
+    assert!(r.stderr.contains("64"), "{}", r.stderr);
+    // Alice's name is hers, in any case; the same name again is redundant.
+    coop(&bob, &["rename", "ALICE"]).refused("refused: not_allowed");
+    coop(&bob, &["rename", "Robert"]).refused("refused: redundant");
+    assert_eq!(changes(&bob), before);
+
+    // Through a running node: the same command, and Alice's node hears of it.
+    w.carry(&bob, &alice);
+    assert!(names(&alice).contains(&"Robert".to_string()));
+    let _up = Up::start(&alice, &[]);
+    let v = json(&alice, &["rename", "Alice M."]);
+    assert_eq!(s(&v, "was"), "Alice");
+    let st = json(&alice, &["members"]);
+    let me = st["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["you"] == true)
+        .cloned()
+        .unwrap();
+    assert_eq!(s(&me, "display_name"), "Alice M.");
+    coop(&alice, &["rename", "robert"]).refused("refused: not_allowed");
+}

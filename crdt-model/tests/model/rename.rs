@@ -67,7 +67,11 @@ fn names_are_one_short_line() {
         let out = town.ledger.ingest([env]);
         assert!(out.accepted.is_empty(), "{bad:?} accepted");
         assert_eq!(out.rejected.len(), 1);
-        assert_eq!(out.rejected[0].reason, RejectReason::InvalidRecord, "{bad:?}");
+        assert_eq!(
+            out.rejected[0].reason,
+            RejectReason::InvalidRecord,
+            "{bad:?}"
+        );
         assert_eq!(
             town.ledger.state().canonical_json().expect("serializes"),
             before

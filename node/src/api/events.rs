@@ -22,6 +22,24 @@ use crate::event::NodeEvent;
 pub const EVENT_RING: usize = 1024;
 /// Events buffered for one subscriber; one that falls further behind is told it lagged.
 pub const SUBSCRIBER_BUFFER: usize = 256;
+/// Peers whose catch-up progress is kept; past it the one heard from longest ago goes.
+pub(crate) const MAX_CATCH_UP_PEERS: usize = 64;
+
+/// Catch-up sync with one peer since the node started, as the network page shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CatchUp {
+    /// The peer.
+    pub(crate) peer: String,
+    /// Batches that brought changes.
+    pub(crate) batches: u64,
+    /// Changes accepted from this peer's batches in all.
+    pub(crate) accepted: u64,
+    /// Whether the last batch said the peer has more to send.
+    pub(crate) more: bool,
+    /// When the last batch arrived (Unix seconds).
+    pub(crate) at: i64,
+}
+
 /// Comment lines keep idle streams open through proxies and show the client we live.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -98,6 +116,8 @@ pub(crate) struct EventHub {
     ring: Arc<Mutex<VecDeque<ApiEvent>>>,
     tx: broadcast::Sender<ApiEvent>,
     stop: watch::Receiver<bool>,
+    /// Catch-up progress per peer, at most [`MAX_CATCH_UP_PEERS`].
+    catch_up: Arc<Mutex<VecDeque<CatchUp>>>,
 }
 
 impl EventHub {
@@ -111,6 +131,7 @@ impl EventHub {
             ring: Arc::new(Mutex::new(VecDeque::with_capacity(EVENT_RING))),
             tx,
             stop: stop.clone(),
+            catch_up: Arc::default(),
         };
         let h = hub.clone();
         let mut stop = stop;
@@ -129,6 +150,14 @@ impl EventHub {
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
                 };
+                if let NodeEvent::CatchUp {
+                    peer,
+                    accepted,
+                    more,
+                } = &e
+                {
+                    h.note_catch_up(peer, *accepted, *more, crate::actor::unix_now());
+                }
                 let ev = ApiEvent::from_node(next, &e);
                 next += 1;
                 {
@@ -142,6 +171,39 @@ impl EventHub {
             }
         });
         hub
+    }
+
+    /// Records one catch-up batch from `peer` (the most recent peer last).
+    fn note_catch_up(&self, peer: &str, accepted: usize, more: bool, at: i64) {
+        let mut log = self.catch_up.lock().unwrap_or_else(|p| p.into_inner());
+        let found = log
+            .iter()
+            .position(|c| c.peer == peer)
+            .and_then(|i| log.remove(i));
+        let mut entry = match found {
+            Some(c) => c,
+            None => CatchUp {
+                peer: peer.to_string(),
+                batches: 0,
+                accepted: 0,
+                more,
+                at,
+            },
+        };
+        entry.batches += 1;
+        entry.accepted += accepted as u64;
+        entry.more = more;
+        entry.at = at;
+        if log.len() == MAX_CATCH_UP_PEERS {
+            log.pop_front();
+        }
+        log.push_back(entry);
+    }
+
+    /// Catch-up progress per peer since the node started, the most recent last.
+    pub(crate) fn catch_up(&self) -> Vec<CatchUp> {
+        let log = self.catch_up.lock().unwrap_or_else(|p| p.into_inner());
+        log.iter().cloned().collect()
     }
 
     /// The events after `last` still in the ring, and a subscription to what follows.
@@ -199,4 +261,46 @@ pub(super) async fn events(
     });
     Sse::new(futures::StreamExt::chain(replayed, live))
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn catch_up_progress_is_kept_per_peer_and_bounded() {
+        let (tx, rx) = broadcast::channel(16);
+        let (_stop_tx, stop) = watch::channel(false);
+        let hub = EventHub::start(rx, stop);
+        let batch = |peer: &str, accepted, more| NodeEvent::CatchUp {
+            peer: peer.into(),
+            accepted,
+            more,
+        };
+        tx.send(batch("p1", 100, true)).unwrap();
+        tx.send(batch("p2", 5, false)).unwrap();
+        tx.send(batch("p1", 20, false)).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let got = loop {
+            let got = hub.catch_up();
+            if got.len() == 2 && got[1].batches == 2 {
+                break got;
+            }
+            assert!(std::time::Instant::now() < deadline, "{got:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert_eq!((got[0].peer.as_str(), got[0].accepted), ("p2", 5));
+        assert_eq!((got[1].peer.as_str(), got[1].accepted), ("p1", 120));
+        assert!(!got[1].more);
+
+        for i in 0..MAX_CATCH_UP_PEERS + 3 {
+            hub.note_catch_up(&format!("q{i}"), 1, true, 0);
+        }
+        let got = hub.catch_up();
+        assert_eq!(got.len(), MAX_CATCH_UP_PEERS);
+        assert_eq!(
+            got.last().unwrap().peer,
+            format!("q{}", MAX_CATCH_UP_PEERS + 2)
+        );
+    }
 }

@@ -9,7 +9,7 @@
 //! `docs/API.md`.
 
 mod client;
-mod events;
+pub(crate) mod events;
 mod serve;
 
 use std::time::Duration;

@@ -6,7 +6,11 @@
 //! without a per-kind table: `n:` an integer, `on:` an optional integer, `m:` money in
 //! major units ("12.50") as minor units, `t:` a `datetime-local` value (UTC) as Unix
 //! seconds, `b:` `true`/`false`, `o:` optional text (left out when empty); a name without
-//! prefix is text; `j:` is a JSON value the page itself wrote (a decision's action). Names starting `_` are the form's own (`_csrf`, `_back`, `_form`).
+//! prefix is text; `j:` is a JSON value the page itself wrote (a decision's action); `a:` a
+//! text field of the record's `action` object (a decision's action, `a:action=param`,
+//! `a:key`, `a:value`); `seal:` text sealed to the community's stewards before it is
+//! written (a relief request's reason). Names starting `_` are the form's own (`_csrf`,
+//! `_back`, `_form`).
 
 use coop_model::{Record, RejectReason};
 use serde_json::{Map, Value};
@@ -29,6 +33,7 @@ pub(super) fn back_path(p: &str) -> String {
 /// The record a form describes; a one-line error naming the bad field otherwise.
 pub(super) fn record(fields: &[(String, String)]) -> Result<Record, String> {
     let mut obj = Map::new();
+    let mut action = Map::new();
     for (name, value) in fields {
         if name.starts_with('_') {
             continue;
@@ -46,9 +51,16 @@ pub(super) fn record(fields: &[(String, String)]) -> Result<Record, String> {
             "t" => Value::from(local_time(v).ok_or_else(|| bad("a date and time"))?),
             "b" => Value::Bool(v == "true"),
             "j" => serde_json::from_str(v).map_err(|_| bad("a JSON value"))?,
+            "a" => {
+                action.insert(key.to_string(), Value::String(v.to_string()));
+                continue;
+            }
             _ => return Err(format!("unknown field {name:?}")),
         };
         obj.insert(key.to_string(), json);
+    }
+    if !action.is_empty() {
+        obj.insert("action".into(), Value::Object(action));
     }
     serde_json::from_value(Value::Object(obj))
         .map_err(|e| format!("The form is not complete: {e}").replace('\n', " "))
@@ -85,7 +97,13 @@ fn local_time(s: &str) -> Option<i64> {
 
 /// Writes the form's record; the sentence to show beside the form when it is not written.
 pub(super) async fn write(app: &App, fields: &[(String, String)]) -> Result<(), String> {
-    let record = record(fields)?;
+    let fields = seal_fields(app, fields).await?;
+    let record = record(&fields)?;
+    if let Record::Rename(r) = &record {
+        // The gate would refuse a bad name as an invalid record; say which rule it broke.
+        coop_model::record::check_name(&r.display_name)
+            .map_err(|why| format!("{}{}.", why[..1].to_uppercase(), &why[1..]))?;
+    }
     let now = unix_now();
     match app
         .api
@@ -95,15 +113,59 @@ pub(super) async fn write(app: &App, fields: &[(String, String)]) -> Result<(), 
     {
         Ok(_) => Ok(()),
         Err(NodeError::Refused(r)) => {
-            let facts = facts(app, record, r.reason).await;
+            let facts = facts(app, record, r.reason, r.detail).await;
             Err(refusal::sentence(r.reason, &facts))
         }
         Err(e) => Err(format!("Not written: {}", one_line(&e))),
     }
 }
 
+/// The form's `seal:` fields sealed to the community's stewards (hex, as the record's JSON
+/// form carries sealed text); the other fields as they are.
+async fn seal_fields(
+    app: &App,
+    fields: &[(String, String)],
+) -> Result<Vec<(String, String)>, String> {
+    if !fields.iter().any(|(n, _)| n.starts_with("seal:")) {
+        return Ok(fields.to_vec());
+    }
+    let stewards = app
+        .api
+        .store
+        .read_within(QUEUE_WAIT, |n| n.state().stewards())
+        .await
+        .map_err(|e| format!("Not written: {}", one_line(&e)))?;
+    if stewards.is_empty() {
+        return Err("The community has no stewards to seal the reason to.".into());
+    }
+    let mut out = Vec::with_capacity(fields.len());
+    for (name, value) in fields {
+        let Some(key) = name.strip_prefix("seal:") else {
+            out.push((name.clone(), value.clone()));
+            continue;
+        };
+        let text = value.trim();
+        if text.is_empty() {
+            return Err(format!("{key}: say why, in a few words."));
+        }
+        let mut entropy = coop_model::seal::SealEntropy {
+            ephemeral: [0; 32],
+            content_key: [0; 32],
+            nonce: [0; 12],
+        };
+        let mut rng = rand::rngs::OsRng;
+        rand::RngCore::fill_bytes(&mut rng, &mut entropy.ephemeral);
+        rand::RngCore::fill_bytes(&mut rng, &mut entropy.content_key);
+        rand::RngCore::fill_bytes(&mut rng, &mut entropy.nonce);
+        let sealed = coop_model::seal::seal(text.as_bytes(), &stewards, &entropy)
+            .map_err(|e| format!("{key}: {e}"))?;
+        out.push((key.to_string(), hex::encode(sealed)));
+    }
+    Ok(out)
+}
+
 /// The numbers that make a refusal's sentence concrete, from the state it was judged by.
-async fn facts(app: &App, record: Record, reason: RejectReason) -> Facts {
+async fn facts(app: &App, record: Record, reason: RejectReason, detail: String) -> Facts {
     app.api
         .store
         .read_within(QUEUE_WAIT, move |n| {
@@ -122,7 +184,13 @@ async fn facts(app: &App, record: Record, reason: RejectReason) -> Facts {
                     })
             };
             let _ = reason;
+            let mut detail = detail;
+            for m in state.members.values() {
+                detail = detail.replace(&m.id.short(), &m.display_name);
+            }
             Facts {
+                kind: Some(record.kind_of()),
+                detail: Some(detail),
                 proposal_cap: Some(state.params.sp_max_per_proposal),
                 mine_on_proposal: match &record {
                     Record::Allocate(a) => mine_on(&a.proposal),
@@ -172,6 +240,31 @@ mod tests {
         assert!(record(&f(&[("kind", "attest")]))
             .unwrap_err()
             .starts_with("The form is not complete"));
+    }
+
+    #[test]
+    fn action_fields_make_the_decision_action() {
+        let bob = coop_model::MemberId([9; 32]).to_hex();
+        let r = record(&f(&[
+            ("kind", "decision"),
+            ("title", "Bob keeps the books"),
+            ("description", ""),
+            ("n:closes_at", "2000000000"),
+            ("a:action", "role_grant"),
+            ("a:member", &bob),
+            ("a:role", "treasurer"),
+        ]))
+        .unwrap();
+        match r {
+            Record::Decision(d) => assert_eq!(
+                d.action,
+                coop_model::record::DecisionAction::RoleGrant {
+                    member: coop_model::MemberId([9; 32]),
+                    role: coop_model::record::Role::Treasurer
+                }
+            ),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -35,7 +35,7 @@ use axum::{Extension, Router};
 use crate::api::Ctx;
 use crate::datadir::DataDir;
 use crate::error::NodeError;
-pub use session::{issue_login_token, token_path, MAX_SESSIONS};
+pub use session::{issue_login_token, sessions_path, token_path, MAX_SESSIONS, SESSION_TTL_SECS};
 use session::{Session, Sessions};
 
 /// The Content-Security-Policy of every answer: only this origin's own files, no inline
@@ -156,7 +156,7 @@ fn check(app: &App, req: &mut Request) -> Result<(), Response> {
         .get(header::COOKIE)
         .and_then(|c| c.to_str().ok())
         .unwrap_or("");
-    match app.sessions.find(cookie) {
+    match app.sessions.find(cookie, crate::actor::unix_now()) {
         Some(s) => {
             req.extensions_mut().insert(s);
             Ok(())
@@ -212,16 +212,18 @@ async fn login(
     }
     let dir = app.dir.clone();
     let sessions = app.sessions.clone();
-    let s = tokio::task::spawn_blocking(move || sessions.login(&dir, &token))
-        .await
-        .ok()
-        .flatten();
+    let s =
+        tokio::task::spawn_blocking(move || sessions.login(&dir, &token, crate::actor::unix_now()))
+            .await
+            .ok()
+            .flatten();
     match s {
         Some(s) => {
             let cookie = format!(
-                "{}={}; Path=/; HttpOnly; SameSite=Strict",
+                "{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict",
                 session::COOKIE,
-                s.id
+                s.id,
+                session::SESSION_TTL_SECS
             );
             let mut r = Redirect::to("/").into_response();
             if let Ok(v) = HeaderValue::from_str(&cookie) {

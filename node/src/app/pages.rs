@@ -48,6 +48,8 @@ struct View<'a> {
     q: HashMap<String, String>,
     /// The node's listen addresses (for the invite code).
     listen: Vec<String>,
+    /// Catch-up sync progress per peer (the network page).
+    catch_up: Vec<crate::api::events::CatchUp>,
 }
 
 impl View<'_> {
@@ -249,6 +251,11 @@ pub(crate) async fn render(
         here,
         q,
         listen: app.api.snapshot.borrow().listen.clone(),
+        catch_up: if network {
+            app.api.events.catch_up()
+        } else {
+            Vec::new()
+        },
     };
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let (title, active, main) = match segs.as_slice() {
@@ -601,6 +608,7 @@ fn profile(v: &View<'_>, id: &MemberId) -> Markup {
     };
     html! {
         h1 { (p.member.display_name) }
+        @if *id != v.me { (report_form(v, "member", &id.to_hex())) }
         dl.facts {
             dt { "Status" } dd { (word(&p.member.status)) }
             dt { "Roles" } dd { @if p.member.roles.is_empty() { "none" } @else { (p.member.roles.iter().map(word).collect::<Vec<_>>().join(", ")) } }
@@ -718,6 +726,7 @@ fn proposals(v: &View<'_>) -> Markup {
                 p { (p.description) }
                 p.small { "By " (v.name(&p.proposer)) " · " (p.active_points.0) " SP now from " (p.supporters) " supporters · "
                     (match p.status { ProposalStatus::Open => "open".to_string(), ProposalStatus::Closed(o) => format!("closed: {}", word(&o)) }) }
+                @if p.proposer != v.me { (report_form(v, "record", &p.id.to_hex())) }
                 @if p.status == ProposalStatus::Open {
                     @let mine: i64 = p.allocations.iter().filter(|a| a.member == v.me).map(|a| a.points.0).sum();
                     p.small { "You have " (mine) " SP on it." }
@@ -764,6 +773,7 @@ fn aid(v: &View<'_>) -> Markup {
                 p.small { (v.name(&r.requester)) " · " (r.category) " · " (word(&r.urgency)) " urgency"
                     @if let Some(d) = r.needed_by { " · by " (d) }
                     @if let Some(h) = &r.helper { " · helped by " (v.name(h)) } }
+                @if r.requester != v.me { (report_form(v, "record", &r.id.to_hex())) }
                 @if r.status == AidStatus::Open && r.requester != v.me {
                     (v.form(&format!("offer-{}", r.id.to_hex()), "aid_offer", "Offer help", html! {
                         input type="hidden" name="request" value=(r.id.to_hex());
@@ -804,16 +814,9 @@ fn decisions(v: &View<'_>) -> Markup {
     let default_close = week_from(v.now);
     html! {
         h1 { "Decisions" }
-        p { "One member, one vote. Changes of parameters, roles and removals are put to the vote with " code { "coop decision open" } "." }
-        section {
-            h2 { "Put a general question to the vote" }
-            (v.form("new-decision", "decision", "Put to the vote", html! {
-                input type="hidden" name="j:action" value=r#"{"action":"general"}"#;
-                label { "Title " input type="text" name="title" minlength="3" maxlength="100" required; }
-                label { "Description " textarea name="description" maxlength="2000" {} }
-                label { "Voting closes (UTC) " input type="datetime-local" name="t:closes_at" value=(default_close) required; }
-            }))
-        }
+        p { "One member, one vote. A question passes when the vote closes with more yes than no; "
+            "a change of a parameter, a role, a removal or a pool allocation then takes effect by itself." }
+        (decision_forms(v, &default_close))
         @for d in &list {
             article.item {
                 h2 { (d.title) " " span.badge { (word(&d.status)) } }
@@ -824,6 +827,94 @@ fn decisions(v: &View<'_>) -> Markup {
                 }
                 @if d.closes_at <= v.now && d.tally.is_none() {
                     (v.button(&format!("tally-{}", d.id.to_hex()), "tally", "decision", &d.id, "Close the vote (tally)"))
+                }
+            }
+        }
+    }
+}
+
+/// The fields every decision form shares: title, description, when the vote closes.
+fn decision_common(default_close: &str, title: &str) -> Markup {
+    html! {
+        label { "Title " input type="text" name="title" minlength="3" maxlength="100" value=(title) required; }
+        label { "Description " textarea name="description" maxlength="2000" {} }
+        label { "Voting closes (UTC) " input type="datetime-local" name="t:closes_at" value=(default_close) required; }
+    }
+}
+
+/// One form per decision action: a general question, a parameter change (keys listed with
+/// their current values), a role granted or revoked, a removal, a pool allocation.
+fn decision_forms(v: &View<'_>, default_close: &str) -> Markup {
+    let params = v.state.params.entries();
+    let pending_apps: Vec<_> = query::pools(&v.state)
+        .applications
+        .into_iter()
+        .filter(|a| a.status == coop_model::state::ApplicationStatus::Pending)
+        .collect();
+    let everyone = query::members(&v.state, Some(&v.me));
+    let admitted: Vec<_> = everyone
+        .iter()
+        .filter(|m| m.status == coop_model::state::MemberStatus::Admitted)
+        .collect();
+    html! {
+        section #decide {
+            h2 { "Put something to the vote" }
+            details open[v.flash.is_some_and(|f| f.form == "new-decision")] {
+                summary { "A general question" }
+                (v.form("new-decision", "decision", "Put to the vote", html! {
+                    input type="hidden" name="a:action" value="general";
+                    (decision_common(default_close, ""))
+                }))
+            }
+            details open[v.flash.is_some_and(|f| f.form == "decide-param")] {
+                summary { "Change a community parameter" }
+                table.params {
+                    caption { "Parameters now" }
+                    thead { tr { th { "Parameter" } th { "Value" } } }
+                    tbody { @for (k, val) in &params { tr { td { code { (k) } } td { (val) } } } }
+                }
+                (v.form("decide-param", "decision", "Put the change to the vote", html! {
+                    input type="hidden" name="a:action" value="param";
+                    label { "Parameter " select name="a:key" required {
+                        @for (k, val) in &params { option value=(k) { (k) " (now " (val) ")" } } } }
+                    label { "New value " input type="text" name="a:value" maxlength="4096" required; }
+                    (decision_common(default_close, "Change a parameter"))
+                }))
+            }
+            details open[v.flash.is_some_and(|f| f.form == "decide-role")] {
+                summary { "Grant or revoke a role" }
+                (v.form("decide-role", "decision", "Put the role to the vote", html! {
+                    label { "Grant or revoke " select name="a:action" {
+                        option value="role_grant" { "grant" } option value="role_revoke" { "revoke" } } }
+                    label { "Member " select name="a:member" required {
+                        @for m in &admitted { option value=(m.id.to_hex()) { (m.display_name)
+                            @if !m.roles.is_empty() { " (" (m.roles.iter().map(word).collect::<Vec<_>>().join(", ")) ")" } } } } }
+                    label { "Role " select name="a:role" required {
+                        @for r in Role::GRANTABLE { option value=(r.as_str()) { (r.as_str()) } } } }
+                    (decision_common(default_close, "A role"))
+                }))
+            }
+            details open[v.flash.is_some_and(|f| f.form == "decide-removal")] {
+                summary { "Remove a member" }
+                (v.form("decide-removal", "decision", "Put the removal to the vote", html! {
+                    input type="hidden" name="a:action" value="removal";
+                    label { "Member " select name="a:member" required {
+                        @for m in &admitted { @if m.id != v.me { option value=(m.id.to_hex()) { (m.display_name) } } } } }
+                    (decision_common(default_close, "Remove a member"))
+                }))
+            }
+            details open[v.flash.is_some_and(|f| f.form == "decide-allocation")] {
+                summary { "Allocate a pool's money to an application" }
+                @if pending_apps.is_empty() {
+                    p.empty { "No application waits for an allocation." }
+                } @else {
+                    (v.form("decide-allocation", "decision", "Put the allocation to the vote", html! {
+                        input type="hidden" name="a:action" value="pool_allocation";
+                        label { "Application " select name="a:application" required {
+                            @for a in &pending_apps { option value=(a.id.to_hex()) {
+                                (a.title) " by " (v.name(&a.applicant)) ": " (pool_money(v, &a.pool, a.amount)) " from " (pool_name(v, &a.pool)) } } } }
+                        (decision_common(default_close, "Fund an application"))
+                    }))
                 }
             }
         }
@@ -956,6 +1047,24 @@ fn pools(v: &View<'_>) -> Markup {
     let steward = v.has_role(Role::Steward);
     html! {
         h1 { "Pools & relief" }
+        p { "A pool gathers money for a shared project; a relief fund helps members in need. Money is "
+            "pledged, confirmed by a treasurer, allocated to an application by decision, and disbursed "
+            "by a treasurer. Relief is released by " (v.state.params.relief_approvals) " stewards' approvals." }
+        details open[v.flash.is_some_and(|f| f.form == "new-pool")] {
+            summary { "Open a pool or a relief fund" }
+            (v.form("new-pool", "pool", "Open", html! {
+                label { "Name " input type="text" name="name" maxlength="100" required; }
+                label { "Description " textarea name="description" maxlength="2000" {} }
+                label { "Currency " input type="text" name="currency" value="EUR" pattern="[A-Z]{3}" required; }
+                label { "What happens to money returned " select name="policy" {
+                    option value="reinvest" { "stays in the pool (reinvest)" }
+                    option value="distribute" { "goes back to contributors (distribute)" }
+                    option value="hybrid" { "half and half (hybrid)" } } }
+                label { "Kind " select name="b:relief" {
+                    option value="false" { "an investment pool" }
+                    option value="true" { "a relief fund (treasurers only)" } } }
+            }))
+        }
         @if p.pools.is_empty() { p.empty { "No pools or relief funds yet." } }
         @for pool in &p.pools {
             article.item {
@@ -972,6 +1081,27 @@ fn pools(v: &View<'_>) -> Markup {
                     input type="hidden" name="pool" value=(pool.id.to_hex());
                     label { "Amount (" (pool.currency) ") " input type="text" inputmode="decimal" name="m:amount" required; }
                 }))
+                @if pool.relief {
+                    (v.form(&format!("relief-new-{}", pool.id.to_hex()), "relief_request", "Ask for relief", html! {
+                        input type="hidden" name="fund" value=(pool.id.to_hex());
+                        label { "Amount (" (pool.currency) ") " input type="text" inputmode="decimal" name="m:amount" required; }
+                        label { "Urgency " select name="urgency" { option value="low" { "low" } option value="medium" selected { "medium" } option value="high" { "high" } } }
+                        label { "Why (sealed: only the stewards can read it) " textarea name="seal:reason" maxlength="2000" required {} }
+                    }))
+                } @else {
+                    (v.form(&format!("apply-{}", pool.id.to_hex()), "application", "Apply", html! {
+                        input type="hidden" name="pool" value=(pool.id.to_hex());
+                        label { "Project " input type="text" name="title" minlength="3" maxlength="100" required; }
+                        label { "Amount (" (pool.currency) ") " input type="text" inputmode="decimal" name="m:amount" required; }
+                        label { "Terms (how and when it comes back, 10 characters or more) " textarea name="terms" minlength="10" maxlength="2000" required {} }
+                    }))
+                }
+                @if treasurer {
+                    (v.form(&format!("return-pool-{}", pool.id.to_hex()), "return", "Record money returned to the pool", html! {
+                        input type="hidden" name="from" value=(pool.id.to_hex());
+                        label { "Amount (" (pool.currency) ") " input type="text" inputmode="decimal" name="m:amount" required; }
+                    }))
+                }
             }
         }
         @if !p.contributions.is_empty() {
@@ -988,7 +1118,28 @@ fn pools(v: &View<'_>) -> Markup {
         }
         @if !p.applications.is_empty() {
             h2 { "Applications" }
-            ul { @for a in &p.applications { li { em { (a.title) } " by " (v.name(&a.applicant)) ": " (pool_money(v, &a.pool, a.amount)) " (" (word(&a.status)) ")" } } }
+            @for a in &p.applications {
+                article.item.application {
+                    p { em { (a.title) } " by " (v.name(&a.applicant)) " from " (pool_name(v, &a.pool)) ": " (pool_money(v, &a.pool, a.amount))
+                        " · " (word(&a.status)) " · disbursed " (pool_money(v, &a.pool, a.disbursed)) " · returned " (pool_money(v, &a.pool, a.returned)) }
+                    p.small { (a.terms) }
+                    @if a.status == coop_model::state::ApplicationStatus::Pending {
+                        p.small { "Waits for a decision that allocates it (Decisions page)." }
+                    }
+                    @if treasurer && a.status == coop_model::state::ApplicationStatus::Allocated {
+                        @if a.disbursed < a.allocated {
+                            (v.form(&format!("disburse-{}", a.id.to_hex()), "disbursement", "Disburse", html! {
+                                input type="hidden" name="application" value=(a.id.to_hex());
+                                label { "Amount (" (pool_money(v, &a.pool, a.allocated - a.disbursed)) " left) " input type="text" inputmode="decimal" name="m:amount" required; }
+                            }))
+                        }
+                        (v.form(&format!("return-{}", a.id.to_hex()), "return", "Record a return", html! {
+                            input type="hidden" name="from" value=(a.id.to_hex());
+                            label { "Amount " input type="text" inputmode="decimal" name="m:amount" required; }
+                        }))
+                    }
+                }
+            }
         }
         @if !p.relief.is_empty() {
             h2 { "Relief requests" }
@@ -1008,16 +1159,129 @@ fn pools(v: &View<'_>) -> Markup {
 
 fn moderation(v: &View<'_>) -> Markup {
     if !v.has_role(Role::Moderator) {
-        return html! { h1 { "Moderation" } p { "Only moderators see reports." } };
+        return html! { h1 { "Moderation" } p { "Only moderators see reports. To report a record or a member, use "
+        "the “Report” button beside it." } };
     }
     let m = query::moderation(&v.state);
+    let hidden: std::collections::BTreeSet<RecordId> = m.hidden.iter().map(|h| h.record).collect();
     html! {
         h1 { "Moderation" }
         h2 { "Reports" }
         @if m.reports.is_empty() { p.empty { "No reports." } }
-        ul { @for r in &m.reports { li { (v.name(&r.reporter)) " reported a " (word(&r.target_kind)) ": " (r.reason) } } }
+        @for r in &m.reports {
+            article.item.report {
+                p { (v.name(&r.reporter)) " reported " (report_target(v, r)) ": " (r.reason) }
+                @if let Some(rec) = RecordId::from_hex(&r.target).ok().filter(|_| r.target_kind == coop_model::record::ReportTarget::Record) {
+                    @if hidden.contains(&rec) {
+                        p.small { "Hidden." }
+                    } @else {
+                        (hide_form(v, &format!("hide-{}", r.id.to_hex()), &rec))
+                    }
+                }
+            }
+        }
+        h2 { "Hide a record" }
+        p.small { "Hidden records leave every listing but stay in the ledger for audit." }
+        @let shown: Vec<_> = hideable(v).into_iter().filter(|(id, _)| !hidden.contains(id)).collect();
+        @if shown.is_empty() { p.empty { "Nothing to hide." } } @else {
+            (v.form("hide-any", "hide", "Hide", html! {
+                label { "Record " select name="record" required {
+                    @for (id, title) in &shown { option value=(id.to_hex()) { (title) } } } }
+                label { "Why (3 characters or more) " input type="text" name="reason" minlength="3" maxlength="500" required; }
+            }))
+        }
         h2 { "Hidden records" }
-        p { (m.hidden.len()) " records hidden by moderators." }
+        @if m.hidden.is_empty() { p.empty { "No record is hidden." } }
+        ul { @for h in &m.hidden { li { (title_of(v, &h.record)) } } }
+    }
+}
+
+/// What a report names, in words.
+fn report_target(v: &View<'_>, r: &coop_model::state::Report) -> String {
+    match r.target_kind {
+        coop_model::record::ReportTarget::Member => MemberId::from_hex(&r.target)
+            .map(|m| v.name(&m))
+            .unwrap_or_else(|_| "a member".into()),
+        _ => RecordId::from_hex(&r.target)
+            .map(|id| title_of(v, &id))
+            .unwrap_or_else(|_| "a record".into()),
+    }
+}
+
+/// Records a moderator may hide, by title: proposals, aid requests and offers, decisions,
+/// purchases, pools and applications.
+fn hideable(v: &View<'_>) -> Vec<(RecordId, String)> {
+    let mut out: Vec<(RecordId, String)> = Vec::new();
+    out.extend(
+        query::proposals(&v.state)
+            .into_iter()
+            .map(|p| (p.id, format!("Proposal “{}”", p.title))),
+    );
+    for r in query::aid(&v.state) {
+        for o in &r.offers {
+            out.push((
+                o.id,
+                format!("{}'s offer on “{}”", v.name(&o.helper), r.title),
+            ));
+        }
+        out.push((r.id, format!("Aid request “{}”", r.title)));
+    }
+    out.extend(
+        query::decisions(&v.state)
+            .into_iter()
+            .map(|d| (d.id, format!("Decision “{}”", d.title))),
+    );
+    out.extend(
+        query::purchases(&v.state)
+            .into_iter()
+            .map(|p| (p.purchase.id, format!("Purchase “{}”", p.purchase.item))),
+    );
+    let pools = query::pools(&v.state);
+    out.extend(
+        pools
+            .pools
+            .into_iter()
+            .map(|p| (p.id, format!("Pool “{}”", p.name))),
+    );
+    out.extend(
+        pools
+            .applications
+            .into_iter()
+            .map(|a| (a.id, format!("Application “{}”", a.title))),
+    );
+    out
+}
+
+/// A record's title as a person reads it ("a record" when this view has none).
+fn title_of(v: &View<'_>, id: &RecordId) -> String {
+    hideable(v)
+        .into_iter()
+        .find(|(r, _)| r == id)
+        .map(|(_, t)| t)
+        .unwrap_or_else(|| "a record".into())
+}
+
+fn hide_form(v: &View<'_>, form_id: &str, record: &RecordId) -> Markup {
+    v.form(form_id, "hide", "Hide it", html! {
+        input type="hidden" name="record" value=(record.to_hex());
+        label { "Why (3 characters or more) " input type="text" name="reason" minlength="3" maxlength="500" required; }
+    })
+}
+
+/// The "Report" form every member sees beside a record or a member: folded away until
+/// opened, and open again when its report was refused.
+fn report_form(v: &View<'_>, target_kind: &str, target: &str) -> Markup {
+    let id = format!("report-{target}");
+    let open = v.flash.is_some_and(|f| f.form == id);
+    html! {
+        details.report open[open] {
+            summary { "Report" }
+            (v.form(&id, "report", "Send to the moderators", html! {
+                input type="hidden" name="target_kind" value=(target_kind);
+                input type="hidden" name="target" value=(target);
+                label { "What is wrong (3 characters or more) " input type="text" name="reason" minlength="3" maxlength="500" required; }
+            }))
+        }
     }
 }
 
@@ -1188,8 +1452,12 @@ fn settings(v: &View<'_>) -> Markup {
         h1 { "Settings" }
         section {
             h2 { "Your name" }
-            p { "You are " strong { (v.name(&v.me)) } " to the community. Your name comes from the record you joined with, "
-                "so every node shows the same; it cannot be changed from here." }
+            p { "You are " strong #my-name { (v.name(&v.me)) } " to the community. A new name is written to the ledger, "
+                "so every member's node shows it, everywhere your name appears." }
+            (v.form("rename", "rename", "Change my name", html! {
+                label { "New name (1–64 characters, not another member's) "
+                    input type="text" name="display_name" minlength="1" maxlength="64" required value=(v.name(&v.me)); }
+            }))
         }
         section {
             h2 { "Who sees your balance and history" }
@@ -1231,6 +1499,23 @@ fn network_page(v: &View<'_>) -> Markup {
             dt { "Connected peers" } dd { (s.peers.len()) }
             dt { "Refused from peers" } dd { (s.rejected_from_peers) }
             dt { "Ledger digest" } dd { code { (s.digest.get(..16).unwrap_or(&s.digest)) } }
+        }
+        h2 { "Catching up" }
+        @if v.catch_up.is_empty() {
+            p.empty #catch-up { @if s.pending > 0 { (s.pending) " records wait for what they build on; " }
+                "no catch-up batch has arrived since the node started." }
+        } @else {
+            @let behind = v.catch_up.iter().filter(|c| c.more).count();
+            p #catch-up { @if behind == 0 && s.pending == 0 { "Caught up with every peer that sent changes." }
+                @else if behind > 0 { "Still receiving from " (behind) " peers." }
+                @else { (s.pending) " records wait for what they build on." } }
+            table.catch-up {
+                thead { tr { th { "Peer" } th { "Batches" } th { "Records received" } th { "State" } th { "Last batch" } } }
+                tbody { @for c in v.catch_up.iter().rev() {
+                    tr { td { code { (c.peer.get(..16).unwrap_or(&c.peer)) "…" } } td { (c.batches) } td { (c.accepted) }
+                        td { (if c.more { "more to come" } else { "caught up" }) } td { (when(c.at)) } }
+                } }
+            }
         }
         h2 { "Peers" }
         @if s.peers.is_empty() { p.empty { "No peer connected." } }

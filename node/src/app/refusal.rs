@@ -6,7 +6,7 @@
 //! sentence concrete ("you have 10 on it already") are gathered by the caller from the
 //! state the refused record was judged against.
 
-use coop_model::RejectReason;
+use coop_model::{Kind, RejectReason};
 
 /// Numbers that make a refusal concrete, where the caller knows them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -19,6 +19,21 @@ pub(crate) struct Facts {
     pub(crate) sp_available: Option<i64>,
     /// The time-bank floor, minutes.
     pub(crate) floor_minutes: Option<i64>,
+    /// The kind of the refused record (some reasons read differently per kind).
+    pub(crate) kind: Option<Kind>,
+    /// The ledger's detail, with member ids replaced by names ("only treasurers
+    /// disburse").
+    pub(crate) detail: Option<String>,
+}
+
+/// The ledger's detail as a sentence of its own: capitalised, with a full stop.
+fn as_sentence(detail: &str) -> String {
+    let d = detail.trim().trim_end_matches('.');
+    let mut c = d.chars();
+    match c.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), c.as_str()),
+        None => String::new(),
+    }
 }
 
 /// The sentence for a refusal.
@@ -45,6 +60,9 @@ pub(crate) fn sentence(reason: RejectReason, f: &Facts) -> String {
             reason.as_str()
         ),
         Oversize => "That is too long to write as one record; shorten the text.".into(),
+        InvalidRecord if f.kind == Some(Kind::Rename) => {
+            "A name is 1 to 64 characters on one line, with no space at either end.".into()
+        }
         InvalidRecord => {
             "Some field is out of range or empty; check the lengths and numbers.".into()
         }
@@ -63,7 +81,13 @@ pub(crate) fn sentence(reason: RejectReason, f: &Facts) -> String {
         UnknownReference => {
             "The record this refers to is not known here yet; wait for sync and try again.".into()
         }
-        NotAllowed => "You may not do this to that record.".into(),
+        NotAllowed if f.kind == Some(Kind::Rename) => {
+            "Another member is already called that; choose another name.".into()
+        }
+        NotAllowed => match f.detail.as_deref().filter(|d| !d.trim().is_empty()) {
+            Some(d) => as_sentence(d),
+            None => "You may not do this to that record.".into(),
+        },
         AlreadySettled => "That was already settled; nothing more to do.".into(),
         BelowFloor => match f.floor_minutes {
             Some(floor) => format!(
@@ -85,6 +109,7 @@ pub(crate) fn sentence(reason: RejectReason, f: &Facts) -> String {
         },
         ProposalClosed => "That proposal is closed; its SP went back to its supporters.".into(),
         UnknownCategory => "That category is not one of the community's aid categories.".into(),
+        Redundant if f.kind == Some(Kind::Rename) => "That is your name already.".into(),
         Redundant => "Already done: that changes nothing.".into(),
         WindowClosed => "The voting window has closed.".into(),
         WindowOpen => "The voting window is still open; tally it after it closes.".into(),
@@ -183,5 +208,34 @@ mod tests {
         );
         assert_eq!(hours(90), "1 h 30 min");
         assert_eq!(hours(-60), "−1 h");
+    }
+
+    #[test]
+    fn a_refusal_reads_per_kind_and_with_the_ledger_detail() {
+        let rename = Facts {
+            kind: Some(Kind::Rename),
+            ..Facts::default()
+        };
+        assert_eq!(
+            sentence(RejectReason::NotAllowed, &rename),
+            "Another member is already called that; choose another name."
+        );
+        assert_eq!(
+            sentence(RejectReason::Redundant, &rename),
+            "That is your name already."
+        );
+        let disburse = Facts {
+            kind: Some(Kind::Disbursement),
+            detail: Some("only treasurers disburse".into()),
+            ..Facts::default()
+        };
+        assert_eq!(
+            sentence(RejectReason::NotAllowed, &disburse),
+            "Only treasurers disburse."
+        );
+        assert_eq!(
+            sentence(RejectReason::NotAllowed, &Facts::default()),
+            "You may not do this to that record."
+        );
     }
 }

@@ -5,8 +5,13 @@
 //! `<data dir>/app.token` (mode 0600, so only the node's owner can read it) and prints the
 //! URL `http://127.0.0.1:<port>/login?token=…`. The node reads the file when that URL is
 //! opened, compares in constant time, deletes the file (the token is good once) and answers
-//! with an HttpOnly, SameSite=Strict session cookie. Sessions live in memory, at most
-//! [`MAX_SESSIONS`] (the oldest goes first), until the node stops.
+//! with an HttpOnly, SameSite=Strict session cookie. At most [`MAX_SESSIONS`] sessions are
+//! held (the oldest goes first), each for [`SESSION_TTL_SECS`] from its login.
+//!
+//! Sessions survive a restart of the node: `<data dir>/app.sessions` (mode 0600, written
+//! atomically) holds one line per session, the SHA-256 of its id and when it expires, never
+//! the id itself, so the file opens no session to whoever reads it. A session's CSRF token
+//! is derived from its id (a hash under its own label), so nothing else needs keeping.
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -14,6 +19,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use rand::RngCore;
+use sha2::{Digest, Sha256};
 
 use crate::datadir::DataDir;
 use crate::error::NodeError;
@@ -22,6 +28,13 @@ use crate::error::NodeError;
 pub const MAX_SESSIONS: usize = 64;
 /// The session cookie's name.
 pub const COOKIE: &str = "coop_session";
+/// How long a session lasts from its login: 30 days.
+pub const SESSION_TTL_SECS: i64 = 30 * 86_400;
+
+/// The sessions' file in a data dir.
+pub fn sessions_path(dir: &DataDir) -> PathBuf {
+    dir.root().join("app.sessions")
+}
 
 /// The login token's file in a data dir.
 pub fn token_path(dir: &DataDir) -> PathBuf {
@@ -72,15 +85,62 @@ pub(crate) struct Session {
     pub(crate) csrf: String,
 }
 
-/// The sessions of a running node.
+impl Session {
+    fn of(id: String) -> Session {
+        let csrf = hex::encode(Sha256::digest(format!("coop app csrf\0{id}").as_bytes()));
+        Session { id, csrf }
+    }
+}
+
+/// What is kept of a session: the hash of its id and when it expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Held {
+    hash: String,
+    expires: i64,
+}
+
+fn hash_of(id: &str) -> String {
+    hex::encode(Sha256::digest(format!("coop app session\0{id}").as_bytes()))
+}
+
+/// The sessions of a node: in memory, and in the data dir when opened with one.
 #[derive(Debug, Default)]
 pub(crate) struct Sessions {
-    open: Mutex<VecDeque<Session>>,
+    open: Mutex<VecDeque<Held>>,
+    /// Where they are kept (`None`: in memory only).
+    file: Option<PathBuf>,
 }
 
 impl Sessions {
-    /// Consumes the data dir's login token if `offered` is it, and opens a session.
-    pub(crate) fn login(&self, dir: &DataDir, offered: &str) -> Option<Session> {
+    /// The sessions kept in `dir` that have not expired at `now`; none when the file is
+    /// missing or unreadable (a damaged line is skipped: its browser logs in again).
+    pub(crate) fn open(dir: &DataDir, now: i64) -> Sessions {
+        let file = sessions_path(dir);
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let mut open: VecDeque<Held> = text
+            .lines()
+            .filter_map(|l| {
+                let (hash, expires) = l.trim().split_once(' ')?;
+                let expires: i64 = expires.parse().ok()?;
+                let ok = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit());
+                (ok && expires > now && expires <= now + SESSION_TTL_SECS).then(|| Held {
+                    hash: hash.to_string(),
+                    expires,
+                })
+            })
+            .collect();
+        while open.len() > MAX_SESSIONS {
+            open.pop_front();
+        }
+        Sessions {
+            open: Mutex::new(open),
+            file: Some(file),
+        }
+    }
+
+    /// Consumes the data dir's login token if `offered` is it, and opens a session that
+    /// lasts until `now` + [`SESSION_TTL_SECS`].
+    pub(crate) fn login(&self, dir: &DataDir, offered: &str, now: i64) -> Option<Session> {
         let path = token_path(dir);
         let held = std::fs::read_to_string(&path).ok()?;
         if !same(held.trim(), offered) {
@@ -90,27 +150,59 @@ impl Sessions {
         if std::fs::remove_file(&path).is_err() {
             return None;
         }
-        let s = Session {
-            id: random_hex(),
-            csrf: random_hex(),
-        };
+        let s = Session::of(random_hex());
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.retain(|h| h.expires > now);
         if open.len() >= MAX_SESSIONS {
             open.pop_front();
         }
-        open.push_back(s.clone());
+        open.push_back(Held {
+            hash: hash_of(&s.id),
+            expires: now + SESSION_TTL_SECS,
+        });
+        if let Err(e) = self.save(&open) {
+            // The session still works until the node stops.
+            tracing::warn!(error = %e, "could not keep the app's sessions");
+        }
         Some(s)
     }
 
-    /// The session a request's `Cookie` header names.
-    pub(crate) fn find(&self, cookie_header: &str) -> Option<Session> {
+    /// Writes the held sessions atomically, readable by the owner only.
+    fn save(&self, open: &VecDeque<Held>) -> Result<(), NodeError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let Some(path) = &self.file else {
+            return Ok(());
+        };
+        let text: String = open
+            .iter()
+            .map(|h| format!("{} {}\n", h.hash, h.expires))
+            .collect();
+        let tmp = path.with_extension("sessions.tmp");
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| NodeError::io(&tmp, e))?;
+        f.write_all(text.as_bytes())
+            .and_then(|_| f.sync_all())
+            .map_err(|e| NodeError::io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| NodeError::io(path, e))
+    }
+
+    /// The session a request's `Cookie` header names, if it has not expired at `now`.
+    pub(crate) fn find(&self, cookie_header: &str, now: i64) -> Option<Session> {
         let id = cookie_header
             .split(';')
             .filter_map(|c| c.trim().split_once('='))
             .find(|(k, _)| *k == COOKIE)
             .map(|(_, v)| v.trim())?;
+        let hash = hash_of(id);
         let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        open.iter().find(|s| same(&s.id, id)).cloned()
+        open.iter()
+            .any(|h| h.expires > now && same(&h.hash, &hash))
+            .then(|| Session::of(id.to_string()))
     }
 }
 
@@ -124,22 +216,22 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = DataDir::new(tmp.path());
         let sessions = Sessions::default();
-        assert!(sessions.login(&dir, "nothing issued").is_none());
+        assert!(sessions.login(&dir, "nothing issued", 0).is_none());
         let t = issue_login_token(&dir).unwrap();
         let mode = std::fs::metadata(token_path(&dir))
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        assert!(sessions.login(&dir, &t[..63]).is_none());
-        assert!(sessions.login(&dir, "0").is_none());
-        let s = sessions.login(&dir, &t).expect("the token logs in");
-        assert!(sessions.login(&dir, &t).is_none(), "a second use");
+        assert!(sessions.login(&dir, &t[..63], 0).is_none());
+        assert!(sessions.login(&dir, "0", 0).is_none());
+        let s = sessions.login(&dir, &t, 0).expect("the token logs in");
+        assert!(sessions.login(&dir, &t, 0).is_none(), "a second use");
         let found = sessions
-            .find(&format!("a=b; {COOKIE}={}; c=d", s.id))
+            .find(&format!("a=b; {COOKIE}={}; c=d", s.id), 1)
             .unwrap();
         assert_eq!(found.csrf, s.csrf);
-        assert!(sessions.find(&format!("{COOKIE}=ff")).is_none());
+        assert!(sessions.find(&format!("{COOKIE}=ff"), 1).is_none());
     }
 
     #[test]
@@ -150,11 +242,46 @@ mod tests {
         let mut first = None;
         for _ in 0..=MAX_SESSIONS {
             let t = issue_login_token(&dir).unwrap();
-            let s = sessions.login(&dir, &t).unwrap();
+            let s = sessions.login(&dir, &t, 0).unwrap();
             first.get_or_insert(s);
         }
         let first = first.unwrap();
-        assert!(sessions.find(&format!("{COOKIE}={}", first.id)).is_none());
+        assert!(sessions
+            .find(&format!("{COOKIE}={}", first.id), 1)
+            .is_none());
         assert_eq!(sessions.open.lock().unwrap().len(), MAX_SESSIONS);
+    }
+
+    #[test]
+    fn sessions_outlive_the_node_but_not_their_expiry_and_the_file_opens_nothing() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::new(tmp.path());
+        let now = 1_800_000_000;
+        let sessions = Sessions::open(&dir, now);
+        let t = issue_login_token(&dir).unwrap();
+        let s = sessions.login(&dir, &t, now).unwrap();
+        let cookie = format!("{COOKIE}={}", s.id);
+        drop(sessions);
+
+        // What is kept: hashes, not ids, readable by the owner only.
+        let path = sessions_path(&dir);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains(&s.id));
+        assert!(!text.contains(&s.csrf));
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+
+        // A node started again knows the session, with the same CSRF token.
+        let again = Sessions::open(&dir, now + 60);
+        let found = again.find(&cookie, now + 60).expect("still logged in");
+        assert_eq!(found.csrf, s.csrf);
+        // Until it expires; a node started after that has forgotten it.
+        assert!(again.find(&cookie, now + SESSION_TTL_SECS).is_none());
+        let late = Sessions::open(&dir, now + SESSION_TTL_SECS + 1);
+        assert!(late.find(&cookie, now + 61).is_none());
+        // A damaged file opens no session and is no error.
+        std::fs::write(&path, "garbage\nff 12\n").unwrap();
+        assert!(Sessions::open(&dir, now).find(&cookie, now).is_none());
     }
 }
