@@ -10,7 +10,6 @@
 mod app;
 mod cli;
 mod commands;
-mod invite;
 mod parse;
 mod show;
 mod syncfile;

@@ -1,12 +1,10 @@
-//! The invite decoder (`cli/src/invite.rs`, included as is) on arbitrary text: never
-//! panics, and what it accepts encodes back to a code that decodes to the same invite.
+//! The invite decoder (`coop_node::invite`, the one the command and the app use) on
+//! arbitrary text: never panics, and what it accepts encodes back to a code that decodes
+//! to the same invite.
 #![no_main]
 
+use coop_node::invite;
 use libfuzzer_sys::fuzz_target;
-
-#[allow(dead_code)]
-#[path = "../../cli/src/invite.rs"]
-mod invite;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -19,6 +19,7 @@
 //! - `actor`: the store actor that owns the [`LocalNode`] while the node runs.
 //! - [`backend`]: [`Backend`], what CLI commands talk to (running node or store).
 //! - [`event`]: what a running node reports, [`NodeEvent`].
+//! - [`invite`]: the invite code a newcomer joins with (`coop invite`, `coop join`, the app).
 //! - [`error`]: the error type, [`NodeError`].
 
 // A refusal (`Rejection`) is a value people act on, carried whole in errors on purpose.
@@ -32,6 +33,7 @@ pub mod datadir;
 pub mod device;
 pub mod error;
 pub mod event;
+pub mod invite;
 pub mod keys;
 pub mod local;
 mod manifest;

@@ -24,7 +24,7 @@ use serde_json::json;
 
 use crate::app::{unix_now, Report};
 use crate::commands::membership::running_status;
-use crate::invite::Invite;
+use coop_node::invite::Invite;
 use crate::show::{self, Table};
 
 /// How long any one wait may take before the demo gives up (generous: a loaded machine).

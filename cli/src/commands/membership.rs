@@ -11,7 +11,7 @@ use rand::RngCore;
 use serde_json::json;
 
 use crate::app::{self, App, Report};
-use crate::invite::{Invite, MAX_PEERS, MAX_RELAYS};
+use coop_node::invite::{Invite, MAX_PEERS, MAX_RELAYS};
 use crate::parse::Param;
 use crate::show::{self, Table};
 use coop_model::query::Family;

@@ -13,7 +13,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::app::Report;
 use crate::cli::RelayArgs;
-use crate::invite::Invite;
+use coop_node::invite::Invite;
 
 pub(crate) fn relay(args: &RelayArgs, data_dir: Option<PathBuf>, json: bool) -> Result<Report> {
     let invite = Invite::decode(&args.invite)?;

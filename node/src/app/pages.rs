@@ -278,6 +278,15 @@ pub(crate) async fn render(
         ["network"] => ("Network", "/network", network_page(&v)),
         _ => return not_found(&v),
     };
+    // A refused form the page no longer shows (the state moved on, or it was posted by
+    // hand): its sentence goes at the top, so a refusal is never silent.
+    let main = match flash {
+        Some(f) if !main.0.contains(&format!("id=\"{}\"", f.form)) => html! {
+            p.refusal role="alert" { (f.sentence) }
+            (main)
+        },
+        _ => main,
+    };
     let community = v.state.name.clone();
     let moderator = v.has_role(Role::Moderator);
     Html(layout(title, active, &community, moderator, main).into_string()).into_response()
@@ -1447,7 +1456,7 @@ fn settings(v: &View<'_>) -> Markup {
             .filter(|a| a.contains("/127.0.0.1/"))
             .cloned(),
     );
-    let code = qr::invite_code(&v.state.community, psk, &peers);
+    let code = qr::invite_code(&v.state.community, psk, &peers, &v.config.relays);
     html! {
         h1 { "Settings" }
         section {

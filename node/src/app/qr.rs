@@ -1,47 +1,35 @@
 //! The invite code a member hands a neighbour, and its QR code drawn as SVG.
 //!
-//! The code's format is the `coop join` invite (cli/src/invite.rs, docs/PROTOCOL.md):
-//! `"coop1"` + base64url-without-padding(payload | first 4 bytes of SHA-256(payload)),
-//! payload = version 1 | community id | flags (bit 0: LAN key follows) | [LAN key] |
-//! peer count | (u16 big-endian length | multiaddr)*.
+//! The code is [`crate::invite`]'s, the same `coop invite` prints (docs/PROTOCOL.md): this
+//! module only gathers what goes in it and draws it.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use coop_model::CommunityId;
-use sha2::{Digest, Sha256};
 
-/// Most peer addresses one code carries (as the command's encoder).
-const MAX_PEERS: usize = 16;
-const MAX_ADDR: usize = 512;
+use crate::invite::{Invite, MAX_PEERS, MAX_RELAYS};
 
-/// The invite code for a community, its LAN key and some peer addresses.
+/// The invite code for a community, its LAN key, some peer addresses and the community's
+/// relays (as `coop invite` writes it).
 pub(crate) fn invite_code(
     community: &CommunityId,
     psk: Option<[u8; 32]>,
     peers: &[String],
+    relays: &[String],
 ) -> String {
-    let mut p = vec![1u8];
-    p.extend_from_slice(&community.0);
-    match psk {
-        Some(k) => {
-            p.push(1);
-            p.extend_from_slice(&k);
-        }
-        None => p.push(0),
-    }
-    let peers: Vec<&String> = peers
+    let mut peers = peers.to_vec();
+    peers.truncate(MAX_PEERS);
+    let mut relays: Vec<String> = relays
         .iter()
-        .filter(|a| a.len() <= MAX_ADDR)
-        .take(MAX_PEERS)
+        .filter(|r| crate::peerstore::parse_relay(r).is_ok())
+        .cloned()
         .collect();
-    p.push(peers.len() as u8);
-    for a in peers {
-        p.extend_from_slice(&(a.len() as u16).to_be_bytes());
-        p.extend_from_slice(a.as_bytes());
+    relays.truncate(MAX_RELAYS);
+    Invite {
+        community: *community,
+        psk,
+        peers,
+        relays,
     }
-    let check = Sha256::digest(&p);
-    p.extend_from_slice(&check[..4]);
-    format!("coop1{}", URL_SAFE_NO_PAD.encode(p))
+    .encode()
 }
 
 /// The QR code of `text` as an SVG element (one path of dark modules), or `None` when it
@@ -67,18 +55,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_invite_follows_the_format_and_its_qr_is_drawn() {
+    fn the_invite_is_the_commands_and_its_qr_is_drawn() {
         let c = CommunityId([9; 32]);
-        let code = invite_code(&c, Some([3; 32]), &["/ip4/127.0.0.1/tcp/1".into()]);
-        let bytes = URL_SAFE_NO_PAD
-            .decode(code.strip_prefix("coop1").unwrap())
-            .unwrap();
-        let (payload, check) = bytes.split_at(bytes.len() - 4);
-        assert_eq!(&Sha256::digest(payload)[..4], check);
-        assert_eq!(payload[0], 1);
-        assert_eq!(&payload[1..33], &[9; 32]);
-        assert_eq!(payload[33], 1);
-        assert_eq!(payload[66], 1, "one peer");
+        let relay = "/ip4/10.0.0.9/tcp/4001/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA";
+        let code = invite_code(
+            &c,
+            Some([3; 32]),
+            &["/ip4/127.0.0.1/tcp/1".into()],
+            &[relay.into(), "not a relay".into()],
+        );
+        let inv = Invite::decode(&code).unwrap();
+        assert_eq!(inv.community, c);
+        assert_eq!(inv.psk, Some([3; 32]));
+        assert_eq!(inv.peers, vec!["/ip4/127.0.0.1/tcp/1".to_string()]);
+        assert_eq!(inv.relays, vec![relay.to_string()], "bad relays left out");
         let svg = svg(&code).unwrap();
         assert!(svg.contains("<path class=\"qr-dark\" d=\"M"));
         assert!(!svg.contains("style"));

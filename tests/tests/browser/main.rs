@@ -1,10 +1,11 @@
 //! The member's app against real nodes on 127.0.0.1: its security over plain HTTP
-//! (`security`), and a real headless Chromium driven over WebDriver through two members'
+//! (`security`), every write form and a session kept across a restart (`forms`), and a real headless Chromium driven over WebDriver through two members'
 //! browsers (`scenario`).
 //!
 //! The WebDriver client is this test's own (`webdriver`, ~150 lines over `http`): the
 //! handful of commands used here need no TLS stack or async client crate.
 
+mod forms;
 mod http;
 mod scenario;
 mod security;

@@ -10,38 +10,61 @@
 //! check   = the first 4 bytes of SHA-256(payload): catches a code cut short or mistyped
 //! ```
 //! Decoding reads the format only; `coop join` then checks every address it carries
-//! ([`Invite::check_addresses`]) and refuses the code with one line naming a bad one. (This
-//! file is also compiled alone by the fuzz target, hence the checker passed in.)
+//! ([`Invite::check_addresses`]) and refuses the code with one line naming a bad one. The
+//! one implementation of the format: `coop invite`/`coop join`, the app's settings page
+//! (with its QR code) and the fuzz target all use this module.
 //! The code is not secret-free: it carries the LAN pre-shared key, so share it only with
 //! the neighbour you invite.
 
-use anyhow::{bail, ensure, Context, Result};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use coop_model::CommunityId;
 use sha2::{Digest, Sha256};
 
+/// Why an invite code does not decode: one line, "…".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InviteError(String);
+
+type Result<T, E = InviteError> = std::result::Result<T, E>;
+
+/// Returns an [`InviteError`] saying `$($t)*` unless `$cond` holds.
+macro_rules! ensure {
+    ($cond:expr, $($t:tt)*) => {
+        if !$cond {
+            return Err(InviteError(format!($($t)*)));
+        }
+    };
+}
+
+/// Returns an [`InviteError`] saying `$($t)*`.
+macro_rules! bail {
+    ($($t:tt)*) => {
+        return Err(InviteError(format!($($t)*)))
+    };
+}
+
 /// The text that starts every invite code (also its format version).
-pub(crate) const PREFIX: &str = "coop1";
+pub const PREFIX: &str = "coop1";
 const VERSION: u8 = 2;
 /// Most peer addresses one code carries.
-pub(crate) const MAX_PEERS: usize = 16;
+pub const MAX_PEERS: usize = 16;
 /// Most relay addresses one code carries.
-pub(crate) const MAX_RELAYS: usize = 8;
+pub const MAX_RELAYS: usize = 8;
 const MAX_ADDR: usize = 512;
 const MAX_CODE: usize = 16 * 1024;
 
 /// What an invite carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Invite {
+pub struct Invite {
     /// The community to join.
-    pub(crate) community: CommunityId,
+    pub community: CommunityId,
     /// The LAN pre-shared key, when the community uses one.
-    pub(crate) psk: Option<[u8; 32]>,
+    pub psk: Option<[u8; 32]>,
     /// Addresses of known peers (multiaddrs).
-    pub(crate) peers: Vec<String>,
+    pub peers: Vec<String>,
     /// Addresses of the community's relays (multiaddrs ending in `/p2p/<id>`).
-    pub(crate) relays: Vec<String>,
+    pub relays: Vec<String>,
 }
 
 fn push_addrs(p: &mut Vec<u8>, addrs: &[String], max: usize) {
@@ -59,7 +82,7 @@ fn push_addrs(p: &mut Vec<u8>, addrs: &[String], max: usize) {
 
 impl Invite {
     /// The code.
-    pub(crate) fn encode(&self) -> String {
+    pub fn encode(&self) -> String {
         let mut p = vec![VERSION];
         p.extend_from_slice(&self.community.0);
         match &self.psk {
@@ -77,32 +100,32 @@ impl Invite {
     }
 
     /// Parses a code; every error is one line that says what is wrong.
-    pub(crate) fn decode(code: &str) -> Result<Invite> {
+    pub fn decode(code: &str) -> Result<Invite> {
         let code = code.trim();
-        ensure!(code.len() <= MAX_CODE, "invalid invite code: far too long");
+        ensure!(code.len() <= MAX_CODE, "far too long");
         let Some(body) = code.strip_prefix(PREFIX) else {
-            bail!("invalid invite code: it must start with {PREFIX:?}");
+            bail!("it must start with {PREFIX:?}");
         };
         let bytes = URL_SAFE_NO_PAD.decode(body).map_err(|_| {
-            anyhow::anyhow!("invalid invite code: not base64url text (was it cut or wrapped?)")
+            InviteError("not base64url text (was it cut or wrapped?)".into())
         })?;
-        ensure!(bytes.len() > 4, "invalid invite code: too short");
+        ensure!(bytes.len() > 4, "too short");
         let (payload, check) = bytes.split_at(bytes.len() - 4);
         ensure!(
             Sha256::digest(payload)[..4] == *check,
-            "invalid invite code: checksum mismatch (was it copied completely?)"
+            "checksum mismatch (was it copied completely?)"
         );
         let mut r = Reader(payload);
         let version = r.u8()?;
         ensure!(
             version == 1 || version == VERSION,
-            "invalid invite code: version {version}, this coop reads versions 1 and {VERSION}"
+            "version {version}, this coop reads versions 1 and {VERSION}"
         );
         let community = CommunityId(r.array()?);
         let psk = match r.u8()? {
             0 => None,
             1 => Some(r.array()?),
-            f => bail!("invalid invite code: unknown flags {f}"),
+            f => bail!("unknown flags {f}"),
         };
         let peers = r.addrs("peer", MAX_PEERS)?;
         let relays = if version >= 2 {
@@ -110,7 +133,7 @@ impl Invite {
         } else {
             Vec::new()
         };
-        ensure!(r.0.is_empty(), "invalid invite code: trailing bytes");
+        ensure!(r.0.is_empty(), "trailing bytes");
         Ok(Invite {
             community,
             psk,
@@ -123,16 +146,16 @@ impl Invite {
 impl Invite {
     /// Checks every address with `peer` (peers) and `relay` (relays), which say why an
     /// address is bad; the error names the first bad one, on one line.
-    pub(crate) fn check_addresses<E: std::fmt::Display>(
+    pub fn check_addresses<E: std::fmt::Display>(
         &self,
         peer: impl Fn(&str) -> std::result::Result<(), E>,
         relay: impl Fn(&str) -> std::result::Result<(), E>,
     ) -> Result<()> {
         for a in &self.peers {
-            peer(a).map_err(|e| anyhow::anyhow!("invalid invite code: peer {e}"))?;
+            peer(a).map_err(|e| InviteError(format!("peer {e}")))?;
         }
         for a in &self.relays {
-            relay(a).map_err(|e| anyhow::anyhow!("invalid invite code: relay {e}"))?;
+            relay(a).map_err(|e| InviteError(format!("relay {e}")))?;
         }
         Ok(())
     }
@@ -142,7 +165,7 @@ struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        ensure!(self.0.len() >= n, "invalid invite code: cut short");
+        ensure!(self.0.len() >= n, "cut short");
         let (head, tail) = self.0.split_at(n);
         self.0 = tail;
         Ok(head)
@@ -158,16 +181,16 @@ impl<'a> Reader<'a> {
     /// A count and that many addresses (`what`: "peer" or "relay").
     fn addrs(&mut self, what: &str, max: usize) -> Result<Vec<String>> {
         let n = self.u8()? as usize;
-        ensure!(n <= max, "invalid invite code: {n} {what}s, at most {max}");
+        ensure!(n <= max, "{n} {what}s, at most {max}");
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
             let len = u16::from_be_bytes(self.array()?) as usize;
             ensure!(
                 len <= MAX_ADDR,
-                "invalid invite code: {what} address too long"
+                "{what} address too long"
             );
             let addr = std::str::from_utf8(self.take(len)?)
-                .with_context(|| format!("invalid invite code: {what} address is not UTF-8"))?;
+                .map_err(|_| InviteError(format!("{what} address is not UTF-8")))?;
             out.push(addr.to_string());
         }
         Ok(out)
@@ -217,7 +240,7 @@ mod tests {
     }
 
     fn check(inv: &Invite) -> Result<()> {
-        use coop_node::peerstore::{parse_dialable, parse_relay};
+        use crate::peerstore::{parse_dialable, parse_relay};
         inv.check_addresses(
             |a| parse_dialable(a).map(drop),
             |a| parse_relay(a).map(drop),
