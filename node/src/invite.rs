@@ -106,9 +106,9 @@ impl Invite {
         let Some(body) = code.strip_prefix(PREFIX) else {
             bail!("it must start with {PREFIX:?}");
         };
-        let bytes = URL_SAFE_NO_PAD.decode(body).map_err(|_| {
-            InviteError("not base64url text (was it cut or wrapped?)".into())
-        })?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|_| InviteError("not base64url text (was it cut or wrapped?)".into()))?;
         ensure!(bytes.len() > 4, "too short");
         let (payload, check) = bytes.split_at(bytes.len() - 4);
         ensure!(
@@ -185,10 +185,7 @@ impl<'a> Reader<'a> {
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
             let len = u16::from_be_bytes(self.array()?) as usize;
-            ensure!(
-                len <= MAX_ADDR,
-                "{what} address too long"
-            );
+            ensure!(len <= MAX_ADDR, "{what} address too long");
             let addr = std::str::from_utf8(self.take(len)?)
                 .map_err(|_| InviteError(format!("{what} address is not UTF-8")))?;
             out.push(addr.to_string());

@@ -24,8 +24,8 @@ use serde_json::json;
 
 use crate::app::{unix_now, Report};
 use crate::commands::membership::running_status;
-use coop_node::invite::Invite;
 use crate::show::{self, Table};
+use coop_node::invite::Invite;
 
 /// How long any one wait may take before the demo gives up (generous: a loaded machine).
 const STEP_DEADLINE: Duration = Duration::from_secs(90);

@@ -11,10 +11,10 @@ use rand::RngCore;
 use serde_json::json;
 
 use crate::app::{self, App, Report};
-use coop_node::invite::{Invite, MAX_PEERS, MAX_RELAYS};
 use crate::parse::Param;
 use crate::show::{self, Table};
 use coop_model::query::Family;
+use coop_node::invite::{Invite, MAX_PEERS, MAX_RELAYS};
 use coop_node::peerstore;
 
 fn seed() -> [u8; 32] {

@@ -57,7 +57,8 @@ mod tests {
     #[test]
     fn the_invite_is_the_commands_and_its_qr_is_drawn() {
         let c = CommunityId([9; 32]);
-        let relay = "/ip4/10.0.0.9/tcp/4001/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA";
+        let relay =
+            "/ip4/10.0.0.9/tcp/4001/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA";
         let code = invite_code(
             &c,
             Some([3; 32]),

@@ -114,7 +114,10 @@ pub(crate) fn sentence(reason: RejectReason, f: &Facts) -> String {
         WindowClosed => "The voting window has closed.".into(),
         WindowOpen => "The voting window is still open; tally it after it closes.".into(),
         AlreadyVoted => "You have voted on this decision already.".into(),
-        InvalidDecision => "That decision could not take effect as written.".into(),
+        InvalidDecision => match f.detail.as_deref().filter(|d| !d.trim().is_empty()) {
+            Some(d) => format!("That decision could not take effect as written: {d}."),
+            None => "That decision could not take effect as written.".into(),
+        },
         DeadlinePassed => "The deadline has passed.".into(),
         RoundNotOpen => "That purchase round is not open now.".into(),
         AlreadyCommitted => "You have committed to this round already.".into(),
