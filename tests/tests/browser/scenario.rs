@@ -217,6 +217,19 @@ async fn two_members_use_the_app_in_real_browsers() {
                 assert!(a.source().contains("qr-dark"), "the settings page draws the invite's QR code");
             }
         }
+        // Bob changes his name in his settings: Alice's name is taken (the sentence beside the
+        // form), "Robert" is not; Alice's node then names him Robert.
+        b.go(&format!("http://127.0.0.1:{pb}/settings"));
+        fill(&b, "#rename input[name=display_name]", "alice");
+        submit(&b, "#rename");
+        let refusal = b.find("#rename .refusal", STEP);
+        assert_eq!(b.text(&refusal), "Another member is already called that; choose another name.");
+        fill(&b, "#rename input[name=display_name]", "Robert");
+        submit(&b, "#rename");
+        until(&b, "Bob's new name", STEP, |s| s.contains(r#"id="my-name">Robert<"#));
+        b.screenshot(&shots.join("settings-rename-bob.png"));
+        a.go(&format!("http://127.0.0.1:{pa}/members"));
+        until(&a, "Robert in Alice's directory", STEP, |s| s.contains(">Robert</a>"));
         a.go(&format!("http://127.0.0.1:{pa}/members/{}", alice_member.to_hex()));
         until(&a, "Alice's profile", STEP, |s| s.contains("Garden work"));
         a.screenshot(&shots.join("profile.png"));
