@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 
 /// Why an invite code does not decode: one line, "…".
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
+#[error("invalid invite code: {0}")]
 pub struct InviteError(String);
 
 type Result<T, E = InviteError> = std::result::Result<T, E>;
@@ -307,6 +307,7 @@ mod tests {
         ];
         for (bad, expected) in cases {
             let err = format!("{:#}", Invite::decode(&bad).unwrap_err());
+            assert!(err.starts_with("invalid invite code: "), "{err}");
             assert!(err.contains(expected), "{bad}: {err}");
             assert!(!err.contains('\n'), "{err}");
         }
