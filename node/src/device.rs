@@ -368,6 +368,10 @@ pub struct Pairing {
     pub cert: String,
     /// The label, if any.
     pub label: Option<String>,
+    /// The new identity key that signed the certificate, for a device of a member
+    /// recovered by decision (docs/RULES.md R19); absent for ordinary pairing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<MemberId>,
 }
 
 impl Pairing {
@@ -380,6 +384,7 @@ impl Pairing {
             member: self.member,
             cert,
             label: self.label.clone(),
+            identity: self.identity,
         }))
     }
 }
@@ -435,6 +440,7 @@ pub fn accept(dir: &DataDir, approval: &Approval) -> Result<(), NodeError> {
         member: approval.member,
         cert: hex::encode(approval.cert),
         label: (!approval.label.is_empty()).then(|| approval.label.clone()),
+        identity: None,
     };
     let text = serde_json::to_string_pretty(&pairing)
         .map_err(|e| NodeError::Corrupt(format!("pairing: {e}")))?;
