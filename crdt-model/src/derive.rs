@@ -141,7 +141,20 @@ impl Derived {
             !e.excluded
                 && !matches!(e.v.record, Record::Genesis(_) | Record::DeviceRevoke(_))
                 && !self.tally_needs_refold(&e.v.record)
+                && !self.certifies_for_recovered(&e.v.record)
                 && self.last_key.is_none_or(|k| e.order_key() > k)
+        })
+    }
+
+    /// Whether `record` certifies a device for a member a recovery rebound: the recovery
+    /// revokes such a device unless the new key signed it, which is decided when the fold
+    /// starts (docs/RULES.md R19), so it needs a full refold.
+    fn certifies_for_recovered(&self, record: &Record) -> bool {
+        crate::gate::certified_member(record).is_some_and(|m| {
+            self.state
+                .members
+                .get(&m)
+                .is_some_and(|m| m.recovered.is_some())
         })
     }
 

@@ -381,3 +381,54 @@ impl Derived {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::layout::Field;
+    use super::super::Record;
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn fields_of(r: &Record) -> BTreeMap<String, Field> {
+        r.fields()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
+    }
+
+    #[test]
+    fn records_written_before_recovery_existed_still_decode() {
+        // A genesis as an older coop wrote it: no `recovery_wait_days` field. It decodes,
+        // and the parameter takes its default.
+        let g = Record::Genesis(Genesis {
+            name: "Elm Street".into(),
+            founder: MemberId([1; 32]),
+            display_name: "Alice".into(),
+            cert: [2; 64],
+            params: Params::default(),
+        });
+        let mut old = fields_of(&g);
+        assert!(old.remove("recovery_wait_days").is_some());
+        let Ok(Record::Genesis(back)) = Record::from_fields("genesis", &old) else {
+            panic!("an old genesis must decode")
+        };
+        assert_eq!(
+            back.params.recovery_wait_days,
+            crate::params::DEFAULT_RECOVERY_WAIT_DAYS
+        );
+        // A device record without the recovery key decodes as an ordinary one.
+        let d = Record::Device(Device {
+            member: MemberId([1; 32]),
+            cert: [2; 64],
+            label: Some("laptop".into()),
+            identity: None,
+        });
+        let f = fields_of(&d);
+        assert!(!f.contains_key("identity"));
+        assert_eq!(Record::from_fields("device", &f).ok(), Some(d));
+        // A genesis with a bad value for the new field is still refused.
+        let mut bad = fields_of(&g);
+        bad.insert("recovery_wait_days".into(), Field::Str("soon".into()));
+        assert!(Record::from_fields("genesis", &bad).is_err());
+    }
+}
