@@ -371,3 +371,60 @@ fn a_restored_backup_that_catches_up_first_does_not_fork_and_one_that_forks_keep
     );
     assert_eq!(r.stderr.lines().count(), 1);
 }
+
+/// `coop up` for `dir` on a machine whose id is `machine`; killed when dropped.
+struct UpOn(std::process::Child);
+
+impl UpOn {
+    fn start(machine: &str, dir: &Path) -> UpOn {
+        let child = command()
+            .env("COOP_MACHINE_ID", machine)
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["up", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
+            .args(["--no-ui", "--stop-on-stdin-eof"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn coop up");
+        let mut up = UpOn(child);
+        wait_until("coop up to serve its API socket", || {
+            if let Ok(Some(status)) = up.0.try_wait() {
+                panic!("coop up exited early: {status}");
+            }
+            let st = coop_on(machine, dir, &["--json", "status"]);
+            let v: serde_json::Value = serde_json::from_str(&st.stdout).ok()?;
+            (!v["listen"].as_array()?.is_empty()).then_some(())
+        });
+        up
+    }
+}
+
+impl Drop for UpOn {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_node_on_another_machine_answers_a_write_with_a_clear_conflict() {
+    let w = World::new();
+    let alice = w.dir("alice");
+    coop_on("machine-a", &alice, &["init", "--name", "Alice"]).ok();
+    coop_on("machine-a", &alice, &["found", "--community", "Oak Lane"]).ok();
+    let write = ["proposal", "open", "--title", "Bench"];
+    coop_on("machine-a", &alice, &write).ok();
+    let before = changes(&alice);
+    // The data dir's node runs on machine B: the write goes through its API and is refused
+    // as a conflict naming the way out, not as an internal error.
+    let _up = UpOn::start("machine-b", &alice);
+    let r = coop_on("machine-b", &alice, &write).code(1);
+    assert!(r.stderr.contains("another machine"), "{}", r.stderr);
+    assert!(r.stderr.contains("coop device request"), "{}", r.stderr);
+    assert!(!r.stderr.contains("internal"), "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    drop(_up);
+    assert_eq!(changes(&alice), before, "nothing written");
+}
