@@ -36,6 +36,11 @@ use crate::error::NodeError;
 pub const REQUEST_PREFIX: &str = "coopdev1";
 /// The text that starts every approval code (also its format version).
 pub const APPROVAL_PREFIX: &str = "coopok1";
+/// The text that starts every recovery request code (docs/RULES.md R19).
+pub const RECOVERY_REQUEST_PREFIX: &str = "cooprec1";
+/// The text that starts every recovery answer: an approval code whose certificate the new
+/// machine signs itself with its new identity key (the certificate bytes are zero).
+pub const RECOVERY_ANSWER_PREFIX: &str = "cooprok1";
 const VERSION: u8 = 1;
 /// Most peer addresses one approval carries.
 pub const MAX_PEERS: usize = 16;
@@ -253,12 +258,40 @@ impl Approval {
         seal(APPROVAL_PREFIX, p)
     }
 
+    /// The recovery answer for a member's new machine: this approval without a
+    /// certificate (the new machine signs its own with its new identity key).
+    pub fn encode_recovery(&self) -> String {
+        let code = Approval {
+            cert: [0; 64],
+            ..self.clone()
+        }
+        .encode();
+        let body = code.strip_prefix(APPROVAL_PREFIX).unwrap_or(&code);
+        let payload = URL_SAFE_NO_PAD.decode(body).unwrap_or_default();
+        let payload = payload[..payload.len().saturating_sub(4)].to_vec();
+        seal(RECOVERY_ANSWER_PREFIX, payload)
+    }
+
+    /// Parses a recovery answer (its certificate is zero: nothing to check yet).
+    pub fn decode_recovery(code: &str) -> Result<Approval, CodeError> {
+        let payload = open("recovery answer", RECOVERY_ANSWER_PREFIX, code)?;
+        Self::decode_payload("recovery answer", &payload, false)
+    }
+
     /// Parses a code and checks its certificate against the member and community it names.
     pub fn decode(code: &str) -> Result<Approval, CodeError> {
         let payload = open("approval", APPROVAL_PREFIX, code)?;
+        Self::decode_payload("approval", &payload, true)
+    }
+
+    fn decode_payload(
+        kind: &'static str,
+        payload: &[u8],
+        check_cert: bool,
+    ) -> Result<Approval, CodeError> {
         let mut r = Reader {
-            kind: "approval",
-            rest: &payload,
+            kind,
+            rest: payload,
         };
         let community = CommunityId(r.array()?);
         let member = MemberId(r.array()?);
@@ -289,7 +322,7 @@ impl Approval {
             peers.push(r.text(len, "a peer address")?);
         }
         r.end()?;
-        if !verify_cert(&community, &member, &device, &cert) {
+        if check_cert && !verify_cert(&community, &member, &device, &cert) {
             return Err(r.bad("its certificate is not signed by the member's identity key"));
         }
         Ok(Approval {
@@ -303,6 +336,113 @@ impl Approval {
             peers,
         })
     }
+}
+
+/// What a member's new machine asks a recovery decision to bind them to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryRequest {
+    /// The public half of the new identity key (kept on the new machine).
+    pub identity: MemberId,
+    /// The new machine's device.
+    pub device: DeviceId,
+    /// Its label; may be empty.
+    pub label: String,
+}
+
+impl RecoveryRequest {
+    /// The code: `cooprec1` base64url(version | identity [32] | device [32] | label
+    /// length u8 | label | check).
+    pub fn encode(&self) -> String {
+        let mut p = vec![VERSION];
+        p.extend_from_slice(&self.identity.0);
+        p.extend_from_slice(&self.device.0);
+        let label = truncate(&self.label, MAX_LABEL);
+        p.push(label.len() as u8);
+        p.extend_from_slice(label.as_bytes());
+        seal(RECOVERY_REQUEST_PREFIX, p)
+    }
+
+    /// Parses a code.
+    pub fn decode(code: &str) -> Result<RecoveryRequest, CodeError> {
+        let payload = open("recovery request", RECOVERY_REQUEST_PREFIX, code)?;
+        let mut r = Reader {
+            kind: "recovery request",
+            rest: &payload,
+        };
+        let identity = MemberId(r.array()?);
+        let device = DeviceId(r.array()?);
+        let n = r.u8()? as usize;
+        if n > MAX_LABEL {
+            return Err(r.bad("label too long"));
+        }
+        let label = r.text(n, "the label")?;
+        r.end()?;
+        Ok(RecoveryRequest {
+            identity,
+            device,
+            label,
+        })
+    }
+}
+
+fn recovery_key_path(dir: &DataDir) -> std::path::PathBuf {
+    dir.root().join("recovery.key")
+}
+
+/// The new identity key a recovery request made here, if any (`recovery.key`, 0600). It
+/// is kept apart from `identity.key`: this data dir acts for the recovered member, whose
+/// id is not this key's.
+pub fn recovery_key(dir: &DataDir) -> Result<Option<IdentityKey>, NodeError> {
+    let path = recovery_key_path(dir);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = fs::read_to_string(&path).map_err(|e| NodeError::io(&path, e))?;
+    let mut seed = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut seed)
+        .map_err(|_| NodeError::Corrupt(format!("{} is not a 32-byte hex key", path.display())))?;
+    Ok(Some(IdentityKey::from_seed(seed)))
+}
+
+/// A member's new machine, when every device and backup is lost (docs/RULES.md R19): a
+/// device key and a new identity key (both kept if made before); returns the request a
+/// recovery decision names.
+pub fn recovery_request(
+    dir: &DataDir,
+    identity_seed: [u8; 32],
+    device_seed: [u8; 32],
+    label: &str,
+) -> Result<RecoveryRequest, NodeError> {
+    let r = request(dir, device_seed, label)?;
+    let path = recovery_key_path(dir);
+    if !path.exists() {
+        crate::datadir::write_secret(&path, &hex::encode(identity_seed))?;
+    }
+    let identity = recovery_key(dir)?
+        .ok_or_else(|| NodeError::Corrupt("recovery.key vanished".into()))?
+        .member_id();
+    Ok(RecoveryRequest {
+        identity,
+        device: r.device,
+        label: r.label,
+    })
+}
+
+/// The new machine takes a recovery answer: signs its own certificate with the new
+/// identity key and makes the data dir the recovered member's. The certificate is written
+/// once the ledger holds the passed recovery.
+pub fn accept_recovery(dir: &DataDir, answer: &Approval) -> Result<(), NodeError> {
+    let key = recovery_key(dir)?.ok_or_else(|| {
+        NodeError::InvalidInput(format!(
+            "{} holds no recovery key: run `coop device recover-request` here first",
+            dir.root().display()
+        ))
+    })?;
+    let approval = Approval {
+        cert: key.certify(&answer.community, &answer.device),
+        ..answer.clone()
+    };
+    adopt(dir, &approval, Some(key.member_id()))
 }
 
 /// A new machine's half of pairing, step 1: the data dir gets a device key (kept if the
@@ -417,6 +557,10 @@ pub fn done(dir: &DataDir) -> Result<(), NodeError> {
 /// The new machine's half, step 2: checks the approval is for this device, and makes the
 /// data dir the member's (configuration, member id, the certificate to write).
 pub fn accept(dir: &DataDir, approval: &Approval) -> Result<(), NodeError> {
+    adopt(dir, approval, None)
+}
+
+fn adopt(dir: &DataDir, approval: &Approval, identity: Option<MemberId>) -> Result<(), NodeError> {
     let device = dir.device().map_err(|_| {
         NodeError::InvalidInput(format!(
             "{} has no device key: run `coop device request` here first",
@@ -440,7 +584,7 @@ pub fn accept(dir: &DataDir, approval: &Approval) -> Result<(), NodeError> {
         member: approval.member,
         cert: hex::encode(approval.cert),
         label: (!approval.label.is_empty()).then(|| approval.label.clone()),
-        identity: None,
+        identity,
     };
     let text = serde_json::to_string_pretty(&pairing)
         .map_err(|e| NodeError::Corrupt(format!("pairing: {e}")))?;
@@ -558,6 +702,30 @@ mod tests {
         assert_eq!(Request::decode(&format!("  {code}\n")), Ok(r));
         let a = approval();
         assert_eq!(Approval::decode(&a.encode()), Ok(a));
+    }
+
+    #[test]
+    fn recovery_codes_round_trip_and_are_not_pairing_codes() {
+        let r = RecoveryRequest {
+            identity: MemberId([7; 32]),
+            device: DeviceId([8; 32]),
+            label: "new laptop".into(),
+        };
+        let code = r.encode();
+        assert!(code.starts_with(RECOVERY_REQUEST_PREFIX));
+        assert_eq!(RecoveryRequest::decode(&code), Ok(r));
+        assert!(Request::decode(&code).is_err());
+        let a = approval();
+        let answer = a.encode_recovery();
+        assert!(answer.starts_with(RECOVERY_ANSWER_PREFIX));
+        let back = Approval::decode_recovery(&answer).expect("decodes");
+        assert_eq!(back.cert, [0; 64]);
+        assert_eq!(
+            (back.member, back.device, back.psk),
+            (a.member, a.device, a.psk)
+        );
+        assert!(Approval::decode(&answer).is_err());
+        assert!(Approval::decode_recovery(&a.encode()).is_err());
     }
 
     #[test]

@@ -39,7 +39,7 @@ fn pair(w: &World, owner: &Path, name: &str, label: &str) -> std::path::PathBuf 
 }
 
 fn dir_complete(dir: &Path, answer: &str) {
-    let done = json(dir, &["device", "complete", answer]);
+    let done = json(dir, &["device", "complete", answer, "--wait", "0"]);
     // The new data dir has no ledger yet: the certificate waits for it.
     assert_eq!(done["written"], false, "{done}");
 }
@@ -76,14 +76,23 @@ fn a_paired_device_logs_hours_that_count_for_the_same_member_on_a_third_node() {
     );
     assert_eq!(early.code, 1, "{}", early.stderr);
 
-    let _l = Up::start(&laptop, &[&peer]);
-    wait_until(
-        "the laptop to fetch the ledger and write its certificate",
-        || {
-            let done = json(&laptop, &["device", "complete"]);
-            (done["written"] == true).then_some(())
-        },
+    // One run fetches the member's ledger from the peers and writes the certificate.
+    let done = json(
+        &laptop,
+        &[
+            "device",
+            "complete",
+            "--wait",
+            "120",
+            "--peer",
+            &peer,
+            "--no-mdns",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+        ],
     );
+    assert_eq!(done["written"], true, "{done}");
+    let _l = Up::start(&laptop, &[&peer]);
     let att = s(
         &json(
             &laptop,
