@@ -437,3 +437,142 @@ fn a_node_on_another_machine_answers_a_write_with_a_clear_conflict() {
     drop(_up);
     assert_eq!(changes(&alice), before, "nothing written");
 }
+
+/// `coop --json` at claimed time `now`, asserting success.
+#[track_caller]
+fn json_at(dir: &Path, now: i64, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    coop_at(dir, now, &all).ok().json()
+}
+
+#[test]
+fn a_member_who_lost_every_device_is_recovered_by_decision() {
+    let w = World::new();
+    let (alice, bob) = w.two(&[]);
+    let carol = w.admit(&alice, "Carol");
+    w.carry(&alice, &bob);
+    let bob_id = s(&json(&bob, &["status"]), "member");
+    // Bob's hour for Carol, confirmed: it must stay his after the recovery.
+    let att = s(
+        &json(
+            &bob,
+            &[
+                "hours",
+                "log",
+                "--to",
+                "Carol",
+                "--minutes",
+                "60",
+                "--service",
+                "fence",
+            ],
+        ),
+        "id",
+    );
+    w.carry(&bob, &carol);
+    json(&carol, &["hours", "confirm", &att[..12]]);
+    w.carry(&carol, &alice);
+
+    // Bob lost every device and his backup: his new machine makes a new identity key.
+    let new = w.dir("bob-new");
+    let req = json(&new, &["device", "recover-request", "--name", "new laptop"]);
+    let code = s(&req, "code");
+    assert!(code.starts_with("cooprec1"), "{code}");
+    assert!(!new.join("identity.key").exists());
+    // A code that is not a recovery request is refused with its reason.
+    coop(
+        &alice,
+        &[
+            "decision",
+            "open",
+            "--title",
+            "Recover Bob",
+            "--recover",
+            "Bob",
+            "--code",
+            "coopdev1AAAA",
+        ],
+    )
+    .code(1);
+    // Alice proposes the recovery; it is a decision like any other, visible to Carol.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let opened = json_at(
+        &alice,
+        now,
+        &[
+            "decision",
+            "open",
+            "--title",
+            "Recover Bob",
+            "--recover",
+            "Bob",
+            "--code",
+            &code,
+            "--window",
+            "1d",
+        ],
+    );
+    let d = s(&opened, "id");
+    let answer = s(&opened, "answer");
+    assert!(answer.starts_with("cooprok1"), "{answer}");
+    w.carry(&alice, &carol);
+    let list = coop(&carol, &["decision", "list"]).ok().stdout;
+    assert!(list.contains("recover Bob"), "{list}");
+    json_at(&alice, now + 60, &["decision", "vote", &d[..8], "yes"]);
+    json_at(&carol, now + 60, &["decision", "vote", &d[..8], "yes"]);
+    w.carry(&carol, &alice);
+    // The window closed but the waiting period (7 days) has not: the tally is refused.
+    coop_at(&alice, now + 2 * 86_400, &["decision", "close", &d[..8]])
+        .refused("refused: window_open");
+    let closed = json_at(&alice, now + 8 * 86_400, &["decision", "close", &d[..8]]);
+    assert_eq!(closed["status"], "passed", "{closed}");
+
+    // The new machine takes the answer; once its ledger holds the tally it writes its
+    // certificate, signed by the new key, and acts as Bob.
+    let later = now + 8 * 86_400 + 600;
+    let first = json_at(&new, later, &["device", "complete", &answer, "--wait", "0"]);
+    assert_eq!(first["written"], false, "{first}");
+    w.carry(&alice, &new);
+    let done = json_at(&new, later, &["device", "complete", "--wait", "0"]);
+    assert_eq!(done["written"], true, "{done}");
+    assert_eq!(s(&json(&new, &["status"]), "member"), bob_id);
+    assert_eq!(i(&json(&new, &["balance"]), "minutes"), 60);
+    let att2 = s(
+        &json_at(
+            &new,
+            later + 60,
+            &[
+                "hours",
+                "log",
+                "--to",
+                "Carol",
+                "--minutes",
+                "30",
+                "--service",
+                "weeding",
+            ],
+        ),
+        "id",
+    );
+    w.carry(&new, &carol);
+    json_at(&carol, later + 120, &["hours", "confirm", &att2[..12]]);
+    assert_eq!(i(&json(&carol, &["balance", "Bob"]), "minutes"), 90);
+
+    // Bob's old device, once it sees the tally, can write no more, with a named reason.
+    w.carry(&carol, &bob);
+    coop_at(
+        &bob,
+        later + 180,
+        &["proposal", "open", "--title", "Still the old laptop"],
+    )
+    .refused("refused: recovered_identity");
+    let devices = json(&new, &["device", "list"]);
+    let devices = devices["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 2, "{devices:?}");
+    let old = devices.iter().find(|d| d["this_device"] == false).unwrap();
+    assert!(old["revoked_by"].is_string(), "{old}");
+}
