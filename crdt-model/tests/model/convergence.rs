@@ -1,10 +1,12 @@
 //! Convergence under random schedules (docs/RULES.md R0): 3–10 replicas, several members with
 //! several devices, random records (some written past the author's dry run, some by a
-//! cloned device that equivocates), device additions and revocations, delivered in random
-//! parts, orders and duplicates. After every step incremental derivation equals derivation
-//! from scratch; once every replica holds every change, heads and `canonical_json()` are
-//! identical everywhere, and every counted record of a forked device is before its fork
-//! point and of a revoked device inside its revocation's past (docs/RULES.md R15, R18).
+//! cloned device that equivocates), device additions (some certified by a recovery key),
+//! revocations and recovery decisions, delivered in random parts, orders and duplicates.
+//! After every step incremental derivation equals derivation from scratch; once every
+//! replica holds every change, heads and `canonical_json()` are identical everywhere, and
+//! every counted record of a forked device is before its fork point and of a revoked device
+//! (by a revocation or a recovery) inside its revocation's past (docs/RULES.md R15, R18,
+//! R19).
 
 use coop_model::record;
 use proptest::prelude::*;
@@ -59,6 +61,11 @@ pub(crate) enum Step {
     /// Replica `at`'s device revokes device `x` (modulo) of the certified devices
     /// (`force`: without the dry run, so someone else's device or a second revocation).
     Revoke { at: u8, x: u8, force: bool },
+}
+
+/// The identity key person `i` is recovered to by a recovery decision.
+fn recovery_key(i: usize) -> IdentityKey {
+    IdentityKey::from_seed(seed(&format!("{}/recovered", NAMES[i])))
 }
 
 /// A whole test case.
@@ -147,6 +154,8 @@ fn build_setup(replicas: usize, people: usize) -> Setup {
         sp_budget: 30,
         sp_max_per_proposal: 20,
         timebank_floor_minutes: -240,
+        // Recoveries pass at their tally, like any decision (docs/RULES.md R19).
+        recovery_wait_days: 0,
         ..Params::default()
     };
     let founder = &people[0];
@@ -257,13 +266,17 @@ impl World {
             ),
             13 => {
                 use coop_model::record::{DecisionAction as A, Role};
-                let action = match y % 5 {
+                let action = match y % 6 {
                     0 => A::General,
                     1 => A::Param {
                         key: "sp_max_per_proposal".into(),
                         value: (5 + y % 20).to_string(),
                     },
                     2 => A::Removal { member: who },
+                    5 => A::Recovery {
+                        member: who,
+                        new_identity: recovery_key(x as usize % self.ids.len()).member_id(),
+                    },
                     3 => A::RoleGrant {
                         member: who,
                         role: Role::Moderator,
@@ -413,10 +426,25 @@ impl World {
             }
             Step::AddDevice { at, x } => {
                 let at = at as usize % n;
-                let person = Person::new(NAMES[at % self.ids.len()]);
-                let d = 10 + 2 * at + (x % 2) as usize;
+                let who = at % self.ids.len();
+                let person = Person::new(NAMES[who]);
                 let l = &mut self.ledgers[at];
-                let cert = person.device(&l.community(), d);
+                // Half of them are certified by the member's recovery key: they count only
+                // after a recovery to that key passed in their past (docs/RULES.md R19).
+                let (d, cert) = if x >= 128 {
+                    let d = 40 + 2 * at + (x % 2) as usize;
+                    let key = recovery_key(who);
+                    let cert = Record::Device(record::Device {
+                        member: person.id(),
+                        cert: key.certify(&l.community(), &person.dev(d).device_id()),
+                        label: None,
+                        identity: Some(key.member_id()),
+                    });
+                    (d, cert)
+                } else {
+                    let d = 10 + 2 * at + (x % 2) as usize;
+                    (d, person.device(&l.community(), d))
+                };
                 // Refused when that device already wrote its certificate here.
                 let _ = l.author(&person.dev(d), cert, t);
                 self.check_incremental(at)

@@ -7,6 +7,7 @@
 //! - `forms`: a form's fields as a ledger record, for the one write path.
 //! - `refusal`: one sentence per ledger refusal reason.
 //! - `qr`: the invite code and its QR code as SVG.
+//! - `devices`: the devices page under settings (list, pairing with a QR code, revoke).
 //!
 //! Security (docs/APP.md, "Security model"): every request must name the loopback with the
 //! served port as `Host` (DNS rebinding), every state-changing request is a POST with the
@@ -17,6 +18,7 @@
 //! browser that logged in, never by another web page or another local user.
 
 mod charts;
+mod devices;
 mod forms;
 mod pages;
 mod qr;
@@ -73,6 +75,10 @@ pub(crate) fn router(app: App, api: Router) -> Router {
         // After a refused form the address bar shows /write: a reload (or the live
         // refresh) goes home rather than to an error.
         .route("/write", post(write).get(|| async { Redirect::to("/") }))
+        .route(
+            "/settings/devices/approve",
+            post(devices::approve).get(|| async { Redirect::to(devices::PATH) }),
+        )
         .route("/", get(page))
         .route("/{*path}", get(page))
         .with_state(app.clone());

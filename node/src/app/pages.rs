@@ -133,7 +133,13 @@ const NAV: &[(&str, &str)] = &[
     ("/network", "Network"),
 ];
 
-fn layout(title: &str, active: &str, community: &str, moderator: bool, main: Markup) -> Markup {
+pub(super) fn layout(
+    title: &str,
+    active: &str,
+    community: &str,
+    moderator: bool,
+    main: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -208,6 +214,9 @@ pub(crate) async fn render(
     flash: Option<&Flash>,
 ) -> Response {
     let path = uri.path().trim_end_matches('/').to_string();
+    if path == super::devices::PATH {
+        return super::devices::render(app, session, flash).await;
+    }
     let network = path == "/network";
     let read = app
         .api
@@ -1186,6 +1195,10 @@ fn settings(v: &View<'_>) -> Markup {
     let code = qr::invite_code(&v.state.community, psk, &peers);
     html! {
         h1 { "Settings" }
+        section {
+            h2 { "Your devices" }
+            p { a href=(super::devices::PATH) { "Your devices" } ": pair a new one, see when each last wrote, revoke a lost one." }
+        }
         section {
             h2 { "Your name" }
             p { "You are " strong { (v.name(&v.me)) } " to the community. Your name comes from the record you joined with, "
