@@ -21,11 +21,13 @@ fn pair_desktop(root: &std::path::Path, alice: &DataDir) -> coop_model::DeviceId
         device::approve(&alice.identity().unwrap(), a.config(), &req, Vec::new()).expect("approve");
     device::accept(&desk, &approval).expect("accept");
     let mut d = LocalNode::open(&desk).expect("open the desktop");
-    d.ingest(a.export()).expect("the desktop takes the ledger");
+    let out = d.ingest(a.export()).expect("the desktop takes the ledger");
+    assert!(out.rejected.is_empty(), "{:?}", out.rejected);
     let pairing = device::pending(&desk).unwrap().expect("a pending pairing");
     d.submit(pairing.record().unwrap(), T0 + 100)
         .expect("certificate");
-    a.ingest(d.export()).expect("Alice takes the certificate");
+    let out = a.ingest(d.export()).expect("Alice takes the certificate");
+    assert!(out.rejected.is_empty(), "{:?}", out.rejected);
     req.device
 }
 
