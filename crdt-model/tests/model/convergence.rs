@@ -61,6 +61,11 @@ pub(crate) enum Step {
     /// Replica `at`'s device revokes device `x` (modulo) of the certified devices
     /// (`force`: without the dry run, so someone else's device or a second revocation).
     Revoke { at: u8, x: u8, force: bool },
+    /// Replica `at`'s member proposes to recover member `x` (modulo) to their recovery
+    /// key and votes yes; the first other replica of a third member takes in what `at`
+    /// holds, votes yes and sends it back; `at` writes the tally after the window
+    /// (docs/RULES.md R19). Each write may be refused by its dry run.
+    Recover { at: u8, x: u8 },
 }
 
 /// The identity key person `i` is recovered to by a recovery decision.
@@ -94,6 +99,8 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(at, x)| Step::AddDevice { at, x }),
         1 => (any::<u8>(), any::<u8>(), prop::bool::weighted(0.25))
             .prop_map(|(at, x, force)| Step::Revoke { at, x, force }),
+        1 => (any::<u8>(), any::<u8>())
+            .prop_map(|(at, x)| Step::Recover { at, x }),
     ]
 }
 
@@ -469,6 +476,36 @@ impl World {
                         prop_assert_eq!(l.len(), len);
                     }
                 }
+                self.check_incremental(at)
+            }
+            Step::Recover { at, x } => {
+                use coop_model::record::{Choice, DecisionAction};
+                let at = at as usize % n;
+                let people = self.ids.len();
+                let (proposer, who) = (at % people, x as usize % people);
+                let action = DecisionAction::Recovery {
+                    member: self.ids[who],
+                    new_identity: recovery_key(who).member_id(),
+                };
+                let key = self.key_of(at);
+                let Ok(env) = self.ledgers[at].author(&key, decision("Recover", t + 60, action), t)
+                else {
+                    return self.check_incremental(at);
+                };
+                let d = rid(&env);
+                let _ = self.ledgers[at].author(&key, vote(d, Choice::Yes), t);
+                let third =
+                    (0..n).find(|&r| r != at && r % people != proposer && r % people != who);
+                if let Some(r) = third {
+                    let voter = self.key_of(r);
+                    let (a, b) = two(&mut self.ledgers, at, r);
+                    let _ = b.ingest(a.envelopes().cloned().collect::<Vec<_>>());
+                    let _ = b.author(&voter, vote(d, Choice::Yes), t);
+                    let _ = a.ingest(b.envelopes().cloned().collect::<Vec<_>>());
+                    self.check_incremental(r)?;
+                }
+                self.clock += 120;
+                let _ = self.ledgers[at].author(&key, tally(d), self.clock);
                 self.check_incremental(at)
             }
             Step::Clone { at, other, x } => {
