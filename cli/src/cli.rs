@@ -848,13 +848,11 @@ pub(crate) enum DecisionCommand {
         /// The member of `--grant` or `--revoke`.
         #[arg(long, value_name = "MEMBER")]
         member: Option<String>,
-        /// Recover this member (who lost every device and backup) to the new identity key
-        /// of `--code` when it passes, after `recovery_wait_days` (docs/RULES.md R19).
-        #[arg(long, value_name = "MEMBER", requires = "code")]
-        recover: Option<String>,
-        /// The code `coop device recover-request` printed on the member's new machine.
-        #[arg(long, value_name = "CODE", requires = "recover")]
-        code: Option<String>,
+        /// Recover MEMBER (who lost every device and backup) to the new identity key of
+        /// CODE, the code `coop device recover-request` printed on their new machine, when it
+        /// passes, after `recovery_wait_days` (docs/RULES.md R19).
+        #[arg(long, num_args = 2, value_names = ["MEMBER", "CODE"])]
+        recover: Vec<String>,
     },
     /// Vote yes, no or abstain (abstentions count towards the quorum only).
     Vote {

@@ -69,7 +69,7 @@ fn recover_request(app: &App, label: &str) -> Result<Report> {
     let code = r.encode();
     eprintln!(
         "This machine made a new identity key ({}). Give the code to another member, who runs\n  \
-         coop decision open --title \"Recover NAME\" --recover NAME --code CODE\n\
+         coop decision open --title \"Recover NAME\" --recover NAME CODE\n\
          and brings its answer back here: coop device complete ANSWER",
         r.identity.short()
     );

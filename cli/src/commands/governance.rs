@@ -27,7 +27,6 @@ pub(crate) fn decision(app: &App, cmd: DecisionCommand) -> Result<Report> {
             allocate,
             member,
             recover,
-            code,
         } => {
             let mut b = app.backend()?;
             let state = app::view(&mut b, Family::Governance)?;
@@ -53,7 +52,7 @@ pub(crate) fn decision(app: &App, cmd: DecisionCommand) -> Result<Report> {
                 DecisionAction::Removal {
                     member: app::member(&state, &m)?,
                 }
-            } else if let (Some(m), Some(code)) = (&recover, &code) {
+            } else if let [m, code] = recover.as_slice() {
                 let request = coop_node::device::RecoveryRequest::decode(code)?;
                 DecisionAction::Recovery {
                     member: app::member(&state, m)?,
@@ -85,7 +84,9 @@ pub(crate) fn decision(app: &App, cmd: DecisionCommand) -> Result<Report> {
             );
             let mut out =
                 json!({ "id": id, "title": title, "closes_at": closes_at, "action": action });
-            if let (Some(code), DecisionAction::Recovery { member, .. }) = (&code, &action) {
+            if let ([_, code], DecisionAction::Recovery { member, .. }) =
+                (recover.as_slice(), &action)
+            {
                 let answer = recovery_answer(app, &state, member, code)?;
                 text.push_str(&format!(
                     "A recovery takes effect after `recovery_wait_days` ({} days) and needs a yes from a member other than you.\n\

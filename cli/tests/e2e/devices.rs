@@ -490,7 +490,6 @@ fn a_member_who_lost_every_device_is_recovered_by_decision() {
             "Recover Bob",
             "--recover",
             "Bob",
-            "--code",
             "coopdev1AAAA",
         ],
     )
@@ -510,7 +509,6 @@ fn a_member_who_lost_every_device_is_recovered_by_decision() {
             "Recover Bob",
             "--recover",
             "Bob",
-            "--code",
             &code,
             "--window",
             "1d",

@@ -97,15 +97,7 @@ pub(crate) async fn approve(
     peers.truncate(device::MAX_PEERS);
     let dir = app.dir.clone();
     let config = facts.config.clone();
-    let known = facts
-        .state
-        .devices
-        .get(
-            &Request::decode(&code)
-                .map(|r| r.device)
-                .unwrap_or(DeviceId([0; 32])),
-        )
-        .is_some();
+    let known = Request::decode(&code).is_ok_and(|r| facts.state.devices.contains_key(&r.device));
     let outcome = tokio::task::spawn_blocking(move || -> Result<Pairing, String> {
         let request = Request::decode(&code).map_err(|e| format!("{e}."))?;
         if known {

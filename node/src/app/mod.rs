@@ -274,7 +274,20 @@ async fn page(
     Extension(session): Extension<Session>,
     uri: axum::http::Uri,
 ) -> Response {
-    pages::render(&app, &session, &uri, None).await
+    show(&app, &session, &uri, None).await
+}
+
+/// The page at `uri`: the devices page (`devices`), or one of `pages`.
+async fn show(
+    app: &App,
+    session: &Session,
+    uri: &axum::http::Uri,
+    flash: Option<&pages::Flash>,
+) -> Response {
+    if uri.path().trim_end_matches('/') == devices::PATH {
+        return devices::render(app, session, flash).await;
+    }
+    pages::render(app, session, uri, flash).await
 }
 
 /// `POST /write`: a form written as a record through the same path as `POST
@@ -304,7 +317,7 @@ async fn write(
     let uri: axum::http::Uri = back
         .parse()
         .unwrap_or_else(|_| "/".parse().expect("a path"));
-    let mut r = pages::render(&app, &session, &uri, Some(&flash)).await;
+    let mut r = show(&app, &session, &uri, Some(&flash)).await;
     if r.status() == StatusCode::OK {
         *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     }

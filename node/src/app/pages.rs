@@ -214,9 +214,6 @@ pub(crate) async fn render(
     flash: Option<&Flash>,
 ) -> Response {
     let path = uri.path().trim_end_matches('/').to_string();
-    if path == super::devices::PATH {
-        return super::devices::render(app, session, flash).await;
-    }
     let network = path == "/network";
     let read = app
         .api
@@ -1197,7 +1194,7 @@ fn settings(v: &View<'_>) -> Markup {
         h1 { "Settings" }
         section {
             h2 { "Your devices" }
-            p { a href=(super::devices::PATH) { "Your devices" } ": pair a new one, see when each last wrote, revoke a lost one." }
+            p { a href="/settings/devices" { "Your devices" } ": pair a new one, see when each last wrote, revoke a lost one." }
         }
         section {
             h2 { "Your name" }
