@@ -350,8 +350,8 @@ pub struct RecoveryRequest {
 }
 
 impl RecoveryRequest {
-    /// The code: `cooprec1` base64url(version | identity [32] | device [32] | label
-    /// length u8 | label | check).
+    /// The code (docs/PROTOCOL.md §15): `"cooprec1"` base64url of the version, the new
+    /// identity key, the device id, the label's length and the label, and the check.
     pub fn encode(&self) -> String {
         let mut p = vec![VERSION];
         p.extend_from_slice(&self.identity.0);
