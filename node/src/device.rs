@@ -91,6 +91,9 @@ pub struct Approval {
     pub label: String,
     /// Addresses of known peers (multiaddrs).
     pub peers: Vec<String>,
+    /// The identity key that signed the certificate when it is not the member's own: a
+    /// recovered member's new key (docs/RULES.md R19); `None` otherwise.
+    pub identity: Option<MemberId>,
 }
 
 fn seal(prefix: &str, mut payload: Vec<u8>) -> String {
@@ -232,12 +235,13 @@ impl Approval {
         p.extend_from_slice(&self.member.0);
         p.extend_from_slice(&self.device.0);
         p.extend_from_slice(&self.cert);
-        match &self.psk {
-            Some(k) => {
-                p.push(1);
-                p.extend_from_slice(k);
-            }
-            None => p.push(0),
+        // Flags: bit 0, the LAN key follows; bit 1, the signing identity key follows.
+        p.push(u8::from(self.psk.is_some()) | (u8::from(self.identity.is_some()) << 1));
+        if let Some(k) = &self.psk {
+            p.extend_from_slice(k);
+        }
+        if let Some(i) = &self.identity {
+            p.extend_from_slice(&i.0);
         }
         for s in [&self.display_name, &self.label] {
             let s = truncate(s, 255);
@@ -297,10 +301,19 @@ impl Approval {
         let member = MemberId(r.array()?);
         let device = DeviceId(r.array()?);
         let cert: [u8; 64] = r.array()?;
-        let psk = match r.u8()? {
-            0 => None,
-            1 => Some(r.array()?),
-            f => return Err(r.bad(&format!("unknown flags {f}"))),
+        let flags = r.u8()?;
+        if flags & !3 != 0 {
+            return Err(r.bad(&format!("unknown flags {flags}")));
+        }
+        let psk = if flags & 1 != 0 {
+            Some(r.array()?)
+        } else {
+            None
+        };
+        let identity = if flags & 2 != 0 {
+            Some(MemberId(r.array()?))
+        } else {
+            None
         };
         let n = r.u8()? as usize;
         let display_name = r.text(n, "the display name")?;
@@ -322,7 +335,8 @@ impl Approval {
             peers.push(r.text(len, "a peer address")?);
         }
         r.end()?;
-        if check_cert && !verify_cert(&community, &member, &device, &cert) {
+        let signer = identity.unwrap_or(member);
+        if check_cert && !verify_cert(&community, &signer, &device, &cert) {
             return Err(r.bad("its certificate is not signed by the member's identity key"));
         }
         Ok(Approval {
@@ -334,6 +348,7 @@ impl Approval {
             display_name,
             label,
             peers,
+            identity,
         })
     }
 }
@@ -440,9 +455,10 @@ pub fn accept_recovery(dir: &DataDir, answer: &Approval) -> Result<(), NodeError
     })?;
     let approval = Approval {
         cert: key.certify(&answer.community, &answer.device),
+        identity: Some(key.member_id()),
         ..answer.clone()
     };
-    adopt(dir, &approval, Some(key.member_id()))
+    adopt(dir, &approval)
 }
 
 /// A new machine's half of pairing, step 1: the data dir gets a device key (kept if the
@@ -469,9 +485,37 @@ pub fn request(dir: &DataDir, device_seed: [u8; 32], label: &str) -> Result<Requ
     })
 }
 
+/// The key this data dir certifies new devices with, and the member they are for: the
+/// identity key, or on a recovered member's device the recovery key its certificate was
+/// signed with (docs/RULES.md R19).
+pub fn signer(dir: &DataDir) -> Result<(IdentityKey, MemberId), NodeError> {
+    if let Ok(identity) = dir.identity() {
+        let id = identity.member_id();
+        return Ok((identity, id));
+    }
+    match recovery_key(dir)? {
+        Some(key) if pending(dir)?.is_none() => Ok((key, dir.member()?)),
+        _ => Err(NodeError::InvalidInput(
+            "this device holds no identity key: approve from a device that does".into(),
+        )),
+    }
+}
+
 /// A device holding the identity key approves a request: signs the certificate.
 pub fn approve(
     identity: &IdentityKey,
+    config: &Config,
+    request: &Request,
+    peers: Vec<String>,
+) -> Result<Approval, NodeError> {
+    approve_for(identity, identity.member_id(), config, request, peers)
+}
+
+/// As [`approve`], for `member`, whose identity key `identity` is since a recovery when it
+/// is not their own.
+pub fn approve_for(
+    identity: &IdentityKey,
+    member: MemberId,
     config: &Config,
     request: &Request,
     peers: Vec<String>,
@@ -489,13 +533,14 @@ pub fn approve(
     };
     Ok(Approval {
         community,
-        member: identity.member_id(),
+        member,
         device: request.device,
         cert: identity.certify(&community, &request.device),
         psk,
         display_name: config.display_name.clone(),
         label: request.label.clone(),
         peers,
+        identity: (identity.member_id() != member).then(|| identity.member_id()),
     })
 }
 
@@ -557,10 +602,10 @@ pub fn done(dir: &DataDir) -> Result<(), NodeError> {
 /// The new machine's half, step 2: checks the approval is for this device, and makes the
 /// data dir the member's (configuration, member id, the certificate to write).
 pub fn accept(dir: &DataDir, approval: &Approval) -> Result<(), NodeError> {
-    adopt(dir, approval, None)
+    adopt(dir, approval)
 }
 
-fn adopt(dir: &DataDir, approval: &Approval, identity: Option<MemberId>) -> Result<(), NodeError> {
+fn adopt(dir: &DataDir, approval: &Approval) -> Result<(), NodeError> {
     let device = dir.device().map_err(|_| {
         NodeError::InvalidInput(format!(
             "{} has no device key: run `coop device request` here first",
@@ -584,7 +629,7 @@ fn adopt(dir: &DataDir, approval: &Approval, identity: Option<MemberId>) -> Resu
         member: approval.member,
         cert: hex::encode(approval.cert),
         label: (!approval.label.is_empty()).then(|| approval.label.clone()),
-        identity,
+        identity: approval.identity,
     };
     let text = serde_json::to_string_pretty(&pairing)
         .map_err(|e| NodeError::Corrupt(format!("pairing: {e}")))?;
@@ -688,6 +733,7 @@ mod tests {
             display_name: "Bob".into(),
             label: "laptop".into(),
             peers: vec!["/ip4/127.0.0.1/tcp/4001".into()],
+            identity: None,
         }
     }
 
@@ -701,7 +747,21 @@ mod tests {
         assert!(code.starts_with(REQUEST_PREFIX));
         assert_eq!(Request::decode(&format!("  {code}\n")), Ok(r));
         let a = approval();
-        assert_eq!(Approval::decode(&a.encode()), Ok(a));
+        assert_eq!(Approval::decode(&a.encode()), Ok(a.clone()));
+        // A recovered member's device certifies with the new key, which the code names.
+        let key = IdentityKey::from_seed([8; 32]);
+        let recovered = Approval {
+            cert: key.certify(&a.community, &a.device),
+            identity: Some(key.member_id()),
+            psk: None,
+            ..a
+        };
+        assert_eq!(Approval::decode(&recovered.encode()), Ok(recovered.clone()));
+        let wrong = Approval {
+            identity: None,
+            ..recovered
+        };
+        assert!(Approval::decode(&wrong.encode()).is_err());
     }
 
     #[test]

@@ -81,7 +81,7 @@ fn recover_request(app: &App, label: &str) -> Result<Report> {
 
 fn approve(app: &App, code: &str) -> Result<Report> {
     let request = Request::decode(code)?;
-    let identity = app.dir.identity()?;
+    let (identity, member) = pairing::signer(&app.dir)?;
     let config = app.dir.config()?;
     let state = app.backend()?.view(Family::Members)?.into_state();
     if let Some(info) = state.devices.get(&request.device) {
@@ -98,7 +98,7 @@ fn approve(app: &App, code: &str) -> Result<Report> {
     let mut peers: Vec<String> = peers.into_iter().filter(|a| dialable(a)).collect();
     peers.dedup();
     peers.truncate(pairing::MAX_PEERS);
-    let approval = pairing::approve(&identity, &config, &request, peers)?;
+    let approval = pairing::approve_for(&identity, member, &config, &request, peers)?;
     let answer = approval.encode();
     eprintln!(
         "Approved device {}{} for {}. On the new machine run: coop device complete ANSWER\n\

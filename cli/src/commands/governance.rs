@@ -246,6 +246,7 @@ fn recovery_answer(
         display_name,
         label: request.label,
         peers,
+        identity: None,
     }
     .encode_recovery())
 }

@@ -560,6 +560,40 @@ fn a_member_who_lost_every_device_is_recovered_by_decision() {
     json_at(&carol, later + 120, &["hours", "confirm", &att2[..12]]);
     assert_eq!(i(&json(&carol, &["balance", "Bob"]), "minutes"), 90);
 
+    // The recovered machine certifies a further device with the new key.
+    let tablet = w.dir("bob-tablet");
+    let req = json(&tablet, &["device", "request", "--name", "tablet"]);
+    let ok = json(&new, &["device", "approve", &s(&req, "code")]);
+    assert_eq!(s(&ok, "member"), bob_id);
+    let first = json(
+        &tablet,
+        &["device", "complete", &s(&ok, "code"), "--wait", "0"],
+    );
+    assert_eq!(first["written"], false, "{first}");
+    w.carry(&new, &tablet);
+    let done = json_at(&tablet, later + 150, &["device", "complete", "--wait", "0"]);
+    assert_eq!(done["written"], true, "{done}");
+    let att3 = s(
+        &json_at(
+            &tablet,
+            later + 160,
+            &[
+                "hours",
+                "log",
+                "--to",
+                "Carol",
+                "--minutes",
+                "15",
+                "--service",
+                "sweeping",
+            ],
+        ),
+        "id",
+    );
+    w.carry(&tablet, &carol);
+    json_at(&carol, later + 170, &["hours", "confirm", &att3[..12]]);
+    assert_eq!(i(&json(&carol, &["balance", "Bob"]), "minutes"), 105);
+
     // Bob's old device, once it sees the tally, can write no more, with a named reason.
     w.carry(&carol, &bob);
     coop_at(
@@ -568,9 +602,10 @@ fn a_member_who_lost_every_device_is_recovered_by_decision() {
         &["proposal", "open", "--title", "Still the old laptop"],
     )
     .refused("refused: recovered_identity");
+    w.carry(&carol, &new);
     let devices = json(&new, &["device", "list"]);
     let devices = devices["devices"].as_array().unwrap();
-    assert_eq!(devices.len(), 2, "{devices:?}");
-    let old = devices.iter().find(|d| d["this_device"] == false).unwrap();
+    assert_eq!(devices.len(), 3, "{devices:?}");
+    let old = devices.iter().find(|d| d["label"].is_null()).unwrap();
     assert!(old["revoked_by"].is_string(), "{old}");
 }

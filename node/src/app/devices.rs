@@ -106,12 +106,12 @@ pub(crate) async fn approve(
                 request.device.short()
             ));
         }
-        let identity = dir.identity().map_err(|_| {
+        let (identity, member) = device::signer(&dir).map_err(|_| {
             "This device does not hold your identity key: approve from a device that does."
                 .to_string()
         })?;
-        let approval =
-            device::approve(&identity, &config, &request, peers).map_err(|e| one_line(&e))?;
+        let approval = device::approve_for(&identity, member, &config, &request, peers)
+            .map_err(|e| one_line(&e))?;
         Ok(Pairing::Approved {
             code: approval.encode(),
             label: request.label,
