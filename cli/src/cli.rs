@@ -485,11 +485,32 @@ pub(crate) enum DeviceCommand {
         /// The request code `coop device request` printed.
         code: String,
     },
-    /// On the new machine: take the answer and write this device's certificate (run it
-    /// again without CODE once `coop up` has fetched the ledger).
+    /// On the new machine: take the answer, fetch the member's ledger from the running
+    /// node or the peers (up to --wait seconds), then write this device's certificate.
     Complete {
-        /// The answer `coop device approve` printed.
+        /// The answer `coop device approve` (or, for a recovery, `coop decision open
+        /// --recover`) printed.
         code: Option<String>,
+        /// Seconds to wait for the ledger (0: only look at what is here now).
+        #[arg(long, value_name = "SECS", default_value_t = 120)]
+        wait: u64,
+        /// Ask this peer too (repeatable), besides the answer's and the config's.
+        #[arg(long, value_name = "MULTIADDR")]
+        peer: Vec<String>,
+        /// Do not look for peers with mDNS.
+        #[arg(long)]
+        no_mdns: bool,
+        /// Listen on this multiaddr while asking (repeatable; default: the config's, else
+        /// any interface on a port the OS picks).
+        #[arg(long, value_name = "MULTIADDR")]
+        listen: Vec<String>,
+    },
+    /// On a new machine of a member who lost every device and backup: make a device key
+    /// and a new identity key, and print the code another member's recovery decision names.
+    RecoverRequest {
+        /// A label for this device ("laptop").
+        #[arg(long, value_parser = text(0, 64))]
+        name: Option<String>,
     },
     /// Your devices: labels, when each was added and last wrote, forks and revocations.
     List,
@@ -805,7 +826,7 @@ pub(crate) enum PurchaseCommand {
 pub(crate) enum DecisionCommand {
     /// Put a decision to the vote of all members (one action at most; none is general).
     #[command(group(clap::ArgGroup::new("action").multiple(false)
-        .args(["param", "grant", "revoke", "remove", "allocate"])))]
+        .args(["param", "grant", "revoke", "remove", "allocate", "recover"])))]
     Open {
         /// Title (3-100 characters).
         #[arg(long, value_parser = text(3, 100))]
@@ -834,6 +855,11 @@ pub(crate) enum DecisionCommand {
         /// The member of `--grant` or `--revoke`.
         #[arg(long, value_name = "MEMBER")]
         member: Option<String>,
+        /// Recover MEMBER (who lost every device and backup) to the new identity key of
+        /// CODE, the code `coop device recover-request` printed on their new machine, when it
+        /// passes, after `recovery_wait_days` (docs/RULES.md R19).
+        #[arg(long, num_args = 2, value_names = ["MEMBER", "CODE"])]
+        recover: Vec<String>,
     },
     /// Vote yes, no or abstain (abstentions count towards the quorum only).
     Vote {

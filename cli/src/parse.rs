@@ -25,7 +25,7 @@ pub(crate) fn text(min: usize, max: usize) -> impl Fn(&str) -> Result<String, St
     }
 }
 
-/// A display name as a `rename` record takes it (docs/RULES.md R19), trimmed.
+/// A display name as a `rename` record takes it (docs/RULES.md R20), trimmed.
 pub(crate) fn name(s: &str) -> Result<String, String> {
     let s = s.trim();
     coop_model::record::check_name(s).map_err(str::to_string)?;

@@ -84,6 +84,21 @@ impl Derived {
                     .push((i, e.v.id));
             }
         }
+        // A recovery in force revokes, from its tally on, every device of the member that
+        // another identity key than the new one certified (docs/RULES.md R19).
+        for (member, identity, i) in Self::recovery_targets(graph, known_removals) {
+            let tally = graph.entries[i].v.id;
+            for e in graph.entries.iter().filter(|e| e.v.seq == 1) {
+                if crate::gate::certified_member(&e.v.record) == Some(member)
+                    && certifying_key(&e.v.record) != Some(identity)
+                {
+                    fold.revocations
+                        .entry(e.v.device)
+                        .or_default()
+                        .push((i, tally));
+                }
+            }
+        }
         for revocations in fold.revocations.values_mut() {
             revocations.sort_by_key(|&(i, _)| graph.entries[i].order_key());
         }
@@ -126,7 +141,20 @@ impl Derived {
             !e.excluded
                 && !matches!(e.v.record, Record::Genesis(_) | Record::DeviceRevoke(_))
                 && !self.tally_needs_refold(&e.v.record)
+                && !self.certifies_for_recovered(&e.v.record)
                 && self.last_key.is_none_or(|k| e.order_key() > k)
+        })
+    }
+
+    /// Whether `record` certifies a device for a member a recovery rebound: the recovery
+    /// revokes such a device unless the new key signed it, which is decided when the fold
+    /// starts (docs/RULES.md R19), so it needs a full refold.
+    fn certifies_for_recovered(&self, record: &Record) -> bool {
+        crate::gate::certified_member(record).is_some_and(|m| {
+            self.state
+                .members
+                .get(&m)
+                .is_some_and(|m| m.recovered.is_some())
         })
     }
 
@@ -149,6 +177,19 @@ impl Derived {
         }
         let ctx = e.ctx();
         let result = self.apply(graph, &ctx, &e.v.record);
+        // A certificate signed by a recovery key that did not count binds its device to no
+        // one: else the device would write as the member it names (docs/RULES.md R19).
+        if result.is_err()
+            && matches!(
+                &e.v.record,
+                Record::Device(record::Device {
+                    identity: Some(_),
+                    ..
+                })
+            )
+        {
+            self.fold.device_member.remove(&e.dev);
+        }
         let member = self.fold.device_member.get(&e.dev).copied();
         let (status, reason, detail) = match result {
             Ok(()) => {
@@ -211,11 +252,22 @@ impl Derived {
             rs.iter()
                 .find(|&&(r, _)| !graph.entries[r].ctx().seen(c.dev, c.seq))
         });
-        if let Some(&(_, id)) = outside {
-            return Err(Refusal::new(
-                RejectReason::RevokedDevice,
-                format!("written outside the past of revocation {}", id.short()),
-            ));
+        if let Some(&(r, id)) = outside {
+            return Err(if matches!(graph.entries[r].v.record, Record::Tally(_)) {
+                Refusal::new(
+                    RejectReason::RecoveredIdentity,
+                    format!(
+                        "certified by an identity key the recovery closed by {} replaced, \
+                         and written outside that tally's past",
+                        id.short()
+                    ),
+                )
+            } else {
+                Refusal::new(
+                    RejectReason::RevokedDevice,
+                    format!("written outside the past of revocation {}", id.short()),
+                )
+            });
         }
         if c.excluded {
             return Err(Refusal::new(
@@ -279,6 +331,33 @@ impl Derived {
         Ok(())
     }
 
+    /// The recovery tallies among `tallies`: (member, new identity key, entry index).
+    fn recovery_targets(
+        graph: Graph<'_>,
+        tallies: &BTreeSet<usize>,
+    ) -> Vec<(MemberId, MemberId, usize)> {
+        tallies
+            .iter()
+            .filter_map(|&i| {
+                let Record::Tally(record::Tally { decision }) = &graph.entries[i].v.record else {
+                    return None;
+                };
+                let d = graph.index.get(decision)?;
+                match &graph.entries[*d as usize].v.record {
+                    Record::Decision(record::Decision {
+                        action:
+                            DecisionAction::Recovery {
+                                member,
+                                new_identity,
+                            },
+                        ..
+                    }) => Some((*member, *new_identity, i)),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
     /// The removal tallies (entry index → removed member) among `tallies`.
     fn removal_targets(graph: Graph<'_>, tallies: &BTreeSet<usize>) -> Vec<(MemberId, usize)> {
         tallies
@@ -297,5 +376,16 @@ impl Derived {
                 }
             })
             .collect()
+    }
+}
+
+/// The identity key that signed a certificate record: the member's own key, or the recovery
+/// key a `device` record names.
+fn certifying_key(record: &Record) -> Option<MemberId> {
+    match record {
+        Record::Device(record::Device {
+            member, identity, ..
+        }) => Some(identity.unwrap_or(*member)),
+        other => crate::gate::certified_member(other),
     }
 }

@@ -218,6 +218,10 @@ pub enum RejectReason {
     /// The writing device was revoked by its member and this change is not in the causal
     /// past of the revocation.
     RevokedDevice,
+    /// The writing device was certified by an identity key that a recovery decision
+    /// replaced, and this change is not in the causal past of the recovery's tally
+    /// (docs/RULES.md R19).
+    RecoveredIdentity,
     /// The change builds on the non-canonical branch of an equivocation.
     DependsOnFork,
     /// A record it refers to is not in its causal past (or is of the wrong kind).
@@ -301,6 +305,7 @@ impl RejectReason {
             RemovedMember => "removed_member",
             ForkedDevice => "forked_device",
             RevokedDevice => "revoked_device",
+            RecoveredIdentity => "recovered_identity",
             DependsOnFork => "depends_on_fork",
             UnknownReference => "unknown_reference",
             NotAllowed => "not_allowed",

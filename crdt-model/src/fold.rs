@@ -63,9 +63,10 @@ pub(crate) trait Rule {
 pub(crate) struct GovFold {
     /// Log position of each counted vote (to mark it refused if the tally did not see it).
     pub(crate) vote_pos: BTreeMap<RecordId, usize>,
-    /// Entry indices of tallies that passed a removal in this pass.
+    /// Entry indices of tallies that passed a removal or a recovery in this pass: both
+    /// reach back to records concurrent with them.
     pub(crate) passed_removals: BTreeSet<usize>,
-    /// Entry indices of removal tallies in force from the start of this pass.
+    /// Entry indices of removal and recovery tallies in force from the start of this pass.
     pub(crate) known_removals: BTreeSet<usize>,
 }
 
@@ -135,6 +136,7 @@ impl Derived {
             sp: SpAccount::default(),
             aid: AidHistory::default(),
             visibility: Visibility::default(),
+            recovered: None,
         })
     }
 }

@@ -306,12 +306,25 @@ fn check_certificate(
             }
             Ok(())
         }
+        (true, Record::Join(record::Join { member, cert, .. })) => {
+            if check_signature && !verify_cert(community, member, device, cert) {
+                return bad("the identity key did not certify this device");
+            }
+            Ok(())
+        }
+        // After a recovery (docs/RULES.md R19) the certificate is signed by the member's new
+        // identity key, which the record names; derivation checks that key is the member's.
         (
             true,
-            Record::Join(record::Join { member, cert, .. })
-            | Record::Device(record::Device { member, cert, .. }),
+            Record::Device(record::Device {
+                member,
+                cert,
+                identity,
+                ..
+            }),
         ) => {
-            if check_signature && !verify_cert(community, member, device, cert) {
+            let signer = identity.as_ref().unwrap_or(member);
+            if check_signature && !verify_cert(community, signer, device, cert) {
                 return bad("the identity key did not certify this device");
             }
             Ok(())

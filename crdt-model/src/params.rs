@@ -55,7 +55,24 @@ pub struct Params {
     pub relief_max_per_person: i64,
     /// The period of that cap, in days.
     pub relief_period_days: i64,
+    /// Days a recovery decision waits after it was opened before its tally may rebind the
+    /// member to a new identity key (docs/RULES.md R19). Absent from records written before
+    /// recovery existed: it then takes its default.
+    #[serde(default = "default_recovery_wait_days")]
+    pub recovery_wait_days: i64,
 }
+
+/// The default of [`Params::recovery_wait_days`]: a week, so every member can see the
+/// decision and object before it takes effect.
+pub const DEFAULT_RECOVERY_WAIT_DAYS: i64 = 7;
+
+fn default_recovery_wait_days() -> i64 {
+    DEFAULT_RECOVERY_WAIT_DAYS
+}
+
+/// Parameters added after the first release: a record written before one existed lacks
+/// its field, and the parameter keeps its default.
+pub const LATER_PARAMS: [&str; 1] = ["recovery_wait_days"];
 
 impl Default for Params {
     fn default() -> Self {
@@ -75,12 +92,13 @@ impl Default for Params {
             relief_approvals: 2,
             relief_max_per_person: 50_000,
             relief_period_days: 365,
+            recovery_wait_days: DEFAULT_RECOVERY_WAIT_DAYS,
         }
     }
 }
 
 /// The names of all parameters, in the order of docs/RULES.md R16.
-pub const PARAM_NAMES: [&str; 13] = [
+pub const PARAM_NAMES: [&str; 14] = [
     "admission_vouches",
     "timebank_floor_minutes",
     "fairness_window_days",
@@ -94,6 +112,7 @@ pub const PARAM_NAMES: [&str; 13] = [
     "relief_approvals",
     "relief_max_per_person",
     "relief_period_days",
+    "recovery_wait_days",
 ];
 
 impl Params {
@@ -145,6 +164,7 @@ impl Params {
                 (0..=i64::MAX / 4).contains(&n),
             ),
             "relief_period_days" => (&mut self.relief_period_days, (1..=3650).contains(&n)),
+            "recovery_wait_days" => (&mut self.recovery_wait_days, (0..=365).contains(&n)),
             _ => return Err(ParamError::Unknown(key.to_string())),
         };
         if !ok {
@@ -187,6 +207,7 @@ impl Params {
             ("relief_approvals", self.relief_approvals),
             ("relief_max_per_person", self.relief_max_per_person),
             ("relief_period_days", self.relief_period_days),
+            ("recovery_wait_days", self.recovery_wait_days),
         ];
         for (k, v) in ints {
             m.insert(k.to_string(), v.to_string());
@@ -232,5 +253,23 @@ mod tests {
         let back =
             Params::from_map(p.to_map().iter().map(|(k, v)| (k.as_str(), v.as_str()))).unwrap();
         assert_eq!(back, p);
+    }
+
+    #[test]
+    fn parameters_saved_before_recovery_existed_take_its_default() {
+        // JSON of the parameters as a node wrote it before `recovery_wait_days` existed.
+        let mut old = serde_json::to_value(Params::default()).unwrap();
+        old.as_object_mut().unwrap().remove("recovery_wait_days");
+        let back: Params = serde_json::from_value(old).unwrap();
+        assert_eq!(back.recovery_wait_days, DEFAULT_RECOVERY_WAIT_DAYS);
+        // A stored map without the key keeps the default too.
+        let mut map = Params::default().to_map();
+        map.remove("recovery_wait_days");
+        let p = Params::from_map(map.iter().map(|(k, v)| (k.as_str(), v.as_str()))).unwrap();
+        assert_eq!(p.recovery_wait_days, DEFAULT_RECOVERY_WAIT_DAYS);
+        let mut p = Params::default();
+        p.assign("recovery_wait_days=0").unwrap();
+        assert_eq!(p.recovery_wait_days, 0);
+        assert!(p.assign("recovery_wait_days=400").is_err());
     }
 }

@@ -225,6 +225,14 @@ pub enum DecisionAction {
         /// The application.
         application: RecordId,
     },
+    /// Rebinds a member who lost every device and backup to a new identity key
+    /// (docs/RULES.md R19): from the tally on, only devices that key certifies act for them.
+    Recovery {
+        /// The member recovered.
+        member: MemberId,
+        /// The public half of the identity key made on the member's new machine.
+        new_identity: MemberId,
+    },
 }
 
 impl DecisionAction {
@@ -237,6 +245,7 @@ impl DecisionAction {
             DecisionAction::RoleRevoke { .. } => "role_revoke",
             DecisionAction::Removal { .. } => "removal",
             DecisionAction::PoolAllocation { .. } => "pool_allocation",
+            DecisionAction::Recovery { .. } => "recovery",
         }
     }
 }

@@ -36,6 +36,11 @@ use crate::error::NodeError;
 pub const REQUEST_PREFIX: &str = "coopdev1";
 /// The text that starts every approval code (also its format version).
 pub const APPROVAL_PREFIX: &str = "coopok1";
+/// The text that starts every recovery request code (docs/RULES.md R19).
+pub const RECOVERY_REQUEST_PREFIX: &str = "cooprec1";
+/// The text that starts every recovery answer: an approval code whose certificate the new
+/// machine signs itself with its new identity key (the certificate bytes are zero).
+pub const RECOVERY_ANSWER_PREFIX: &str = "cooprok1";
 const VERSION: u8 = 1;
 /// Most peer addresses one approval carries.
 pub const MAX_PEERS: usize = 16;
@@ -86,6 +91,9 @@ pub struct Approval {
     pub label: String,
     /// Addresses of known peers (multiaddrs).
     pub peers: Vec<String>,
+    /// The identity key that signed the certificate when it is not the member's own: a
+    /// recovered member's new key (docs/RULES.md R19); `None` otherwise.
+    pub identity: Option<MemberId>,
 }
 
 fn seal(prefix: &str, mut payload: Vec<u8>) -> String {
@@ -227,12 +235,13 @@ impl Approval {
         p.extend_from_slice(&self.member.0);
         p.extend_from_slice(&self.device.0);
         p.extend_from_slice(&self.cert);
-        match &self.psk {
-            Some(k) => {
-                p.push(1);
-                p.extend_from_slice(k);
-            }
-            None => p.push(0),
+        // Flags: bit 0, the LAN key follows; bit 1, the signing identity key follows.
+        p.push(u8::from(self.psk.is_some()) | (u8::from(self.identity.is_some()) << 1));
+        if let Some(k) = &self.psk {
+            p.extend_from_slice(k);
+        }
+        if let Some(i) = &self.identity {
+            p.extend_from_slice(&i.0);
         }
         for s in [&self.display_name, &self.label] {
             let s = truncate(s, 255);
@@ -253,21 +262,58 @@ impl Approval {
         seal(APPROVAL_PREFIX, p)
     }
 
+    /// The recovery answer for a member's new machine: this approval without a
+    /// certificate (the new machine signs its own with its new identity key).
+    pub fn encode_recovery(&self) -> String {
+        let code = Approval {
+            cert: [0; 64],
+            ..self.clone()
+        }
+        .encode();
+        let body = code.strip_prefix(APPROVAL_PREFIX).unwrap_or(&code);
+        let payload = URL_SAFE_NO_PAD.decode(body).unwrap_or_default();
+        let payload = payload[..payload.len().saturating_sub(4)].to_vec();
+        seal(RECOVERY_ANSWER_PREFIX, payload)
+    }
+
+    /// Parses a recovery answer (its certificate is zero: nothing to check yet).
+    pub fn decode_recovery(code: &str) -> Result<Approval, CodeError> {
+        let payload = open("recovery answer", RECOVERY_ANSWER_PREFIX, code)?;
+        Self::decode_payload("recovery answer", &payload, false)
+    }
+
     /// Parses a code and checks its certificate against the member and community it names.
     pub fn decode(code: &str) -> Result<Approval, CodeError> {
         let payload = open("approval", APPROVAL_PREFIX, code)?;
+        Self::decode_payload("approval", &payload, true)
+    }
+
+    fn decode_payload(
+        kind: &'static str,
+        payload: &[u8],
+        check_cert: bool,
+    ) -> Result<Approval, CodeError> {
         let mut r = Reader {
-            kind: "approval",
-            rest: &payload,
+            kind,
+            rest: payload,
         };
         let community = CommunityId(r.array()?);
         let member = MemberId(r.array()?);
         let device = DeviceId(r.array()?);
         let cert: [u8; 64] = r.array()?;
-        let psk = match r.u8()? {
-            0 => None,
-            1 => Some(r.array()?),
-            f => return Err(r.bad(&format!("unknown flags {f}"))),
+        let flags = r.u8()?;
+        if flags & !3 != 0 {
+            return Err(r.bad(&format!("unknown flags {flags}")));
+        }
+        let psk = if flags & 1 != 0 {
+            Some(r.array()?)
+        } else {
+            None
+        };
+        let identity = if flags & 2 != 0 {
+            Some(MemberId(r.array()?))
+        } else {
+            None
         };
         let n = r.u8()? as usize;
         let display_name = r.text(n, "the display name")?;
@@ -289,7 +335,8 @@ impl Approval {
             peers.push(r.text(len, "a peer address")?);
         }
         r.end()?;
-        if !verify_cert(&community, &member, &device, &cert) {
+        let signer = identity.unwrap_or(member);
+        if check_cert && !verify_cert(&community, &signer, &device, &cert) {
             return Err(r.bad("its certificate is not signed by the member's identity key"));
         }
         Ok(Approval {
@@ -301,8 +348,117 @@ impl Approval {
             display_name,
             label,
             peers,
+            identity,
         })
     }
+}
+
+/// What a member's new machine asks a recovery decision to bind them to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryRequest {
+    /// The public half of the new identity key (kept on the new machine).
+    pub identity: MemberId,
+    /// The new machine's device.
+    pub device: DeviceId,
+    /// Its label; may be empty.
+    pub label: String,
+}
+
+impl RecoveryRequest {
+    /// The code (docs/PROTOCOL.md §15): `"cooprec1"` base64url of the version, the new
+    /// identity key, the device id, the label's length and the label, and the check.
+    pub fn encode(&self) -> String {
+        let mut p = vec![VERSION];
+        p.extend_from_slice(&self.identity.0);
+        p.extend_from_slice(&self.device.0);
+        let label = truncate(&self.label, MAX_LABEL);
+        p.push(label.len() as u8);
+        p.extend_from_slice(label.as_bytes());
+        seal(RECOVERY_REQUEST_PREFIX, p)
+    }
+
+    /// Parses a code.
+    pub fn decode(code: &str) -> Result<RecoveryRequest, CodeError> {
+        let payload = open("recovery request", RECOVERY_REQUEST_PREFIX, code)?;
+        let mut r = Reader {
+            kind: "recovery request",
+            rest: &payload,
+        };
+        let identity = MemberId(r.array()?);
+        let device = DeviceId(r.array()?);
+        let n = r.u8()? as usize;
+        if n > MAX_LABEL {
+            return Err(r.bad("label too long"));
+        }
+        let label = r.text(n, "the label")?;
+        r.end()?;
+        Ok(RecoveryRequest {
+            identity,
+            device,
+            label,
+        })
+    }
+}
+
+fn recovery_key_path(dir: &DataDir) -> std::path::PathBuf {
+    dir.root().join("recovery.key")
+}
+
+/// The new identity key a recovery request made here, if any (`recovery.key`, 0600). It
+/// is kept apart from `identity.key`: this data dir acts for the recovered member, whose
+/// id is not this key's.
+pub fn recovery_key(dir: &DataDir) -> Result<Option<IdentityKey>, NodeError> {
+    let path = recovery_key_path(dir);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = fs::read_to_string(&path).map_err(|e| NodeError::io(&path, e))?;
+    let mut seed = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut seed)
+        .map_err(|_| NodeError::Corrupt(format!("{} is not a 32-byte hex key", path.display())))?;
+    Ok(Some(IdentityKey::from_seed(seed)))
+}
+
+/// A member's new machine, when every device and backup is lost (docs/RULES.md R19): a
+/// device key and a new identity key (both kept if made before); returns the request a
+/// recovery decision names.
+pub fn recovery_request(
+    dir: &DataDir,
+    identity_seed: [u8; 32],
+    device_seed: [u8; 32],
+    label: &str,
+) -> Result<RecoveryRequest, NodeError> {
+    let r = request(dir, device_seed, label)?;
+    let path = recovery_key_path(dir);
+    if !path.exists() {
+        crate::datadir::write_secret(&path, &hex::encode(identity_seed))?;
+    }
+    let identity = recovery_key(dir)?
+        .ok_or_else(|| NodeError::Corrupt("recovery.key vanished".into()))?
+        .member_id();
+    Ok(RecoveryRequest {
+        identity,
+        device: r.device,
+        label: r.label,
+    })
+}
+
+/// The new machine takes a recovery answer: signs its own certificate with the new
+/// identity key and makes the data dir the recovered member's. The certificate is written
+/// once the ledger holds the passed recovery.
+pub fn accept_recovery(dir: &DataDir, answer: &Approval) -> Result<(), NodeError> {
+    let key = recovery_key(dir)?.ok_or_else(|| {
+        NodeError::InvalidInput(format!(
+            "{} holds no recovery key: run `coop device recover-request` here first",
+            dir.root().display()
+        ))
+    })?;
+    let approval = Approval {
+        cert: key.certify(&answer.community, &answer.device),
+        identity: Some(key.member_id()),
+        ..answer.clone()
+    };
+    adopt(dir, &approval)
 }
 
 /// A new machine's half of pairing, step 1: the data dir gets a device key (kept if the
@@ -329,9 +485,37 @@ pub fn request(dir: &DataDir, device_seed: [u8; 32], label: &str) -> Result<Requ
     })
 }
 
+/// The key this data dir certifies new devices with, and the member they are for: the
+/// identity key, or on a recovered member's device the recovery key its certificate was
+/// signed with (docs/RULES.md R19).
+pub fn signer(dir: &DataDir) -> Result<(IdentityKey, MemberId), NodeError> {
+    if let Ok(identity) = dir.identity() {
+        let id = identity.member_id();
+        return Ok((identity, id));
+    }
+    match recovery_key(dir)? {
+        Some(key) if pending(dir)?.is_none() => Ok((key, dir.member()?)),
+        _ => Err(NodeError::InvalidInput(
+            "this device holds no identity key: approve from a device that does".into(),
+        )),
+    }
+}
+
 /// A device holding the identity key approves a request: signs the certificate.
 pub fn approve(
     identity: &IdentityKey,
+    config: &Config,
+    request: &Request,
+    peers: Vec<String>,
+) -> Result<Approval, NodeError> {
+    approve_for(identity, identity.member_id(), config, request, peers)
+}
+
+/// As [`approve`], for `member`, whose identity key `identity` is since a recovery when it
+/// is not their own.
+pub fn approve_for(
+    identity: &IdentityKey,
+    member: MemberId,
     config: &Config,
     request: &Request,
     peers: Vec<String>,
@@ -349,13 +533,14 @@ pub fn approve(
     };
     Ok(Approval {
         community,
-        member: identity.member_id(),
+        member,
         device: request.device,
         cert: identity.certify(&community, &request.device),
         psk,
         display_name: config.display_name.clone(),
         label: request.label.clone(),
         peers,
+        identity: (identity.member_id() != member).then(|| identity.member_id()),
     })
 }
 
@@ -368,6 +553,10 @@ pub struct Pairing {
     pub cert: String,
     /// The label, if any.
     pub label: Option<String>,
+    /// The new identity key that signed the certificate, for a device of a member
+    /// recovered by decision (docs/RULES.md R19); absent for ordinary pairing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<MemberId>,
 }
 
 impl Pairing {
@@ -380,6 +569,7 @@ impl Pairing {
             member: self.member,
             cert,
             label: self.label.clone(),
+            identity: self.identity,
         }))
     }
 }
@@ -412,6 +602,10 @@ pub fn done(dir: &DataDir) -> Result<(), NodeError> {
 /// The new machine's half, step 2: checks the approval is for this device, and makes the
 /// data dir the member's (configuration, member id, the certificate to write).
 pub fn accept(dir: &DataDir, approval: &Approval) -> Result<(), NodeError> {
+    adopt(dir, approval)
+}
+
+fn adopt(dir: &DataDir, approval: &Approval) -> Result<(), NodeError> {
     let device = dir.device().map_err(|_| {
         NodeError::InvalidInput(format!(
             "{} has no device key: run `coop device request` here first",
@@ -435,6 +629,7 @@ pub fn accept(dir: &DataDir, approval: &Approval) -> Result<(), NodeError> {
         member: approval.member,
         cert: hex::encode(approval.cert),
         label: (!approval.label.is_empty()).then(|| approval.label.clone()),
+        identity: approval.identity,
     };
     let text = serde_json::to_string_pretty(&pairing)
         .map_err(|e| NodeError::Corrupt(format!("pairing: {e}")))?;
@@ -538,6 +733,7 @@ mod tests {
             display_name: "Bob".into(),
             label: "laptop".into(),
             peers: vec!["/ip4/127.0.0.1/tcp/4001".into()],
+            identity: None,
         }
     }
 
@@ -551,7 +747,45 @@ mod tests {
         assert!(code.starts_with(REQUEST_PREFIX));
         assert_eq!(Request::decode(&format!("  {code}\n")), Ok(r));
         let a = approval();
-        assert_eq!(Approval::decode(&a.encode()), Ok(a));
+        assert_eq!(Approval::decode(&a.encode()), Ok(a.clone()));
+        // A recovered member's device certifies with the new key, which the code names.
+        let key = IdentityKey::from_seed([8; 32]);
+        let recovered = Approval {
+            cert: key.certify(&a.community, &a.device),
+            identity: Some(key.member_id()),
+            psk: None,
+            ..a
+        };
+        assert_eq!(Approval::decode(&recovered.encode()), Ok(recovered.clone()));
+        let wrong = Approval {
+            identity: None,
+            ..recovered
+        };
+        assert!(Approval::decode(&wrong.encode()).is_err());
+    }
+
+    #[test]
+    fn recovery_codes_round_trip_and_are_not_pairing_codes() {
+        let r = RecoveryRequest {
+            identity: MemberId([7; 32]),
+            device: DeviceId([8; 32]),
+            label: "new laptop".into(),
+        };
+        let code = r.encode();
+        assert!(code.starts_with(RECOVERY_REQUEST_PREFIX));
+        assert_eq!(RecoveryRequest::decode(&code), Ok(r));
+        assert!(Request::decode(&code).is_err());
+        let a = approval();
+        let answer = a.encode_recovery();
+        assert!(answer.starts_with(RECOVERY_ANSWER_PREFIX));
+        let back = Approval::decode_recovery(&answer).expect("decodes");
+        assert_eq!(back.cert, [0; 64]);
+        assert_eq!(
+            (back.member, back.device, back.psk),
+            (a.member, a.device, a.psk)
+        );
+        assert!(Approval::decode(&answer).is_err());
+        assert!(Approval::decode_recovery(&a.encode()).is_err());
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! A member's devices: `coop device request`, `approve`, `complete`, `list`, `revoke` and
 //! `moved` (docs/CLI.md, "Devices"; docs/RULES.md R18; codes in docs/PROTOCOL.md).
 
-use anyhow::{bail, Result};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _, Result};
 use coop_model::query::Family;
 use coop_model::record;
 use coop_model::{DeviceId, Record, State};
@@ -18,7 +20,25 @@ pub(crate) fn device(app: &App, cmd: DeviceCommand) -> Result<Report> {
     match cmd {
         DeviceCommand::Request { name } => request(app, name.as_deref().unwrap_or("")),
         DeviceCommand::Approve { code } => approve(app, &code),
-        DeviceCommand::Complete { code } => complete(app, code.as_deref()),
+        DeviceCommand::Complete {
+            code,
+            wait,
+            peer,
+            no_mdns,
+            listen,
+        } => complete(
+            app,
+            code.as_deref(),
+            &Fetch {
+                wait: Duration::from_secs(wait),
+                peers: peer,
+                mdns: !no_mdns,
+                listen,
+            },
+        ),
+        DeviceCommand::RecoverRequest { name } => {
+            recover_request(app, name.as_deref().unwrap_or(""))
+        }
         DeviceCommand::List => list(app),
         DeviceCommand::Revoke { device, reason } => revoke(app, &device, &reason),
         DeviceCommand::Moved => moved(app),
@@ -41,9 +61,27 @@ fn request(app: &App, label: &str) -> Result<Report> {
     ))
 }
 
+fn recover_request(app: &App, label: &str) -> Result<Report> {
+    let (mut id_seed, mut dev_seed) = ([0u8; 32], [0u8; 32]);
+    rand::rngs::OsRng.fill_bytes(&mut id_seed);
+    rand::rngs::OsRng.fill_bytes(&mut dev_seed);
+    let r = pairing::recovery_request(&app.dir, id_seed, dev_seed, label)?;
+    let code = r.encode();
+    eprintln!(
+        "This machine made a new identity key ({}). Give the code to another member, who runs\n  \
+         coop decision open --title \"Recover NAME\" --recover NAME CODE\n\
+         and brings its answer back here: coop device complete ANSWER",
+        r.identity.short()
+    );
+    Ok(Report::new(
+        json!({ "code": code, "identity": r.identity, "device": r.device, "label": r.label }),
+        format!("{code}\n"),
+    ))
+}
+
 fn approve(app: &App, code: &str) -> Result<Report> {
     let request = Request::decode(code)?;
-    let identity = app.dir.identity()?;
+    let (identity, member) = pairing::signer(&app.dir)?;
     let config = app.dir.config()?;
     let state = app.backend()?.view(Family::Members)?.into_state();
     if let Some(info) = state.devices.get(&request.device) {
@@ -60,7 +98,7 @@ fn approve(app: &App, code: &str) -> Result<Report> {
     let mut peers: Vec<String> = peers.into_iter().filter(|a| dialable(a)).collect();
     peers.dedup();
     peers.truncate(pairing::MAX_PEERS);
-    let approval = pairing::approve(&identity, &config, &request, peers)?;
+    let approval = pairing::approve_for(&identity, member, &config, &request, peers)?;
     let answer = approval.encode();
     eprintln!(
         "Approved device {}{} for {}. On the new machine run: coop device complete ANSWER\n\
@@ -86,10 +124,37 @@ fn approve(app: &App, code: &str) -> Result<Report> {
     ))
 }
 
-fn complete(app: &App, code: Option<&str>) -> Result<Report> {
+/// Where `coop device complete` looks for the member's ledger, and for how long.
+struct Fetch {
+    wait: Duration,
+    peers: Vec<String>,
+    mdns: bool,
+    listen: Vec<String>,
+}
+
+/// Whether `state` lets the pairing's certificate count now: the member is admitted and,
+/// for a recovered member's new machine, the recovery to its key has passed.
+fn ready(state: &State, p: &pairing::Pairing) -> bool {
+    if !state.is_admitted(&p.member) {
+        return false;
+    }
+    match p.identity {
+        None => true,
+        Some(key) => state
+            .members
+            .get(&p.member)
+            .and_then(|m| m.recovered)
+            .is_some_and(|r| r.identity == key),
+    }
+}
+
+fn complete(app: &App, code: Option<&str>, fetch: &Fetch) -> Result<Report> {
     if let Some(code) = code {
-        let approval = Approval::decode(code)?;
-        pairing::accept(&app.dir, &approval)?;
+        if code.trim().starts_with(pairing::RECOVERY_ANSWER_PREFIX) {
+            pairing::accept_recovery(&app.dir, &Approval::decode_recovery(code)?)?;
+        } else {
+            pairing::accept(&app.dir, &Approval::decode(code)?)?;
+        }
     }
     let Some(p) = pairing::pending(&app.dir)? else {
         if code.is_some() {
@@ -102,8 +167,26 @@ fn complete(app: &App, code: Option<&str>) -> Result<Report> {
         bail!("no approved pairing waits here: run `coop device request`, then `coop device complete ANSWER`");
     };
     let device = app.dir.device()?.device_id();
-    let mut b = app.backend()?;
-    let state = b.view(Family::Members)?.into_state();
+    let deadline = Instant::now() + fetch.wait;
+    let mut state = app.backend()?.view(Family::Members)?.into_state();
+    // Wait (bounded) for the member's ledger: through the running node, or by asking the
+    // peers directly when none runs for this data dir.
+    while !state.devices.contains_key(&device) && !ready(&state, &p) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        if running_status(&app.dir).is_some() {
+            eprintln!(
+                "Waiting for the node to fetch the ledger ({} s left)...",
+                left.as_secs()
+            );
+            std::thread::sleep(left.min(Duration::from_secs(2)));
+        } else {
+            pull(app, fetch, left)?;
+        }
+        state = app.backend()?.view(Family::Members)?.into_state();
+    }
     let name = show::name(&state, &p.member);
     if state.devices.contains_key(&device) {
         pairing::done(&app.dir)?;
@@ -112,17 +195,24 @@ fn complete(app: &App, code: Option<&str>) -> Result<Report> {
             format!("This device already acts for {name}.\n"),
         ));
     }
-    if !state.is_admitted(&p.member) {
-        // The certificate must come after the member's admission in the ledger, so the
-        // device waits for the ledger before its first change.
+    if !ready(&state, &p) {
+        // The certificate must come after the member's admission (or recovery) in the
+        // ledger, so the device waits for the ledger before its first change.
+        let what = if p.identity.is_some() {
+            "the passed recovery decision (its tally, after the waiting period)"
+        } else {
+            "that membership"
+        };
         return Ok(Report::new(
             json!({ "written": false, "device": device, "member": p.member }),
-            "Paired: this data dir now belongs to the member who approved it.\n\
-             Its ledger does not hold that membership yet. Start your node (`coop up`) so it\n\
-             fetches the ledger from your peers, then run `coop device complete` again to\n\
-             write this device's certificate.\n",
+            format!(
+                "Paired: this data dir now belongs to the member named in the answer.\n\
+                 Its ledger does not hold {what} yet. Run `coop device complete` again\n\
+                 (it asks your peers for up to --wait seconds), or start `coop up` first.\n"
+            ),
         ));
     }
+    let mut b = app.backend()?;
     let id = b.submit(p.record()?, app.now)?;
     pairing::done(&app.dir)?;
     Ok(Report::new(
@@ -133,6 +223,51 @@ fn complete(app: &App, code: Option<&str>) -> Result<Report> {
             p.member.short()
         ),
     ))
+}
+
+/// Runs this data dir's node briefly to take in what its peers hold (at most `left`).
+fn pull(app: &App, fetch: &Fetch, left: Duration) -> Result<()> {
+    let config = app.dir.config()?;
+    let mut peers = config.peers.clone();
+    peers.extend(fetch.peers.iter().cloned());
+    let opts = coop_node::run::RunOptions {
+        listen: if !fetch.listen.is_empty() {
+            fetch.listen.clone()
+        } else if !config.listen.is_empty() {
+            config.listen.clone()
+        } else {
+            coop_node::run::RunOptions::default().listen
+        },
+        peers,
+        mdns: fetch.mdns,
+        ..coop_node::run::RunOptions::default()
+    };
+    eprintln!(
+        "Asking your peers for the ledger (up to {} s; --wait sets it)...",
+        left.as_secs()
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let mut shown = None;
+    let pulled = runtime.block_on(coop_node::repair::pull_from_peers(
+        &app.dir,
+        opts,
+        left,
+        |p| {
+            // One line every five seconds, whatever the callback's rate.
+            let step = p.elapsed.as_secs() / 5;
+            if shown != Some(step) {
+                shown = Some(step);
+                eprintln!("  {} peer(s), {} change(s) so far", p.connected, p.changes);
+            }
+        },
+    ))?;
+    if pulled.peers == 0 {
+        eprintln!("No peer answered.");
+    }
+    Ok(())
 }
 
 /// A device of `state`'s member `me` by label or unique id prefix.

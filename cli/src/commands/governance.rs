@@ -26,6 +26,7 @@ pub(crate) fn decision(app: &App, cmd: DecisionCommand) -> Result<Report> {
             remove,
             allocate,
             member,
+            recover,
         } => {
             let mut b = app.backend()?;
             let state = app::view(&mut b, Family::Governance)?;
@@ -51,6 +52,12 @@ pub(crate) fn decision(app: &App, cmd: DecisionCommand) -> Result<Report> {
                 DecisionAction::Removal {
                     member: app::member(&state, &m)?,
                 }
+            } else if let [m, code] = recover.as_slice() {
+                let request = coop_node::device::RecoveryRequest::decode(code)?;
+                DecisionAction::Recovery {
+                    member: app::member(&state, m)?,
+                    new_identity: request.identity,
+                }
             } else if let Some(a) = allocate {
                 DecisionAction::PoolAllocation {
                     application: app::find(&mut b, &[coop_model::Kind::Application], &a)?,
@@ -68,16 +75,27 @@ pub(crate) fn decision(app: &App, cmd: DecisionCommand) -> Result<Report> {
                 }),
                 app.now,
             )?;
-            Ok(Report::new(
-                json!({ "id": id, "title": title, "closes_at": closes_at, "action": action }),
-                format!(
-                    "Opened decision {title:?} ({}): {id}\nVoting is open until {} UTC: `coop decision vote {} yes|no|abstain`; then `coop decision close {}`.\n",
-                    action_text(&state, &action),
-                    show::datetime(closes_at),
-                    id.short(),
-                    id.short(),
-                ),
-            ))
+            let mut text = format!(
+                "Opened decision {title:?} ({}): {id}\nVoting is open until {} UTC: `coop decision vote {} yes|no|abstain`; then `coop decision close {}`.\n",
+                action_text(&state, &action),
+                show::datetime(closes_at),
+                id.short(),
+                id.short(),
+            );
+            let mut out =
+                json!({ "id": id, "title": title, "closes_at": closes_at, "action": action });
+            if let ([_, code], DecisionAction::Recovery { member, .. }) =
+                (recover.as_slice(), &action)
+            {
+                let answer = recovery_answer(app, &state, member, code)?;
+                text.push_str(&format!(
+                    "A recovery takes effect after `recovery_wait_days` ({} days) and needs a yes from a member other than you.\n\
+                     Give this answer to the member's new machine (it carries the LAN key); there run\n  coop device complete ANSWER\n{answer}\n",
+                    state.params.recovery_wait_days
+                ));
+                out["answer"] = json!(answer);
+            }
+            Ok(Report::new(out, text))
         }
         DecisionCommand::Vote { id, choice } => {
             let mut b = app.backend()?;
@@ -183,6 +201,56 @@ pub(crate) fn decision(app: &App, cmd: DecisionCommand) -> Result<Report> {
     }
 }
 
+/// The answer a recovered member's new machine takes: the community, LAN key, peers and
+/// the member it will act for (docs/PROTOCOL.md, "Device pairing").
+fn recovery_answer(
+    app: &App,
+    state: &State,
+    member: &coop_model::MemberId,
+    code: &str,
+) -> Result<String> {
+    let request = coop_node::device::RecoveryRequest::decode(code)?;
+    let config = app.dir.config()?;
+    let peers = match crate::commands::membership::running_status(&app.dir) {
+        Some(s) => s.listen,
+        None => config.listen.iter().chain(&config.peers).cloned().collect(),
+    };
+    let mut peers: Vec<String> = peers
+        .into_iter()
+        .filter(|a| crate::commands::membership::dialable(a))
+        .collect();
+    peers.dedup();
+    peers.truncate(coop_node::device::MAX_PEERS);
+    let community = config.community.context("this data dir has no community")?;
+    let psk = match &config.psk {
+        None => None,
+        Some(h) => {
+            let mut k = [0u8; 32];
+            hex::decode_to_slice(h.trim(), &mut k).map_err(|_| {
+                anyhow::anyhow!("the LAN key in config.json is not 32 bytes of hex")
+            })?;
+            Some(k)
+        }
+    };
+    let display_name = state
+        .members
+        .get(member)
+        .map(|m| m.display_name.clone())
+        .unwrap_or_default();
+    Ok(coop_node::device::Approval {
+        community,
+        member: *member,
+        device: request.device,
+        cert: [0; 64],
+        psk,
+        display_name,
+        label: request.label,
+        peers,
+        identity: None,
+    }
+    .encode_recovery())
+}
+
 fn action_text(state: &State, action: &DecisionAction) -> String {
     match action {
         DecisionAction::General => "general".into(),
@@ -197,6 +265,14 @@ fn action_text(state: &State, action: &DecisionAction) -> String {
         DecisionAction::PoolAllocation { application } => {
             format!("allocate to application {}", application.short())
         }
+        DecisionAction::Recovery {
+            member,
+            new_identity,
+        } => format!(
+            "recover {} to new identity key {}",
+            show::name(state, member),
+            new_identity.short()
+        ),
     }
 }
 

@@ -299,7 +299,7 @@ pub(crate) fn vouch(app: &App, who: &str) -> Result<Report> {
     ))
 }
 
-/// `coop rename NAME`: a `rename` record for this member (docs/RULES.md R19).
+/// `coop rename NAME`: a `rename` record for this member (docs/RULES.md R20).
 pub(crate) fn rename(app: &App, name: &str) -> Result<Report> {
     let me = app.me()?;
     let mut b = app.backend()?;

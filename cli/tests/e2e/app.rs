@@ -215,7 +215,7 @@ fn coop_demo_ui_keeps_the_nodes_and_prints_their_app_links_until_ctrl_c() {
 
 #[test]
 fn coop_rename_changes_the_name_everywhere_with_and_without_a_node() {
-    // docs/RULES.md R19. Without a node: the store directly.
+    // docs/RULES.md R20. Without a node: the store directly.
     let w = World::new();
     let (alice, bob) = w.two(&[]);
     let v = json(&bob, &["rename", "Robert"]);

@@ -39,7 +39,7 @@ fn pair(w: &World, owner: &Path, name: &str, label: &str) -> std::path::PathBuf 
 }
 
 fn dir_complete(dir: &Path, answer: &str) {
-    let done = json(dir, &["device", "complete", answer]);
+    let done = json(dir, &["device", "complete", answer, "--wait", "0"]);
     // The new data dir has no ledger yet: the certificate waits for it.
     assert_eq!(done["written"], false, "{done}");
 }
@@ -76,14 +76,23 @@ fn a_paired_device_logs_hours_that_count_for_the_same_member_on_a_third_node() {
     );
     assert_eq!(early.code, 1, "{}", early.stderr);
 
-    let _l = Up::start(&laptop, &[&peer]);
-    wait_until(
-        "the laptop to fetch the ledger and write its certificate",
-        || {
-            let done = json(&laptop, &["device", "complete"]);
-            (done["written"] == true).then_some(())
-        },
+    // One run fetches the member's ledger from the peers and writes the certificate.
+    let done = json(
+        &laptop,
+        &[
+            "device",
+            "complete",
+            "--wait",
+            "120",
+            "--peer",
+            &peer,
+            "--no-mdns",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+        ],
     );
+    assert_eq!(done["written"], true, "{done}");
+    let _l = Up::start(&laptop, &[&peer]);
     let att = s(
         &json(
             &laptop,
@@ -370,4 +379,233 @@ fn a_restored_backup_that_catches_up_first_does_not_fork_and_one_that_forks_keep
         r.stderr
     );
     assert_eq!(r.stderr.lines().count(), 1);
+}
+
+/// `coop up` for `dir` on a machine whose id is `machine`; killed when dropped.
+struct UpOn(std::process::Child);
+
+impl UpOn {
+    fn start(machine: &str, dir: &Path) -> UpOn {
+        let child = command()
+            .env("COOP_MACHINE_ID", machine)
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["up", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
+            .args(["--no-ui", "--stop-on-stdin-eof"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn coop up");
+        let mut up = UpOn(child);
+        wait_until("coop up to serve its API socket", || {
+            if let Ok(Some(status)) = up.0.try_wait() {
+                panic!("coop up exited early: {status}");
+            }
+            let st = coop_on(machine, dir, &["--json", "status"]);
+            let v: serde_json::Value = serde_json::from_str(&st.stdout).ok()?;
+            (!v["listen"].as_array()?.is_empty()).then_some(())
+        });
+        up
+    }
+}
+
+impl Drop for UpOn {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_node_on_another_machine_answers_a_write_with_a_clear_conflict() {
+    let w = World::new();
+    let alice = w.dir("alice");
+    coop_on("machine-a", &alice, &["init", "--name", "Alice"]).ok();
+    coop_on("machine-a", &alice, &["found", "--community", "Oak Lane"]).ok();
+    let write = ["proposal", "open", "--title", "Bench"];
+    coop_on("machine-a", &alice, &write).ok();
+    let before = changes(&alice);
+    // The data dir's node runs on machine B: the write goes through its API and is refused
+    // as a conflict naming the way out, not as an internal error.
+    let _up = UpOn::start("machine-b", &alice);
+    let r = coop_on("machine-b", &alice, &write).code(1);
+    assert!(r.stderr.contains("another machine"), "{}", r.stderr);
+    assert!(r.stderr.contains("coop device request"), "{}", r.stderr);
+    assert!(!r.stderr.contains("internal"), "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    drop(_up);
+    assert_eq!(changes(&alice), before, "nothing written");
+}
+
+/// `coop --json` at claimed time `now`, asserting success.
+#[track_caller]
+fn json_at(dir: &Path, now: i64, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    coop_at(dir, now, &all).ok().json()
+}
+
+#[test]
+fn a_member_who_lost_every_device_is_recovered_by_decision() {
+    let w = World::new();
+    let (alice, bob) = w.two(&[]);
+    let carol = w.admit(&alice, "Carol");
+    w.carry(&alice, &bob);
+    let bob_id = s(&json(&bob, &["status"]), "member");
+    // Bob's hour for Carol, confirmed: it must stay his after the recovery.
+    let att = s(
+        &json(
+            &bob,
+            &[
+                "hours",
+                "log",
+                "--to",
+                "Carol",
+                "--minutes",
+                "60",
+                "--service",
+                "fence",
+            ],
+        ),
+        "id",
+    );
+    w.carry(&bob, &carol);
+    json(&carol, &["hours", "confirm", &att[..12]]);
+    w.carry(&carol, &alice);
+
+    // Bob lost every device and his backup: his new machine makes a new identity key.
+    let new = w.dir("bob-new");
+    let req = json(&new, &["device", "recover-request", "--name", "new laptop"]);
+    let code = s(&req, "code");
+    assert!(code.starts_with("cooprec1"), "{code}");
+    assert!(!new.join("identity.key").exists());
+    // A code that is not a recovery request is refused with its reason.
+    coop(
+        &alice,
+        &[
+            "decision",
+            "open",
+            "--title",
+            "Recover Bob",
+            "--recover",
+            "Bob",
+            "coopdev1AAAA",
+        ],
+    )
+    .code(1);
+    // Alice proposes the recovery; it is a decision like any other, visible to Carol.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let opened = json_at(
+        &alice,
+        now,
+        &[
+            "decision",
+            "open",
+            "--title",
+            "Recover Bob",
+            "--recover",
+            "Bob",
+            &code,
+            "--window",
+            "1d",
+        ],
+    );
+    let d = s(&opened, "id");
+    let answer = s(&opened, "answer");
+    assert!(answer.starts_with("cooprok1"), "{answer}");
+    w.carry(&alice, &carol);
+    let list = coop(&carol, &["decision", "list"]).ok().stdout;
+    assert!(list.contains("recover Bob"), "{list}");
+    json_at(&alice, now + 60, &["decision", "vote", &d[..8], "yes"]);
+    json_at(&carol, now + 60, &["decision", "vote", &d[..8], "yes"]);
+    w.carry(&carol, &alice);
+    // The window closed but the waiting period (7 days) has not: the tally is refused.
+    coop_at(&alice, now + 2 * 86_400, &["decision", "close", &d[..8]])
+        .refused("refused: window_open");
+    let closed = json_at(&alice, now + 8 * 86_400, &["decision", "close", &d[..8]]);
+    assert_eq!(closed["status"], "passed", "{closed}");
+
+    // The new machine takes the answer; once its ledger holds the tally it writes its
+    // certificate, signed by the new key, and acts as Bob.
+    let later = now + 8 * 86_400 + 600;
+    let first = json_at(&new, later, &["device", "complete", &answer, "--wait", "0"]);
+    assert_eq!(first["written"], false, "{first}");
+    w.carry(&alice, &new);
+    let done = json_at(&new, later, &["device", "complete", "--wait", "0"]);
+    assert_eq!(done["written"], true, "{done}");
+    assert_eq!(s(&json(&new, &["status"]), "member"), bob_id);
+    assert_eq!(i(&json(&new, &["balance"]), "minutes"), 60);
+    let att2 = s(
+        &json_at(
+            &new,
+            later + 60,
+            &[
+                "hours",
+                "log",
+                "--to",
+                "Carol",
+                "--minutes",
+                "30",
+                "--service",
+                "weeding",
+            ],
+        ),
+        "id",
+    );
+    w.carry(&new, &carol);
+    json_at(&carol, later + 120, &["hours", "confirm", &att2[..12]]);
+    assert_eq!(i(&json(&carol, &["balance", "Bob"]), "minutes"), 90);
+
+    // The recovered machine certifies a further device with the new key.
+    let tablet = w.dir("bob-tablet");
+    let req = json(&tablet, &["device", "request", "--name", "tablet"]);
+    let ok = json(&new, &["device", "approve", &s(&req, "code")]);
+    assert_eq!(s(&ok, "member"), bob_id);
+    let first = json(
+        &tablet,
+        &["device", "complete", &s(&ok, "code"), "--wait", "0"],
+    );
+    assert_eq!(first["written"], false, "{first}");
+    w.carry(&new, &tablet);
+    let done = json_at(&tablet, later + 150, &["device", "complete", "--wait", "0"]);
+    assert_eq!(done["written"], true, "{done}");
+    let att3 = s(
+        &json_at(
+            &tablet,
+            later + 160,
+            &[
+                "hours",
+                "log",
+                "--to",
+                "Carol",
+                "--minutes",
+                "15",
+                "--service",
+                "sweeping",
+            ],
+        ),
+        "id",
+    );
+    w.carry(&tablet, &carol);
+    json_at(&carol, later + 170, &["hours", "confirm", &att3[..12]]);
+    assert_eq!(i(&json(&carol, &["balance", "Bob"]), "minutes"), 105);
+
+    // Bob's old device, once it sees the tally, can write no more, with a named reason.
+    w.carry(&carol, &bob);
+    coop_at(
+        &bob,
+        later + 180,
+        &["proposal", "open", "--title", "Still the old laptop"],
+    )
+    .refused("refused: recovered_identity");
+    w.carry(&carol, &new);
+    let devices = json(&new, &["device", "list"]);
+    let devices = devices["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 3, "{devices:?}");
+    let old = devices.iter().find(|d| d["label"].is_null()).unwrap();
+    assert!(old["revoked_by"].is_string(), "{old}");
 }

@@ -198,6 +198,8 @@ impl Derived {
                 | crate::record::DecisionAction::Param { .. } => {}
                 // Pool allocations read the pools, which the narrow copy leaves out.
                 crate::record::DecisionAction::PoolAllocation { .. } => return None,
+                // A recovery checks its new key against every member's.
+                crate::record::DecisionAction::Recovery { .. } => return None,
             },
             Record::Vote(_) => {}
             // A rename compares the name with every member's: it reads them all.

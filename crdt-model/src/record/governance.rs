@@ -5,7 +5,8 @@ use crate::ids::{MemberId, RecordId};
 use crate::terms::{Choice, DecisionAction, Role};
 
 /// The action is laid out as the field `action` (its kind) and the fields of that kind
-/// beside it: `key`/`value`, `member`/`role`, `member`, or `application`.
+/// beside it: `key`/`value`, `member`/`role`, `member`, `application`, or
+/// `member`/`new_identity`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ActionFields;
 
@@ -39,6 +40,13 @@ impl Codec<DecisionAction> for ActionFields {
             DecisionAction::PoolAllocation { application } => {
                 Raw.put("application", application, out)
             }
+            DecisionAction::Recovery {
+                member,
+                new_identity,
+            } => {
+                Raw.put("member", member, out);
+                Raw.put("new_identity", new_identity, out);
+            }
         }
     }
     fn take(&self, f: &Fields<'_>, name: &'static str) -> Result<DecisionAction, RecordError> {
@@ -61,6 +69,10 @@ impl Codec<DecisionAction> for ActionFields {
             },
             "pool_allocation" => DecisionAction::PoolAllocation {
                 application: Raw.take(f, "application")?,
+            },
+            "recovery" => DecisionAction::Recovery {
+                member: Raw.take(f, "member")?,
+                new_identity: Raw.take(f, "new_identity")?,
             },
             other => {
                 return Err(RecordError::Invalid {
@@ -195,6 +207,16 @@ impl Derived {
             )));
         }
         self.check_action(action)?;
+        if let DecisionAction::Recovery { member, .. } = action {
+            // One member alone never takes over another, nor themself (docs/RULES.md R19):
+            // a member who still writes has devices and needs no recovery.
+            if *member == author {
+                return Err(Refusal::new(
+                    RejectReason::NotAllowed,
+                    "a member cannot propose their own recovery: another member proposes it".into(),
+                ));
+            }
+        }
         self.state.decisions.insert(
             c.id,
             state::Decision {
@@ -252,6 +274,30 @@ impl Derived {
             DecisionAction::PoolAllocation { application } => {
                 self.check_pool_allocation(application)
             }
+            DecisionAction::Recovery {
+                member,
+                new_identity,
+            } => {
+                if member_status(member) != Some(MemberStatus::Admitted) {
+                    return Err(invalid(format!(
+                        "{} is not an admitted member",
+                        member.short()
+                    )));
+                }
+                // The new key must be no one's yet: not a member id (that would merge two
+                // members) and not the identity key of any member.
+                let taken = self.state.members.values().any(|m| {
+                    m.id == *new_identity
+                        || m.recovered.is_some_and(|r| r.identity == *new_identity)
+                });
+                if taken {
+                    return Err(invalid(format!(
+                        "the new identity key {} already belongs to a member",
+                        new_identity.short()
+                    )));
+                }
+                Ok(())
+            }
         }
     }
 
@@ -304,6 +350,7 @@ impl Derived {
     ) -> Result<(), Refusal> {
         let (quorum_percent, approval_percent) =
             (self.params().quorum_percent, self.params().approval_percent);
+        let wait_secs = self.params().recovery_wait_days.saturating_mul(86_400);
         let eligible = self
             .state
             .members
@@ -323,6 +370,20 @@ impl Derived {
                 RejectReason::AlreadySettled,
                 format!("the decision is already {}", d.status.as_str()),
             ));
+        }
+        if let DecisionAction::Recovery { .. } = d.action {
+            // A recovery takes effect only after its waiting period too (docs/RULES.md R19),
+            // so the member, if they still can, sees it and objects.
+            let ready = d.opened_at.saturating_add(wait_secs).max(d.closes_at);
+            if c.time < ready {
+                return Err(Refusal::new(
+                    RejectReason::WindowOpen,
+                    format!(
+                        "the recovery's waiting period runs until {}",
+                        state::format_time(ready)
+                    ),
+                ));
+            }
         }
         if c.time < d.closes_at {
             return Err(Refusal::new(
@@ -345,13 +406,27 @@ impl Derived {
             count(Choice::Abstain),
         );
         let cast = (yes + no + abstain) as i64;
-        let status = if cast * 100 < quorum_percent * eligible as i64 {
+        let mut status = if cast * 100 < quorum_percent * eligible as i64 {
             DecisionStatus::NoQuorum
         } else if (yes as i64) * 100 > approval_percent * (yes as i64 + no as i64) {
             DecisionStatus::Passed
         } else {
             DecisionStatus::Rejected
         };
+        let mut lone_proposer = false;
+        if let (DecisionAction::Recovery { member, .. }, DecisionStatus::Passed) =
+            (&d.action, status)
+        {
+            // The proposer is never the only yes (docs/RULES.md R19), nor is the member
+            // recovered (whose lost device may be in someone else's hands).
+            let others = seen
+                .iter()
+                .any(|v| v.choice == Choice::Yes && v.member != d.proposer && v.member != *member);
+            if !others {
+                status = DecisionStatus::Rejected;
+                lone_proposer = true;
+            }
+        }
         d.status = status;
         d.votes = seen;
         let action = d.action.clone();
@@ -364,7 +439,11 @@ impl Derived {
             eligible,
             quorum_percent,
             approval_percent,
-            effect_error: None,
+            effect_error: lone_proposer.then(|| {
+                "a recovery needs a yes from a member other than its proposer and the member \
+                 recovered"
+                    .to_string()
+            }),
         };
         // Votes the tally did not see stop counting here, on every replica alike.
         for v in &unseen {
@@ -378,9 +457,15 @@ impl Derived {
         let this = graph.position(&c.id);
         let known_removal = this.is_some_and(|i| self.fold.gov.known_removals.contains(&i));
         if status == DecisionStatus::Passed || known_removal {
-            if let Err(Refusal { detail: why, .. }) = self.enact(c, &action, *decision) {
+            if let Err(Refusal { detail: why, .. }) =
+                self.enact(c, &action, *decision, known_removal)
+            {
                 result.effect_error = Some(why);
-            } else if let (DecisionAction::Removal { .. }, Some(i)) = (&action, this) {
+            } else if let (
+                DecisionAction::Removal { .. } | DecisionAction::Recovery { .. },
+                Some(i),
+            ) = (&action, this)
+            {
                 self.fold.gov.passed_removals.insert(i);
             }
         }
@@ -412,9 +497,13 @@ impl Derived {
         c: &Ctx<'_>,
         action: &DecisionAction,
         decision: RecordId,
+        known: bool,
     ) -> Result<(), Refusal> {
-        // A removal already in force from an earlier pass stays in force (see `from_scratch`).
-        if !matches!(action, DecisionAction::Removal { .. }) {
+        // A removal already in force from an earlier pass stays in force (see `from_scratch`),
+        // and so does a recovery.
+        let in_force = matches!(action, DecisionAction::Removal { .. })
+            || (known && matches!(action, DecisionAction::Recovery { .. }));
+        if !in_force {
             self.check_action(action)?;
         }
         match action {
@@ -467,6 +556,21 @@ impl Derived {
             }
             DecisionAction::PoolAllocation { application } => {
                 self.apply_pool_allocation(application, decision)?;
+            }
+            DecisionAction::Recovery {
+                member,
+                new_identity,
+            } => {
+                // The member keeps their id, history, balance and roles; their old devices
+                // stop counting outside this tally's past (in `derive`), and devices the new
+                // key certifies count from here on (`record::devices`).
+                if let Some(m) = self.state.members.get_mut(member) {
+                    m.recovered = Some(Recovered {
+                        identity: *new_identity,
+                        decision,
+                        tally: c.id,
+                    });
+                }
             }
         }
         Ok(())

@@ -4,7 +4,7 @@
 
 use super::layout::{record_layout, Codec, Field, Fields, Opt, Raw, RecordError, Text};
 use crate::ids::MemberId;
-use crate::params::{Params, PARAM_NAMES};
+use crate::params::{Params, LATER_PARAMS, PARAM_NAMES};
 
 record_layout! {
     /// The founding record; its change hash is the community id.
@@ -47,6 +47,9 @@ record_layout! {
         /// The label its member gave the device when pairing it ("laptop"); optional, so
         /// records written before labels existed still decode.
         label: Option<String> = Opt(Text(1, 64)),
+        /// The identity key that signed `cert` when it is not `member` itself: the key a
+        /// recovery decision bound the member to (docs/RULES.md R19). Absent otherwise.
+        identity: Option<MemberId> = Opt(Raw),
     }
 }
 
@@ -132,7 +135,16 @@ impl Codec<Params> for ParamFields {
     fn take(&self, f: &Fields<'_>, _: &'static str) -> Result<Params, RecordError> {
         let mut params = Params::default();
         for k in PARAM_NAMES {
-            let v = Text(0, 4096).take(f, k)?;
+            // A genesis written before a later parameter existed lacks its field: the
+            // parameter keeps its default rather than the record failing to decode.
+            let v = if LATER_PARAMS.contains(&k) {
+                match Opt(Text(0, 4096)).take(f, k)? {
+                    Some(v) => v,
+                    None => continue,
+                }
+            } else {
+                Text(0, 4096).take(f, k)?
+            };
             params.set(k, &v).map_err(|e| RecordError::Invalid {
                 field: k,
                 reason: e.to_string(),
@@ -272,6 +284,21 @@ impl Rule for Join {
                 "removed members cannot rejoin".into(),
             ));
         }
+        // A member's recovery key certifies that member's devices; it is no one's id.
+        let recovery_key = d
+            .state
+            .members
+            .values()
+            .any(|m| m.recovered.is_some_and(|r| r.identity == *member));
+        if recovery_key {
+            return Err(Refusal::new(
+                RejectReason::NotAllowed,
+                format!(
+                    "{} is a member's identity key since a recovery, not a newcomer",
+                    member.short()
+                ),
+            ));
+        }
         let m = d.member_entry(*member, display_name);
         m.devices.insert(c.device, forked);
         d.add_device(c, *member, None);
@@ -283,12 +310,43 @@ impl Rule for Device {
     fn apply(
         &self,
         d: &mut Derived,
-        _graph: Past<'_>,
+        past: Past<'_>,
         c: &Ctx<'_>,
         _author: MemberId,
     ) -> Result<(), Refusal> {
         let forked = d.fold.forked.contains_key(&c.device);
-        let Device { member, label, .. } = self;
+        let Device {
+            member,
+            label,
+            identity,
+            ..
+        } = self;
+        // Which identity key may certify the member's devices here (docs/RULES.md R19).
+        let recovered = d.state.members.get(member).and_then(|m| m.recovered);
+        match (identity, recovered) {
+            (Some(key), Some(r)) if *key == r.identity && past.precedes(&r.tally, c) => {}
+            (Some(key), _) => {
+                return Err(Refusal::new(
+                    RejectReason::BadCertificate,
+                    format!(
+                        "certified by {}, which no recovery in this record's past made the \
+                         identity key of {}",
+                        key.short(),
+                        member.short()
+                    ),
+                ))
+            }
+            (None, Some(r)) => {
+                return Err(Refusal::new(
+                    RejectReason::RecoveredIdentity,
+                    format!(
+                        "certified by the identity key the recovery closed by {} replaced",
+                        r.tally.short()
+                    ),
+                ))
+            }
+            (None, None) => {}
+        }
         if let Some(m) = d.state.members.get_mut(member) {
             m.devices.insert(c.device, forked);
         }
@@ -421,5 +479,56 @@ impl Derived {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::layout::Field;
+    use super::super::Record;
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn fields_of(r: &Record) -> BTreeMap<String, Field> {
+        r.fields()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
+    }
+
+    #[test]
+    fn records_written_before_recovery_existed_still_decode() {
+        // A genesis as an older coop wrote it: no `recovery_wait_days` field. It decodes,
+        // and the parameter takes its default.
+        let g = Record::Genesis(Genesis {
+            name: "Elm Street".into(),
+            founder: MemberId([1; 32]),
+            display_name: "Alice".into(),
+            cert: [2; 64],
+            params: Params::default(),
+        });
+        let mut old = fields_of(&g);
+        assert!(old.remove("recovery_wait_days").is_some());
+        let Ok(Record::Genesis(back)) = Record::from_fields("genesis", &old) else {
+            panic!("an old genesis must decode")
+        };
+        assert_eq!(
+            back.params.recovery_wait_days,
+            crate::params::DEFAULT_RECOVERY_WAIT_DAYS
+        );
+        // A device record without the recovery key decodes as an ordinary one.
+        let d = Record::Device(Device {
+            member: MemberId([1; 32]),
+            cert: [2; 64],
+            label: Some("laptop".into()),
+            identity: None,
+        });
+        let f = fields_of(&d);
+        assert!(!f.contains_key("identity"));
+        assert_eq!(Record::from_fields("device", &f).ok(), Some(d));
+        // A genesis with a bad value for the new field is still refused.
+        let mut bad = fields_of(&g);
+        bad.insert("recovery_wait_days".into(), Field::Str("soon".into()));
+        assert!(Record::from_fields("genesis", &bad).is_err());
     }
 }

@@ -699,6 +699,7 @@ mod tests {
                     sp: Default::default(),
                     aid: Default::default(),
                     visibility: Default::default(),
+                    recovered: None,
                 },
             );
         }

@@ -91,7 +91,8 @@ pub struct DeviceInfo {
     /// The first sequence number its versions do not share, when it equivocated: its
     /// records before it count, those at and after it do not (docs/RULES.md R15).
     pub forked_at: Option<u64>,
-    /// The `device_revoke` record that revoked it, once one counted.
+    /// The `device_revoke` record that revoked it, once one counted; or the tally of the
+    /// recovery that replaced the identity key which certified it (docs/RULES.md R19).
     pub revoked_by: Option<RecordId>,
 }
 
@@ -146,6 +147,29 @@ pub struct Member {
     pub aid: AidHistory,
     /// Who may see this member's balance and history (docs/RULES.md R10); `members` until they set it.
     pub visibility: Visibility,
+    /// The recovery that rebound the member to a new identity key, the latest one when
+    /// several did (docs/RULES.md R19); `None` while their first identity key stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<Recovered>,
+}
+
+/// A member's rebinding to a new identity key by a recovery decision (docs/RULES.md R19).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recovered {
+    /// The identity key that certifies the member's devices from the tally on.
+    pub identity: MemberId,
+    /// The recovery decision.
+    pub decision: RecordId,
+    /// The tally that put it in force.
+    pub tally: RecordId,
+}
+
+impl Member {
+    /// The public key of the identity key that certifies this member's new devices: the
+    /// member id itself until a recovery rebinds them.
+    pub fn identity_key(&self) -> MemberId {
+        self.recovered.map_or(self.id, |r| r.identity)
+    }
 }
 
 /// A member's confirmed time, in minutes.

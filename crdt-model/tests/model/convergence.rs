@@ -1,10 +1,12 @@
 //! Convergence under random schedules (docs/RULES.md R0): 3–10 replicas, several members with
 //! several devices, random records (some written past the author's dry run, some by a
-//! cloned device that equivocates), device additions and revocations, delivered in random
-//! parts, orders and duplicates. After every step incremental derivation equals derivation
-//! from scratch; once every replica holds every change, heads and `canonical_json()` are
-//! identical everywhere, and every counted record of a forked device is before its fork
-//! point and of a revoked device inside its revocation's past (docs/RULES.md R15, R18).
+//! cloned device that equivocates), device additions (some certified by a recovery key),
+//! revocations and recovery decisions, delivered in random parts, orders and duplicates.
+//! After every step incremental derivation equals derivation from scratch; once every
+//! replica holds every change, heads and `canonical_json()` are identical everywhere, and
+//! every counted record of a forked device is before its fork point and of a revoked device
+//! (by a revocation or a recovery) inside its revocation's past (docs/RULES.md R15, R18,
+//! R19).
 
 use coop_model::record;
 use proptest::prelude::*;
@@ -59,6 +61,16 @@ pub(crate) enum Step {
     /// Replica `at`'s device revokes device `x` (modulo) of the certified devices
     /// (`force`: without the dry run, so someone else's device or a second revocation).
     Revoke { at: u8, x: u8, force: bool },
+    /// Replica `at`'s member proposes to recover member `x` (modulo) to their recovery
+    /// key and votes yes; the first other replica of a third member takes in what `at`
+    /// holds, votes yes and sends it back; `at` writes the tally after the window
+    /// (docs/RULES.md R19). Each write may be refused by its dry run.
+    Recover { at: u8, x: u8 },
+}
+
+/// The identity key person `i` is recovered to by a recovery decision.
+fn recovery_key(i: usize) -> IdentityKey {
+    IdentityKey::from_seed(seed(&format!("{}/recovered", NAMES[i])))
 }
 
 /// A whole test case.
@@ -87,6 +99,8 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(at, x)| Step::AddDevice { at, x }),
         1 => (any::<u8>(), any::<u8>(), prop::bool::weighted(0.25))
             .prop_map(|(at, x, force)| Step::Revoke { at, x, force }),
+        1 => (any::<u8>(), any::<u8>())
+            .prop_map(|(at, x)| Step::Recover { at, x }),
     ]
 }
 
@@ -147,6 +161,8 @@ fn build_setup(replicas: usize, people: usize) -> Setup {
         sp_budget: 30,
         sp_max_per_proposal: 20,
         timebank_floor_minutes: -240,
+        // Recoveries pass at their tally, like any decision (docs/RULES.md R19).
+        recovery_wait_days: 0,
         ..Params::default()
     };
     let founder = &people[0];
@@ -257,13 +273,17 @@ impl World {
             ),
             13 => {
                 use coop_model::record::{DecisionAction as A, Role};
-                let action = match y % 5 {
+                let action = match y % 6 {
                     0 => A::General,
                     1 => A::Param {
                         key: "sp_max_per_proposal".into(),
                         value: (5 + y % 20).to_string(),
                     },
                     2 => A::Removal { member: who },
+                    5 => A::Recovery {
+                        member: who,
+                        new_identity: recovery_key(x as usize % self.ids.len()).member_id(),
+                    },
                     3 => A::RoleGrant {
                         member: who,
                         role: Role::Moderator,
@@ -413,10 +433,25 @@ impl World {
             }
             Step::AddDevice { at, x } => {
                 let at = at as usize % n;
-                let person = Person::new(NAMES[at % self.ids.len()]);
-                let d = 10 + 2 * at + (x % 2) as usize;
+                let who = at % self.ids.len();
+                let person = Person::new(NAMES[who]);
                 let l = &mut self.ledgers[at];
-                let cert = person.device(&l.community(), d);
+                // Half of them are certified by the member's recovery key: they count only
+                // after a recovery to that key passed in their past (docs/RULES.md R19).
+                let (d, cert) = if x >= 128 {
+                    let d = 40 + 2 * at + (x % 2) as usize;
+                    let key = recovery_key(who);
+                    let cert = Record::Device(record::Device {
+                        member: person.id(),
+                        cert: key.certify(&l.community(), &person.dev(d).device_id()),
+                        label: None,
+                        identity: Some(key.member_id()),
+                    });
+                    (d, cert)
+                } else {
+                    let d = 10 + 2 * at + (x % 2) as usize;
+                    (d, person.device(&l.community(), d))
+                };
                 // Refused when that device already wrote its certificate here.
                 let _ = l.author(&person.dev(d), cert, t);
                 self.check_incremental(at)
@@ -441,6 +476,36 @@ impl World {
                         prop_assert_eq!(l.len(), len);
                     }
                 }
+                self.check_incremental(at)
+            }
+            Step::Recover { at, x } => {
+                use coop_model::record::{Choice, DecisionAction};
+                let at = at as usize % n;
+                let people = self.ids.len();
+                let (proposer, who) = (at % people, x as usize % people);
+                let action = DecisionAction::Recovery {
+                    member: self.ids[who],
+                    new_identity: recovery_key(who).member_id(),
+                };
+                let key = self.key_of(at);
+                let Ok(env) = self.ledgers[at].author(&key, decision("Recover", t + 60, action), t)
+                else {
+                    return self.check_incremental(at);
+                };
+                let d = rid(&env);
+                let _ = self.ledgers[at].author(&key, vote(d, Choice::Yes), t);
+                let third =
+                    (0..n).find(|&r| r != at && r % people != proposer && r % people != who);
+                if let Some(r) = third {
+                    let voter = self.key_of(r);
+                    let (a, b) = two(&mut self.ledgers, at, r);
+                    let _ = b.ingest(a.envelopes().cloned().collect::<Vec<_>>());
+                    let _ = b.author(&voter, vote(d, Choice::Yes), t);
+                    let _ = a.ingest(b.envelopes().cloned().collect::<Vec<_>>());
+                    self.check_incremental(r)?;
+                }
+                self.clock += 120;
+                let _ = self.ledgers[at].author(&key, tally(d), self.clock);
                 self.check_incremental(at)
             }
             Step::Clone { at, other, x } => {

@@ -385,6 +385,7 @@ fn a_device_certificate_not_signed_by_the_members_identity_key_is_refused() {
             .identity
             .certify(&town.community(), &town.dev("carol", 5).device_id()),
         label: Some("not bob's".into()),
+        identity: None,
     });
     let env = town.forged("carol", 5, &forged);
     let out = town.ledger.ingest([env]);
@@ -403,6 +404,7 @@ fn device_list_shows_labels_and_when_each_device_added_and_last_wrote() {
             .identity
             .certify(&town.community(), &town.dev("bob", 1).device_id()),
         label: Some("desktop".into()),
+        identity: None,
     });
     let cert = town.write_on("bob", 1, labelled);
     let added = town.now();

@@ -263,7 +263,7 @@ fn raising_admission_vouches_does_not_unadmit_anyone() {
               erin admitted: time +0 (+0 -0), sp 100/100
             proposals
               p1: "Still here" by bob open, 0 SP active (peak 0) from 0 supporters
-              b4dafa200ab0: "Now admitted" by erin open, 0 SP active (peak 0) from 0 supporters
+              d232723ef216: "Now admitted" by erin open, 0 SP active (peak 0) from 0 supporters
             decisions
               d1: "param admission_vouches=3" by alice passed (yes 1 no 0 abstain 0 of 3 eligible)
             parameter changes

@@ -16,6 +16,7 @@ mod metrics;
 mod pools;
 mod purchase;
 mod receipts;
+mod recovery;
 mod rename;
 mod script;
 mod support;

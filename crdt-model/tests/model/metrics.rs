@@ -569,20 +569,20 @@ fn purchase_metrics_sum_savings_and_local_spending_per_currency() {
               carol admitted: time +0 (+0 -0), sp 100/100
             purchases
               p1: "Brown rice" by alice: 60 kg at 250 EUR, min 2 participants, deadline 2026-10-01 18:00 UTC, none; savings 3000 spending 12000 (local 12000)
-                round 0 (deadline 2026-10-01 18:00 UTC): 60 kg from 2 participants, funded, winner aa32f6f05dc6 at 200, ordered
-                  bid aa32f6f05dc6: "Farm down the road" local 200 min 10
-                  f63cff6cac0b bob 30 +0%: base 6000 surcharge 0 discount 0/0 due 6000 savings 1500
-                  238d47f61e0a carol 30 +0%: base 6000 surcharge 0 discount 0/0 due 6000 savings 1500
+                round 0 (deadline 2026-10-01 18:00 UTC): 60 kg from 2 participants, funded, winner 5cf76532079e at 200, ordered
+                  bid 5cf76532079e: "Farm down the road" local 200 min 10
+                  e30c10682c27 bob 30 +0%: base 6000 surcharge 0 discount 0/0 due 6000 savings 1500
+                  044711c5f20a carol 30 +0%: base 6000 surcharge 0 discount 0/0 due 6000 savings 1500
                   total base 12000 + pool 0 - granted 0/0 = due 12000 (surplus 0), savings 3000
               p2: "Coffee beans" by alice: 10 kg at 2000 EUR, min 2 participants, deadline 2026-10-01 18:00 UTC, none; savings 5000 spending 15000 (local 0)
-                round 0 (deadline 2026-10-01 18:00 UTC): 10 kg from 2 participants, funded, winner 9059eec821ff at 1500, ordered
-                  bid 9059eec821ff: "Roasters Inc" remote 1500 min 5
-                  3050e2dea53f bob 5 +0%: base 7500 surcharge 0 discount 0/0 due 7500 savings 2500
-                  694f26193565 carol 5 +0%: base 7500 surcharge 0 discount 0/0 due 7500 savings 2500
+                round 0 (deadline 2026-10-01 18:00 UTC): 10 kg from 2 participants, funded, winner 292d33cc0c4b at 1500, ordered
+                  bid 292d33cc0c4b: "Roasters Inc" remote 1500 min 5
+                  3ec08c74cac0 bob 5 +0%: base 7500 surcharge 0 discount 0/0 due 7500 savings 2500
+                  9e26957cbac0 carol 5 +0%: base 7500 surcharge 0 discount 0/0 due 7500 savings 2500
                   total base 15000 + pool 0 - granted 0/0 = due 15000 (surplus 0), savings 5000
               p3: "Olive oil" by bob: 100 litre at 900 EUR, min 5 participants, deadline 2026-10-01 18:00 UTC, none; savings 0 spending 0 (local 0)
                 round 0 (deadline 2026-10-01 18:00 UTC): 10 litre from 1 participants
-                  e9e18681a2a0 carol 10 +0%: base 0 surcharge 0 discount 0/0 due 0 savings 0
+                  2192962d07c5 carol 10 +0%: base 0 surcharge 0 discount 0/0 due 0 savings 0
             counted 17 refused 0
             metrics on 2026-10-03
               support

@@ -54,6 +54,7 @@ impl Person {
             member: self.id(),
             cert: self.identity.certify(community, &self.dev(n).device_id()),
             label: None,
+            identity: None,
         })
     }
 }

@@ -84,9 +84,10 @@ impl ApiClient {
             Ok(ErrorBody { error }) => match (error.rejection, error.reason.as_str()) {
                 (Some(r), _) => NodeError::Refused(r),
                 (None, "node_busy") => NodeError::Busy,
-                (None, "bad_request" | "unknown_kind" | "not_found" | "withheld") => {
-                    NodeError::InvalidInput(error.detail)
-                }
+                (
+                    None,
+                    "bad_request" | "unknown_kind" | "not_found" | "withheld" | "other_machine",
+                ) => NodeError::InvalidInput(error.detail),
                 (None, reason) => NodeError::api_msg(format!("{reason}: {}", error.detail)),
             },
             Err(_) => NodeError::api_msg(format!(

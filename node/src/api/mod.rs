@@ -277,6 +277,11 @@ impl From<NodeError> for Failure {
                 )
             }
             NodeError::InvalidInput(m) => Failure::new(StatusCode::BAD_REQUEST, "bad_request", m),
+            // The node's data dir was copied or moved here: a conflict with the machine it
+            // was made on, which the member resolves (docs/API.md), not a node fault.
+            e @ NodeError::OtherMachine(_) => {
+                Failure::new(StatusCode::CONFLICT, "other_machine", e.to_string())
+            }
             NodeError::Busy => Failure::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "node_busy",

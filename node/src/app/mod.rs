@@ -7,6 +7,7 @@
 //! - `forms`: a form's fields as a ledger record, for the one write path.
 //! - `refusal`: one sentence per ledger refusal reason.
 //! - `qr`: the invite code and its QR code as SVG.
+//! - `devices`: the devices page under settings (list, pairing with a QR code, revoke).
 //!
 //! Security (docs/APP.md, "Security model"): every request must name the loopback with the
 //! served port as `Host` (DNS rebinding), every state-changing request is a POST with the
@@ -17,6 +18,7 @@
 //! browser that logged in, never by another web page or another local user.
 
 mod charts;
+mod devices;
 mod forms;
 mod pages;
 mod qr;
@@ -73,6 +75,10 @@ pub(crate) fn router(app: App, api: Router) -> Router {
         // After a refused form the address bar shows /write: a reload (or the live
         // refresh) goes home rather than to an error.
         .route("/write", post(write).get(|| async { Redirect::to("/") }))
+        .route(
+            "/settings/devices/approve",
+            post(devices::approve).get(|| async { Redirect::to(devices::PATH) }),
+        )
         .route("/", get(page))
         .route("/{*path}", get(page))
         .with_state(app.clone());
@@ -270,7 +276,20 @@ async fn page(
     Extension(session): Extension<Session>,
     uri: axum::http::Uri,
 ) -> Response {
-    pages::render(&app, &session, &uri, None).await
+    show(&app, &session, &uri, None).await
+}
+
+/// The page at `uri`: the devices page (`devices`), or one of `pages`.
+async fn show(
+    app: &App,
+    session: &Session,
+    uri: &axum::http::Uri,
+    flash: Option<&pages::Flash>,
+) -> Response {
+    if uri.path().trim_end_matches('/') == devices::PATH {
+        return devices::render(app, session, flash).await;
+    }
+    pages::render(app, session, uri, flash).await
 }
 
 /// `POST /write`: a form written as a record through the same path as `POST
@@ -300,7 +319,7 @@ async fn write(
     let uri: axum::http::Uri = back
         .parse()
         .unwrap_or_else(|_| "/".parse().expect("a path"));
-    let mut r = pages::render(&app, &session, &uri, Some(&flash)).await;
+    let mut r = show(&app, &session, &uri, Some(&flash)).await;
     if r.status() == StatusCode::OK {
         *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     }

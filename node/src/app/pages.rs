@@ -135,7 +135,13 @@ const NAV: &[(&str, &str)] = &[
     ("/network", "Network"),
 ];
 
-fn layout(title: &str, active: &str, community: &str, moderator: bool, main: Markup) -> Markup {
+pub(super) fn layout(
+    title: &str,
+    active: &str,
+    community: &str,
+    moderator: bool,
+    main: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -1459,6 +1465,10 @@ fn settings(v: &View<'_>) -> Markup {
     let code = qr::invite_code(&v.state.community, psk, &peers, &v.config.relays);
     html! {
         h1 { "Settings" }
+        section {
+            h2 { "Your devices" }
+            p { a href="/settings/devices" { "Your devices" } ": pair a new one, see when each last wrote, revoke a lost one." }
+        }
         section {
             h2 { "Your name" }
             p { "You are " strong #my-name { (v.name(&v.me)) } " to the community. A new name is written to the ledger, "

@@ -78,6 +78,11 @@ pub(crate) fn sentence(reason: RejectReason, f: &Facts) -> String {
         RevokedDevice => {
             "This device was revoked by its member and can write no more; pair a new device.".into()
         }
+        RecoveredIdentity => {
+            "This device's member was recovered to a new identity key by decision; this \
+             device can write no more. Pair a new device from the recovered one."
+                .into()
+        }
         UnknownReference => {
             "The record this refers to is not known here yet; wait for sync and try again.".into()
         }

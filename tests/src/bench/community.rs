@@ -348,6 +348,7 @@ impl Gen {
                         .identity()
                         .certify(&community, &keys.device(1).device_id()),
                     label: None,
+                    identity: None,
                 });
                 self.write(m, 1, device);
             }

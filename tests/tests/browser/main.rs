@@ -5,6 +5,7 @@
 //! The WebDriver client is this test's own (`webdriver`, ~150 lines over `http`): the
 //! handful of commands used here need no TLS stack or async client crate.
 
+mod devices;
 mod forms;
 mod http;
 mod scenario;

@@ -8,7 +8,7 @@ use coop_tests::init_tracing;
 use super::http::{form, request, Answer};
 use super::{alice_and_bob, port, start_app_node};
 
-fn log_in(dir: &coop_node::DataDir, port: u16) -> (String, String) {
+pub(crate) fn log_in(dir: &coop_node::DataDir, port: u16) -> (String, String) {
     let token = coop_node::app::issue_login_token(dir).unwrap();
     let a = request(port, "GET", &format!("/login?token={token}"), &[], "");
     assert_eq!(a.status, 303, "{a:?}");
