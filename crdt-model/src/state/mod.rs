@@ -15,18 +15,24 @@ use crate::params::Params;
 use crate::terms::{Kind, Outcome, ReportTarget, Role, Urgency, Visibility};
 
 mod governance;
+mod index;
 mod pools;
 mod privacy;
 mod purchase;
 
 pub use governance::*;
+pub use index::{DayMinutes, Indexes};
 pub use pools::*;
 pub use privacy::*;
 pub use purchase::*;
 
 /// The derived state of a community. Serializes canonically (sorted maps, integers only),
 /// so two replicas can be compared byte for byte.
+///
+/// (De)serialization is derived as inherent functions (`remote = "Self"`) wrapped by the
+/// trait impls below, so that a deserialized state rebuilds its read indexes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct State {
     /// The community.
     pub community: CommunityId,
@@ -73,6 +79,24 @@ pub struct State {
     pub applications: BTreeMap<RecordId, Application>,
     /// Relief requests (reasons sealed to the stewards).
     pub relief_requests: BTreeMap<RecordId, ReliefRequest>,
+    /// Read indexes, a function of the fields above (kept current by derivation, rebuilt
+    /// by [`State::rebuild_indexes`]); not part of the canonical serialization.
+    #[serde(skip)]
+    pub(crate) indexes: Indexes,
+}
+
+impl Serialize for State {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        State::serialize(self, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for State {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<State, D::Error> {
+        let mut state = State::deserialize(deserializer)?;
+        state.rebuild_indexes();
+        Ok(state)
+    }
 }
 
 /// One certified device of a member, as derived (docs/RULES.md R18).
@@ -478,7 +502,19 @@ impl State {
             contributions: BTreeMap::new(),
             applications: BTreeMap::new(),
             relief_requests: BTreeMap::new(),
+            indexes: Indexes::default(),
         }
+    }
+
+    /// The read indexes (see [`Indexes`]).
+    pub fn indexes(&self) -> &Indexes {
+        &self.indexes
+    }
+
+    /// Recomputes the read indexes from the rest of the state: for a state assembled from
+    /// parts (a family view, a deserialized state) rather than derived.
+    pub fn rebuild_indexes(&mut self) {
+        self.indexes = Indexes::build(self);
     }
 
     /// The canonical serialization: identical on replicas holding the same changes.
@@ -501,16 +537,20 @@ impl State {
         let today = Day::from_unix(now);
         let from = Day(today.0 - self.params.fairness_window_days as i32);
         let (mut wp, mut wr) = (Minutes(0), Minutes(0));
-        for a in self.attestations.values() {
-            if a.status != AttestationStatus::Confirmed || a.date <= from || a.date > today {
-                continue;
-            }
-            if a.provider == *member {
-                wp += a.minutes;
-            }
-            if a.receiver == *member {
-                wr += a.minutes;
-            }
+        // The window's days of confirmed minutes, not the community's attestations.
+        let days = self.indexes.confirmed_days(member);
+        let window = if from < today {
+            days.range((
+                std::ops::Bound::Excluded(from),
+                std::ops::Bound::Included(today),
+            ))
+        } else {
+            // An empty window (a zero-day fairness window).
+            days.range(today..today)
+        };
+        for (_, d) in window {
+            wp += d.provided;
+            wr += d.received;
         }
         let (wp_, wr_) = (wp.0, wr.0);
         let ratio_percent = (wp_ > 0).then(|| wr_ * 100 / wp_);
@@ -534,9 +574,10 @@ impl State {
 
     /// Attestations waiting for `member` to confirm or decline.
     pub fn pending_for(&self, member: &MemberId) -> Vec<&Attestation> {
-        self.attestations
-            .values()
-            .filter(|a| a.receiver == *member && a.status == AttestationStatus::Pending)
+        self.indexes
+            .pending_for(member)
+            .iter()
+            .filter_map(|id| self.attestations.get(id))
             .collect()
     }
 

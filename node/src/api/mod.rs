@@ -530,7 +530,7 @@ async fn find_records(
 ) -> Answer<Vec<query::RecordRef>> {
     let p = q?.0;
     let kinds = p.kinds().map_err(|e| Failure(StatusCode::BAD_REQUEST, e))?;
-    ctx.read(move |n| query::record_matches(&n.state().log, &kinds, &p.prefix))
+    ctx.read(move |n| query::record_matches_in_state(n.state(), &kinds, &p.prefix))
         .await?
         .map(Json)
         .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))
