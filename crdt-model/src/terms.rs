@@ -54,6 +54,7 @@ macro_rules! text_enum {
 /// A record kind, without its data: what `coop ledger --kind` takes. The list must match
 /// the kinds of `records!` in [`crate::record`] (the compiler checks both ways); its text
 /// forms, `ALL` and parsing are generated there.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
@@ -100,6 +101,7 @@ pub enum Kind {
 }
 
 /// The outcome with which a proposal closes.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
@@ -118,6 +120,7 @@ pub enum Outcome {
 text_enum!(Outcome { Delivered = "delivered", Cancelled = "cancelled", Rejected = "rejected", Expired = "expired" });
 
 /// How urgent a mutual-aid (or relief) request is.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
@@ -134,6 +137,7 @@ pub enum Urgency {
 text_enum!(Urgency { Low = "low", Medium = "medium", High = "high" });
 
 /// What a report points at.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
@@ -148,6 +152,7 @@ pub enum ReportTarget {
 text_enum!(ReportTarget { Record = "record", Member = "member" });
 
 /// How a member votes on a decision.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
@@ -165,6 +170,7 @@ text_enum!(Choice { Yes = "yes", No = "no", Abstain = "abstain" });
 
 /// A role a member holds. The founder holds every role from the genesis; decisions grant
 /// and revoke the others ([`Role::GRANTABLE`]), never the founder role.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
@@ -188,6 +194,7 @@ impl Role {
 }
 
 /// What a decision does when it passes.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum DecisionAction {
@@ -241,6 +248,7 @@ impl DecisionAction {
 }
 
 /// Who may see a member's balance and history (aggregates are always shown).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug,
     Clone,
@@ -268,6 +276,7 @@ pub enum Visibility {
 text_enum!(Visibility { Public = "public", Members = "members", Private = "private" });
 
 /// Whether a collective purchase repeats.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
@@ -282,6 +291,7 @@ pub enum Recurrence {
 text_enum!(Recurrence { None = "none", Monthly = "monthly" });
 
 /// A coordinator's step in a purchase round.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
@@ -296,6 +306,7 @@ pub enum PurchaseStep {
 text_enum!(PurchaseStep { Ordered = "ordered", Delivered = "delivered" });
 
 /// What is marked for one participant of a purchase round.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
@@ -322,6 +333,7 @@ pub const MAX_UNIT_PRICE: i64 = 100_000_000;
 pub const MAX_DEADLINE: i64 = 7_258_118_400;
 
 /// What a pool does with money that comes back.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]

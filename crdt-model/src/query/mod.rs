@@ -34,6 +34,7 @@ pub const MAX_PAGE: usize = 500;
 pub const DEFAULT_PAGE: usize = 50;
 
 /// One member as listed: who they are and, where visibility allows, their accounts.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberRow {
     /// Identity.
@@ -79,6 +80,7 @@ pub fn members(state: &State, viewer: Option<&MemberId>) -> Vec<MemberRow> {
 }
 
 /// One member's profile: the row plus their visible history.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Profile {
     /// The member as listed.
@@ -162,6 +164,7 @@ fn members_one(state: &State, viewer: Option<&MemberId>, member: &MemberId) -> O
 }
 
 /// A member's balance at `now`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BalanceAnswer {
     /// The member.
@@ -241,6 +244,7 @@ pub fn decisions(state: &State) -> Vec<Decision> {
 }
 
 /// A record moderators hid and the moderation record that hid it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hidden {
     /// The hidden record.
@@ -250,6 +254,7 @@ pub struct Hidden {
 }
 
 /// `moderation`: reports and hidden records.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Moderation {
     /// Abuse reports, in order.
@@ -274,6 +279,7 @@ pub fn moderation(state: &State) -> Moderation {
 }
 
 /// One collective purchase with its rounds as a list.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PurchaseAnswer {
     /// The purchase (its `rounds` map emptied: see `rounds`).
@@ -283,6 +289,7 @@ pub struct PurchaseAnswer {
 }
 
 /// A numbered round of a purchase.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Round {
     /// Round number (0 for the first).
@@ -309,6 +316,7 @@ pub fn purchases(state: &State) -> Vec<PurchaseAnswer> {
 
 /// `pools`: investment pools and relief funds, with contributions, applications and relief
 /// requests (relief reasons stay sealed to the stewards).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pools {
     /// Pools and relief funds.
@@ -332,6 +340,7 @@ pub fn pools(state: &State) -> Pools {
 }
 
 /// One member's visibility.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VisibilityRow {
     /// The member.
@@ -376,6 +385,7 @@ pub fn visibility(state: &State, viewer: Option<&MemberId>) -> Vec<VisibilityRow
 }
 
 /// `params`: the parameters in force and every value ever in force.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParamsAnswer {
     /// In force now.
@@ -398,6 +408,7 @@ pub fn metrics(state: &State, now: i64, since: Option<Day>) -> Metrics {
 }
 
 /// Which ledger rows to list: newest first, from a cursor.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerQuery {
     /// Only this kind (parse with [`parse_kind`]).
@@ -423,6 +434,7 @@ pub fn parse_kind(s: &str) -> Result<Kind, String> {
 }
 
 /// One ledger row, redacted where the viewer may not see whose or what.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerRow {
     /// Position in the total order.
@@ -452,6 +464,7 @@ pub struct LedgerRow {
 }
 
 /// A page of the ledger, newest first.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerPage {
     /// The rows.
@@ -526,6 +539,7 @@ pub fn ledger(state: &State, viewer: Option<&MemberId>, q: &LedgerQuery) -> Ledg
 }
 
 /// An offer of help waiting on one of my requests.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InboxOffer {
     /// My request.
@@ -537,6 +551,7 @@ pub struct InboxOffer {
 }
 
 /// Matched aid I have not confirmed yet.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InboxAid {
     /// The request.
@@ -550,6 +565,7 @@ pub struct InboxAid {
 }
 
 /// An open decision I have not voted on.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InboxDecision {
     /// The decision.
@@ -561,6 +577,7 @@ pub struct InboxDecision {
 }
 
 /// Everything waiting on one member at `now`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Inbox {
     /// Attestations to confirm or decline.

@@ -25,6 +25,7 @@ use crate::state::{
 use super::{Hidden, PurchaseAnswer, Round};
 
 /// A family of records one command lists, shows or writes about.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -105,6 +106,7 @@ impl FromStr for Family {
 }
 
 /// A device that equivocated, and its member when known.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForkedDevice {
     /// The device.
@@ -114,6 +116,7 @@ pub struct ForkedDevice {
 }
 
 /// A certified device and what the ledger says of it (docs/RULES.md R18).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceRow {
     /// The device.
@@ -124,6 +127,7 @@ pub struct DeviceRow {
 }
 
 /// What a command needs of the ledger to show one family (see the module comment).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FamilyView {
     /// Which family.
@@ -366,6 +370,7 @@ impl FamilyView {
 }
 
 /// A record named by id prefix.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordRef {
     /// Its id.
@@ -560,6 +565,7 @@ pub fn pending(state: &State, member: &MemberId) -> Vec<Attestation> {
 
 /// `export/records`: what `coop export` writes for `viewer` (docs/RULES.md R10), with the
 /// member names and community name its text needs.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExportAnswer {
     /// The community.

@@ -40,6 +40,8 @@ pub struct Indexes {
     confirmed: BTreeMap<MemberId, BTreeMap<Day, DayMinutes>>,
     /// The attestation each confirmation or decline settled.
     settlements: BTreeMap<RecordId, RecordId>,
+    /// The aid request each counted aid confirmation confirmed.
+    aid_confirmations: BTreeMap<RecordId, RecordId>,
     /// Aid requests open or matched, by party (requester; helper once matched).
     active_aid: BTreeMap<MemberId, BTreeSet<RecordId>>,
     /// Decisions still open (their closing time is checked by the reader).
@@ -117,6 +119,12 @@ impl Indexes {
             }
         }
         if let Some(r) = state.aid_requests.get(id) {
+            for c in [&r.requester_confirmation, &r.helper_confirmation]
+                .into_iter()
+                .flatten()
+            {
+                self.aid_confirmations.insert(c.id, r.id);
+            }
             let active = matches!(r.status, AidStatus::Open | AidStatus::Matched);
             for m in std::iter::once(r.requester).chain(r.helper) {
                 if active {
@@ -167,6 +175,11 @@ impl Indexes {
     /// The attestation a confirmation or decline settled.
     pub fn settled(&self, settlement: &RecordId) -> Option<&RecordId> {
         self.settlements.get(settlement)
+    }
+
+    /// The aid request an aid confirmation confirmed.
+    pub fn confirmed_request(&self, confirmation: &RecordId) -> Option<&RecordId> {
+        self.aid_confirmations.get(confirmation)
     }
 
     /// Aid requests open or matched in which `member` is the requester or the helper.

@@ -100,6 +100,7 @@ impl<'de> Deserialize<'de> for State {
 }
 
 /// One certified device of a member, as derived (docs/RULES.md R18).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceInfo {
     /// The member the device acts for.
@@ -120,6 +121,7 @@ pub struct DeviceInfo {
 }
 
 /// A parameter value and the record that set it (`None` for the genesis defaults).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParamChange {
     /// The record that put the value in force (the genesis, or the tally of a decision).
@@ -135,6 +137,7 @@ pub struct ParamChange {
 }
 
 /// Admission status.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MemberStatus {
@@ -147,6 +150,7 @@ pub enum MemberStatus {
 }
 
 /// One member as derived.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
     /// Identity.
@@ -173,6 +177,7 @@ pub struct Member {
 }
 
 /// A member's confirmed time, in minutes.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimeAccount {
     /// Confirmed minutes provided.
@@ -184,6 +189,7 @@ pub struct TimeAccount {
 }
 
 /// A member's Support Points.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpAccount {
     /// Budget.
@@ -195,6 +201,7 @@ pub struct SpAccount {
 }
 
 /// Visible mutual-aid history (reputation is history, not a score).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AidHistory {
     /// Completed aids given.
@@ -208,6 +215,7 @@ pub struct AidHistory {
 }
 
 /// Settlement of an attestation.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AttestationStatus {
@@ -220,6 +228,7 @@ pub enum AttestationStatus {
 }
 
 /// An hour attestation as derived.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attestation {
     /// Record id.
@@ -243,6 +252,7 @@ pub struct Attestation {
 }
 
 /// Proposal status.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProposalStatus {
@@ -253,6 +263,7 @@ pub enum ProposalStatus {
 }
 
 /// One allocation.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Allocation {
     /// Record id.
@@ -264,6 +275,7 @@ pub struct Allocation {
 }
 
 /// A proposal as derived.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Proposal {
     /// Record id.
@@ -289,6 +301,7 @@ pub struct Proposal {
 }
 
 /// Aid request status.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AidStatus {
@@ -315,6 +328,7 @@ impl AidStatus {
 }
 
 /// An offer of help.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AidOffer {
     /// Record id.
@@ -328,6 +342,7 @@ pub struct AidOffer {
 }
 
 /// One party's confirmation of completed aid.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AidConfirmation {
     /// Record id.
@@ -339,6 +354,7 @@ pub struct AidConfirmation {
 }
 
 /// A mutual-aid request as derived.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AidRequest {
     /// Record id.
@@ -372,6 +388,7 @@ pub struct AidRequest {
 }
 
 /// An abuse report.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     /// Record id.
@@ -387,6 +404,7 @@ pub struct Report {
 }
 
 /// Whether a record counted.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EntryStatus {
@@ -397,6 +415,7 @@ pub enum EntryStatus {
 }
 
 /// One change in total order.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogEntry {
     /// Position in the total order.
@@ -422,6 +441,7 @@ pub struct LogEntry {
 }
 
 /// A member's time balance and fair-exchange index at a given moment.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Balance {
     /// The member.
