@@ -169,7 +169,7 @@ impl Derived {
         let position = self.state.log.len();
         self.state
             .indexes
-            .logged(e.v.record.kind_of(), e.v.id, position);
+            .logged(e.v.record.kind_of(), e.v.id, position, reason.is_some());
         self.state.log.push(LogEntry {
             position,
             id: e.v.id,

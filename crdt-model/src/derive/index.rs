@@ -31,6 +31,9 @@ impl Derived {
         for touched in std::iter::once(*id).chain(named) {
             ix.touch(&self.state, &touched);
         }
+        if matches!(record, Record::Tally(_)) {
+            ix.tallied(&self.state);
+        }
         self.state.indexes = ix;
     }
 }

@@ -85,8 +85,15 @@ pub fn members(state: &State, viewer: Option<&MemberId>) -> Vec<MemberRow> {
 pub struct Profile {
     /// The member as listed.
     pub member: MemberRow,
-    /// Mutual-aid history; `None` where visibility withholds it.
+    /// Mutual-aid history; `None` where visibility withholds it. Its `completed` requests
+    /// and `ratings` are the newest [`PROFILE_HOURS`] (see the totals below).
     pub aid: Option<AidHistory>,
+    /// How many completed requests they took part in, in all (0 where withheld).
+    #[serde(default)]
+    pub aid_completed_total: usize,
+    /// How many ratings they received, in all (0 where withheld).
+    #[serde(default)]
+    pub aid_ratings_total: usize,
     /// Their newest [`PROFILE_HOURS`] hour attestations (given and received), oldest first
     /// by day of service; empty where visibility withholds them. The whole list is
     /// `members/{id}/hours`.
@@ -109,14 +116,27 @@ pub fn profile(state: &State, viewer: Option<&MemberId>, member: &MemberId) -> O
     } else {
         (Vec::new(), 0)
     };
+    let aid = &state.members[member].aid;
     Some(Profile {
-        aid: sees.then(|| state.members[member].aid.clone()),
+        aid: sees.then(|| AidHistory {
+            given: aid.given,
+            received: aid.received,
+            ratings: newest(&aid.ratings, PROFILE_HOURS),
+            completed: newest(&aid.completed, PROFILE_HOURS),
+        }),
+        aid_completed_total: if sees { aid.completed.len() } else { 0 },
+        aid_ratings_total: if sees { aid.ratings.len() } else { 0 },
         hours,
         hours_total,
         joined: joined(state, member),
         withheld: !sees,
         member: row,
     })
+}
+
+/// The last `n` of `items`.
+fn newest<T: Clone>(items: &[T], n: usize) -> Vec<T> {
+    items[items.len().saturating_sub(n)..].to_vec()
 }
 
 /// When `member` joined: the time of their counted join request (or the genesis). Their
@@ -210,7 +230,8 @@ pub fn hours(state: &State, member: &MemberId) -> Vec<Attestation> {
         .collect()
 }
 
-/// How many of a member's attestations a [`Profile`] lists (the newest).
+/// How many of a member's attestations a [`Profile`] lists (the newest), and how many of
+/// their completed aid requests and ratings.
 pub const PROFILE_HOURS: usize = 20;
 
 /// A member's newest `limit` attestations, oldest first by day of service, and how many
@@ -493,6 +514,15 @@ pub fn ledger(state: &State, viewer: Option<&MemberId>, q: &LedgerQuery) -> Ledg
     // so it costs the page too, not the log before it.
     let mut page: Vec<&LogEntry> = Vec::with_capacity(limit + 1);
     let candidates: Box<dyn Iterator<Item = &LogEntry>> = match q.kind {
+        // Refused records from their index (fewer than those of any kind, as a rule).
+        _ if q.refused => Box::new(
+            state
+                .indexes()
+                .refused()
+                .range(..end)
+                .rev()
+                .filter_map(|&p| state.log.get(p)),
+        ),
         Some(k) => {
             let positions = state.indexes().positions_of(k);
             let upto = positions.partition_point(|&p| p < end);

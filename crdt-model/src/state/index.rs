@@ -16,7 +16,8 @@ use crate::ids::{Day, MemberId, Minutes, RecordId};
 use crate::terms::Kind;
 
 use super::{
-    AidStatus, AttestationStatus, ContributionStatus, DecisionStatus, ReliefStatus, State,
+    AidStatus, AttestationStatus, ContributionStatus, DecisionStatus, EntryStatus, ReliefStatus,
+    State,
 };
 
 /// Confirmed minutes of one member on one day of service.
@@ -54,6 +55,8 @@ pub struct Indexes {
     by_kind: BTreeMap<Kind, Vec<usize>>,
     /// The log position of each record.
     position: BTreeMap<RecordId, usize>,
+    /// Log positions of refused records.
+    refused: BTreeSet<usize>,
 }
 
 static EMPTY_IDS: BTreeSet<RecordId> = BTreeSet::new();
@@ -66,7 +69,7 @@ impl Indexes {
         let mut ix = Indexes::default();
         // Indices into the log (its positions, in a derived state).
         for (i, e) in state.log.iter().enumerate() {
-            ix.logged(e.kind, e.id, i);
+            ix.logged(e.kind, e.id, i, e.status == EntryStatus::Refused);
         }
         let ids = state
             .attestations
@@ -82,10 +85,27 @@ impl Indexes {
     }
 
     /// Records a log entry of `kind` and id `id` at `position` (positions arrive in
-    /// ascending order).
-    pub(crate) fn logged(&mut self, kind: Kind, id: RecordId, position: usize) {
+    /// ascending order), refused or not.
+    pub(crate) fn logged(&mut self, kind: Kind, id: RecordId, position: usize, refused: bool) {
         self.by_kind.entry(kind).or_default().push(position);
         self.position.insert(id, position);
+        if refused {
+            self.refused.insert(position);
+        }
+    }
+
+    /// Records the votes a tally refused after they had counted (it did not see them):
+    /// every vote's entry is checked, which costs the votes, once per tally.
+    pub(crate) fn tallied(&mut self, state: &State) {
+        for &p in self.by_kind.get(&Kind::Vote).into_iter().flatten() {
+            if state
+                .log
+                .get(p)
+                .is_some_and(|e| e.status == EntryStatus::Refused)
+            {
+                self.refused.insert(p);
+            }
+        }
     }
 
     /// Brings the entries of record `id` up to date with `state`: an attestation, aid
@@ -200,6 +220,11 @@ impl Indexes {
     /// Contributions pledged and not yet confirmed.
     pub fn pledged(&self) -> &BTreeSet<RecordId> {
         &self.pledged
+    }
+
+    /// Log positions of the refused records, ascending.
+    pub fn refused(&self) -> &BTreeSet<usize> {
+        &self.refused
     }
 
     /// Log positions (indices into [`State::log`]) of the records of `kind`, ascending.
