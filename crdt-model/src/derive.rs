@@ -24,6 +24,7 @@ use crate::record::{self, DecisionAction, Record};
 use crate::state::{EntryStatus, LogEntry, State};
 
 mod dry_run;
+mod index;
 
 impl Derived {
     pub(crate) fn from_scratch(
@@ -193,6 +194,7 @@ impl Derived {
         let member = self.fold.device_member.get(&e.dev).copied();
         let (status, reason, detail) = match result {
             Ok(()) => {
+                self.index_counted(&e.v.id, &e.v.record);
                 self.state.counted += 1;
                 self.device_wrote(&e.v.device, e.v.time);
                 (EntryStatus::Counted, None, None)
@@ -206,6 +208,9 @@ impl Derived {
             }
         };
         let position = self.state.log.len();
+        self.state
+            .indexes
+            .logged(e.v.record.kind_of(), e.v.id, position, reason.is_some());
         self.state.log.push(LogEntry {
             position,
             id: e.v.id,

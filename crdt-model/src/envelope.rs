@@ -166,6 +166,7 @@ impl Refusal {
 }
 
 /// Why a change was refused by the gate (docs/PROTOCOL.md §5) or counted for nothing by derivation (docs/RULES.md R17).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -343,6 +344,7 @@ impl fmt::Display for RejectReason {
 }
 
 /// A refused change: a value, not an error. Says what was refused, who wrote it, and why.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejection {
     /// The change hash, when the change decoded far enough to have one.

@@ -18,6 +18,7 @@ use crate::record::Record;
 use crate::state::{EntryStatus, State};
 
 /// One exported record.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExportRecord {
     /// Position in the total order.

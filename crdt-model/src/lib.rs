@@ -30,6 +30,8 @@ pub mod identity;
 pub mod ids;
 pub mod ledger;
 pub mod metrics;
+#[cfg(feature = "openapi")]
+mod openapi;
 pub mod params;
 pub mod query;
 pub mod receipt;

@@ -27,6 +27,7 @@ pub const HISTOGRAM_BUCKET_MINUTES: i64 = 5 * 60;
 pub const BASIS_POINTS: i64 = 10_000;
 
 /// Everything `coop metrics` shows.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Metrics {
     /// The moment the metrics are for, Unix seconds.
@@ -53,6 +54,7 @@ pub struct Metrics {
 }
 
 /// Points allocated in one period (a day or a week starting on Monday).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Period {
     /// First day of the period.
@@ -62,6 +64,7 @@ pub struct Period {
 }
 
 /// One proposal's SP over time.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProposalSeries {
     /// The proposal.
@@ -83,6 +86,7 @@ pub struct ProposalSeries {
 }
 
 /// Mutual-aid requests (written since `since`) by status.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AidMetrics {
     /// Counted requests.
@@ -100,6 +104,7 @@ pub struct AidMetrics {
 }
 
 /// Members by time balance, and how unequal the time bank is.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimeDistribution {
     /// Admitted members (removed and pending members are not in the distribution).
@@ -121,6 +126,7 @@ pub struct TimeDistribution {
 }
 
 /// A histogram bucket: balances in `from_minutes..to_minutes` (upper bound excluded).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bucket {
     /// Lowest balance in the bucket, minutes.
@@ -132,6 +138,7 @@ pub struct Bucket {
 }
 
 /// Confirmed exchanges of one calendar month (by the day of service).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MonthHours {
     /// `YYYY-MM`.
@@ -143,6 +150,7 @@ pub struct MonthHours {
 }
 
 /// Who took part recently.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Participation {
     /// The window, in days before `now`.
@@ -156,6 +164,7 @@ pub struct Participation {
 }
 
 /// An amount of money in minor units of one currency.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Money {
     /// Three-letter currency code.
@@ -165,6 +174,7 @@ pub struct Money {
 }
 
 /// Collective purchasing totals (filled once the state holds purchases).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PurchaseMetrics {
     /// Purchases funded, ordered or delivered.
@@ -180,6 +190,7 @@ pub struct PurchaseMetrics {
 }
 
 /// Investment pool totals (filled once the state holds pools).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PoolMetrics {
     /// Pools.
@@ -193,6 +204,7 @@ pub struct PoolMetrics {
 }
 
 /// Relief totals (filled once the state holds relief requests).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReliefMetrics {
     /// Requests awaiting approval or disbursement.

@@ -27,6 +27,7 @@ pub enum ParamError {
 }
 
 /// Every community parameter with its value.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Params {
     /// Vouches that admit a newcomer.

@@ -54,6 +54,7 @@ macro_rules! text_enum {
 /// A record kind, without its data: what `coop ledger --kind` takes. The list must match
 /// the kinds of `records!` in [`crate::record`] (the compiler checks both ways); its text
 /// forms, `ALL` and parsing are generated there.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
@@ -101,6 +102,7 @@ pub enum Kind {
 }
 
 /// The outcome with which a proposal closes.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
@@ -119,6 +121,7 @@ pub enum Outcome {
 text_enum!(Outcome { Delivered = "delivered", Cancelled = "cancelled", Rejected = "rejected", Expired = "expired" });
 
 /// How urgent a mutual-aid (or relief) request is.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
@@ -135,6 +138,7 @@ pub enum Urgency {
 text_enum!(Urgency { Low = "low", Medium = "medium", High = "high" });
 
 /// What a report points at.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
@@ -149,6 +153,7 @@ pub enum ReportTarget {
 text_enum!(ReportTarget { Record = "record", Member = "member" });
 
 /// How a member votes on a decision.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
@@ -166,6 +171,7 @@ text_enum!(Choice { Yes = "yes", No = "no", Abstain = "abstain" });
 
 /// A role a member holds. The founder holds every role from the genesis; decisions grant
 /// and revoke the others ([`Role::GRANTABLE`]), never the founder role.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
@@ -189,6 +195,7 @@ impl Role {
 }
 
 /// What a decision does when it passes.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum DecisionAction {
@@ -251,6 +258,7 @@ impl DecisionAction {
 }
 
 /// Who may see a member's balance and history (aggregates are always shown).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug,
     Clone,
@@ -278,6 +286,7 @@ pub enum Visibility {
 text_enum!(Visibility { Public = "public", Members = "members", Private = "private" });
 
 /// Whether a collective purchase repeats.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
@@ -292,6 +301,7 @@ pub enum Recurrence {
 text_enum!(Recurrence { None = "none", Monthly = "monthly" });
 
 /// A coordinator's step in a purchase round.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
@@ -306,6 +316,7 @@ pub enum PurchaseStep {
 text_enum!(PurchaseStep { Ordered = "ordered", Delivered = "delivered" });
 
 /// What is marked for one participant of a purchase round.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
@@ -332,6 +343,7 @@ pub const MAX_UNIT_PRICE: i64 = 100_000_000;
 pub const MAX_DEADLINE: i64 = 7_258_118_400;
 
 /// What a pool does with money that comes back.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]

@@ -164,7 +164,7 @@ impl Backend {
         prefix: &str,
     ) -> Result<query::RecordRef, NodeError> {
         let matches = match self {
-            Backend::Direct(n) => query::record_matches(&n.state().log, kinds, prefix)
+            Backend::Direct(n) => query::record_matches_in_state(n.state(), kinds, prefix)
                 .map_err(|e| NodeError::InvalidInput(e.to_string()))?,
             Backend::Remote(c) => c.get(&RecordsParams::new(kinds, prefix).path())?,
         };

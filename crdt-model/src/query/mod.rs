@@ -34,6 +34,7 @@ pub const MAX_PAGE: usize = 500;
 pub const DEFAULT_PAGE: usize = 50;
 
 /// One member as listed: who they are and, where visibility allows, their accounts.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberRow {
     /// Identity.
@@ -79,14 +80,27 @@ pub fn members(state: &State, viewer: Option<&MemberId>) -> Vec<MemberRow> {
 }
 
 /// One member's profile: the row plus their visible history.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Profile {
     /// The member as listed.
     pub member: MemberRow,
-    /// Mutual-aid history; `None` where visibility withholds it.
+    /// Mutual-aid history; `None` where visibility withholds it. Its `completed` requests
+    /// and `ratings` are the newest [`PROFILE_HOURS`] (see the totals below).
     pub aid: Option<AidHistory>,
-    /// Their hour attestations (given and received); empty where visibility withholds them.
+    /// How many completed requests they took part in, in all (0 where withheld).
+    #[serde(default)]
+    pub aid_completed_total: usize,
+    /// How many ratings they received, in all (0 where withheld).
+    #[serde(default)]
+    pub aid_ratings_total: usize,
+    /// Their newest [`PROFILE_HOURS`] hour attestations (given and received), oldest first
+    /// by day of service; empty where visibility withholds them. The whole list is
+    /// `members/{id}/hours`.
     pub hours: Vec<Attestation>,
+    /// How many hour attestations they have in all (0 where withheld).
+    #[serde(default)]
+    pub hours_total: usize,
     /// When the record that admitted them or that they joined with was written (Unix s).
     pub joined: Option<i64>,
     /// Whether their history is withheld from the viewer.
@@ -97,26 +111,60 @@ pub struct Profile {
 pub fn profile(state: &State, viewer: Option<&MemberId>, member: &MemberId) -> Option<Profile> {
     let row = members_one(state, viewer, member)?;
     let sees = state.can_see(viewer, member);
-    let joined = state
-        .log
-        .iter()
-        .find(|e| {
-            e.member.as_ref() == Some(member)
-                && e.status == EntryStatus::Counted
-                && matches!(e.kind, Kind::Join | Kind::Genesis)
-        })
-        .map(|e| e.time);
+    let (hours, hours_total) = if sees {
+        recent_hours(state, member, PROFILE_HOURS)
+    } else {
+        (Vec::new(), 0)
+    };
+    let aid = &state.members[member].aid;
     Some(Profile {
-        aid: sees.then(|| state.members[member].aid.clone()),
-        hours: if sees {
-            hours(state, member)
-        } else {
-            Vec::new()
-        },
-        joined,
+        aid: sees.then(|| AidHistory {
+            given: aid.given,
+            received: aid.received,
+            ratings: newest(&aid.ratings, PROFILE_HOURS),
+            completed: newest(&aid.completed, PROFILE_HOURS),
+        }),
+        aid_completed_total: if sees { aid.completed.len() } else { 0 },
+        aid_ratings_total: if sees { aid.ratings.len() } else { 0 },
+        hours,
+        hours_total,
+        joined: joined(state, member),
         withheld: !sees,
         member: row,
     })
+}
+
+/// The last `n` of `items`.
+fn newest<T: Clone>(items: &[T], n: usize) -> Vec<T> {
+    items[items.len().saturating_sub(n)..].to_vec()
+}
+
+/// When `member` joined: the time of their counted join request (or the genesis). Their
+/// first device's certificate is that record, so it is looked up by the certificate's log
+/// position rather than by scanning the log.
+fn joined(state: &State, member: &MemberId) -> Option<i64> {
+    let is_join = |e: &LogEntry| {
+        e.member.as_ref() == Some(member)
+            && e.status == EntryStatus::Counted
+            && matches!(e.kind, Kind::Join | Kind::Genesis)
+    };
+    let ix = state.indexes();
+    let mut first: Option<&LogEntry> = None;
+    for kind in [Kind::Genesis, Kind::Join] {
+        // Join requests are few beside the rest of the ledger; the earliest one of the
+        // member's that counted is theirs.
+        if let Some(e) = ix
+            .positions_of(kind)
+            .iter()
+            .filter_map(|&p| state.log.get(p))
+            .find(|e| is_join(e))
+        {
+            if first.is_none_or(|f| e.position < f.position) {
+                first = Some(e);
+            }
+        }
+    }
+    first.map(|e| e.time)
 }
 
 fn members_one(state: &State, viewer: Option<&MemberId>, member: &MemberId) -> Option<MemberRow> {
@@ -136,6 +184,7 @@ fn members_one(state: &State, viewer: Option<&MemberId>, member: &MemberId) -> O
 }
 
 /// A member's balance at `now`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BalanceAnswer {
     /// The member.
@@ -170,14 +219,34 @@ pub fn balance(
 }
 
 /// `members/{id}/hours`: a member's attestations, given and received, with their status,
-/// oldest first (the caller checks visibility; see [`profile`]).
+/// oldest first by day of service (then id) (the caller checks visibility; see [`profile`]).
 pub fn hours(state: &State, member: &MemberId) -> Vec<Attestation> {
     state
-        .attestations
-        .values()
-        .filter(|a| a.provider == *member || a.receiver == *member)
+        .indexes()
+        .hours_of(member)
+        .iter()
+        .filter_map(|(_, id)| state.attestations.get(id))
         .cloned()
         .collect()
+}
+
+/// How many of a member's attestations a [`Profile`] lists (the newest), and how many of
+/// their completed aid requests and ratings.
+pub const PROFILE_HOURS: usize = 20;
+
+/// A member's newest `limit` attestations, oldest first by day of service, and how many
+/// they have in all.
+pub fn recent_hours(state: &State, member: &MemberId, limit: usize) -> (Vec<Attestation>, usize) {
+    let all = state.indexes().hours_of(member);
+    let mut newest: Vec<Attestation> = all
+        .iter()
+        .rev()
+        .take(limit)
+        .filter_map(|(_, id)| state.attestations.get(id))
+        .cloned()
+        .collect();
+    newest.reverse();
+    (newest, all.len())
 }
 
 /// `proposals`: Support Point proposals in id order.
@@ -196,6 +265,7 @@ pub fn decisions(state: &State) -> Vec<Decision> {
 }
 
 /// A record moderators hid and the moderation record that hid it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hidden {
     /// The hidden record.
@@ -205,6 +275,7 @@ pub struct Hidden {
 }
 
 /// `moderation`: reports and hidden records.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Moderation {
     /// Abuse reports, in order.
@@ -229,6 +300,7 @@ pub fn moderation(state: &State) -> Moderation {
 }
 
 /// One collective purchase with its rounds as a list.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PurchaseAnswer {
     /// The purchase (its `rounds` map emptied: see `rounds`).
@@ -238,6 +310,7 @@ pub struct PurchaseAnswer {
 }
 
 /// A numbered round of a purchase.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Round {
     /// Round number (0 for the first).
@@ -264,6 +337,7 @@ pub fn purchases(state: &State) -> Vec<PurchaseAnswer> {
 
 /// `pools`: investment pools and relief funds, with contributions, applications and relief
 /// requests (relief reasons stay sealed to the stewards).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pools {
     /// Pools and relief funds.
@@ -287,6 +361,7 @@ pub fn pools(state: &State) -> Pools {
 }
 
 /// One member's visibility.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VisibilityRow {
     /// The member.
@@ -305,8 +380,13 @@ pub struct VisibilityRow {
 pub fn visibility(state: &State, viewer: Option<&MemberId>) -> Vec<VisibilityRow> {
     // The setting in force is the latest counted `visibility` record of each member.
     let mut set_by = std::collections::HashMap::new();
-    for e in &state.log {
-        if e.kind == Kind::Visibility && e.status == EntryStatus::Counted {
+    let settings = state
+        .indexes()
+        .positions_of(Kind::Visibility)
+        .iter()
+        .filter_map(|&p| state.log.get(p));
+    for e in settings {
+        if e.status == EntryStatus::Counted {
             if let Some(m) = e.member {
                 set_by.insert(m, e.id);
             }
@@ -326,6 +406,7 @@ pub fn visibility(state: &State, viewer: Option<&MemberId>) -> Vec<VisibilityRow
 }
 
 /// `params`: the parameters in force and every value ever in force.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParamsAnswer {
     /// In force now.
@@ -348,6 +429,7 @@ pub fn metrics(state: &State, now: i64, since: Option<Day>) -> Metrics {
 }
 
 /// Which ledger rows to list: newest first, from a cursor.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerQuery {
     /// Only this kind (parse with [`parse_kind`]).
@@ -373,6 +455,7 @@ pub fn parse_kind(s: &str) -> Result<Kind, String> {
 }
 
 /// One ledger row, redacted where the viewer may not see whose or what.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerRow {
     /// Position in the total order.
@@ -402,6 +485,7 @@ pub struct LedgerRow {
 }
 
 /// A page of the ledger, newest first.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerPage {
     /// The rows.
@@ -426,9 +510,32 @@ pub fn ledger(state: &State, viewer: Option<&MemberId>, q: &LedgerQuery) -> Ledg
             && (q.all || !state.hidden.contains_key(&e.id))
     };
     // The page first, then who may see what of it: the privacy lookups cost the page,
-    // not the ledger.
+    // not the ledger. With a kind, the page comes from that kind's positions (the index),
+    // so it costs the page too, not the log before it.
     let mut page: Vec<&LogEntry> = Vec::with_capacity(limit + 1);
-    for e in state.log[..end].iter().rev().filter(|e| matches(e)) {
+    let candidates: Box<dyn Iterator<Item = &LogEntry>> = match q.kind {
+        // Refused records from their index (fewer than those of any kind, as a rule).
+        _ if q.refused => Box::new(
+            state
+                .indexes()
+                .refused()
+                .range(..end)
+                .rev()
+                .filter_map(|&p| state.log.get(p)),
+        ),
+        Some(k) => {
+            let positions = state.indexes().positions_of(k);
+            let upto = positions.partition_point(|&p| p < end);
+            Box::new(
+                positions[..upto]
+                    .iter()
+                    .rev()
+                    .filter_map(|&p| state.log.get(p)),
+            )
+        }
+        None => Box::new(state.log[..end].iter().rev()),
+    };
+    for e in candidates.filter(|e| matches(e)) {
         if page.len() == limit {
             next = Some(e.position + 1);
             break;
@@ -462,6 +569,7 @@ pub fn ledger(state: &State, viewer: Option<&MemberId>, q: &LedgerQuery) -> Ledg
 }
 
 /// An offer of help waiting on one of my requests.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InboxOffer {
     /// My request.
@@ -473,6 +581,7 @@ pub struct InboxOffer {
 }
 
 /// Matched aid I have not confirmed yet.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InboxAid {
     /// The request.
@@ -486,6 +595,7 @@ pub struct InboxAid {
 }
 
 /// An open decision I have not voted on.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InboxDecision {
     /// The decision.
@@ -497,6 +607,7 @@ pub struct InboxDecision {
 }
 
 /// Everything waiting on one member at `now`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Inbox {
     /// Attestations to confirm or decline.
@@ -539,7 +650,13 @@ pub fn inbox(state: &State, me: &MemberId, now: i64) -> Inbox {
             .collect(),
         ..Inbox::default()
     };
-    for r in state.aid_requests.values().filter(|r| shown(&r.id)) {
+    // From the indexes of open items: what is still open, never the whole history.
+    let ix = state.indexes();
+    let my_aid = ix
+        .active_aid(me)
+        .iter()
+        .filter_map(|id| state.aid_requests.get(id));
+    for r in my_aid.filter(|r| shown(&r.id)) {
         match r.status {
             AidStatus::Open if r.requester == *me => {
                 out.offers.extend(r.offers.iter().map(|o| InboxOffer {
@@ -571,8 +688,10 @@ pub fn inbox(state: &State, me: &MemberId, now: i64) -> Inbox {
     }
     if state.is_admitted(me) {
         out.decisions = state
-            .decisions
-            .values()
+            .indexes()
+            .open_decisions()
+            .iter()
+            .filter_map(|id| state.decisions.get(id))
             .filter(|d| d.status == DecisionStatus::Open && now < d.closes_at && shown(&d.id))
             .filter(|d| !d.votes.iter().any(|v| v.member == *me))
             .map(|d| InboxDecision {
@@ -585,8 +704,10 @@ pub fn inbox(state: &State, me: &MemberId, now: i64) -> Inbox {
     }
     if roles.contains(&Role::Steward) {
         out.relief = state
-            .relief_requests
-            .values()
+            .indexes()
+            .pending_relief()
+            .iter()
+            .filter_map(|id| state.relief_requests.get(id))
             .filter(|r| r.status == ReliefStatus::Pending && r.beneficiary != *me)
             .filter(|r| !r.approvals.iter().any(|a| a.steward == *me))
             .cloned()
@@ -594,8 +715,10 @@ pub fn inbox(state: &State, me: &MemberId, now: i64) -> Inbox {
     }
     if roles.contains(&Role::Treasurer) {
         out.pledges = state
-            .contributions
-            .values()
+            .indexes()
+            .pledged()
+            .iter()
+            .filter_map(|id| state.contributions.get(id))
             .filter(|c| c.status == ContributionStatus::Pledged && c.contributor != *me)
             .cloned()
             .collect();

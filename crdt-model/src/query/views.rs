@@ -25,6 +25,7 @@ use crate::state::{
 use super::{Hidden, PurchaseAnswer, Round};
 
 /// A family of records one command lists, shows or writes about.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -105,6 +106,7 @@ impl FromStr for Family {
 }
 
 /// A device that equivocated, and its member when known.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForkedDevice {
     /// The device.
@@ -114,6 +116,7 @@ pub struct ForkedDevice {
 }
 
 /// A certified device and what the ledger says of it (docs/RULES.md R18).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceRow {
     /// The device.
@@ -124,6 +127,7 @@ pub struct DeviceRow {
 }
 
 /// What a command needs of the ledger to show one family (see the module comment).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FamilyView {
     /// Which family.
@@ -173,13 +177,19 @@ pub struct FamilyView {
 /// `views/{family}`: what a command of `family` needs, for `viewer`.
 pub fn family(state: &State, viewer: Option<&MemberId>, family: Family) -> FamilyView {
     let kinds = family.kinds();
-    let entries = if kinds.is_empty() {
+    // Hours lists only the viewer's own attestations (below), never every one's entries.
+    let entries = if kinds.is_empty() || family == Family::Hours {
         Vec::new()
     } else {
-        state
-            .log
+        // From the positions of the family's kinds (the index), in total order.
+        let mut positions: Vec<usize> = kinds
             .iter()
-            .filter(|e| kinds.contains(&e.kind))
+            .flat_map(|k| state.indexes().positions_of(*k).iter().copied())
+            .collect();
+        positions.sort_unstable();
+        positions
+            .into_iter()
+            .filter_map(|p| state.log.get(p))
             .cloned()
             .collect()
     };
@@ -240,9 +250,17 @@ pub fn family(state: &State, viewer: Option<&MemberId>, family: Family) -> Famil
                 v.attestations = super::hours(state, me);
             }
             // Only the viewer's own attestations: others' belong to their histories.
-            let mine: std::collections::BTreeSet<RecordId> =
-                v.attestations.iter().map(|a| a.id).collect();
-            v.entries.retain(|e| mine.contains(&e.id));
+            let mut mine: Vec<usize> = v
+                .attestations
+                .iter()
+                .filter_map(|a| state.indexes().position_of(&a.id))
+                .collect();
+            mine.sort_unstable();
+            v.entries = mine
+                .into_iter()
+                .filter_map(|p| state.log.get(p))
+                .cloned()
+                .collect();
         }
         Family::Proposals => v.proposals = super::proposals(state),
         Family::Aid => {
@@ -346,11 +364,13 @@ impl FamilyView {
             .into_iter()
             .map(|r| (r.id, r))
             .collect();
+        s.rebuild_indexes();
         s
     }
 }
 
 /// A record named by id prefix.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordRef {
     /// Its id.
@@ -441,6 +461,42 @@ pub fn record_matches<'a>(
         .collect())
 }
 
+/// [`record_matches`] over a state's whole log, from its id index: the records whose id
+/// starts with the prefix are a range of ids, so this costs the matches, not the log.
+pub fn record_matches_in_state(
+    state: &State,
+    kinds: &[Kind],
+    query: &str,
+) -> Result<Vec<RecordRef>, RecordLookup> {
+    let q = query.trim().to_lowercase();
+    if q.len() < 4 || !q.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(RecordLookup::NotAnId(query.trim().into()));
+    }
+    let mut positions: Vec<usize> = state
+        .indexes()
+        .with_prefix(&q)
+        .map(|(_, p)| p)
+        .filter(|&p| {
+            state
+                .log
+                .get(p)
+                .is_some_and(|e| kinds.is_empty() || kinds.contains(&e.kind))
+        })
+        .collect();
+    // In total order, as a scan of the log lists them.
+    positions.sort_unstable();
+    Ok(positions
+        .into_iter()
+        .take(MAX_CANDIDATES + 1)
+        .filter_map(|p| state.log.get(p))
+        .map(|e| RecordRef {
+            id: e.id,
+            kind: e.kind,
+            summary: e.summary.clone(),
+        })
+        .collect())
+}
+
 /// The one record among `matches` ([`record_matches`]' answer), or why there is not one.
 pub fn pick_record(
     kinds: &[Kind],
@@ -492,7 +548,8 @@ fn article(word: &str) -> &'static str {
 
 /// A record of one of `kinds` (any kind when empty) by id prefix, over the whole log.
 pub fn find_record(state: &State, kinds: &[Kind], query: &str) -> Result<RecordRef, RecordLookup> {
-    find_record_in(&state.log, kinds, query)
+    let matches = record_matches_in_state(state, kinds, query)?;
+    pick_record(kinds, query, matches)
 }
 
 /// `members/{id}/pending`: attestations waiting on `member`'s confirmation, hidden ones
@@ -508,6 +565,7 @@ pub fn pending(state: &State, member: &MemberId) -> Vec<Attestation> {
 
 /// `export/records`: what `coop export` writes for `viewer` (docs/RULES.md R10), with the
 /// member names and community name its text needs.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExportAnswer {
     /// The community.

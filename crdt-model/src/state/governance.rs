@@ -9,6 +9,7 @@ use crate::terms::{Choice, DecisionAction};
 pub const MAX_WINDOW_SECS: i64 = 366 * 86_400;
 
 /// Where a decision stands.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DecisionStatus {
@@ -35,6 +36,7 @@ impl DecisionStatus {
 }
 
 /// One counted vote.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Vote {
     /// Record id.
@@ -48,6 +50,7 @@ pub struct Vote {
 }
 
 /// The count a tally derived.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TallyResult {
     /// The tally record.
@@ -71,6 +74,7 @@ pub struct TallyResult {
 }
 
 /// A decision as derived.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
     /// Record id.

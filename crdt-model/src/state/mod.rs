@@ -15,18 +15,24 @@ use crate::params::Params;
 use crate::terms::{Kind, Outcome, ReportTarget, Role, Urgency, Visibility};
 
 mod governance;
+mod index;
 mod pools;
 mod privacy;
 mod purchase;
 
 pub use governance::*;
+pub use index::{DayMinutes, Indexes};
 pub use pools::*;
 pub use privacy::*;
 pub use purchase::*;
 
 /// The derived state of a community. Serializes canonically (sorted maps, integers only),
 /// so two replicas can be compared byte for byte.
+///
+/// (De)serialization is derived as inherent functions (`remote = "Self"`) wrapped by the
+/// trait impls below, so that a deserialized state rebuilds its read indexes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct State {
     /// The community.
     pub community: CommunityId,
@@ -73,9 +79,28 @@ pub struct State {
     pub applications: BTreeMap<RecordId, Application>,
     /// Relief requests (reasons sealed to the stewards).
     pub relief_requests: BTreeMap<RecordId, ReliefRequest>,
+    /// Read indexes, a function of the fields above (kept current by derivation, rebuilt
+    /// by [`State::rebuild_indexes`]); not part of the canonical serialization.
+    #[serde(skip)]
+    pub(crate) indexes: Indexes,
+}
+
+impl Serialize for State {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        State::serialize(self, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for State {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<State, D::Error> {
+        let mut state = State::deserialize(deserializer)?;
+        state.rebuild_indexes();
+        Ok(state)
+    }
 }
 
 /// One certified device of a member, as derived (docs/RULES.md R18).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceInfo {
     /// The member the device acts for.
@@ -97,6 +122,7 @@ pub struct DeviceInfo {
 }
 
 /// A parameter value and the record that set it (`None` for the genesis defaults).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParamChange {
     /// The record that put the value in force (the genesis, or the tally of a decision).
@@ -112,6 +138,7 @@ pub struct ParamChange {
 }
 
 /// Admission status.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MemberStatus {
@@ -124,6 +151,7 @@ pub enum MemberStatus {
 }
 
 /// One member as derived.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
     /// Identity.
@@ -173,6 +201,7 @@ impl Member {
 }
 
 /// A member's confirmed time, in minutes.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimeAccount {
     /// Confirmed minutes provided.
@@ -184,6 +213,7 @@ pub struct TimeAccount {
 }
 
 /// A member's Support Points.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpAccount {
     /// Budget.
@@ -195,6 +225,7 @@ pub struct SpAccount {
 }
 
 /// Visible mutual-aid history (reputation is history, not a score).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AidHistory {
     /// Completed aids given.
@@ -208,6 +239,7 @@ pub struct AidHistory {
 }
 
 /// Settlement of an attestation.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AttestationStatus {
@@ -220,6 +252,7 @@ pub enum AttestationStatus {
 }
 
 /// An hour attestation as derived.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attestation {
     /// Record id.
@@ -243,6 +276,7 @@ pub struct Attestation {
 }
 
 /// Proposal status.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProposalStatus {
@@ -253,6 +287,7 @@ pub enum ProposalStatus {
 }
 
 /// One allocation.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Allocation {
     /// Record id.
@@ -264,6 +299,7 @@ pub struct Allocation {
 }
 
 /// A proposal as derived.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Proposal {
     /// Record id.
@@ -289,6 +325,7 @@ pub struct Proposal {
 }
 
 /// Aid request status.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AidStatus {
@@ -315,6 +352,7 @@ impl AidStatus {
 }
 
 /// An offer of help.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AidOffer {
     /// Record id.
@@ -328,6 +366,7 @@ pub struct AidOffer {
 }
 
 /// One party's confirmation of completed aid.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AidConfirmation {
     /// Record id.
@@ -339,6 +378,7 @@ pub struct AidConfirmation {
 }
 
 /// A mutual-aid request as derived.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AidRequest {
     /// Record id.
@@ -372,6 +412,7 @@ pub struct AidRequest {
 }
 
 /// An abuse report.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     /// Record id.
@@ -387,6 +428,7 @@ pub struct Report {
 }
 
 /// Whether a record counted.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EntryStatus {
@@ -397,6 +439,7 @@ pub enum EntryStatus {
 }
 
 /// One change in total order.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogEntry {
     /// Position in the total order.
@@ -422,6 +465,7 @@ pub struct LogEntry {
 }
 
 /// A member's time balance and fair-exchange index at a given moment.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Balance {
     /// The member.
@@ -502,7 +546,19 @@ impl State {
             contributions: BTreeMap::new(),
             applications: BTreeMap::new(),
             relief_requests: BTreeMap::new(),
+            indexes: Indexes::default(),
         }
+    }
+
+    /// The read indexes (see [`Indexes`]).
+    pub fn indexes(&self) -> &Indexes {
+        &self.indexes
+    }
+
+    /// Recomputes the read indexes from the rest of the state: for a state assembled from
+    /// parts (a family view, a deserialized state) rather than derived.
+    pub fn rebuild_indexes(&mut self) {
+        self.indexes = Indexes::build(self);
     }
 
     /// The canonical serialization: identical on replicas holding the same changes.
@@ -525,16 +581,20 @@ impl State {
         let today = Day::from_unix(now);
         let from = Day(today.0 - self.params.fairness_window_days as i32);
         let (mut wp, mut wr) = (Minutes(0), Minutes(0));
-        for a in self.attestations.values() {
-            if a.status != AttestationStatus::Confirmed || a.date <= from || a.date > today {
-                continue;
-            }
-            if a.provider == *member {
-                wp += a.minutes;
-            }
-            if a.receiver == *member {
-                wr += a.minutes;
-            }
+        // The window's days of confirmed minutes, not the community's attestations.
+        let days = self.indexes.confirmed_days(member);
+        let window = if from < today {
+            days.range((
+                std::ops::Bound::Excluded(from),
+                std::ops::Bound::Included(today),
+            ))
+        } else {
+            // An empty window (a zero-day fairness window).
+            days.range(today..today)
+        };
+        for (_, d) in window {
+            wp += d.provided;
+            wr += d.received;
         }
         let (wp_, wr_) = (wp.0, wr.0);
         let ratio_percent = (wp_ > 0).then(|| wr_ * 100 / wp_);
@@ -558,9 +618,10 @@ impl State {
 
     /// Attestations waiting for `member` to confirm or decline.
     pub fn pending_for(&self, member: &MemberId) -> Vec<&Attestation> {
-        self.attestations
-            .values()
-            .filter(|a| a.receiver == *member && a.status == AttestationStatus::Pending)
+        self.indexes
+            .pending_for(member)
+            .iter()
+            .filter_map(|id| self.attestations.get(id))
             .collect()
     }
 

@@ -14,6 +14,7 @@ use super::State;
 pub const WHOLE_BPS: i64 = 10_000;
 
 /// A pool as derived. Balance = confirmed − disbursed + returned − distributed.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pool {
     /// Record id.
@@ -49,6 +50,7 @@ pub struct Pool {
 }
 
 /// One contributor of a pool.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Contributor {
     /// Confirmed contributions.
@@ -60,6 +62,7 @@ pub struct Contributor {
 }
 
 /// What moved money in or out of a pool.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MovementKind {
@@ -74,6 +77,7 @@ pub enum MovementKind {
 }
 
 /// One movement of money.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Movement {
     /// The record that moved it.
@@ -91,6 +95,7 @@ pub struct Movement {
 }
 
 /// Settlement of a contribution.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ContributionStatus {
@@ -101,6 +106,7 @@ pub enum ContributionStatus {
 }
 
 /// A contribution as derived.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Contribution {
     /// Record id.
@@ -118,6 +124,7 @@ pub struct Contribution {
 }
 
 /// Where an application stands.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ApplicationStatus {
@@ -128,6 +135,7 @@ pub enum ApplicationStatus {
 }
 
 /// An application as derived.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Application {
     /// Record id.
@@ -155,6 +163,7 @@ pub struct Application {
 }
 
 /// Where a relief request stands.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReliefStatus {
@@ -175,6 +184,7 @@ impl ReliefStatus {
 }
 
 /// One steward's approval.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReliefApproval {
     /// Record id.
@@ -184,6 +194,7 @@ pub struct ReliefApproval {
 }
 
 /// A relief request as derived. Beneficiary and amount are public; the reason is sealed.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReliefRequest {
     /// Record id.
@@ -214,6 +225,7 @@ pub struct ReliefRequest {
 }
 
 /// Pool figures of one currency, for metrics.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PoolTotals {
     /// Investment pools.
@@ -235,6 +247,7 @@ pub struct PoolTotals {
 }
 
 /// Relief figures of one currency, for metrics.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReliefTotals {
     /// Requests waiting for approvals.

@@ -118,8 +118,8 @@ impl State {
 impl State {
     /// [`State::viewer`] for a few log entries only (a page of the ledger): the same
     /// answers for those entries, but the parties are looked up for them alone — an
-    /// attestation by id, a settlement or aid confirmation by one pass over attestations
-    /// or aid requests only when the page holds one — instead of indexing every record.
+    /// attestation by id, a settlement or aid confirmation through the indexes of what
+    /// settled or confirmed what — instead of indexing every record.
     pub fn viewer_for<'a>(&'a self, viewer: Option<MemberId>, entries: &[&LogEntry]) -> Viewer<'a> {
         let mut parties = HashMap::new();
         let mut settlements = std::collections::HashSet::new();
@@ -140,23 +140,17 @@ impl State {
                 _ => {}
             }
         }
-        if !settlements.is_empty() {
-            for a in self.attestations.values() {
-                if let Some(s) = a.settled_by.filter(|s| settlements.contains(s)) {
-                    parties.insert(s, vec![a.provider, a.receiver]);
-                }
+        // A settlement's attestation from the settlement index, not a pass over them all.
+        for s in settlements {
+            let settled = self.indexes.settled(&s);
+            if let Some(a) = settled.and_then(|id| self.attestations.get(id)) {
+                parties.insert(s, vec![a.provider, a.receiver]);
             }
         }
-        if !aid_confirmations.is_empty() {
-            for r in self.aid_requests.values() {
-                let both: Vec<MemberId> = std::iter::once(r.requester).chain(r.helper).collect();
-                for c in [&r.requester_confirmation, &r.helper_confirmation]
-                    .into_iter()
-                    .flatten()
-                    .filter(|c| aid_confirmations.contains(&c.id))
-                {
-                    parties.insert(c.id, both.clone());
-                }
+        for c in aid_confirmations {
+            let confirmed = self.indexes.confirmed_request(&c);
+            if let Some(r) = confirmed.and_then(|id| self.aid_requests.get(id)) {
+                parties.insert(c, std::iter::once(r.requester).chain(r.helper).collect());
             }
         }
         Viewer {

@@ -12,6 +12,7 @@ use crate::terms::{Recurrence, MAX_PURCHASE_ROUNDS};
 use super::State;
 
 /// A collective purchase as derived.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Purchase {
     /// Record id.
@@ -45,6 +46,7 @@ pub struct Purchase {
 }
 
 /// One round of a purchase.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PurchaseRound {
     /// Round number (0 for the first).
@@ -88,6 +90,7 @@ pub struct PurchaseRound {
 }
 
 /// One member's commitment in a round, with what solidarity pricing derives for it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Commitment {
     /// Record id.
@@ -117,6 +120,7 @@ pub struct Commitment {
 }
 
 /// A supplier's bid.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bid {
     /// Record id.
@@ -134,6 +138,7 @@ pub struct Bid {
 }
 
 /// Where a round stands at a given moment (a query: it depends on `now`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RoundPhase {
@@ -166,6 +171,7 @@ impl RoundPhase {
 }
 
 /// Purchase figures of one currency, over ordered rounds (what metrics report).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PurchaseTotals {
     /// Ordered rounds.

@@ -12,6 +12,7 @@ mod devices;
 mod fixtures;
 mod fuzz;
 mod governance;
+mod indexes;
 mod metrics;
 mod pools;
 mod purchase;

@@ -44,7 +44,7 @@ pub(crate) struct CatchUp {
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// One event as sent: `event:` is its `kind`, `id:` its `id`, `data:` this object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApiEvent {
     /// Increasing from 1 for this run of the node.
     pub id: u64,
@@ -227,6 +227,17 @@ fn sse(e: &ApiEvent) -> Event {
         .unwrap_or_else(|_| Event::default().comment("unencodable event"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    params(("Last-Event-ID" = Option<u64>, Header, description = "resume after this event")),
+    responses((
+        status = 200,
+        description = "Server-Sent Events, each `data:` one event",
+        content_type = "text/event-stream",
+        body = ApiEvent
+    ))
+)]
 pub(super) async fn events(
     AxState(ctx): AxState<Ctx>,
     headers: HeaderMap,

@@ -10,6 +10,7 @@
 
 mod client;
 pub(crate) mod events;
+mod openapi;
 mod serve;
 
 use std::time::Duration;
@@ -49,14 +50,14 @@ pub const MAX_IMPORT_BODY: usize = 256 * 1024 * 1024;
 pub const QUEUE_WAIT: Duration = Duration::from_secs(2);
 
 /// The body of every error answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// What went wrong.
     pub error: ApiError,
 }
 
 /// What went wrong, for people and for programs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApiError {
     /// A stable name: a ledger refusal's reason (`over_proposal_cap`, …) or one of
     /// `bad_request`, `unknown_kind`, `not_found`, `too_large`, `node_busy`, `internal`.
@@ -69,9 +70,9 @@ pub struct ApiError {
 }
 
 /// `POST /records`: a record to write as this node's device.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WriteRequest {
-    /// The record.
+    /// The record, tagged by `kind` (docs/PROTOCOL.md §4).
     pub record: Record,
     /// The time the author claims, Unix seconds (`COOP_NOW` travels here); the node's
     /// clock when absent.
@@ -80,21 +81,21 @@ pub struct WriteRequest {
 }
 
 /// A written record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Written {
     /// Its id.
     pub id: RecordId,
 }
 
 /// `POST /peers`: a peer address to remember and dial now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AddPeer {
     /// A dialable multiaddr (`/ip4/…/tcp/…`, `/dns4/…`, optionally ending in `/p2p/PEER_ID`).
     pub addr: String,
 }
 
 /// A peer address remembered (in the peer store, source `manual`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PeerAdded {
     /// The address as stored.
     pub addr: String,
@@ -106,7 +107,7 @@ pub struct PeerAdded {
 }
 
 /// Envelopes in their wire form, hex: an import's body, an export's answer.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Envelopes {
     /// Hex of each envelope's wire encoding, in causal order.
     pub envelopes: Vec<String>,
@@ -122,7 +123,8 @@ impl Envelopes {
 }
 
 /// Time for reads that depend on it (`?now=`, so that `COOP_NOW` works through a node).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct At {
     /// Unix seconds; the node's clock when absent.
     #[serde(default)]
@@ -130,7 +132,8 @@ pub struct At {
 }
 
 /// `GET /metrics` parameters.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MetricsQuery {
     /// Unix seconds; the node's clock when absent.
     #[serde(default)]
@@ -142,7 +145,8 @@ pub struct MetricsQuery {
 
 /// `GET /ledger` parameters as they come in a URL (`kind` validated into
 /// [`LedgerQuery`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LedgerParams {
     /// A record kind, e.g. `attest`.
     #[serde(default)]
@@ -162,7 +166,8 @@ pub struct LedgerParams {
 }
 
 /// `GET /records` parameters: records by id prefix among some kinds.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RecordsParams {
     /// 4 or more hex characters of a record id.
     pub prefix: String,
@@ -225,7 +230,8 @@ fn urlencode(s: &str) -> String {
 }
 
 /// `GET /export/records` parameters.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExportParams {
     /// Include records moderators hid.
     #[serde(default)]
@@ -337,40 +343,85 @@ impl Ctx {
     }
 }
 
+/// The routes under [`PREFIX`], recorded as they are added: the router is only built
+/// through this, so its route table ([`route_table`]) is the router's own.
+struct Routes {
+    router: Router<Ctx>,
+    table: Vec<(&'static str, &'static str)>,
+}
+
+impl Routes {
+    fn get<H: axum::handler::Handler<T, Ctx>, T: 'static>(
+        mut self,
+        path: &'static str,
+        h: H,
+    ) -> Routes {
+        self.table.push(("GET", path));
+        self.router = self.router.route(path, get(h));
+        self
+    }
+
+    fn post<H: axum::handler::Handler<T, Ctx>, T: 'static>(
+        mut self,
+        path: &'static str,
+        h: H,
+        body_limit: usize,
+    ) -> Routes {
+        self.table.push(("POST", path));
+        let route = post(h).layer(DefaultBodyLimit::max(body_limit));
+        self.router = self.router.route(path, route);
+        self
+    }
+}
+
+/// Every route of version 1, in the order added.
+fn routes() -> Routes {
+    Routes {
+        router: Router::new(),
+        table: Vec::new(),
+    }
+    .get("/status", status)
+    .get("/members", members)
+    .get("/members/{id}", profile)
+    .get("/members/{id}/balance", balance)
+    .get("/members/{id}/hours", hours)
+    .get("/members/{id}/pending", pending)
+    .get("/views/{family}", view)
+    .get("/records", find_records)
+    .get("/export/records", export_records)
+    .get("/inbox", inbox)
+    .get("/proposals", proposals)
+    .get("/aid", aid)
+    .get("/decisions", decisions)
+    .get("/moderation", moderation)
+    .get("/purchases", purchases)
+    .get("/pools", pools)
+    .get("/visibility", visibility)
+    .get("/params", params)
+    .get("/metrics", metrics)
+    .get("/ledger", ledger)
+    .post("/verify", verify, MAX_BODY)
+    .get("/export", export)
+    .post("/import", import, MAX_IMPORT_BODY)
+    .post("/records", write, MAX_BODY)
+    .post("/peers", add_peer, MAX_BODY)
+    .get("/events", events::events)
+    .get("/openapi.json", openapi_json)
+}
+
+/// The router's routes: `(method, path)` with the [`PREFIX`], as the router serves them.
+pub fn route_table() -> Vec<(&'static str, String)> {
+    routes()
+        .table
+        .into_iter()
+        .map(|(m, p)| (m, format!("{PREFIX}{p}")))
+        .collect()
+}
+
 /// The API's router over a running node's store actor, network snapshot and events.
 pub(crate) fn router(ctx: Ctx) -> Router {
-    let v1 = Router::new()
-        .route("/status", get(status))
-        .route("/members", get(members))
-        .route("/members/{id}", get(profile))
-        .route("/members/{id}/balance", get(balance))
-        .route("/members/{id}/hours", get(hours))
-        .route("/members/{id}/pending", get(pending))
-        .route("/views/{family}", get(view))
-        .route("/records", get(find_records))
-        .route("/export/records", get(export_records))
-        .route("/inbox", get(inbox))
-        .route("/proposals", get(proposals))
-        .route("/aid", get(aid))
-        .route("/decisions", get(decisions))
-        .route("/moderation", get(moderation))
-        .route("/purchases", get(purchases))
-        .route("/pools", get(pools))
-        .route("/visibility", get(visibility))
-        .route("/params", get(params))
-        .route("/metrics", get(metrics))
-        .route("/ledger", get(ledger))
-        .route("/verify", post(verify))
-        .route("/export", get(export))
-        .route(
-            "/import",
-            post(import).layer(DefaultBodyLimit::max(MAX_IMPORT_BODY)),
-        )
-        .route("/records", post(write))
-        .route("/peers", post(add_peer))
-        .route("/events", get(events::events));
     Router::new()
-        .nest(PREFIX, v1)
+        .nest(PREFIX, routes().router)
         .fallback(|| async { Failure::not_found("no such resource") })
         .method_not_allowed_fallback(|| async {
             Failure::new(
@@ -381,6 +432,20 @@ pub(crate) fn router(ctx: Ctx) -> Router {
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(ctx)
+}
+
+/// The API's OpenAPI document (generated from the handlers and answer types).
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    openapi::document()
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    responses((status = 200, description = "this API's OpenAPI 3.1 document", content_type = "application/json"))
+)]
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi::document())
 }
 
 /// The router as served on the loopback port for the app: read-only (the app's own
@@ -433,11 +498,13 @@ fn at(q: Result<Query<At>, QueryRejection>) -> Result<i64, Failure> {
     Ok(q?.0.now.unwrap_or_else(unix_now))
 }
 
+#[utoipa::path(get, path = "/api/v1/status", responses((status = 200, description = "the node's status", body = openapi::StatusSchema), (status = 400, description = "bad request (one line in `error.detail`)", body = ErrorBody), (status = 503, description = "node busy", body = ErrorBody)))]
 async fn status(AxState(ctx): AxState<Ctx>) -> Answer<Status> {
     let status = ctx.read(LocalNode::status).await?;
     Ok(Json(ctx.snapshot.borrow().fill(status)))
 }
 
+#[utoipa::path(get, path = "/api/v1/members", responses((status = 200, description = "every member, in id order", body = Vec<query::MemberRow>), (status = 400, description = "bad request (one line in `error.detail`)", body = ErrorBody), (status = 503, description = "node busy", body = ErrorBody)))]
 async fn members(AxState(ctx): AxState<Ctx>) -> Answer<Vec<query::MemberRow>> {
     Ok(Json(
         ctx.read(|n| {
@@ -448,6 +515,7 @@ async fn members(AxState(ctx): AxState<Ctx>) -> Answer<Vec<query::MemberRow>> {
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/members/{id}", params(("id" = String, Path, description = "member id, 64 hex characters")), responses((status = 200, description = "one member's profile", body = query::Profile), (status = 404, description = "no such member", body = ErrorBody), (status = 400, description = "bad request (one line in `error.detail`)", body = ErrorBody), (status = 503, description = "node busy", body = ErrorBody)))]
 async fn profile(AxState(ctx): AxState<Ctx>, Path(id): Path<String>) -> Answer<query::Profile> {
     let id = member_id(&id)?;
     ctx.read(move |n| {
@@ -459,6 +527,7 @@ async fn profile(AxState(ctx): AxState<Ctx>, Path(id): Path<String>) -> Answer<q
     .ok_or_else(|| Failure::not_found("no such member"))
 }
 
+#[utoipa::path(get, path = "/api/v1/members/{id}/balance", params(("id" = String, Path, description = "member id, 64 hex characters"), At), responses((status = 200, description = "balance and fair-exchange figures at `now`", body = query::BalanceAnswer), (status = 404, description = "no such member", body = ErrorBody), (status = 400, description = "bad request (one line in `error.detail`)", body = ErrorBody), (status = 503, description = "node busy", body = ErrorBody)))]
 async fn balance(
     AxState(ctx): AxState<Ctx>,
     Path(id): Path<String>,
@@ -475,6 +544,7 @@ async fn balance(
     .ok_or_else(|| Failure::not_found("no such member"))
 }
 
+#[utoipa::path(get, path = "/api/v1/members/{id}/hours", params(("id" = String, Path, description = "member id, 64 hex characters")), responses((status = 200, description = "the member's attestations with status, oldest first", body = Vec<coop_model::state::Attestation>), (status = 403, description = "withheld by their visibility", body = ErrorBody), (status = 404, description = "no such member", body = ErrorBody), (status = 400, description = "bad request (one line in `error.detail`)", body = ErrorBody), (status = 503, description = "node busy", body = ErrorBody)))]
 async fn hours(
     AxState(ctx): AxState<Ctx>,
     Path(id): Path<String>,
@@ -482,6 +552,7 @@ async fn hours(
     visible_history(ctx, &id, query::hours).await
 }
 
+#[utoipa::path(get, path = "/api/v1/members/{id}/pending", params(("id" = String, Path, description = "member id, 64 hex characters")), responses((status = 200, description = "attestations waiting on the member's confirmation", body = Vec<coop_model::state::Attestation>), (status = 403, description = "withheld by their visibility", body = ErrorBody), (status = 404, description = "no such member", body = ErrorBody), (status = 400, description = "bad request (one line in `error.detail`)", body = ErrorBody), (status = 503, description = "node busy", body = ErrorBody)))]
 async fn pending(
     AxState(ctx): AxState<Ctx>,
     Path(id): Path<String>,
@@ -516,6 +587,7 @@ async fn visible_history(
     .map(Json)
 }
 
+#[utoipa::path(get, path = "/api/v1/views/{family}", params(("family" = String, Path, description = "members, hours, proposals, aid, governance, purchases or pools")), responses((status = 200, description = "what a command of the family needs", body = query::FamilyView), (status = 404, description = "no such family (the detail lists them)", body = ErrorBody), (status = 400, description = "bad request (one line in `error.detail`)", body = ErrorBody), (status = 503, description = "node busy", body = ErrorBody)))]
 async fn view(AxState(ctx): AxState<Ctx>, Path(family): Path<String>) -> Answer<query::FamilyView> {
     let family: query::Family = family
         .parse()
@@ -529,18 +601,20 @@ async fn view(AxState(ctx): AxState<Ctx>, Path(family): Path<String>) -> Answer<
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/records", params(RecordsParams), responses((status = 200, description = "records by id prefix, at most 11, in total order", body = Vec<query::RecordRef>), (status = 400, description = "bad request (one line in `error.detail`)", body = ErrorBody), (status = 503, description = "node busy", body = ErrorBody)))]
 async fn find_records(
     AxState(ctx): AxState<Ctx>,
     q: Result<Query<RecordsParams>, QueryRejection>,
 ) -> Answer<Vec<query::RecordRef>> {
     let p = q?.0;
     let kinds = p.kinds().map_err(|e| Failure(StatusCode::BAD_REQUEST, e))?;
-    ctx.read(move |n| query::record_matches(&n.state().log, &kinds, &p.prefix))
+    ctx.read(move |n| query::record_matches_in_state(n.state(), &kinds, &p.prefix))
         .await?
         .map(Json)
         .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))
 }
 
+#[utoipa::path(get, path = "/api/v1/export/records", params(ExportParams), responses((status = 200, description = "what `coop export` writes for you", body = query::ExportAnswer), (status = 400, description = "bad request (one line in `error.detail`)", body = ErrorBody), (status = 503, description = "node busy", body = ErrorBody)))]
 async fn export_records(
     AxState(ctx): AxState<Ctx>,
     q: Result<Query<ExportParams>, QueryRejection>,
@@ -556,6 +630,7 @@ async fn export_records(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/inbox", params(At), responses((status = 200, description = "what waits on you at `now`", body = query::Inbox), (status = 400, description = "bad request (one line in `error.detail`)", body = ErrorBody), (status = 503, description = "node busy", body = ErrorBody)))]
 async fn inbox(
     AxState(ctx): AxState<Ctx>,
     q: Result<Query<At>, QueryRejection>,
@@ -570,30 +645,37 @@ async fn inbox(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/proposals", responses((status = 200, description = "Support Point proposals", body = Vec<coop_model::state::Proposal>), (status = 400, description = "bad request (one line in `error.detail`)", body = ErrorBody), (status = 503, description = "node busy", body = ErrorBody)))]
 async fn proposals(AxState(ctx): AxState<Ctx>) -> Answer<Vec<coop_model::state::Proposal>> {
     Ok(Json(ctx.read(|n| query::proposals(n.state())).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/aid", responses((status = 200, description = "mutual-aid requests with offers", body = Vec<coop_model::state::AidRequest>), (status = 400, description = "bad request (one line in `error.detail`)", body = ErrorBody), (status = 503, description = "node busy", body = ErrorBody)))]
 async fn aid(AxState(ctx): AxState<Ctx>) -> Answer<Vec<coop_model::state::AidRequest>> {
     Ok(Json(ctx.read(|n| query::aid(n.state())).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/decisions", responses((status = 200, description = "governance decisions", body = Vec<coop_model::state::Decision>), (status = 400, description = "bad request (one line in `error.detail`)", body = ErrorBody), (status = 503, description = "node busy", body = ErrorBody)))]
 async fn decisions(AxState(ctx): AxState<Ctx>) -> Answer<Vec<coop_model::state::Decision>> {
     Ok(Json(ctx.read(|n| query::decisions(n.state())).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/moderation", responses((status = 200, description = "reports and hidden records", body = query::Moderation), (status = 400, description = "bad request (one line in `error.detail`)", body = ErrorBody), (status = 503, description = "node busy", body = ErrorBody)))]
 async fn moderation(AxState(ctx): AxState<Ctx>) -> Answer<query::Moderation> {
     Ok(Json(ctx.read(|n| query::moderation(n.state())).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/purchases", responses((status = 200, description = "collective purchases, rounds listed", body = Vec<query::PurchaseAnswer>), (status = 400, description = "bad request (one line in `error.detail`)", body = ErrorBody), (status = 503, description = "node busy", body = ErrorBody)))]
 async fn purchases(AxState(ctx): AxState<Ctx>) -> Answer<Vec<query::PurchaseAnswer>> {
     Ok(Json(ctx.read(|n| query::purchases(n.state())).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/pools", responses((status = 200, description = "pools, contributions, applications and relief", body = query::Pools), (status = 400, description = "bad request (one line in `error.detail`)", body = ErrorBody), (status = 503, description = "node busy", body = ErrorBody)))]
 async fn pools(AxState(ctx): AxState<Ctx>) -> Answer<query::Pools> {
     Ok(Json(ctx.read(|n| query::pools(n.state())).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/visibility", responses((status = 200, description = "each member's visibility setting", body = Vec<query::VisibilityRow>), (status = 400, description = "bad request (one line in `error.detail`)", body = ErrorBody), (status = 503, description = "node busy", body = ErrorBody)))]
 async fn visibility(AxState(ctx): AxState<Ctx>) -> Answer<Vec<query::VisibilityRow>> {
     Ok(Json(
         ctx.read(|n| {
@@ -604,10 +686,12 @@ async fn visibility(AxState(ctx): AxState<Ctx>) -> Answer<Vec<query::VisibilityR
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/params", responses((status = 200, description = "parameters in force and their history", body = query::ParamsAnswer), (status = 400, description = "bad request (one line in `error.detail`)", body = ErrorBody), (status = 503, description = "node busy", body = ErrorBody)))]
 async fn params(AxState(ctx): AxState<Ctx>) -> Answer<query::ParamsAnswer> {
     Ok(Json(ctx.read(|n| query::params(n.state())).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/metrics", params(MetricsQuery), responses((status = 200, description = "community metrics", body = coop_model::metrics::Metrics), (status = 400, description = "bad request (one line in `error.detail`)", body = ErrorBody), (status = 503, description = "node busy", body = ErrorBody)))]
 async fn metrics(
     AxState(ctx): AxState<Ctx>,
     q: Result<Query<MetricsQuery>, QueryRejection>,
@@ -649,6 +733,7 @@ pub fn ledger_query(p: LedgerParams) -> Result<LedgerQuery, ApiError> {
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/ledger", params(LedgerParams), responses((status = 200, description = "a page of the ledger, newest first", body = query::LedgerPage), (status = 400, description = "bad request (one line in `error.detail`)", body = ErrorBody), (status = 503, description = "node busy", body = ErrorBody)))]
 async fn ledger(
     AxState(ctx): AxState<Ctx>,
     q: Result<Query<LedgerParams>, QueryRejection>,
@@ -663,14 +748,17 @@ async fn ledger(
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/verify", responses((status = 200, description = "re-verified every envelope and re-derived", body = openapi::VerifyReportSchema), (status = 500, description = "the store failed", body = ErrorBody), (status = 400, description = "bad request (one line in `error.detail`)", body = ErrorBody), (status = 503, description = "node busy", body = ErrorBody)))]
 async fn verify(AxState(ctx): AxState<Ctx>) -> Answer<VerifyReport> {
     Ok(Json(ctx.read(LocalNode::verify).await??))
 }
 
+#[utoipa::path(get, path = "/api/v1/export", responses((status = 200, description = "every accepted envelope, hex, causal order", body = Envelopes), (status = 400, description = "bad request (one line in `error.detail`)", body = ErrorBody), (status = 503, description = "node busy", body = ErrorBody)))]
 async fn export(AxState(ctx): AxState<Ctx>) -> Answer<Envelopes> {
     Ok(Json(ctx.read(|n| Envelopes::encode(&n.export())).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/import", request_body = Envelopes, responses((status = 200, description = "what the import did", body = openapi::ImportSummarySchema), (status = 413, description = "body over 256 MiB", body = ErrorBody), (status = 400, description = "bad request (one line in `error.detail`)", body = ErrorBody), (status = 503, description = "node busy", body = ErrorBody)))]
 async fn import(
     AxState(ctx): AxState<Ctx>,
     body: Result<Json<Envelopes>, JsonRejection>,
@@ -697,6 +785,7 @@ async fn import(
 
 /// Remembers a peer address (source manual, in the peer store the node redials at every
 /// start) and dials it now through the swarm loop.
+#[utoipa::path(post, path = "/api/v1/peers", request_body = AddPeer, responses((status = 200, description = "remembered and dialling", body = PeerAdded), (status = 400, description = "bad request (one line in `error.detail`)", body = ErrorBody), (status = 503, description = "node busy", body = ErrorBody)))]
 async fn add_peer(
     AxState(ctx): AxState<Ctx>,
     body: Result<Json<AddPeer>, JsonRejection>,
@@ -736,6 +825,7 @@ async fn add_peer(
     }))
 }
 
+#[utoipa::path(post, path = "/api/v1/records", request_body = WriteRequest, responses((status = 200, description = "written: durable and published", body = Written), (status = 422, description = "the ledger refused it; nothing was written", body = ErrorBody), (status = 413, description = "body over 1 MiB", body = ErrorBody), (status = 400, description = "bad request (one line in `error.detail`)", body = ErrorBody), (status = 503, description = "node busy", body = ErrorBody)))]
 async fn write(
     AxState(ctx): AxState<Ctx>,
     body: Result<Json<WriteRequest>, JsonRejection>,
@@ -745,3 +835,6 @@ async fn write(
     let id = ctx.store.submit_within(QUEUE_WAIT, req.record, now).await?;
     Ok(Json(Written { id }))
 }
+
+#[cfg(test)]
+mod tests;

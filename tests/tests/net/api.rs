@@ -43,6 +43,22 @@ async fn api_socket_serves_status_and_publishes_writes() {
     }
     assert_eq!(status.listen, a.listen_addrs());
 
+    // The machine-readable description is served, and describes what is served.
+    let s = socket.clone();
+    let doc: serde_json::Value =
+        tokio::task::spawn_blocking(move || client(&s).get("/openapi.json"))
+            .await
+            .unwrap()
+            .expect("openapi.json");
+    assert!(
+        doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+        "{doc}"
+    );
+    for (method, path) in coop_node::api::route_table() {
+        let op = &doc["paths"][&path][method.to_lowercase()];
+        assert!(op.is_object(), "{method} {path} not in the served document");
+    }
+
     // Status lists the peer once connected.
     let b_id = b.peer_id();
     let s = socket.clone();
