@@ -14,6 +14,7 @@ use std::sync::Mutex;
 use automerge::{Automerge, Change};
 use serde::Serialize;
 
+use crate::causal::Clocks;
 use crate::envelope::{Envelope, Refusal, RejectReason, Rejection, MAX_DEPS};
 use crate::fold::Derived;
 use crate::gate::{certified_member, verify_envelope, Verified};
@@ -105,9 +106,14 @@ pub struct Ledger {
     /// Accepted changes not yet applied to `doc` (applied in batches: Automerge applies one
     /// big batch far faster than many small ones).
     unapplied: Vec<Change>,
+    /// Whether `doc` is left unbuilt until [`Ledger::finish_doc`] (while a node reopens its
+    /// log and may have a snapshot of the document).
+    doc_deferred: bool,
     /// Heads of the accepted, non-excluded change graph (= the document's heads).
     heads: BTreeSet<RecordId>,
     entries: Vec<Entry>,
+    /// The causal past of each entry, indexed like `entries`.
+    clocks: Clocks,
     index: HashMap<RecordId, u32>,
     devices: Vec<DeviceId>,
     device_index: HashMap<DeviceId, u32>,
@@ -143,8 +149,10 @@ impl Ledger {
             community,
             doc: Automerge::new(),
             unapplied: Vec::new(),
+            doc_deferred: false,
             heads: BTreeSet::new(),
             entries: Vec::new(),
+            clocks: Clocks::default(),
             index: HashMap::new(),
             devices: Vec::new(),
             device_index: HashMap::new(),
@@ -209,8 +217,49 @@ impl Ledger {
 
     /// The replicated Automerge document (a projection of the accepted changes).
     pub fn doc(&mut self) -> &Automerge {
+        if self.doc_deferred {
+            self.finish_doc(None);
+        }
         self.apply_to_doc();
         &self.doc
+    }
+
+    /// Leaves the document unbuilt while the ledger takes in its changes, until
+    /// [`Ledger::finish_doc`] (or [`Ledger::doc`]) builds it. A node reopening its log uses
+    /// this to start from a snapshot of the document instead of applying every change.
+    pub fn defer_doc(&mut self) {
+        self.doc_deferred = true;
+        self.unapplied.clear();
+    }
+
+    /// Builds the deferred document, starting from `snapshot` when one is given: the
+    /// accepted changes from entry `from` on (in acceptance order) are applied to it, and it
+    /// is kept only if it then holds exactly the ledger's canonical changes (its heads are
+    /// the ledger's heads: both change sets are closed under dependencies, so equal heads
+    /// mean equal sets, and an Automerge document is a function of its change set).
+    /// Otherwise the document is rebuilt from the changes. Returns whether the snapshot
+    /// was kept. The snapshot is the caller's own (never bytes from a peer).
+    pub fn finish_doc(&mut self, snapshot: Option<(Automerge, usize)>) -> bool {
+        self.doc_deferred = false;
+        self.unapplied.clear();
+        if let Some((mut doc, from)) = snapshot {
+            let rest: Vec<Change> = self
+                .entries
+                .iter()
+                .skip(from)
+                .filter(|e| !e.excluded)
+                .map(|e| e.v.change.clone())
+                .collect();
+            let applied = rest.is_empty() || doc.apply_changes(rest).is_ok();
+            let heads: BTreeSet<RecordId> =
+                doc.get_heads().into_iter().map(RecordId::from).collect();
+            if applied && heads == self.heads {
+                self.doc = doc;
+                return true;
+            }
+        }
+        self.rebuild_doc();
+        false
     }
 
     /// The heads of the document.
@@ -339,7 +388,12 @@ impl Ledger {
                 }
             }
         }
-        if rebuild {
+        if self.doc_deferred {
+            // Built by `finish_doc`; a rebuild would be wasted work now.
+            if rebuild {
+                self.epoch += 1;
+            }
+        } else if rebuild {
             self.rebuild_doc();
         } else {
             self.unapplied.extend(to_apply);
@@ -481,15 +535,17 @@ impl Ledger {
     /// apply to the document, or `None` when the document must be rebuilt instead.
     fn accept(&mut self, v: Verified, out: &mut Outcome) -> Result<Option<Change>, Rejection> {
         let dev = self.intern(v.device);
-        let mut clock: Vec<u32> = Vec::new();
+        let mut clock: Vec<u32> = Vec::with_capacity(self.devices.len());
         let (mut height, mut max_op, mut excluded) = (0u32, 0u64, false);
+        // The clock is stored as a delta against the highest dependency (the one most
+        // likely to share most of it).
+        let mut parent: Option<(u32, u32)> = None;
         for d in &v.deps {
-            let e = &self.entries[self.index[d] as usize];
-            if clock.len() < e.clock.len() {
-                clock.resize(e.clock.len(), 0);
-            }
-            for (c, x) in clock.iter_mut().zip(&e.clock) {
-                *c = (*c).max(*x);
+            let at = self.index[d];
+            let e = &self.entries[at as usize];
+            self.clocks.merge_into(at, &mut clock);
+            if parent.is_none_or(|(h, _)| e.height > h) {
+                parent = Some((e.height, at));
             }
             height = height.max(e.height);
             max_op = max_op.max(e.max_op);
@@ -507,9 +563,9 @@ impl Ledger {
             reason,
             detail,
         };
-        // Vector clocks hold a device's sequence numbers as u32 (half the memory of u64
-        // over every entry and device); a device that wrote more is refused, never
-        // truncated into a clock that would claim a different past.
+        // Clocks hold a device's sequence numbers as u32 (half the memory of u64); a device
+        // that wrote more is refused, never truncated into a clock that would claim a
+        // different past.
         let Ok(seq32) = u32::try_from(v.seq) else {
             return Err(reject(
                 RejectReason::BadSequence,
@@ -613,12 +669,13 @@ impl Ledger {
             }
             self.heads.insert(v.id);
         }
+        self.clocks.push(parent.map(|(_, at)| at), &clock);
+        debug_assert_eq!(self.clocks.len(), self.entries.len() + 1);
         self.entries.push(Entry {
             v,
             dev,
             height: height + 1,
             max_op,
-            clock,
             excluded,
         });
         if needs_rebuild {
@@ -667,6 +724,11 @@ impl Ledger {
 
     fn rebuild_doc(&mut self) {
         self.unapplied.clear();
+        if self.doc_deferred {
+            // Built by `finish_doc` from the final change set.
+            self.epoch += 1;
+            return;
+        }
         let mut doc = Automerge::new();
         let changes: Vec<Change> = self
             .entries
@@ -940,10 +1002,9 @@ impl Ledger {
         let dev = self.device_index.get(device).copied();
         let own = dev.filter(|_| seq > 1).and_then(|dev| {
             self.heads.iter().copied().find(|h| {
-                self.index.get(h).is_some_and(|&i| {
-                    let c = &self.entries[i as usize].clock;
-                    c.get(dev as usize).is_some_and(|s| *s as u64 + 1 >= seq)
-                })
+                self.index
+                    .get(h)
+                    .is_some_and(|&i| self.clocks.get(i, dev) as u64 + 1 >= seq)
             })
         });
         let mut deps: Vec<RecordId> = own.into_iter().collect();
@@ -973,13 +1034,7 @@ impl Ledger {
         let mut clock: Vec<u32> = Vec::new();
         for h in self.author_deps(device, seq) {
             if let Some(&i) = self.index.get(&h) {
-                let e = &self.entries[i as usize];
-                if clock.len() < e.clock.len() {
-                    clock.resize(e.clock.len(), 0);
-                }
-                for (c, x) in clock.iter_mut().zip(&e.clock) {
-                    *c = (*c).max(*x);
-                }
+                self.clocks.merge_into(i, &mut clock);
             }
         }
         let Some(&dev) = self.device_index.get(device) else {
@@ -1001,6 +1056,7 @@ impl Ledger {
         let graph = Graph {
             entries: &self.entries,
             index: &self.index,
+            clocks: &self.clocks,
         };
         self.derived
             .as_ref()?
@@ -1012,6 +1068,7 @@ impl Ledger {
         let graph = Graph {
             entries: &self.entries,
             index: &self.index,
+            clocks: &self.clocks,
         };
         let fresh = match self.derived.take() {
             Some(mut d) if d.can_extend(graph, self.epoch) => {
@@ -1061,6 +1118,7 @@ impl Ledger {
         let graph = Graph {
             entries: &self.entries,
             index: &self.index,
+            clocks: &self.clocks,
         };
         Derived::from_scratch(graph, &self.forked(), &self.community, self.epoch).state
     }
