@@ -13,7 +13,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::datadir::{Config, DataDir};
 use crate::error::NodeError;
+use crate::snapshot::{self, Snapshot};
 use crate::store::Store;
+
+/// Fewest log entries worth a snapshot of the document (below, replaying the log is quick).
+pub const SNAPSHOT_MIN: u64 = 1_000;
+/// New log entries since the last snapshot after which the node writes another while it
+/// runs: at least this many, and at least half the entries the last one covered, so the
+/// cost of `save()` (linear in the document) stays a bounded share of ingesting.
+pub const SNAPSHOT_EVERY: u64 = 10_000;
 
 /// A snapshot of the node for `coop status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,16 +141,44 @@ pub struct LocalNode {
     device: coop_model::DeviceKey,
     store: Store,
     ledger: Ledger,
+    /// Log entries the snapshot on disk covers (0: none usable).
+    snapshot_at: u64,
+    /// The store was written around the ledger ([`LocalNode::store_mut`]): the document no
+    /// longer matches the log, so no snapshot is taken of it.
+    bypassed: bool,
+}
+
+impl Drop for LocalNode {
+    /// On a clean close (the running node's shutdown, the end of a command), snapshots the
+    /// document when the log has grown by [`SNAPSHOT_MIN`] entries since the last snapshot,
+    /// so the next open starts from it.
+    fn drop(&mut self) {
+        let entries = self.store.head().0;
+        if entries >= SNAPSHOT_MIN && entries >= self.snapshot_at + SNAPSHOT_MIN {
+            self.snapshot_quietly();
+        }
+    }
 }
 
 impl LocalNode {
     /// Opens the node of a data dir that belongs to a community, rebuilding the ledger
     /// (document and derived state) from the stored log.
+    ///
+    /// The document starts from the snapshot beside the store when it was taken from this
+    /// log (see `snapshot`); otherwise it is built from the changes.
     pub fn open(dir: &DataDir) -> Result<LocalNode, NodeError> {
         let config = dir.config()?;
         let community = config.community.ok_or(NodeError::NoCommunity)?;
-        let store = Store::open(&dir.store_path())?;
-        let ledger = rebuild(community, &store)?;
+        let path = dir.store_path();
+        let snap = match Snapshot::load(&snapshot::path_for(&path)) {
+            Ok(s) => s,
+            Err(why) => {
+                tracing::warn!("document snapshot ignored: {why}; rebuilding from the log");
+                None
+            }
+        };
+        let store = Store::open_marked(&path, snap.as_ref().map(|s| s.entries))?;
+        let (ledger, snapshot_at) = rebuild(community, &store, snap)?;
         Ok(LocalNode {
             member: dir.member()?,
             device: dir.device()?,
@@ -150,7 +186,43 @@ impl LocalNode {
             config,
             store,
             ledger,
+            snapshot_at,
+            bypassed: false,
         })
+    }
+
+    /// Writes a snapshot of the document for the log as it is now (atomically; the log
+    /// stays the truth).
+    pub fn write_snapshot(&mut self) -> Result<(), NodeError> {
+        let (entries, chain) = self.store.head();
+        let snap = Snapshot {
+            entries,
+            chain,
+            ledger_len: self.ledger.len() as u64,
+            doc: self.ledger.doc().save(),
+        };
+        let path = snapshot::path_for(self.store.path());
+        snap.save(&path).map_err(|e| NodeError::io(&path, e))?;
+        self.snapshot_at = entries;
+        Ok(())
+    }
+
+    /// Writes a snapshot when enough of the log is new since the last one (`SNAPSHOT_EVERY`).
+    fn snapshot_if_due(&mut self) {
+        let entries = self.store.head().0;
+        let since = entries.saturating_sub(self.snapshot_at);
+        if since >= SNAPSHOT_EVERY.max(self.snapshot_at / 2) {
+            self.snapshot_quietly();
+        }
+    }
+
+    fn snapshot_quietly(&mut self) {
+        if self.bypassed || self.store.damage().is_some() {
+            return;
+        }
+        if let Err(e) = self.write_snapshot() {
+            tracing::warn!(error = %e, "could not write the document snapshot (the log is intact)");
+        }
     }
 
     /// Founds a community from an initialized data dir; returns its id.
@@ -186,6 +258,8 @@ impl LocalNode {
             device,
             store,
             ledger,
+            snapshot_at: 0,
+            bypassed: false,
         })
     }
 
@@ -280,6 +354,7 @@ impl LocalNode {
             self.reload()?;
             return Err(e);
         }
+        self.snapshot_if_due();
         Ok(id)
     }
 
@@ -291,7 +366,7 @@ impl LocalNode {
     /// Rebuilds the ledger from the store, as [`LocalNode::open`] does: after a failed
     /// write, so that memory holds exactly what is durable.
     fn reload(&mut self) -> Result<(), NodeError> {
-        self.ledger = rebuild(self.ledger.community(), &self.store)?;
+        self.ledger = rebuild(self.ledger.community(), &self.store, None)?.0;
         Ok(())
     }
 
@@ -308,6 +383,7 @@ impl LocalNode {
         for p in &out.new_forks {
             self.store.put_proof(p)?;
         }
+        self.snapshot_if_due();
         Ok(out)
     }
 
@@ -444,6 +520,7 @@ impl LocalNode {
     /// The store (tests and tools).
     #[doc(hidden)]
     pub fn store_mut(&mut self) -> &mut Store {
+        self.bypassed = true;
         &mut self.store
     }
 }
@@ -451,8 +528,15 @@ impl LocalNode {
 /// Builds the ledger from the store: the log (document and derived state), then the stored
 /// equivocation proofs, which may name forks whose two changes the log does not both hold.
 /// The one path of [`LocalNode::open`] and [`LocalNode::reload`].
-fn rebuild(community: CommunityId, store: &Store) -> Result<Ledger, NodeError> {
+/// The ledger of the stored log, and the log entries the snapshot it started from covers
+/// (0 when it was built without one). `snap` is used only when it was taken from this log.
+fn rebuild(
+    community: CommunityId,
+    store: &Store,
+    snap: Option<Snapshot>,
+) -> Result<(Ledger, u64), NodeError> {
     let mut ledger = Ledger::new(community);
+    ledger.defer_doc();
     // Large batches from peers (catch-up) are verified on every core; the result does not
     // depend on the thread count.
     ledger.set_verify_threads(std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -489,7 +573,29 @@ fn rebuild(community: CommunityId, store: &Store) -> Result<Ledger, NodeError> {
             let _ = ledger.ingest_proof(p);
         }
     }
-    Ok(ledger)
+    let snap = snap.filter(|s| store.chain_at_mark(s.entries) == Some(s.chain));
+    let doc = snap.as_ref().and_then(|s| {
+        // Our own file, checksummed; Automerge checks the document's heads as it loads.
+        automerge::Automerge::load(&s.doc)
+            .map_err(|e| tracing::warn!("document snapshot does not load ({e}); rebuilding"))
+            .ok()
+            .map(|doc| (doc, s.ledger_len as usize, s.entries))
+    });
+    let covered = match doc {
+        Some((doc, from, entries)) => {
+            if ledger.finish_doc(Some((doc, from))) {
+                entries
+            } else {
+                tracing::warn!("document snapshot does not match the log; rebuilt from the log");
+                0
+            }
+        }
+        None => {
+            ledger.finish_doc(None);
+            0
+        }
+    };
+    Ok((ledger, covered))
 }
 
 #[cfg(test)]
