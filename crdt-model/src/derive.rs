@@ -206,10 +206,11 @@ impl Derived {
         }
         // A revoked device's records count only inside the revocation's causal past
         // (docs/RULES.md R18), the first revocation in total order named.
-        let outside = self.fold.revocations.get(&c.device).and_then(|rs| {
-            rs.iter()
-                .find(|&&(r, _)| !graph.ctx(r).seen(c.dev, c.seq))
-        });
+        let outside = self
+            .fold
+            .revocations
+            .get(&c.device)
+            .and_then(|rs| rs.iter().find(|&&(r, _)| !graph.ctx(r).seen(c.dev, c.seq)));
         if let Some(&(_, id)) = outside {
             return Err(Refusal::new(
                 RejectReason::RevokedDevice,

@@ -103,9 +103,9 @@ pub type SyncClock = BTreeMap<DeviceId, u64>;
 pub struct Ledger {
     community: CommunityId,
     doc: Automerge,
-    /// Accepted changes not yet applied to `doc` (applied in batches: Automerge applies one
-    /// big batch far faster than many small ones).
-    unapplied: Vec<Change>,
+    /// Entries whose changes are not yet applied to `doc` (applied in batches: Automerge
+    /// applies one big batch far faster than many small ones).
+    unapplied: Vec<u32>,
     /// Whether `doc` is left unbuilt until [`Ledger::finish_doc`] (while a node reopens its
     /// log and may have a snapshot of the document).
     doc_deferred: bool,
@@ -137,6 +137,9 @@ pub struct Ledger {
     waiting_on: HashMap<RecordId, Vec<RecordId>>,
     pending_bytes: usize,
     verify_threads: usize,
+    /// Whether ingest lists the accepted envelopes in its outcome (not when a node reopens
+    /// its own log: they are stored already).
+    collect_accepted: bool,
     /// Bumped whenever something invalidates incremental derivation.
     epoch: u64,
     derived: Option<Derived>,
@@ -171,6 +174,7 @@ impl Ledger {
             epoch: 0,
             derived: None,
             verify_threads: 1,
+            collect_accepted: true,
         }
     }
 
@@ -245,10 +249,10 @@ impl Ledger {
         if let Some((mut doc, from)) = snapshot {
             let rest: Vec<Change> = self
                 .entries
-                .iter()
+                .iter_mut()
                 .skip(from)
                 .filter(|e| !e.excluded)
-                .map(|e| e.v.change.clone())
+                .filter_map(take_change)
                 .collect();
             let applied = rest.is_empty() || doc.apply_changes(rest).is_ok();
             let heads: BTreeSet<RecordId> =
@@ -331,13 +335,23 @@ impl Ledger {
         self.ingest_inner(envelopes, false)
     }
 
+    /// Reopens this node's own stored log: as [`Ledger::ingest_trusted`], but the outcome
+    /// lists no accepted envelopes (they are stored already; listing them would copy the
+    /// whole log once more while the node opens).
+    pub fn ingest_stored(&mut self, envelopes: impl IntoIterator<Item = Envelope>) -> Outcome {
+        self.collect_accepted = false;
+        let out = self.ingest_inner(envelopes, false);
+        self.collect_accepted = true;
+        out
+    }
+
     fn ingest_inner(
         &mut self,
         envelopes: impl IntoIterator<Item = Envelope>,
         check_sig: bool,
     ) -> Outcome {
         let mut out = Outcome::default();
-        let mut to_apply: Vec<Change> = Vec::new();
+        let mut to_apply: Vec<u32> = Vec::new();
         let mut rebuild = false;
         let verified = self.verify_all(envelopes.into_iter().collect(), check_sig);
         for v in verified {
@@ -367,7 +381,7 @@ impl Ledger {
                 }
                 let id = v.id;
                 match self.accept(v, &mut out) {
-                    Ok(Some(change)) => to_apply.push(change),
+                    Ok(Some(entry)) => to_apply.push(entry),
                     Ok(None) => rebuild = true,
                     Err(r) => {
                         out.rejected.push(r);
@@ -531,9 +545,10 @@ impl Ledger {
         i
     }
 
-    /// Accepts a verified change whose dependencies are all held. Returns the change to
-    /// apply to the document, or `None` when the document must be rebuilt instead.
-    fn accept(&mut self, v: Verified, out: &mut Outcome) -> Result<Option<Change>, Rejection> {
+    /// Accepts a verified change whose dependencies are all held. Returns the new entry,
+    /// whose change is to be applied to the document, or `None` when the document must be
+    /// rebuilt instead.
+    fn accept(&mut self, v: Verified, out: &mut Outcome) -> Result<Option<u32>, Rejection> {
         let dev = self.intern(v.device);
         let mut clock: Vec<u32> = Vec::with_capacity(self.devices.len());
         let (mut height, mut max_op, mut excluded) = (0u32, 0u64, false);
@@ -589,12 +604,18 @@ impl Ledger {
         // Op counters stay dense: exactly one past the highest in the causal past, as
         // Automerge itself writes them. (An arbitrary jump could push later counters past
         // what Automerge can decode and stop every honest writer.)
-        if v.change.start_op().get() != max_op + 1 {
+        let Some((start_op, own_max_op)) = v.change.as_ref().map(|c| (c.start_op(), c.max_op()))
+        else {
+            return Err(reject(
+                RejectReason::Malformed,
+                "the change was not decoded".into(),
+            ));
+        };
+        if start_op.get() != max_op + 1 {
             return Err(reject(
                 RejectReason::BadSequence,
                 format!(
-                    "first op counter {} is not {} (one past its causal past)",
-                    v.change.start_op(),
+                    "first op counter {start_op} is not {} (one past its causal past)",
                     max_op + 1
                 ),
             ));
@@ -660,9 +681,10 @@ impl Ledger {
             _ => {}
         }
         self.index.insert(v.id, idx);
-        out.accepted.push(v.envelope.clone());
-        let change = v.change.clone();
-        max_op = max_op.max(v.change.max_op());
+        if self.collect_accepted {
+            out.accepted.push(v.envelope.clone());
+        }
+        max_op = max_op.max(own_max_op);
         if !excluded {
             for d in &v.deps {
                 self.heads.remove(d);
@@ -671,6 +693,12 @@ impl Ledger {
         }
         self.clocks.push(parent.map(|(_, at)| at), &clock);
         debug_assert_eq!(self.clocks.len(), self.entries.len() + 1);
+        let mut v = v;
+        if self.doc_deferred {
+            // Most of a reopened log is in the snapshot of the document already: keeping
+            // every decoded change until `finish_doc` would hold the log twice.
+            v.change = None;
+        }
         self.entries.push(Entry {
             v,
             dev,
@@ -682,7 +710,7 @@ impl Ledger {
             self.recompute_exclusions();
             return Ok(None);
         }
-        Ok((!excluded).then_some(change))
+        Ok((!excluded).then_some(idx))
     }
 
     /// Marks every entry on a non-canonical fork branch (or built on one) as excluded.
@@ -715,7 +743,10 @@ impl Ledger {
         if self.unapplied.is_empty() {
             return;
         }
-        let batch = std::mem::take(&mut self.unapplied);
+        let batch: Vec<Change> = std::mem::take(&mut self.unapplied)
+            .into_iter()
+            .filter_map(|i| self.entries.get_mut(i as usize).and_then(take_change))
+            .collect();
         if self.doc.apply_changes(batch).is_err() {
             // Automerge refused a batch the gate passed: fall back to the slow, exact path.
             self.rebuild_doc();
@@ -730,12 +761,15 @@ impl Ledger {
             return;
         }
         let mut doc = Automerge::new();
-        let changes: Vec<Change> = self
-            .entries
-            .iter()
-            .filter(|e| !e.excluded)
-            .map(|e| e.v.change.clone())
-            .collect();
+        let mut changes: Vec<Change> = Vec::new();
+        for e in &mut self.entries {
+            if e.excluded {
+                // Decoded again from the envelope should a fork flip it back in.
+                e.v.change = None;
+            } else if let Some(c) = take_change(e) {
+                changes.push(c);
+            }
+        }
         if doc.apply_changes(changes.clone()).is_err() {
             doc = Automerge::new();
             for c in changes {
@@ -1122,6 +1156,14 @@ impl Ledger {
         };
         Derived::from_scratch(graph, &self.forked(), &self.community, self.epoch).state
     }
+}
+
+/// The decoded change of an entry, taken out of it (decoded again from its envelope when
+/// it was taken before; the gate decoded the same bytes when it accepted them).
+fn take_change(e: &mut Entry) -> Option<Change> {
+    e.v.change
+        .take()
+        .or_else(|| Change::try_from(e.v.envelope.change.as_slice()).ok())
 }
 
 /// A serializable summary of the ledger for status output.

@@ -178,7 +178,8 @@ impl LocalNode {
             }
         };
         let store = Store::open_marked(&path, snap.as_ref().map(|s| s.entries))?;
-        let (ledger, snapshot_at) = rebuild(community, &store, snap)?;
+        let loading = snap.map(Loading::start);
+        let (ledger, snapshot_at) = rebuild(community, &store, loading)?;
         Ok(LocalNode {
             member: dir.member()?,
             device: dir.device()?,
@@ -205,6 +206,12 @@ impl LocalNode {
         snap.save(&path).map_err(|e| NodeError::io(&path, e))?;
         self.snapshot_at = entries;
         Ok(())
+    }
+
+    /// Log entries the document snapshot this node started from (or last wrote) covers; 0
+    /// when the document was built from the log alone.
+    pub fn snapshot_covers(&self) -> u64 {
+        self.snapshot_at
     }
 
     /// Writes a snapshot when enough of the log is new since the last one (`SNAPSHOT_EVERY`).
@@ -527,13 +534,60 @@ impl LocalNode {
 
 /// Builds the ledger from the store: the log (document and derived state), then the stored
 /// equivocation proofs, which may name forks whose two changes the log does not both hold.
-/// The one path of [`LocalNode::open`] and [`LocalNode::reload`].
-/// The ledger of the stored log, and the log entries the snapshot it started from covers
-/// (0 when it was built without one). `snap` is used only when it was taken from this log.
+/// A document snapshot being loaded on its own thread while the log is read (Automerge's
+/// `load` and the gate's decoding of the log each take one core).
+struct Loading {
+    entries: u64,
+    chain: [u8; 32],
+    ledger_len: usize,
+    doc: Option<std::thread::JoinHandle<Option<automerge::Automerge>>>,
+}
+
+impl Loading {
+    fn start(s: Snapshot) -> Loading {
+        let Snapshot {
+            entries,
+            chain,
+            ledger_len,
+            doc,
+        } = s;
+        let load = move || {
+            // Our own file, checksummed; Automerge checks the document's heads as it loads.
+            automerge::Automerge::load(&doc)
+                .map_err(|e| tracing::warn!("document snapshot does not load ({e}); rebuilding"))
+                .ok()
+        };
+        let doc = std::thread::Builder::new()
+            .name("coop-snapshot".into())
+            .spawn(load)
+            .map_err(|e| tracing::warn!("could not start loading the snapshot ({e})"))
+            .ok();
+        Loading {
+            entries,
+            chain,
+            ledger_len: ledger_len as usize,
+            doc,
+        }
+    }
+
+    /// The loaded document, when the snapshot was taken from `store`'s log.
+    fn finish(self, store: &Store) -> Option<(automerge::Automerge, usize, u64)> {
+        let doc = self.doc?.join().ok().flatten()?;
+        (store.chain_at_mark(self.entries) == Some(self.chain)).then_some((
+            doc,
+            self.ledger_len,
+            self.entries,
+        ))
+    }
+}
+
+/// The one path of [`LocalNode::open`] and [`LocalNode::reload`]: the ledger of the stored
+/// log, and the log entries the snapshot it started from covers (0 when it was built
+/// without one). The snapshot is used only when it was taken from this log.
 fn rebuild(
     community: CommunityId,
     store: &Store,
-    snap: Option<Snapshot>,
+    loading: Option<Loading>,
 ) -> Result<(Ledger, u64), NodeError> {
     let mut ledger = Ledger::new(community);
     ledger.defer_doc();
@@ -554,7 +608,7 @@ fn rebuild(
         }
     }
     // Our own log was verified on the way in; `coop verify` re-checks signatures.
-    let out = ledger.ingest_trusted(envelopes);
+    let out = ledger.ingest_stored(envelopes);
     for r in &out.rejected {
         tracing::warn!(
             "stored change no longer passes the gate ({r}); skipped — run `coop verify`"
@@ -573,14 +627,7 @@ fn rebuild(
             let _ = ledger.ingest_proof(p);
         }
     }
-    let snap = snap.filter(|s| store.chain_at_mark(s.entries) == Some(s.chain));
-    let doc = snap.as_ref().and_then(|s| {
-        // Our own file, checksummed; Automerge checks the document's heads as it loads.
-        automerge::Automerge::load(&s.doc)
-            .map_err(|e| tracing::warn!("document snapshot does not load ({e}); rebuilding"))
-            .ok()
-            .map(|doc| (doc, s.ledger_len as usize, s.entries))
-    });
+    let doc = loading.and_then(|l| l.finish(store));
     let covered = match doc {
         Some((doc, from, entries)) => {
             if ledger.finish_doc(Some((doc, from))) {
@@ -651,6 +698,124 @@ mod tests {
         };
         let holder = replica(root, "holder", a.community(), &genesis);
         (holder, proof)
+    }
+
+    /// A founded community of `n + 1` changes written in memory, replicated into a node.
+    fn community_of(root: &std::path::Path, name: &str, n: usize) -> LocalNode {
+        let identity = coop_model::IdentityKey::from_seed(IDENTITY);
+        let device = coop_model::DeviceKey::from_seed(DEVICE);
+        let (mut ledger, genesis) =
+            Ledger::found(&identity, &device, name, "founder", Params::default(), T0).unwrap();
+        let mut log = vec![genesis];
+        for i in 0..n {
+            let t = T0 + 1 + i as i64;
+            log.push(
+                ledger
+                    .author(&device, proposal(&format!("proposal {i}")), t)
+                    .unwrap(),
+            );
+        }
+        replica(root, name, ledger.community(), &log)
+    }
+
+    /// Whether the node's document holds exactly its ledger's canonical changes.
+    fn doc_matches(node: &mut LocalNode) -> bool {
+        let heads = node.ledger.heads();
+        let doc = node.ledger.doc();
+        let mut doc_heads: Vec<RecordId> =
+            doc.get_heads().into_iter().map(RecordId::from).collect();
+        doc_heads.sort();
+        doc_heads == heads && doc.get_changes(&[]).len() == node.ledger.len()
+    }
+
+    #[test]
+    fn a_snapshot_of_this_log_is_used_on_open_with_the_changes_since_applied() {
+        let root = tempfile::tempdir().unwrap();
+        let mut node = community_of(root.path(), "a", 20);
+        node.write_snapshot().unwrap();
+        assert_eq!(node.snapshot_covers(), 21);
+        for i in 0..5 {
+            node.submit(proposal(&format!("later {i}")), T0 + 100 + i)
+                .unwrap();
+        }
+        let digest = node.status().digest;
+        let dir = node.dir().clone();
+        drop(node);
+        let mut reopened = LocalNode::open(&dir).unwrap();
+        assert_eq!(reopened.snapshot_covers(), 21);
+        assert_eq!(reopened.ledger().len(), 26);
+        assert!(doc_matches(&mut reopened));
+        assert_eq!(reopened.status().digest, digest);
+    }
+
+    #[test]
+    fn a_truncated_or_damaged_snapshot_is_ignored_and_the_document_rebuilt() {
+        let root = tempfile::tempdir().unwrap();
+        let mut node = community_of(root.path(), "a", 10);
+        node.write_snapshot().unwrap();
+        let digest = node.status().digest;
+        let dir = node.dir().clone();
+        drop(node);
+        let path = snapshot::path_for(&dir.store_path());
+        let good = std::fs::read(&path).unwrap();
+        let mut flipped = good.clone();
+        flipped[70] ^= 0x40;
+        for bad in [good[..good.len() / 2].to_vec(), flipped, Vec::new()] {
+            std::fs::write(&path, bad).unwrap();
+            let mut reopened = LocalNode::open(&dir).unwrap();
+            assert_eq!(reopened.snapshot_covers(), 0);
+            assert!(doc_matches(&mut reopened));
+            assert_eq!(reopened.status().digest, digest);
+        }
+    }
+
+    #[test]
+    fn a_snapshot_of_another_log_is_ignored() {
+        let root = tempfile::tempdir().unwrap();
+        let mut a = community_of(root.path(), "a", 10);
+        a.write_snapshot().unwrap();
+        let from_a = snapshot::path_for(&a.dir().store_path());
+        let b = community_of(root.path(), "b", 10);
+        let dir = b.dir().clone();
+        drop(b);
+        std::fs::copy(&from_a, snapshot::path_for(&dir.store_path())).unwrap();
+        let mut reopened = LocalNode::open(&dir).unwrap();
+        assert_eq!(reopened.snapshot_covers(), 0);
+        assert!(doc_matches(&mut reopened));
+    }
+
+    #[test]
+    fn a_snapshot_whose_document_disagrees_with_the_log_is_not_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let node = community_of(root.path(), "a", 10);
+        let (entries, chain) = node.store.head();
+        // The right key, the wrong document: the heads check refuses it.
+        let wrong = Snapshot {
+            entries,
+            chain,
+            ledger_len: node.ledger().len() as u64,
+            doc: automerge::Automerge::new().save(),
+        };
+        let dir = node.dir().clone();
+        drop(node);
+        wrong.save(&snapshot::path_for(&dir.store_path())).unwrap();
+        let mut reopened = LocalNode::open(&dir).unwrap();
+        assert_eq!(reopened.snapshot_covers(), 0);
+        assert!(doc_matches(&mut reopened));
+    }
+
+    #[test]
+    fn closing_a_node_with_a_long_log_leaves_a_snapshot_the_next_open_uses() {
+        let root = tempfile::tempdir().unwrap();
+        let n = SNAPSHOT_MIN as usize;
+        let node = community_of(root.path(), "a", n);
+        assert_eq!(node.snapshot_covers(), 0);
+        let dir = node.dir().clone();
+        drop(node);
+        assert!(snapshot::path_for(&dir.store_path()).exists());
+        let mut reopened = LocalNode::open(&dir).unwrap();
+        assert_eq!(reopened.snapshot_covers(), n as u64 + 1);
+        assert!(doc_matches(&mut reopened));
     }
 
     #[test]

@@ -25,6 +25,11 @@ use crate::manifest::{self, LoadError, Manifest};
 /// store gets its manifest built from what it holds the first time it opens.
 pub const STORE_FORMAT: u64 = 2;
 
+/// sled's page cache. The log is read whole only when the store opens and is appended to
+/// afterwards, so a large cache (sled's default is 1 GiB) would only keep the log in memory
+/// a second time beside the ledger.
+const CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
 /// An opened store.
 #[derive(Debug)]
 pub struct Store {
@@ -131,8 +136,13 @@ impl Store {
             what,
         };
         // sled 0.34 panics on some damaged files instead of returning an error.
-        let opened = catch_unwind(AssertUnwindSafe(|| sled::Config::new().path(path).open()))
-            .map_err(|p| damaged(format!("sled panicked opening it: {}", panic_text(&p))))?;
+        let opened = catch_unwind(AssertUnwindSafe(|| {
+            sled::Config::new()
+                .path(path)
+                .cache_capacity(CACHE_BYTES)
+                .open()
+        }))
+        .map_err(|p| damaged(format!("sled panicked opening it: {}", panic_text(&p))))?;
         let db = opened.map_err(|e| match e {
             sled::Error::Io(io)
                 if io.kind() == std::io::ErrorKind::WouldBlock
@@ -155,7 +165,7 @@ impl Store {
         let checked = catch_unwind(AssertUnwindSafe(|| {
             check(&db, &manifest_path, mark, &mut marked)
         }))
-            .map_err(|p| damaged(format!("sled panicked reading it: {}", panic_text(&p))))??;
+        .map_err(|p| damaged(format!("sled panicked reading it: {}", panic_text(&p))))??;
         let (log, proofs, manifest, damage) = checked;
         let next = manifest.entries;
         if let Some(d) = &damage {
