@@ -19,9 +19,10 @@ use crate::store::Store;
 /// Fewest log entries worth a snapshot of the document (below, replaying the log is quick).
 pub const SNAPSHOT_MIN: u64 = 1_000;
 /// New log entries since the last snapshot after which the node writes another while it
-/// runs: at least this many, and at least half the entries the last one covered, so the
-/// cost of `save()` (linear in the document) stays a bounded share of ingesting.
-pub const SNAPSHOT_EVERY: u64 = 10_000;
+/// runs: at least this many, and at least as many as the last one covered (the interval
+/// doubles), so the cost of `save()`, linear in the document, stays a bounded share of
+/// ingesting — about one `save()` per doubling of the log.
+pub const SNAPSHOT_EVERY: u64 = 50_000;
 
 /// A snapshot of the node for `coop status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -218,7 +219,7 @@ impl LocalNode {
     fn snapshot_if_due(&mut self) {
         let entries = self.store.head().0;
         let since = entries.saturating_sub(self.snapshot_at);
-        if since >= SNAPSHOT_EVERY.max(self.snapshot_at / 2) {
+        if since >= SNAPSHOT_EVERY.max(self.snapshot_at) {
             self.snapshot_quietly();
         }
     }
