@@ -620,6 +620,9 @@ impl Ledger {
                 ),
             ));
         }
+        // With one dependency (a chain of writes, the common case) the parent's clock is the
+        // merged one before this change's own entry: no second lookup to store the delta.
+        let parent_clock = (v.deps.len() == 1).then(|| clock.clone());
         if clock.len() <= dev as usize {
             clock.resize(dev as usize + 1, 0);
         }
@@ -691,7 +694,8 @@ impl Ledger {
             }
             self.heads.insert(v.id);
         }
-        self.clocks.push(parent.map(|(_, at)| at), &clock);
+        self.clocks
+            .push(parent.map(|(_, at)| at), &clock, parent_clock.as_deref());
         debug_assert_eq!(self.clocks.len(), self.entries.len() + 1);
         let mut v = v;
         if self.doc_deferred {
