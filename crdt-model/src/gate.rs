@@ -40,7 +40,7 @@ pub struct Verified {
     pub record: Record,
     /// The decoded change, until the ledger hands it to the document (it is decoded again
     /// from `envelope` when the document is rebuilt): one copy of each change, not two.
-    pub(crate) change: Option<Change>,
+    pub(crate) change: Option<Box<Change>>,
 }
 
 /// Byte offset of the chunk type in an Automerge chunk (after magic and checksum).
@@ -178,7 +178,7 @@ pub fn verify_envelope(
         time: change.timestamp(),
         record,
         envelope,
-        change: Some(change),
+        change: Some(Box::new(change)),
     })
 }
 

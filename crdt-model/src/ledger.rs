@@ -1167,6 +1167,7 @@ impl Ledger {
 fn take_change(e: &mut Entry) -> Option<Change> {
     e.v.change
         .take()
+        .map(|c| *c)
         .or_else(|| Change::try_from(e.v.envelope.change.as_slice()).ok())
 }
 
