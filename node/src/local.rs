@@ -144,6 +144,10 @@ pub struct LocalNode {
     ledger: Ledger,
     /// Log entries the snapshot on disk covers (0: none usable).
     snapshot_at: u64,
+    /// Log entries when the node opened: snapshots while it runs count new entries from
+    /// here, so a node opened without a snapshot does not stall its first write on one (it
+    /// writes one when it closes).
+    opened_at: u64,
     /// The store was written around the ledger ([`LocalNode::store_mut`]): the document no
     /// longer matches the log, so no snapshot is taken of it.
     bypassed: bool,
@@ -181,6 +185,7 @@ impl LocalNode {
         let store = Store::open_marked(&path, snap.as_ref().map(|s| s.entries))?;
         let loading = snap.map(Loading::start);
         let (ledger, snapshot_at) = rebuild(community, &store, loading)?;
+        let store_entries = store.head().0;
         Ok(LocalNode {
             member: dir.member()?,
             device: dir.device()?,
@@ -189,6 +194,7 @@ impl LocalNode {
             store,
             ledger,
             snapshot_at,
+            opened_at: store_entries,
             bypassed: false,
         })
     }
@@ -218,8 +224,7 @@ impl LocalNode {
     /// Writes a snapshot when enough of the log is new since the last one (`SNAPSHOT_EVERY`).
     fn snapshot_if_due(&mut self) {
         let entries = self.store.head().0;
-        let since = entries.saturating_sub(self.snapshot_at);
-        if since >= SNAPSHOT_EVERY.max(self.snapshot_at) {
+        if snapshot_due(entries, self.snapshot_at, self.opened_at) {
             self.snapshot_quietly();
         }
     }
@@ -267,6 +272,7 @@ impl LocalNode {
             store,
             ledger,
             snapshot_at: 0,
+            opened_at: 0,
             bypassed: false,
         })
     }
@@ -535,6 +541,13 @@ impl LocalNode {
 
 /// Builds the ledger from the store: the log (document and derived state), then the stored
 /// equivocation proofs, which may name forks whose two changes the log does not both hold.
+/// Whether a running node with `entries` log entries writes a snapshot now, the one on disk
+/// covering `snapshot_at` and `opened_at` held when it opened (see [`SNAPSHOT_EVERY`]).
+fn snapshot_due(entries: u64, snapshot_at: u64, opened_at: u64) -> bool {
+    let since = entries.saturating_sub(snapshot_at.max(opened_at));
+    since >= SNAPSHOT_EVERY.max(snapshot_at)
+}
+
 /// A document snapshot being loaded on its own thread while the log is read (Automerge's
 /// `load` and the gate's decoding of the log each take one core).
 struct Loading {
@@ -803,6 +816,19 @@ mod tests {
         let mut reopened = LocalNode::open(&dir).unwrap();
         assert_eq!(reopened.snapshot_covers(), 0);
         assert!(doc_matches(&mut reopened));
+    }
+
+    #[test]
+    fn a_running_node_snapshots_once_per_doubling_and_never_on_its_first_write() {
+        let every = SNAPSHOT_EVERY;
+        assert!(!snapshot_due(every - 1, 0, 0));
+        assert!(snapshot_due(every, 0, 0));
+        // Opened on a long log without a snapshot: the close writes it, not the next write.
+        assert!(!snapshot_due(2 * every + 1, 0, 2 * every));
+        assert!(snapshot_due(3 * every, 0, 2 * every));
+        // The interval doubles with what the last snapshot covered.
+        assert!(!snapshot_due(2 * every + every / 2, 2 * every, 0));
+        assert!(snapshot_due(4 * every, 2 * every, 0));
     }
 
     #[test]
