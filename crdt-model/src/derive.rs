@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::envelope::{Refusal, RejectReason};
 use crate::fold::{Ctx, Derived, Fold};
-use crate::graph::{Entry, Graph};
+use crate::graph::Graph;
 use crate::ids::{CommunityId, DeviceId, MemberId};
 use crate::record::{self, DecisionAction, Record};
 use crate::state::{EntryStatus, LogEntry, State};
@@ -119,9 +119,8 @@ impl Derived {
             epoch,
         };
         for i in order {
-            let e = &graph.entries[i];
-            d.fold_entry(graph, e);
-            d.last_key = Some(e.order_key());
+            d.fold_entry(graph, i);
+            d.last_key = Some(graph.entries[i].order_key());
         }
         d
     }
@@ -160,23 +159,23 @@ impl Derived {
     }
 
     pub(crate) fn extend(&mut self, graph: Graph<'_>) {
-        let mut new: Vec<&Entry> = graph.entries[self.folded..]
-            .iter()
-            .filter(|e| !e.excluded)
+        let mut new: Vec<usize> = (self.folded..graph.entries.len())
+            .filter(|&i| !graph.entries[i].excluded)
             .collect();
-        new.sort_by_key(|e| e.order_key());
-        for e in new {
-            self.fold_entry(graph, e);
-            self.last_key = Some(e.order_key());
+        new.sort_by_key(|&i| graph.entries[i].order_key());
+        for i in new {
+            self.fold_entry(graph, i);
+            self.last_key = Some(graph.entries[i].order_key());
         }
         self.folded = graph.entries.len();
     }
 
-    fn fold_entry(&mut self, graph: Graph<'_>, e: &Entry) {
+    fn fold_entry(&mut self, graph: Graph<'_>, i: usize) {
+        let e = &graph.entries[i];
         if let Some(m) = crate::gate::certified_member(&e.v.record) {
             self.fold.device_member.entry(e.dev).or_insert(m);
         }
-        let ctx = e.ctx();
+        let ctx = graph.ctx(i);
         let result = self.apply(graph, &ctx, &e.v.record);
         // A certificate signed by a recovery key that did not count binds its device to no
         // one: else the device would write as the member it names (docs/RULES.md R19).
@@ -253,10 +252,11 @@ impl Derived {
         }
         // A revoked device's records count only inside the revocation's causal past
         // (docs/RULES.md R18), the first revocation in total order named.
-        let outside = self.fold.revocations.get(&c.device).and_then(|rs| {
-            rs.iter()
-                .find(|&&(r, _)| !graph.entries[r].ctx().seen(c.dev, c.seq))
-        });
+        let outside = self
+            .fold
+            .revocations
+            .get(&c.device)
+            .and_then(|rs| rs.iter().find(|&&(r, _)| !graph.ctx(r).seen(c.dev, c.seq)));
         if let Some(&(r, id)) = outside {
             return Err(if matches!(graph.entries[r].v.record, Record::Tally(_)) {
                 Refusal::new(
@@ -319,11 +319,7 @@ impl Derived {
         }
         for &r in self.fold.removals.get(&author).into_iter().flatten() {
             let removal = &graph.entries[r];
-            if removal
-                .clock
-                .get(c.dev as usize)
-                .is_none_or(|s| (*s as u64) < c.seq)
-            {
+            if !graph.ctx(r).seen(c.dev, c.seq) {
                 return Err(Refusal::new(
                     RejectReason::RemovedMember,
                     format!(

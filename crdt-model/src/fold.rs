@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use crate::causal::Clock;
 use crate::envelope::Refusal;
 use crate::ids::{DeviceId, MemberId, Points, RecordId};
 use crate::params::Params;
@@ -20,14 +21,15 @@ pub(crate) struct Ctx<'a> {
     pub(crate) seq: u64,
     /// Author-claimed time, Unix seconds (signed, never the deriving node's clock).
     pub(crate) time: i64,
-    pub(crate) clock: &'a [u32],
+    /// Its causal past (the change included).
+    pub(crate) clock: Clock<'a>,
     pub(crate) excluded: bool,
 }
 
 impl Ctx<'_> {
     /// Whether change `seq` of device index `dev` is in this change's causal past.
     pub(crate) fn seen(&self, dev: u32, seq: u64) -> bool {
-        self.clock.get(dev as usize).copied().unwrap_or(0) as u64 >= seq
+        self.clock.get(dev) as u64 >= seq
     }
 }
 

@@ -38,7 +38,9 @@ pub struct Verified {
     pub time: i64,
     /// The record the change carries.
     pub record: Record,
-    pub(crate) change: Change,
+    /// The decoded change, until the ledger hands it to the document (it is decoded again
+    /// from `envelope` when the document is rebuilt): one copy of each change, not two.
+    pub(crate) change: Option<Box<Change>>,
 }
 
 /// Byte offset of the chunk type in an Automerge chunk (after magic and checksum).
@@ -176,7 +178,7 @@ pub fn verify_envelope(
         time: change.timestamp(),
         record,
         envelope,
-        change,
+        change: Some(Box::new(change)),
     })
 }
 

@@ -1,11 +1,12 @@
 //! The change graph as derivation reads it: every accepted change with its height, its
-//! vector clock and whether it sits on a discarded fork branch.
+//! causal past ([`Clocks`]) and whether it sits on a discarded fork branch.
 //!
 //! [`crate::Ledger`] owns the entries; derivation borrows them through [`Graph`], and the
 //! rules of the record kinds see only the narrow [`History`] view of it.
 
 use std::collections::HashMap;
 
+use crate::causal::{Clock, Clocks};
 use crate::fold::{Ctx, History};
 use crate::gate::Verified;
 use crate::ids::RecordId;
@@ -19,9 +20,6 @@ pub(crate) struct Entry {
     pub(crate) height: u32,
     /// Highest op counter in its causal past (including itself).
     pub(crate) max_op: u64,
-    /// For every device index, the highest sequence number in this change's causal past
-    /// (including the change itself). Devices interned later are absent (= 0).
-    pub(crate) clock: Vec<u32>,
     /// On the non-canonical side of an equivocation, or built on it: not in the document.
     pub(crate) excluded: bool,
 }
@@ -31,22 +29,27 @@ pub(crate) struct Entry {
 pub(crate) struct Graph<'a> {
     pub(crate) entries: &'a [Entry],
     pub(crate) index: &'a HashMap<RecordId, u32>,
+    /// The causal past of each entry, indexed like `entries`.
+    pub(crate) clocks: &'a Clocks,
+}
+
+impl<'a> Graph<'a> {
+    /// Entry `i` as the fold sees it.
+    pub(crate) fn ctx(&self, i: usize) -> Ctx<'a> {
+        let e = &self.entries[i];
+        Ctx {
+            id: e.v.id,
+            dev: e.dev,
+            device: e.v.device,
+            seq: e.v.seq,
+            time: e.v.time,
+            clock: Clock::Stored(self.clocks, i as u32),
+            excluded: e.excluded,
+        }
+    }
 }
 
 impl Entry {
-    /// The change as the fold sees it.
-    pub(crate) fn ctx(&self) -> Ctx<'_> {
-        Ctx {
-            id: self.v.id,
-            dev: self.dev,
-            device: self.v.device,
-            seq: self.v.seq,
-            time: self.v.time,
-            clock: &self.clock,
-            excluded: self.excluded,
-        }
-    }
-
     /// The key of the total order: (height, change hash).
     pub(crate) fn order_key(&self) -> (u32, RecordId) {
         (self.height, self.v.id)

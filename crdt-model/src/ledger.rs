@@ -14,6 +14,7 @@ use std::sync::Mutex;
 use automerge::{Automerge, Change};
 use serde::Serialize;
 
+use crate::causal::Clocks;
 use crate::envelope::{Envelope, Refusal, RejectReason, Rejection, MAX_DEPS};
 use crate::fold::Derived;
 use crate::gate::{certified_member, verify_envelope, Verified};
@@ -102,12 +103,17 @@ pub type SyncClock = BTreeMap<DeviceId, u64>;
 pub struct Ledger {
     community: CommunityId,
     doc: Automerge,
-    /// Accepted changes not yet applied to `doc` (applied in batches: Automerge applies one
-    /// big batch far faster than many small ones).
-    unapplied: Vec<Change>,
+    /// Entries whose changes are not yet applied to `doc` (applied in batches: Automerge
+    /// applies one big batch far faster than many small ones).
+    unapplied: Vec<u32>,
+    /// Whether `doc` is left unbuilt until [`Ledger::finish_doc`] (while a node reopens its
+    /// log and may have a snapshot of the document).
+    doc_deferred: bool,
     /// Heads of the accepted, non-excluded change graph (= the document's heads).
     heads: BTreeSet<RecordId>,
     entries: Vec<Entry>,
+    /// The causal past of each entry, indexed like `entries`.
+    clocks: Clocks,
     index: HashMap<RecordId, u32>,
     devices: Vec<DeviceId>,
     device_index: HashMap<DeviceId, u32>,
@@ -131,6 +137,9 @@ pub struct Ledger {
     waiting_on: HashMap<RecordId, Vec<RecordId>>,
     pending_bytes: usize,
     verify_threads: usize,
+    /// Whether ingest lists the accepted envelopes in its outcome (not when a node reopens
+    /// its own log: they are stored already).
+    collect_accepted: bool,
     /// Bumped whenever something invalidates incremental derivation.
     epoch: u64,
     derived: Option<Derived>,
@@ -143,8 +152,10 @@ impl Ledger {
             community,
             doc: Automerge::new(),
             unapplied: Vec::new(),
+            doc_deferred: false,
             heads: BTreeSet::new(),
             entries: Vec::new(),
+            clocks: Clocks::default(),
             index: HashMap::new(),
             devices: Vec::new(),
             device_index: HashMap::new(),
@@ -163,6 +174,7 @@ impl Ledger {
             epoch: 0,
             derived: None,
             verify_threads: 1,
+            collect_accepted: true,
         }
     }
 
@@ -209,8 +221,49 @@ impl Ledger {
 
     /// The replicated Automerge document (a projection of the accepted changes).
     pub fn doc(&mut self) -> &Automerge {
+        if self.doc_deferred {
+            self.finish_doc(None);
+        }
         self.apply_to_doc();
         &self.doc
+    }
+
+    /// Leaves the document unbuilt while the ledger takes in its changes, until
+    /// [`Ledger::finish_doc`] (or [`Ledger::doc`]) builds it. A node reopening its log uses
+    /// this to start from a snapshot of the document instead of applying every change.
+    pub fn defer_doc(&mut self) {
+        self.doc_deferred = true;
+        self.unapplied.clear();
+    }
+
+    /// Builds the deferred document, starting from `snapshot` when one is given: the
+    /// accepted changes from entry `from` on (in acceptance order) are applied to it, and it
+    /// is kept only if it then holds exactly the ledger's canonical changes (its heads are
+    /// the ledger's heads: both change sets are closed under dependencies, so equal heads
+    /// mean equal sets, and an Automerge document is a function of its change set).
+    /// Otherwise the document is rebuilt from the changes. Returns whether the snapshot
+    /// was kept. The snapshot is the caller's own (never bytes from a peer).
+    pub fn finish_doc(&mut self, snapshot: Option<(Automerge, usize)>) -> bool {
+        self.doc_deferred = false;
+        self.unapplied.clear();
+        if let Some((mut doc, from)) = snapshot {
+            let rest: Vec<Change> = self
+                .entries
+                .iter_mut()
+                .skip(from)
+                .filter(|e| !e.excluded)
+                .filter_map(take_change)
+                .collect();
+            let applied = rest.is_empty() || doc.apply_changes(rest).is_ok();
+            let heads: BTreeSet<RecordId> =
+                doc.get_heads().into_iter().map(RecordId::from).collect();
+            if applied && heads == self.heads {
+                self.doc = doc;
+                return true;
+            }
+        }
+        self.rebuild_doc();
+        false
     }
 
     /// The heads of the document.
@@ -282,13 +335,23 @@ impl Ledger {
         self.ingest_inner(envelopes, false)
     }
 
+    /// Reopens this node's own stored log: as [`Ledger::ingest_trusted`], but the outcome
+    /// lists no accepted envelopes (they are stored already; listing them would copy the
+    /// whole log once more while the node opens).
+    pub fn ingest_stored(&mut self, envelopes: impl IntoIterator<Item = Envelope>) -> Outcome {
+        self.collect_accepted = false;
+        let out = self.ingest_inner(envelopes, false);
+        self.collect_accepted = true;
+        out
+    }
+
     fn ingest_inner(
         &mut self,
         envelopes: impl IntoIterator<Item = Envelope>,
         check_sig: bool,
     ) -> Outcome {
         let mut out = Outcome::default();
-        let mut to_apply: Vec<Change> = Vec::new();
+        let mut to_apply: Vec<u32> = Vec::new();
         let mut rebuild = false;
         let verified = self.verify_all(envelopes.into_iter().collect(), check_sig);
         for v in verified {
@@ -318,7 +381,7 @@ impl Ledger {
                 }
                 let id = v.id;
                 match self.accept(v, &mut out) {
-                    Ok(Some(change)) => to_apply.push(change),
+                    Ok(Some(entry)) => to_apply.push(entry),
                     Ok(None) => rebuild = true,
                     Err(r) => {
                         out.rejected.push(r);
@@ -339,7 +402,12 @@ impl Ledger {
                 }
             }
         }
-        if rebuild {
+        if self.doc_deferred {
+            // Built by `finish_doc`; a rebuild would be wasted work now.
+            if rebuild {
+                self.epoch += 1;
+            }
+        } else if rebuild {
             self.rebuild_doc();
         } else {
             self.unapplied.extend(to_apply);
@@ -477,19 +545,22 @@ impl Ledger {
         i
     }
 
-    /// Accepts a verified change whose dependencies are all held. Returns the change to
-    /// apply to the document, or `None` when the document must be rebuilt instead.
-    fn accept(&mut self, v: Verified, out: &mut Outcome) -> Result<Option<Change>, Rejection> {
+    /// Accepts a verified change whose dependencies are all held. Returns the new entry,
+    /// whose change is to be applied to the document, or `None` when the document must be
+    /// rebuilt instead.
+    fn accept(&mut self, v: Verified, out: &mut Outcome) -> Result<Option<u32>, Rejection> {
         let dev = self.intern(v.device);
-        let mut clock: Vec<u32> = Vec::new();
+        let mut clock: Vec<u32> = Vec::with_capacity(self.devices.len());
         let (mut height, mut max_op, mut excluded) = (0u32, 0u64, false);
+        // The clock is stored as a delta against the highest dependency (the one most
+        // likely to share most of it).
+        let mut parent: Option<(u32, u32)> = None;
         for d in &v.deps {
-            let e = &self.entries[self.index[d] as usize];
-            if clock.len() < e.clock.len() {
-                clock.resize(e.clock.len(), 0);
-            }
-            for (c, x) in clock.iter_mut().zip(&e.clock) {
-                *c = (*c).max(*x);
+            let at = self.index[d];
+            let e = &self.entries[at as usize];
+            self.clocks.merge_into(at, &mut clock);
+            if parent.is_none_or(|(h, _)| e.height > h) {
+                parent = Some((e.height, at));
             }
             height = height.max(e.height);
             max_op = max_op.max(e.max_op);
@@ -507,9 +578,9 @@ impl Ledger {
             reason,
             detail,
         };
-        // Vector clocks hold a device's sequence numbers as u32 (half the memory of u64
-        // over every entry and device); a device that wrote more is refused, never
-        // truncated into a clock that would claim a different past.
+        // Clocks hold a device's sequence numbers as u32 (half the memory of u64); a device
+        // that wrote more is refused, never truncated into a clock that would claim a
+        // different past.
         let Ok(seq32) = u32::try_from(v.seq) else {
             return Err(reject(
                 RejectReason::BadSequence,
@@ -533,16 +604,25 @@ impl Ledger {
         // Op counters stay dense: exactly one past the highest in the causal past, as
         // Automerge itself writes them. (An arbitrary jump could push later counters past
         // what Automerge can decode and stop every honest writer.)
-        if v.change.start_op().get() != max_op + 1 {
+        let Some((start_op, own_max_op)) = v.change.as_ref().map(|c| (c.start_op(), c.max_op()))
+        else {
+            return Err(reject(
+                RejectReason::Malformed,
+                "the change was not decoded".into(),
+            ));
+        };
+        if start_op.get() != max_op + 1 {
             return Err(reject(
                 RejectReason::BadSequence,
                 format!(
-                    "first op counter {} is not {} (one past its causal past)",
-                    v.change.start_op(),
+                    "first op counter {start_op} is not {} (one past its causal past)",
                     max_op + 1
                 ),
             ));
         }
+        // With one dependency (a chain of writes, the common case) the parent's clock is the
+        // merged one before this change's own entry: no second lookup to store the delta.
+        let parent_clock = (v.deps.len() == 1).then(|| clock.clone());
         if clock.len() <= dev as usize {
             clock.resize(dev as usize + 1, 0);
         }
@@ -604,28 +684,37 @@ impl Ledger {
             _ => {}
         }
         self.index.insert(v.id, idx);
-        out.accepted.push(v.envelope.clone());
-        let change = v.change.clone();
-        max_op = max_op.max(v.change.max_op());
+        if self.collect_accepted {
+            out.accepted.push(v.envelope.clone());
+        }
+        max_op = max_op.max(own_max_op);
         if !excluded {
             for d in &v.deps {
                 self.heads.remove(d);
             }
             self.heads.insert(v.id);
         }
+        self.clocks
+            .push(parent.map(|(_, at)| at), &clock, parent_clock.as_deref());
+        debug_assert_eq!(self.clocks.len(), self.entries.len() + 1);
+        let mut v = v;
+        if self.doc_deferred {
+            // Most of a reopened log is in the snapshot of the document already: keeping
+            // every decoded change until `finish_doc` would hold the log twice.
+            v.change = None;
+        }
         self.entries.push(Entry {
             v,
             dev,
             height: height + 1,
             max_op,
-            clock,
             excluded,
         });
         if needs_rebuild {
             self.recompute_exclusions();
             return Ok(None);
         }
-        Ok((!excluded).then_some(change))
+        Ok((!excluded).then_some(idx))
     }
 
     /// Marks every entry on a non-canonical fork branch (or built on one) as excluded.
@@ -658,7 +747,10 @@ impl Ledger {
         if self.unapplied.is_empty() {
             return;
         }
-        let batch = std::mem::take(&mut self.unapplied);
+        let batch: Vec<Change> = std::mem::take(&mut self.unapplied)
+            .into_iter()
+            .filter_map(|i| self.entries.get_mut(i as usize).and_then(take_change))
+            .collect();
         if self.doc.apply_changes(batch).is_err() {
             // Automerge refused a batch the gate passed: fall back to the slow, exact path.
             self.rebuild_doc();
@@ -667,13 +759,21 @@ impl Ledger {
 
     fn rebuild_doc(&mut self) {
         self.unapplied.clear();
+        if self.doc_deferred {
+            // Built by `finish_doc` from the final change set.
+            self.epoch += 1;
+            return;
+        }
         let mut doc = Automerge::new();
-        let changes: Vec<Change> = self
-            .entries
-            .iter()
-            .filter(|e| !e.excluded)
-            .map(|e| e.v.change.clone())
-            .collect();
+        let mut changes: Vec<Change> = Vec::new();
+        for e in &mut self.entries {
+            if e.excluded {
+                // Decoded again from the envelope should a fork flip it back in.
+                e.v.change = None;
+            } else if let Some(c) = take_change(e) {
+                changes.push(c);
+            }
+        }
         if doc.apply_changes(changes.clone()).is_err() {
             doc = Automerge::new();
             for c in changes {
@@ -940,10 +1040,9 @@ impl Ledger {
         let dev = self.device_index.get(device).copied();
         let own = dev.filter(|_| seq > 1).and_then(|dev| {
             self.heads.iter().copied().find(|h| {
-                self.index.get(h).is_some_and(|&i| {
-                    let c = &self.entries[i as usize].clock;
-                    c.get(dev as usize).is_some_and(|s| *s as u64 + 1 >= seq)
-                })
+                self.index
+                    .get(h)
+                    .is_some_and(|&i| self.clocks.get(i, dev) as u64 + 1 >= seq)
             })
         });
         let mut deps: Vec<RecordId> = own.into_iter().collect();
@@ -973,13 +1072,7 @@ impl Ledger {
         let mut clock: Vec<u32> = Vec::new();
         for h in self.author_deps(device, seq) {
             if let Some(&i) = self.index.get(&h) {
-                let e = &self.entries[i as usize];
-                if clock.len() < e.clock.len() {
-                    clock.resize(e.clock.len(), 0);
-                }
-                for (c, x) in clock.iter_mut().zip(&e.clock) {
-                    *c = (*c).max(*x);
-                }
+                self.clocks.merge_into(i, &mut clock);
             }
         }
         let Some(&dev) = self.device_index.get(device) else {
@@ -1001,6 +1094,7 @@ impl Ledger {
         let graph = Graph {
             entries: &self.entries,
             index: &self.index,
+            clocks: &self.clocks,
         };
         self.derived
             .as_ref()?
@@ -1012,6 +1106,7 @@ impl Ledger {
         let graph = Graph {
             entries: &self.entries,
             index: &self.index,
+            clocks: &self.clocks,
         };
         let fresh = match self.derived.take() {
             Some(mut d) if d.can_extend(graph, self.epoch) => {
@@ -1061,9 +1156,19 @@ impl Ledger {
         let graph = Graph {
             entries: &self.entries,
             index: &self.index,
+            clocks: &self.clocks,
         };
         Derived::from_scratch(graph, &self.forked(), &self.community, self.epoch).state
     }
+}
+
+/// The decoded change of an entry, taken out of it (decoded again from its envelope when
+/// it was taken before; the gate decoded the same bytes when it accepted them).
+fn take_change(e: &mut Entry) -> Option<Change> {
+    e.v.change
+        .take()
+        .map(|c| *c)
+        .or_else(|| Change::try_from(e.v.envelope.change.as_slice()).ok())
 }
 
 /// A serializable summary of the ledger for status output.

@@ -20,6 +20,7 @@
 // would cost every caller clarity for no measurable gain.
 #![allow(clippy::result_large_err)]
 
+mod causal;
 mod derive;
 pub mod envelope;
 pub mod export;

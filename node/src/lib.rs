@@ -4,6 +4,8 @@
 //! - [`datadir`]: keys (0600), configuration, paths.
 //! - [`store`]: the sled store of the signed-envelope log, checked against its manifest.
 //! - `manifest`: the independent record of what the store must hold.
+//! - `snapshot`: a cache of the Automerge document beside the store, so opening skips
+//!   applying every change again (the log stays the truth).
 //! - [`repair`]: a new store from what a damaged one still holds plus other sources.
 //! - [`local`]: [`LocalNode`], the store + keys + ledger, used directly when no node runs.
 //! - [`api`]: the local HTTP/JSON API (docs/API.md), its server limits and its client.
@@ -45,6 +47,7 @@ pub mod reach_status;
 pub mod relay;
 pub mod repair;
 pub mod run;
+mod snapshot;
 pub mod store;
 pub mod wire;
 

@@ -13,7 +13,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::datadir::{Config, DataDir};
 use crate::error::NodeError;
+use crate::snapshot::{self, Snapshot};
 use crate::store::Store;
+
+/// Fewest log entries worth a snapshot of the document (below, replaying the log is quick).
+pub const SNAPSHOT_MIN: u64 = 1_000;
+/// New log entries since the last snapshot after which the node writes another while it
+/// runs: at least this many, and at least as many as the last one covered (the interval
+/// doubles), so the cost of `save()`, linear in the document, stays a bounded share of
+/// ingesting — about one `save()` per doubling of the log.
+pub const SNAPSHOT_EVERY: u64 = 50_000;
 
 /// A snapshot of the node for `coop status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,16 +142,50 @@ pub struct LocalNode {
     device: coop_model::DeviceKey,
     store: Store,
     ledger: Ledger,
+    /// Log entries the snapshot on disk covers (0: none usable).
+    snapshot_at: u64,
+    /// Log entries when the node opened: snapshots while it runs count new entries from
+    /// here, so a node opened without a snapshot does not stall its first write on one (it
+    /// writes one when it closes).
+    opened_at: u64,
+    /// The store was written around the ledger ([`LocalNode::store_mut`]): the document no
+    /// longer matches the log, so no snapshot is taken of it.
+    bypassed: bool,
+}
+
+impl Drop for LocalNode {
+    /// On a clean close (the running node's shutdown, the end of a command), snapshots the
+    /// document when the log has grown by [`SNAPSHOT_MIN`] entries since the last snapshot,
+    /// so the next open starts from it.
+    fn drop(&mut self) {
+        let entries = self.store.head().0;
+        if entries >= SNAPSHOT_MIN && entries >= self.snapshot_at + SNAPSHOT_MIN {
+            self.snapshot_quietly();
+        }
+    }
 }
 
 impl LocalNode {
     /// Opens the node of a data dir that belongs to a community, rebuilding the ledger
     /// (document and derived state) from the stored log.
+    ///
+    /// The document starts from the snapshot beside the store when it was taken from this
+    /// log (see `snapshot`); otherwise it is built from the changes.
     pub fn open(dir: &DataDir) -> Result<LocalNode, NodeError> {
         let config = dir.config()?;
         let community = config.community.ok_or(NodeError::NoCommunity)?;
-        let store = Store::open(&dir.store_path())?;
-        let ledger = rebuild(community, &store)?;
+        let path = dir.store_path();
+        let snap = match Snapshot::load(&snapshot::path_for(&path)) {
+            Ok(s) => s,
+            Err(why) => {
+                tracing::warn!("document snapshot ignored: {why}; rebuilding from the log");
+                None
+            }
+        };
+        let store = Store::open_marked(&path, snap.as_ref().map(|s| s.entries))?;
+        let loading = snap.map(Loading::start);
+        let (ledger, snapshot_at) = rebuild(community, &store, loading)?;
+        let store_entries = store.head().0;
         Ok(LocalNode {
             member: dir.member()?,
             device: dir.device()?,
@@ -150,7 +193,49 @@ impl LocalNode {
             config,
             store,
             ledger,
+            snapshot_at,
+            opened_at: store_entries,
+            bypassed: false,
         })
+    }
+
+    /// Writes a snapshot of the document for the log as it is now (atomically; the log
+    /// stays the truth).
+    pub fn write_snapshot(&mut self) -> Result<(), NodeError> {
+        let (entries, chain) = self.store.head();
+        let snap = Snapshot {
+            entries,
+            chain,
+            ledger_len: self.ledger.len() as u64,
+            doc: self.ledger.doc().save(),
+        };
+        let path = snapshot::path_for(self.store.path());
+        snap.save(&path).map_err(|e| NodeError::io(&path, e))?;
+        self.snapshot_at = entries;
+        Ok(())
+    }
+
+    /// Log entries the document snapshot this node started from (or last wrote) covers; 0
+    /// when the document was built from the log alone.
+    pub fn snapshot_covers(&self) -> u64 {
+        self.snapshot_at
+    }
+
+    /// Writes a snapshot when enough of the log is new since the last one (`SNAPSHOT_EVERY`).
+    fn snapshot_if_due(&mut self) {
+        let entries = self.store.head().0;
+        if snapshot_due(entries, self.snapshot_at, self.opened_at) {
+            self.snapshot_quietly();
+        }
+    }
+
+    fn snapshot_quietly(&mut self) {
+        if self.bypassed || self.store.damage().is_some() {
+            return;
+        }
+        if let Err(e) = self.write_snapshot() {
+            tracing::warn!(error = %e, "could not write the document snapshot (the log is intact)");
+        }
     }
 
     /// Founds a community from an initialized data dir; returns its id.
@@ -186,6 +271,9 @@ impl LocalNode {
             device,
             store,
             ledger,
+            snapshot_at: 0,
+            opened_at: 0,
+            bypassed: false,
         })
     }
 
@@ -280,6 +368,7 @@ impl LocalNode {
             self.reload()?;
             return Err(e);
         }
+        self.snapshot_if_due();
         Ok(id)
     }
 
@@ -291,7 +380,7 @@ impl LocalNode {
     /// Rebuilds the ledger from the store, as [`LocalNode::open`] does: after a failed
     /// write, so that memory holds exactly what is durable.
     fn reload(&mut self) -> Result<(), NodeError> {
-        self.ledger = rebuild(self.ledger.community(), &self.store)?;
+        self.ledger = rebuild(self.ledger.community(), &self.store, None)?.0;
         Ok(())
     }
 
@@ -308,6 +397,7 @@ impl LocalNode {
         for p in &out.new_forks {
             self.store.put_proof(p)?;
         }
+        self.snapshot_if_due();
         Ok(out)
     }
 
@@ -444,15 +534,77 @@ impl LocalNode {
     /// The store (tests and tools).
     #[doc(hidden)]
     pub fn store_mut(&mut self) -> &mut Store {
+        self.bypassed = true;
         &mut self.store
     }
 }
 
 /// Builds the ledger from the store: the log (document and derived state), then the stored
 /// equivocation proofs, which may name forks whose two changes the log does not both hold.
-/// The one path of [`LocalNode::open`] and [`LocalNode::reload`].
-fn rebuild(community: CommunityId, store: &Store) -> Result<Ledger, NodeError> {
+/// Whether a running node with `entries` log entries writes a snapshot now, the one on disk
+/// covering `snapshot_at` and `opened_at` held when it opened (see [`SNAPSHOT_EVERY`]).
+fn snapshot_due(entries: u64, snapshot_at: u64, opened_at: u64) -> bool {
+    let since = entries.saturating_sub(snapshot_at.max(opened_at));
+    since >= SNAPSHOT_EVERY.max(snapshot_at)
+}
+
+/// A document snapshot being loaded on its own thread while the log is read (Automerge's
+/// `load` and the gate's decoding of the log each take one core).
+struct Loading {
+    entries: u64,
+    chain: [u8; 32],
+    ledger_len: usize,
+    doc: Option<std::thread::JoinHandle<Option<automerge::Automerge>>>,
+}
+
+impl Loading {
+    fn start(s: Snapshot) -> Loading {
+        let Snapshot {
+            entries,
+            chain,
+            ledger_len,
+            doc,
+        } = s;
+        let load = move || {
+            // Our own file, checksummed; Automerge checks the document's heads as it loads.
+            automerge::Automerge::load(&doc)
+                .map_err(|e| tracing::warn!("document snapshot does not load ({e}); rebuilding"))
+                .ok()
+        };
+        let doc = std::thread::Builder::new()
+            .name("coop-snapshot".into())
+            .spawn(load)
+            .map_err(|e| tracing::warn!("could not start loading the snapshot ({e})"))
+            .ok();
+        Loading {
+            entries,
+            chain,
+            ledger_len: ledger_len as usize,
+            doc,
+        }
+    }
+
+    /// The loaded document, when the snapshot was taken from `store`'s log.
+    fn finish(self, store: &Store) -> Option<(automerge::Automerge, usize, u64)> {
+        let doc = self.doc?.join().ok().flatten()?;
+        (store.chain_at_mark(self.entries) == Some(self.chain)).then_some((
+            doc,
+            self.ledger_len,
+            self.entries,
+        ))
+    }
+}
+
+/// The one path of [`LocalNode::open`] and [`LocalNode::reload`]: the ledger of the stored
+/// log, and the log entries the snapshot it started from covers (0 when it was built
+/// without one). The snapshot is used only when it was taken from this log.
+fn rebuild(
+    community: CommunityId,
+    store: &Store,
+    loading: Option<Loading>,
+) -> Result<(Ledger, u64), NodeError> {
     let mut ledger = Ledger::new(community);
+    ledger.defer_doc();
     // Large batches from peers (catch-up) are verified on every core; the result does not
     // depend on the thread count.
     ledger.set_verify_threads(std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -470,7 +622,7 @@ fn rebuild(community: CommunityId, store: &Store) -> Result<Ledger, NodeError> {
         }
     }
     // Our own log was verified on the way in; `coop verify` re-checks signatures.
-    let out = ledger.ingest_trusted(envelopes);
+    let out = ledger.ingest_stored(envelopes);
     for r in &out.rejected {
         tracing::warn!(
             "stored change no longer passes the gate ({r}); skipped — run `coop verify`"
@@ -489,7 +641,22 @@ fn rebuild(community: CommunityId, store: &Store) -> Result<Ledger, NodeError> {
             let _ = ledger.ingest_proof(p);
         }
     }
-    Ok(ledger)
+    let doc = loading.and_then(|l| l.finish(store));
+    let covered = match doc {
+        Some((doc, from, entries)) => {
+            if ledger.finish_doc(Some((doc, from))) {
+                entries
+            } else {
+                tracing::warn!("document snapshot does not match the log; rebuilt from the log");
+                0
+            }
+        }
+        None => {
+            ledger.finish_doc(None);
+            0
+        }
+    };
+    Ok((ledger, covered))
 }
 
 #[cfg(test)]
@@ -545,6 +712,137 @@ mod tests {
         };
         let holder = replica(root, "holder", a.community(), &genesis);
         (holder, proof)
+    }
+
+    /// A founded community of `n + 1` changes written in memory, replicated into a node.
+    fn community_of(root: &std::path::Path, name: &str, n: usize) -> LocalNode {
+        let identity = coop_model::IdentityKey::from_seed(IDENTITY);
+        let device = coop_model::DeviceKey::from_seed(DEVICE);
+        let (mut ledger, genesis) =
+            Ledger::found(&identity, &device, name, "founder", Params::default(), T0).unwrap();
+        let mut log = vec![genesis];
+        for i in 0..n {
+            let t = T0 + 1 + i as i64;
+            log.push(
+                ledger
+                    .author(&device, proposal(&format!("proposal {i}")), t)
+                    .unwrap(),
+            );
+        }
+        replica(root, name, ledger.community(), &log)
+    }
+
+    /// Whether the node's document holds exactly its ledger's canonical changes.
+    fn doc_matches(node: &mut LocalNode) -> bool {
+        let heads = node.ledger.heads();
+        let doc = node.ledger.doc();
+        let mut doc_heads: Vec<RecordId> =
+            doc.get_heads().into_iter().map(RecordId::from).collect();
+        doc_heads.sort();
+        doc_heads == heads && doc.get_changes(&[]).len() == node.ledger.len()
+    }
+
+    #[test]
+    fn a_snapshot_of_this_log_is_used_on_open_with_the_changes_since_applied() {
+        let root = tempfile::tempdir().unwrap();
+        let mut node = community_of(root.path(), "a", 20);
+        node.write_snapshot().unwrap();
+        assert_eq!(node.snapshot_covers(), 21);
+        for i in 0..5 {
+            node.submit(proposal(&format!("later {i}")), T0 + 100 + i)
+                .unwrap();
+        }
+        let digest = node.status().digest;
+        let dir = node.dir().clone();
+        drop(node);
+        let mut reopened = LocalNode::open(&dir).unwrap();
+        assert_eq!(reopened.snapshot_covers(), 21);
+        assert_eq!(reopened.ledger().len(), 26);
+        assert!(doc_matches(&mut reopened));
+        assert_eq!(reopened.status().digest, digest);
+    }
+
+    #[test]
+    fn a_truncated_or_damaged_snapshot_is_ignored_and_the_document_rebuilt() {
+        let root = tempfile::tempdir().unwrap();
+        let mut node = community_of(root.path(), "a", 10);
+        node.write_snapshot().unwrap();
+        let digest = node.status().digest;
+        let dir = node.dir().clone();
+        drop(node);
+        let path = snapshot::path_for(&dir.store_path());
+        let good = std::fs::read(&path).unwrap();
+        let mut flipped = good.clone();
+        flipped[70] ^= 0x40;
+        for bad in [good[..good.len() / 2].to_vec(), flipped, Vec::new()] {
+            std::fs::write(&path, bad).unwrap();
+            let mut reopened = LocalNode::open(&dir).unwrap();
+            assert_eq!(reopened.snapshot_covers(), 0);
+            assert!(doc_matches(&mut reopened));
+            assert_eq!(reopened.status().digest, digest);
+        }
+    }
+
+    #[test]
+    fn a_snapshot_of_another_log_is_ignored() {
+        let root = tempfile::tempdir().unwrap();
+        let mut a = community_of(root.path(), "a", 10);
+        a.write_snapshot().unwrap();
+        let from_a = snapshot::path_for(&a.dir().store_path());
+        let b = community_of(root.path(), "b", 10);
+        let dir = b.dir().clone();
+        drop(b);
+        std::fs::copy(&from_a, snapshot::path_for(&dir.store_path())).unwrap();
+        let mut reopened = LocalNode::open(&dir).unwrap();
+        assert_eq!(reopened.snapshot_covers(), 0);
+        assert!(doc_matches(&mut reopened));
+    }
+
+    #[test]
+    fn a_snapshot_whose_document_disagrees_with_the_log_is_not_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let node = community_of(root.path(), "a", 10);
+        let (entries, chain) = node.store.head();
+        // The right key, the wrong document: the heads check refuses it.
+        let wrong = Snapshot {
+            entries,
+            chain,
+            ledger_len: node.ledger().len() as u64,
+            doc: automerge::Automerge::new().save(),
+        };
+        let dir = node.dir().clone();
+        drop(node);
+        wrong.save(&snapshot::path_for(&dir.store_path())).unwrap();
+        let mut reopened = LocalNode::open(&dir).unwrap();
+        assert_eq!(reopened.snapshot_covers(), 0);
+        assert!(doc_matches(&mut reopened));
+    }
+
+    #[test]
+    fn a_running_node_snapshots_once_per_doubling_and_never_on_its_first_write() {
+        let every = SNAPSHOT_EVERY;
+        assert!(!snapshot_due(every - 1, 0, 0));
+        assert!(snapshot_due(every, 0, 0));
+        // Opened on a long log without a snapshot: the close writes it, not the next write.
+        assert!(!snapshot_due(2 * every + 1, 0, 2 * every));
+        assert!(snapshot_due(3 * every, 0, 2 * every));
+        // The interval doubles with what the last snapshot covered.
+        assert!(!snapshot_due(2 * every + every / 2, 2 * every, 0));
+        assert!(snapshot_due(4 * every, 2 * every, 0));
+    }
+
+    #[test]
+    fn closing_a_node_with_a_long_log_leaves_a_snapshot_the_next_open_uses() {
+        let root = tempfile::tempdir().unwrap();
+        let n = SNAPSHOT_MIN as usize;
+        let node = community_of(root.path(), "a", n);
+        assert_eq!(node.snapshot_covers(), 0);
+        let dir = node.dir().clone();
+        drop(node);
+        assert!(snapshot::path_for(&dir.store_path()).exists());
+        let mut reopened = LocalNode::open(&dir).unwrap();
+        assert_eq!(reopened.snapshot_covers(), n as u64 + 1);
+        assert!(doc_matches(&mut reopened));
     }
 
     #[test]

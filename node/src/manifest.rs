@@ -128,22 +128,28 @@ impl Manifest {
     /// Writes the manifest atomically: a temporary file beside it, fsync, rename, fsync of
     /// the directory, so that a crash leaves either the old or the new manifest.
     pub(crate) fn save(&self, path: &Path) -> std::io::Result<()> {
-        let mut tmp = path.as_os_str().to_os_string();
-        tmp.push(".tmp");
-        let tmp = PathBuf::from(tmp);
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(&self.encode())?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent() {
-            // Makes the rename itself durable (on Linux a directory can be opened and synced).
-            if let Ok(d) = fs::File::open(dir) {
-                d.sync_all()?;
-            }
-        }
-        Ok(())
+        write_atomically(path, &self.encode())
     }
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file beside it, fsync, rename, fsync of
+/// the directory, so that a crash leaves either the old file or the new one.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_os_string();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut f = fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        // Makes the rename itself durable (on Linux a directory can be opened and synced).
+        if let Ok(d) = fs::File::open(dir) {
+            d.sync_all()?;
+        }
+    }
+    Ok(())
 }
 
 /// Why a manifest could not be read.

@@ -25,6 +25,11 @@ use crate::manifest::{self, LoadError, Manifest};
 /// store gets its manifest built from what it holds the first time it opens.
 pub const STORE_FORMAT: u64 = 2;
 
+/// sled's page cache. The log is read whole only when the store opens and is appended to
+/// afterwards, so a large cache (sled's default is 1 GiB) would only keep the log in memory
+/// a second time beside the ledger.
+const CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
 /// An opened store.
 #[derive(Debug)]
 pub struct Store {
@@ -38,6 +43,8 @@ pub struct Store {
     manifest_path: PathBuf,
     /// Why the store cannot be trusted with writes, when it cannot.
     damage: Option<String>,
+    /// The chain after the number of entries asked for at open ([`Store::open_marked`]).
+    mark: Option<(u64, [u8; 32])>,
     /// Makes [`Store::put_proof`] fail while reads still work (tests of error paths).
     #[cfg(test)]
     fail_proof_writes: bool,
@@ -104,6 +111,8 @@ struct Scan {
     held: Manifest,
     /// The chain after the first `n` entries, for the `n` asked for.
     chain_at: Option<[u8; 32]>,
+    /// The chain after the first `mark` entries, for the mark asked for.
+    chain_at_mark: Option<[u8; 32]>,
 }
 
 impl Store {
@@ -113,6 +122,13 @@ impl Store {
     /// sled cannot open at all is [`NodeError::Damaged`]. A store that opens but does not
     /// match its manifest opens damaged: readable, with writes refused (see [`Store::damage`]).
     pub fn open(path: &Path) -> Result<Store, NodeError> {
+        Store::open_marked(path, None)
+    }
+
+    /// [`Store::open`], also noting the manifest's hash chain after the first `mark` log
+    /// entries (the scan on open computes it anyway): what a snapshot of the document taken
+    /// after `mark` entries is checked against ([`Store::chain_at_mark`]).
+    pub(crate) fn open_marked(path: &Path, mark: Option<u64>) -> Result<Store, NodeError> {
         std::fs::create_dir_all(path).map_err(|e| NodeError::io(path, e))?;
         let data_dir = path.parent().unwrap_or(path).to_path_buf();
         let damaged = |what: String| NodeError::Damaged {
@@ -120,8 +136,13 @@ impl Store {
             what,
         };
         // sled 0.34 panics on some damaged files instead of returning an error.
-        let opened = catch_unwind(AssertUnwindSafe(|| sled::Config::new().path(path).open()))
-            .map_err(|p| damaged(format!("sled panicked opening it: {}", panic_text(&p))))?;
+        let opened = catch_unwind(AssertUnwindSafe(|| {
+            sled::Config::new()
+                .path(path)
+                .cache_capacity(CACHE_BYTES)
+                .open()
+        }))
+        .map_err(|p| damaged(format!("sled panicked opening it: {}", panic_text(&p))))?;
         let db = opened.map_err(|e| match e {
             sled::Error::Io(io)
                 if io.kind() == std::io::ErrorKind::WouldBlock
@@ -140,8 +161,11 @@ impl Store {
             other => damaged(format!("sled cannot open it: {other}")),
         })?;
         let manifest_path = manifest::path_for(path);
-        let checked = catch_unwind(AssertUnwindSafe(|| check(&db, &manifest_path)))
-            .map_err(|p| damaged(format!("sled panicked reading it: {}", panic_text(&p))))??;
+        let mut marked = None;
+        let checked = catch_unwind(AssertUnwindSafe(|| {
+            check(&db, &manifest_path, mark, &mut marked)
+        }))
+        .map_err(|p| damaged(format!("sled panicked reading it: {}", panic_text(&p))))??;
         let (log, proofs, manifest, damage) = checked;
         let next = manifest.entries;
         if let Some(d) = &damage {
@@ -156,12 +180,24 @@ impl Store {
             manifest,
             manifest_path,
             damage,
+            mark: mark.zip(marked),
             #[cfg(test)]
             fail_proof_writes: false,
             _released: Released {
                 db_file: path.join("db"),
             },
         })
+    }
+
+    /// The log's head as the manifest records it: the number of entries and the hash
+    /// chain over them.
+    pub fn head(&self) -> (u64, [u8; 32]) {
+        (self.manifest.entries, self.manifest.chain)
+    }
+
+    /// The chain after the first `n` log entries, when `n` was the mark asked for at open.
+    pub(crate) fn chain_at_mark(&self, n: u64) -> Option<[u8; 32]> {
+        self.mark.filter(|(m, _)| *m == n).map(|(_, c)| c)
     }
 
     /// Where the store lives.
@@ -369,7 +405,12 @@ type Checked = (sled::Tree, sled::Tree, Manifest, Option<String>);
 
 /// Opens the trees and checks them against the manifest (creating or migrating it when the
 /// store is new or of format 1). Damage is a value; an error is a failure to even look.
-fn check(db: &sled::Db, manifest_path: &Path) -> Result<Checked, NodeError> {
+fn check(
+    db: &sled::Db,
+    manifest_path: &Path,
+    mark: Option<u64>,
+    marked: &mut Option<[u8; 32]>,
+) -> Result<Checked, NodeError> {
     let dir = manifest_path
         .parent()
         .unwrap_or(manifest_path)
@@ -397,8 +438,11 @@ fn check(db: &sled::Db, manifest_path: &Path) -> Result<Checked, NodeError> {
         .ok()
         .and_then(|m| m.as_ref())
         .map(|m| m.entries);
-    let scan = match scan(&log, &proofs, want) {
-        Ok(s) => s,
+    let scan = match scan(&log, &proofs, want, mark) {
+        Ok(s) => {
+            *marked = s.chain_at_mark;
+            s
+        }
         Err(what) => {
             // Nothing trustworthy to go on from: the store stays read-only.
             let m = loaded.ok().flatten().unwrap_or_default();
@@ -494,9 +538,15 @@ fn check(db: &sled::Db, manifest_path: &Path) -> Result<Checked, NodeError> {
 /// Reads every log entry and proof key, building the manifest of what the trees hold (and
 /// the chain after the first `upto` entries). A gap in the positions or a read error is
 /// damage.
-fn scan(log: &sled::Tree, proofs: &sled::Tree, upto: Option<u64>) -> Result<Scan, String> {
+fn scan(
+    log: &sled::Tree,
+    proofs: &sled::Tree,
+    upto: Option<u64>,
+    mark: Option<u64>,
+) -> Result<Scan, String> {
     let mut held = Manifest::default();
     let mut chain_at = (upto == Some(0)).then_some(held.chain);
+    let mut chain_at_mark = (mark == Some(0)).then_some(held.chain);
     for r in log.iter() {
         let (k, v) = r.map_err(|e| format!("reading log entry {} fails ({e})", held.entries))?;
         let position = <[u8; 8]>::try_from(k.as_ref()).map(u64::from_be_bytes).ok();
@@ -507,6 +557,9 @@ fn scan(log: &sled::Tree, proofs: &sled::Tree, upto: Option<u64>) -> Result<Scan
         if Some(held.entries) == upto {
             chain_at = Some(held.chain);
         }
+        if Some(held.entries) == mark {
+            chain_at_mark = Some(held.chain);
+        }
     }
     for k in proofs.iter().keys() {
         let k = k.map_err(|e| format!("reading the equivocation proofs fails ({e})"))?;
@@ -514,7 +567,11 @@ fn scan(log: &sled::Tree, proofs: &sled::Tree, upto: Option<u64>) -> Result<Scan
             .map_err(|_| "an equivocation proof has a malformed key".to_string())?;
         held.proofs.insert(key);
     }
-    Ok(Scan { held, chain_at })
+    Ok(Scan {
+        held,
+        chain_at,
+        chain_at_mark,
+    })
 }
 
 #[cfg(test)]

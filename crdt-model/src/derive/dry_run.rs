@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use crate::causal::Clock;
 use crate::envelope::Refusal;
 use crate::fold::{Ctx, Derived, Fold, GovFold};
 use crate::graph::Graph;
@@ -41,7 +42,7 @@ impl Derived {
             device,
             seq,
             time,
-            clock,
+            clock: Clock::Dense(clock),
             excluded: false,
         };
         let run = |mut copy: Derived| copy.apply(graph, &ctx, record).err();

@@ -719,7 +719,7 @@ mod tests {
             device: DeviceId([0; 32]),
             seq: 1,
             time,
-            clock: &[],
+            clock: crate::causal::Clock::Dense(&[]),
             excluded: false,
         }
     }

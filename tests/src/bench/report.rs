@@ -97,8 +97,11 @@ fn mb(kb: u64) -> f64 {
 pub struct ColdStartFigure {
     /// Changes in the store.
     pub changes: usize,
-    /// `LocalNode::open` + `State::balance`, seconds.
+    /// `LocalNode::open` + `State::balance`, seconds, with the document snapshot the node
+    /// left at its last clean shutdown.
     pub secs: f64,
+    /// The same for the first open of a log with no snapshot yet (everything rebuilt).
+    pub first_open_secs: f64,
     /// Peak RSS of that process, MiB.
     pub peak_rss_mb: f64,
     /// Baseline: `Automerge::load` of the document's `save()`, seconds.
@@ -111,10 +114,16 @@ pub struct ColdStartFigure {
 
 impl ColdStartFigure {
     /// From the child reports.
-    pub fn new(changes: usize, cold: &ChildReport, doc: &ChildReport) -> ColdStartFigure {
+    pub fn new(
+        changes: usize,
+        cold: &ChildReport,
+        first_open: &ChildReport,
+        doc: &ChildReport,
+    ) -> ColdStartFigure {
         ColdStartFigure {
             changes,
             secs: cold.secs,
+            first_open_secs: first_open.secs,
             peak_rss_mb: mb(cold.peak_rss_kb),
             automerge_load_secs: doc.secs,
             vs_automerge_load: cold.secs / doc.secs,
@@ -296,9 +305,9 @@ impl Report {
         if let Some(s) = at {
             t.push(Target {
                 name: format!("ingest rate at {}", count(main)),
-                target: "≥ 0.8× raw single-signature verify".into(),
+                target: "≥ 1.0× raw single-signature verify".into(),
                 value: format!("{:.2}×", s.ingest.vs_raw_verify),
-                met: s.ingest.vs_raw_verify >= 0.8,
+                met: s.ingest.vs_raw_verify >= 1.0,
             });
             t.push(Target {
                 name: format!("derivation from scratch at {}", count(main)),
@@ -324,6 +333,27 @@ impl Report {
                     prop.p99_ms, prop.delivered, prop.records
                 ),
                 met: prop.p99_ms <= 1000.0 && prop.delivered == prop.records,
+            });
+            // Issue 13, items 4 and 5.
+            let cs = &nodes.cold_start;
+            t.push(Target {
+                name: format!("cold start at {} (open + balance)", count(cs.changes)),
+                target: "≤ 1.5× Automerge load(save())".into(),
+                value: format!(
+                    "{:.2}× ({:.2} s vs {:.2} s)",
+                    cs.vs_automerge_load, cs.secs, cs.automerge_load_secs
+                ),
+                met: cs.vs_automerge_load <= 1.5,
+            });
+            let mem = &nodes.memory;
+            t.push(Target {
+                name: format!("running node memory at {}", count(mem.changes)),
+                target: "≤ 2× the bare Automerge document (peak, net of the idle floor)".into(),
+                value: format!(
+                    "{:.2}× ({:.0} vs {:.0} MiB)",
+                    mem.vs_automerge, mem.node_peak_rss_mb, mem.automerge_peak_rss_mb
+                ),
+                met: mem.vs_automerge <= 2.0,
             });
         }
         if let Some(row) = self.scaling.iter().find(|r| r.changes == main) {
@@ -470,7 +500,10 @@ impl Report {
             let cs = &nodes.cold_start;
             row(
                 format!("5 cold start {} (open + balance)", count(cs.changes)),
-                format!("{:.2} s, {:.0} MiB peak", cs.secs, cs.peak_rss_mb),
+                format!(
+                    "{:.2} s, {:.0} MiB peak (first open, no snapshot: {:.2} s)",
+                    cs.secs, cs.peak_rss_mb, cs.first_open_secs
+                ),
                 format!("Automerge load(save()) {:.2} s", cs.automerge_load_secs),
                 format!("{:.2}×", cs.vs_automerge_load),
             );
