@@ -11,11 +11,12 @@
 //! the cap), or when a column's run-length encoding claims more than
 //! [`BUNDLE_MAX_COLUMN_ITEMS`] items: a small bundle can never make a node allocate much.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 
 use automerge::{Automerge, Bundle, ChangeHash};
 use coop_model::envelope::{MAX_DEPS, MAX_OPS};
-use coop_model::{CommunityId, DocId, Envelope, RejectReason, Rejection};
+use coop_model::{CommunityId, DeviceId, DocId, Envelope, RejectReason, Rejection};
 
 /// Most changes in one bundle.
 pub const BUNDLE_MAX_CHANGES: usize = 5_000;
@@ -38,6 +39,8 @@ pub struct Bundled {
     pub bundle: Vec<u8>,
     /// The changes' signatures, 64 bytes each, in the bundle's order.
     pub signatures: Vec<u8>,
+    /// For each device with a change in the bundle, its highest sequence number there.
+    pub tops: Vec<(DeviceId, u64)>,
 }
 
 /// The batch `envelopes` (held in `doc`, in causal order) as a bundle, or `None` when
@@ -60,9 +63,22 @@ pub fn encode(doc: &Automerge, envelopes: &[Envelope]) -> Option<Bundled> {
     for e in envelopes {
         signatures.extend_from_slice(&e.signature);
     }
+    let actors: Vec<Option<DeviceId>> = bundle
+        .actors()
+        .iter()
+        .map(|a| Some(DeviceId(a.to_bytes().try_into().ok()?)))
+        .collect();
+    let mut tops: BTreeMap<DeviceId, u64> = BTreeMap::new();
+    for c in bundle.iter_changes() {
+        if let Some(Some(d)) = actors.get(c.actor) {
+            let t = tops.entry(*d).or_insert(0);
+            *t = (*t).max(c.seq);
+        }
+    }
     Some(Bundled {
         bundle: bytes.to_vec(),
         signatures,
+        tops: tops.into_iter().collect(),
     })
 }
 

@@ -1,6 +1,8 @@
 //! The network figures, over real libp2p on 127.0.0.1: catch-up sync of a newcomer
 //! (time, bytes on the wire through a counting proxy, ÷ Automerge `save()`), and
-//! propagation of a record written on one of several nodes to every node.
+//! propagation of a record written on one of several nodes to every node. Beside the
+//! catch-up, the reference rows ([`super::amsync`]): Automerge's own sync protocol on the
+//! same document.
 //!
 //! Waits are on conditions (node events, then a status check), each with a generous
 //! deadline; nothing sleeps to synchronise.
@@ -19,6 +21,7 @@ use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, mpsc};
 
+use super::amsync::{self, AutomergeSyncFigure};
 use super::community::{Community, MemberKeys};
 use super::proxy::CountingProxy;
 use super::BenchError;
@@ -51,6 +54,12 @@ pub struct CatchUpFigure {
     pub envelope_bytes: usize,
     /// Wire bytes ÷ envelope bytes (the protocol's overhead over the signed changes).
     pub wire_vs_envelopes: f64,
+    /// Automerge's own sync protocol on the same document (in memory and over loopback TCP).
+    pub reference: AutomergeSyncFigure,
+    /// Catch-up seconds ÷ the reference's seconds over TCP (target ≤ 2).
+    pub secs_vs_reference: f64,
+    /// Catch-up wire bytes ÷ the reference's bytes over TCP.
+    pub bytes_vs_reference: f64,
     /// What-if: each sync batch as an Automerge bundle plus signatures, ÷ `save()` bytes.
     pub bundled_vs_save: f64,
     /// What-if: the whole ledger as one bundle plus signatures, ÷ `save()` bytes.
@@ -190,10 +199,13 @@ pub async fn catch_up(
     c: &Community,
     peer_dir: &DataDir,
     changes: usize,
-    save_bytes: usize,
+    save: &[u8],
     envelope_bytes: usize,
     bundled: (usize, usize),
 ) -> Result<CatchUpFigure, BenchError> {
+    let save_bytes = save.len();
+    // The reference first, alone on the machine.
+    let reference = amsync::measure(save).await?;
     let deadline = Duration::from_secs(120 + changes as u64 / 100);
     let peer = start(peer_dir.clone(), options(Vec::new())).await?;
     let proxy = CountingProxy::start(tcp_addr(&peer)?).await?;
@@ -243,6 +255,9 @@ pub async fn catch_up(
         wire_bytes_from_peer: down,
         save_bytes,
         wire_vs_save: wire as f64 / save_bytes as f64,
+        secs_vs_reference: secs / reference.tcp_secs,
+        bytes_vs_reference: wire as f64 / reference.tcp_bytes as f64,
+        reference,
         envelope_bytes,
         wire_vs_envelopes: wire as f64 / envelope_bytes as f64,
         bundled_vs_save: bundled.0 as f64 / save_bytes as f64,

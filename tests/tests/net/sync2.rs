@@ -2,9 +2,69 @@
 //! bundle round trip on a generated community, the decoder's caps on hostile bundles, and a
 //! `/coop/sync/1`-only node catching up from (and serving) a node that speaks both.
 
+use std::time::Duration;
+
 use coop_model::{Ledger, RejectReason};
 use coop_node::bundle::{self, BUNDLE_MAX_CHANGES, BUNDLE_MAX_INFLATED};
+use coop_node::wire::{SYNC2_BATCH, SYNC_BATCH};
+use coop_node::RunOptions;
 use coop_tests::bench::community::{generate, Spec};
+use coop_tests::{
+    addr, bulk_proposals, community, converged, describe, joiner, start_node, test_options,
+    wait_until,
+};
+
+/// Changes written before the joiners arrive: more than one v2 batch, so that the v2
+/// catch-up is a pipeline of several batches.
+const HISTORY: usize = SYNC2_BATCH + 1_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v1_only_node_and_a_v2_node_catch_up_from_each_other() {
+    coop_tests::init_tracing();
+    let root = tempfile::tempdir().unwrap();
+    let c = community(root.path(), 1);
+    let total = bulk_proposals(&c.dirs[0], HISTORY) + 2;
+    let old = joiner(root.path(), "old", c.id);
+    let new = joiner(root.path(), "new", c.id);
+
+    let a = start_node(&c.dirs[0], vec![]).await;
+    // A node that speaks only `/coop/sync/1` catches up from a node that speaks both.
+    let v1 = coop_node::run::start(
+        old,
+        RunOptions {
+            sync_v1_only: true,
+            ..test_options(vec![addr(&a)])
+        },
+    )
+    .await
+    .unwrap();
+    let ok = wait_until(Duration::from_secs(600), || async {
+        v1.status().await.is_ok_and(|s| s.changes + 1 >= total)
+    })
+    .await;
+    assert!(
+        ok,
+        "the v1 node did not catch up: {}",
+        describe(&[a.clone(), v1.clone()]).await
+    );
+    // In v1 batches, so many rounds.
+    let rounds = v1.net_stats().sync_rounds;
+    assert!(rounds >= (HISTORY / SYNC_BATCH) as u64, "{rounds} rounds");
+
+    // A v2 node that knows only the v1 node falls back to v1 and catches up from it.
+    let v2 = start_node(&new, vec![addr(&v1)]).await;
+    let nodes = [a.clone(), v1.clone(), v2.clone()];
+    let ok = wait_until(Duration::from_secs(600), || converged(&nodes, total)).await;
+    assert!(ok, "no convergence: {}", describe(&nodes).await);
+    let rounds = v2.net_stats().sync_rounds;
+    assert!(
+        rounds >= (HISTORY / SYNC_BATCH) as u64,
+        "the v2 node synced with the v1 node in v1 batches: {rounds} rounds"
+    );
+    for n in &nodes {
+        n.shutdown().await.unwrap();
+    }
+}
 
 fn spec(changes: usize) -> Spec {
     Spec {
