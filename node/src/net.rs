@@ -237,6 +237,8 @@ pub struct NetStats {
     pub inflight_serves: usize,
     /// Sync rounds completed (responses ingested).
     pub sync_rounds: u64,
+    /// Bundled batches received (`/coop/sync/2` responses with a bundle).
+    pub bundled_batches: u64,
 }
 
 /// What the swarm loop publishes about itself.
@@ -366,6 +368,7 @@ pub(crate) struct EventLoop {
     listen_failures: usize,
     rejected_from_peers: u64,
     sync_rounds: u64,
+    bundled_batches: u64,
     /// Relays, rendezvous, AutoNAT's verdict, direct or relayed connections.
     reach: Reach,
     book: Option<Book>,
@@ -429,6 +432,7 @@ impl EventLoop {
             listen_failures: 0,
             rejected_from_peers: 0,
             sync_rounds: 0,
+            bundled_batches: 0,
             book: None,
             mdns_on: false,
             started: Instant::now(),
@@ -594,6 +598,7 @@ impl EventLoop {
             inflight_validations: self.inflight_validations,
             inflight_serves: self.serving.values().sum(),
             sync_rounds: self.sync_rounds,
+            bundled_batches: self.bundled_batches,
         };
         let listen = self.listen.iter().map(|a| a.to_string()).collect();
         let mdns = MdnsStatus {
@@ -1469,6 +1474,9 @@ impl EventLoop {
             return;
         }
         p.ingesting += 1;
+        if !response.bundle.is_empty() {
+            self.bundled_batches += 1;
+        }
         let prev = p.prev.take();
         let (done_tx, done_rx) = oneshot::channel();
         p.prev = Some(done_rx);

@@ -32,6 +32,10 @@ async fn late_joiner_catches_up_on_ten_thousand_changes() {
         stats.sync_rounds >= (HISTORY / coop_node::wire::SYNC2_BATCH) as u64,
         "the history came in sync batches: {stats:?}"
     );
+    assert!(
+        stats.bundled_batches >= (HISTORY / coop_node::wire::SYNC2_BATCH) as u64,
+        "the history came in /coop/sync/2 bundles: {stats:?}"
+    );
     for n in &nodes {
         n.shutdown().await.unwrap();
     }

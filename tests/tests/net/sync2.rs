@@ -50,6 +50,7 @@ async fn a_v1_only_node_and_a_v2_node_catch_up_from_each_other() {
     // In v1 batches, so many rounds.
     let rounds = v1.net_stats().sync_rounds;
     assert!(rounds >= (HISTORY / SYNC_BATCH) as u64, "{rounds} rounds");
+    assert_eq!(v1.net_stats().bundled_batches, 0);
 
     // A v2 node that knows only the v1 node falls back to v1 and catches up from it.
     let v2 = start_node(&new, vec![addr(&v1)]).await;
@@ -61,6 +62,7 @@ async fn a_v1_only_node_and_a_v2_node_catch_up_from_each_other() {
         rounds >= (HISTORY / SYNC_BATCH) as u64,
         "the v2 node synced with the v1 node in v1 batches: {rounds} rounds"
     );
+    assert_eq!(v2.net_stats().bundled_batches, 0, "no bundle from a v1 node");
     for n in &nodes {
         n.shutdown().await.unwrap();
     }
