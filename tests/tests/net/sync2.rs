@@ -62,7 +62,11 @@ async fn a_v1_only_node_and_a_v2_node_catch_up_from_each_other() {
         rounds >= (HISTORY / SYNC_BATCH) as u64,
         "the v2 node synced with the v1 node in v1 batches: {rounds} rounds"
     );
-    assert_eq!(v2.net_stats().bundled_batches, 0, "no bundle from a v1 node");
+    assert_eq!(
+        v2.net_stats().bundled_batches,
+        0,
+        "no bundle from a v1 node"
+    );
     for n in &nodes {
         n.shutdown().await.unwrap();
     }
