@@ -109,7 +109,7 @@ pub fn decode(
             ),
         ));
     }
-    if signatures.len() % SIGNATURE_BYTES != 0 {
+    if !signatures.len().is_multiple_of(SIGNATURE_BYTES) {
         return Err(refuse(
             RejectReason::Malformed,
             "bundle signatures are not 64 bytes each",

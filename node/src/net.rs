@@ -1488,10 +1488,8 @@ impl EventLoop {
                     decode_response2(&community, response, bad)
                 })
                 .await;
-                let (envelopes, proofs, bad) = match decoded {
-                    Ok(d) => d,
-                    Err(_) => (Vec::new(), Vec::new(), Vec::new()),
-                };
+                // A decoding task that panicked brings nothing.
+                let (envelopes, proofs, bad) = decoded.unwrap_or_default();
                 if let Some(prev) = prev {
                     let _ = prev.await;
                 }
