@@ -239,6 +239,11 @@ pub struct NetStats {
     pub sync_rounds: u64,
     /// Bundled batches received (`/coop/sync/2` responses with a bundle).
     pub bundled_batches: u64,
+    /// Payload bytes of the sync responses received, v1 and v2 (bundles, signatures,
+    /// envelopes, proofs and `tops` entries; without CBOR keys, Noise and Yamux framing).
+    /// Counted here because a peer may use more than one connection (an AutoNAT dial-back
+    /// opens a second one, and requests are spread over both).
+    pub sync_bytes_received: u64,
 }
 
 /// What the swarm loop publishes about itself.
@@ -369,6 +374,7 @@ pub(crate) struct EventLoop {
     rejected_from_peers: u64,
     sync_rounds: u64,
     bundled_batches: u64,
+    sync_bytes_received: u64,
     /// Relays, rendezvous, AutoNAT's verdict, direct or relayed connections.
     reach: Reach,
     book: Option<Book>,
@@ -433,6 +439,7 @@ impl EventLoop {
             rejected_from_peers: 0,
             sync_rounds: 0,
             bundled_batches: 0,
+            sync_bytes_received: 0,
             book: None,
             mdns_on: false,
             started: Instant::now(),
@@ -599,6 +606,7 @@ impl EventLoop {
             inflight_serves: self.serving.values().sum(),
             sync_rounds: self.sync_rounds,
             bundled_batches: self.bundled_batches,
+            sync_bytes_received: self.sync_bytes_received,
         };
         let listen = self.listen.iter().map(|a| a.to_string()).collect();
         let mdns = MdnsStatus {
@@ -1092,6 +1100,7 @@ impl EventLoop {
             return;
         }
         let mut bad = Vec::new();
+        self.sync_bytes_received += payload_bytes(&response.envelopes, &response.proofs);
         if response.envelopes.len() > SYNC_BATCH || response.proofs.len() > SYNC_MAX_PROOFS {
             bad.push(Rejection {
                 id: None,
@@ -1444,6 +1453,9 @@ impl EventLoop {
                 detail: "sync response over its caps".into(),
             });
         }
+        self.sync_bytes_received += payload_bytes(&response.envelopes, &response.proofs)
+            + (response.bundle.len() + response.signatures.len() + 41 * response.tops.len())
+                as u64;
         let empty = response.bundle.is_empty()
             && response.envelopes.is_empty()
             && response.proofs.is_empty();
@@ -1608,4 +1620,13 @@ fn decode_response2(
         }
     }
     (envelopes, proofs, bad)
+}
+
+/// Bytes of the envelopes and proofs of a sync response.
+fn payload_bytes(envelopes: &[serde_bytes::ByteBuf], proofs: &[serde_bytes::ByteBuf]) -> u64 {
+    envelopes
+        .iter()
+        .chain(proofs)
+        .map(|b| b.len() as u64)
+        .sum()
 }

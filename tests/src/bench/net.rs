@@ -42,8 +42,15 @@ pub struct CatchUpFigure {
     pub secs: f64,
     /// Changes per second.
     pub per_sec: f64,
-    /// Bytes on the wire, both directions (TCP payload through the proxy).
+    /// Bytes on the wire: the larger of the TCP payload through the proxy (both
+    /// directions) and the sync payload the newcomer counted (`NetStats::sync_bytes_received`:
+    /// an AutoNAT dial-back opens a direct connection the proxy does not see, and libp2p
+    /// spreads requests over both connections).
     pub wire_bytes: u64,
+    /// TCP payload through the proxy, both directions.
+    pub proxy_bytes: u64,
+    /// Sync response payload the newcomer received, on any connection.
+    pub sync_payload_bytes: u64,
     /// Of which from the peer.
     pub wire_bytes_from_peer: u64,
     /// Automerge `save()` of the same document, bytes.
@@ -226,6 +233,7 @@ pub async fn catch_up(
     // Its own join request plus everything the peer holds.
     let done = wait_for_changes(&fresh, &mut events, changes + 1, deadline).await;
     let (up, down) = proxy.bytes();
+    let sync_payload_bytes = fresh.net_stats().sync_bytes_received;
     let done = done?;
     let secs = done.duration_since(t).as_secs_f64();
     let connections = proxy.connections();
@@ -246,12 +254,15 @@ pub async fn catch_up(
     fresh.shutdown().await?;
     peer.shutdown().await?;
     drop(proxy);
-    let wire = up + down;
+    let proxy_bytes = up + down;
+    let wire = proxy_bytes.max(sync_payload_bytes);
     Ok(CatchUpFigure {
         changes,
         secs,
         per_sec: changes as f64 / secs,
         wire_bytes: wire,
+        proxy_bytes,
+        sync_payload_bytes,
         wire_bytes_from_peer: down,
         save_bytes,
         wire_vs_save: wire as f64 / save_bytes as f64,

@@ -460,6 +460,16 @@ impl Report {
                 ),
                 format!("{:.2}×", cu.bundled_vs_save),
             );
+            row(
+                String::new(),
+                String::new(),
+                format!(
+                    "through the proxy {:.1} MB, sync payload counted by the node {:.1} MB",
+                    cu.proxy_bytes as f64 / 1e6,
+                    cu.sync_payload_bytes as f64 / 1e6
+                ),
+                String::new(),
+            );
             let r = &cu.reference;
             row(
                 String::new(),
