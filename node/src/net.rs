@@ -1454,8 +1454,7 @@ impl EventLoop {
             });
         }
         self.sync_bytes_received += payload_bytes(&response.envelopes, &response.proofs)
-            + (response.bundle.len() + response.signatures.len() + 41 * response.tops.len())
-                as u64;
+            + (response.bundle.len() + response.signatures.len() + 41 * response.tops.len()) as u64;
         let empty = response.bundle.is_empty()
             && response.envelopes.is_empty()
             && response.proofs.is_empty();
@@ -1624,9 +1623,5 @@ fn decode_response2(
 
 /// Bytes of the envelopes and proofs of a sync response.
 fn payload_bytes(envelopes: &[serde_bytes::ByteBuf], proofs: &[serde_bytes::ByteBuf]) -> u64 {
-    envelopes
-        .iter()
-        .chain(proofs)
-        .map(|b| b.len() as u64)
-        .sum()
+    envelopes.iter().chain(proofs).map(|b| b.len() as u64).sum()
 }
