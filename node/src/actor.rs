@@ -15,7 +15,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::error::{one_line, NodeError};
 use crate::event::NodeEvent;
 use crate::local::{LocalNode, ProofIngest, Status};
-use crate::wire::{SyncAsk, SYNC_BATCH, SYNC_BYTE_BUDGET, SYNC_MAX_PROOFS};
+use crate::wire::{SyncAsk, SYNC2_BATCH, SYNC_BATCH, SYNC_BYTE_BUDGET, SYNC_MAX_PROOFS};
 
 /// Capacity of the store actor's request channel.
 pub(crate) const STORE_QUEUE: usize = 256;
@@ -50,6 +50,8 @@ pub(crate) struct SyncIngested {
 /// What a sync responder sends.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Missing {
+    /// The batch as one bundle (`/coop/sync/2`), when asked for and possible.
+    pub(crate) bundled: Option<crate::bundle::Bundled>,
     pub(crate) envelopes: Vec<Vec<u8>>,
     pub(crate) proofs: Vec<Vec<u8>>,
     pub(crate) more: bool,
@@ -113,6 +115,7 @@ enum Cmd {
     },
     Missing {
         ask: SyncAsk,
+        v2: bool,
         reply: oneshot::Sender<Missing>,
     },
     Shutdown {
@@ -264,9 +267,9 @@ impl StoreHandle {
         self.ask(|reply| Cmd::Clock { reply }).await
     }
 
-    /// What a peer that asks `ask` lacks.
-    pub(crate) async fn missing(&self, ask: SyncAsk) -> Result<Missing, NodeError> {
-        self.ask(|reply| Cmd::Missing { ask, reply }).await
+    /// What a peer that asks `ask` lacks; bundled when `v2`.
+    pub(crate) async fn missing(&self, ask: SyncAsk, v2: bool) -> Result<Missing, NodeError> {
+        self.ask(|reply| Cmd::Missing { ask, v2, reply }).await
     }
 
     /// Flushes and closes the store; the actor thread ends.
@@ -392,8 +395,8 @@ impl Actor {
                 Cmd::Clock { reply } => {
                     let _ = reply.send(self.holdings());
                 }
-                Cmd::Missing { ask, reply } => {
-                    let _ = reply.send(self.missing(ask));
+                Cmd::Missing { ask, v2, reply } => {
+                    let _ = reply.send(self.missing(ask, v2));
                 }
                 Cmd::Shutdown { reply } => {
                     let r = self.node.flush();
@@ -656,7 +659,10 @@ impl Actor {
         r
     }
 
-    fn missing(&self, ask: SyncAsk) -> Missing {
+    /// What a peer with `ask` lacks: up to [`SYNC_BATCH`] envelopes within the byte budget,
+    /// or with `v2` up to [`SYNC2_BATCH`] changes as one bundle (plain envelopes when they
+    /// cannot be bundled).
+    fn missing(&mut self, ask: SyncAsk, v2: bool) -> Missing {
         let ledger = self.node.ledger();
         let SyncAsk {
             mut clock,
@@ -672,7 +678,8 @@ impl Actor {
                 }
             }
         }
-        let (envs, mut more) = ledger.missing_for(&clock, SYNC_BATCH);
+        let limit = if v2 { SYNC2_BATCH } else { SYNC_BATCH };
+        let (mut envs, mut more) = ledger.missing_for(&clock, limit);
         let mut out = Missing::default();
         let mut bytes = 0usize;
         // Proofs first: they are few and change what counts. `Ledger::proofs` yields one
@@ -691,6 +698,18 @@ impl Actor {
             let b = proof.encode();
             bytes += b.len();
             out.proofs.push(b);
+        }
+        if v2 {
+            if let Some(b) = crate::bundle::encode(self.node.doc(), &envs) {
+                out.bundled = Some(b);
+                out.more = more;
+                return out;
+            }
+            // Not bundled: the v1 batch as plain envelopes.
+            if envs.len() > SYNC_BATCH {
+                envs.truncate(SYNC_BATCH);
+                more = true;
+            }
         }
         for e in envs {
             if bytes >= SYNC_BYTE_BUDGET {

@@ -17,6 +17,7 @@
 //! - [`relay`]: `coop relay`, a community's relay, AutoNAT server and rendezvous point.
 //! - [`peerstore`]: the peer store (`peers.json`): addresses that worked, redialled on start.
 //! - `peers`: the peer table and sync driver as sans-I/O state, driven by [`net`].
+//! - [`bundle`]: the compact batch of `/coop/sync/2` (an Automerge bundle and signatures).
 //! - [`wire`]: the wire protocols (transport, gossip framing, sync messages, peer scoring).
 //! - `actor`: the store actor that owns the [`LocalNode`] while the node runs.
 //! - [`backend`]: [`Backend`], what CLI commands talk to (running node or store).
@@ -31,6 +32,7 @@ mod actor;
 pub mod api;
 pub mod app;
 pub mod backend;
+pub mod bundle;
 pub mod datadir;
 pub mod device;
 pub mod error;

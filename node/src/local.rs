@@ -326,6 +326,12 @@ impl LocalNode {
         Ok((node, id))
     }
 
+    /// The ledger's Automerge document (brought up to date), e.g. to bundle changes for a
+    /// peer (`/coop/sync/2`).
+    pub(crate) fn doc(&mut self) -> &automerge::Automerge {
+        self.ledger.doc()
+    }
+
     /// The data dir.
     pub fn dir(&self) -> &DataDir {
         &self.dir

@@ -9,6 +9,10 @@
 //!   dependencies; then a catch-up sync with the sender runs) or Reject (refused).
 //! - Catch-up sync: on every new connection, every `sync_interval` with every connected
 //!   peer, and when gossip shows we lack something. At most one outgoing sync per peer.
+//!   In `/coop/sync/2` (v1 with a peer that does not speak it) a sync is a pipeline: the
+//!   next batch is asked for as soon as a response arrives, with the clock advanced by the
+//!   response's `tops`, while at most [`SYNC_PIPELINE_DEPTH`] batches are decoded (off this
+//!   task) and ingested (one after another, in order, one store flush each).
 //! - Discovery: explicit peers (configured, given, or kept in the peer store) are dialed at
 //!   start and re-dialed while disconnected (back-off from [`REDIAL_MIN`] to [`REDIAL_MAX`]);
 //!   mDNS neighbours are dialed when found and re-dialed the same way while mDNS sees them.
@@ -44,7 +48,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use coop_model::{CommunityId, Envelope, EquivocationProof, Rejection};
+use coop_model::{
+    CommunityId, DeviceId, Envelope, EquivocationProof, RecordId, Rejection, SyncClock,
+};
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
@@ -68,7 +74,9 @@ use crate::peers::{Action, Input, Peers};
 use crate::peerstore::{self, Observation, Source};
 use crate::reach::{self, Reach, ReachAction};
 use crate::reach_status::ReachStatus;
-use crate::wire::{self, GossipMessage, SyncRequest, SyncResponse, SYNC_BATCH, SYNC_MAX_PROOFS};
+use crate::wire::{
+    self, GossipMessage, SyncRequest, SyncResponse, SyncResponse2, SYNC_BATCH, SYNC_MAX_PROOFS,
+};
 
 pub use crate::peers::{
     BAN_DURATION, BAN_THRESHOLD, FOREIGN_MEMORY, MAX_BANS, MAX_DIAL_TARGETS, MAX_FOREIGN,
@@ -106,6 +114,9 @@ pub const MAX_INFLIGHT_VALIDATIONS: usize = 512;
 pub const MAX_INFLIGHT_SERVES: usize = 32;
 /// Most sync requests of one peer being served at once.
 pub const MAX_SERVES_PER_PEER: usize = 2;
+/// Most v2 sync batches of one peer received and not yet ingested: the depth of the
+/// catch-up pipeline (the next request is sent while fewer are waiting).
+pub const SYNC_PIPELINE_DEPTH: usize = 2;
 /// Capacity of the swarm loop's command channel.
 pub const NET_QUEUE: usize = 64;
 /// Capacity of the channel of envelopes to publish.
@@ -120,6 +131,7 @@ pub(crate) struct Behaviour {
     blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     gossipsub: gossipsub::Behaviour,
     sync: request_response::cbor::Behaviour<SyncRequest, SyncResponse>,
+    sync2: request_response::cbor::Behaviour<SyncRequest, SyncResponse2>,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     mdns: Toggle<mdns::tokio::Behaviour>,
@@ -139,6 +151,7 @@ pub(crate) fn build_swarm(
     community: &CommunityId,
     psk: Option<PreSharedKey>,
     use_mdns: bool,
+    sync_v2: bool,
 ) -> Result<Swarm<Behaviour>, NodeError> {
     let peer_id = keypair.public().to_peer_id();
     let limits = connection_limits::ConnectionLimits::default()
@@ -174,6 +187,7 @@ pub(crate) fn build_swarm(
         blocked: allow_block_list::Behaviour::default(),
         gossipsub,
         sync: wire::sync_behaviour(),
+        sync2: wire::sync2_behaviour(sync_v2),
         identify: identify::Behaviour::new(
             identify::Config::new(wire::identify_protocol(community), keypair.public())
                 .with_agent_version(format!("coop/{}", env!("CARGO_PKG_VERSION"))),
@@ -223,6 +237,13 @@ pub struct NetStats {
     pub inflight_serves: usize,
     /// Sync rounds completed (responses ingested).
     pub sync_rounds: u64,
+    /// Bundled batches received (`/coop/sync/2` responses with a bundle).
+    pub bundled_batches: u64,
+    /// Payload bytes of the sync responses received, v1 and v2 (bundles, signatures,
+    /// envelopes, proofs and `tops` entries; without CBOR keys, Noise and Yamux framing).
+    /// Counted here because a peer may use more than one connection (an AutoNAT dial-back
+    /// opens a second one, and requests are spread over both).
+    pub sync_bytes_received: u64,
 }
 
 /// What the swarm loop publishes about itself.
@@ -258,7 +279,7 @@ enum Done {
     },
     Serve {
         peer: PeerId,
-        channel: ResponseChannel<SyncResponse>,
+        channel: Reply,
         missing: Option<Missing>,
     },
     Clock {
@@ -270,8 +291,43 @@ enum Done {
         result: Option<SyncIngested>,
         more: bool,
     },
+    /// A v2 batch was decoded (refusals of what did not decode in `bad`) and ingested.
+    Ingested2 {
+        peer: PeerId,
+        result: Option<SyncIngested>,
+        bad: Vec<Rejection>,
+    },
     /// The peer store was written.
     BookSaved,
+}
+
+/// Where a sync response goes: the version the request came in.
+enum Reply {
+    V1(ResponseChannel<SyncResponse>),
+    V2(ResponseChannel<SyncResponse2>),
+}
+
+/// An outgoing v2 sync with one peer: the clock its next request carries and what is in
+/// flight.
+#[derive(Debug)]
+struct Pipe {
+    /// The store's clock at the start, advanced by each response's `tops`.
+    clock: SyncClock,
+    /// The change held at a clock entry, for entries not advanced since.
+    heads: HashMap<DeviceId, RecordId>,
+    proofs_held: Vec<DeviceId>,
+    /// A request is outstanding.
+    asking: bool,
+    /// Batches received and not yet ingested.
+    ingesting: usize,
+    /// The last response said `more` and the next request is not sent yet.
+    next: bool,
+    /// The peer said it holds more (the last response's `more`).
+    more: bool,
+    /// Some batch made progress (accepted changes or proofs).
+    progress: bool,
+    /// Resolves when the previous batch is ingested: batches reach the store in order.
+    prev: Option<oneshot::Receiver<()>>,
 }
 
 /// What the loop keeps for the peer store: observations not yet written, and where each
@@ -302,6 +358,14 @@ pub(crate) struct EventLoop {
     inflight_validations: usize,
     serving: HashMap<PeerId, usize>,
     outbound: HashMap<OutboundRequestId, PeerId>,
+    /// Outgoing v2 requests, kept to be sent again in v1 when the peer lacks v2.
+    outbound2: HashMap<OutboundRequestId, (PeerId, SyncRequest)>,
+    /// Whether this node speaks `/coop/sync/2`.
+    sync2_on: bool,
+    /// Connected peers that do not speak `/coop/sync/2` (forgotten on disconnect).
+    v1_peers: BTreeSet<PeerId>,
+    /// Outgoing v2 syncs, one per peer at most.
+    pipes: HashMap<PeerId, Pipe>,
     /// Misbehaviour, bans, foreign peers, outgoing syncs and re-dials: the sans-I/O state
     /// this loop drives.
     peers: Peers,
@@ -309,6 +373,8 @@ pub(crate) struct EventLoop {
     listen_failures: usize,
     rejected_from_peers: u64,
     sync_rounds: u64,
+    bundled_batches: u64,
+    sync_bytes_received: u64,
     /// Relays, rendezvous, AutoNAT's verdict, direct or relayed connections.
     reach: Reach,
     book: Option<Book>,
@@ -363,16 +429,28 @@ impl EventLoop {
             inflight_validations: 0,
             serving: HashMap::new(),
             outbound: HashMap::new(),
+            outbound2: HashMap::new(),
+            sync2_on: true,
+            v1_peers: BTreeSet::new(),
+            pipes: HashMap::new(),
             peers: Peers::new(peers, Instant::now()),
             listen: BTreeSet::new(),
             listen_failures: 0,
             rejected_from_peers: 0,
             sync_rounds: 0,
+            bundled_batches: 0,
+            sync_bytes_received: 0,
             book: None,
             mdns_on: false,
             started: Instant::now(),
             loopback_peers: BTreeSet::new(),
         }
+    }
+
+    /// Whether to speak `/coop/sync/2` (the swarm's v2 behaviour must agree).
+    pub(crate) fn with_sync_v2(mut self, on: bool) -> EventLoop {
+        self.sync2_on = on;
+        self
     }
 
     /// Keeps the peer store of `dir` up to date; `sources` says where each explicit
@@ -527,6 +605,8 @@ impl EventLoop {
             inflight_validations: self.inflight_validations,
             inflight_serves: self.serving.values().sum(),
             sync_rounds: self.sync_rounds,
+            bundled_batches: self.bundled_batches,
+            sync_bytes_received: self.sync_bytes_received,
         };
         let listen = self.listen.iter().map(|a| a.to_string()).collect();
         let mdns = MdnsStatus {
@@ -636,6 +716,7 @@ impl EventLoop {
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => self.on_gossip(e),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(e)) => self.on_sync(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Sync2(e)) => self.on_sync2(e),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
                 info,
@@ -758,6 +839,7 @@ impl EventLoop {
                 self.reach.disconnected(peer_id, connection_id);
                 tracing::info!(peer = %peer_id, cause = ?cause, "disconnected");
                 self.loopback_peers.remove(&peer_id);
+                self.v1_peers.remove(&peer_id);
                 self.drive(Input::Disconnected { peer: peer_id });
                 self.serving.remove(&peer_id);
                 self.emit(NodeEvent::PeerDisconnected(peer_id.to_string()));
@@ -878,7 +960,7 @@ impl EventLoop {
                         request, channel, ..
                     },
                 ..
-            } => self.serve(peer, request, channel),
+            } => self.serve(peer, request, Reply::V1(channel)),
             request_response::Event::Message {
                 peer,
                 message:
@@ -908,18 +990,80 @@ impl EventLoop {
         }
     }
 
-    fn serve(
-        &mut self,
-        peer: PeerId,
-        request: SyncRequest,
-        channel: ResponseChannel<SyncResponse>,
-    ) {
+    fn on_sync2(&mut self, event: request_response::Event<SyncRequest, SyncResponse2>) {
+        match event {
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => self.serve(peer, request, Reply::V2(channel)),
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                self.outbound2.remove(&request_id);
+                self.on_response2(peer, response);
+            }
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error: request_response::OutboundFailure::UnsupportedProtocols,
+                ..
+            } => {
+                // A node from before `/coop/sync/2`: the same request in v1.
+                self.pipes.remove(&peer);
+                let Some((_, request)) = self.outbound2.remove(&request_id) else {
+                    self.drive(Input::SyncFinished { peer, more: false });
+                    return;
+                };
+                tracing::debug!(%peer, "peer does not speak /coop/sync/2; syncing in v1");
+                self.v1_peers.insert(peer);
+                let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+                self.outbound.insert(id, peer);
+            }
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                self.outbound2.remove(&request_id);
+                tracing::debug!(%peer, %error, "sync request failed");
+                if let Some(p) = self.pipes.get_mut(&peer) {
+                    p.asking = false;
+                    p.next = false;
+                    p.more = false;
+                }
+                self.finish_if_idle(peer);
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "serving a sync request failed");
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn serve(&mut self, peer: PeerId, request: SyncRequest, channel: Reply) {
         if !request.is_for(&self.community) {
-            let _ = self
-                .swarm
-                .behaviour_mut()
-                .sync
-                .send_response(channel, SyncResponse::foreign(&self.community));
+            let sync = &mut self.swarm.behaviour_mut();
+            let _ = match channel {
+                Reply::V1(c) => sync
+                    .sync
+                    .send_response(c, SyncResponse::foreign(&self.community))
+                    .is_ok(),
+                Reply::V2(c) => sync
+                    .sync2
+                    .send_response(c, SyncResponse2::foreign(&self.community))
+                    .is_ok(),
+            };
             return;
         }
         let Some(ask) = request.parts() else {
@@ -935,12 +1079,13 @@ impl EventLoop {
         }
         *self.serving.entry(peer).or_insert(0) += 1;
         let store = self.store.clone();
+        let v2 = matches!(channel, Reply::V2(_));
         self.inflight.push(
             async move {
                 Done::Serve {
                     peer,
                     channel,
-                    missing: store.missing(ask).await.ok(),
+                    missing: store.missing(ask, v2).await.ok(),
                 }
             }
             .boxed(),
@@ -955,6 +1100,7 @@ impl EventLoop {
             return;
         }
         let mut bad = Vec::new();
+        self.sync_bytes_received += payload_bytes(&response.envelopes, &response.proofs);
         if response.envelopes.len() > SYNC_BATCH || response.proofs.len() > SYNC_MAX_PROOFS {
             bad.push(Rejection {
                 id: None,
@@ -1035,23 +1181,69 @@ impl EventLoop {
                     }
                 }
                 let Some(m) = missing else { return };
-                let response = SyncResponse {
-                    community: self.community.0.to_vec(),
-                    envelopes: m.envelopes.into_iter().map(Into::into).collect(),
-                    proofs: m.proofs.into_iter().map(Into::into).collect(),
-                    more: m.more,
-                };
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .sync
-                    .send_response(channel, response);
+                let community = self.community.0.to_vec();
+                let envelopes = m.envelopes.into_iter().map(Into::into).collect();
+                let proofs = m.proofs.into_iter().map(Into::into).collect();
+                match channel {
+                    Reply::V1(c) => {
+                        let response = SyncResponse {
+                            community,
+                            envelopes,
+                            proofs,
+                            more: m.more,
+                        };
+                        let _ = self.swarm.behaviour_mut().sync.send_response(c, response);
+                    }
+                    Reply::V2(c) => {
+                        let b = m.bundled.unwrap_or_default();
+                        let response = SyncResponse2 {
+                            community,
+                            bundle: b.bundle,
+                            signatures: b.signatures,
+                            envelopes,
+                            proofs,
+                            tops: b
+                                .tops
+                                .into_iter()
+                                .map(|(d, seq)| wire::ClockEntry {
+                                    device: d.0.to_vec(),
+                                    seq,
+                                    head: None,
+                                })
+                                .collect(),
+                            more: m.more,
+                        };
+                        let _ = self.swarm.behaviour_mut().sync2.send_response(c, response);
+                    }
+                }
             }
             Done::Clock { peer, clock } => {
                 let Some(h) = clock.filter(|_| self.peers.may_sync(&peer)) else {
                     self.drive(Input::SyncFinished { peer, more: false });
                     return;
                 };
+                if self.sync2_on && !self.v1_peers.contains(&peer) {
+                    if self.pipes.contains_key(&peer) {
+                        // The running pipeline ends this round.
+                        return;
+                    }
+                    self.pipes.insert(
+                        peer,
+                        Pipe {
+                            clock: h.clock,
+                            heads: h.heads,
+                            proofs_held: h.proofs_held,
+                            asking: false,
+                            ingesting: 0,
+                            next: true,
+                            more: false,
+                            progress: false,
+                            prev: None,
+                        },
+                    );
+                    self.ask_next(peer);
+                    return;
+                }
                 let req = SyncRequest::new(&self.community, &h.clock, &h.heads, &h.proofs_held);
                 let id = self.swarm.behaviour_mut().sync.send_request(&peer, req);
                 self.outbound.insert(id, peer);
@@ -1078,6 +1270,38 @@ impl EventLoop {
                     peer,
                     more: more && progress,
                 });
+            }
+            Done::Ingested2 { peer, result, bad } => {
+                self.sync_rounds += 1;
+                for r in &bad {
+                    self.on_rejected(peer, r);
+                }
+                let r = result.unwrap_or_default();
+                for rej in &r.rejected {
+                    self.on_rejected(peer, rej);
+                }
+                let more = self.pipes.get(&peer).is_some_and(|p| p.more);
+                if r.accepted > 0 {
+                    tracing::debug!(%peer, accepted = r.accepted, more, "synced");
+                    self.emit(NodeEvent::CatchUp {
+                        peer: peer.to_string(),
+                        accepted: r.accepted,
+                        more,
+                    });
+                }
+                if let Some(p) = self.pipes.get_mut(&peer) {
+                    p.ingesting = p.ingesting.saturating_sub(1);
+                    if r.accepted > 0 || r.new_proofs > 0 {
+                        p.progress = true;
+                    } else {
+                        // A batch that brought nothing new ends the pipeline: asking on
+                        // could loop on what we cannot take.
+                        p.next = false;
+                        p.more = false;
+                    }
+                }
+                self.ask_next(peer);
+                self.finish_if_idle(peer);
             }
             Done::BookSaved => {
                 if let Some(b) = &mut self.book {
@@ -1169,6 +1393,130 @@ impl EventLoop {
         }
     }
 
+    /// Sends the next v2 request of a pipeline when one is due and the pipeline has room.
+    fn ask_next(&mut self, peer: PeerId) {
+        let may = self.peers.may_sync(&peer);
+        let Some(p) = self.pipes.get_mut(&peer) else {
+            return;
+        };
+        if !p.next || p.asking || p.ingesting >= SYNC_PIPELINE_DEPTH || !may {
+            return;
+        }
+        let req = SyncRequest::new(&self.community, &p.clock, &p.heads, &p.proofs_held);
+        p.asking = true;
+        p.next = false;
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .sync2
+            .send_request(&peer, req.clone());
+        self.outbound2.insert(id, (peer, req));
+    }
+
+    /// Ends a peer's v2 sync once nothing of it is in flight.
+    fn finish_if_idle(&mut self, peer: PeerId) {
+        let idle = match self.pipes.get(&peer) {
+            Some(p) => !p.asking && p.ingesting == 0 && !p.next,
+            None => true,
+        };
+        if !idle {
+            return;
+        }
+        let more = self
+            .pipes
+            .remove(&peer)
+            .is_some_and(|p| p.more && p.progress);
+        self.drive(Input::SyncFinished { peer, more });
+    }
+
+    /// A v2 response: the next request goes out at once (clock advanced by `tops`) while
+    /// this batch is decoded off the loop and ingested after the one before it.
+    fn on_response2(&mut self, peer: PeerId, response: SyncResponse2) {
+        if !response.is_for(&self.community) {
+            tracing::info!(%peer, "sync peer belongs to another community; disconnecting");
+            if let Some(p) = self.pipes.get_mut(&peer) {
+                p.asking = false;
+                p.next = false;
+                p.more = false;
+            }
+            self.drive(Input::Foreign { peer });
+            self.finish_if_idle(peer);
+            return;
+        }
+        let mut bad = Vec::new();
+        if response.envelopes.len() > SYNC_BATCH || response.proofs.len() > SYNC_MAX_PROOFS {
+            bad.push(Rejection {
+                id: None,
+                device: None,
+                member: None,
+                reason: coop_model::RejectReason::Oversize,
+                detail: "sync response over its caps".into(),
+            });
+        }
+        self.sync_bytes_received += payload_bytes(&response.envelopes, &response.proofs)
+            + (response.bundle.len() + response.signatures.len() + 41 * response.tops.len()) as u64;
+        let empty = response.bundle.is_empty()
+            && response.envelopes.is_empty()
+            && response.proofs.is_empty();
+        let tops = response.tops();
+        let Some(p) = self.pipes.get_mut(&peer) else {
+            // Not ours (the pipeline ended): ignore it.
+            for r in &bad {
+                self.on_rejected(peer, r);
+            }
+            return;
+        };
+        p.asking = false;
+        p.more = response.more;
+        p.next = response.more && !empty && bad.is_empty();
+        for (d, seq) in tops {
+            let s = p.clock.entry(d).or_insert(0);
+            if seq > *s {
+                *s = seq;
+                p.heads.remove(&d);
+            }
+        }
+        if empty {
+            for r in &bad {
+                self.on_rejected(peer, r);
+            }
+            self.sync_rounds += 1;
+            self.finish_if_idle(peer);
+            return;
+        }
+        p.ingesting += 1;
+        if !response.bundle.is_empty() {
+            self.bundled_batches += 1;
+        }
+        let prev = p.prev.take();
+        let (done_tx, done_rx) = oneshot::channel();
+        p.prev = Some(done_rx);
+        let community = self.community;
+        let store = self.store.clone();
+        self.inflight.push(
+            async move {
+                let decoded = tokio::task::spawn_blocking(move || {
+                    decode_response2(&community, response, bad)
+                })
+                .await;
+                // A decoding task that panicked brings nothing.
+                let (envelopes, proofs, bad) = decoded.unwrap_or_default();
+                if let Some(prev) = prev {
+                    let _ = prev.await;
+                }
+                let result = if envelopes.is_empty() && proofs.is_empty() {
+                    Some(SyncIngested::default())
+                } else {
+                    store.sync_ingest(envelopes, proofs).await.ok()
+                };
+                let _ = done_tx.send(());
+                Done::Ingested2 { peer, result, bad }
+            }
+            .boxed(),
+        );
+        self.ask_next(peer);
+    }
+
     fn request_clock(&mut self, peer: PeerId) {
         let store = self.store.clone();
         self.inflight.push(
@@ -1241,4 +1589,39 @@ fn is_loopback(addr: &Multiaddr) -> bool {
         Some(Protocol::Ip6(ip)) => ip.is_loopback(),
         _ => false,
     }
+}
+
+/// A v2 response's bundle, envelopes and proofs decoded (off the swarm loop): what decoded,
+/// and a refusal for each thing that did not, added to `bad`.
+fn decode_response2(
+    community: &CommunityId,
+    response: SyncResponse2,
+    mut bad: Vec<Rejection>,
+) -> (Vec<Envelope>, Vec<EquivocationProof>, Vec<Rejection>) {
+    let mut envelopes = Vec::new();
+    if !response.bundle.is_empty() || !response.signatures.is_empty() {
+        match crate::bundle::decode(community, &response.bundle, &response.signatures) {
+            Ok(e) => envelopes = e,
+            Err(r) => bad.push(r),
+        }
+    }
+    for b in response.envelopes.iter().take(SYNC_BATCH) {
+        match Envelope::decode(b) {
+            Ok(e) => envelopes.push(e),
+            Err(r) => bad.push(r),
+        }
+    }
+    let mut proofs = Vec::new();
+    for b in response.proofs.iter().take(SYNC_MAX_PROOFS) {
+        match EquivocationProof::decode(b) {
+            Ok(p) => proofs.push(p),
+            Err(r) => bad.push(r),
+        }
+    }
+    (envelopes, proofs, bad)
+}
+
+/// Bytes of the envelopes and proofs of a sync response.
+fn payload_bytes(envelopes: &[serde_bytes::ByteBuf], proofs: &[serde_bytes::ByteBuf]) -> u64 {
+    envelopes.iter().chain(proofs).map(|b| b.len() as u64).sum()
 }

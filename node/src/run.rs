@@ -57,6 +57,9 @@ pub struct RunOptions {
     pub ui: bool,
     /// The app's port; else the one kept in config.json; else one the OS picks (then kept).
     pub ui_port: Option<u16>,
+    /// Speak only catch-up sync `/coop/sync/1`, as nodes before `/coop/sync/2` did (tests of
+    /// the two versions together use it).
+    pub sync_v1_only: bool,
 }
 
 impl Default for RunOptions {
@@ -69,6 +72,7 @@ impl Default for RunOptions {
             sync_interval: Duration::from_secs(10),
             ui: true,
             ui_port: None,
+            sync_v1_only: false,
         }
     }
 }
@@ -162,7 +166,7 @@ pub async fn start(dir: DataDir, opts: RunOptions) -> Result<NodeHandle, NodeErr
 
     let swarm = {
         let _g = span.enter();
-        net::build_swarm(&keypair, &community, psk, opts.mdns)
+        net::build_swarm(&keypair, &community, psk, opts.mdns, !opts.sync_v1_only)
     };
     let swarm = match swarm {
         Ok(s) => s,
@@ -186,7 +190,8 @@ pub async fn start(dir: DataDir, opts: RunOptions) -> Result<NodeHandle, NodeErr
         peers,
         reach,
     )
-    .with_peer_store(dir.clone(), peer_sources, opts.mdns);
+    .with_peer_store(dir.clone(), peer_sources, opts.mdns)
+    .with_sync_v2(!opts.sync_v1_only);
     // Port 0 asks for the port kept in config.json, so peers find this node again after a
     // restart; the OS picks one the first time (or when the kept one is taken).
     let mut wants_port = false;

@@ -32,6 +32,14 @@
 //! requester lacks (at most [`SYNC_MAX_PROOFS`]), and `more` when the responder holds more.
 //! The requester ingests and asks again while `more`. A responder of another community
 //! answers with its own id and nothing else.
+//!
+//! # Catch-up sync v2 (`/coop/sync/2`, request-response, CBOR)
+//! The same request. The response ([`SyncResponse2`]) carries up to [`SYNC2_BATCH`]
+//! changes as one Automerge bundle and their signatures (see [`crate::bundle`]), any change
+//! that could not be bundled as a plain envelope, the proofs, `more`, and `tops`: for each
+//! device in the batch the highest sequence number sent, so that the requester can ask for
+//! the next batch before it has ingested this one (pipelining). A node asks a peer in v2
+//! first and falls back to v1 when the peer does not speak it.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
@@ -67,6 +75,17 @@ pub const MAX_GOSSIP_FRAME: usize = MAX_GOSSIP_DATA + 4 * 1024;
 
 /// The catch-up sync protocol.
 pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/coop/sync/1");
+/// The catch-up sync protocol, version 2 (bundled batches).
+pub const SYNC2_PROTOCOL: StreamProtocol = StreamProtocol::new("/coop/sync/2");
+/// Most changes in one v2 sync response.
+pub const SYNC2_BATCH: usize = crate::bundle::BUNDLE_MAX_CHANGES;
+/// Largest v2 sync response accepted, in bytes: a full bundle, its signatures, plain
+/// envelopes and proofs within the byte budget, and room for the framing.
+pub const SYNC2_MAX_RESPONSE_BYTES: u64 = (crate::bundle::BUNDLE_MAX_BYTES
+    + SYNC2_BATCH * crate::bundle::SIGNATURE_BYTES
+    + SYNC_BYTE_BUDGET
+    + 2 * MAX_ENVELOPE_BYTES
+    + 64 * 1024) as u64;
 /// Most envelopes in one sync response.
 pub const SYNC_BATCH: usize = 500;
 /// Most envelope and proof bytes in one sync response (one envelope may overshoot it).
@@ -255,6 +274,24 @@ pub fn sync_behaviour() -> request_response::cbor::Behaviour<SyncRequest, SyncRe
     )
 }
 
+/// The v2 sync protocol behaviour; with `enabled` false the node neither asks nor answers
+/// in v2 (tests use it to stand in for a node that only speaks `/coop/sync/1`).
+pub fn sync2_behaviour(
+    enabled: bool,
+) -> request_response::cbor::Behaviour<SyncRequest, SyncResponse2> {
+    let codec = request_response::cbor::codec::Codec::default()
+        .set_request_size_maximum(SYNC_MAX_REQUEST_BYTES)
+        .set_response_size_maximum(SYNC2_MAX_RESPONSE_BYTES);
+    let protocols = enabled.then_some((SYNC2_PROTOCOL, ProtocolSupport::Full));
+    request_response::Behaviour::with_codec(
+        codec,
+        protocols,
+        request_response::Config::default()
+            .with_request_timeout(SYNC_TIMEOUT)
+            .with_max_concurrent_streams(SYNC_MAX_STREAMS),
+    )
+}
+
 /// One gossip message, decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GossipMessage {
@@ -351,6 +388,58 @@ pub struct SyncResponse {
     pub proofs: Vec<serde_bytes::ByteBuf>,
     /// Whether the responder holds more the requester lacks.
     pub more: bool,
+}
+
+/// A catch-up sync response, version 2.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncResponse2 {
+    /// The responder's community id (32 bytes).
+    #[serde(with = "serde_bytes")]
+    pub community: Vec<u8>,
+    /// The changes the requester lacks as one Automerge bundle (empty when none).
+    #[serde(with = "serde_bytes")]
+    pub bundle: Vec<u8>,
+    /// The bundle's changes' signatures, 64 bytes each, in the bundle's order.
+    #[serde(with = "serde_bytes")]
+    pub signatures: Vec<u8>,
+    /// Changes the requester lacks that are not in the bundle, as envelopes.
+    pub envelopes: Vec<serde_bytes::ByteBuf>,
+    /// Equivocation proofs the requester lacks.
+    pub proofs: Vec<serde_bytes::ByteBuf>,
+    /// For each device with a change in this response, the highest sequence number sent.
+    pub tops: Vec<ClockEntry>,
+    /// Whether the responder holds more the requester lacks.
+    pub more: bool,
+}
+
+impl SyncResponse2 {
+    /// Whether it comes from this community.
+    pub fn is_for(&self, community: &CommunityId) -> bool {
+        self.community.as_slice() == community.0.as_slice()
+    }
+
+    /// The answer of a node of another community: its id and nothing else.
+    pub fn foreign(community: &CommunityId) -> SyncResponse2 {
+        SyncResponse2 {
+            community: community.0.to_vec(),
+            bundle: Vec::new(),
+            signatures: Vec::new(),
+            envelopes: Vec::new(),
+            proofs: Vec::new(),
+            tops: Vec::new(),
+            more: false,
+        }
+    }
+
+    /// `tops` parsed (malformed entries and entries past the clock cap are skipped: they
+    /// only steer which batch is asked for next).
+    pub fn tops(&self) -> Vec<(DeviceId, u64)> {
+        self.tops
+            .iter()
+            .take(SYNC_MAX_CLOCK_ENTRIES)
+            .filter_map(|e| Some((DeviceId(e.device.as_slice().try_into().ok()?), e.seq)))
+            .collect()
+    }
 }
 
 impl SyncRequest {

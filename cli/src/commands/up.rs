@@ -44,6 +44,7 @@ pub(crate) fn up(app: &App, args: UpArgs, json: bool) -> Result<Report> {
         sync_interval: Duration::from_secs(args.sync_interval),
         ui: !args.no_ui,
         ui_port: args.ui_port,
+        sync_v1_only: false,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

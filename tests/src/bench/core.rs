@@ -197,7 +197,7 @@ pub fn measure(
 
     let derive = measure_derive(&mut ledger, reps)?;
     let save = ledger.doc().save();
-    let bundled_batches_bytes = bundled(&mut ledger, envs, coop_node::wire::SYNC_BATCH)?;
+    let bundled_batches_bytes = bundled(&mut ledger, envs, coop_node::wire::SYNC2_BATCH)?;
     let bundled_whole_bytes = bundled(&mut ledger, envs, envs.len().max(1))?;
     let incremental = measure_incremental(c, &mut ledger, n, samples)?;
     let envelope_bytes = envs.iter().map(|e| e.encode().len()).sum();

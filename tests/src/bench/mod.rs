@@ -7,6 +7,7 @@
 //! - [`rng`]: SplitMix64, the seeded PRNG of the generator.
 //! - [`community`]: the synthetic community, written with `Ledger::author`.
 //! - [`core`]: in-memory figures (ingest, derivation, incremental update).
+//! - [`amsync`]: the catch-up's reference rows (Automerge's own sync protocol).
 //! - [`net`]: libp2p figures on 127.0.0.1 (catch-up sync, propagation).
 //! - [`proxy`]: the counting TCP proxy of the catch-up figure.
 //! - [`child`]: measurements in a child process (cold start, peak RSS).
@@ -16,6 +17,7 @@
 //! [`run`] measures everything for a [`Config`]; the binary and the smoke test
 //! (`tests/tests/bench_smoke/main.rs`) are thin shells around it.
 
+pub mod amsync;
 pub mod api;
 pub mod child;
 pub mod community;
@@ -342,7 +344,7 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, Bench
         &c,
         &peer_dir,
         cfg.node_size,
-        node_figures.save_bytes,
+        &node_save,
         node_figures.envelope_bytes,
         (
             node_figures.bundled_batches_bytes,
@@ -352,6 +354,13 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, Bench
     progress(&format!(
         "  {:.1} s, {} bytes on the wire ({:.2}× save())",
         catch_up.secs, catch_up.wire_bytes, catch_up.wire_vs_save
+    ));
+    progress(&format!(
+        "  Automerge sync over TCP: {:.2} s, {} bytes; in memory {} bytes in {} round trips",
+        catch_up.reference.tcp_secs,
+        catch_up.reference.tcp_bytes,
+        catch_up.reference.mem_bytes,
+        catch_up.reference.mem_round_trips
     ));
     progress(&format!(
         "propagation across {} nodes holding {} changes",

@@ -1,6 +1,8 @@
 //! The network figures, over real libp2p on 127.0.0.1: catch-up sync of a newcomer
 //! (time, bytes on the wire through a counting proxy, ÷ Automerge `save()`), and
-//! propagation of a record written on one of several nodes to every node.
+//! propagation of a record written on one of several nodes to every node. Beside the
+//! catch-up, the reference rows ([`super::amsync`]): Automerge's own sync protocol on the
+//! same document.
 //!
 //! Waits are on conditions (node events, then a status check), each with a generous
 //! deadline; nothing sleeps to synchronise.
@@ -19,6 +21,7 @@ use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, mpsc};
 
+use super::amsync::{self, AutomergeSyncFigure};
 use super::community::{Community, MemberKeys};
 use super::proxy::CountingProxy;
 use super::BenchError;
@@ -39,8 +42,15 @@ pub struct CatchUpFigure {
     pub secs: f64,
     /// Changes per second.
     pub per_sec: f64,
-    /// Bytes on the wire, both directions (TCP payload through the proxy).
+    /// Bytes on the wire: the larger of the TCP payload through the proxy (both
+    /// directions) and the sync payload the newcomer counted (`NetStats::sync_bytes_received`:
+    /// an AutoNAT dial-back opens a direct connection the proxy does not see, and libp2p
+    /// spreads requests over both connections).
     pub wire_bytes: u64,
+    /// TCP payload through the proxy, both directions.
+    pub proxy_bytes: u64,
+    /// Sync response payload the newcomer received, on any connection.
+    pub sync_payload_bytes: u64,
     /// Of which from the peer.
     pub wire_bytes_from_peer: u64,
     /// Automerge `save()` of the same document, bytes.
@@ -51,6 +61,12 @@ pub struct CatchUpFigure {
     pub envelope_bytes: usize,
     /// Wire bytes ÷ envelope bytes (the protocol's overhead over the signed changes).
     pub wire_vs_envelopes: f64,
+    /// Automerge's own sync protocol on the same document (in memory and over loopback TCP).
+    pub reference: AutomergeSyncFigure,
+    /// Catch-up seconds ÷ the reference's seconds over TCP (target ≤ 2).
+    pub secs_vs_reference: f64,
+    /// Catch-up wire bytes ÷ the reference's bytes over TCP.
+    pub bytes_vs_reference: f64,
     /// What-if: each sync batch as an Automerge bundle plus signatures, ÷ `save()` bytes.
     pub bundled_vs_save: f64,
     /// What-if: the whole ledger as one bundle plus signatures, ÷ `save()` bytes.
@@ -190,10 +206,13 @@ pub async fn catch_up(
     c: &Community,
     peer_dir: &DataDir,
     changes: usize,
-    save_bytes: usize,
+    save: &[u8],
     envelope_bytes: usize,
     bundled: (usize, usize),
 ) -> Result<CatchUpFigure, BenchError> {
+    let save_bytes = save.len();
+    // The reference first, alone on the machine.
+    let reference = amsync::measure(save).await?;
     let deadline = Duration::from_secs(120 + changes as u64 / 100);
     let peer = start(peer_dir.clone(), options(Vec::new())).await?;
     let proxy = CountingProxy::start(tcp_addr(&peer)?).await?;
@@ -214,6 +233,7 @@ pub async fn catch_up(
     // Its own join request plus everything the peer holds.
     let done = wait_for_changes(&fresh, &mut events, changes + 1, deadline).await;
     let (up, down) = proxy.bytes();
+    let sync_payload_bytes = fresh.net_stats().sync_bytes_received;
     let done = done?;
     let secs = done.duration_since(t).as_secs_f64();
     let connections = proxy.connections();
@@ -234,15 +254,21 @@ pub async fn catch_up(
     fresh.shutdown().await?;
     peer.shutdown().await?;
     drop(proxy);
-    let wire = up + down;
+    let proxy_bytes = up + down;
+    let wire = proxy_bytes.max(sync_payload_bytes);
     Ok(CatchUpFigure {
         changes,
         secs,
         per_sec: changes as f64 / secs,
         wire_bytes: wire,
+        proxy_bytes,
+        sync_payload_bytes,
         wire_bytes_from_peer: down,
         save_bytes,
         wire_vs_save: wire as f64 / save_bytes as f64,
+        secs_vs_reference: secs / reference.tcp_secs,
+        bytes_vs_reference: wire as f64 / reference.tcp_bytes as f64,
+        reference,
         envelope_bytes,
         wire_vs_envelopes: wire as f64 / envelope_bytes as f64,
         bundled_vs_save: bundled.0 as f64 / save_bytes as f64,

@@ -324,6 +324,12 @@ impl Report {
                 value: format!("{:.2}×", cu.wire_vs_save),
                 met: cu.wire_vs_save <= 3.0,
             });
+            t.push(Target {
+                name: format!("catch-up time at {}", count(cu.changes)),
+                target: "≤ 2× Automerge sync over loopback TCP".into(),
+                value: format!("{:.2}×", cu.secs_vs_reference),
+                met: cu.secs_vs_reference <= 2.0 && cu.reference.converged,
+            });
             let prop = &nodes.propagation;
             t.push(Target {
                 name: format!("propagation p99, {} nodes", prop.nodes),
@@ -478,10 +484,37 @@ impl Report {
                 String::new(),
                 String::new(),
                 format!(
-                    "what-if: bundles of 500 + sigs (one bundle: {:.2}×)",
+                    "what-if: bundles of {} + sigs (one bundle: {:.2}×)",
+                    coop_node::wire::SYNC2_BATCH,
                     cu.bundled_whole_vs_save
                 ),
                 format!("{:.2}×", cu.bundled_vs_save),
+            );
+            row(
+                String::new(),
+                String::new(),
+                format!(
+                    "through the proxy {:.1} MB, sync payload counted by the node {:.1} MB",
+                    cu.proxy_bytes as f64 / 1e6,
+                    cu.sync_payload_bytes as f64 / 1e6
+                ),
+                String::new(),
+            );
+            let r = &cu.reference;
+            row(
+                String::new(),
+                format!("{:.2} s, {:.1} MB", r.tcp_secs, r.tcp_bytes as f64 / 1e6),
+                "reference: Automerge sync over loopback TCP (no signatures)".into(),
+                format!("{:.2}× time", cu.secs_vs_reference),
+            );
+            row(
+                String::new(),
+                format!("{:.2} s, {:.1} MB", r.mem_secs, r.mem_bytes as f64 / 1e6),
+                format!(
+                    "reference: Automerge sync in memory, {} round trips",
+                    r.mem_round_trips
+                ),
+                format!("{:.2}× bytes", cu.bytes_vs_reference),
             );
             let p = &nodes.propagation;
             row(

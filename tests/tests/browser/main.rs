@@ -56,6 +56,7 @@ pub(crate) async fn start_app_node(dir: &DataDir, peers: Vec<String>) -> NodeHan
             ui: true,
             ui_port: None,
             relays: Vec::new(),
+            sync_v1_only: false,
         },
     )
     .await

@@ -29,8 +29,12 @@ async fn late_joiner_catches_up_on_ten_thousand_changes() {
     assert!(ok, "no convergence: {}", describe(&nodes).await);
     let stats = l.net_stats();
     assert!(
-        stats.sync_rounds >= (HISTORY / coop_node::wire::SYNC_BATCH) as u64,
+        stats.sync_rounds >= (HISTORY / coop_node::wire::SYNC2_BATCH) as u64,
         "the history came in sync batches: {stats:?}"
+    );
+    assert!(
+        stats.bundled_batches >= (HISTORY / coop_node::wire::SYNC2_BATCH) as u64,
+        "the history came in /coop/sync/2 bundles: {stats:?}"
     );
     for n in &nodes {
         n.shutdown().await.unwrap();

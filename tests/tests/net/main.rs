@@ -11,3 +11,4 @@ mod mdns;
 mod partition;
 mod psk;
 mod restart;
+mod sync2;

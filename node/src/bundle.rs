@@ -1,0 +1,336 @@
+//! The compact batch of catch-up sync `/coop/sync/2` (docs/PROTOCOL.md §11): the Automerge
+//! changes of a batch as one Automerge bundle (columnar, the changes' dependencies on each
+//! other as indices rather than hashes, per-column DEFLATE), beside the 64-byte signature of
+//! each change in the bundle's order.
+//!
+//! The receiver turns a bundle back into one envelope per change and hands them to the gate
+//! like any other: every change is still verified against its own signature before it
+//! reaches the document. Before Automerge sees a byte, [`decode`] walks the bundle's layout
+//! itself and refuses it when it is over [`BUNDLE_MAX_BYTES`], when its DEFLATE columns
+//! would inflate past [`BUNDLE_MAX_INFLATED`] (each is inflated into a buffer that stops at
+//! the cap), or when a column's run-length encoding claims more than
+//! [`BUNDLE_MAX_COLUMN_ITEMS`] items: a small bundle can never make a node allocate much.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use automerge::{Automerge, Bundle, ChangeHash};
+use coop_model::envelope::{MAX_DEPS, MAX_OPS};
+use coop_model::{CommunityId, DeviceId, DocId, Envelope, RejectReason, Rejection};
+
+/// Most changes in one bundle.
+pub const BUNDLE_MAX_CHANGES: usize = 5_000;
+/// Largest bundle accepted, in bytes as received.
+pub const BUNDLE_MAX_BYTES: usize = 8 * 1024 * 1024;
+/// Most bytes a bundle's columns may inflate to, in all.
+pub const BUNDLE_MAX_INFLATED: usize = 64 * 1024 * 1024;
+/// Most items one column of a bundle may hold: an operation, a dependency or a change each
+/// count one, so a full bundle of changes at their caps stays under it.
+pub const BUNDLE_MAX_COLUMN_ITEMS: u64 = (BUNDLE_MAX_CHANGES * (MAX_OPS + MAX_DEPS + 2)) as u64;
+/// Most columns in one column group of a bundle.
+const MAX_COLUMNS: u64 = 64;
+/// Bytes of one signature.
+pub const SIGNATURE_BYTES: usize = 64;
+
+/// A batch in its compact form.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Bundled {
+    /// The Automerge bundle of the changes.
+    pub bundle: Vec<u8>,
+    /// The changes' signatures, 64 bytes each, in the bundle's order.
+    pub signatures: Vec<u8>,
+    /// For each device with a change in the bundle, its highest sequence number there.
+    pub tops: Vec<(DeviceId, u64)>,
+}
+
+/// The batch `envelopes` (held in `doc`, in causal order) as a bundle, or `None` when
+/// Automerge cannot bundle them (a change the document does not hold): the caller then
+/// sends the envelopes as they are.
+pub fn encode(doc: &Automerge, envelopes: &[Envelope]) -> Option<Bundled> {
+    if envelopes.is_empty() || envelopes.len() > BUNDLE_MAX_CHANGES {
+        return None;
+    }
+    let hashes: Vec<ChangeHash> = envelopes
+        .iter()
+        .map(|e| e.record_id().map(|id| id.change_hash()))
+        .collect::<Option<_>>()?;
+    let bundle = doc.bundle(hashes).ok()?;
+    let bytes = bundle.bytes();
+    if bytes.len() > BUNDLE_MAX_BYTES {
+        return None;
+    }
+    let mut signatures = Vec::with_capacity(envelopes.len() * SIGNATURE_BYTES);
+    for e in envelopes {
+        signatures.extend_from_slice(&e.signature);
+    }
+    let actors: Vec<Option<DeviceId>> = bundle
+        .actors()
+        .iter()
+        .map(|a| Some(DeviceId(a.to_bytes().try_into().ok()?)))
+        .collect();
+    let mut tops: BTreeMap<DeviceId, u64> = BTreeMap::new();
+    for c in bundle.iter_changes() {
+        if let Some(Some(d)) = actors.get(c.actor) {
+            let t = tops.entry(*d).or_insert(0);
+            *t = (*t).max(c.seq);
+        }
+    }
+    Some(Bundled {
+        bundle: bytes.to_vec(),
+        signatures,
+        tops: tops.into_iter().collect(),
+    })
+}
+
+fn refuse(reason: RejectReason, detail: impl Into<String>) -> Rejection {
+    Rejection {
+        id: None,
+        device: None,
+        member: None,
+        reason,
+        detail: detail.into(),
+    }
+}
+
+/// The envelopes of a bundle received from a peer of `community`: one per change, each with
+/// its signature, for the gate to verify. Refuses (as one rejection) a bundle over a cap,
+/// malformed, or whose change count does not match its signatures.
+pub fn decode(
+    community: &CommunityId,
+    bundle: &[u8],
+    signatures: &[u8],
+) -> Result<Vec<Envelope>, Rejection> {
+    if bundle.len() > BUNDLE_MAX_BYTES {
+        return Err(refuse(
+            RejectReason::Oversize,
+            format!(
+                "bundle of {} bytes exceeds {BUNDLE_MAX_BYTES}",
+                bundle.len()
+            ),
+        ));
+    }
+    if !signatures.len().is_multiple_of(SIGNATURE_BYTES) {
+        return Err(refuse(
+            RejectReason::Malformed,
+            "bundle signatures are not 64 bytes each",
+        ));
+    }
+    let n = signatures.len() / SIGNATURE_BYTES;
+    if n > BUNDLE_MAX_CHANGES {
+        return Err(refuse(
+            RejectReason::Oversize,
+            format!("bundle of {n} changes exceeds {BUNDLE_MAX_CHANGES}"),
+        ));
+    }
+    check_layout(bundle)?;
+    // Automerge's parser is not meant for hostile input: a panic is a malformed bundle.
+    let changes = std::panic::catch_unwind(|| {
+        let b = Bundle::try_from(bundle).ok()?;
+        let metas: Vec<(u64, u64)> = b.iter_changes().map(|c| (c.start_op, c.max_op)).collect();
+        if metas.len() != n
+            || metas
+                .iter()
+                .any(|(s, m)| m.saturating_sub(*s) >= MAX_OPS as u64)
+        {
+            return Some(Err(()));
+        }
+        Some(b.to_changes().map_err(|_| ()))
+    })
+    .ok()
+    .flatten()
+    .ok_or_else(|| refuse(RejectReason::Malformed, "not an Automerge bundle"))?
+    .map_err(|()| {
+        refuse(
+            RejectReason::Malformed,
+            "bundle changes do not match their signatures or exceed the operation cap",
+        )
+    })?;
+    if changes.len() != n {
+        return Err(refuse(
+            RejectReason::Malformed,
+            "bundle changes do not match their signatures",
+        ));
+    }
+    let doc = DocId::ledger(community);
+    Ok(changes
+        .into_iter()
+        .zip(signatures.chunks_exact(SIGNATURE_BYTES))
+        .map(|(c, sig)| Envelope {
+            community: *community,
+            doc,
+            signature: sig.try_into().unwrap_or([0; SIGNATURE_BYTES]),
+            change: c.raw_bytes().to_vec(),
+        })
+        .collect())
+}
+
+/// Walks a bundle's layout — chunk header, dependencies, actors, then the change columns
+/// and the operation columns — inflating each DEFLATE column into a buffer that stops at
+/// what is left of [`BUNDLE_MAX_INFLATED`], and counting each column's items without
+/// decoding them. Refuses anything over a cap or cut short.
+fn check_layout(bytes: &[u8]) -> Result<(), Rejection> {
+    let bad = || refuse(RejectReason::Malformed, "not an Automerge bundle");
+    let mut r = Reader { bytes, at: 0 };
+    // Header: magic, checksum, chunk type, body length.
+    if r.take(4).ok_or_else(bad)? != [0x85, 0x6f, 0x4a, 0x83] {
+        return Err(bad());
+    }
+    r.take(5).ok_or_else(bad)?;
+    let len = r.uleb().ok_or_else(bad)?;
+    if len != (bytes.len() - r.at) as u64 {
+        return Err(bad());
+    }
+    let deps = r.uleb().ok_or_else(bad)?;
+    r.take(usize::try_from(deps.checked_mul(32).ok_or_else(bad)?).map_err(|_| bad())?)
+        .ok_or_else(bad)?;
+    let actors = r.uleb().ok_or_else(bad)?;
+    if actors > BUNDLE_MAX_CHANGES as u64 {
+        return Err(bad());
+    }
+    for _ in 0..actors {
+        let l = r.uleb().ok_or_else(bad)?;
+        r.take(usize::try_from(l).map_err(|_| bad())?)
+            .ok_or_else(bad)?;
+    }
+    let mut budget = BUNDLE_MAX_INFLATED;
+    for _group in 0..2 {
+        let count = r.uleb().ok_or_else(bad)?;
+        if count > MAX_COLUMNS {
+            return Err(bad());
+        }
+        let mut specs = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let spec = r.uleb().ok_or_else(bad)?;
+            let len = r.uleb().ok_or_else(bad)?;
+            specs.push((spec, usize::try_from(len).map_err(|_| bad())?));
+        }
+        for (spec, len) in specs {
+            let data = r.take(len).ok_or_else(bad)?;
+            let inflated;
+            let data = if spec & 0b1000 != 0 {
+                let mut out = Vec::new();
+                flate2::read::DeflateDecoder::new(data)
+                    .take(budget as u64 + 1)
+                    .read_to_end(&mut out)
+                    .map_err(|_| bad())?;
+                if out.len() > budget {
+                    return Err(refuse(
+                        RejectReason::Oversize,
+                        format!("bundle inflates beyond {BUNDLE_MAX_INFLATED} bytes"),
+                    ));
+                }
+                budget -= out.len();
+                inflated = out;
+                inflated.as_slice()
+            } else {
+                data
+            };
+            let items = count_items(spec & 0b111, data).ok_or_else(bad)?;
+            if items > BUNDLE_MAX_COLUMN_ITEMS {
+                return Err(refuse(
+                    RejectReason::Oversize,
+                    format!("a bundle column claims more than {BUNDLE_MAX_COLUMN_ITEMS} items"),
+                ));
+            }
+        }
+    }
+    if r.at != bytes.len() {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+/// The number of items a column of `kind` (Automerge's column type, the spec's low three
+/// bits) holds, read from its run lengths without decoding its values; `None` when the
+/// data is cut short. Raw value columns (type 7) count their bytes.
+fn count_items(kind: u64, data: &[u8]) -> Option<u64> {
+    let mut r = Reader { bytes: data, at: 0 };
+    let mut items = 0u64;
+    match kind {
+        // Booleans: alternating run lengths.
+        4 => {
+            while r.at < data.len() {
+                items = items.checked_add(r.uleb()?)?;
+            }
+        }
+        7 => items = data.len() as u64,
+        // Run-length encoded: a signed count n, then one value repeated n times (n > 0),
+        // -n literal values (n < 0), or the length of a run of nulls (n = 0).
+        _ => {
+            while r.at < data.len() {
+                let n = r.sleb()?;
+                let (count, values) = match n {
+                    0 => (r.uleb()?, 0),
+                    n if n > 0 => (n as u64, 1),
+                    n => (n.unsigned_abs(), n.unsigned_abs()),
+                };
+                items = items.checked_add(count)?;
+                if items > BUNDLE_MAX_COLUMN_ITEMS {
+                    return Some(items);
+                }
+                for _ in 0..values {
+                    match kind {
+                        // Strings: a length, then the bytes.
+                        5 => {
+                            let l = usize::try_from(r.uleb()?).ok()?;
+                            r.take(l)?;
+                        }
+                        3 => {
+                            r.sleb()?;
+                        }
+                        _ => {
+                            r.uleb()?;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Some(items)
+}
+
+/// A cursor over bytes that never reads past the end.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.at.checked_add(n)?;
+        let s = self.bytes.get(self.at..end)?;
+        self.at = end;
+        Some(s)
+    }
+
+    fn uleb(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = *self.take(1)?.first()?;
+            v |= u64::from(b & 0x7f).checked_shl(shift)?;
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    fn sleb(&mut self) -> Option<i64> {
+        let mut v = 0i64;
+        let mut shift = 0u32;
+        loop {
+            let b = *self.take(1)?.first()?;
+            if shift >= 64 {
+                return None;
+            }
+            v |= i64::from(b & 0x7f) << shift;
+            shift += 7;
+            if b & 0x80 == 0 {
+                if shift < 64 && b & 0x40 != 0 {
+                    v |= -1i64 << shift;
+                }
+                return Some(v);
+            }
+        }
+    }
+}
