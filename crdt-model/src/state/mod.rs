@@ -182,6 +182,7 @@ pub struct Member {
 }
 
 /// A member's rebinding to a new identity key by a recovery decision (docs/RULES.md R19).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recovered {
     /// The identity key that certifies the member's devices from the tally on.
