@@ -80,8 +80,12 @@ fn the_harness_produces_every_figure() {
     assert!(nodes.memory.automerge_peak_rss_mb > 0.0);
     assert_eq!(
         nodes.memory.open_steps_mb.len(),
-        3,
-        "store, ledger and state steps of an open"
+        4,
+        "store, ledger entries, document and state steps of an open"
+    );
+    assert!(
+        nodes.cold_start.first_open_secs > 0.0,
+        "the first open (no snapshot) was timed too"
     );
     assert!(
         bundled_what_if_computed(&report),
@@ -100,9 +104,9 @@ fn the_harness_produces_every_figure() {
         assert_eq!(f.writes, cfg.api_writes);
         assert!(f.writes_per_sec > 0.0);
     }
-    // Issue 5's five targets, and issue 10's: five reads at the largest size against the
-    // smallest, and the write rate.
-    assert_eq!(report.targets.len(), 5 + 6, "every target is evaluated");
+    // Issue 5's five targets, issue 10's (five reads at the largest size against the
+    // smallest, and the write rate) and issue 13's cold start and memory.
+    assert_eq!(report.targets.len(), 5 + 6 + 2, "every target is evaluated");
 
     let json = serde_json::to_value(&report).expect("the report serialises");
     for key in [
