@@ -136,9 +136,32 @@ impl Backend {
     /// A member's attestations (given and received) with their status.
     pub fn hours(&mut self, member: &MemberId) -> Result<Vec<Attestation>, NodeError> {
         let m = *member;
-        self.query(&format!("/members/{}/hours", member.to_hex()), |s, _| {
-            query::hours(s, &m)
-        })
+        let mut pages: Vec<Vec<Attestation>> = Vec::new();
+        let mut before: Option<coop_model::RecordId> = None;
+        // Newest page first, each older than the last; bounded by the member's total.
+        loop {
+            let path = format!(
+                "/members/{}/hours?limit={}{}",
+                m.to_hex(),
+                query::MAX_PAGE,
+                before.map_or(String::new(), |b| format!("&before={}", b.to_hex()))
+            );
+            let cursor = before;
+            let page: query::HoursPage = match self {
+                Backend::Direct(n) => {
+                    query::hours_page(n.state(), &m, Some(query::MAX_PAGE), cursor.as_ref())
+                        .map_err(|e| NodeError::InvalidInput(e.to_string()))?
+                }
+                Backend::Remote(c) => c.get(&path)?,
+            };
+            let full = pages.iter().map(Vec::len).sum::<usize>() + page.attestations.len();
+            pages.push(page.attestations);
+            match page.next {
+                Some(next) if full < page.total => before = Some(next),
+                _ => break,
+            }
+        }
+        Ok(pages.into_iter().rev().flatten().collect())
     }
 
     /// Attestations waiting on `member`'s confirmation.

@@ -496,9 +496,17 @@ fn api_answers_round_trip_and_page(dir: &std::path::Path) {
     round_trip::<Vec<query::MemberRow>>(&c, "/members");
     round_trip::<query::Profile>(&c, &format!("/members/{me}"));
     round_trip::<query::BalanceAnswer>(&c, &format!("/members/{me}/balance?now=1900000000"));
-    let hours: Vec<coop_model::state::Attestation> =
-        round_trip(&c, &format!("/members/{me}/hours"));
-    assert_eq!(hours.len(), 1);
+    let hours: query::HoursPage = round_trip(&c, &format!("/members/{me}/hours"));
+    assert_eq!(
+        (hours.attestations.len(), hours.total, hours.next),
+        (1, 1, None)
+    );
+    // A cursor naming no attestation of the member is a one-line 400.
+    let bad = c.get::<query::HoursPage>(&format!("/members/{me}/hours?before={}", "ab".repeat(32)));
+    assert!(
+        matches!(&bad, Err(NodeError::InvalidInput(m)) if m.contains("cursor")),
+        "{bad:?}"
+    );
     round_trip::<query::Inbox>(&c, "/inbox?now=1900005000");
     round_trip::<Vec<coop_model::state::Proposal>>(&c, "/proposals");
     round_trip::<Vec<coop_model::state::AidRequest>>(&c, "/aid");

@@ -230,6 +230,71 @@ pub fn hours(state: &State, member: &MemberId) -> Vec<Attestation> {
         .collect()
 }
 
+/// One page of a member's attestations: `members/{id}/hours?limit=&before=`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoursPage {
+    /// The page, oldest first by day of service (then id): the newest `limit` attestations
+    /// before the cursor.
+    pub attestations: Vec<Attestation>,
+    /// The cursor of the next (older) page, when there is one: the oldest attestation on
+    /// this page. Pass it as `before`.
+    pub next: Option<RecordId>,
+    /// How many attestations the member has in all.
+    pub total: usize,
+}
+
+/// Why an hours page cannot be listed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PageError {
+    /// The cursor names no attestation of this member.
+    #[error("the cursor {0} names no attestation of this member")]
+    UnknownCursor(String),
+}
+
+/// `members/{id}/hours?limit=&before=`: the newest `limit` (default [`DEFAULT_PAGE`], at
+/// most [`MAX_PAGE`]) of a member's attestations before the cursor `before` (an
+/// attestation's id, from the previous page's `next`), oldest first. It costs the page, not
+/// the member's history: the index is ordered by (day of service, id).
+pub fn hours_page(
+    state: &State,
+    member: &MemberId,
+    limit: Option<usize>,
+    before: Option<&RecordId>,
+) -> Result<HoursPage, PageError> {
+    let index = state.indexes().hours_of(member);
+    let limit = limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    let mut older: Vec<&(Day, RecordId)> = match before {
+        None => index.iter().rev().take(limit + 1).collect(),
+        Some(id) => {
+            let day = state
+                .attestations
+                .get(id)
+                .map(|a| a.date)
+                .filter(|d| index.contains(&(*d, *id)))
+                .ok_or_else(|| PageError::UnknownCursor(id.short()))?;
+            index.range(..(day, *id)).rev().take(limit + 1).collect()
+        }
+    };
+    let more = older.len() > limit;
+    older.truncate(limit);
+    older.reverse();
+    let attestations: Vec<Attestation> = older
+        .iter()
+        .filter_map(|(_, id)| state.attestations.get(id))
+        .cloned()
+        .collect();
+    Ok(HoursPage {
+        next: if more {
+            older.first().map(|(_, id)| *id)
+        } else {
+            None
+        },
+        attestations,
+        total: index.len(),
+    })
+}
+
 /// How many of a member's attestations a [`Profile`] lists (the newest), and how many of
 /// their completed aid requests and ratings.
 pub const PROFILE_HOURS: usize = 20;

@@ -175,6 +175,21 @@ fn check(town: &mut Town) -> Result<(), TestCaseError> {
             .collect();
         hours.sort_by_key(|a| (a.date, a.id));
         prop_assert_eq!(query::hours(&state, &m), hours.clone());
+        // Pages of 3, newest first, each older than the last, join up to the whole list.
+        let mut pages = Vec::new();
+        let mut before = None;
+        for _ in 0..=hours.len() {
+            let page = query::hours_page(&state, &m, Some(3), before.as_ref()).expect("a page");
+            prop_assert_eq!(page.total, hours.len());
+            prop_assert!(page.attestations.len() <= 3);
+            pages.push(page.attestations);
+            match page.next {
+                Some(next) => before = Some(next),
+                None => break,
+            }
+        }
+        let joined: Vec<_> = pages.into_iter().rev().flatten().collect();
+        prop_assert_eq!(joined, hours.clone());
         let profile = query::profile(&state, Some(&m), &m).expect("a member");
         prop_assert_eq!(profile.hours_total, hours.len());
         let newest = &hours[hours.len().saturating_sub(query::PROFILE_HOURS)..];

@@ -165,6 +165,18 @@ pub struct LedgerParams {
     pub before: Option<usize>,
 }
 
+/// `GET /members/{id}/hours` parameters: one page of a member's attestations.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HoursParams {
+    /// Rows per page (default 50, at most 500).
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Cursor: an attestation id (64 hex) from the previous page's `next`.
+    #[serde(default)]
+    pub before: Option<String>,
+}
+
 /// `GET /records` parameters: records by id prefix among some kinds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -544,12 +556,28 @@ async fn balance(
     .ok_or_else(|| Failure::not_found("no such member"))
 }
 
-#[utoipa::path(get, path = "/api/v1/members/{id}/hours", params(("id" = String, Path, description = "member id, 64 hex characters")), responses((status = 200, description = "the member's attestations with status, oldest first", body = Vec<coop_model::state::Attestation>), (status = 403, description = "withheld by their visibility", body = ErrorBody), (status = 404, description = "no such member", body = ErrorBody), (status = 400, description = "bad request (one line in `error.detail`)", body = ErrorBody), (status = 503, description = "node busy", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/members/{id}/hours", params(("id" = String, Path, description = "member id, 64 hex characters"), HoursParams), responses((status = 200, description = "a page of the member's attestations with status: the newest `limit` before the cursor, oldest first", body = query::HoursPage), (status = 403, description = "withheld by their visibility", body = ErrorBody), (status = 404, description = "no such member", body = ErrorBody), (status = 400, description = "bad request (one line in `error.detail`)", body = ErrorBody), (status = 503, description = "node busy", body = ErrorBody)))]
 async fn hours(
     AxState(ctx): AxState<Ctx>,
     Path(id): Path<String>,
-) -> Answer<Vec<coop_model::state::Attestation>> {
-    visible_history(ctx, &id, query::hours).await
+    q: Result<Query<HoursParams>, QueryRejection>,
+) -> Answer<query::HoursPage> {
+    let q = q?.0;
+    let before = match q.before.as_deref() {
+        None => None,
+        Some(hex) => Some(RecordId::from_hex(hex).map_err(|e| {
+            Failure::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("bad cursor {hex:?}: {e}"),
+            )
+        })?),
+    };
+    visible_history(ctx, &id, move |state, id| {
+        query::hours_page(state, id, q.limit, before.as_ref())
+            .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v1/members/{id}/pending", params(("id" = String, Path, description = "member id, 64 hex characters")), responses((status = 200, description = "attestations waiting on the member's confirmation", body = Vec<coop_model::state::Attestation>), (status = 403, description = "withheld by their visibility", body = ErrorBody), (status = 404, description = "no such member", body = ErrorBody), (status = 400, description = "bad request (one line in `error.detail`)", body = ErrorBody), (status = 503, description = "node busy", body = ErrorBody)))]
@@ -557,16 +585,16 @@ async fn pending(
     AxState(ctx): AxState<Ctx>,
     Path(id): Path<String>,
 ) -> Answer<Vec<coop_model::state::Attestation>> {
-    visible_history(ctx, &id, query::pending).await
+    visible_history(ctx, &id, |state, id| Ok(query::pending(state, id))).await
 }
 
 /// `f` of a member whose history the asking member may see: 404 for no such member, 403
 /// `withheld` when their visibility keeps it from the asker.
-async fn visible_history(
+async fn visible_history<T: Send + 'static>(
     ctx: Ctx,
     id: &str,
-    f: fn(&coop_model::State, &MemberId) -> Vec<coop_model::state::Attestation>,
-) -> Answer<Vec<coop_model::state::Attestation>> {
+    f: impl FnOnce(&coop_model::State, &MemberId) -> Result<T, Failure> + Send + 'static,
+) -> Answer<T> {
     let id = member_id(id)?;
     ctx.read(move |n| {
         let me = n.member();
@@ -581,7 +609,7 @@ async fn visible_history(
                 "this member's visibility keeps their history from you",
             ));
         }
-        Ok(f(state, &id))
+        f(state, &id)
     })
     .await?
     .map(Json)

@@ -181,6 +181,7 @@ fn every_answer_type_round_trips_through_json() {
     round_trips(&query::profile(state, me, &ben).expect("a member"));
     round_trips(&query::balance(state, me, &ben, now).expect("a member"));
     round_trips(&query::hours(state, &ben));
+    round_trips(&query::hours_page(state, &ben, Some(1), None).expect("a page"));
     round_trips(&query::pending(state, &ben));
     round_trips(&query::inbox(state, &ana, now));
     round_trips(&query::inbox(state, &ben, now));
