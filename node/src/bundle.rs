@@ -54,9 +54,17 @@ pub fn encode(doc: &Automerge, envelopes: &[Envelope]) -> Option<Bundled> {
         .iter()
         .map(|e| e.record_id().map(|id| id.change_hash()))
         .collect::<Option<_>>()?;
-    let bundle = doc.bundle(hashes).ok()?;
+    let bundle = doc.bundle(hashes.iter().copied()).ok()?;
     let bytes = bundle.bytes();
     if bytes.len() > BUNDLE_MAX_BYTES {
+        return None;
+    }
+    // Automerge rebuilds each change from the bundle; the signatures hold only if it
+    // rebuilds the very bytes that were signed. It does not always (the order of a change's
+    // dependencies can differ), so check before sending: a batch that does not come back
+    // identical goes out as plain envelopes.
+    let back = Bundle::try_from(bytes).ok()?.to_changes().ok()?;
+    if back.len() != hashes.len() || back.iter().zip(&hashes).any(|(c, h)| c.hash() != *h) {
         return None;
     }
     let mut signatures = Vec::with_capacity(envelopes.len() * SIGNATURE_BYTES);
