@@ -419,6 +419,16 @@ pub fn recovery_key(dir: &DataDir) -> Result<Option<IdentityKey>, NodeError> {
     Ok(Some(IdentityKey::from_seed(seed)))
 }
 
+/// Puts a recovery key restored from a backup (`coop key restore`) back as `recovery.key`
+/// (0600); nothing is replaced when one is there already.
+pub fn restore_recovery_key(dir: &DataDir, key: &IdentityKey) -> Result<(), NodeError> {
+    let path = recovery_key_path(dir);
+    if path.exists() {
+        return Ok(());
+    }
+    crate::datadir::write_secret(&path, &hex::encode(key.seed()))
+}
+
 /// A member's new machine, when every device and backup is lost (docs/RULES.md R19): a
 /// device key and a new identity key (both kept if made before); returns the request a
 /// recovery decision names.

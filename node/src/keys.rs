@@ -105,6 +105,28 @@ pub fn seal_backup(
     nonce: [u8; 12],
     cost: Cost,
 ) -> Result<String, KeyError> {
+    seal_backup_for(
+        identity,
+        identity.member_id(),
+        passphrase,
+        salt,
+        nonce,
+        cost,
+    )
+}
+
+/// The backup file's text for the key `identity` that certifies `member`'s devices under
+/// `passphrase`: the member's own identity key, or after a recovery by decision the new key
+/// the decision bound them to (docs/RULES.md R19), whose public half is not their id. The
+/// member id is in the authenticated header, so it cannot be changed without the passphrase.
+pub fn seal_backup_for(
+    identity: &IdentityKey,
+    member: MemberId,
+    passphrase: &str,
+    salt: [u8; 16],
+    nonce: [u8; 12],
+    cost: Cost,
+) -> Result<String, KeyError> {
     if passphrase.chars().count() < MIN_PASSPHRASE {
         return Err(KeyError::WeakPassphrase);
     }
@@ -116,7 +138,7 @@ pub fn seal_backup(
     }
     header.extend_from_slice(&salt);
     header.extend_from_slice(&nonce);
-    header.extend_from_slice(&identity.member_id().0);
+    header.extend_from_slice(&member.0);
     let key = derive_key(passphrase.as_bytes(), &salt, cost)?;
     let cipher = ChaCha20Poly1305::new(Key::from_slice(&key));
     let sealed = cipher
@@ -181,8 +203,21 @@ fn parse(text: &str) -> Result<Vec<u8>, KeyError> {
     Ok(bytes)
 }
 
-/// Opens a backup with its passphrase.
+/// Opens a backup of a member's own identity key with its passphrase; a backup of a
+/// recovery key is refused (see [`open_backup_for`]).
 pub fn open_backup(text: &str, passphrase: &str) -> Result<IdentityKey, KeyError> {
+    let (identity, member) = open_backup_for(text, passphrase)?;
+    if identity.member_id() != member {
+        return Err(KeyError::Malformed(
+            "the key does not match the member the file names".into(),
+        ));
+    }
+    Ok(identity)
+}
+
+/// Opens a backup with its passphrase: the key and the member whose devices it certifies
+/// (the key's own member, or the member a recovery bound it to).
+pub fn open_backup_for(text: &str, passphrase: &str) -> Result<(IdentityKey, MemberId), KeyError> {
     let bytes = parse(text)?;
     let u32_at =
         |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
@@ -213,13 +248,12 @@ pub fn open_backup(text: &str, passphrase: &str) -> Result<IdentityKey, KeyError
     let seed: [u8; 32] = seed
         .try_into()
         .map_err(|_| KeyError::Malformed("the key is not 32 bytes".into()))?;
-    let identity = IdentityKey::from_seed(seed);
-    if identity.member_id().0 != header[42..74] {
-        return Err(KeyError::Malformed(
-            "the key does not match the member the file names".into(),
-        ));
-    }
-    Ok(identity)
+    let member = MemberId(
+        header[42..74]
+            .try_into()
+            .map_err(|_| KeyError::Malformed("cut short".into()))?,
+    );
+    Ok((IdentityKey::from_seed(seed), member))
 }
 
 /// Writes a backup file (0600; refuses to replace an existing file).
@@ -242,6 +276,23 @@ pub fn restore_identity(dir: &DataDir, identity: &IdentityKey) -> Result<(), Nod
         return Ok(());
     }
     crate::datadir::write_secret(&path, &hex::encode(identity.seed()))
+}
+
+/// Puts a restored key back into a data dir of `member`: their identity key as
+/// `identity.key`, or a recovery key (docs/RULES.md R19) as `recovery.key`.
+pub fn restore_key(dir: &DataDir, key: &IdentityKey, member: MemberId) -> Result<(), NodeError> {
+    if key.member_id() == member {
+        return restore_identity(dir, key);
+    }
+    let here = dir.member()?;
+    if here != member {
+        return Err(NodeError::InvalidInput(format!(
+            "this backup holds the recovery key of member {}, but this data dir is member {}",
+            member.short(),
+            here.short()
+        )));
+    }
+    crate::device::restore_recovery_key(dir, key)
 }
 
 /// Removes the identity key from a data dir whose device is certified: the device goes
@@ -324,6 +375,26 @@ mod tests {
         assert!(matches!(
             seal_backup(&id, "short", [1; 16], [2; 12], CHEAP),
             Err(KeyError::WeakPassphrase)
+        ));
+    }
+
+    #[test]
+    fn a_recovery_key_backup_names_the_member_it_acts_for() {
+        let key = IdentityKey::from_seed([7; 32]);
+        let member = IdentityKey::from_seed([8; 32]).member_id();
+        let text = seal_backup_for(&key, member, "correct horse", [1; 16], [2; 12], CHEAP)
+            .expect("sealed");
+        assert_eq!(backup_member(&text).expect("member"), member);
+        let (back, whose) = open_backup_for(&text, "correct horse").expect("opened");
+        assert_eq!((back.seed(), whose), (key.seed(), member));
+        // Read as a member's own identity key, it is refused: its public half is not theirs.
+        assert!(matches!(
+            open_backup(&text, "correct horse"),
+            Err(KeyError::Malformed(_))
+        ));
+        assert!(matches!(
+            open_backup_for(&text, "wrong horse!"),
+            Err(KeyError::WrongPassphrase)
         ));
     }
 }

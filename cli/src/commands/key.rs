@@ -51,7 +51,9 @@ fn passphrase(file: Option<&Path>, new: bool) -> Result<String> {
 }
 
 fn backup(app: &App, out: &Path, pfile: Option<&Path>) -> Result<Report> {
-    let identity = app.dir.identity()?;
+    // The identity key, or on a recovered member's device the key the recovery bound them
+    // to (docs/RULES.md R19).
+    let (identity, member) = coop_node::device::signer(&app.dir)?;
     if out.exists() {
         bail!("{} exists; choose a new file for the backup", out.display());
     }
@@ -60,9 +62,8 @@ fn backup(app: &App, out: &Path, pfile: Option<&Path>) -> Result<Report> {
     let mut nonce = [0u8; 12];
     rand::rngs::OsRng.fill_bytes(&mut salt);
     rand::rngs::OsRng.fill_bytes(&mut nonce);
-    let text = keys::seal_backup(&identity, &pass, salt, nonce, keys::Cost::default())?;
+    let text = keys::seal_backup_for(&identity, member, &pass, salt, nonce, keys::Cost::default())?;
     keys::write_backup(out, &text)?;
-    let member = identity.member_id();
     Ok(Report::new(
         json!({ "file": out.display().to_string(), "member": member }),
         format!(
@@ -81,8 +82,16 @@ fn restore(app: &App, file: &Path, pfile: Option<&Path>, name: Option<&str>) -> 
     // Checks the format before asking for anything.
     let member = keys::backup_member(&text)?;
     let pass = passphrase(pfile, false)?;
-    let identity = keys::open_backup(&text, &pass)?;
+    let (identity, whose) = keys::open_backup_for(&text, &pass)?;
     let fresh = !app.dir.is_initialized();
+    if fresh && identity.member_id() != whose {
+        bail!(
+            "{} holds the recovery key of member {}: restore it into a data dir of theirs (one \
+             that ran `coop device recover-request`, or a device paired with them)",
+            file.display(),
+            whose.short()
+        );
+    }
     if fresh {
         // Every device is gone: a new data dir for the member, with a new device key.
         let Some(name) = name else {
@@ -95,7 +104,7 @@ fn restore(app: &App, file: &Path, pfile: Option<&Path>, name: Option<&str>) -> 
         rand::rngs::OsRng.fill_bytes(&mut device);
         app.dir.init(name, identity.seed(), device)?;
     } else {
-        keys::restore_identity(&app.dir, &identity)?;
+        keys::restore_key(&app.dir, &identity, whose)?;
     }
     let next = if fresh {
         "Next: `coop join CODE` with an invite from any member: this new device joins as you."

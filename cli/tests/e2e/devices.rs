@@ -608,4 +608,28 @@ fn a_member_who_lost_every_device_is_recovered_by_decision() {
     assert_eq!(devices.len(), 3, "{devices:?}");
     let old = devices.iter().find(|d| d["label"].is_null()).unwrap();
     assert!(old["revoked_by"].is_string(), "{old}");
+
+    // The recovered machine backs up the key the recovery bound Bob to; restored on the
+    // tablet, the tablet approves devices too; an empty data dir is told where it goes.
+    let pass = w.file("bob-recovered-pass");
+    std::fs::write(&pass, "a long enough passphrase\n").unwrap();
+    let backup = w.file("bob-recovered.key");
+    let (p, b) = (pass.to_str().unwrap(), backup.to_str().unwrap());
+    let saved = json(&new, &["key", "backup", "--out", b, "--passphrase-file", p]);
+    assert_eq!(s(&saved, "member"), bob_id);
+    let r = coop(
+        &w.dir("bob-empty"),
+        &["key", "restore", b, "--passphrase-file", p, "--name", "Bob"],
+    )
+    .code(1);
+    assert!(r.stderr.contains("recovery key"), "{}", r.stderr);
+    assert!(!tablet.join("recovery.key").exists());
+    json(&tablet, &["key", "restore", b, "--passphrase-file", p]);
+    assert!(tablet.join("recovery.key").exists());
+    let req = json(
+        &w.dir("bob-phone"),
+        &["device", "request", "--name", "phone"],
+    );
+    let ok = json(&tablet, &["device", "approve", &s(&req, "code")]);
+    assert_eq!(s(&ok, "member"), bob_id);
 }

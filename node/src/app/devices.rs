@@ -199,7 +199,7 @@ fn page(f: &Facts, session: &Session, flash: Option<&Flash>, pairing: Option<&Pa
             }
             @match pairing {
                 Some(Pairing::Approved { code, label }) => {
-                    div #approval {
+                    div #approval data-keep="1" {
                         p { "Approved" @if !label.is_empty() { " “" (label) "”" } ". On the new machine run "
                             code { "coop device complete ANSWER" } " with this answer. It carries your "
                             "community's LAN key: give it only to your own machine." }

@@ -61,6 +61,12 @@ async fn the_devices_page_lists_pairs_and_revokes() {
         let body = form(&[("_csrf", &csrf), ("code", &req.encode())]);
         let a = request(p, "POST", "/settings/devices/approve", &[ck, ct], &body);
         assert_eq!(a.status, 200, "{}", a.body);
+        // The live refresh (app.js) leaves a page holding `data-keep` alone, so the code
+        // stays while the member copies it.
+        assert!(
+            a.body.contains(r#"<div id="approval" data-keep="1">"#),
+            "the approval is marked to be kept"
+        );
         let at = a.body.find("coopok1").expect("the approval code");
         let code: String = a.body[at..]
             .chars()

@@ -21,6 +21,9 @@
     timer = null;
     // Never throw away what the member is typing: try again a little later.
     if (busy || typing()) { schedule(1000); return; }
+    // A one-time answer the member still has to copy (an approval code) stays until they
+    // leave the page: a refresh would fetch the page without it.
+    if (document.querySelector("#main [data-keep]")) return;
     busy = true;
     fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
       .then(function (r) { return r.ok ? r.text() : null; })
