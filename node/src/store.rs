@@ -592,6 +592,18 @@ mod tests {
             log.insert((first + i as u64).to_be_bytes(), *e).unwrap();
         }
         db.flush().unwrap();
+        drop((log, db));
+        released(path);
+    }
+
+    /// Waits, as a dropped [`Store`] does, until sled's threads let go of `path`'s lock:
+    /// a raw handle dropped here may hold it a moment longer.
+    fn released(path: &Path) {
+        assert!(
+            wait_until_unlocked(&path.join("db"), RELEASE_DEADLINE),
+            "{} still locked",
+            path.display()
+        );
     }
 
     #[test]
@@ -641,6 +653,7 @@ mod tests {
             .unwrap();
         db.flush().unwrap();
         drop(db);
+        released(&path);
         let store = Store::open(&path).unwrap();
         assert!(
             store.damage().unwrap().contains("records 2 log entries"),
@@ -685,6 +698,7 @@ mod tests {
         log.insert(2u64.to_be_bytes(), b"two".as_slice()).unwrap();
         db.flush().unwrap();
         drop((log, db));
+        released(&path);
         let store = Store::open(&path).unwrap();
         assert!(store.damage().unwrap().contains("gap"), "{store:?}");
     }
