@@ -114,9 +114,11 @@ fn a_ten_thousand_change_catch_up_completes_over_the_relay() {
         rx as f64 / 1048576.0,
         tx as f64 / 1048576.0
     );
+    // `/coop/sync/2` ships the changes compressed as bundles, but each change's own
+    // 64-byte signature crosses as it is: at least that much went through the relay.
     assert!(
-        rx as usize >= bytes,
-        "every envelope went through the relay"
+        rx as usize >= want * 64,
+        "every change's signature went through the relay ({rx} bytes for {want} changes)"
     );
     drop((a, b));
     drop(relay);
