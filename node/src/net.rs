@@ -656,8 +656,11 @@ impl EventLoop {
                     if self.peers.is_banned(&peer) || self.peers.is_foreign(&peer) {
                         continue;
                     }
+                    // Not `DisconnectedAndNotDialing`: a direct dial to an address the
+                    // peer's router now drops hangs until TCP gives up (~20 s), and the
+                    // circuit must not wait behind it (docs/PROTOCOL.md §11, "Relays and rendezvous").
                     let opts = DialOpts::peer_id(peer)
-                        .condition(PeerCondition::DisconnectedAndNotDialing)
+                        .condition(PeerCondition::Disconnected)
                         .addresses(addrs)
                         .build();
                     if let Err(e) = self.swarm.dial(opts) {
