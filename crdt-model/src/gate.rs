@@ -17,10 +17,10 @@ use crate::envelope::{
     MAX_OPS,
 };
 use crate::identity::{usable_key, verify, verify_cert};
-use crate::verify::{zip215_batch, SigItem};
 use crate::ids::{CommunityId, DeviceId, DocId, MemberId, RecordId};
 use crate::record::layout::Field;
 use crate::record::Record;
+use crate::verify::{zip215_batch, SigItem};
 
 /// A change that passed rules 1, 2 and 4.
 #[derive(Debug, Clone)]
@@ -57,7 +57,12 @@ pub fn verify_envelope(
     check_signature: bool,
 ) -> Result<Verified, Rejection> {
     let opened = open(envelope, community)?;
-    if check_signature && !verify(&opened.device.0, &opened.message(community), &opened.signature())
+    if check_signature
+        && !verify(
+            &opened.device.0,
+            &opened.message(community),
+            &opened.signature(),
+        )
     {
         return Err(opened.bad_signature());
     }
@@ -79,7 +84,7 @@ pub fn verify_envelopes(
     let mut good = vec![true; opened.len()];
     if check_signature {
         // Keys that may not sign fail before the batch (the rule of `identity::verify`).
-        let signed: Vec<(usize, [u8; 32], Vec<u8>, [u8; 64])> = opened
+        let signed: Vec<(usize, &Opened, Vec<u8>)> = opened
             .iter()
             .enumerate()
             .filter_map(|(i, o)| o.as_ref().ok().map(|o| (i, o)))
@@ -88,17 +93,18 @@ pub fn verify_envelopes(
                 good[*i] = usable;
                 usable
             })
-            .map(|(i, o)| (i, o.device.0, o.message(community), o.signature()))
+            .map(|(i, o)| (i, o, o.message(community)))
             .collect();
         let items: Vec<SigItem<'_>> = signed
             .iter()
-            .map(|(_, public, msg, sig)| SigItem {
-                public: *public,
+            .map(|(_, o, msg)| SigItem {
+                public: o.device.0,
                 msg,
-                sig: *sig,
+                sig: o.signature(),
             })
             .collect();
-        for ((i, ..), ok) in signed.iter().zip(zip215_batch(&items, seed)) {
+        let answers = zip215_batch(&items, seed);
+        for ((i, ..), ok) in signed.iter().zip(answers) {
             good[*i] = ok;
         }
     }
@@ -143,7 +149,12 @@ impl Opened {
 }
 
 /// A refusal that names the change and its claimed author.
-fn authored(id: RecordId, device: Option<DeviceId>, reason: RejectReason, detail: String) -> Rejection {
+fn authored(
+    id: RecordId,
+    device: Option<DeviceId>,
+    reason: RejectReason,
+    detail: String,
+) -> Rejection {
     Rejection {
         id: Some(id),
         device,

@@ -8,8 +8,8 @@
 
 use crate::record;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 
 use automerge::{Automerge, Change};
@@ -385,7 +385,7 @@ impl Ledger {
     }
 
     /// Takes gated changes in, in their order: dependencies, equivocation, acceptance.
-    fn take_verified(&mut self, verified: Vec<Result<Verified, Rejection>>, run: &mut Run) {
+    fn take_verified(&mut self, verified: Gated, run: &mut Run) {
         let out = &mut run.out;
         for v in verified {
             let v = match v {
@@ -481,8 +481,7 @@ impl Ledger {
             out
         };
         let next = AtomicUsize::new(0);
-        let done: Mutex<Vec<Option<Vec<Result<Verified, Rejection>>>>> =
-            Mutex::new((0..chunks.len()).map(|_| None).collect());
+        let done: Mutex<Vec<Option<Gated>>> = Mutex::new((0..chunks.len()).map(|_| None).collect());
         let ready = Condvar::new();
         // Verifies the next chunk nobody has taken; false when none is left.
         let verify_next = || {
@@ -1192,6 +1191,9 @@ impl Ledger {
     }
 }
 
+/// The gate's answers for a chunk of envelopes, one per envelope in their order.
+type Gated = Vec<Result<Verified, Rejection>>;
+
 /// What an ingest has done so far, while its chunks are taken in.
 #[derive(Default)]
 struct Run {
@@ -1209,7 +1211,7 @@ fn verify_chunk(
     community: &CommunityId,
     check_sig: bool,
     seed: &[u8; 32],
-) -> Vec<Result<Verified, Rejection>> {
+) -> Gated {
     let size = chunk.len();
     catch_unwind(AssertUnwindSafe(|| {
         verify_envelopes(chunk, community, check_sig, seed)

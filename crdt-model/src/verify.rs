@@ -96,9 +96,15 @@ mod tests {
     use super::*;
     use crate::identity::DeviceKey;
 
-    fn signed(n: usize) -> (Vec<[u8; 32]>, Vec<Vec<u8>>, Vec<[u8; 64]>) {
-        let keys: Vec<DeviceKey> = (0..4u8).map(|i| DeviceKey::from_seed([i + 1; 32])).collect();
-        let msgs: Vec<Vec<u8>> = (0..n).map(|i| format!("message {i}").into_bytes()).collect();
+    type Signed = (Vec<[u8; 32]>, Vec<Vec<u8>>, Vec<[u8; 64]>);
+
+    fn signed(n: usize) -> Signed {
+        let keys: Vec<DeviceKey> = (0..4u8)
+            .map(|i| DeviceKey::from_seed([i + 1; 32]))
+            .collect();
+        let msgs: Vec<Vec<u8>> = (0..n)
+            .map(|i| format!("message {i}").into_bytes())
+            .collect();
         let publics = (0..n).map(|i| keys[i % 4].device_id().0).collect();
         let sigs = (0..n).map(|i| keys[i % 4].sign(&msgs[i])).collect();
         (publics, msgs, sigs)

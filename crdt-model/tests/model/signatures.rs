@@ -64,7 +64,12 @@ fn zip215_edge_cases_verify_as_published_single_and_in_batches() {
     assert_eq!(cases.iter().filter(|c| c.valid).count(), 196);
     let expected: Vec<bool> = cases.iter().map(|c| c.valid).collect();
     for c in &cases {
-        assert_eq!(zip215(&c.public, ZCASH, &c.sig), c.valid, "single: {}", c.line);
+        assert_eq!(
+            zip215(&c.public, ZCASH, &c.sig),
+            c.valid,
+            "single: {}",
+            c.line
+        );
         assert_eq!(
             zip215_batch(&[item(c)], &[3; 32]),
             vec![c.valid],
@@ -143,12 +148,7 @@ struct Took {
     state: Vec<u8>,
 }
 
-fn ingest_with(
-    community: CommunityId,
-    envs: &[Envelope],
-    threads: usize,
-    seed: [u8; 32],
-) -> Took {
+fn ingest_with(community: CommunityId, envs: &[Envelope], threads: usize, seed: [u8; 32]) -> Took {
     let mut l = Ledger::new(community);
     l.set_verify_threads(threads);
     l.set_batch_seed(seed);
@@ -184,13 +184,20 @@ fn one_bad_signature_in_a_big_batch_is_refused_and_only_it() {
     bad.signature[10] ^= 0x20;
     let envs = with(&bad);
     let want = ingest_with(community, &envs, 1, [0; 32]);
-    assert_eq!(want.rejected, vec![(Some(rid(&bad)), RejectReason::BadSignature)]);
+    assert_eq!(
+        want.rejected,
+        vec![(Some(rid(&bad)), RejectReason::BadSignature)]
+    );
     assert_eq!(want.accepted.len(), log.len());
     assert_eq!(want.pending, 0);
 
     // Any thread count and seed: the same answer, to the byte of the derived state.
     for (threads, seed) in [(2, [7u8; 32]), (3, [0xab; 32]), (8, [0; 32])] {
-        assert_eq!(ingest_with(community, &envs, threads, seed), want, "{threads} threads");
+        assert_eq!(
+            ingest_with(community, &envs, threads, seed),
+            want,
+            "{threads} threads"
+        );
     }
 
     // And the same as taking the changes one at a time (no batch at all).
