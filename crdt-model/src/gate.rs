@@ -16,10 +16,11 @@ use crate::envelope::{
     signing_message, Envelope, Refusal, RejectReason, Rejection, MAX_CHANGE_BYTES, MAX_DEPS,
     MAX_OPS,
 };
-use crate::identity::{verify, verify_cert};
+use crate::identity::{usable_key, verify, verify_cert};
 use crate::ids::{CommunityId, DeviceId, DocId, MemberId, RecordId};
 use crate::record::layout::Field;
 use crate::record::Record;
+use crate::verify::{zip215_batch, SigItem};
 
 /// A change that passed rules 1, 2 and 4.
 #[derive(Debug, Clone)]
@@ -55,6 +56,116 @@ pub fn verify_envelope(
     community: &CommunityId,
     check_signature: bool,
 ) -> Result<Verified, Rejection> {
+    let opened = open(envelope, community)?;
+    if check_signature
+        && !verify(
+            &opened.device.0,
+            &opened.message(community),
+            &opened.signature(),
+        )
+    {
+        return Err(opened.bad_signature());
+    }
+    finish(opened, community, check_signature)
+}
+
+/// [`verify_envelope`] for many envelopes, with one answer per envelope in their order.
+/// The change signatures are checked together ([`crate::verify::zip215_batch`], under the
+/// same rule and with the same answers as one at a time); `seed` draws the batch's random
+/// coefficients and changes no answer.
+pub fn verify_envelopes(
+    envelopes: Vec<Envelope>,
+    community: &CommunityId,
+    check_signature: bool,
+    seed: &[u8; 32],
+) -> Vec<Result<Verified, Rejection>> {
+    let opened: Vec<Result<Opened, Rejection>> =
+        envelopes.into_iter().map(|e| open(e, community)).collect();
+    let mut good = vec![true; opened.len()];
+    if check_signature {
+        // Keys that may not sign fail before the batch (the rule of `identity::verify`).
+        let signed: Vec<(usize, &Opened, Vec<u8>)> = opened
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| o.as_ref().ok().map(|o| (i, o)))
+            .filter(|(i, o)| {
+                let usable = usable_key(&o.device.0);
+                good[*i] = usable;
+                usable
+            })
+            .map(|(i, o)| (i, o, o.message(community)))
+            .collect();
+        let items: Vec<SigItem<'_>> = signed
+            .iter()
+            .map(|(_, o, msg)| SigItem {
+                public: o.device.0,
+                msg,
+                sig: o.signature(),
+            })
+            .collect();
+        let answers = zip215_batch(&items, seed);
+        for ((i, ..), ok) in signed.iter().zip(answers) {
+            good[*i] = ok;
+        }
+    }
+    opened
+        .into_iter()
+        .zip(good)
+        .map(|(o, good)| {
+            let o = o?;
+            if !good {
+                return Err(o.bad_signature());
+            }
+            finish(o, community, check_signature)
+        })
+        .collect()
+}
+
+/// A change that passed the checks before its signature (rules 1 and 2, less the
+/// signature): decoded within caps, byte-exact, its actor a 32-byte key.
+struct Opened {
+    envelope: Envelope,
+    change: Change,
+    id: RecordId,
+    device: DeviceId,
+}
+
+impl Opened {
+    /// The message the device signed.
+    fn message(&self, community: &CommunityId) -> Vec<u8> {
+        signing_message(community, &self.envelope.doc, &self.id.0)
+    }
+    fn signature(&self) -> [u8; 64] {
+        self.envelope.signature
+    }
+    fn bad_signature(&self) -> Rejection {
+        authored(
+            self.id,
+            Some(self.device),
+            RejectReason::BadSignature,
+            "signature does not verify for the change's actor".into(),
+        )
+    }
+}
+
+/// A refusal that names the change and its claimed author.
+fn authored(
+    id: RecordId,
+    device: Option<DeviceId>,
+    reason: RejectReason,
+    detail: String,
+) -> Rejection {
+    Rejection {
+        id: Some(id),
+        device,
+        member: None,
+        reason,
+        detail,
+    }
+}
+
+/// The checks before the signature.
+fn open(envelope: Envelope, community: &CommunityId) -> Result<Opened, Rejection> {
     let reject = |reason, detail: String| Rejection::anonymous(reason, &detail);
     if envelope.community != *community || envelope.doc != DocId::ledger(community) {
         return Err(reject(
@@ -106,14 +217,8 @@ pub fn verify_envelope(
         ));
     }
     let actor = change.actor_id().to_bytes();
-    let device_bytes: Option<[u8; 32]> = actor.try_into().ok();
-    let with_author = |reason, detail: String| Rejection {
-        id: Some(id),
-        device: device_bytes.map(DeviceId),
-        member: None,
-        reason,
-        detail,
-    };
+    let device_bytes: Option<DeviceId> = <[u8; 32]>::try_from(actor).ok().map(DeviceId);
+    let with_author = |reason, detail: String| authored(id, device_bytes, reason, detail);
     if change.len() > MAX_OPS {
         return Err(with_author(
             RejectReason::TooManyOps,
@@ -134,21 +239,33 @@ pub fn verify_envelope(
             "changes carry no message, author footer or extra bytes".into(),
         ));
     }
-    let Some(device) = device_bytes.map(DeviceId) else {
+    let Some(device) = device_bytes else {
         return Err(with_author(
             RejectReason::ActorNotSigner,
             "actor id is not a 32-byte key".into(),
         ));
     };
-    if check_signature {
-        let msg = signing_message(community, &envelope.doc, &id.0);
-        if !verify(&device.0, &msg, &envelope.signature) {
-            return Err(with_author(
-                RejectReason::BadSignature,
-                "signature does not verify for the change's actor".into(),
-            ));
-        }
-    }
+    Ok(Opened {
+        envelope,
+        change,
+        id,
+        device,
+    })
+}
+
+/// The checks after the signature: the write rules (rule 4) and the certificate.
+fn finish(
+    opened: Opened,
+    community: &CommunityId,
+    check_signature: bool,
+) -> Result<Verified, Rejection> {
+    let Opened {
+        envelope,
+        change,
+        id,
+        device,
+    } = opened;
+    let with_author = |reason, detail: String| authored(id, Some(device), reason, detail);
     let expanded = match catch_unwind(AssertUnwindSafe(|| change.decode())) {
         Ok(e) => e,
         Err(_) => {

@@ -1,13 +1,17 @@
 //! Keys: a member's long-term identity key and the per-device keys it certifies.
 //!
 //! Randomness is an argument: callers pass 32 fresh random bytes as a seed.
-//! Every signature uses `verify_strict` (the one validity rule we pin: canonical `S`,
-//! no small-order `A` or `R`), so every replica accepts exactly the same signatures.
+//! Keys sign with `ed25519-dalek`; every signature, of a change or of a certificate, is
+//! checked with one rule (docs/PROTOCOL.md, "Signatures"): the key must be a curve point not
+//! of small order, and the signature must verify under ZIP215 ([`crate::verify`]). Every
+//! replica, verifying one signature at a time or in batches, accepts exactly the same ones.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use curve25519_dalek::edwards::CompressedEdwardsY;
+use ed25519_dalek::{Signer, SigningKey};
+use ed25519_zebra::{Signature, VerificationKey, VerificationKeyBytes};
 
 use crate::ids::{CommunityId, DeviceId, MemberId};
 
@@ -89,11 +93,19 @@ thread_local! {
     /// Parsed public keys. Decompressing a key costs about a tenth of a verification, and a
     /// batch holds many changes of few devices. Parsing is a pure function of the bytes, so
     /// the cache changes no result; it is emptied when full.
-    static KEYS: RefCell<HashMap<[u8; 32], Option<VerifyingKey>>> = RefCell::new(HashMap::new());
+    static KEYS: RefCell<HashMap<[u8; 32], Option<VerificationKey>>> = RefCell::new(HashMap::new());
 }
 
-/// The parsed key for `public` (`None` when the bytes are not a curve point).
-fn parsed_key(public: &[u8; 32]) -> Option<VerifyingKey> {
+/// Whether `public` may sign under coop's rule: the encoding of a curve point (ZIP215 takes
+/// non-canonical encodings too) that is not of small order. Anyone can make signatures that
+/// verify for a small-order key, so such a key would let anyone write as its device or
+/// certify devices for its member; no real key is one.
+pub fn usable_key(public: &[u8; 32]) -> bool {
+    parsed_key(public).is_some()
+}
+
+/// The parsed key for `public` (`None` when it may not sign: see [`usable_key`]).
+fn parsed_key(public: &[u8; 32]) -> Option<VerificationKey> {
     KEYS.with(|keys| {
         let mut keys = keys.borrow_mut();
         if let Some(k) = keys.get(public) {
@@ -102,18 +114,27 @@ fn parsed_key(public: &[u8; 32]) -> Option<VerifyingKey> {
         if keys.len() >= KEY_CACHE_MAX {
             keys.clear();
         }
-        let k = VerifyingKey::from_bytes(public).ok();
+        let small_order = CompressedEdwardsY(*public)
+            .decompress()
+            .is_none_or(|p| p.is_small_order());
+        let k = if small_order {
+            None
+        } else {
+            VerificationKey::try_from(VerificationKeyBytes::from(*public)).ok()
+        };
         keys.insert(*public, k);
         k
     })
 }
 
-/// Verifies an ed25519 signature with the pinned strict rule.
+/// Verifies an ed25519 signature under coop's rule: a [usable key](usable_key) and ZIP215.
+/// Batches of change signatures are checked with [`crate::verify::zip215_batch`] after the
+/// same key check, with the same answers.
 pub fn verify(public: &[u8; 32], msg: &[u8], sig: &[u8; 64]) -> bool {
     let Some(key) = parsed_key(public) else {
         return false;
     };
-    key.verify_strict(msg, &Signature::from_bytes(sig)).is_ok()
+    key.verify(&Signature::from_bytes(sig), msg).is_ok()
 }
 
 /// Checks that `member` certified `device` for `community`.
@@ -160,11 +181,8 @@ mod tests {
         let mut not_points = 0;
         for b in 0..16u8 {
             let public = [b; 32];
-            let fresh = VerifyingKey::from_bytes(&public)
-                .map(|k| {
-                    k.verify_strict(b"message", &Signature::from_bytes(&sig))
-                        .is_ok()
-                })
+            let fresh = VerificationKey::try_from(VerificationKeyBytes::from(public))
+                .map(|k| k.verify(&Signature::from_bytes(&sig), b"message").is_ok())
                 .ok();
             not_points += usize::from(fresh.is_none());
             for _ in 0..2 {
@@ -178,12 +196,16 @@ mod tests {
     }
 
     #[test]
-    fn strict_verification_refuses_a_small_order_key() {
-        // The identity point is a small-order key: lenient verifiers accept forgeries for it.
+    fn a_small_order_key_is_refused_though_zip215_accepts_its_forgery() {
+        // The identity point is a small-order key: with R the identity and S = 0 the
+        // cofactored equation holds for any message, so ZIP215 alone accepts the forgery.
         let mut small = [0u8; 32];
         small[0] = 1;
         let mut sig = [0u8; 64];
         sig[0] = 1;
+        assert!(crate::verify::zip215(&small, b"anything", &sig));
+        assert!(!usable_key(&small));
         assert!(!verify(&small, b"anything", &sig));
+        assert!(usable_key(&DeviceKey::from_seed([3; 32]).device_id().0));
     }
 }

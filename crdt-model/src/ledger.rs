@@ -8,8 +8,9 @@
 
 use crate::record;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 
 use automerge::{Automerge, Change};
 use serde::Serialize;
@@ -17,7 +18,7 @@ use serde::Serialize;
 use crate::causal::Clocks;
 use crate::envelope::{Envelope, Refusal, RejectReason, Rejection, MAX_DEPS};
 use crate::fold::Derived;
-use crate::gate::{certified_member, verify_envelope, Verified};
+use crate::gate::{certified_member, verify_envelope, verify_envelopes, Verified};
 use crate::graph::{Entry, Graph};
 use crate::identity::{DeviceKey, IdentityKey};
 use crate::ids::{CommunityId, DeviceId, DocId, MemberId, RecordId};
@@ -34,8 +35,12 @@ pub const MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
 pub const DOC_BATCH: usize = 1024;
 /// Smallest share of a batch worth a verification thread.
 const PARALLEL_CHUNK: usize = 64;
-/// Envelopes a verification thread takes from a large batch at a time.
+/// Envelopes a verification thread takes from a large batch at a time, and the size of a
+/// signature batch ([`crate::verify::zip215_batch`]).
 const WORK_CHUNK: usize = 4 * PARALLEL_CHUNK;
+/// Accepted changes the ingest of a large batch applies to the document at a time while
+/// later chunks are still being verified.
+const PIPELINE_APPLY: usize = 4 * DOC_BATCH;
 
 /// What one call to [`Ledger::ingest`] did.
 #[derive(Debug, Default, Clone)]
@@ -137,6 +142,8 @@ pub struct Ledger {
     waiting_on: HashMap<RecordId, Vec<RecordId>>,
     pending_bytes: usize,
     verify_threads: usize,
+    /// Mixed into the random coefficients of batch verification (see `set_batch_seed`).
+    batch_seed: [u8; 32],
     /// Whether ingest lists the accepted envelopes in its outcome (not when a node reopens
     /// its own log: they are stored already).
     collect_accepted: bool,
@@ -174,6 +181,7 @@ impl Ledger {
             epoch: 0,
             derived: None,
             verify_threads: 1,
+            batch_seed: [0; 32],
             collect_accepted: true,
         }
     }
@@ -350,10 +358,35 @@ impl Ledger {
         envelopes: impl IntoIterator<Item = Envelope>,
         check_sig: bool,
     ) -> Outcome {
-        let mut out = Outcome::default();
-        let mut to_apply: Vec<u32> = Vec::new();
-        let mut rebuild = false;
-        let verified = self.verify_all(envelopes.into_iter().collect(), check_sig);
+        let mut run = Run::default();
+        self.verify_all(envelopes.into_iter().collect(), check_sig, &mut run);
+        let Run {
+            mut out,
+            to_apply,
+            rebuild,
+        } = run;
+        if self.doc_deferred {
+            // Built by `finish_doc`; a rebuild would be wasted work now.
+            if rebuild {
+                self.epoch += 1;
+            }
+        } else if rebuild {
+            self.rebuild_doc();
+        } else {
+            self.unapplied.extend(to_apply);
+            if self.unapplied.len() >= DOC_BATCH {
+                self.apply_to_doc();
+            }
+        }
+        self.pending_order
+            .retain(|id| self.pending.contains_key(id));
+        out.pending = self.pending.len();
+        out
+    }
+
+    /// Takes gated changes in, in their order: dependencies, equivocation, acceptance.
+    fn take_verified(&mut self, verified: Gated, run: &mut Run) {
+        let out = &mut run.out;
         for v in verified {
             let v = match v {
                 Ok(v) => v,
@@ -376,13 +409,13 @@ impl Ledger {
                     .copied()
                     .collect();
                 if !missing.is_empty() {
-                    self.park(v, missing, &mut out);
+                    self.park(v, missing, out);
                     continue;
                 }
                 let id = v.id;
-                match self.accept(v, &mut out) {
-                    Ok(Some(entry)) => to_apply.push(entry),
-                    Ok(None) => rebuild = true,
+                match self.accept(v, out) {
+                    Ok(Some(entry)) => run.to_apply.push(entry),
+                    Ok(None) => run.rebuild = true,
                     Err(r) => {
                         out.rejected.push(r);
                         continue;
@@ -402,42 +435,43 @@ impl Ledger {
                 }
             }
         }
-        if self.doc_deferred {
-            // Built by `finish_doc`; a rebuild would be wasted work now.
-            if rebuild {
-                self.epoch += 1;
-            }
-        } else if rebuild {
-            self.rebuild_doc();
-        } else {
-            self.unapplied.extend(to_apply);
-            if self.unapplied.len() >= DOC_BATCH {
-                self.apply_to_doc();
-            }
-        }
-        self.pending_order
-            .retain(|id| self.pending.contains_key(id));
-        out.pending = self.pending.len();
-        out
     }
 
-    /// Runs the stateless gate on a batch, on `verify_threads` threads when it is large.
-    fn verify_all(
-        &self,
-        envelopes: Vec<Envelope>,
-        check_sig: bool,
-    ) -> Vec<Result<Verified, Rejection>> {
+    /// While a large batch is still being verified, applies what is accepted so far to the
+    /// document, in batches of [`PIPELINE_APPLY`] (the rest at the end of the ingest, as
+    /// ever). Not when the document is deferred or is to be rebuilt anyway.
+    fn apply_while_verifying(&mut self, run: &mut Run) {
+        if self.doc_deferred || run.rebuild || run.to_apply.len() < PIPELINE_APPLY {
+            return;
+        }
+        self.unapplied.append(&mut run.to_apply);
+        self.apply_to_doc();
+    }
+
+    /// Runs the stateless gate on a batch and takes the results in, in order. Signatures
+    /// are verified in batches of [`WORK_CHUNK`] ([`crate::verify`]). A large batch is
+    /// verified on `verify_threads` threads while this thread takes the verified chunks in
+    /// and applies them to the document: the serial Automerge apply of one chunk overlaps
+    /// the verification of the next ones. Results do not depend on the thread count, the
+    /// chunking or the batch seed.
+    fn verify_all(&mut self, envelopes: Vec<Envelope>, check_sig: bool, run: &mut Run) {
         let community = self.community;
+        let seed = self.batch_seed;
         let threads = self.verify_threads.max(1);
+        let gate = |chunk: Vec<Envelope>| verify_chunk(chunk, &community, check_sig, &seed);
         if threads == 1 || envelopes.len() < 2 * PARALLEL_CHUNK {
-            return envelopes
-                .into_iter()
-                .map(|e| verify_envelope(e, &community, check_sig))
-                .collect();
+            let mut rest = envelopes.into_iter().peekable();
+            while rest.peek().is_some() {
+                let verified = gate(rest.by_ref().take(WORK_CHUNK).collect());
+                self.take_verified(verified, run);
+            }
+            return;
         }
         // Work is handed out in small chunks from a shared counter rather than in one
         // share per thread: when another process takes a core for a while, the other
-        // threads keep verifying instead of waiting for the slow share.
+        // threads keep verifying instead of waiting for the slow share. This thread takes
+        // the chunks in order as they are done, and verifies one itself when the next is
+        // not done yet.
         let chunks: Vec<Mutex<Vec<Envelope>>> = {
             let mut out = Vec::new();
             let mut rest = envelopes.into_iter().peekable();
@@ -446,56 +480,51 @@ impl Ledger {
             }
             out
         };
-        let sizes: Vec<usize> = chunks
-            .iter()
-            .map(|c| c.lock().map_or(0, |c| c.len()))
-            .collect();
         let next = AtomicUsize::new(0);
-        let mut done: Vec<Option<Vec<Result<Verified, Rejection>>>> =
-            (0..chunks.len()).map(|_| None).collect();
+        let done: Mutex<Vec<Option<Gated>>> = Mutex::new((0..chunks.len()).map(|_| None).collect());
+        let ready = Condvar::new();
+        // Verifies the next chunk nobody has taken; false when none is left.
+        let verify_next = || {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(chunk) = chunks.get(i) else {
+                return false;
+            };
+            let part = std::mem::take(&mut *chunk.lock().unwrap_or_else(|e| e.into_inner()));
+            let verified = gate(part);
+            done.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(verified);
+            ready.notify_all();
+            true
+        };
         std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads.min(chunks.len()))
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut mine = Vec::new();
-                        loop {
-                            let i = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(chunk) = chunks.get(i) else { break };
-                            let part = chunk.lock().map(|mut c| std::mem::take(&mut *c));
-                            let verified = part
-                                .unwrap_or_default()
-                                .into_iter()
-                                .map(|e| verify_envelope(e, &community, check_sig))
-                                .collect::<Vec<_>>();
-                            mine.push((i, verified));
-                        }
-                        mine
-                    })
-                })
-                .collect();
-            for h in handles {
-                for (i, verified) in h.join().unwrap_or_default() {
-                    done[i] = Some(verified);
-                }
+            for _ in 0..threads.min(chunks.len()) {
+                scope.spawn(|| while verify_next() {});
+            }
+            for i in 0..chunks.len() {
+                let verified = loop {
+                    let mut slots = done.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(v) = slots[i].take() {
+                        break v;
+                    }
+                    if next.load(Ordering::Relaxed) < chunks.len() {
+                        drop(slots);
+                        verify_next();
+                    } else {
+                        // Being verified by a worker, which notifies when it is done.
+                        drop(ready.wait(slots).unwrap_or_else(|e| e.into_inner()));
+                    }
+                };
+                self.take_verified(verified, run);
+                self.apply_while_verifying(run);
             }
         });
-        // A chunk whose verifier panicked is refused whole, one rejection per envelope, so
-        // that results stay aligned with the input.
-        done.into_iter()
-            .zip(sizes)
-            .flat_map(|(verified, size)| {
-                verified.unwrap_or_else(|| {
-                    (0..size)
-                        .map(|_| {
-                            Err(Rejection::anonymous(
-                                RejectReason::Malformed,
-                                "verifier panicked",
-                            ))
-                        })
-                        .collect()
-                })
-            })
-            .collect()
+    }
+
+    /// Sets the 32-byte seed that batch verification mixes into each batch's random
+    /// coefficients ([`crate::verify`]). The node passes fresh random bytes once, so that
+    /// nobody outside can predict a batch's coefficients; without it the coefficients are a
+    /// hash of the batch alone. Which signatures are accepted never depends on it.
+    pub fn set_batch_seed(&mut self, seed: [u8; 32]) {
+        self.batch_seed = seed;
     }
 
     /// Sets how many threads verify signatures of large batches (default 1). The node sets
@@ -1160,6 +1189,43 @@ impl Ledger {
         };
         Derived::from_scratch(graph, &self.forked(), &self.community, self.epoch).state
     }
+}
+
+/// The gate's answers for a chunk of envelopes, one per envelope in their order.
+type Gated = Vec<Result<Verified, Rejection>>;
+
+/// What an ingest has done so far, while its chunks are taken in.
+#[derive(Default)]
+struct Run {
+    out: Outcome,
+    /// Accepted entries not yet applied to the document.
+    to_apply: Vec<u32>,
+    /// Whether the document must be rebuilt (a fork flipped the canonical branch).
+    rebuild: bool,
+}
+
+/// The gate on one chunk. A panic (a decoder bug) refuses the chunk whole, one rejection per
+/// envelope, so that results stay aligned with the input and the ingest goes on.
+fn verify_chunk(
+    chunk: Vec<Envelope>,
+    community: &CommunityId,
+    check_sig: bool,
+    seed: &[u8; 32],
+) -> Gated {
+    let size = chunk.len();
+    catch_unwind(AssertUnwindSafe(|| {
+        verify_envelopes(chunk, community, check_sig, seed)
+    }))
+    .unwrap_or_else(|_| {
+        (0..size)
+            .map(|_| {
+                Err(Rejection::anonymous(
+                    RejectReason::Malformed,
+                    "verifier panicked",
+                ))
+            })
+            .collect()
+    })
 }
 
 /// The decoded change of an entry, taken out of it (decoded again from its envelope when

@@ -1,9 +1,11 @@
 //! coop's ledger core: signed changes in, verified documents and derived state out.
 //!
-//! A pure library: no I/O, no clock, no randomness. Time and key seeds are arguments.
+//! A pure library: no I/O, no clock, no randomness. Time, key seeds and the seed of
+//! batch verification are arguments.
 //!
 //! - [`ids`]: identifier and amount newtypes.
 //! - [`identity`]: identity and device keys, device certificates.
+//! - [`verify`]: the signature rule (ZIP215), one signature at a time or in batches.
 //! - [`envelope`]: the signed envelope format and the named reasons for refusal.
 //! - [`record`]: the ledger records and their Automerge layout.
 //! - [`gate`]: the stateless gate rules (decode within caps, signature, write rules).
@@ -40,6 +42,7 @@ pub mod record;
 pub mod seal;
 pub mod state;
 pub mod terms;
+pub mod verify;
 
 pub use envelope::{Envelope, RejectReason, Rejection};
 pub use identity::{DeviceKey, IdentityKey};

@@ -614,6 +614,11 @@ fn rebuild(
     // Large batches from peers (catch-up) are verified on every core; the result does not
     // depend on the thread count.
     ledger.set_verify_threads(std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // Batch verification mixes this secret into its coefficients (docs/PROTOCOL.md,
+    // "Signatures"); which signatures are accepted does not depend on it.
+    let mut batch_seed = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut batch_seed);
+    ledger.set_batch_seed(batch_seed);
     let mut envelopes = Vec::with_capacity(store.len());
     for entry in store.log() {
         let entry = entry?;

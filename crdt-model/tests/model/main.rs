@@ -20,6 +20,7 @@ mod receipts;
 mod recovery;
 mod rename;
 mod script;
+mod signatures;
 mod support;
 mod sync;
 mod timebank;
