@@ -113,6 +113,6 @@ mod tests {
     #[test]
     fn an_entry_and_a_record_stay_small() {
         assert!(size_of::<Record>() <= 96, "Record: {}", size_of::<Record>());
-        assert!(size_of::<Entry>() <= 328, "Entry: {}", size_of::<Entry>());
+        assert!(size_of::<Entry>() <= 256, "Entry: {}", size_of::<Entry>());
     }
 }

@@ -32,6 +32,8 @@ pub const MAX_PENDING: usize = 20_000;
 pub const MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
 /// Accepted changes applied to the Automerge document in one batch.
 pub const DOC_BATCH: usize = 1024;
+/// Stored envelopes [`Ledger::ingest_stored`] takes through the gate at a time.
+const STORED_CHUNK: usize = 4 * DOC_BATCH;
 /// Smallest share of a batch worth a verification thread.
 const PARALLEL_CHUNK: usize = 64;
 /// Envelopes a verification thread takes from a large batch at a time.
@@ -357,9 +359,26 @@ impl Ledger {
     /// Reopens this node's own stored log: as [`Ledger::ingest_trusted`], but the outcome
     /// lists no accepted envelopes (they are stored already; listing them would copy the
     /// whole log once more while the node opens).
+    ///
+    /// The log is taken in [`STORED_CHUNK`]s: the gate's output for a whole log at once
+    /// (every change decoded, most of it dropped again as it is accepted) would leave that
+    /// much freed memory scattered between the entries for as long as the node runs.
     pub fn ingest_stored(&mut self, envelopes: impl IntoIterator<Item = Envelope>) -> Outcome {
         self.collect_accepted = false;
-        let out = self.ingest_inner(envelopes, false);
+        let mut out = Outcome::default();
+        let mut envelopes = envelopes.into_iter();
+        loop {
+            let chunk: Vec<Envelope> = envelopes.by_ref().take(STORED_CHUNK).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let part = self.ingest_inner(chunk, false);
+            out.rejected.extend(part.rejected);
+            out.duplicates += part.duplicates;
+            out.dropped += part.dropped;
+            out.new_forks.extend(part.new_forks);
+        }
+        out.pending = self.pending.len();
         self.collect_accepted = true;
         out
     }
