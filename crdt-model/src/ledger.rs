@@ -360,7 +360,7 @@ impl Ledger {
     /// lists no accepted envelopes (they are stored already; listing them would copy the
     /// whole log once more while the node opens).
     ///
-    /// The log is taken in [`STORED_CHUNK`]s: the gate's output for a whole log at once
+    /// The log is taken in chunks of 4,096: the gate's output for a whole log at once
     /// (every change decoded, most of it dropped again as it is accepted) would leave that
     /// much freed memory scattered between the entries for as long as the node runs.
     pub fn ingest_stored(&mut self, envelopes: impl IntoIterator<Item = Envelope>) -> Outcome {
