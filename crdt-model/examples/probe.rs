@@ -17,7 +17,7 @@ fn main() {
     for i in 0..20u8 {
         let id = IdentityKey::from_seed([10 + i; 32]);
         let dev = DeviceKey::from_seed([100 + i; 32]);
-        let rec = Record::Join(record::Join {
+        let rec = Record::from(record::Join {
             member: id.member_id(),
             cert: id.certify(&c, &dev.device_id()),
             display_name: format!("m{i}"),
@@ -50,7 +50,7 @@ fn main() {
         k += 1;
     }
     println!("author {} changes: {:?}", l.len(), t.elapsed());
-    let envs: Vec<Envelope> = l.envelopes().cloned().collect();
+    let envs: Vec<Envelope> = l.envelopes().collect();
     let t = Instant::now();
     let mut fresh = Ledger::new(c);
     fresh.set_verify_threads(std::thread::available_parallelism().map_or(1, |n| n.get()));

@@ -78,23 +78,20 @@ impl Derived {
         }
         for &i in known_revocations {
             let e = &graph.entries[i];
-            if let Record::DeviceRevoke(record::DeviceRevoke { device, .. }) = &e.v.record {
-                fold.revocations
-                    .entry(*device)
-                    .or_default()
-                    .push((i, e.v.id));
+            if let Record::DeviceRevoke(record::DeviceRevoke { device, .. }) = &e.record {
+                fold.revocations.entry(*device).or_default().push((i, e.id));
             }
         }
         // A recovery in force revokes, from its tally on, every device of the member that
         // another identity key than the new one certified (docs/RULES.md R19).
         for (member, identity, i) in Self::recovery_targets(graph, known_removals) {
-            let tally = graph.entries[i].v.id;
-            for e in graph.entries.iter().filter(|e| e.v.seq == 1) {
-                if crate::gate::certified_member(&e.v.record) == Some(member)
-                    && certifying_key(&e.v.record) != Some(identity)
+            let tally = graph.entries[i].id;
+            for e in graph.entries.iter().filter(|e| e.seq == 1) {
+                if crate::gate::certified_member(&e.record) == Some(member)
+                    && certifying_key(&e.record) != Some(identity)
                 {
                     fold.revocations
-                        .entry(e.v.device)
+                        .entry(graph.device(e))
                         .or_default()
                         .push((i, tally));
                 }
@@ -139,9 +136,9 @@ impl Derived {
         let new = &graph.entries[self.folded.min(graph.entries.len())..];
         new.iter().all(|e| {
             !e.excluded
-                && !matches!(e.v.record, Record::Genesis(_) | Record::DeviceRevoke(_))
-                && !self.tally_needs_refold(&e.v.record)
-                && !self.certifies_for_recovered(&e.v.record)
+                && !matches!(e.record, Record::Genesis(_) | Record::DeviceRevoke(_))
+                && !self.tally_needs_refold(&e.record)
+                && !self.certifies_for_recovered(&e.record)
                 && self.last_key.is_none_or(|k| e.order_key() > k)
         })
     }
@@ -172,30 +169,24 @@ impl Derived {
 
     fn fold_entry(&mut self, graph: Graph<'_>, i: usize) {
         let e = &graph.entries[i];
-        if let Some(m) = crate::gate::certified_member(&e.v.record) {
+        if let Some(m) = crate::gate::certified_member(&e.record) {
             self.fold.device_member.entry(e.dev).or_insert(m);
         }
         let ctx = graph.ctx(i);
-        let result = self.apply(graph, &ctx, &e.v.record);
+        let result = self.apply(graph, &ctx, &e.record);
         // A certificate signed by a recovery key that did not count binds its device to no
         // one: else the device would write as the member it names (docs/RULES.md R19).
         if result.is_err()
-            && matches!(
-                &e.v.record,
-                Record::Device(record::Device {
-                    identity: Some(_),
-                    ..
-                })
-            )
+            && matches!(&e.record, Record::Device(device) if device.identity.is_some())
         {
             self.fold.device_member.remove(&e.dev);
         }
         let member = self.fold.device_member.get(&e.dev).copied();
         let (status, reason, detail) = match result {
             Ok(()) => {
-                self.index_counted(&e.v.id, &e.v.record);
+                self.index_counted(&e.id, &e.record);
                 self.state.counted += 1;
-                self.device_wrote(&e.v.device, e.v.time);
+                self.device_wrote(&graph.device(e), e.time);
                 (EntryStatus::Counted, None, None)
             }
             Err(Refusal {
@@ -209,15 +200,15 @@ impl Derived {
         let position = self.state.log.len();
         self.state
             .indexes
-            .logged(e.v.record.kind_of(), e.v.id, position, reason.is_some());
+            .logged(e.record.kind_of(), e.id, position, reason.is_some());
         self.state.log.push(LogEntry {
             position,
-            id: e.v.id,
-            kind: e.v.record.kind_of(),
-            device: e.v.device,
+            id: e.id,
+            kind: e.record.kind_of(),
+            device: graph.device(e),
             member,
-            time: e.v.time,
-            summary: e.v.record.summary(),
+            time: e.time,
+            summary: e.record.summary(),
             status,
             reason,
             detail,
@@ -258,7 +249,7 @@ impl Derived {
             .get(&c.device)
             .and_then(|rs| rs.iter().find(|&&(r, _)| !graph.ctx(r).seen(c.dev, c.seq)));
         if let Some(&(r, id)) = outside {
-            return Err(if matches!(graph.entries[r].v.record, Record::Tally(_)) {
+            return Err(if matches!(graph.entries[r].record, Record::Tally(_)) {
                 Refusal::new(
                     RejectReason::RecoveredIdentity,
                     format!(
@@ -322,10 +313,7 @@ impl Derived {
             if !graph.ctx(r).seen(c.dev, c.seq) {
                 return Err(Refusal::new(
                     RejectReason::RemovedMember,
-                    format!(
-                        "written outside the past of removal {}",
-                        removal.v.id.short()
-                    ),
+                    format!("written outside the past of removal {}", removal.id.short()),
                 ));
             }
         }
@@ -340,19 +328,18 @@ impl Derived {
         tallies
             .iter()
             .filter_map(|&i| {
-                let Record::Tally(record::Tally { decision }) = &graph.entries[i].v.record else {
+                let Record::Tally(record::Tally { decision }) = &graph.entries[i].record else {
                     return None;
                 };
                 let d = graph.index.get(decision)?;
-                match &graph.entries[*d as usize].v.record {
-                    Record::Decision(record::Decision {
-                        action:
-                            DecisionAction::Recovery {
-                                member,
-                                new_identity,
-                            },
-                        ..
-                    }) => Some((*member, *new_identity, i)),
+                match &graph.entries[*d as usize].record {
+                    Record::Decision(decision) => match decision.action {
+                        DecisionAction::Recovery {
+                            member,
+                            new_identity,
+                        } => Some((member, new_identity, i)),
+                        _ => None,
+                    },
                     _ => None,
                 }
             })
@@ -364,15 +351,15 @@ impl Derived {
         tallies
             .iter()
             .filter_map(|&i| {
-                let Record::Tally(record::Tally { decision }) = &graph.entries[i].v.record else {
+                let Record::Tally(record::Tally { decision }) = &graph.entries[i].record else {
                     return None;
                 };
                 let d = graph.index.get(decision)?;
-                match &graph.entries[*d as usize].v.record {
-                    Record::Decision(record::Decision {
-                        action: DecisionAction::Removal { member },
-                        ..
-                    }) => Some((*member, i)),
+                match &graph.entries[*d as usize].record {
+                    Record::Decision(decision) => match decision.action {
+                        DecisionAction::Removal { member } => Some((member, i)),
+                        _ => None,
+                    },
                     _ => None,
                 }
             })
@@ -384,9 +371,7 @@ impl Derived {
 /// key a `device` record names.
 fn certifying_key(record: &Record) -> Option<MemberId> {
     match record {
-        Record::Device(record::Device {
-            member, identity, ..
-        }) => Some(identity.unwrap_or(*member)),
+        Record::Device(device) => Some(device.identity.unwrap_or(device.member)),
         other => crate::gate::certified_member(other),
     }
 }

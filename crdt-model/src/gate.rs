@@ -413,7 +413,8 @@ fn check_certificate(
 ) -> Result<(), Refusal> {
     let bad = |d: &str| Err(Refusal::new(RejectReason::BadCertificate, d.to_string()));
     match (seq == 1, record) {
-        (true, Record::Genesis(record::Genesis { founder, cert, .. })) => {
+        (true, Record::Genesis(genesis)) => {
+            let record::Genesis { founder, cert, .. } = &**genesis;
             if id.0 != community.0 || !no_deps {
                 return Err(Refusal::new(
                     RejectReason::ForeignGenesis,
@@ -425,7 +426,8 @@ fn check_certificate(
             }
             Ok(())
         }
-        (true, Record::Join(record::Join { member, cert, .. })) => {
+        (true, Record::Join(join)) => {
+            let record::Join { member, cert, .. } = &**join;
             if check_signature && !verify_cert(community, member, device, cert) {
                 return bad("the identity key did not certify this device");
             }
@@ -433,15 +435,13 @@ fn check_certificate(
         }
         // After a recovery (docs/RULES.md R19) the certificate is signed by the member's new
         // identity key, which the record names; derivation checks that key is the member's.
-        (
-            true,
-            Record::Device(record::Device {
+        (true, Record::Device(further)) => {
+            let record::Device {
                 member,
                 cert,
                 identity,
                 ..
-            }),
-        ) => {
+            } = &**further;
             let signer = identity.as_ref().unwrap_or(member);
             if check_signature && !verify_cert(community, signer, device, cert) {
                 return bad("the identity key did not certify this device");
@@ -457,9 +457,9 @@ fn check_certificate(
 /// The member a certificate record binds its device to.
 pub(crate) fn certified_member(record: &Record) -> Option<MemberId> {
     match record {
-        Record::Genesis(record::Genesis { founder, .. }) => Some(*founder),
-        Record::Join(record::Join { member, .. })
-        | Record::Device(record::Device { member, .. }) => Some(*member),
+        Record::Genesis(genesis) => Some(genesis.founder),
+        Record::Join(join) => Some(join.member),
+        Record::Device(device) => Some(device.member),
         _ => None,
     }
 }

@@ -33,6 +33,8 @@ pub const MAX_PENDING: usize = 20_000;
 pub const MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
 /// Accepted changes applied to the Automerge document in one batch.
 pub const DOC_BATCH: usize = 1024;
+/// Stored envelopes [`Ledger::ingest_stored`] takes through the gate at a time.
+const STORED_CHUNK: usize = 4 * DOC_BATCH;
 /// Smallest share of a batch worth a verification thread.
 const PARALLEL_CHUNK: usize = 64;
 /// Envelopes a verification thread takes from a large batch at a time, and the size of a
@@ -107,6 +109,8 @@ pub type SyncClock = BTreeMap<DeviceId, u64>;
 #[derive(Debug)]
 pub struct Ledger {
     community: CommunityId,
+    /// The ledger's document id, `DocId::ledger(&community)`: every held envelope's.
+    doc_id: DocId,
     doc: Automerge,
     /// Entries whose changes are not yet applied to `doc` (applied in batches: Automerge
     /// applies one big batch far faster than many small ones).
@@ -119,6 +123,9 @@ pub struct Ledger {
     entries: Vec<Entry>,
     /// The causal past of each entry, indexed like `entries`.
     clocks: Clocks,
+    /// The dependencies of every entry, as entry indices: entry `i`'s are the run
+    /// `deps[e.deps_at..][..e.deps_len]` (one list, not one allocation per change).
+    deps: Vec<u32>,
     index: HashMap<RecordId, u32>,
     devices: Vec<DeviceId>,
     device_index: HashMap<DeviceId, u32>,
@@ -157,12 +164,14 @@ impl Ledger {
     pub fn new(community: CommunityId) -> Ledger {
         Ledger {
             community,
+            doc_id: DocId::ledger(&community),
             doc: Automerge::new(),
             unapplied: Vec::new(),
             doc_deferred: false,
             heads: BTreeSet::new(),
             entries: Vec::new(),
             clocks: Clocks::default(),
+            deps: Vec::new(),
             index: HashMap::new(),
             devices: Vec::new(),
             device_index: HashMap::new(),
@@ -196,7 +205,7 @@ impl Ledger {
         time: i64,
     ) -> Result<(Ledger, Envelope), Rejection> {
         let dev = device.device_id();
-        let record = Record::Genesis(record::Genesis {
+        let record = Record::from(record::Genesis {
             name: name.to_string(),
             founder: identity.member_id(),
             display_name: display_name.to_string(),
@@ -304,26 +313,38 @@ impl Ledger {
         self.device_members.get(device).copied()
     }
 
-    /// Every accepted envelope, in the order accepted (a causal order).
-    pub fn envelopes(&self) -> impl Iterator<Item = &Envelope> + '_ {
-        self.entries.iter().map(|e| &e.v.envelope)
+    /// Every accepted envelope, in the order accepted (a causal order). Each is put
+    /// together as it is read: the ledger holds the signature and the change of each, and
+    /// the community and document ids once.
+    pub fn envelopes(&self) -> impl Iterator<Item = Envelope> + '_ {
+        self.entries.iter().map(|e| self.envelope_of(e))
     }
 
     /// One accepted envelope and its record.
-    pub fn get(&self, id: &RecordId) -> Option<(&Envelope, &Record)> {
+    pub fn get(&self, id: &RecordId) -> Option<(Envelope, &Record)> {
         self.index.get(id).map(|&i| {
             let e = &self.entries[i as usize];
-            (&e.v.envelope, &e.v.record)
+            (self.envelope_of(e), &e.record)
         })
+    }
+
+    /// The envelope of an entry, as it was signed and received.
+    fn envelope_of(&self, e: &Entry) -> Envelope {
+        Envelope {
+            community: self.community,
+            doc: self.doc_id,
+            signature: e.signature,
+            change: e.bytes.to_vec(),
+        }
     }
 
     /// Held changes on the discarded branch of an equivocation, or built on one: kept for
     /// audit, but neither in the document nor in the derived state.
-    pub fn discarded(&self) -> impl Iterator<Item = &Envelope> + '_ {
+    pub fn discarded(&self) -> impl Iterator<Item = Envelope> + '_ {
         self.entries
             .iter()
             .filter(|e| e.excluded)
-            .map(|e| &e.v.envelope)
+            .map(|e| self.envelope_of(e))
     }
 
     /// Known equivocations.
@@ -346,9 +367,26 @@ impl Ledger {
     /// Reopens this node's own stored log: as [`Ledger::ingest_trusted`], but the outcome
     /// lists no accepted envelopes (they are stored already; listing them would copy the
     /// whole log once more while the node opens).
+    ///
+    /// The log is taken in chunks of 4,096: the gate's output for a whole log at once
+    /// (every change decoded, most of it dropped again as it is accepted) would leave that
+    /// much freed memory scattered between the entries for as long as the node runs.
     pub fn ingest_stored(&mut self, envelopes: impl IntoIterator<Item = Envelope>) -> Outcome {
         self.collect_accepted = false;
-        let out = self.ingest_inner(envelopes, false);
+        let mut out = Outcome::default();
+        let mut envelopes = envelopes.into_iter();
+        loop {
+            let chunk: Vec<Envelope> = envelopes.by_ref().take(STORED_CHUNK).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let part = self.ingest_inner(chunk, false);
+            out.rejected.extend(part.rejected);
+            out.duplicates += part.duplicates;
+            out.dropped += part.dropped;
+            out.new_forks.extend(part.new_forks);
+        }
+        out.pending = self.pending.len();
         self.collect_accepted = true;
         out
     }
@@ -680,7 +718,7 @@ impl Ledger {
             }
             Some(other) => {
                 let o = &self.entries[other as usize];
-                let first = (o.v.envelope.clone(), Some(o.v.id));
+                let first = (self.envelope_of(o), Some(o.id));
                 self.note_fork(point, first, (&v.envelope, v.id), out);
             }
         }
@@ -699,8 +737,8 @@ impl Ledger {
             self.device_members.entry(v.device).or_insert(m);
         }
         match &v.record {
-            Record::Genesis(record::Genesis { founder, .. }) => {
-                self.founder = Some((dev, *founder));
+            Record::Genesis(genesis) => {
+                self.founder = Some((dev, genesis.founder));
             }
             Record::Vouch(record::Vouch { member: m }) if !excluded => {
                 if let Some(voucher) = member {
@@ -726,17 +764,25 @@ impl Ledger {
         self.clocks
             .push(parent.map(|(_, at)| at), &clock, parent_clock.as_deref());
         debug_assert_eq!(self.clocks.len(), self.entries.len() + 1);
-        let mut v = v;
-        if self.doc_deferred {
+        let deps_at = self.deps.len() as u32;
+        self.deps.extend(v.deps.iter().map(|d| self.index[d]));
+        self.entries.push(Entry {
+            id: v.id,
+            signature: v.envelope.signature,
+            // Exactly as long as the change (no spare capacity), as the gate decoded it.
+            bytes: v.envelope.change.into_boxed_slice(),
+            record: v.record,
+            time: v.time,
+            max_op,
             // Most of a reopened log is in the snapshot of the document already: keeping
             // every decoded change until `finish_doc` would hold the log twice.
-            v.change = None;
-        }
-        self.entries.push(Entry {
-            v,
+            change: if self.doc_deferred { None } else { v.change },
+            seq: seq32,
             dev,
             height: height + 1,
-            max_op,
+            deps_at,
+            // The gate refuses more than MAX_DEPS (64) dependencies.
+            deps_len: v.deps.len() as u8,
             excluded,
         });
         if needs_rebuild {
@@ -752,23 +798,29 @@ impl Ledger {
             let e = &self.entries[i];
             let non_canonical = self
                 .fork_points
-                .get(&(e.v.device, e.v.seq))
-                .is_some_and(|s| s.first() != Some(&e.v.id));
-            let dep_excluded =
-                e.v.deps
-                    .iter()
-                    .any(|d| self.entries[self.index[d] as usize].excluded);
+                .get(&(self.devices[e.dev as usize], u64::from(e.seq)))
+                .is_some_and(|s| s.first() != Some(&e.id));
+            let dep_excluded = self
+                .deps_of(e)
+                .iter()
+                .any(|&d| self.entries[d as usize].excluded);
             self.entries[i].excluded = non_canonical || dep_excluded;
         }
         let live = self.entries.iter().filter(|e| !e.excluded);
-        let mut heads: BTreeSet<RecordId> = live.clone().map(|e| e.v.id).collect();
+        let mut heads: BTreeSet<RecordId> = live.clone().map(|e| e.id).collect();
         for e in live {
-            for d in &e.v.deps {
-                heads.remove(d);
+            for &d in self.deps_of(e) {
+                heads.remove(&self.entries[d as usize].id);
             }
         }
         self.heads = heads;
         self.epoch += 1;
+    }
+
+    /// The dependencies of an entry, as entry indices.
+    fn deps_of(&self, e: &Entry) -> &[u32] {
+        let at = e.deps_at as usize;
+        &self.deps[at..at + usize::from(e.deps_len)]
     }
 
     /// Applies the accepted changes not yet in the document, in one batch.
@@ -798,7 +850,7 @@ impl Ledger {
         for e in &mut self.entries {
             if e.excluded {
                 // Decoded again from the envelope should a fork flip it back in.
-                e.v.change = None;
+                e.change = None;
             } else if let Some(c) = take_change(e) {
                 changes.push(c);
             }
@@ -892,8 +944,8 @@ impl Ledger {
             .device_index
             .get(&a.device)
             .and_then(|dev| self.by_seq.get(&(*dev, a.seq)))
-            .map(|&h| &self.entries[h as usize].v)
-            .map(|v| (v.envelope.clone(), v.id));
+            .map(|&h| &self.entries[h as usize])
+            .map(|e| (self.envelope_of(e), e.id));
         if let Some((env, id)) = held {
             self.note_fork(point, (proof.a, Some(a.id)), (&env, id), &mut out);
         }
@@ -917,7 +969,7 @@ impl Ledger {
         let mut top = vec![0u64; self.devices.len()];
         for e in self.entries.iter().filter(|e| !e.excluded) {
             let s = &mut top[e.dev as usize];
-            *s = (*s).max(e.v.seq);
+            *s = (*s).max(u64::from(e.seq));
         }
         self.devices
             .iter()
@@ -938,11 +990,11 @@ impl Ledger {
             .collect();
         let mut out = Vec::new();
         for e in self.entries.iter().filter(|e| !e.excluded) {
-            if e.v.seq > theirs[e.dev as usize] {
+            if u64::from(e.seq) > theirs[e.dev as usize] {
                 if out.len() == limit {
                     return (out, true);
                 }
-                out.push(e.v.envelope.clone());
+                out.push(self.envelope_of(e));
             }
         }
         (out, false)
@@ -957,7 +1009,7 @@ impl Ledger {
             .iter()
             .rev()
             .find(|e| e.dev == dev && !e.excluded)
-            .map_or(1, |e| e.v.seq + 1)
+            .map_or(1, |e| u64::from(e.seq) + 1)
     }
 
     /// Writes a record as a new change of `key`'s device on top of the current heads, after
@@ -1123,6 +1175,7 @@ impl Ledger {
         let graph = Graph {
             entries: &self.entries,
             index: &self.index,
+            devices: &self.devices,
             clocks: &self.clocks,
         };
         self.derived
@@ -1135,6 +1188,7 @@ impl Ledger {
         let graph = Graph {
             entries: &self.entries,
             index: &self.index,
+            devices: &self.devices,
             clocks: &self.clocks,
         };
         let fresh = match self.derived.take() {
@@ -1168,13 +1222,13 @@ impl Ledger {
         let entry = |id: &RecordId| self.index.get(id).map(|&i| &self.entries[i as usize]);
         let cert = |e: &Entry| {
             let &i = self.by_seq.get(&(e.dev, 1))?;
-            Some(self.entries[i as usize].v.envelope.clone())
+            Some(self.envelope_of(&self.entries[i as usize]))
         };
         let (a, s) = (entry(attestation)?, entry(&settlement)?);
         Some(Receipt {
             community: self.community,
-            attestation: a.v.envelope.clone(),
-            settlement: s.v.envelope.clone(),
+            attestation: self.envelope_of(a),
+            settlement: self.envelope_of(s),
             provider_cert: cert(a)?,
             receiver_cert: cert(s)?,
         })
@@ -1185,6 +1239,7 @@ impl Ledger {
         let graph = Graph {
             entries: &self.entries,
             index: &self.index,
+            devices: &self.devices,
             clocks: &self.clocks,
         };
         Derived::from_scratch(graph, &self.forked(), &self.community, self.epoch).state
@@ -1231,10 +1286,10 @@ fn verify_chunk(
 /// The decoded change of an entry, taken out of it (decoded again from its envelope when
 /// it was taken before; the gate decoded the same bytes when it accepted them).
 fn take_change(e: &mut Entry) -> Option<Change> {
-    e.v.change
+    e.change
         .take()
         .map(|c| *c)
-        .or_else(|| Change::try_from(e.v.envelope.change.as_slice()).ok())
+        .or_else(|| Change::try_from(&e.bytes[..]).ok())
 }
 
 /// A serializable summary of the ledger for status output.

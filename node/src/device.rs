@@ -575,7 +575,7 @@ impl Pairing {
         let mut cert = [0u8; 64];
         hex::decode_to_slice(&self.cert, &mut cert)
             .map_err(|_| NodeError::Corrupt("pairing.json: the certificate is not hex".into()))?;
-        Ok(Record::Device(record::Device {
+        Ok(Record::from(record::Device {
             member: self.member,
             cert,
             label: self.label.clone(),

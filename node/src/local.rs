@@ -317,7 +317,7 @@ impl LocalNode {
             return Ok((node, id.unwrap_or(RecordId([0; 32]))));
         }
         let identity = dir.identity()?;
-        let record = Record::Join(record::Join {
+        let record = Record::from(record::Join {
             member: identity.member_id(),
             cert: identity.certify(&community, &dev),
             display_name: node.config.display_name.clone(),
@@ -380,7 +380,7 @@ impl LocalNode {
 
     /// The envelope of a held record (to publish after [`LocalNode::submit`]).
     pub fn envelope(&self, id: &RecordId) -> Option<Envelope> {
-        self.ledger.get(id).map(|(e, _)| e.clone())
+        self.ledger.get(id).map(|(e, _)| e)
     }
 
     /// Rebuilds the ledger from the store, as [`LocalNode::open`] does: after a failed
@@ -432,7 +432,7 @@ impl LocalNode {
 
     /// Every accepted envelope, in causal order (for `coop sync export`).
     pub fn export(&self) -> Vec<Envelope> {
-        self.ledger.envelopes().cloned().collect()
+        self.ledger.envelopes().collect()
     }
 
     /// The local part of `coop status`.

@@ -270,7 +270,7 @@ pub fn repair(
         proofs = ledger.proofs().count(),
         "proofs carried over"
     );
-    let envelopes: Vec<Envelope> = ledger.envelopes().cloned().collect();
+    let envelopes: Vec<Envelope> = ledger.envelopes().collect();
     let recovered_from_store = envelopes
         .iter()
         .filter(|e| e.record_id().is_some_and(|id| store_ids.contains(&id)))

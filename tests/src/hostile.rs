@@ -232,7 +232,7 @@ pub fn join_envelope(community: &CommunityId, name: &str) -> Envelope {
     ledger
         .author(
             &key,
-            Record::Join(record::Join {
+            Record::from(record::Join {
                 member: identity.member_id(),
                 cert: identity.certify(community, &key.device_id()),
                 display_name: name.to_string(),

@@ -23,7 +23,7 @@ pub(crate) fn aid(app: &App, cmd: AidCommand) -> Result<Report> {
         } => {
             let mut b = app.backend()?;
             let id = b.submit(
-                Record::AidRequest(record::AidRequest {
+                Record::from(record::AidRequest {
                     category: category.clone(),
                     title: title.clone(),
                     description,

@@ -380,7 +380,7 @@ fn scenario(base: &Path, ui: bool, json: bool) -> Result<Report> {
     }
 
     // Mutual aid: Carol asks for help moving, Bob offers, both confirm.
-    let request = c.submit(Record::AidRequest(record::AidRequest {
+    let request = c.submit(Record::from(record::AidRequest {
         category: "time".into(),
         title: "Help moving on Saturday".into(),
         description: "Boxes and a sofa to carry from the 3rd floor.".into(),

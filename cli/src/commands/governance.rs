@@ -67,7 +67,7 @@ pub(crate) fn decision(app: &App, cmd: DecisionCommand) -> Result<Report> {
             };
             let closes_at = app.now + window;
             let id = b.submit(
-                Record::Decision(record::Decision {
+                Record::from(record::Decision {
                     title: title.clone(),
                     description,
                     closes_at,

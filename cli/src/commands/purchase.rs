@@ -34,7 +34,7 @@ pub(crate) fn purchase(app: &App, cmd: PurchaseCommand) -> Result<Report> {
                 Recurrence::None
             };
             let id = app.backend()?.submit(
-                Record::Purchase(record::Purchase {
+                Record::from(record::Purchase {
                     item: item.clone(),
                     unit: unit.clone(),
                     target_quantity: target,

@@ -191,7 +191,7 @@ impl Derived {
                 target,
                 ..
             }) => ids.push(MemberId(*target)),
-            Record::Decision(record::Decision { action, .. }) => match action {
+            Record::Decision(decision) => match &decision.action {
                 crate::record::DecisionAction::RoleGrant { member, .. }
                 | crate::record::DecisionAction::RoleRevoke { member, .. }
                 | crate::record::DecisionAction::Removal { member } => ids.push(*member),

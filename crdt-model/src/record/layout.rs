@@ -122,6 +122,17 @@ pub(crate) trait Layout: Sized {
     fn from_fields(f: &Fields<'_>) -> Result<Self, RecordError>;
 }
 
+/// A boxed record kind (see `Record`) has its kind's layout.
+impl<T: Layout> Layout for Box<T> {
+    const KIND: &'static str = T::KIND;
+    fn put_fields(&self, out: &mut Vec<(&'static str, Field)>) {
+        (**self).put_fields(out)
+    }
+    fn from_fields(f: &Fields<'_>) -> Result<Self, RecordError> {
+        T::from_fields(f).map(Box::new)
+    }
+}
+
 /// The fields of one change, as the gate read them.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Fields<'a>(pub(crate) &'a BTreeMap<String, Field>);

@@ -500,7 +500,7 @@ mod tests {
     fn records_written_before_recovery_existed_still_decode() {
         // A genesis as an older coop wrote it: no `recovery_wait_days` field. It decodes,
         // and the parameter takes its default.
-        let g = Record::Genesis(Genesis {
+        let g = Record::from(Genesis {
             name: "Elm Street".into(),
             founder: MemberId([1; 32]),
             display_name: "Alice".into(),
@@ -517,7 +517,7 @@ mod tests {
             crate::params::DEFAULT_RECOVERY_WAIT_DAYS
         );
         // A device record without the recovery key decodes as an ordinary one.
-        let d = Record::Device(Device {
+        let d = Record::from(Device {
             member: MemberId([1; 32]),
             cert: [2; 64],
             label: Some("laptop".into()),

@@ -45,7 +45,7 @@ fn refused(ledger: &mut Ledger, env: Envelope) -> RejectReason {
 
 /// Whether a held change is on a discarded fork branch (not derived).
 fn is_discarded(ledger: &Ledger, env: &Envelope) -> bool {
-    ledger.discarded().any(|e| rid(e) == rid(env))
+    ledger.discarded().any(|e| rid(&e) == rid(env))
 }
 
 /// The reason a change counted for nothing in derivation.
@@ -286,9 +286,9 @@ fn an_equivocating_device_is_detected_by_both_halves_and_stops_counting() {
     // Heal: one link between the halves, then each half spreads what it learnt.
     let mut new_forks = 0;
     {
-        let out = right[0].ingest(left[0].envelopes().cloned().collect::<Vec<_>>());
+        let out = right[0].ingest(left[0].envelopes().collect::<Vec<_>>());
         new_forks += out.new_forks.len();
-        let out = left[0].ingest(right[0].envelopes().cloned().collect::<Vec<_>>());
+        let out = left[0].ingest(right[0].envelopes().collect::<Vec<_>>());
         new_forks += out.new_forks.len();
     }
     assert_eq!(new_forks, 2, "both sides detect the fork");
@@ -617,7 +617,7 @@ fn a_change_replayed_into_another_community_is_refused() {
 #[test]
 fn replaying_a_held_change_changes_nothing() {
     let (mut town, _) = town();
-    let all: Vec<Envelope> = town.ledger.envelopes().cloned().collect();
+    let all: Vec<Envelope> = town.ledger.envelopes().collect();
     let (heads, json, len) = (
         town.ledger.heads(),
         town.ledger

@@ -7,7 +7,7 @@ use super::support::*;
 
 /// Changes written on `replica` since it was a copy of `base`.
 pub(crate) fn written_since(base: &Ledger, replica: &Ledger) -> Vec<Envelope> {
-    replica.envelopes().skip(base.len()).cloned().collect()
+    replica.envelopes().skip(base.len()).collect()
 }
 
 /// Fresh replicas of `base` fed the concurrent changes of two sides in many orders: one

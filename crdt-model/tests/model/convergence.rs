@@ -200,7 +200,7 @@ fn build_setup(replicas: usize, people: usize) -> Setup {
     Setup {
         ids: people.iter().map(Person::id).collect(),
         keys: resident.iter().map(|&(p, d)| people[p].dev(d)).collect(),
-        envelopes: first.envelopes().cloned().collect(),
+        envelopes: first.envelopes().collect(),
         clock: t,
     }
 }
@@ -380,7 +380,6 @@ impl World {
                 let mut batch: Vec<Envelope> = self.ledgers[from]
                     .envelopes()
                     .filter(|_| rng.below(256) <= share as usize)
-                    .cloned()
                     .collect();
                 let dups: Vec<Envelope> = batch
                     .iter()
@@ -441,7 +440,7 @@ impl World {
                 let (d, cert) = if x >= 128 {
                     let d = 40 + 2 * at + (x % 2) as usize;
                     let key = recovery_key(who);
-                    let cert = Record::Device(record::Device {
+                    let cert = Record::from(record::Device {
                         member: person.id(),
                         cert: key.certify(&l.community(), &person.dev(d).device_id()),
                         label: None,
@@ -499,9 +498,9 @@ impl World {
                 if let Some(r) = third {
                     let voter = self.key_of(r);
                     let (a, b) = two(&mut self.ledgers, at, r);
-                    let _ = b.ingest(a.envelopes().cloned().collect::<Vec<_>>());
+                    let _ = b.ingest(a.envelopes().collect::<Vec<_>>());
                     let _ = b.author(&voter, vote(d, Choice::Yes), t);
-                    let _ = a.ingest(b.envelopes().cloned().collect::<Vec<_>>());
+                    let _ = a.ingest(b.envelopes().collect::<Vec<_>>());
                     self.check_incremental(r)?;
                 }
                 self.clock += 120;
@@ -528,8 +527,8 @@ impl World {
         let mut seen = std::collections::HashSet::new();
         for l in &self.ledgers {
             for e in l.envelopes() {
-                if seen.insert(rid(e)) {
-                    all.push(e.clone());
+                if seen.insert(rid(&e)) {
+                    all.push(e);
                 }
             }
         }
@@ -681,7 +680,7 @@ pub(crate) fn converges(s: &Schedule) -> Result<(), TestCaseError> {
     device_rules_hold(&mut w.ledgers[0])?;
     // A newcomer fed everything at once, in reverse, agrees too.
     let mut fresh = Ledger::new(w.ledgers[0].community());
-    let mut all: Vec<Envelope> = w.ledgers[0].envelopes().cloned().collect();
+    let mut all: Vec<Envelope> = w.ledgers[0].envelopes().collect();
     all.reverse();
     let _ = fresh.ingest_trusted(all);
     for p in w.ledgers[0].proofs().cloned().collect::<Vec<_>>() {

@@ -23,7 +23,7 @@ fn fixture() -> &'static Fixture {
         let a = town.write("bob", attest(alice, 60, "sweeping the yard"));
         let fresh = town.forged("alice", 0, &confirm(a));
         Fixture {
-            envelopes: town.ledger.envelopes().cloned().collect(),
+            envelopes: town.ledger.envelopes().collect(),
             fresh,
         }
     })

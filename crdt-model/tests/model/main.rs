@@ -19,6 +19,7 @@ mod purchase;
 mod receipts;
 mod recovery;
 mod rename;
+mod reopen;
 mod script;
 mod signatures;
 mod support;

@@ -457,7 +457,7 @@ fn an_export_holds_what_the_viewer_may_see_and_its_receipts_verify_alone() {
             reason: "entered twice".into(),
         }),
     );
-    let envs: Vec<Envelope> = town.ledger.envelopes().cloned().collect();
+    let envs: Vec<Envelope> = town.ledger.envelopes().collect();
     let state = town.ledger.state().clone();
 
     let receipts_of = |viewer: Option<MemberId>, all: bool| -> BTreeMap<RecordId, bool> {

@@ -43,7 +43,7 @@ pub(crate) fn purchase(
     deadline: i64,
     recurrence: Recurrence,
 ) -> Record {
-    Record::Purchase(record::Purchase {
+    Record::from(record::Purchase {
         item: item.into(),
         unit: "kg".into(),
         target_quantity: target,
@@ -114,7 +114,7 @@ pub(crate) fn verb(
             .unwrap_or_else(|_| panic!("{:?} is not a number", w[i]))
     };
     Some(match w[0].as_str() {
-        "purchase" => Record::Purchase(record::Purchase {
+        "purchase" => Record::from(record::Purchase {
             item: w[1].clone(),
             unit: w[2].clone(),
             target_quantity: num(3),
@@ -814,7 +814,7 @@ fn discount_requests_racing_for_a_small_pool_get_the_same_grants_everywhere() {
     }
     let changes: Vec<Envelope> = sides
         .iter()
-        .flat_map(|s| s.envelopes().skip(base.len()).cloned().collect::<Vec<_>>())
+        .flat_map(|s| s.envelopes().skip(base.len()).collect::<Vec<_>>())
         .collect();
     let mut replicas = in_many_orders(&base, &changes);
     for side in &mut sides {
@@ -879,7 +879,7 @@ fn a_member_committing_from_two_devices_at_once_counts_once_everywhere() {
         .expect("first commitment on the phone"));
     let changes: Vec<Envelope> = [&one, &two]
         .iter()
-        .flat_map(|l| l.envelopes().skip(base.len()).cloned().collect::<Vec<_>>())
+        .flat_map(|l| l.envelopes().skip(base.len()).collect::<Vec<_>>())
         .collect();
     let mut replicas = in_many_orders(&base, &changes);
     let outcome = (status(&mut replicas[0], &x), status(&mut replicas[0], &y));
@@ -924,7 +924,7 @@ fn a_commitment_concurrent_with_the_order_counts_only_if_it_sorts_before_it() {
         .expect("open on carol's replica"));
     let changes: Vec<Envelope> = [&one, &two]
         .iter()
-        .flat_map(|l| l.envelopes().skip(base.len()).cloned().collect::<Vec<_>>())
+        .flat_map(|l| l.envelopes().skip(base.len()).collect::<Vec<_>>())
         .collect();
     let mut replicas = in_many_orders(&base, &changes);
     assert_eq!(status(&mut replicas[0], &order), Ok(()));

@@ -1,7 +1,6 @@
 //! Two-party hour receipts (docs/RULES.md R2): exported from a ledger, verified with nothing else.
 
 use coop_model::receipt::ReceiptPart;
-use coop_model::record;
 use coop_model::*;
 
 use super::support::*;
@@ -208,18 +207,18 @@ fn a_settlement_by_a_third_party_is_refused() {
     assert_eq!(town.status(&rid(&by_carol)), Err(RejectReason::NotAllowed));
     assert!(town.ledger.receipt(&a).is_none());
     let bob_cert = town.ledger.envelopes().find(|e| {
-        town.ledger.get(&rid(e)).is_some_and(
-            |(_, r)| matches!(r, Record::Join(record::Join { member, .. }) if *member == town.id("bob")),
-        )
+        town.ledger
+            .get(&rid(e))
+            .is_some_and(|(_, r)| matches!(r, Record::Join(join) if join.member == town.id("bob")))
     });
     let carol_cert = town.ledger.envelopes().find(|e| {
         town.ledger.get(&rid(e)).is_some_and(
-            |(_, r)| matches!(r, Record::Join(record::Join { member, .. }) if *member == town.id("carol")),
+            |(_, r)| matches!(r, Record::Join(join) if join.member == town.id("carol")),
         )
     });
     let forged = Receipt {
         community: town.community(),
-        attestation: town.ledger.get(&a).expect("held").0.clone(),
+        attestation: town.ledger.get(&a).expect("held").0,
         settlement: by_carol,
         provider_cert: bob_cert.expect("bob joined").clone(),
         receiver_cert: carol_cert.expect("carol joined").clone(),

@@ -45,7 +45,7 @@ fn recovery(town: &Town) -> DecisionAction {
 /// The certificate bob's new machine writes: signed by the new key, naming bob.
 fn new_device_cert(town: &Town, n: usize) -> Record {
     let key = &town.person(NEW).identity;
-    Record::Device(record::Device {
+    Record::from(record::Device {
         member: town.id("bob"),
         cert: key.certify(&town.community(), &town.dev(NEW, n).device_id()),
         label: Some("new laptop".into()),
@@ -211,7 +211,7 @@ fn the_old_devices_concurrent_write_and_the_tally_converge_in_every_delivery_ord
     let (bob, carol) = (town.id("bob"), town.id("carol"));
     let d = propose(&mut town, "alice", &["alice", "carol", "dave"]);
     town.advance(8 * DAY);
-    let base: Vec<Envelope> = town.ledger.envelopes().cloned().collect();
+    let base: Vec<Envelope> = town.ledger.envelopes().collect();
     // bob's old device writes concurrently with the tally (it never saw it).
     let concurrent = forge(
         &mut town.replica(),
@@ -222,7 +222,7 @@ fn the_old_devices_concurrent_write_and_the_tally_converge_in_every_delivery_ord
     let t = town.write("carol", tally(d));
     let cert = town.write_on(NEW, 0, new_device_cert(&town, 0));
     let after = town.write_on(NEW, 0, proposal("Back again"));
-    let mut items: Vec<Envelope> = town.ledger.envelopes().skip(base.len()).cloned().collect();
+    let mut items: Vec<Envelope> = town.ledger.envelopes().skip(base.len()).collect();
     items.push(concurrent.clone());
     assert_eq!(items.len(), 4);
     let mut reference: Option<Vec<u8>> = None;

@@ -171,7 +171,7 @@ pub(crate) fn run(script: &str) -> String {
     let mut town = town.expect("a community");
     let state = town.ledger.state().clone();
     let mut backwards = Ledger::new(town.community());
-    let mut envs: Vec<Envelope> = town.ledger.envelopes().cloned().collect();
+    let mut envs: Vec<Envelope> = town.ledger.envelopes().collect();
     envs.reverse();
     let out = backwards.ingest(envs);
     assert!(out.rejected.is_empty() && out.pending == 0, "{out:?}");

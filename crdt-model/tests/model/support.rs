@@ -42,7 +42,7 @@ impl Person {
     }
     /// The join record of device `n`, certified for `community`.
     pub(crate) fn join(&self, community: &CommunityId, n: usize) -> Record {
-        Record::Join(record::Join {
+        Record::from(record::Join {
             member: self.id(),
             cert: self.identity.certify(community, &self.dev(n).device_id()),
             display_name: self.name.clone(),
@@ -50,7 +50,7 @@ impl Person {
     }
     /// The certificate record of a further device `n`.
     pub(crate) fn device(&self, community: &CommunityId, n: usize) -> Record {
-        Record::Device(record::Device {
+        Record::from(record::Device {
             member: self.id(),
             cert: self.identity.certify(community, &self.dev(n).device_id()),
             label: None,
@@ -270,7 +270,7 @@ impl Town {
 /// A fresh replica of `ledger`, fed every accepted envelope (through the full gate).
 pub(crate) fn replica_of(ledger: &Ledger) -> Ledger {
     let mut r = Ledger::new(ledger.community());
-    let out = r.ingest(ledger.envelopes().cloned().collect::<Vec<_>>());
+    let out = r.ingest(ledger.envelopes().collect::<Vec<_>>());
     assert!(out.rejected.is_empty(), "{:?}", out.rejected);
     r
 }
@@ -301,8 +301,8 @@ pub(crate) fn status(ledger: &mut Ledger, id: &RecordId) -> Result<(), RejectRea
 /// Delivers everything each ledger holds to the other (full envelopes, so both end up with
 /// the same set of changes, fork branches included) and the equivocation proofs.
 pub(crate) fn sync(a: &mut Ledger, b: &mut Ledger) {
-    let from_a: Vec<Envelope> = a.envelopes().cloned().collect();
-    let from_b: Vec<Envelope> = b.envelopes().cloned().collect();
+    let from_a: Vec<Envelope> = a.envelopes().collect();
+    let from_b: Vec<Envelope> = b.envelopes().collect();
     let proofs_a: Vec<EquivocationProof> = a.proofs().cloned().collect();
     let proofs_b: Vec<EquivocationProof> = b.proofs().cloned().collect();
     let out = b.ingest(from_a);
@@ -455,7 +455,7 @@ pub(crate) fn close(proposal: RecordId, outcome: Closing) -> Record {
 }
 
 pub(crate) fn aid_request(category: &str, title: &str) -> Record {
-    Record::AidRequest(record::AidRequest {
+    Record::from(record::AidRequest {
         category: category.into(),
         title: title.into(),
         description: format!("{title}: details for helpers"),
@@ -498,7 +498,7 @@ pub(crate) fn decision(
     closes_at: i64,
     action: coop_model::record::DecisionAction,
 ) -> Record {
-    Record::Decision(record::Decision {
+    Record::from(record::Decision {
         title: title.into(),
         description: String::new(),
         closes_at,

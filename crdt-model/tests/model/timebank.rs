@@ -33,7 +33,7 @@ fn a_newcomer_joins_from_their_own_replica_and_trades_hours() {
         T0 + 200,
     )
     .expect("vouch");
-    let out = lb.ingest(la.envelopes().cloned().collect::<Vec<_>>());
+    let out = lb.ingest(la.envelopes().collect::<Vec<_>>());
     assert!(out.rejected.is_empty(), "{:?}", out.rejected);
     assert_eq!(out.duplicates, 1, "bob's own join came back");
     let att = lb

@@ -47,7 +47,7 @@ fn community() -> (Ledger, coop_model::MemberId, coop_model::MemberId) {
     write(
         &mut l,
         &ben_dev,
-        Record::Join(record::Join {
+        Record::from(record::Join {
             member: ben.member_id(),
             cert: ben.certify(&community, &ben_dev.device_id()),
             display_name: "Ben".into(),
@@ -83,7 +83,7 @@ fn community() -> (Ledger, coop_model::MemberId, coop_model::MemberId) {
     let request = write(
         &mut l,
         &ben_dev,
-        Record::AidRequest(record::AidRequest {
+        Record::from(record::AidRequest {
             category: "time".into(),
             title: "moving a sofa".into(),
             description: "up two floors, on Saturday".into(),
@@ -104,7 +104,7 @@ fn community() -> (Ledger, coop_model::MemberId, coop_model::MemberId) {
     write(
         &mut l,
         &ana_dev,
-        Record::Decision(record::Decision {
+        Record::from(record::Decision {
             title: "paint the shed".into(),
             description: String::new(),
             closes_at: T0 + 86_400,
@@ -174,7 +174,7 @@ fn every_route_is_described_in_the_openapi_document_and_every_description_is_a_r
 fn every_answer_type_round_trips_through_json() {
     let (mut l, ana, ben) = community();
     let now = T0 + 3_600;
-    let envelopes: Vec<_> = l.envelopes().cloned().collect();
+    let envelopes: Vec<_> = l.envelopes().collect();
     let state: &State = l.state();
     let me = Some(&ana);
     round_trips(&query::members(state, me));

@@ -323,7 +323,7 @@ impl Gen {
                 break;
             }
             let keys = self.members[m].clone();
-            let join = Record::Join(record::Join {
+            let join = Record::from(record::Join {
                 member: keys.id,
                 cert: keys
                     .identity()
@@ -342,7 +342,7 @@ impl Gen {
             }
             self.admitted.push(m);
             if keys.device_seeds.len() > 1 {
-                let device = Record::Device(record::Device {
+                let device = Record::from(record::Device {
                     member: keys.id,
                     cert: keys
                         .identity()
@@ -493,7 +493,7 @@ impl Gen {
         if self.aids.len() < 4 || (self.aids.len() < 10 && self.rng.chance(15)) {
             let requester = self.random_admitted();
             let title = self.rng.pick(AID_TITLES).to_string();
-            let record = Record::AidRequest(record::AidRequest {
+            let record = Record::from(record::AidRequest {
                 category: self.rng.pick(AID_CATEGORIES).to_string(),
                 description: format!("{title}: anyone nearby who can help? Thank you!"),
                 title,
