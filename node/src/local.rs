@@ -151,6 +151,9 @@ pub struct LocalNode {
     /// The store was written around the ledger ([`LocalNode::store_mut`]): the document no
     /// longer matches the log, so no snapshot is taken of it.
     bypassed: bool,
+    /// Whether the derived-state cache on disk was usable at open or written since (when
+    /// not, a close writes it with the snapshot).
+    derived_cached: bool,
 }
 
 impl Drop for LocalNode {
@@ -159,7 +162,8 @@ impl Drop for LocalNode {
     /// so the next open starts from it.
     fn drop(&mut self) {
         let entries = self.store.head().0;
-        if entries >= SNAPSHOT_MIN && entries >= self.snapshot_at + SNAPSHOT_MIN {
+        let stale = entries >= self.snapshot_at + SNAPSHOT_MIN || !self.derived_cached;
+        if entries >= SNAPSHOT_MIN && stale {
             self.snapshot_quietly();
         }
     }
@@ -175,16 +179,44 @@ impl LocalNode {
         let config = dir.config()?;
         let community = config.community.ok_or(NodeError::NoCommunity)?;
         let path = dir.store_path();
-        let snap = match Snapshot::load(&snapshot::path_for(&path)) {
-            Ok(s) => s,
+        let snap_path = snapshot::path_for(&path);
+        let header = match snapshot::Header::load(&snap_path) {
+            Ok(h) => h,
             Err(why) => {
                 tracing::warn!("document snapshot ignored: {why}; rebuilding from the log");
                 None
             }
         };
-        let store = Store::open_marked(&path, snap.as_ref().map(|s| s.entries))?;
-        let loading = snap.map(Loading::start);
-        let (ledger, snapshot_at) = rebuild(community, &store, loading)?;
+        let derived = match snapshot::load_derived(&snapshot::derived_path_for(&path)) {
+            Ok(d) => d,
+            Err(why) => {
+                tracing::warn!("derived-state cache ignored: {why}; deriving from the log");
+                None
+            }
+        };
+        // The log entries whose chain the snapshot and the cache are checked against: both
+        // are written together, so they name the same point of the log.
+        let mark = header
+            .map(|h| h.entries)
+            .or(derived.as_ref().map(|(k, _)| k.entries));
+        // The snapshot is read, checked and loaded on its own thread while this one reads
+        // and decodes the log.
+        let loading = header.map(|h| Loading::start(snap_path, h));
+        // The log is read once: the store's scan on open (its check against the manifest)
+        // hands each entry over to be decoded as it goes.
+        let mut envelopes = Vec::new();
+        let store = Store::open_reading(&path, mark, &mut |at, bytes| {
+            decode_entry(&mut envelopes, at, bytes)
+        })?;
+        let envelopes = if store.read_whole() {
+            envelopes
+        } else {
+            // The scan stopped early (the store is damaged): replay whatever it yields.
+            drop(envelopes);
+            read_log(&store)?
+        };
+        let (ledger, snapshot_at, derived_cached) =
+            rebuild(community, &store, envelopes, loading, derived)?;
         let store_entries = store.head().0;
         Ok(LocalNode {
             member: dir.member()?,
@@ -196,13 +228,26 @@ impl LocalNode {
             snapshot_at,
             opened_at: store_entries,
             bypassed: false,
+            derived_cached,
         })
     }
 
-    /// Writes a snapshot of the document for the log as it is now (atomically; the log
-    /// stays the truth).
+    /// Writes a snapshot of the document and the derived-state cache for the log as it is
+    /// now (each atomically; the log stays the truth).
     pub fn write_snapshot(&mut self) -> Result<(), NodeError> {
         let (entries, chain) = self.store.head();
+        // The cache first: written alone (a crash before the snapshot), it names other log
+        // entries than the snapshot on disk and is ignored at the next open.
+        let key = coop_model::derived_cache::CacheKey { entries, chain };
+        let cache = self
+            .ledger
+            .derived_cache(key)
+            .map_err(|e| NodeError::Corrupt(format!("encoding the derived-state cache: {e}")))?;
+        let cache_path = snapshot::derived_path_for(self.store.path());
+        crate::manifest::write_atomically(&cache_path, &cache)
+            .map_err(|e| NodeError::io(&cache_path, e))?;
+        drop(cache);
+        self.derived_cached = true;
         let snap = Snapshot {
             entries,
             chain,
@@ -274,6 +319,7 @@ impl LocalNode {
             snapshot_at: 0,
             opened_at: 0,
             bypassed: false,
+            derived_cached: false,
         })
     }
 
@@ -386,7 +432,8 @@ impl LocalNode {
     /// Rebuilds the ledger from the store, as [`LocalNode::open`] does: after a failed
     /// write, so that memory holds exactly what is durable.
     fn reload(&mut self) -> Result<(), NodeError> {
-        self.ledger = rebuild(self.ledger.community(), &self.store, None)?.0;
+        let envelopes = read_log(&self.store)?;
+        self.ledger = rebuild(self.ledger.community(), &self.store, envelopes, None, None)?.0;
         Ok(())
     }
 
@@ -554,26 +601,31 @@ fn snapshot_due(entries: u64, snapshot_at: u64, opened_at: u64) -> bool {
     since >= SNAPSHOT_EVERY.max(snapshot_at)
 }
 
-/// A document snapshot being loaded on its own thread while the log is read (Automerge's
-/// `load` and the gate's decoding of the log each take one core).
+/// A document snapshot being read, checked and loaded on its own thread while the log is
+/// read (Automerge's `load` and the gate's decoding of the log each take one core).
 struct Loading {
-    entries: u64,
-    chain: [u8; 32],
-    ledger_len: usize,
+    header: snapshot::Header,
     doc: Option<std::thread::JoinHandle<Option<automerge::Automerge>>>,
 }
 
 impl Loading {
-    fn start(s: Snapshot) -> Loading {
-        let Snapshot {
-            entries,
-            chain,
-            ledger_len,
-            doc,
-        } = s;
+    fn start(path: std::path::PathBuf, header: snapshot::Header) -> Loading {
         let load = move || {
-            // Our own file, checksummed; Automerge checks the document's heads as it loads.
-            automerge::Automerge::load(&doc)
+            let snap = match Snapshot::load(&path) {
+                Ok(Some(s)) if s.header() == header => s,
+                Ok(Some(_)) => {
+                    tracing::warn!("document snapshot changed while the node opened; rebuilding");
+                    return None;
+                }
+                Ok(None) => return None,
+                Err(why) => {
+                    tracing::warn!("document snapshot ignored: {why}; rebuilding from the log");
+                    return None;
+                }
+            };
+            // Our own file, checksummed; Automerge checks the document's heads as it
+            // loads. Its bytes are dropped as soon as the document is built.
+            automerge::Automerge::load(&snap.doc)
                 .map_err(|e| tracing::warn!("document snapshot does not load ({e}); rebuilding"))
                 .ok()
         };
@@ -582,51 +634,61 @@ impl Loading {
             .spawn(load)
             .map_err(|e| tracing::warn!("could not start loading the snapshot ({e})"))
             .ok();
-        Loading {
-            entries,
-            chain,
-            ledger_len: ledger_len as usize,
-            doc,
-        }
+        Loading { header, doc }
     }
 
     /// The loaded document, when the snapshot was taken from `store`'s log.
     fn finish(self, store: &Store) -> Option<(automerge::Automerge, usize, u64)> {
+        let h = self.header;
         let doc = self.doc?.join().ok().flatten()?;
-        (store.chain_at_mark(self.entries) == Some(self.chain)).then_some((
+        (store.chain_at_mark(h.entries) == Some(h.chain)).then_some((
             doc,
-            self.ledger_len,
-            self.entries,
+            h.ledger_len as usize,
+            h.entries,
         ))
     }
 }
 
+/// Decodes one stored log entry into `out`; a damaged entry must not lock the member out
+/// of their node (nor out of `coop verify`, which names it): it is skipped, loudly.
+fn decode_entry(out: &mut Vec<Envelope>, position: u64, bytes: &[u8]) {
+    match Envelope::decode(bytes) {
+        Ok(env) => out.push(env),
+        Err(r) => tracing::warn!(
+            position,
+            "stored entry does not decode ({r}); skipped — run `coop verify`"
+        ),
+    }
+}
+
+/// Every decodable envelope of the store's log, in order (a second read, for a reload
+/// and for a store whose scan on open stopped early).
+fn read_log(store: &Store) -> Result<Vec<Envelope>, NodeError> {
+    let mut envelopes = Vec::with_capacity(store.len());
+    for entry in store.log() {
+        let entry = entry?;
+        decode_entry(&mut envelopes, entry.position, &entry.bytes);
+    }
+    Ok(envelopes)
+}
+
 /// The one path of [`LocalNode::open`] and [`LocalNode::reload`]: the ledger of the stored
-/// log, and the log entries the snapshot it started from covers (0 when it was built
-/// without one). The snapshot is used only when it was taken from this log.
+/// log, the log entries the snapshot it started from covers (0 when it was built
+/// without one), and whether derivation starts from the derived-state cache. The snapshot
+/// and the cache are used only when taken from this log (and the cache only when the
+/// ledger finds it folded over exactly its own first changes).
 fn rebuild(
     community: CommunityId,
     store: &Store,
+    envelopes: Vec<Envelope>,
     loading: Option<Loading>,
-) -> Result<(Ledger, u64), NodeError> {
+    derived: Option<(coop_model::derived_cache::CacheKey, Vec<u8>)>,
+) -> Result<(Ledger, u64, bool), NodeError> {
     let mut ledger = Ledger::new(community);
     ledger.defer_doc();
     // Large batches from peers (catch-up) are verified on every core; the result does not
     // depend on the thread count.
     ledger.set_verify_threads(std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let mut envelopes = Vec::with_capacity(store.len());
-    for entry in store.log() {
-        let entry = entry?;
-        match Envelope::decode(&entry.bytes) {
-            Ok(env) => envelopes.push(env),
-            // A damaged entry must not lock the member out of their node (nor out of
-            // `coop verify`, which names it): skip it, loudly.
-            Err(r) => tracing::warn!(
-                position = entry.position,
-                "stored entry does not decode ({r}); skipped — run `coop verify`"
-            ),
-        }
-    }
     // Our own log was verified on the way in; `coop verify` re-checks signatures.
     let out = ledger.ingest_stored(envelopes);
     for r in &out.rejected {
@@ -647,6 +709,18 @@ fn rebuild(
             let _ = ledger.ingest_proof(p);
         }
     }
+    // Installed while the snapshot's document may still be loading on the other thread.
+    let derived_cached = derived.is_some_and(|(key, bytes)| {
+        let used = if store.chain_at_mark(key.entries) != Some(key.chain) {
+            Err("it was taken from another log or at another point of it".to_string())
+        } else {
+            ledger.use_derived_cache(&bytes).map(|_| ()).map_err(|e| e.to_string())
+        };
+        if let Err(why) = &used {
+            tracing::warn!("derived-state cache ignored: {why}; deriving from the log");
+        }
+        used.is_ok()
+    });
     let doc = loading.and_then(|l| l.finish(store));
     let covered = match doc {
         Some((doc, from, entries)) => {
@@ -662,7 +736,7 @@ fn rebuild(
             0
         }
     };
-    Ok((ledger, covered))
+    Ok((ledger, covered, derived_cached))
 }
 
 #[cfg(test)]
