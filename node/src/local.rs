@@ -202,21 +202,19 @@ impl LocalNode {
         // The snapshot is read, checked and loaded on its own thread while this one reads
         // and decodes the log.
         let loading = header.map(|h| Loading::start(snap_path, h));
-        // The log is read once: the store's scan on open (its check against the manifest)
-        // hands each entry over to be decoded as it goes.
-        let mut envelopes = Vec::new();
-        let store = Store::open_reading(&path, mark, &mut |at, bytes| {
-            decode_entry(&mut envelopes, at, bytes)
-        })?;
-        let envelopes = if store.read_whole() {
-            envelopes
+        // The log is read once and streamed: the store's scan on open (its check against
+        // the manifest) hands each entry to the replay, which decodes it and ingests the
+        // log a chunk at a time, so the whole log is never held twice.
+        let mut replay = Replay::new(community);
+        let store = Store::open_reading(&path, mark, &mut |at, bytes| replay.push(at, bytes))?;
+        let ledger = if store.read_whole() {
+            replay.finish()
         } else {
             // The scan stopped early (the store is damaged): replay whatever it yields.
-            drop(envelopes);
-            read_log(&store)?
+            drop(replay);
+            replay_log(community, &store)?
         };
-        let (ledger, snapshot_at, derived_cached) =
-            rebuild(community, &store, envelopes, loading, derived)?;
+        let (ledger, snapshot_at, derived_cached) = rebuild(ledger, &store, loading, derived)?;
         let store_entries = store.head().0;
         Ok(LocalNode {
             member: dir.member()?,
@@ -432,8 +430,8 @@ impl LocalNode {
     /// Rebuilds the ledger from the store, as [`LocalNode::open`] does: after a failed
     /// write, so that memory holds exactly what is durable.
     fn reload(&mut self) -> Result<(), NodeError> {
-        let envelopes = read_log(&self.store)?;
-        self.ledger = rebuild(self.ledger.community(), &self.store, envelopes, None, None)?.0;
+        let ledger = replay_log(self.ledger.community(), &self.store)?;
+        self.ledger = rebuild(ledger, &self.store, None, None)?.0;
         Ok(())
     }
 
@@ -649,59 +647,93 @@ impl Loading {
     }
 }
 
-/// Decodes one stored log entry into `out`; a damaged entry must not lock the member out
-/// of their node (nor out of `coop verify`, which names it): it is skipped, loudly.
-fn decode_entry(out: &mut Vec<Envelope>, position: u64, bytes: &[u8]) {
-    match Envelope::decode(bytes) {
-        Ok(env) => out.push(env),
-        Err(r) => tracing::warn!(
-            position,
-            "stored entry does not decode ({r}); skipped — run `coop verify`"
-        ),
+/// Stored log entries that are decoded and taken into a ledger (with its document
+/// deferred) a chunk at a time, as they are read.
+struct Replay {
+    ledger: Ledger,
+    chunk: Vec<Envelope>,
+}
+
+/// Log entries decoded before the ledger takes them in: large enough for the gate's
+/// decoding to use every core, small enough that the decoded chunk is a small part of the
+/// ledger it goes into.
+const REPLAY_CHUNK: usize = 4096;
+
+impl Replay {
+    fn new(community: CommunityId) -> Replay {
+        let mut ledger = Ledger::new(community);
+        ledger.defer_doc();
+        // Stored changes are decoded on every core; the result does not depend on the
+        // thread count (nor on the chunks: ingesting in parts is ingesting the whole).
+        ledger.set_verify_threads(std::thread::available_parallelism().map_or(1, |n| n.get()));
+        Replay {
+            ledger,
+            chunk: Vec::with_capacity(REPLAY_CHUNK),
+        }
+    }
+
+    /// Decodes one stored log entry; a damaged entry must not lock the member out of their
+    /// node (nor out of `coop verify`, which names it): it is skipped, loudly.
+    fn push(&mut self, position: u64, bytes: &[u8]) {
+        match Envelope::decode(bytes) {
+            Ok(env) => self.chunk.push(env),
+            Err(r) => tracing::warn!(
+                position,
+                "stored entry does not decode ({r}); skipped — run `coop verify`"
+            ),
+        }
+        if self.chunk.len() >= REPLAY_CHUNK {
+            self.ingest();
+        }
+    }
+
+    fn ingest(&mut self) {
+        let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(REPLAY_CHUNK));
+        // Our own log was verified on the way in; `coop verify` re-checks signatures.
+        let out = self.ledger.ingest_stored(chunk);
+        for r in &out.rejected {
+            tracing::warn!(
+                "stored change no longer passes the gate ({r}); skipped — run `coop verify`"
+            );
+        }
+    }
+
+    /// The ledger of every entry pushed.
+    fn finish(mut self) -> Ledger {
+        self.ingest();
+        let pending = self.ledger.pending_len();
+        if pending > 0 {
+            tracing::warn!(
+                pending,
+                "stored changes wait for dependencies the store lacks"
+            );
+        }
+        self.ledger
     }
 }
 
-/// Every decodable envelope of the store's log, in order (a second read, for a reload
-/// and for a store whose scan on open stopped early).
-fn read_log(store: &Store) -> Result<Vec<Envelope>, NodeError> {
-    let mut envelopes = Vec::with_capacity(store.len());
+/// The ledger of the store's log, read again (for a reload, and for a store whose scan on
+/// open stopped early).
+fn replay_log(community: CommunityId, store: &Store) -> Result<Ledger, NodeError> {
+    let mut replay = Replay::new(community);
     for entry in store.log() {
         let entry = entry?;
-        decode_entry(&mut envelopes, entry.position, &entry.bytes);
+        replay.push(entry.position, &entry.bytes);
     }
-    Ok(envelopes)
+    Ok(replay.finish())
 }
 
-/// The one path of [`LocalNode::open`] and [`LocalNode::reload`]: the ledger of the stored
-/// log, the log entries the snapshot it started from covers (0 when it was built
+/// The one path of [`LocalNode::open`] and [`LocalNode::reload`] after the log's replay:
+/// the stored proofs, the derived-state cache and the document. Returns the ledger, the log entries the snapshot it started from covers (0 when it was built
 /// without one), and whether derivation starts from the derived-state cache. The snapshot
 /// and the cache are used only when taken from this log (and the cache only when the
 /// ledger finds it folded over exactly its own first changes).
 fn rebuild(
-    community: CommunityId,
+    mut ledger: Ledger,
     store: &Store,
-    envelopes: Vec<Envelope>,
     loading: Option<Loading>,
     derived: Option<(coop_model::derived_cache::CacheKey, Vec<u8>)>,
 ) -> Result<(Ledger, u64, bool), NodeError> {
-    let mut ledger = Ledger::new(community);
-    ledger.defer_doc();
-    // Large batches from peers (catch-up) are verified on every core; the result does not
-    // depend on the thread count.
-    ledger.set_verify_threads(std::thread::available_parallelism().map_or(1, |n| n.get()));
-    // Our own log was verified on the way in; `coop verify` re-checks signatures.
-    let out = ledger.ingest_stored(envelopes);
-    for r in &out.rejected {
-        tracing::warn!(
-            "stored change no longer passes the gate ({r}); skipped — run `coop verify`"
-        );
-    }
-    if out.pending > 0 {
-        tracing::warn!(
-            pending = out.pending,
-            "stored changes wait for dependencies the store lacks"
-        );
-    }
     for bytes in store.proofs()? {
         if let Ok(p) = EquivocationProof::decode(&bytes) {
             // A stored proof passed this check when it was stored; one that fails now
@@ -896,6 +928,143 @@ mod tests {
         let mut reopened = LocalNode::open(&dir).unwrap();
         assert_eq!(reopened.snapshot_covers(), 0);
         assert!(doc_matches(&mut reopened));
+    }
+
+    /// Whether the node serves the state a derivation from scratch gives, byte for byte.
+    fn state_is_derived_right(node: &mut LocalNode) -> bool {
+        let scratch = node.ledger().derive_from_scratch().canonical_json().unwrap();
+        node.state().canonical_json().unwrap() == scratch
+    }
+
+    #[test]
+    fn the_derived_state_cache_is_used_on_open_and_answers_the_same() {
+        let root = tempfile::tempdir().unwrap();
+        let mut node = community_of(root.path(), "a", 20);
+        node.write_snapshot().unwrap();
+        let digest = node.status().digest;
+        let dir = node.dir().clone();
+        drop(node);
+        assert!(snapshot::derived_path_for(&dir.store_path()).exists());
+        let mut reopened = LocalNode::open(&dir).unwrap();
+        assert!(reopened.derived_cached);
+        assert_eq!(reopened.status().digest, digest);
+        assert!(state_is_derived_right(&mut reopened));
+    }
+
+    #[test]
+    fn a_cache_written_at_n_changes_then_m_more_gives_the_state_of_all() {
+        let root = tempfile::tempdir().unwrap();
+        let mut node = community_of(root.path(), "a", 20);
+        node.write_snapshot().unwrap();
+        for i in 0..7 {
+            node.submit(proposal(&format!("later {i}")), T0 + 100 + i)
+                .unwrap();
+        }
+        let digest = node.status().digest;
+        let dir = node.dir().clone();
+        drop(node);
+        let mut reopened = LocalNode::open(&dir).unwrap();
+        // The cache covers the first 21 changes; the 7 since are folded on top of it.
+        assert!(reopened.derived_cached);
+        assert_eq!(reopened.ledger().len(), 28);
+        assert_eq!(reopened.status().digest, digest);
+        assert!(state_is_derived_right(&mut reopened));
+        assert_eq!(reopened.state().log.len(), 28);
+    }
+
+    #[test]
+    fn a_damaged_truncated_foreign_or_stale_cache_is_ignored_and_derived_again() {
+        let root = tempfile::tempdir().unwrap();
+        let mut node = community_of(root.path(), "a", 10);
+        node.write_snapshot().unwrap();
+        let path = snapshot::derived_path_for(&node.dir().store_path());
+        let older = std::fs::read(&path).unwrap();
+        for i in 0..3 {
+            node.submit(proposal(&format!("later {i}")), T0 + 100 + i)
+                .unwrap();
+        }
+        node.write_snapshot().unwrap();
+        let digest = node.status().digest;
+        let dir = node.dir().clone();
+        drop(node);
+        let good = std::fs::read(&path).unwrap();
+        // Another community's cache, and one of it re-keyed to this log's head: the key
+        // matches, the ledger's own digest of its changes does not.
+        let mut b = community_of(root.path(), "b", 10);
+        let foreign = b
+            .ledger
+            .derived_cache(coop_model::derived_cache::CacheKey {
+                entries: 0,
+                chain: [0; 32],
+            })
+            .unwrap();
+        let (entries, chain) = {
+            let probe = LocalNode::open(&dir).unwrap();
+            probe.store.head()
+        };
+        let forged = b
+            .ledger
+            .derived_cache(coop_model::derived_cache::CacheKey { entries, chain })
+            .unwrap();
+        drop(b);
+        let mut flipped = good.clone();
+        flipped[good.len() / 2] ^= 0x10;
+        let cases = [
+            ("truncated", good[..good.len() / 2].to_vec()),
+            ("flipped", flipped),
+            ("empty", Vec::new()),
+            ("foreign", foreign),
+            ("forged key", forged),
+            ("stale", older),
+        ];
+        for (what, bad) in cases {
+            std::fs::write(&path, bad).unwrap();
+            let mut reopened = LocalNode::open(&dir).unwrap();
+            assert!(!reopened.derived_cached, "{what}");
+            assert_eq!(reopened.status().digest, digest, "{what}");
+            assert!(state_is_derived_right(&mut reopened), "{what}");
+            // Its close writes a good cache again; the next open uses it.
+            drop(reopened);
+            std::fs::write(&path, &good).unwrap();
+        }
+        let mut reopened = LocalNode::open(&dir).unwrap();
+        assert!(reopened.derived_cached);
+        assert_eq!(reopened.status().digest, digest);
+    }
+
+    #[test]
+    fn a_cache_from_before_a_fork_was_proven_is_not_used() {
+        let root = tempfile::tempdir().unwrap();
+        let (mut node, proof) = genesis_and_fork(root.path());
+        node.write_snapshot().unwrap();
+        assert_eq!(node.ingest_proof(proof).unwrap(), ProofIngest::New);
+        let digest = node.status().digest;
+        let dir = node.dir().clone();
+        drop(node);
+        let mut reopened = LocalNode::open(&dir).unwrap();
+        assert!(!reopened.derived_cached);
+        assert_eq!(reopened.ledger().summary().forked_devices.len(), 1);
+        assert_eq!(reopened.status().digest, digest);
+        assert!(state_is_derived_right(&mut reopened));
+    }
+
+    #[test]
+    fn a_long_log_closed_without_a_cache_writes_one() {
+        let root = tempfile::tempdir().unwrap();
+        let n = SNAPSHOT_MIN as usize;
+        let node = community_of(root.path(), "a", n);
+        let dir = node.dir().clone();
+        drop(node);
+        let path = snapshot::derived_path_for(&dir.store_path());
+        std::fs::remove_file(&path).unwrap();
+        // The snapshot is current, the cache is missing: the close writes it.
+        let reopened = LocalNode::open(&dir).unwrap();
+        assert!(!reopened.derived_cached);
+        drop(reopened);
+        assert!(path.exists());
+        let reopened = LocalNode::open(&dir).unwrap();
+        assert!(reopened.derived_cached);
+        assert_eq!(reopened.snapshot_covers(), n as u64 + 1);
     }
 
     #[test]
