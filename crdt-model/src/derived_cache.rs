@@ -198,8 +198,8 @@ pub(crate) fn decode(bytes: &[u8], epoch: u64) -> Result<Decoded, CacheError> {
     if len != (body.len() - HEADER) as u64 {
         return Err(CacheError::Length);
     }
-    let p: Payload = rmp_serde::from_slice(&body[HEADER..])
-        .map_err(|e| CacheError::Payload(e.to_string()))?;
+    let p: Payload =
+        rmp_serde::from_slice(&body[HEADER..]).map_err(|e| CacheError::Payload(e.to_string()))?;
     Ok(Decoded {
         key,
         digest,
@@ -240,7 +240,10 @@ mod tests {
         let d = decode(&bytes, 7).unwrap();
         assert_eq!((d.key, d.digest), (KEY, [8; 32]));
         assert_eq!(d.derived.state, sample().state);
-        assert_eq!((d.derived.last_key, d.derived.folded), (sample().last_key, 9));
+        assert_eq!(
+            (d.derived.last_key, d.derived.folded),
+            (sample().last_key, 9)
+        );
         assert_eq!(d.derived.epoch, 7);
     }
 

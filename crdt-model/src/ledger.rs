@@ -1205,9 +1205,12 @@ impl Ledger {
     ) -> Result<Vec<u8>, crate::derived_cache::CacheError> {
         self.derived_mut_current();
         let digest = self.entries_digest(self.entries.len());
-        let derived = self.derived.as_ref().ok_or(
-            crate::derived_cache::CacheError::Stale("the ledger has no derivation"),
-        )?;
+        let derived = self
+            .derived
+            .as_ref()
+            .ok_or(crate::derived_cache::CacheError::Stale(
+                "the ledger has no derivation",
+            ))?;
         crate::derived_cache::encode(key, digest, derived)
     }
 
@@ -1224,7 +1227,9 @@ impl Ledger {
         let d = decode(bytes, self.epoch)?;
         let folded = d.derived.folded;
         if folded > self.entries.len() {
-            return Err(CacheError::Stale("it covers more changes than the ledger holds"));
+            return Err(CacheError::Stale(
+                "it covers more changes than the ledger holds",
+            ));
         }
         if self.entries_digest(folded) != d.digest {
             return Err(CacheError::Stale(
@@ -1240,8 +1245,6 @@ impl Ledger {
 
     /// The digest of the first `n` entries (change hash, excluded), in ledger order.
     fn entries_digest(&self, n: usize) -> [u8; 32] {
-        crate::derived_cache::ledger_digest(
-            self.entries[..n].iter().map(|e| (&e.v.id, e.excluded)),
-        )
+        crate::derived_cache::ledger_digest(self.entries[..n].iter().map(|e| (&e.v.id, e.excluded)))
     }
 }
