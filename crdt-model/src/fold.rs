@@ -61,7 +61,7 @@ pub(crate) trait Rule {
 }
 
 /// Fold indices for governance.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct GovFold {
     /// Log position of each counted vote (to mark it refused if the tally did not see it).
     pub(crate) vote_pos: BTreeMap<RecordId, usize>,
@@ -72,8 +72,9 @@ pub(crate) struct GovFold {
     pub(crate) known_removals: BTreeSet<usize>,
 }
 
-/// Indices the fold keeps beside the state.
-#[derive(Debug, Clone, Default)]
+/// Indices the fold keeps beside the state (serialized in the derived-state cache,
+/// `crate::derived_cache`).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Fold {
     pub(crate) genesis: Option<(u32, MemberId)>,
     pub(crate) device_member: HashMap<u32, MemberId>,

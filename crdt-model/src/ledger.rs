@@ -1316,3 +1316,56 @@ impl Ledger {
         }
     }
 }
+
+impl Ledger {
+    /// The derived state as cache bytes (brought up to date first), named by the caller's
+    /// `key` and by this ledger's digest of the entries folded (see [`crate::derived_cache`]).
+    pub fn derived_cache(
+        &mut self,
+        key: crate::derived_cache::CacheKey,
+    ) -> Result<Vec<u8>, crate::derived_cache::CacheError> {
+        self.derived_mut_current();
+        let digest = self.entries_digest(self.entries.len());
+        let derived = self
+            .derived
+            .as_ref()
+            .ok_or(crate::derived_cache::CacheError::Stale(
+                "the ledger has no derivation",
+            ))?;
+        crate::derived_cache::encode(key, digest, derived)
+    }
+
+    /// Starts derivation from cache bytes, when they were folded over exactly this
+    /// ledger's first entries with the same forked devices: the entries accepted since are
+    /// folded on top when [`Ledger::state`] is next asked (incrementally where the total
+    /// order allows, as for a running node; from scratch otherwise). Returns the cache's
+    /// key; refuses (and changes nothing) with the reason otherwise.
+    pub fn use_derived_cache(
+        &mut self,
+        bytes: &[u8],
+    ) -> Result<crate::derived_cache::CacheKey, crate::derived_cache::CacheError> {
+        use crate::derived_cache::{decode, CacheError};
+        let d = decode(bytes, self.epoch)?;
+        let folded = d.derived.folded;
+        if folded > self.entries.len() {
+            return Err(CacheError::Stale(
+                "it covers more changes than the ledger holds",
+            ));
+        }
+        if self.entries_digest(folded) != d.digest {
+            return Err(CacheError::Stale(
+                "its changes are not the ledger's first changes",
+            ));
+        }
+        if d.derived.fold.forked != self.forked() {
+            return Err(CacheError::Stale("the forked devices differ"));
+        }
+        self.derived = Some(d.derived);
+        Ok(d.key)
+    }
+
+    /// The digest of the first `n` entries (change hash, excluded), in ledger order.
+    fn entries_digest(&self, n: usize) -> [u8; 32] {
+        crate::derived_cache::ledger_digest(self.entries[..n].iter().map(|e| (&e.v.id, e.excluded)))
+    }
+}

@@ -13,6 +13,8 @@
 //! - [`state`]: the derived state of a community and its queries.
 //! - `derive` (private): the deterministic fold into [`State`]; the rules of each record kind sit
 //!   with the kind in [`record`].
+//! - [`derived_cache`]: the derived state as cache bytes, checked against the ledger it is
+//!   installed in.
 //! - [`receipt`]: two-party hour receipts that verify on their own.
 //! - [`metrics`]: community metrics (docs/RULES.md R11), pure functions of a state and `now`.
 //! - [`export`]: the records a member may see (docs/RULES.md R10), with their receipts.
@@ -24,6 +26,7 @@
 
 mod causal;
 mod derive;
+pub mod derived_cache;
 pub mod envelope;
 pub mod export;
 mod fold;

@@ -151,6 +151,9 @@ pub struct LocalNode {
     /// The store was written around the ledger ([`LocalNode::store_mut`]): the document no
     /// longer matches the log, so no snapshot is taken of it.
     bypassed: bool,
+    /// Whether the derived-state cache on disk was usable at open or written since (when
+    /// not, a close writes it with the snapshot).
+    derived_cached: bool,
 }
 
 impl Drop for LocalNode {
@@ -159,7 +162,8 @@ impl Drop for LocalNode {
     /// so the next open starts from it.
     fn drop(&mut self) {
         let entries = self.store.head().0;
-        if entries >= SNAPSHOT_MIN && entries >= self.snapshot_at + SNAPSHOT_MIN {
+        let stale = entries >= self.snapshot_at + SNAPSHOT_MIN || !self.derived_cached;
+        if entries >= SNAPSHOT_MIN && stale {
             self.snapshot_quietly();
         }
     }
@@ -175,16 +179,42 @@ impl LocalNode {
         let config = dir.config()?;
         let community = config.community.ok_or(NodeError::NoCommunity)?;
         let path = dir.store_path();
-        let snap = match Snapshot::load(&snapshot::path_for(&path)) {
-            Ok(s) => s,
+        let snap_path = snapshot::path_for(&path);
+        let header = match snapshot::Header::load(&snap_path) {
+            Ok(h) => h,
             Err(why) => {
                 tracing::warn!("document snapshot ignored: {why}; rebuilding from the log");
                 None
             }
         };
-        let store = Store::open_marked(&path, snap.as_ref().map(|s| s.entries))?;
-        let loading = snap.map(Loading::start);
-        let (ledger, snapshot_at) = rebuild(community, &store, loading)?;
+        let derived = match snapshot::load_derived(&snapshot::derived_path_for(&path)) {
+            Ok(d) => d,
+            Err(why) => {
+                tracing::warn!("derived-state cache ignored: {why}; deriving from the log");
+                None
+            }
+        };
+        // The log entries whose chain the snapshot and the cache are checked against: both
+        // are written together, so they name the same point of the log.
+        let mark = header
+            .map(|h| h.entries)
+            .or(derived.as_ref().map(|(k, _)| k.entries));
+        // The snapshot is read, checked and loaded on its own thread while this one reads
+        // and decodes the log.
+        let loading = header.map(|h| Loading::start(snap_path, h));
+        // The log is read once and streamed: the store's scan on open (its check against
+        // the manifest) hands each entry to the replay, which decodes it and ingests the
+        // log a chunk at a time, so the whole log is never held twice.
+        let mut replay = Replay::new(community);
+        let store = Store::open_reading(&path, mark, &mut |at, bytes| replay.push(at, bytes))?;
+        let ledger = if store.read_whole() {
+            replay.finish()
+        } else {
+            // The scan stopped early (the store is damaged): replay whatever it yields.
+            drop(replay);
+            replay_log(community, &store)?
+        };
+        let (ledger, snapshot_at, derived_cached) = rebuild(ledger, &store, loading, derived)?;
         let store_entries = store.head().0;
         Ok(LocalNode {
             member: dir.member()?,
@@ -196,13 +226,26 @@ impl LocalNode {
             snapshot_at,
             opened_at: store_entries,
             bypassed: false,
+            derived_cached,
         })
     }
 
-    /// Writes a snapshot of the document for the log as it is now (atomically; the log
-    /// stays the truth).
+    /// Writes a snapshot of the document and the derived-state cache for the log as it is
+    /// now (each atomically; the log stays the truth).
     pub fn write_snapshot(&mut self) -> Result<(), NodeError> {
         let (entries, chain) = self.store.head();
+        // The cache first: written alone (a crash before the snapshot), it names other log
+        // entries than the snapshot on disk and is ignored at the next open.
+        let key = coop_model::derived_cache::CacheKey { entries, chain };
+        let cache = self
+            .ledger
+            .derived_cache(key)
+            .map_err(|e| NodeError::Corrupt(format!("encoding the derived-state cache: {e}")))?;
+        let cache_path = snapshot::derived_path_for(self.store.path());
+        crate::manifest::write_atomically(&cache_path, &cache)
+            .map_err(|e| NodeError::io(&cache_path, e))?;
+        drop(cache);
+        self.derived_cached = true;
         let snap = Snapshot {
             entries,
             chain,
@@ -274,6 +317,7 @@ impl LocalNode {
             snapshot_at: 0,
             opened_at: 0,
             bypassed: false,
+            derived_cached: false,
         })
     }
 
@@ -386,7 +430,8 @@ impl LocalNode {
     /// Rebuilds the ledger from the store, as [`LocalNode::open`] does: after a failed
     /// write, so that memory holds exactly what is durable.
     fn reload(&mut self) -> Result<(), NodeError> {
-        self.ledger = rebuild(self.ledger.community(), &self.store, None)?.0;
+        let ledger = replay_log(self.ledger.community(), &self.store)?;
+        self.ledger = rebuild(ledger, &self.store, None, None)?.0;
         Ok(())
     }
 
@@ -554,26 +599,31 @@ fn snapshot_due(entries: u64, snapshot_at: u64, opened_at: u64) -> bool {
     since >= SNAPSHOT_EVERY.max(snapshot_at)
 }
 
-/// A document snapshot being loaded on its own thread while the log is read (Automerge's
-/// `load` and the gate's decoding of the log each take one core).
+/// A document snapshot being read, checked and loaded on its own thread while the log is
+/// read (Automerge's `load` and the gate's decoding of the log each take one core).
 struct Loading {
-    entries: u64,
-    chain: [u8; 32],
-    ledger_len: usize,
+    header: snapshot::Header,
     doc: Option<std::thread::JoinHandle<Option<automerge::Automerge>>>,
 }
 
 impl Loading {
-    fn start(s: Snapshot) -> Loading {
-        let Snapshot {
-            entries,
-            chain,
-            ledger_len,
-            doc,
-        } = s;
+    fn start(path: std::path::PathBuf, header: snapshot::Header) -> Loading {
         let load = move || {
-            // Our own file, checksummed; Automerge checks the document's heads as it loads.
-            automerge::Automerge::load(&doc)
+            let snap = match Snapshot::load(&path) {
+                Ok(Some(s)) if s.header() == header => s,
+                Ok(Some(_)) => {
+                    tracing::warn!("document snapshot changed while the node opened; rebuilding");
+                    return None;
+                }
+                Ok(None) => return None,
+                Err(why) => {
+                    tracing::warn!("document snapshot ignored: {why}; rebuilding from the log");
+                    return None;
+                }
+            };
+            // Our own file, checksummed; Automerge checks the document's heads as it
+            // loads. Its bytes are dropped as soon as the document is built.
+            automerge::Automerge::load(&snap.doc)
                 .map_err(|e| tracing::warn!("document snapshot does not load ({e}); rebuilding"))
                 .ok()
         };
@@ -582,69 +632,113 @@ impl Loading {
             .spawn(load)
             .map_err(|e| tracing::warn!("could not start loading the snapshot ({e})"))
             .ok();
-        Loading {
-            entries,
-            chain,
-            ledger_len: ledger_len as usize,
-            doc,
-        }
+        Loading { header, doc }
     }
 
     /// The loaded document, when the snapshot was taken from `store`'s log.
     fn finish(self, store: &Store) -> Option<(automerge::Automerge, usize, u64)> {
+        let h = self.header;
         let doc = self.doc?.join().ok().flatten()?;
-        (store.chain_at_mark(self.entries) == Some(self.chain)).then_some((
+        (store.chain_at_mark(h.entries) == Some(h.chain)).then_some((
             doc,
-            self.ledger_len,
-            self.entries,
+            h.ledger_len as usize,
+            h.entries,
         ))
     }
 }
 
-/// The one path of [`LocalNode::open`] and [`LocalNode::reload`]: the ledger of the stored
-/// log, and the log entries the snapshot it started from covers (0 when it was built
-/// without one). The snapshot is used only when it was taken from this log.
-fn rebuild(
-    community: CommunityId,
-    store: &Store,
-    loading: Option<Loading>,
-) -> Result<(Ledger, u64), NodeError> {
-    let mut ledger = Ledger::new(community);
-    ledger.defer_doc();
-    // Large batches from peers (catch-up) are verified on every core; the result does not
-    // depend on the thread count.
-    ledger.set_verify_threads(std::thread::available_parallelism().map_or(1, |n| n.get()));
-    // Batch verification mixes this secret into its coefficients (docs/PROTOCOL.md,
-    // "Signatures"); which signatures are accepted does not depend on it.
-    let mut batch_seed = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut batch_seed);
-    ledger.set_batch_seed(batch_seed);
-    let mut envelopes = Vec::with_capacity(store.len());
-    for entry in store.log() {
-        let entry = entry?;
-        match Envelope::decode(&entry.bytes) {
-            Ok(env) => envelopes.push(env),
-            // A damaged entry must not lock the member out of their node (nor out of
-            // `coop verify`, which names it): skip it, loudly.
+/// Stored log entries that are decoded and taken into a ledger (with its document
+/// deferred) a chunk at a time, as they are read.
+struct Replay {
+    ledger: Ledger,
+    chunk: Vec<Envelope>,
+}
+
+/// Log entries decoded before the ledger takes them in: large enough for the gate's
+/// decoding to use every core, small enough that the decoded chunk is a small part of the
+/// ledger it goes into.
+const REPLAY_CHUNK: usize = 4096;
+
+impl Replay {
+    fn new(community: CommunityId) -> Replay {
+        let mut ledger = Ledger::new(community);
+        ledger.defer_doc();
+        // Stored changes are decoded on every core; the result does not depend on the
+        // thread count (nor on the chunks: ingesting in parts is ingesting the whole).
+        ledger.set_verify_threads(std::thread::available_parallelism().map_or(1, |n| n.get()));
+        // Batch verification mixes this secret into its coefficients (docs/PROTOCOL.md,
+        // "Signatures"); which signatures are accepted does not depend on it.
+        let mut batch_seed = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut batch_seed);
+        ledger.set_batch_seed(batch_seed);
+        Replay {
+            ledger,
+            chunk: Vec::with_capacity(REPLAY_CHUNK),
+        }
+    }
+
+    /// Decodes one stored log entry; a damaged entry must not lock the member out of their
+    /// node (nor out of `coop verify`, which names it): it is skipped, loudly.
+    fn push(&mut self, position: u64, bytes: &[u8]) {
+        match Envelope::decode(bytes) {
+            Ok(env) => self.chunk.push(env),
             Err(r) => tracing::warn!(
-                position = entry.position,
+                position,
                 "stored entry does not decode ({r}); skipped — run `coop verify`"
             ),
         }
+        if self.chunk.len() >= REPLAY_CHUNK {
+            self.ingest();
+        }
     }
-    // Our own log was verified on the way in; `coop verify` re-checks signatures.
-    let out = ledger.ingest_stored(envelopes);
-    for r in &out.rejected {
-        tracing::warn!(
-            "stored change no longer passes the gate ({r}); skipped — run `coop verify`"
-        );
+
+    fn ingest(&mut self) {
+        let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(REPLAY_CHUNK));
+        // Our own log was verified on the way in; `coop verify` re-checks signatures.
+        let out = self.ledger.ingest_stored(chunk);
+        for r in &out.rejected {
+            tracing::warn!(
+                "stored change no longer passes the gate ({r}); skipped — run `coop verify`"
+            );
+        }
     }
-    if out.pending > 0 {
-        tracing::warn!(
-            pending = out.pending,
-            "stored changes wait for dependencies the store lacks"
-        );
+
+    /// The ledger of every entry pushed.
+    fn finish(mut self) -> Ledger {
+        self.ingest();
+        let pending = self.ledger.pending_len();
+        if pending > 0 {
+            tracing::warn!(
+                pending,
+                "stored changes wait for dependencies the store lacks"
+            );
+        }
+        self.ledger
     }
+}
+
+/// The ledger of the store's log, read again (for a reload, and for a store whose scan on
+/// open stopped early).
+fn replay_log(community: CommunityId, store: &Store) -> Result<Ledger, NodeError> {
+    let mut replay = Replay::new(community);
+    for entry in store.log() {
+        let entry = entry?;
+        replay.push(entry.position, &entry.bytes);
+    }
+    Ok(replay.finish())
+}
+
+/// The one path of [`LocalNode::open`] and [`LocalNode::reload`] after the log's replay:
+/// the stored proofs, the derived-state cache and the document. Returns the ledger, the log entries the snapshot it started from covers (0 when it was built
+/// without one), and whether derivation starts from the derived-state cache. The snapshot
+/// and the cache are used only when taken from this log (and the cache only when the
+/// ledger finds it folded over exactly its own first changes).
+fn rebuild(
+    mut ledger: Ledger,
+    store: &Store,
+    loading: Option<Loading>,
+    derived: Option<(coop_model::derived_cache::CacheKey, Vec<u8>)>,
+) -> Result<(Ledger, u64, bool), NodeError> {
     for bytes in store.proofs()? {
         if let Ok(p) = EquivocationProof::decode(&bytes) {
             // A stored proof passed this check when it was stored; one that fails now
@@ -652,6 +746,18 @@ fn rebuild(
             let _ = ledger.ingest_proof(p);
         }
     }
+    // Installed while the snapshot's document may still be loading on the other thread.
+    let derived_cached = derived.is_some_and(|(key, bytes)| {
+        let used = if store.chain_at_mark(key.entries) != Some(key.chain) {
+            Err("it was taken from another log or at another point of it".to_string())
+        } else {
+            ledger.use_derived_cache(&bytes).map(|_| ()).map_err(|e| e.to_string())
+        };
+        if let Err(why) = &used {
+            tracing::warn!("derived-state cache ignored: {why}; deriving from the log");
+        }
+        used.is_ok()
+    });
     let doc = loading.and_then(|l| l.finish(store));
     let covered = match doc {
         Some((doc, from, entries)) => {
@@ -667,7 +773,7 @@ fn rebuild(
             0
         }
     };
-    Ok((ledger, covered))
+    Ok((ledger, covered, derived_cached))
 }
 
 #[cfg(test)]
@@ -827,6 +933,143 @@ mod tests {
         let mut reopened = LocalNode::open(&dir).unwrap();
         assert_eq!(reopened.snapshot_covers(), 0);
         assert!(doc_matches(&mut reopened));
+    }
+
+    /// Whether the node serves the state a derivation from scratch gives, byte for byte.
+    fn state_is_derived_right(node: &mut LocalNode) -> bool {
+        let scratch = node.ledger().derive_from_scratch().canonical_json().unwrap();
+        node.state().canonical_json().unwrap() == scratch
+    }
+
+    #[test]
+    fn the_derived_state_cache_is_used_on_open_and_answers_the_same() {
+        let root = tempfile::tempdir().unwrap();
+        let mut node = community_of(root.path(), "a", 20);
+        node.write_snapshot().unwrap();
+        let digest = node.status().digest;
+        let dir = node.dir().clone();
+        drop(node);
+        assert!(snapshot::derived_path_for(&dir.store_path()).exists());
+        let mut reopened = LocalNode::open(&dir).unwrap();
+        assert!(reopened.derived_cached);
+        assert_eq!(reopened.status().digest, digest);
+        assert!(state_is_derived_right(&mut reopened));
+    }
+
+    #[test]
+    fn a_cache_written_at_n_changes_then_m_more_gives_the_state_of_all() {
+        let root = tempfile::tempdir().unwrap();
+        let mut node = community_of(root.path(), "a", 20);
+        node.write_snapshot().unwrap();
+        for i in 0..7 {
+            node.submit(proposal(&format!("later {i}")), T0 + 100 + i)
+                .unwrap();
+        }
+        let digest = node.status().digest;
+        let dir = node.dir().clone();
+        drop(node);
+        let mut reopened = LocalNode::open(&dir).unwrap();
+        // The cache covers the first 21 changes; the 7 since are folded on top of it.
+        assert!(reopened.derived_cached);
+        assert_eq!(reopened.ledger().len(), 28);
+        assert_eq!(reopened.status().digest, digest);
+        assert!(state_is_derived_right(&mut reopened));
+        assert_eq!(reopened.state().log.len(), 28);
+    }
+
+    #[test]
+    fn a_damaged_truncated_foreign_or_stale_cache_is_ignored_and_derived_again() {
+        let root = tempfile::tempdir().unwrap();
+        let mut node = community_of(root.path(), "a", 10);
+        node.write_snapshot().unwrap();
+        let path = snapshot::derived_path_for(&node.dir().store_path());
+        let older = std::fs::read(&path).unwrap();
+        for i in 0..3 {
+            node.submit(proposal(&format!("later {i}")), T0 + 100 + i)
+                .unwrap();
+        }
+        node.write_snapshot().unwrap();
+        let digest = node.status().digest;
+        let dir = node.dir().clone();
+        drop(node);
+        let good = std::fs::read(&path).unwrap();
+        // Another community's cache, and one of it re-keyed to this log's head: the key
+        // matches, the ledger's own digest of its changes does not.
+        let mut b = community_of(root.path(), "b", 10);
+        let foreign = b
+            .ledger
+            .derived_cache(coop_model::derived_cache::CacheKey {
+                entries: 0,
+                chain: [0; 32],
+            })
+            .unwrap();
+        let (entries, chain) = {
+            let probe = LocalNode::open(&dir).unwrap();
+            probe.store.head()
+        };
+        let forged = b
+            .ledger
+            .derived_cache(coop_model::derived_cache::CacheKey { entries, chain })
+            .unwrap();
+        drop(b);
+        let mut flipped = good.clone();
+        flipped[good.len() / 2] ^= 0x10;
+        let cases = [
+            ("truncated", good[..good.len() / 2].to_vec()),
+            ("flipped", flipped),
+            ("empty", Vec::new()),
+            ("foreign", foreign),
+            ("forged key", forged),
+            ("stale", older),
+        ];
+        for (what, bad) in cases {
+            std::fs::write(&path, bad).unwrap();
+            let mut reopened = LocalNode::open(&dir).unwrap();
+            assert!(!reopened.derived_cached, "{what}");
+            assert_eq!(reopened.status().digest, digest, "{what}");
+            assert!(state_is_derived_right(&mut reopened), "{what}");
+            // Its close writes a good cache again; the next open uses it.
+            drop(reopened);
+            std::fs::write(&path, &good).unwrap();
+        }
+        let mut reopened = LocalNode::open(&dir).unwrap();
+        assert!(reopened.derived_cached);
+        assert_eq!(reopened.status().digest, digest);
+    }
+
+    #[test]
+    fn a_cache_from_before_a_fork_was_proven_is_not_used() {
+        let root = tempfile::tempdir().unwrap();
+        let (mut node, proof) = genesis_and_fork(root.path());
+        node.write_snapshot().unwrap();
+        assert_eq!(node.ingest_proof(proof).unwrap(), ProofIngest::New);
+        let digest = node.status().digest;
+        let dir = node.dir().clone();
+        drop(node);
+        let mut reopened = LocalNode::open(&dir).unwrap();
+        assert!(!reopened.derived_cached);
+        assert_eq!(reopened.ledger().summary().forked_devices.len(), 1);
+        assert_eq!(reopened.status().digest, digest);
+        assert!(state_is_derived_right(&mut reopened));
+    }
+
+    #[test]
+    fn a_long_log_closed_without_a_cache_writes_one() {
+        let root = tempfile::tempdir().unwrap();
+        let n = SNAPSHOT_MIN as usize;
+        let node = community_of(root.path(), "a", n);
+        let dir = node.dir().clone();
+        drop(node);
+        let path = snapshot::derived_path_for(&dir.store_path());
+        std::fs::remove_file(&path).unwrap();
+        // The snapshot is current, the cache is missing: the close writes it.
+        let reopened = LocalNode::open(&dir).unwrap();
+        assert!(!reopened.derived_cached);
+        drop(reopened);
+        assert!(path.exists());
+        let reopened = LocalNode::open(&dir).unwrap();
+        assert!(reopened.derived_cached);
+        assert_eq!(reopened.snapshot_covers(), n as u64 + 1);
     }
 
     #[test]

@@ -24,6 +24,7 @@
 
 use std::path::{Path, PathBuf};
 
+use coop_model::derived_cache::CacheKey;
 use sha2::{Digest, Sha256};
 
 const MAGIC: &[u8; 8] = b"COOPSNAP";
@@ -50,6 +51,27 @@ pub(crate) fn path_for(store: &Path) -> PathBuf {
     store.with_file_name(name)
 }
 
+/// Where the derived-state cache of the store at `store` lives: `<data dir>/store.derived`
+/// (its format: `coop_model::derived_cache`; PROTOCOL.md §9).
+pub(crate) fn derived_path_for(store: &Path) -> PathBuf {
+    let mut name = store.file_name().unwrap_or_default().to_os_string();
+    name.push(".derived");
+    store.with_file_name(name)
+}
+
+/// The derived-state cache at `path` with the key its header names: `Ok(None)` when there
+/// is none, `Err` (a reason to log) when it cannot be used. The rest is checked by the
+/// ledger that installs it.
+pub(crate) fn load_derived(path: &Path) -> Result<Option<(CacheKey, Vec<u8>)>, String> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("reading {}: {e}", path.display())),
+    };
+    let key = coop_model::derived_cache::read_key(&bytes).map_err(|e| e.to_string())?;
+    Ok(Some((key, bytes)))
+}
+
 impl Snapshot {
     /// The bytes of the snapshot file.
     pub(crate) fn encode(&self) -> Vec<u8> {
@@ -66,14 +88,77 @@ impl Snapshot {
         out
     }
 
-    /// Reads snapshot bytes; an error says what is wrong with them.
-    pub(crate) fn decode(bytes: &[u8]) -> Result<Snapshot, String> {
+    /// Reads snapshot bytes (keeping the document's in place); an error says what is
+    /// wrong with them.
+    pub(crate) fn decode(mut bytes: Vec<u8>) -> Result<Snapshot, String> {
         if bytes.len() < HEADER + 32 {
             return Err(format!("the snapshot is {} bytes, too short", bytes.len()));
         }
         let (body, sum) = bytes.split_at(bytes.len() - 32);
         if Sha256::digest(body).as_slice() != sum {
             return Err("the snapshot's checksum does not match".into());
+        }
+        let header = Header::decode(body)?;
+        if header.doc_len != (body.len() - HEADER) as u64 {
+            return Err("the snapshot's document length does not match the file".into());
+        }
+        // The document's bytes stay where they are: a snapshot of a large ledger is tens
+        // of megabytes, and the node opens while holding it.
+        bytes.truncate(bytes.len() - 32);
+        bytes.drain(..HEADER);
+        Ok(Snapshot {
+            entries: header.entries,
+            chain: header.chain,
+            ledger_len: header.ledger_len,
+            doc: bytes,
+        })
+    }
+
+    /// Reads the snapshot at `path`: `Ok(None)` when there is none, `Err` (a reason to
+    /// log) when it cannot be used.
+    pub(crate) fn load(path: &Path) -> Result<Option<Snapshot>, String> {
+        match std::fs::read(path) {
+            Ok(bytes) => Snapshot::decode(bytes).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("reading {}: {e}", path.display())),
+        }
+    }
+
+    /// Writes the snapshot atomically.
+    pub(crate) fn save(&self, path: &Path) -> std::io::Result<()> {
+        crate::manifest::write_atomically(path, &self.encode())
+    }
+
+    /// The header of this snapshot.
+    pub(crate) fn header(&self) -> Header {
+        Header {
+            entries: self.entries,
+            chain: self.chain,
+            ledger_len: self.ledger_len,
+            doc_len: self.doc.len() as u64,
+        }
+    }
+}
+
+/// What a snapshot's first bytes say: which log it was taken from. Read on its own while
+/// the node opens (the store's scan needs the entry count), before the whole file is read
+/// and checked on another thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Header {
+    /// Log entries it covers.
+    pub(crate) entries: u64,
+    /// The manifest's chain after those entries.
+    pub(crate) chain: [u8; 32],
+    /// Ledger entries when it was taken.
+    pub(crate) ledger_len: u64,
+    /// Length of the document's bytes.
+    pub(crate) doc_len: u64,
+}
+
+impl Header {
+    fn decode(body: &[u8]) -> Result<Header, String> {
+        if body.len() < HEADER {
+            return Err(format!("the snapshot is {} bytes, too short", body.len()));
         }
         if &body[..8] != MAGIC {
             return Err("the snapshot's magic is wrong".into());
@@ -87,36 +172,33 @@ impl Snapshot {
                 .map(u64::from_be_bytes)
                 .ok_or_else(|| "the snapshot's header is short".to_string())
         };
-        let entries = u64_at(9)?;
         let chain: [u8; 32] = body[17..49]
             .try_into()
             .map_err(|_| "the snapshot's header is short")?;
-        let ledger_len = u64_at(49)?;
-        let len = u64_at(57)?;
-        if len != (body.len() - HEADER) as u64 {
-            return Err("the snapshot's document length does not match the file".into());
-        }
-        Ok(Snapshot {
-            entries,
+        Ok(Header {
+            entries: u64_at(9)?,
             chain,
-            ledger_len,
-            doc: body[HEADER..].to_vec(),
+            ledger_len: u64_at(49)?,
+            doc_len: u64_at(57)?,
         })
     }
 
-    /// Reads the snapshot at `path`: `Ok(None)` when there is none, `Err` (a reason to
-    /// log) when it cannot be used.
-    pub(crate) fn load(path: &Path) -> Result<Option<Snapshot>, String> {
-        match std::fs::read(path) {
-            Ok(bytes) => Snapshot::decode(&bytes).map(Some),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("reading {}: {e}", path.display())),
-        }
-    }
-
-    /// Writes the snapshot atomically.
-    pub(crate) fn save(&self, path: &Path) -> std::io::Result<()> {
-        crate::manifest::write_atomically(path, &self.encode())
+    /// Reads the header of the snapshot at `path` (not checked against its checksum:
+    /// [`Snapshot::load`] does that, and the two must then agree): `Ok(None)` when there
+    /// is none, `Err` (a reason to log) when it cannot be used.
+    pub(crate) fn load(path: &Path) -> Result<Option<Header>, String> {
+        use std::io::Read;
+        let mut file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("reading {}: {e}", path.display())),
+        };
+        let mut head = Vec::with_capacity(HEADER);
+        file.by_ref()
+            .take(HEADER as u64)
+            .read_to_end(&mut head)
+            .map_err(|e| format!("reading {}: {e}", path.display()))?;
+        Header::decode(&head).map(Some)
     }
 }
 
@@ -136,19 +218,20 @@ mod tests {
     #[test]
     fn a_snapshot_reads_back_as_written() {
         let s = sample();
-        assert_eq!(Snapshot::decode(&s.encode()), Ok(s));
+        assert_eq!(Snapshot::decode(s.encode()), Ok(s.clone()));
+        assert_eq!(Header::decode(&s.encode()), Ok(s.header()));
     }
 
     #[test]
     fn a_truncated_or_altered_snapshot_is_refused() {
         let bytes = sample().encode();
         for cut in [0, 10, HEADER, bytes.len() - 1] {
-            assert!(Snapshot::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+            assert!(Snapshot::decode(bytes[..cut].to_vec()).is_err(), "cut at {cut}");
         }
         let mut flipped = bytes.clone();
         flipped[HEADER + 2] ^= 1;
         assert_eq!(
-            Snapshot::decode(&flipped),
+            Snapshot::decode(flipped),
             Err("the snapshot's checksum does not match".into())
         );
     }

@@ -45,6 +45,9 @@ pub struct Store {
     damage: Option<String>,
     /// The chain after the number of entries asked for at open ([`Store::open_marked`]).
     mark: Option<(u64, [u8; 32])>,
+    /// Whether the scan on open showed every log entry, in order, to its reader
+    /// ([`Store::open_reading`]): the log held no gap and read without error.
+    read_whole: bool,
     /// Makes [`Store::put_proof`] fail while reads still work (tests of error paths).
     #[cfg(test)]
     fail_proof_writes: bool,
@@ -129,6 +132,19 @@ impl Store {
     /// entries (the scan on open computes it anyway): what a snapshot of the document taken
     /// after `mark` entries is checked against ([`Store::chain_at_mark`]).
     pub(crate) fn open_marked(path: &Path, mark: Option<u64>) -> Result<Store, NodeError> {
+        Store::open_reading(path, mark, &mut |_, _| {})
+    }
+
+    /// [`Store::open_marked`], also showing every log entry (position, bytes) to `read`
+    /// as the scan on open reads it, so that whoever opens the store to replay its log
+    /// reads it once, not twice. When the scan stops early (a gap, a read error: the
+    /// store is then damaged), `read` has seen only a prefix; [`Store::read_whole`] says
+    /// whether it saw everything.
+    pub(crate) fn open_reading(
+        path: &Path,
+        mark: Option<u64>,
+        read: &mut dyn FnMut(u64, &[u8]),
+    ) -> Result<Store, NodeError> {
         std::fs::create_dir_all(path).map_err(|e| NodeError::io(path, e))?;
         let data_dir = path.parent().unwrap_or(path).to_path_buf();
         let damaged = |what: String| NodeError::Damaged {
@@ -162,8 +178,9 @@ impl Store {
         })?;
         let manifest_path = manifest::path_for(path);
         let mut marked = None;
+        let mut read_whole = false;
         let checked = catch_unwind(AssertUnwindSafe(|| {
-            check(&db, &manifest_path, mark, &mut marked)
+            check(&db, &manifest_path, mark, &mut marked, &mut read_whole, read)
         }))
         .map_err(|p| damaged(format!("sled panicked reading it: {}", panic_text(&p))))??;
         let (log, proofs, manifest, damage) = checked;
@@ -181,6 +198,7 @@ impl Store {
             manifest_path,
             damage,
             mark: mark.zip(marked),
+            read_whole,
             #[cfg(test)]
             fail_proof_writes: false,
             _released: Released {
@@ -198,6 +216,11 @@ impl Store {
     /// The chain after the first `n` log entries, when `n` was the mark asked for at open.
     pub(crate) fn chain_at_mark(&self, n: u64) -> Option<[u8; 32]> {
         self.mark.filter(|(m, _)| *m == n).map(|(_, c)| c)
+    }
+
+    /// Whether the reader given to [`Store::open_reading`] saw every log entry.
+    pub(crate) fn read_whole(&self) -> bool {
+        self.read_whole
     }
 
     /// Where the store lives.
@@ -410,6 +433,8 @@ fn check(
     manifest_path: &Path,
     mark: Option<u64>,
     marked: &mut Option<[u8; 32]>,
+    read_whole: &mut bool,
+    read: &mut dyn FnMut(u64, &[u8]),
 ) -> Result<Checked, NodeError> {
     let dir = manifest_path
         .parent()
@@ -438,9 +463,10 @@ fn check(
         .ok()
         .and_then(|m| m.as_ref())
         .map(|m| m.entries);
-    let scan = match scan(&log, &proofs, want, mark) {
+    let scan = match scan(&log, &proofs, want, mark, read) {
         Ok(s) => {
             *marked = s.chain_at_mark;
+            *read_whole = true;
             s
         }
         Err(what) => {
@@ -536,13 +562,14 @@ fn check(
 }
 
 /// Reads every log entry and proof key, building the manifest of what the trees hold (and
-/// the chain after the first `upto` entries). A gap in the positions or a read error is
-/// damage.
+/// the chain after the first `upto` entries), and showing each entry to `read`. A gap in
+/// the positions or a read error is damage.
 fn scan(
     log: &sled::Tree,
     proofs: &sled::Tree,
     upto: Option<u64>,
     mark: Option<u64>,
+    read: &mut dyn FnMut(u64, &[u8]),
 ) -> Result<Scan, String> {
     let mut held = Manifest::default();
     let mut chain_at = (upto == Some(0)).then_some(held.chain);
@@ -553,6 +580,7 @@ fn scan(
         if position != Some(held.entries) {
             return Err(format!("the log has a gap at entry {}", held.entries));
         }
+        read(held.entries, &v);
         held.push(&v);
         if Some(held.entries) == upto {
             chain_at = Some(held.chain);

@@ -20,14 +20,14 @@ use super::support::*;
 const NAMES: [&str; 5] = ["ana", "ben", "cy", "dee", "eve"];
 
 /// One generated step: what, who, and two numbers to pick targets and amounts with.
-type Op = (u8, u16, u16, u16);
+pub(crate) type Op = (u8, u16, u16, u16);
 
 fn pick<T: Copy>(items: &[T], n: u16) -> Option<T> {
     (!items.is_empty()).then(|| items[n as usize % items.len()])
 }
 
 /// Writes the steps that `Ledger::author` accepts (refused ones are skipped).
-fn build(ops: &[Op]) -> Town {
+pub(crate) fn build(ops: &[Op]) -> Town {
     let mut town = Town::found(Params::default(), &NAMES);
     let (mut attestations, mut requests, mut offers, mut decisions) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());

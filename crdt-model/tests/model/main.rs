@@ -8,6 +8,7 @@
 mod attacks;
 mod concurrency;
 mod convergence;
+mod derived_cache;
 mod devices;
 mod fixtures;
 mod fuzz;
