@@ -449,10 +449,8 @@ impl Actor {
 
     /// Records an accepted change in the per-device tops and returns its id.
     fn note(&mut self, e: &Envelope) -> Option<RecordId> {
-        let change = automerge::Change::try_from(e.change.as_slice()).ok()?;
-        let id = RecordId::from(change.hash());
-        let device = DeviceId(change.actor_id().to_bytes().try_into().ok()?);
-        let seq = change.seq();
+        // The change passed the gate: its header is enough (no second full parse).
+        let (id, device, seq) = crate::bundle::change_meta(&e.change)?;
         match self.tops.get(&device) {
             Some((s, _)) if *s >= seq => {}
             _ => {
@@ -637,8 +635,10 @@ impl Actor {
         if !envelopes.is_empty() {
             // Refusals of changes released from the pending buffer belong to whoever sent
             // those changes, not to this peer: blame it only for what it sent.
-            let sent: std::collections::HashSet<coop_model::RecordId> =
-                envelopes.iter().filter_map(Envelope::record_id).collect();
+            let sent: std::collections::HashSet<coop_model::RecordId> = envelopes
+                .iter()
+                .filter_map(|e| crate::bundle::change_id(&e.change))
+                .collect();
             match self.node.ingest(envelopes) {
                 Ok(out) => {
                     r.accepted = out.accepted.len();

@@ -16,7 +16,8 @@ use std::io::Read;
 
 use automerge::{Automerge, Bundle, ChangeHash};
 use coop_model::envelope::{MAX_DEPS, MAX_OPS};
-use coop_model::{CommunityId, DeviceId, DocId, Envelope, RejectReason, Rejection};
+use coop_model::{CommunityId, DeviceId, DocId, Envelope, RecordId, RejectReason, Rejection};
+use sha2::{Digest, Sha256};
 
 /// Most changes in one bundle.
 pub const BUNDLE_MAX_CHANGES: usize = 5_000;
@@ -52,7 +53,7 @@ pub fn encode(doc: &Automerge, envelopes: &[Envelope]) -> Option<Bundled> {
     }
     let hashes: Vec<ChangeHash> = envelopes
         .iter()
-        .map(|e| e.record_id().map(|id| id.change_hash()))
+        .map(|e| change_id(&e.change).map(|id| id.change_hash()))
         .collect::<Option<_>>()?;
     let bundle = doc.bundle(hashes.iter().copied()).ok()?;
     let bytes = bundle.bytes();
@@ -88,6 +89,53 @@ pub fn encode(doc: &Automerge, envelopes: &[Envelope]) -> Option<Bundled> {
         signatures,
         tops: tops.into_iter().collect(),
     })
+}
+
+/// The id (Automerge change hash), author device and sequence number of the uncompressed
+/// change `bytes`, read from its chunk header without decoding its operations; `None` when
+/// the bytes do not start like an uncompressed change chunk whose checksum matches.
+///
+/// Automerge hashes a chunk as SHA-256 of its type, length and body: everything after the
+/// 4-byte magic and the 4-byte checksum (which is the hash's first four bytes). This is what
+/// [`Envelope::record_id`] computes by parsing the whole change, at a fraction of the cost;
+/// it answers the same for any change Automerge parses (checked by
+/// `change_meta_matches_automerges_parse`), and is meant for changes already through the
+/// gate or on their way to it (which parses them in full).
+pub fn change_meta(bytes: &[u8]) -> Option<(RecordId, DeviceId, u64)> {
+    let (id, body) = chunk(bytes)?;
+    let mut r = Reader { bytes: body, at: 0 };
+    let deps = usize::try_from(r.uleb()?).ok()?;
+    r.take(deps.checked_mul(32)?)?;
+    let actor_len = usize::try_from(r.uleb()?).ok()?;
+    let device = DeviceId(r.take(actor_len)?.try_into().ok()?);
+    let seq = r.uleb()?;
+    Some((id, device, seq))
+}
+
+/// The id of the uncompressed change `bytes`, whatever its actor (see [`change_meta`]).
+pub fn change_id(bytes: &[u8]) -> Option<RecordId> {
+    chunk(bytes).map(|(id, _)| id)
+}
+
+/// The hash and body of an uncompressed change chunk whose checksum matches.
+fn chunk(bytes: &[u8]) -> Option<(RecordId, &[u8])> {
+    let mut r = Reader { bytes, at: 0 };
+    if r.take(4)? != [0x85, 0x6f, 0x4a, 0x83] {
+        return None;
+    }
+    let checksum = r.take(4)?;
+    if r.take(1)? != [1] {
+        return None;
+    }
+    let len = usize::try_from(r.uleb()?).ok()?;
+    if len != bytes.len() - r.at {
+        return None;
+    }
+    let hash: [u8; 32] = Sha256::digest(&bytes[8..]).into();
+    if hash[..4] != *checksum {
+        return None;
+    }
+    Some((RecordId::from(ChangeHash(hash)), &bytes[r.at..]))
 }
 
 fn refuse(reason: RejectReason, detail: impl Into<String>) -> Rejection {
@@ -340,5 +388,83 @@ impl<'a> Reader<'a> {
                 return Some(v);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use automerge::transaction::Transactable;
+    use automerge::{ActorId, AutomergeError, ROOT};
+
+    /// A document written by two actors (one with a 32-byte id, as a device's, one with
+    /// Automerge's 16-byte default), with merges so that changes have several dependencies.
+    fn changes() -> Vec<automerge::Change> {
+        let mut a = Automerge::new().with_actor(ActorId::from([7u8; 32].as_slice()));
+        let mut b = Automerge::new();
+        for i in 0..20i64 {
+            a.transact::<_, _, AutomergeError>(|tx| {
+                tx.put(ROOT, format!("a{i}"), i)?;
+                Ok(())
+            })
+            .unwrap();
+            b.transact::<_, _, AutomergeError>(|tx| {
+                tx.put(ROOT, format!("b{i}"), "x".repeat(i as usize))?;
+                Ok(())
+            })
+            .unwrap();
+            if i % 5 == 0 {
+                a.merge(&mut b).unwrap();
+            }
+        }
+        a.get_changes(&[])
+    }
+
+    #[test]
+    fn change_meta_matches_automerges_parse() {
+        let all = changes();
+        assert!(all.iter().any(|c| c.deps().len() > 1), "a merge change");
+        let mut devices = 0;
+        for c in &all {
+            let bytes = c.raw_bytes();
+            let parsed = automerge::Change::try_from(bytes).unwrap();
+            assert_eq!(change_id(bytes), Some(RecordId::from(parsed.hash())));
+            match change_meta(bytes) {
+                Some((id, device, seq)) => {
+                    devices += 1;
+                    assert_eq!(id, RecordId::from(c.hash()));
+                    assert_eq!(device.0.as_slice(), c.actor_id().to_bytes());
+                    assert_eq!(seq, c.seq());
+                }
+                // Only the 16-byte actor is not a device.
+                None => assert_eq!(c.actor_id().to_bytes().len(), 16),
+            }
+        }
+        assert_eq!(devices, 20, "every change of the 32-byte actor");
+    }
+
+    #[test]
+    fn change_meta_refuses_what_is_not_an_intact_change() {
+        let all = changes();
+        let good = all[3].raw_bytes().to_vec();
+        assert!(change_meta(&good).is_some());
+        // A flipped byte in the body: the checksum no longer matches.
+        let mut body = good.clone();
+        let last = body.len() - 1;
+        body[last] ^= 1;
+        assert_eq!(change_meta(&body), None);
+        // A flipped checksum.
+        let mut sum = good.clone();
+        sum[5] ^= 1;
+        assert_eq!(change_meta(&sum), None);
+        // Cut short, wrong magic, a compressed-chunk type, nothing.
+        assert_eq!(change_meta(&good[..good.len() - 1]), None);
+        let mut magic = good.clone();
+        magic[0] = 0;
+        assert_eq!(change_meta(&magic), None);
+        let mut kind = good.clone();
+        kind[8] = 2;
+        assert_eq!(change_meta(&kind), None);
+        assert_eq!(change_meta(&[]), None);
     }
 }

@@ -307,6 +307,93 @@ enum Reply {
     V2(ResponseChannel<SyncResponse2>),
 }
 
+/// A sync response received, in the version it came in.
+enum Answer {
+    V1(SyncResponse),
+    V2(SyncResponse2),
+}
+
+/// An event of either sync protocol (`/coop/sync/1` or `/coop/sync/2`), in the shape both
+/// share: the two behaviours differ only in their response type.
+enum SyncEvent {
+    Request {
+        peer: PeerId,
+        request: SyncRequest,
+        channel: Reply,
+    },
+    Response {
+        peer: PeerId,
+        request_id: OutboundRequestId,
+        response: Answer,
+    },
+    OutboundFailure {
+        peer: PeerId,
+        request_id: OutboundRequestId,
+        /// Whether the failed request was a `/coop/sync/2` one.
+        v2: bool,
+        error: request_response::OutboundFailure,
+    },
+    InboundFailure {
+        peer: PeerId,
+        error: request_response::InboundFailure,
+    },
+    ResponseSent,
+}
+
+impl SyncEvent {
+    /// The event of a behaviour whose responses are `R`: `reply` and `answer` say which
+    /// version they belong to.
+    fn from_event<R>(
+        event: request_response::Event<SyncRequest, R>,
+        reply: fn(ResponseChannel<R>) -> Reply,
+        answer: fn(R) -> Answer,
+        v2: bool,
+    ) -> SyncEvent {
+        match event {
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => SyncEvent::Request {
+                peer,
+                request,
+                channel: reply(channel),
+            },
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => SyncEvent::Response {
+                peer,
+                request_id,
+                response: answer(response),
+            },
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => SyncEvent::OutboundFailure {
+                peer,
+                request_id,
+                v2,
+                error,
+            },
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                SyncEvent::InboundFailure { peer, error }
+            }
+            request_response::Event::ResponseSent { .. } => SyncEvent::ResponseSent,
+        }
+    }
+}
+
 /// An outgoing v2 sync with one peer: the clock its next request carries and what is in
 /// flight.
 #[derive(Debug)]
@@ -718,8 +805,12 @@ impl EventLoop {
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => self.on_gossip(e),
-            SwarmEvent::Behaviour(BehaviourEvent::Sync(e)) => self.on_sync(e),
-            SwarmEvent::Behaviour(BehaviourEvent::Sync2(e)) => self.on_sync2(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(e)) => {
+                self.on_sync(SyncEvent::from_event(e, Reply::V1, Answer::V1, false));
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Sync2(e)) => {
+                self.on_sync(SyncEvent::from_event(e, Reply::V2, Answer::V2, true));
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
                 info,
@@ -954,72 +1045,47 @@ impl EventLoop {
         );
     }
 
-    fn on_sync(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) {
+    /// One handler for both sync protocols: each event is put in the shape they share
+    /// ([`SyncEvent`]), and only what differs by version (the response's handling, and a v2
+    /// request refused as unsupported) is told apart.
+    fn on_sync(&mut self, event: SyncEvent) {
         match event {
-            request_response::Event::Message {
+            SyncEvent::Request {
                 peer,
-                message:
-                    request_response::Message::Request {
-                        request, channel, ..
-                    },
-                ..
-            } => self.serve(peer, request, Reply::V1(channel)),
-            request_response::Event::Message {
+                request,
+                channel,
+            } => self.serve(peer, request, channel),
+            SyncEvent::Response {
                 peer,
-                message:
-                    request_response::Message::Response {
-                        request_id,
-                        response,
-                    },
-                ..
+                request_id,
+                response: Answer::V1(response),
             } => {
                 self.outbound.remove(&request_id);
                 self.on_response(peer, response);
             }
-            request_response::Event::OutboundFailure {
+            SyncEvent::Response {
                 peer,
                 request_id,
+                response: Answer::V2(response),
+            } => {
+                self.outbound2.remove(&request_id);
+                self.on_response2(peer, response);
+            }
+            SyncEvent::OutboundFailure {
+                peer,
+                request_id,
+                v2: false,
                 error,
-                ..
             } => {
                 self.outbound.remove(&request_id);
                 tracing::debug!(%peer, %error, "sync request failed");
                 self.drive(Input::SyncFinished { peer, more: false });
             }
-            request_response::Event::InboundFailure { peer, error, .. } => {
-                tracing::debug!(%peer, %error, "serving a sync request failed");
-            }
-            request_response::Event::ResponseSent { .. } => {}
-        }
-    }
-
-    fn on_sync2(&mut self, event: request_response::Event<SyncRequest, SyncResponse2>) {
-        match event {
-            request_response::Event::Message {
-                peer,
-                message:
-                    request_response::Message::Request {
-                        request, channel, ..
-                    },
-                ..
-            } => self.serve(peer, request, Reply::V2(channel)),
-            request_response::Event::Message {
-                peer,
-                message:
-                    request_response::Message::Response {
-                        request_id,
-                        response,
-                    },
-                ..
-            } => {
-                self.outbound2.remove(&request_id);
-                self.on_response2(peer, response);
-            }
-            request_response::Event::OutboundFailure {
+            SyncEvent::OutboundFailure {
                 peer,
                 request_id,
+                v2: true,
                 error: request_response::OutboundFailure::UnsupportedProtocols,
-                ..
             } => {
                 // A node from before `/coop/sync/2`: the same request in v1.
                 self.pipes.remove(&peer);
@@ -1032,11 +1098,11 @@ impl EventLoop {
                 let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
                 self.outbound.insert(id, peer);
             }
-            request_response::Event::OutboundFailure {
+            SyncEvent::OutboundFailure {
                 peer,
                 request_id,
+                v2: true,
                 error,
-                ..
             } => {
                 self.outbound2.remove(&request_id);
                 tracing::debug!(%peer, %error, "sync request failed");
@@ -1047,10 +1113,10 @@ impl EventLoop {
                 }
                 self.finish_if_idle(peer);
             }
-            request_response::Event::InboundFailure { peer, error, .. } => {
+            SyncEvent::InboundFailure { peer, error } => {
                 tracing::debug!(%peer, %error, "serving a sync request failed");
             }
-            request_response::Event::ResponseSent { .. } => {}
+            SyncEvent::ResponseSent => {}
         }
     }
 

@@ -8,6 +8,7 @@
 //! - [`community`]: the synthetic community, written with `Ledger::author`.
 //! - [`core`]: in-memory figures (ingest, derivation, incremental update).
 //! - [`amsync`]: the catch-up's reference rows (Automerge's own sync protocol).
+//! - [`samod`]: the catch-up's peer row (two samod repos over loopback TCP).
 //! - [`net`]: libp2p figures on 127.0.0.1 (catch-up sync, propagation).
 //! - [`proxy`]: the counting TCP proxy of the catch-up figure.
 //! - [`child`]: measurements in a child process (cold start, peak RSS).
@@ -26,6 +27,7 @@ pub mod net;
 pub mod proxy;
 pub mod report;
 pub mod rng;
+pub mod samod;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -362,6 +364,22 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, Bench
         catch_up.reference.mem_bytes,
         catch_up.reference.mem_round_trips
     ));
+    match &catch_up.samod {
+        Some(s) => progress(&format!(
+            "  samod over TCP: {:.2} s, {} bytes{}",
+            s.secs,
+            s.bytes,
+            if s.converged {
+                ""
+            } else {
+                " (did not converge)"
+            }
+        )),
+        None => progress(&format!(
+            "  samod unavailable ({}); the time target compares against Automerge sync over TCP",
+            catch_up.samod_error.as_deref().unwrap_or("no figure")
+        )),
+    }
     progress(&format!(
         "propagation across {} nodes holding {} changes",
         cfg.propagation_nodes, cfg.propagation_size

@@ -2,7 +2,7 @@
 //! (time, bytes on the wire through a counting proxy, ÷ Automerge `save()`), and
 //! propagation of a record written on one of several nodes to every node. Beside the
 //! catch-up, the reference rows ([`super::amsync`]): Automerge's own sync protocol on the
-//! same document.
+//! same document, and the peer row ([`super::samod`]): two samod repos syncing it.
 //!
 //! Waits are on conditions (node events, then a status check), each with a generous
 //! deadline; nothing sleeps to synchronise.
@@ -24,6 +24,7 @@ use tokio::sync::{broadcast, mpsc};
 use super::amsync::{self, AutomergeSyncFigure};
 use super::community::{Community, MemberKeys};
 use super::proxy::CountingProxy;
+use super::samod::{self, SamodFigure};
 use super::BenchError;
 
 /// Anti-entropy interval of the bench's nodes (the node's default).
@@ -63,8 +64,18 @@ pub struct CatchUpFigure {
     pub wire_vs_envelopes: f64,
     /// Automerge's own sync protocol on the same document (in memory and over loopback TCP).
     pub reference: AutomergeSyncFigure,
-    /// Catch-up seconds ÷ the reference's seconds over TCP (target ≤ 2).
+    /// samod (the Rust automerge-repo) syncing the same document between two repos over
+    /// loopback TCP; `None` when it could not be measured (see `samod_error`).
+    pub samod: Option<SamodFigure>,
+    /// Why the samod row is missing.
+    pub samod_error: Option<String>,
+    /// Catch-up seconds ÷ samod's seconds when samod converged, else ÷ Automerge sync over
+    /// TCP (target ≤ 2).
     pub secs_vs_reference: f64,
+    /// What `secs_vs_reference` compares against: `"samod"` or `"automerge-tcp"`.
+    pub time_reference: String,
+    /// Catch-up seconds ÷ Automerge sync over TCP.
+    pub secs_vs_automerge_tcp: f64,
     /// Catch-up wire bytes ÷ the reference's bytes over TCP.
     pub bytes_vs_reference: f64,
     /// What-if: each sync batch as an Automerge bundle plus signatures, ÷ `save()` bytes.
@@ -211,8 +222,13 @@ pub async fn catch_up(
     bundled: (usize, usize),
 ) -> Result<CatchUpFigure, BenchError> {
     let save_bytes = save.len();
-    // The reference first, alone on the machine.
+    // The references first, alone on the machine.
     let reference = amsync::measure(save).await?;
+    let samod_deadline = Duration::from_secs(120 + changes as u64 / 500);
+    let (samod, samod_error) = match samod::measure(save, samod_deadline).await {
+        Ok(f) => (Some(f), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
     let deadline = Duration::from_secs(120 + changes as u64 / 100);
     let peer = start(peer_dir.clone(), options(Vec::new())).await?;
     let proxy = CountingProxy::start(tcp_addr(&peer)?).await?;
@@ -256,6 +272,10 @@ pub async fn catch_up(
     drop(proxy);
     let proxy_bytes = up + down;
     let wire = proxy_bytes.max(sync_payload_bytes);
+    let (time_reference, reference_secs) = match &samod {
+        Some(s) if s.converged => ("samod", s.secs),
+        _ => ("automerge-tcp", reference.tcp_secs),
+    };
     Ok(CatchUpFigure {
         changes,
         secs,
@@ -266,7 +286,11 @@ pub async fn catch_up(
         wire_bytes_from_peer: down,
         save_bytes,
         wire_vs_save: wire as f64 / save_bytes as f64,
-        secs_vs_reference: secs / reference.tcp_secs,
+        secs_vs_reference: secs / reference_secs,
+        time_reference: time_reference.into(),
+        secs_vs_automerge_tcp: secs / reference.tcp_secs,
+        samod,
+        samod_error,
         bytes_vs_reference: wire as f64 / reference.tcp_bytes as f64,
         reference,
         envelope_bytes,

@@ -70,6 +70,23 @@ fn the_harness_produces_every_figure() {
         cu.changes
     );
     assert!(cu.wire_bytes >= cu.sync_payload_bytes.max(cu.proxy_bytes));
+    // The samod row: two samod repos synced the same document over loopback TCP, the
+    // newcomer's heads became the holder's, and the time target compares against it.
+    let samod = cu
+        .samod
+        .as_ref()
+        .unwrap_or_else(|| panic!("the samod row was measured: {:?}", cu.samod_error));
+    assert!(
+        samod.converged,
+        "samod's newcomer reached the holder's heads"
+    );
+    assert!(
+        samod.bytes_from_holder > 0 && samod.bytes > samod.bytes_from_holder,
+        "samod's sync crossed the counting proxy both ways: {samod:?}"
+    );
+    assert!(samod.secs > 0.0 && samod.secs.is_finite());
+    assert_eq!(cu.time_reference, "samod");
+    assert!((cu.secs_vs_reference - cu.secs / samod.secs).abs() < 1e-9);
 
     let p = &nodes.propagation;
     assert_eq!(
