@@ -6,6 +6,7 @@
 // `Rejection` is the library's refusal value; helpers return it as the library does.
 #![allow(clippy::result_large_err)]
 mod attacks;
+mod authoring;
 mod concurrency;
 mod convergence;
 mod derived_cache;

@@ -42,6 +42,45 @@ pub struct Spec {
     pub second_device_percent: u32,
 }
 
+/// What authoring cost per change at one size of the ledger: the time of the window of
+/// changes that ends at that size, divided by the changes in it. It is the marginal cost
+/// of writing at that size, so a cost that grows with the ledger shows as growth across
+/// the checkpoints (the mean over the whole generation would hide it).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AuthoringCost {
+    /// The ledger size at the end of the window.
+    pub changes: usize,
+    /// Changes in the window.
+    pub window: usize,
+    /// Seconds per change, written through `Ledger::author` with the generator's own
+    /// bookkeeping (refused records included: they cost a dry run each): wall time.
+    pub secs_per_change: f64,
+    /// The same in CPU time of the generating thread (`/proc/thread-self/schedstat`), which
+    /// a machine shared with other work does not inflate; `None` where it is unavailable.
+    pub cpu_secs_per_change: Option<f64>,
+}
+
+/// Nanoseconds the calling thread has run on a CPU (Linux `schedstat`), if known.
+pub fn thread_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The window of changes timed to end at `size`: a quarter of it, and at least two of the
+/// ledger's document batches ([`coop_model::ledger::DOC_BATCH`]; a larger ledger's batches are a
+/// sixteenth of it), so that every window pays its share of applying changes to the
+/// document, which happens in bursts; at most half of `size`.
+pub fn authoring_window(size: usize) -> usize {
+    (size / 4)
+        .max(2 * coop_model::ledger::DOC_BATCH)
+        .min(size / 2)
+        .max(1)
+}
+
 /// One member's keys (seeds, so a data dir can be made for them).
 #[derive(Debug, Clone)]
 pub struct MemberKeys {
@@ -83,6 +122,9 @@ pub struct Community {
     pub last_time: i64,
     /// Seconds the generation took.
     pub generate_secs: f64,
+    /// Authoring cost per change at each checkpoint of [`generate_timed`] (none for
+    /// [`generate`]).
+    pub authoring: Vec<AuthoringCost>,
 }
 
 impl Community {
@@ -190,10 +232,28 @@ struct Gen {
     floor: i64,
     budget: i64,
     per_proposal: i64,
+    /// The windows timed for [`Community::authoring`]: (first, end) ledger lengths and the
+    /// instant each was reached.
+    windows: Vec<Window>,
+}
+
+#[derive(Debug)]
+struct Window {
+    start: usize,
+    end: usize,
+    /// The instant and thread CPU time at which the ledger reached `start`, then `end`.
+    started: Option<(Instant, Option<u64>)>,
+    ended: Option<(Instant, Option<u64>)>,
 }
 
 /// Generates a community. Panics only if the founding itself fails (a bug, not data).
 pub fn generate(spec: &Spec) -> Community {
+    generate_timed(spec, &[])
+}
+
+/// [`generate`], timing authoring in a window ending at each of `checkpoints` (ledger
+/// sizes; those beyond `spec.changes` are skipped) for [`Community::authoring`].
+pub fn generate_timed(spec: &Spec, checkpoints: &[usize]) -> Community {
     let started = Instant::now();
     let mut keys = Rng::derive(spec.seed, 1);
     let members: Vec<MemberKeys> = (0..spec.members.max(2))
@@ -247,6 +307,16 @@ pub fn generate(spec: &Spec) -> Community {
         floor: params.timebank_floor_minutes,
         budget: params.sp_budget,
         per_proposal: params.sp_max_per_proposal,
+        windows: checkpoints
+            .iter()
+            .filter(|&&n| n > 1 && n <= spec.changes)
+            .map(|&n| Window {
+                start: n - authoring_window(n),
+                end: n,
+                started: None,
+                ended: None,
+            })
+            .collect(),
     };
     *g.kinds.entry("genesis".into()).or_default() += 1;
     g.admit_everyone(spec.changes);
@@ -254,6 +324,23 @@ pub fn generate(spec: &Spec) -> Community {
         g.step();
     }
     g.envelopes.truncate(spec.changes);
+    let authoring = g
+        .windows
+        .iter()
+        .filter_map(|w| {
+            let ((t0, cpu0), (t1, cpu1)) = (w.started?, w.ended?);
+            let n = (w.end - w.start) as f64;
+            let cpu = cpu0
+                .zip(cpu1)
+                .map(|(a, b)| b.saturating_sub(a) as f64 / 1e9);
+            Some(AuthoringCost {
+                changes: w.end,
+                window: w.end - w.start,
+                secs_per_change: t1.duration_since(t0).as_secs_f64() / n,
+                cpu_secs_per_change: cpu.map(|c| c / n),
+            })
+        })
+        .collect();
     Community {
         id: g.ledger.community(),
         members: g.members,
@@ -262,6 +349,7 @@ pub fn generate(spec: &Spec) -> Community {
         author_refusals: g.refusals,
         last_time: g.time,
         generate_secs: started.elapsed().as_secs_f64(),
+        authoring,
     }
 }
 
@@ -275,6 +363,7 @@ impl Gen {
             Ok(env) => {
                 let id = env.record_id().expect("an authored change has an id");
                 self.envelopes.push(env);
+                self.mark();
                 *self.kinds.entry(kind.to_string()).or_default() += 1;
                 self.recent.push_back(id);
                 if self.recent.len() > 64 {
@@ -285,6 +374,23 @@ impl Gen {
             Err(_) => {
                 self.refusals += 1;
                 None
+            }
+        }
+    }
+
+    /// Notes the instant the ledger reached the start or end of a timed window.
+    fn mark(&mut self) {
+        let len = self.envelopes.len();
+        if !self.windows.iter().any(|w| w.start == len || w.end == len) {
+            return;
+        }
+        let now = (Instant::now(), thread_cpu_ns());
+        for w in &mut self.windows {
+            if w.start == len {
+                w.started = Some(now);
+            }
+            if w.end == len {
+                w.ended = Some(now);
             }
         }
     }

@@ -85,6 +85,11 @@ pub struct Config {
     pub api_writes: usize,
     /// Only the API figure (after generating the community): for measuring the API.
     pub api_only: bool,
+    /// Only generate the community (and time its authoring): for profiling the generator.
+    pub generate_only: bool,
+    /// Size of the large node whose cold start is measured (open + `balance` in a child,
+    /// peak RSS against 4 GiB); `None` skips it. Full mode: 1M.
+    pub large_node: Option<usize>,
 }
 
 impl Config {
@@ -113,6 +118,8 @@ impl Config {
             api_samples: 50,
             api_writes: 200,
             api_only: false,
+            generate_only: false,
+            large_node: None,
         }
     }
 
@@ -126,6 +133,7 @@ impl Config {
             samples: 400,
             propagation_size: 100_000,
             propagation_records: 200,
+            large_node: Some(1_000_000),
             ..Config::quick(exe)
         }
     }
@@ -147,6 +155,7 @@ impl Config {
             api_sizes: vec![150, 300],
             api_samples: 5,
             api_writes: 10,
+            large_node: Some(300),
             ..Config::quick(exe)
         }
     }
@@ -202,10 +211,17 @@ impl From<std::io::Error> for BenchError {
 pub fn run(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, BenchError> {
     let started = Instant::now();
     let machine_before = report::Machine::now();
+    // A generate-only run (profiling the generator) stops at the in-memory sizes.
+    let api_sizes: &[usize] = if cfg.generate_only {
+        &[]
+    } else {
+        &cfg.api_sizes
+    };
     let largest = cfg
         .sizes
         .iter()
-        .chain(&cfg.api_sizes)
+        .chain(api_sizes)
+        .chain(&cfg.large_node)
         .copied()
         .max()
         .unwrap_or(0);
@@ -221,32 +237,56 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, Bench
         largest + cfg.samples,
         cfg.seed
     ));
-    let c = community::generate(&community::Spec {
-        seed: cfg.seed,
-        changes: largest + cfg.samples,
-        members: cfg.members,
-        second_device_percent: 30,
-    });
+    // Authoring is timed at the in-memory sizes and the large node's (the API's smallest
+    // size falls among the join requests, which are not dry-run: no baseline).
+    let mut checkpoints: Vec<usize> = cfg.sizes.iter().chain(&cfg.large_node).copied().collect();
+    checkpoints.sort_unstable();
+    checkpoints.dedup();
+    let c = community::generate_timed(
+        &community::Spec {
+            seed: cfg.seed,
+            changes: largest + cfg.samples,
+            members: cfg.members,
+            second_device_percent: 30,
+        },
+        &checkpoints,
+    );
     progress(&format!(
         "  {:.1} s ({:.0} µs/change), {} author refusals",
         c.generate_secs,
         c.generate_secs * 1e6 / c.envelopes.len() as f64,
         c.author_refusals
     ));
-
-    if cfg.api_only {
-        let api = api_figures(cfg, &c, progress)?;
-        return Ok(Report::new(
+    for a in &c.authoring {
+        progress(&format!(
+            "  authoring at {}: {:.0} µs/change, {:.0} µs CPU (the last {} changes)",
+            report::count(a.changes),
+            a.secs_per_change * 1e6,
+            a.cpu_secs_per_change.unwrap_or(f64::NAN) * 1e6,
+            a.window
+        ));
+    }
+    let only = |machine_before, c: &community::Community, api| {
+        Report::new(
             cfg,
             report::Parts {
                 machine_before,
-                community: report::CommunitySummary::of(&c),
+                community: report::CommunitySummary::of(c),
                 sizes: Vec::new(),
                 nodes: None,
                 api,
+                large_node: None,
                 total_secs: started.elapsed().as_secs_f64(),
             },
-        ));
+        )
+    };
+    if cfg.generate_only {
+        return Ok(only(machine_before, &c, Vec::new()));
+    }
+
+    if cfg.api_only {
+        let api = api_figures(cfg, &c, progress)?;
+        return Ok(only(machine_before, &c, api));
     }
     let mut sizes = Vec::new();
     let mut node_save = Vec::new();
@@ -275,6 +315,7 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, Bench
                 sizes,
                 nodes: None,
                 api: Vec::new(),
+                large_node: None,
                 total_secs: started.elapsed().as_secs_f64(),
             },
         ));
@@ -398,6 +439,10 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, Bench
     ));
     drop(rt);
     let api = api_figures(cfg, &c, progress)?;
+    let large_node = match cfg.large_node {
+        Some(n) => Some(large_node(cfg, &c, n, progress)?),
+        None => None,
+    };
 
     Ok(Report::new(
         cfg,
@@ -412,9 +457,63 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, Bench
                 memory,
             }),
             api,
+            large_node,
             total_secs: started.elapsed().as_secs_f64(),
         },
     ))
+}
+
+/// Figure 10: the cold start of a node holding `n` changes (issue 13 item 5: open and
+/// answer `balance` within 4 GiB), in a child process as a node meets it — the first open
+/// of an imported log (everything rebuilt, a snapshot left at close), then an open after
+/// that clean shutdown.
+fn large_node(
+    cfg: &Config,
+    c: &community::Community,
+    n: usize,
+    progress: &mut dyn FnMut(&str),
+) -> Result<report::LargeNodeFigure, BenchError> {
+    if n > c.envelopes.len() {
+        return Err(BenchError::new(format!(
+            "the large node's size {n} exceeds the {} changes generated",
+            c.envelopes.len()
+        )));
+    }
+    let tmp = match &cfg.workdir {
+        Some(w) => tempfile::Builder::new()
+            .prefix("coop-bench-large")
+            .tempdir_in(w)?,
+        None => tempfile::Builder::new()
+            .prefix("coop-bench-large")
+            .tempdir()?,
+    };
+    progress(&format!(
+        "cold start of a node holding {}",
+        report::count(n)
+    ));
+    let t = Instant::now();
+    let dir = net::member_dir(tmp.path(), "large", &c.members[0], c.id, &c.envelopes[..n])?;
+    let write_secs = t.elapsed().as_secs_f64();
+    let task = child::Task::ColdStart {
+        dir: dir.root().to_path_buf(),
+        member: c.members[1].id,
+        now: c.last_time,
+    };
+    let first_open = child::run(&cfg.exe, &task)?;
+    let cold = child::run(&cfg.exe, &task)?;
+    if cold.changes != n || first_open.changes != n {
+        return Err(BenchError::new(format!(
+            "the large node opened with {} and then {} changes, not {n}",
+            first_open.changes, cold.changes
+        )));
+    }
+    let figure = report::LargeNodeFigure::new(n, write_secs, &first_open, &cold);
+    progress(&format!(
+        "  first open {:.1} s, {:.0} MiB peak; after a clean shutdown {:.1} s, {:.0} MiB peak",
+        figure.first_open_secs, figure.first_open_peak_rss_mb, figure.secs, figure.peak_rss_mb
+    ));
+    drop(tmp);
+    Ok(figure)
 }
 
 /// Figure 8 at each of `cfg.api_sizes`.

@@ -70,6 +70,25 @@ pub struct CommunitySummary {
     pub generate_secs: f64,
     /// Mean encoded envelope, bytes.
     pub mean_envelope_bytes: f64,
+    /// Authoring cost per change at each size (issue 13 item 6), the smallest first.
+    pub authoring: Vec<AuthoringRow>,
+}
+
+/// What writing one change through `Ledger::author` cost at one ledger size.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuthoringRow {
+    /// The ledger size.
+    pub changes: usize,
+    /// Changes timed (the window ending at that size).
+    pub window: usize,
+    /// µs per change, wall time.
+    pub us_per_change: f64,
+    /// µs per change, CPU time of the generating thread (the wall time where unknown).
+    pub cpu_us_per_change: f64,
+    /// `cpu_us_per_change` ÷ that of the smallest size (target at the largest: ≤ 1.3).
+    /// CPU time, because authoring runs on one thread and wall time on a shared machine
+    /// measures the other work as much as this.
+    pub growth: f64,
 }
 
 impl CommunitySummary {
@@ -84,7 +103,78 @@ impl CommunitySummary {
             author_refusals: c.author_refusals,
             generate_secs: c.generate_secs,
             mean_envelope_bytes: bytes as f64 / c.envelopes.len().max(1) as f64,
+            authoring: authoring_rows(&c.authoring),
         }
+    }
+}
+
+fn authoring_rows(costs: &[super::community::AuthoringCost]) -> Vec<AuthoringRow> {
+    let mut costs = costs.to_vec();
+    costs.sort_by_key(|a| a.changes);
+    costs.dedup_by_key(|a| a.changes);
+    let cpu =
+        |a: &super::community::AuthoringCost| a.cpu_secs_per_change.unwrap_or(a.secs_per_change);
+    let base = costs.first().map_or(0.0, cpu);
+    costs
+        .iter()
+        .map(|a| AuthoringRow {
+            changes: a.changes,
+            window: a.window,
+            us_per_change: a.secs_per_change * 1e6,
+            cpu_us_per_change: cpu(a) * 1e6,
+            growth: cpu(a) / base,
+        })
+        .collect()
+}
+
+/// Figure 10: the cold start (open + `balance`, in a fresh process) of a node holding a
+/// large ledger (1M changes in full mode), against 4 GiB of peak RSS.
+#[derive(Debug, Clone, Serialize)]
+pub struct LargeNodeFigure {
+    /// Changes held.
+    pub changes: usize,
+    /// Seconds to write the data dir (the log appended to the store as raw envelopes).
+    pub write_secs: f64,
+    /// The first open of the imported log (everything rebuilt, a snapshot left at close),
+    /// seconds.
+    pub first_open_secs: f64,
+    /// Its peak RSS, MiB.
+    pub first_open_peak_rss_mb: f64,
+    /// The open after that clean shutdown, seconds.
+    pub secs: f64,
+    /// Its peak RSS, MiB.
+    pub peak_rss_mb: f64,
+    /// The balance answered, minutes (the same both times).
+    pub balance_minutes: Option<i64>,
+}
+
+impl LargeNodeFigure {
+    /// The limit on the peak RSS of either open, MiB (issue 13 item 5).
+    pub const LIMIT_MB: f64 = 4096.0;
+
+    /// From the child reports.
+    pub fn new(
+        changes: usize,
+        write_secs: f64,
+        first_open: &ChildReport,
+        cold: &ChildReport,
+    ) -> LargeNodeFigure {
+        LargeNodeFigure {
+            changes,
+            write_secs,
+            first_open_secs: first_open.secs,
+            first_open_peak_rss_mb: mb(first_open.peak_rss_kb),
+            secs: cold.secs,
+            peak_rss_mb: mb(cold.peak_rss_kb),
+            balance_minutes: cold
+                .balance_minutes
+                .filter(|_| cold.balance_minutes == first_open.balance_minutes),
+        }
+    }
+
+    /// The larger peak of the two opens, MiB.
+    pub fn worst_peak_mb(&self) -> f64 {
+        self.first_open_peak_rss_mb.max(self.peak_rss_mb)
     }
 }
 
@@ -233,6 +323,8 @@ pub struct Parts {
     pub nodes: Option<NodeFigures>,
     /// Figure 8 per size (empty when skipped).
     pub api: Vec<super::api::ApiFigure>,
+    /// Figure 10, when measured (full mode).
+    pub large_node: Option<LargeNodeFigure>,
     /// Seconds the whole run took.
     pub total_secs: f64,
 }
@@ -272,6 +364,8 @@ pub struct Report {
     pub scaling: Vec<ScalingRow>,
     /// Figure 8: the local API, per size.
     pub api: Vec<super::api::ApiFigure>,
+    /// Figure 10: the cold start of a large node (full mode).
+    pub large_node: Option<LargeNodeFigure>,
     /// The targets of issue 5.
     pub targets: Vec<Target>,
     /// Seconds the whole run took.
@@ -292,6 +386,7 @@ impl Report {
             nodes: p.nodes,
             scaling,
             api: p.api,
+            large_node: p.large_node,
             targets: Vec::new(),
             total_secs: p.total_secs,
         };
@@ -401,6 +496,39 @@ impl Report {
                 target: "≥ 200/s".into(),
                 value: format!("{:.0}/s", large.writes_per_sec),
                 met: large.writes_per_sec >= 200.0,
+            });
+        }
+        // Issue 13 item 6: bulk authoring flat from the smallest size to the largest.
+        let authoring = &self.community.authoring;
+        if let (Some(small), Some(large)) = (authoring.first(), authoring.last()) {
+            if small.changes != large.changes {
+                t.push(Target {
+                    name: format!(
+                        "bulk authoring per change, {} vs {}",
+                        count(large.changes),
+                        count(small.changes)
+                    ),
+                    target: "≤ 1.3× (CPU time)".into(),
+                    value: format!(
+                        "{:.2}× ({:.0} vs {:.0} µs)",
+                        large.growth, large.cpu_us_per_change, small.cpu_us_per_change
+                    ),
+                    met: large.growth <= 1.3,
+                });
+            }
+        }
+        // Issue 13 item 5: a large node opens and answers `balance` within 4 GiB.
+        if let Some(l) = &self.large_node {
+            t.push(Target {
+                name: format!("node holding {}: open + balance", count(l.changes)),
+                target: "≤ 4 GiB peak RSS (either open)".into(),
+                value: format!(
+                    "{:.0} MiB (first open {:.0}, then {:.0})",
+                    l.worst_peak_mb(),
+                    l.first_open_peak_rss_mb,
+                    l.peak_rss_mb
+                ),
+                met: l.worst_peak_mb() <= LargeNodeFigure::LIMIT_MB && l.balance_minutes.is_some(),
             });
         }
         t
@@ -618,6 +746,28 @@ impl Report {
                 format!("{:.0}/s sequential", f.writes_per_sec),
                 format!("p50 {:.2} ms each, {} writes", f.write_p50_ms, f.writes),
                 String::new(),
+            );
+        }
+        for a in &self.community.authoring {
+            row(
+                format!("9 bulk authoring at {}", count(a.changes)),
+                format!("{:.0} µs/change CPU", a.cpu_us_per_change),
+                format!(
+                    "Ledger::author, last {} changes; wall {:.0} µs",
+                    a.window, a.us_per_change
+                ),
+                format!("{:.2}×", a.growth),
+            );
+        }
+        if let Some(l) = &self.large_node {
+            row(
+                format!("10 node holding {} (open + balance)", count(l.changes)),
+                format!("{:.1} s, {:.0} MiB peak", l.secs, l.peak_rss_mb),
+                format!(
+                    "first open (no snapshot) {:.1} s, {:.0} MiB peak",
+                    l.first_open_secs, l.first_open_peak_rss_mb
+                ),
+                format!("{:.2}× 4G", l.worst_peak_mb() / LargeNodeFigure::LIMIT_MB),
             );
         }
         let _ = writeln!(o);

@@ -131,10 +131,33 @@ fn the_harness_produces_every_figure() {
         assert_eq!(f.writes, cfg.api_writes);
         assert!(f.writes_per_sec > 0.0);
     }
+    // Bulk authoring timed at every size (issue 13 item 6), the smallest first.
+    let authoring: Vec<usize> = report
+        .community
+        .authoring
+        .iter()
+        .map(|a| a.changes)
+        .collect();
+    let mut sizes: Vec<usize> = cfg.sizes.iter().chain(&cfg.large_node).copied().collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    assert_eq!(authoring, sizes, "authoring timed at each size");
+    for a in &report.community.authoring {
+        assert!(a.us_per_change > 0.0 && a.window > 0, "{a:?}");
+    }
+    // The large node's cold start (issue 13 item 5): both opens answered the balance.
+    let large = report
+        .large_node
+        .as_ref()
+        .expect("the large node was measured");
+    assert_eq!(Some(large.changes), cfg.large_node);
+    assert!(large.balance_minutes.is_some(), "{large:?}");
+    assert!(large.first_open_peak_rss_mb > 0.0 && large.peak_rss_mb > 0.0);
+
     // Issue 5's five targets, issue 10's (five reads at the largest size against the
     // smallest, and the write rate), and issue 13's catch-up time against Automerge's sync,
-    // cold start and memory.
-    assert_eq!(report.targets.len(), 5 + 6 + 3, "every target is evaluated");
+    // cold start, memory, bulk authoring and the large node.
+    assert_eq!(report.targets.len(), 5 + 6 + 5, "every target is evaluated");
 
     let json = serde_json::to_value(&report).expect("the report serialises");
     for key in [
@@ -160,6 +183,8 @@ fn the_harness_produces_every_figure() {
         "7 per change",
         "8 API balance",
         "8 API writes",
+        "9 bulk authoring",
+        "10 node holding",
     ] {
         assert!(table.contains(figure), "{figure} in the table:\n{table}");
     }

@@ -40,6 +40,13 @@ struct Args {
     /// Only the local-API figure (reads and writes through a running node).
     #[arg(long, conflicts_with = "in_memory_only")]
     api_only: bool,
+    /// Only generate the community and time its authoring at each size: for profiling.
+    #[arg(long, conflicts_with_all = ["in_memory_only", "api_only"])]
+    generate_only: bool,
+    /// Measure the cold start of a node holding this many changes (0: skip it; full
+    /// mode's default is 1000000).
+    #[arg(long)]
+    large_node: Option<usize>,
 }
 
 fn main() -> ExitCode {
@@ -68,6 +75,10 @@ fn main() -> ExitCode {
     cfg.workdir = args.workdir;
     cfg.in_memory_only = args.in_memory_only;
     cfg.api_only = args.api_only;
+    cfg.generate_only = args.generate_only;
+    if let Some(n) = args.large_node {
+        cfg.large_node = (n > 0).then_some(n);
+    }
     if let Some(mut sizes) = args.sizes {
         sizes.sort_unstable();
         cfg.node_size = sizes
