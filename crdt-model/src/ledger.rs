@@ -1391,6 +1391,6 @@ impl Ledger {
 
     /// The digest of the first `n` entries (change hash, excluded), in ledger order.
     fn entries_digest(&self, n: usize) -> [u8; 32] {
-        crate::derived_cache::ledger_digest(self.entries[..n].iter().map(|e| (&e.v.id, e.excluded)))
+        crate::derived_cache::ledger_digest(self.entries[..n].iter().map(|e| (&e.id, e.excluded)))
     }
 }

@@ -44,7 +44,7 @@ fn a_long_run_of_authored_changes_reaches_the_document_and_verifies_elsewhere() 
     // Another replica verifies every signature (the author did not verify its own again)
     // and derives the same state and document.
     let mut other = Ledger::new(town.community());
-    let out = other.ingest(town.ledger.envelopes().cloned().collect::<Vec<_>>());
+    let out = other.ingest(town.ledger.envelopes().collect::<Vec<_>>());
     assert!(out.rejected.is_empty(), "{:?}", out.rejected.first());
     assert_eq!(other.len(), n);
     assert_eq!(
@@ -59,7 +59,7 @@ fn authoring_a_certificate_still_checks_its_identity_signature() {
     let mut town = Town::found(Params::default(), &["alice", "bob", "carol"]);
     let bob = town.id("bob");
     // Carol's identity key certifies a device as bob's; the device writes it itself.
-    let forged = Record::Device(record::Device {
+    let forged = Record::Device(Box::new(record::Device {
         member: bob,
         cert: town
             .person("carol")
@@ -67,7 +67,7 @@ fn authoring_a_certificate_still_checks_its_identity_signature() {
             .certify(&town.community(), &town.dev("carol", 7).device_id()),
         label: None,
         identity: None,
-    });
+    }));
     let before = town.ledger.len();
     let refusal = town
         .try_write_on("carol", 7, forged)

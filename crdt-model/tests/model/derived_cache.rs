@@ -30,7 +30,7 @@ fn ledger_of(community: CommunityId, envelopes: &[Envelope]) -> Ledger {
 fn check(ops: &[Op]) -> Result<(), TestCaseError> {
     let town = build(ops);
     let community = town.ledger.community();
-    let all: Vec<Envelope> = town.ledger.envelopes().cloned().collect();
+    let all: Vec<Envelope> = town.ledger.envelopes().collect();
     let scratch = canonical(&town.ledger.derive_from_scratch());
     for n in [1, all.len() / 3, all.len() / 2, all.len() - 1, all.len()] {
         let mut first = ledger_of(community, &all[..n]);
@@ -90,12 +90,12 @@ fn a_cache_of_other_changes_is_refused() {
     let b = build(&[(0, 1, 2, 31), (0, 2, 1, 40)]);
     let mut from_b = ledger_of(
         b.ledger.community(),
-        &b.ledger.envelopes().cloned().collect::<Vec<_>>(),
+        &b.ledger.envelopes().collect::<Vec<_>>(),
     );
     let bytes = from_b.derived_cache(KEY).unwrap();
     let mut ledger = ledger_of(
         a.ledger.community(),
-        &a.ledger.envelopes().cloned().collect::<Vec<_>>(),
+        &a.ledger.envelopes().collect::<Vec<_>>(),
     );
     assert!(matches!(
         ledger.use_derived_cache(&bytes),

@@ -135,7 +135,7 @@ fn busy_town(n: usize) -> (Town, Vec<Envelope>) {
         let to = town.id(names[(i + 1) % 4]);
         town.write(names[i % 4], attest(to, 30 + (i % 90) as i64, "help"));
     }
-    let envs: Vec<Envelope> = town.ledger.envelopes().cloned().collect();
+    let envs: Vec<Envelope> = town.ledger.envelopes().collect();
     (town, envs)
 }
 
