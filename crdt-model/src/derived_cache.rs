@@ -90,12 +90,22 @@ struct Payload {
     folded: usize,
 }
 
-/// A cache read back: its key, the ledger digest it was folded over, and the fold.
+/// A cache read back and checked against its checksum, not yet against a ledger: its key,
+/// the ledger digest it was folded over, and the fold. Decoding takes time (the state of a
+/// long log is large), so a node decodes it on a thread of its own while it replays the
+/// log, then hands it to [`crate::Ledger::use_derived_cache`].
 #[derive(Debug)]
-pub(crate) struct Decoded {
+pub struct Decoded {
     pub(crate) key: CacheKey,
     pub(crate) digest: [u8; 32],
     pub(crate) derived: Derived,
+}
+
+impl Decoded {
+    /// The key the cache names.
+    pub fn key(&self) -> CacheKey {
+        self.key
+    }
 }
 
 /// The ledger's digest of the entries a fold covers: each entry's change hash and whether
@@ -185,8 +195,9 @@ fn header(bytes: &[u8]) -> Result<(CacheKey, [u8; 32], u64), CacheError> {
     Ok((key, arr(53), u64_at(85)))
 }
 
-/// Reads cache bytes; `epoch` is the asking ledger's (the fold goes on in it).
-pub(crate) fn decode(bytes: &[u8], epoch: u64) -> Result<Decoded, CacheError> {
+/// Reads cache bytes (checksum, versions, payload); the ledger that installs it checks the
+/// rest.
+pub fn decode(bytes: &[u8]) -> Result<Decoded, CacheError> {
     if bytes.len() < HEADER + 32 {
         return Err(CacheError::Short(bytes.len()));
     }
@@ -208,7 +219,8 @@ pub(crate) fn decode(bytes: &[u8], epoch: u64) -> Result<Decoded, CacheError> {
             fold: p.fold,
             last_key: p.last_key,
             folded: p.folded,
-            epoch,
+            // Set to the installing ledger's own when installed.
+            epoch: 0,
         },
     })
 }
@@ -237,25 +249,24 @@ mod tests {
     fn a_cache_reads_back_as_written() {
         let bytes = encode(KEY, [8; 32], &sample()).unwrap();
         assert_eq!(read_key(&bytes), Ok(KEY));
-        let d = decode(&bytes, 7).unwrap();
+        let d = decode(&bytes).unwrap();
         assert_eq!((d.key, d.digest), (KEY, [8; 32]));
         assert_eq!(d.derived.state, sample().state);
         assert_eq!(
             (d.derived.last_key, d.derived.folded),
             (sample().last_key, 9)
         );
-        assert_eq!(d.derived.epoch, 7);
     }
 
     #[test]
     fn damaged_truncated_or_foreign_bytes_are_refused_with_a_reason() {
         let bytes = encode(KEY, [8; 32], &sample()).unwrap();
         for cut in [0, 10, HEADER, bytes.len() - 1] {
-            assert!(decode(&bytes[..cut], 0).is_err(), "cut at {cut}");
+            assert!(decode(&bytes[..cut]).is_err(), "cut at {cut}");
         }
         let mut flipped = bytes.clone();
         flipped[HEADER + 3] ^= 1;
-        assert_eq!(decode(&flipped, 0).err(), Some(CacheError::Checksum));
+        assert_eq!(decode(&flipped).err(), Some(CacheError::Checksum));
         let mut other = bytes.clone();
         other[0] = b'X';
         assert_eq!(read_key(&other), Err(CacheError::Magic));
@@ -263,8 +274,8 @@ mod tests {
         rules[12] ^= 1;
         let sum: [u8; 32] = Sha256::digest(&rules).into();
         rules.extend_from_slice(&sum);
-        assert!(matches!(decode(&rules, 0), Err(CacheError::Rules(_))));
-        assert!(decode(b"COOPSNAP and then some other file", 0).is_err());
+        assert!(matches!(decode(&rules), Err(CacheError::Rules(_))));
+        assert!(decode(b"COOPSNAP and then some other file").is_err());
     }
 
     #[test]

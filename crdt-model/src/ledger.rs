@@ -1360,17 +1360,19 @@ impl Ledger {
         crate::derived_cache::encode(key, digest, derived)
     }
 
-    /// Starts derivation from cache bytes, when they were folded over exactly this
+    /// Starts derivation from a decoded cache, when they were folded over exactly this
     /// ledger's first entries with the same forked devices: the entries accepted since are
     /// folded on top when [`Ledger::state`] is next asked (incrementally where the total
     /// order allows, as for a running node; from scratch otherwise). Returns the cache's
     /// key; refuses (and changes nothing) with the reason otherwise.
+    /// The cache is decoded first ([`crate::derived_cache::decode`], on any thread).
     pub fn use_derived_cache(
         &mut self,
-        bytes: &[u8],
+        cache: crate::derived_cache::Decoded,
     ) -> Result<crate::derived_cache::CacheKey, crate::derived_cache::CacheError> {
-        use crate::derived_cache::{decode, CacheError};
-        let d = decode(bytes, self.epoch)?;
+        use crate::derived_cache::CacheError;
+        let mut d = cache;
+        d.derived.epoch = self.epoch;
         let folded = d.derived.folded;
         if folded > self.entries.len() {
             return Err(CacheError::Stale(

@@ -187,8 +187,9 @@ impl LocalNode {
                 None
             }
         };
-        let derived = match snapshot::load_derived(&snapshot::derived_path_for(&path)) {
-            Ok(d) => d,
+        let derived_path = snapshot::derived_path_for(&path);
+        let derived_key = match snapshot::derived_key(&derived_path) {
+            Ok(k) => k,
             Err(why) => {
                 tracing::warn!("derived-state cache ignored: {why}; deriving from the log");
                 None
@@ -196,9 +197,9 @@ impl LocalNode {
         };
         // The log entries whose chain the snapshot and the cache are checked against: both
         // are written together, so they name the same point of the log.
-        let mark = header
-            .map(|h| h.entries)
-            .or(derived.as_ref().map(|(k, _)| k.entries));
+        let mark = header.map(|h| h.entries).or(derived_key.map(|k| k.entries));
+        // The cache is read and decoded on a thread of its own too.
+        let derived = derived_key.map(|k| Decoding::start(derived_path, k));
         // The snapshot is read, checked and loaded on its own thread while this one reads
         // and decodes the log.
         let loading = header.map(|h| Loading::start(snap_path, h));
@@ -647,6 +648,32 @@ impl Loading {
     }
 }
 
+/// The derived-state cache being read and decoded on its own thread while the log is
+/// replayed.
+struct Decoding {
+    key: coop_model::derived_cache::CacheKey,
+    cache: Option<std::thread::JoinHandle<Result<coop_model::derived_cache::Decoded, String>>>,
+}
+
+impl Decoding {
+    fn start(path: std::path::PathBuf, key: coop_model::derived_cache::CacheKey) -> Decoding {
+        let cache = std::thread::Builder::new()
+            .name("coop-derived".into())
+            .spawn(move || snapshot::load_derived(&path, key))
+            .map_err(|e| tracing::warn!("could not start reading the derived-state cache ({e})"))
+            .ok();
+        Decoding { key, cache }
+    }
+
+    /// The decoded cache, or why there is none.
+    fn finish(self) -> Result<coop_model::derived_cache::Decoded, String> {
+        self.cache
+            .ok_or_else(|| "it could not be read".to_string())?
+            .join()
+            .map_err(|_| "decoding it panicked".to_string())?
+    }
+}
+
 /// Stored log entries that are decoded and taken into a ledger (with its document
 /// deferred) a chunk at a time, as they are read.
 struct Replay {
@@ -737,7 +764,7 @@ fn rebuild(
     mut ledger: Ledger,
     store: &Store,
     loading: Option<Loading>,
-    derived: Option<(coop_model::derived_cache::CacheKey, Vec<u8>)>,
+    derived: Option<Decoding>,
 ) -> Result<(Ledger, u64, bool), NodeError> {
     for bytes in store.proofs()? {
         if let Ok(p) = EquivocationProof::decode(&bytes) {
@@ -747,12 +774,18 @@ fn rebuild(
         }
     }
     // Installed while the snapshot's document may still be loading on the other thread.
-    let derived_cached = derived.is_some_and(|(key, bytes)| {
-        let used = if store.chain_at_mark(key.entries) != Some(key.chain) {
-            Err("it was taken from another log or at another point of it".to_string())
-        } else {
-            ledger.use_derived_cache(&bytes).map(|_| ()).map_err(|e| e.to_string())
-        };
+    let derived_cached = derived.is_some_and(|d| {
+        let key = d.key;
+        // Waited for even when it is of no use, so that no thread outlives the open.
+        let used = d.finish().and_then(|cache| {
+            if store.chain_at_mark(key.entries) != Some(key.chain) {
+                return Err("it was taken from another log or at another point of it".into());
+            }
+            ledger
+                .use_derived_cache(cache)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
         if let Err(why) = &used {
             tracing::warn!("derived-state cache ignored: {why}; deriving from the log");
         }
@@ -937,7 +970,11 @@ mod tests {
 
     /// Whether the node serves the state a derivation from scratch gives, byte for byte.
     fn state_is_derived_right(node: &mut LocalNode) -> bool {
-        let scratch = node.ledger().derive_from_scratch().canonical_json().unwrap();
+        let scratch = node
+            .ledger()
+            .derive_from_scratch()
+            .canonical_json()
+            .unwrap();
         node.state().canonical_json().unwrap() == scratch
     }
 

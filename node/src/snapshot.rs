@@ -24,7 +24,7 @@
 
 use std::path::{Path, PathBuf};
 
-use coop_model::derived_cache::CacheKey;
+use coop_model::derived_cache::{self, CacheKey};
 use sha2::{Digest, Sha256};
 
 const MAGIC: &[u8; 8] = b"COOPSNAP";
@@ -59,17 +59,35 @@ pub(crate) fn derived_path_for(store: &Path) -> PathBuf {
     store.with_file_name(name)
 }
 
-/// The derived-state cache at `path` with the key its header names: `Ok(None)` when there
-/// is none, `Err` (a reason to log) when it cannot be used. The rest is checked by the
-/// ledger that installs it.
-pub(crate) fn load_derived(path: &Path) -> Result<Option<(CacheKey, Vec<u8>)>, String> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
+/// The key the derived-state cache at `path` names, from its header alone: `Ok(None)` when
+/// there is none, `Err` (a reason to log) when it cannot be used. The whole file is read,
+/// checked and decoded by [`load_derived`], on another thread.
+pub(crate) fn derived_key(path: &Path) -> Result<Option<CacheKey>, String> {
+    use std::io::Read;
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("reading {}: {e}", path.display())),
     };
-    let key = coop_model::derived_cache::read_key(&bytes).map_err(|e| e.to_string())?;
-    Ok(Some((key, bytes)))
+    let mut head = Vec::with_capacity(128);
+    file.by_ref()
+        .take(128)
+        .read_to_end(&mut head)
+        .map_err(|e| format!("reading {}: {e}", path.display()))?;
+    derived_cache::read_key(&head)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// The derived-state cache at `path`, decoded, when it names `key`; `Err` (a reason to
+/// log) when it cannot be used.
+pub(crate) fn load_derived(path: &Path, key: CacheKey) -> Result<derived_cache::Decoded, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let decoded = derived_cache::decode(&bytes).map_err(|e| e.to_string())?;
+    if decoded.key() != key {
+        return Err("it changed while the node opened".into());
+    }
+    Ok(decoded)
 }
 
 impl Snapshot {
@@ -226,7 +244,10 @@ mod tests {
     fn a_truncated_or_altered_snapshot_is_refused() {
         let bytes = sample().encode();
         for cut in [0, 10, HEADER, bytes.len() - 1] {
-            assert!(Snapshot::decode(bytes[..cut].to_vec()).is_err(), "cut at {cut}");
+            assert!(
+                Snapshot::decode(bytes[..cut].to_vec()).is_err(),
+                "cut at {cut}"
+            );
         }
         let mut flipped = bytes.clone();
         flipped[HEADER + 2] ^= 1;

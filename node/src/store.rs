@@ -180,7 +180,14 @@ impl Store {
         let mut marked = None;
         let mut read_whole = false;
         let checked = catch_unwind(AssertUnwindSafe(|| {
-            check(&db, &manifest_path, mark, &mut marked, &mut read_whole, read)
+            check(
+                &db,
+                &manifest_path,
+                mark,
+                &mut marked,
+                &mut read_whole,
+                read,
+            )
         }))
         .map_err(|p| damaged(format!("sled panicked reading it: {}", panic_text(&p))))??;
         let (log, proofs, manifest, damage) = checked;

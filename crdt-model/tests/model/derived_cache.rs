@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 
-use coop_model::derived_cache::{CacheError, CacheKey};
+use coop_model::derived_cache::{decode, CacheError, CacheKey};
 use coop_model::*;
 
 use super::indexes::{build, Op};
@@ -37,13 +37,13 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
         let bytes = first.derived_cache(KEY).expect("the state encodes");
         // Installed in a ledger of every change: the rest is folded on top of it.
         let mut whole = ledger_of(community, &all);
-        prop_assert_eq!(whole.use_derived_cache(&bytes), Ok(KEY));
+        prop_assert_eq!(whole.use_derived_cache(decode(&bytes).unwrap()), Ok(KEY));
         prop_assert_eq!(canonical(whole.state()), scratch.clone());
         // A ledger that holds fewer, or other, first changes refuses it.
         if n > 1 {
             let mut shorter = ledger_of(community, &all[..n - 1]);
             prop_assert!(matches!(
-                shorter.use_derived_cache(&bytes),
+                shorter.use_derived_cache(decode(&bytes).unwrap()),
                 Err(CacheError::Stale(_))
             ));
             prop_assert_eq!(
@@ -98,7 +98,7 @@ fn a_cache_of_other_changes_is_refused() {
         &a.ledger.envelopes().collect::<Vec<_>>(),
     );
     assert!(matches!(
-        ledger.use_derived_cache(&bytes),
+        ledger.use_derived_cache(decode(&bytes).unwrap()),
         Err(CacheError::Stale(_))
     ));
 }
