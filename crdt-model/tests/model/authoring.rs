@@ -19,7 +19,7 @@ fn a_long_run_of_authored_changes_reaches_the_document_and_verifies_elsewhere() 
     let mut written = Vec::new();
     while town.ledger.len() < LONG_RUN {
         let i = town.ledger.len();
-        let (from, to) = if i % 2 == 0 {
+        let (from, to) = if i.is_multiple_of(2) {
             ("alice", bob)
         } else {
             ("bob", alice)

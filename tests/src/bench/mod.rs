@@ -86,6 +86,7 @@ pub struct Config {
     /// Only the API figure (after generating the community): for measuring the API.
     pub api_only: bool,
     /// Only generate the community (and time its authoring): for profiling the generator.
+    /// The large node is measured too when [`Config::large_node`] asks for one.
     pub generate_only: bool,
     /// Size of the large node whose cold start is measured (open + `balance` in a child,
     /// peak RSS against 4 GiB); `None` skips it. Full mode: 1M.
@@ -266,7 +267,7 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, Bench
             a.window
         ));
     }
-    let only = |machine_before, c: &community::Community, api| {
+    let only = |machine_before, c: &community::Community, api, large_node| {
         Report::new(
             cfg,
             report::Parts {
@@ -275,18 +276,23 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, Bench
                 sizes: Vec::new(),
                 nodes: None,
                 api,
-                large_node: None,
+                large_node,
                 total_secs: started.elapsed().as_secs_f64(),
             },
         )
     };
     if cfg.generate_only {
-        return Ok(only(machine_before, &c, Vec::new()));
+        // The large node, when one is asked, needs nothing but the community.
+        let large = match cfg.large_node {
+            Some(n) => Some(large_node(cfg, &c, n, progress)?),
+            None => None,
+        };
+        return Ok(only(machine_before, &c, Vec::new(), large));
     }
 
     if cfg.api_only {
         let api = api_figures(cfg, &c, progress)?;
-        return Ok(only(machine_before, &c, api));
+        return Ok(only(machine_before, &c, api, None));
     }
     let mut sizes = Vec::new();
     let mut node_save = Vec::new();

@@ -40,7 +40,9 @@ struct Args {
     /// Only the local-API figure (reads and writes through a running node).
     #[arg(long, conflicts_with = "in_memory_only")]
     api_only: bool,
-    /// Only generate the community and time its authoring at each size: for profiling.
+    /// Only generate the community and time its authoring at each size (for profiling),
+    /// then the large node's cold start if one is asked (full mode asks for 1M unless
+    /// `--large-node 0`).
     #[arg(long, conflicts_with_all = ["in_memory_only", "api_only"])]
     generate_only: bool,
     /// Measure the cold start of a node holding this many changes (0: skip it; full
