@@ -481,10 +481,16 @@ impl Ledger {
     }
 
     /// While a large batch is still being verified, applies what is accepted so far to the
-    /// document, in batches of [`PIPELINE_APPLY`] (the rest at the end of the ingest, as
-    /// ever). Not when the document is deferred or is to be rebuilt anyway.
+    /// document (the rest at the end of the ingest, as ever). Not when the document is
+    /// deferred or is to be rebuilt anyway.
+    ///
+    /// A batch is at least [`PIPELINE_APPLY`] changes and a quarter of the ledger: each
+    /// Automerge `apply_changes` call also costs time in proportion to the document (0.12
+    /// copies its object table and walks the root map once per call), so batches that grow
+    /// with the document keep the whole ingest linear.
     fn apply_while_verifying(&mut self, run: &mut Run) {
-        if self.doc_deferred || run.rebuild || run.to_apply.len() < PIPELINE_APPLY {
+        let batch = PIPELINE_APPLY.max(self.entries.len() / 4);
+        if self.doc_deferred || run.rebuild || run.to_apply.len() < batch {
             return;
         }
         self.unapplied.append(&mut run.to_apply);
