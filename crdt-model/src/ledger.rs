@@ -856,21 +856,38 @@ impl Ledger {
             self.epoch += 1;
             return;
         }
-        let mut doc = Automerge::new();
-        let mut changes: Vec<Change> = Vec::new();
-        for e in &mut self.entries {
+        let mut live = Vec::with_capacity(self.entries.len());
+        for (i, e) in self.entries.iter_mut().enumerate() {
             if e.excluded {
                 // Decoded again from the envelope should a fork flip it back in.
                 e.change = None;
-            } else if let Some(c) = take_change(e) {
-                changes.push(c);
+            } else {
+                live.push(i);
             }
         }
-        if doc.apply_changes(changes.clone()).is_err() {
+        // In a few large batches (each walks the root map once), decoding each batch as it
+        // is applied: a whole log's decoded changes are never held at once, nor copied.
+        let batch = self.doc_batch().max(live.len() / 4).max(1);
+        let mut doc = Automerge::new();
+        let mut whole = true;
+        for part in live.chunks(batch) {
+            let changes: Vec<Change> = part
+                .iter()
+                .filter_map(|&i| take_change(&mut self.entries[i]))
+                .collect();
+            if doc.apply_changes(changes).is_err() {
+                whole = false;
+                break;
+            }
+        }
+        if !whole {
             doc = Automerge::new();
-            for c in changes {
-                // A change Automerge cannot apply stays in the log but not in the document.
-                let _ = doc.apply_changes([c]);
+            for &i in &live {
+                // A change Automerge cannot apply stays in the log but not in the document
+                // (the changes already taken are decoded again from their bytes).
+                if let Some(c) = take_change(&mut self.entries[i]) {
+                    let _ = doc.apply_changes([c]);
+                }
             }
         }
         self.doc = doc;
