@@ -56,7 +56,7 @@ pub fn verify_envelope(
     community: &CommunityId,
     check_signature: bool,
 ) -> Result<Verified, Rejection> {
-    let opened = open(envelope, community)?;
+    let opened = open(envelope, None, community)?;
     if check_signature
         && !verify(
             &opened.device.0,
@@ -79,8 +79,47 @@ pub fn verify_envelopes(
     check_signature: bool,
     seed: &[u8; 32],
 ) -> Vec<Result<Verified, Rejection>> {
-    let opened: Vec<Result<Opened, Rejection>> =
-        envelopes.into_iter().map(|e| open(e, community)).collect();
+    verify_arrivals(envelopes, community, check_signature, seed)
+}
+
+/// Something for the gate: an envelope, and perhaps the change its bytes were already
+/// parsed into by whoever decoded it (a sync bundle's decoder does, [`Ledger::ingest_parsed`]).
+///
+/// [`Ledger::ingest_parsed`]: crate::Ledger::ingest_parsed
+pub(crate) trait Arrival {
+    /// The envelope, and the change parsed from it if there is one.
+    fn into_parts(self) -> (Envelope, Option<Change>);
+}
+
+impl Arrival for Envelope {
+    fn into_parts(self) -> (Envelope, Option<Change>) {
+        (self, None)
+    }
+}
+
+impl Arrival for (Envelope, Option<Change>) {
+    fn into_parts(self) -> (Envelope, Option<Change>) {
+        self
+    }
+}
+
+/// [`verify_envelopes`] for envelopes that may come with their parsed changes. A parsed
+/// change is used only when its bytes are exactly the envelope's (then parsing the
+/// envelope would give the very same change); otherwise it is dropped and the envelope's
+/// bytes are parsed, so the answers are always those of [`verify_envelopes`].
+pub(crate) fn verify_arrivals<A: Arrival>(
+    arrivals: Vec<A>,
+    community: &CommunityId,
+    check_signature: bool,
+    seed: &[u8; 32],
+) -> Vec<Result<Verified, Rejection>> {
+    let opened: Vec<Result<Opened, Rejection>> = arrivals
+        .into_iter()
+        .map(|a| {
+            let (envelope, parsed) = a.into_parts();
+            open(envelope, parsed, community)
+        })
+        .collect();
     let mut good = vec![true; opened.len()];
     if check_signature {
         // Keys that may not sign fail before the batch (the rule of `identity::verify`).
@@ -164,8 +203,13 @@ fn authored(
     }
 }
 
-/// The checks before the signature.
-fn open(envelope: Envelope, community: &CommunityId) -> Result<Opened, Rejection> {
+/// The checks before the signature. `parsed` is the change the envelope's bytes were
+/// already parsed into, if any: used only when its bytes are exactly the envelope's.
+fn open(
+    envelope: Envelope,
+    parsed: Option<Change>,
+    community: &CommunityId,
+) -> Result<Opened, Rejection> {
     let reject = |reason, detail: String| Rejection::anonymous(reason, &detail);
     if envelope.community != *community || envelope.doc != DocId::ledger(community) {
         return Err(reject(
@@ -196,7 +240,13 @@ fn open(envelope: Envelope, community: &CommunityId) -> Result<Opened, Rejection
         }
     }
     // Automerge validates the chunk; the unwind guard keeps a decoder bug from taking the node down.
-    let change = match catch_unwind(AssertUnwindSafe(|| Change::try_from(bytes.as_slice()))) {
+    // A change parsed from these very bytes already is the change parsing them would give
+    // (Automerge builds a change's hash and every field from its bytes).
+    let decoded = match parsed.filter(|c| c.raw_bytes() == bytes.as_slice()) {
+        Some(c) => Ok(Ok(c)),
+        None => catch_unwind(AssertUnwindSafe(|| Change::try_from(bytes.as_slice()))),
+    };
+    let change = match decoded {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => return Err(reject(RejectReason::Malformed, e.to_string())),
         Err(_) => {

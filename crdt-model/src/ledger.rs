@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::causal::Clocks;
 use crate::envelope::{Envelope, Refusal, RejectReason, Rejection, MAX_DEPS};
 use crate::fold::Derived;
-use crate::gate::{certified_member, verify_envelope, verify_envelopes, Verified};
+use crate::gate::{certified_member, verify_arrivals, verify_envelope, Arrival, Verified};
 use crate::graph::{Entry, Graph};
 use crate::identity::{DeviceKey, IdentityKey};
 use crate::ids::{CommunityId, DeviceId, DocId, MemberId, RecordId};
@@ -396,9 +396,23 @@ impl Ledger {
         out
     }
 
-    fn ingest_inner(
+    /// Ingests envelopes, each perhaps with the Automerge change its bytes were already
+    /// parsed into (a sync bundle's decoder parses every change it unbundles): as
+    /// [`Ledger::ingest`], with the same outcome and the same ledger afterwards, but the
+    /// gate does not parse those changes a second time. Every signature is still verified
+    /// against the envelope's own bytes and every change is gated before it reaches the
+    /// document; a change is used only when its bytes are exactly its envelope's
+    /// (otherwise the envelope is parsed, as `ingest` would).
+    pub fn ingest_parsed(
         &mut self,
-        envelopes: impl IntoIterator<Item = Envelope>,
+        arrivals: impl IntoIterator<Item = (Envelope, Option<Change>)>,
+    ) -> Outcome {
+        self.ingest_inner(arrivals, true)
+    }
+
+    fn ingest_inner<A: Arrival + Send>(
+        &mut self,
+        envelopes: impl IntoIterator<Item = A>,
         check_sig: bool,
     ) -> Outcome {
         let mut run = Run::default();
@@ -503,11 +517,11 @@ impl Ledger {
     /// and applies them to the document: the serial Automerge apply of one chunk overlaps
     /// the verification of the next ones. Results do not depend on the thread count, the
     /// chunking or the batch seed.
-    fn verify_all(&mut self, envelopes: Vec<Envelope>, check_sig: bool, run: &mut Run) {
+    fn verify_all<A: Arrival + Send>(&mut self, envelopes: Vec<A>, check_sig: bool, run: &mut Run) {
         let community = self.community;
         let seed = self.batch_seed;
         let threads = self.verify_threads.max(1);
-        let gate = |chunk: Vec<Envelope>| verify_chunk(chunk, &community, check_sig, &seed);
+        let gate = |chunk: Vec<A>| verify_chunk(chunk, &community, check_sig, &seed);
         if threads == 1 || envelopes.len() < 2 * PARALLEL_CHUNK {
             let mut rest = envelopes.into_iter().peekable();
             while rest.peek().is_some() {
@@ -521,7 +535,7 @@ impl Ledger {
         // threads keep verifying instead of waiting for the slow share. This thread takes
         // the chunks in order as they are done, and verifies one itself when the next is
         // not done yet.
-        let chunks: Vec<Mutex<Vec<Envelope>>> = {
+        let chunks: Vec<Mutex<Vec<A>>> = {
             let mut out = Vec::new();
             let mut rest = envelopes.into_iter().peekable();
             while rest.peek().is_some() {
@@ -1309,15 +1323,15 @@ struct Run {
 
 /// The gate on one chunk. A panic (a decoder bug) refuses the chunk whole, one rejection per
 /// envelope, so that results stay aligned with the input and the ingest goes on.
-fn verify_chunk(
-    chunk: Vec<Envelope>,
+fn verify_chunk<A: Arrival>(
+    chunk: Vec<A>,
     community: &CommunityId,
     check_sig: bool,
     seed: &[u8; 32],
 ) -> Gated {
     let size = chunk.len();
     catch_unwind(AssertUnwindSafe(|| {
-        verify_envelopes(chunk, community, check_sig, seed)
+        verify_arrivals(chunk, community, check_sig, seed)
     }))
     .unwrap_or_else(|_| {
         (0..size)

@@ -90,6 +90,10 @@ pub struct ImportSummary {
     pub rejected: Vec<Rejection>,
 }
 
+/// A change from a sync response: its envelope, and the change a bundle's decoder parsed it
+/// from (none for a plain envelope), which the gate then does not parse again.
+pub(crate) type SyncedChange = (Envelope, Option<automerge::Change>);
+
 enum Cmd {
     Submit {
         record: Record,
@@ -106,7 +110,7 @@ enum Cmd {
         reply: oneshot::Sender<Verdict>,
     },
     SyncIngest {
-        envelopes: Vec<Envelope>,
+        envelopes: Vec<SyncedChange>,
         proofs: Vec<EquivocationProof>,
         reply: oneshot::Sender<SyncIngested>,
     },
@@ -251,7 +255,7 @@ impl StoreHandle {
     /// Ingests a sync response.
     pub(crate) async fn sync_ingest(
         &self,
-        envelopes: Vec<Envelope>,
+        envelopes: Vec<SyncedChange>,
         proofs: Vec<EquivocationProof>,
     ) -> Result<SyncIngested, NodeError> {
         self.ask(|reply| Cmd::SyncIngest {
@@ -615,7 +619,7 @@ impl Actor {
 
     fn sync_ingest(
         &mut self,
-        envelopes: Vec<Envelope>,
+        envelopes: Vec<SyncedChange>,
         proofs: Vec<EquivocationProof>,
     ) -> SyncIngested {
         let mut r = SyncIngested::default();
@@ -637,9 +641,13 @@ impl Actor {
             // those changes, not to this peer: blame it only for what it sent.
             let sent: std::collections::HashSet<coop_model::RecordId> = envelopes
                 .iter()
-                .filter_map(|e| crate::bundle::change_id(&e.change))
+                .filter_map(|(e, c)| match c {
+                    // Unbundled from these very bytes: its hash is theirs (no second SHA-256).
+                    Some(c) if c.raw_bytes() == e.change.as_slice() => Some(c.hash().into()),
+                    _ => crate::bundle::change_id(&e.change),
+                })
                 .collect();
-            match self.node.ingest(envelopes) {
+            match self.node.ingest_parsed(envelopes) {
                 Ok(out) => {
                     r.accepted = out.accepted.len();
                     r.rejected.extend(

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use automerge::{Automerge, Bundle, ChangeHash};
+use automerge::{Automerge, Bundle, Change, ChangeHash};
 use coop_model::envelope::{MAX_DEPS, MAX_OPS};
 use coop_model::{CommunityId, DeviceId, DocId, Envelope, RecordId, RejectReason, Rejection};
 use sha2::{Digest, Sha256};
@@ -156,6 +156,20 @@ pub fn decode(
     bundle: &[u8],
     signatures: &[u8],
 ) -> Result<Vec<Envelope>, Rejection> {
+    Ok(decode_parsed(community, bundle, signatures)?
+        .into_iter()
+        .map(|(e, _)| e)
+        .collect())
+}
+
+/// As [`decode`], each envelope beside the change Automerge unbundled it from (its bytes are
+/// the envelope's), for [`coop_model::Ledger::ingest_parsed`]: the gate then does not parse
+/// each change again.
+pub fn decode_parsed(
+    community: &CommunityId,
+    bundle: &[u8],
+    signatures: &[u8],
+) -> Result<Vec<(Envelope, Change)>, Rejection> {
     if bundle.len() > BUNDLE_MAX_BYTES {
         return Err(refuse(
             RejectReason::Oversize,
@@ -211,11 +225,14 @@ pub fn decode(
     Ok(changes
         .into_iter()
         .zip(signatures.chunks_exact(SIGNATURE_BYTES))
-        .map(|(c, sig)| Envelope {
-            community: *community,
-            doc,
-            signature: sig.try_into().unwrap_or([0; SIGNATURE_BYTES]),
-            change: c.raw_bytes().to_vec(),
+        .map(|(c, sig)| {
+            let envelope = Envelope {
+                community: *community,
+                doc,
+                signature: sig.try_into().unwrap_or([0; SIGNATURE_BYTES]),
+                change: c.raw_bytes().to_vec(),
+            };
+            (envelope, c)
         })
         .collect())
 }

@@ -441,6 +441,22 @@ impl LocalNode {
     pub fn ingest(&mut self, envelopes: Vec<Envelope>) -> Result<Outcome, NodeError> {
         self.store.writable()?;
         let out = self.ledger.ingest(envelopes);
+        self.persist_ingested(out)
+    }
+
+    /// As [`LocalNode::ingest`], for envelopes that may come with the change their bytes
+    /// were already parsed into (a sync bundle's; see [`coop_model::Ledger::ingest_parsed`]).
+    pub fn ingest_parsed(
+        &mut self,
+        arrivals: Vec<(Envelope, Option<automerge::Change>)>,
+    ) -> Result<Outcome, NodeError> {
+        self.store.writable()?;
+        let out = self.ledger.ingest_parsed(arrivals);
+        self.persist_ingested(out)
+    }
+
+    /// Persists what an ingest accepted and the forks it found.
+    fn persist_ingested(&mut self, out: Outcome) -> Result<Outcome, NodeError> {
         if let Err(e) = self.store.append(&out.accepted) {
             // Not durable: forget it in memory too, so we never serve or build on it.
             self.reload()?;

@@ -65,7 +65,9 @@ use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{allow_block_list, connection_limits, identify, mdns, ping, Multiaddr, PeerId, Swarm};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use crate::actor::{GossipItem, Holdings, Missing, Publish, StoreHandle, SyncIngested, Verdict};
+use crate::actor::{
+    GossipItem, Holdings, Missing, Publish, StoreHandle, SyncIngested, SyncedChange, Verdict,
+};
 use crate::datadir::DataDir;
 use crate::error::NodeError;
 use crate::event::NodeEvent;
@@ -1182,7 +1184,7 @@ impl EventLoop {
         let mut envelopes = Vec::new();
         for b in response.envelopes.iter().take(SYNC_BATCH) {
             match Envelope::decode(b) {
-                Ok(e) => envelopes.push(e),
+                Ok(e) => envelopes.push((e, None)),
                 Err(r) => bad.push(r),
             }
         }
@@ -1666,17 +1668,18 @@ fn decode_response2(
     community: &CommunityId,
     response: SyncResponse2,
     mut bad: Vec<Rejection>,
-) -> (Vec<Envelope>, Vec<EquivocationProof>, Vec<Rejection>) {
+) -> (Vec<SyncedChange>, Vec<EquivocationProof>, Vec<Rejection>) {
     let mut envelopes = Vec::new();
     if !response.bundle.is_empty() || !response.signatures.is_empty() {
-        match crate::bundle::decode(community, &response.bundle, &response.signatures) {
-            Ok(e) => envelopes = e,
+        // The decoder parses every change: they go to the gate parsed.
+        match crate::bundle::decode_parsed(community, &response.bundle, &response.signatures) {
+            Ok(e) => envelopes = e.into_iter().map(|(e, c)| (e, Some(c))).collect(),
             Err(r) => bad.push(r),
         }
     }
     for b in response.envelopes.iter().take(SYNC_BATCH) {
         match Envelope::decode(b) {
-            Ok(e) => envelopes.push(e),
+            Ok(e) => envelopes.push((e, None)),
             Err(r) => bad.push(r),
         }
     }

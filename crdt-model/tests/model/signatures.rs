@@ -214,3 +214,74 @@ fn one_bad_signature_in_a_big_batch_is_refused_and_only_it() {
         want.state
     );
 }
+
+/// `ingest_parsed` of `arrivals`, comparable with [`ingest_with`].
+fn ingest_parsed_with(
+    community: CommunityId,
+    arrivals: Vec<(Envelope, Option<automerge::Change>)>,
+    threads: usize,
+) -> Took {
+    let mut l = Ledger::new(community);
+    l.set_verify_threads(threads);
+    let out = l.ingest_parsed(arrivals);
+    Took {
+        accepted: out.accepted.iter().map(rid).collect(),
+        rejected: out.rejected.iter().map(|r| (r.id, r.reason)).collect(),
+        pending: out.pending,
+        state: l.state().canonical_json().expect("the state serializes"),
+    }
+}
+
+fn parse(e: &Envelope) -> automerge::Change {
+    automerge::Change::try_from(e.change.as_slice()).expect("a generated change parses")
+}
+
+#[test]
+fn parsed_changes_are_gated_exactly_as_their_envelopes() {
+    // Large enough for several signature batches and the parallel pipeline.
+    let (mut town, mut log) = busy_town(1_200);
+    let community = town.community();
+    let alice = town.id("alice");
+    // A forged signature on a change whose parsed form is its own.
+    let mut forged = town.forged("carol", 0, &attest(alice, 45, "late help"));
+    forged.signature[10] ^= 0x20;
+    log.insert(log.len() / 2, forged.clone());
+    // Bytes that are not a change at all, beside a well-formed parsed change.
+    let mut broken = log[700].clone();
+    broken.change.truncate(broken.change.len() / 2);
+    log.insert(300, broken.clone());
+    let want = ingest_with(community, &log, 1, [0; 32]);
+    assert!(want.rejected.contains(&(Some(rid(&forged)), RejectReason::BadSignature)));
+    assert!(want
+        .rejected
+        .iter()
+        .any(|(id, reason)| id.is_none() && *reason == RejectReason::Malformed));
+    assert_eq!(want.rejected.len(), 2);
+    assert_eq!(want.accepted.len(), log.len() - 2);
+
+    let arrivals = |threads| {
+        let mut arrivals: Vec<(Envelope, Option<automerge::Change>)> = log
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let parsed = match i {
+                    // The broken bytes come with the intact change they were cut from.
+                    300 => Some(parse(&log[701])),
+                    // A plain envelope among parsed ones.
+                    i if i % 7 == 0 => None,
+                    _ => Some(parse(e)),
+                };
+                (e.clone(), parsed)
+            })
+            .collect();
+        // Parsed forms that disagree with their bytes: two changes' forms swapped. Each
+        // envelope is still taken as its own bytes say.
+        let (a, b) = (arrivals[50].1.take(), arrivals[51].1.take());
+        arrivals[50].1 = b;
+        arrivals[51].1 = a;
+        ingest_parsed_with(community, arrivals, threads)
+    };
+    for threads in [1, 2, 3] {
+        assert_eq!(arrivals(threads), want, "{threads} threads");
+    }
+}
