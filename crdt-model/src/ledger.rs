@@ -421,6 +421,7 @@ impl Ledger {
             mut out,
             to_apply,
             rebuild,
+            parallel,
         } = run;
         if self.doc_deferred {
             // Built by `finish_doc`; a rebuild would be wasted work now.
@@ -431,7 +432,11 @@ impl Ledger {
             self.rebuild_doc();
         } else {
             self.unapplied.extend(to_apply);
-            if self.unapplied.len() >= self.doc_batch() {
+            // After a batch verified in parallel, what waits is left for the next such batch
+            // to apply while its own signatures are verified (catch-up sync arrives as a run
+            // of batches): the serial apply then overlaps the verification instead of
+            // following it. `doc` applies whatever waits before it answers.
+            if !parallel && self.unapplied.len() >= self.doc_batch() {
                 self.apply_to_doc();
             }
         }
@@ -457,8 +462,10 @@ impl Ledger {
                 out.duplicates += 1;
                 continue;
             }
-            let mut ready = vec![v];
-            while let Some(v) = ready.pop() {
+            // Changes released by this one (most release none: no allocation for them).
+            let mut ready = Vec::new();
+            let mut next = Some(v);
+            while let Some(v) = next.take().or_else(|| ready.pop()) {
                 let missing: Vec<RecordId> = v
                     .deps
                     .iter()
@@ -558,9 +565,15 @@ impl Ledger {
             ready.notify_all();
             true
         };
+        run.parallel = true;
         std::thread::scope(|scope| {
             for _ in 0..threads.min(chunks.len()) {
                 scope.spawn(|| while verify_next() {});
+            }
+            // What earlier batches left unapplied goes into the document now, while the
+            // workers verify this batch's first chunks.
+            if !self.doc_deferred && self.unapplied.len() >= self.doc_batch() {
+                self.apply_to_doc();
             }
             for i in 0..chunks.len() {
                 let verified = loop {
@@ -1319,6 +1332,8 @@ struct Run {
     to_apply: Vec<u32>,
     /// Whether the document must be rebuilt (a fork flipped the canonical branch).
     rebuild: bool,
+    /// Whether the batch was verified on several threads (see `Ledger::ingest_inner`).
+    parallel: bool,
 }
 
 /// The gate on one chunk. A panic (a decoder bug) refuses the chunk whole, one rejection per

@@ -251,7 +251,9 @@ fn parsed_changes_are_gated_exactly_as_their_envelopes() {
     broken.change.truncate(broken.change.len() / 2);
     log.insert(300, broken.clone());
     let want = ingest_with(community, &log, 1, [0; 32]);
-    assert!(want.rejected.contains(&(Some(rid(&forged)), RejectReason::BadSignature)));
+    assert!(want
+        .rejected
+        .contains(&(Some(rid(&forged)), RejectReason::BadSignature)));
     assert!(want
         .rejected
         .iter()
