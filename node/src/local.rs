@@ -1317,6 +1317,25 @@ mod tests {
     }
 
     #[test]
+    fn a_decoded_cache_of_a_log_holding_both_sides_of_a_fork_answers_the_same() {
+        let root = tempfile::tempdir().unwrap();
+        let (mut node, proof) = genesis_and_fork(root.path());
+        let out = node.ingest(vec![proof.a.clone(), proof.b.clone()]).unwrap();
+        assert_eq!(out.accepted.len(), 2);
+        assert_eq!(node.ledger().summary().forked_devices.len(), 1);
+        node.write_snapshot().unwrap();
+        let digest = node.status().digest;
+        let dir = node.dir().clone();
+        drop(node);
+        let mut reopened = LocalNode::open(&dir).unwrap();
+        assert!(reopened.decoded_cached);
+        assert_eq!(reopened.from_decoded_cache, 3);
+        assert_eq!(reopened.ledger().summary().forked_devices.len(), 1);
+        assert_eq!(reopened.status().digest, digest);
+        assert!(same_as_decoded_by_the_gate(&mut reopened));
+    }
+
+    #[test]
     fn a_crash_while_writing_the_decoded_cache_loses_nothing() {
         let root = tempfile::tempdir().unwrap();
         let (dir, digest) = snapshotted(root.path(), 20, 0);

@@ -106,8 +106,10 @@ pub(crate) fn derived_key(path: &Path) -> Result<Option<CacheKey>, String> {
 /// The derived-state cache at `path`, decoded, when it names `key`; `Err` (a reason to
 /// log) when it cannot be used.
 pub(crate) fn load_derived(path: &Path, key: CacheKey) -> Result<derived_cache::Decoded, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    let decoded = derived_cache::decode(&bytes).map_err(|e| e.to_string())?;
+    // Read twice (checksum, then decode) from one open file rather than held whole beside
+    // the state it decodes to: the cache is about as large as that state.
+    let file = std::fs::File::open(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let decoded = derived_cache::decode_read(file).map_err(|e| e.to_string())?;
     if decoded.key() != key {
         return Err("it changed while the node opened".into());
     }
