@@ -1481,3 +1481,14 @@ impl Ledger {
         out
     }
 }
+
+impl Ledger {
+    /// Makes room for `additional` more accepted changes at once (a node reopening a log
+    /// of known length): the entry table and the id index are allocated once at their
+    /// size, not grown by doubling — which would hold the old and the new table together
+    /// while it copies, and leave up to half of the last one unused.
+    pub fn reserve(&mut self, additional: usize) {
+        self.entries.reserve_exact(additional);
+        self.index.reserve(additional);
+    }
+}

@@ -234,6 +234,12 @@ impl LocalNode {
             None
         });
         let mut replay = Replay::new(community, decoded);
+        // The log holds as many entries as the manifest records (the store's check on open
+        // says whether it does): the ledger's tables are made that large at once (up to a
+        // bound, should the manifest be wrong).
+        if let Ok(Some(m)) = crate::manifest::Manifest::load(&crate::manifest::path_for(&path)) {
+            replay.ledger.reserve(m.entries.min(RESERVE_MAX) as usize);
+        }
         let store = Store::open_reading(&path, mark, &mut |at, bytes| replay.push(at, bytes))?;
         let (ledger, from_decoded_cache, decoded_cached) = if store.read_whole() {
             replay.finish()
@@ -730,6 +736,9 @@ struct Replay {
     pushed: u64,
     from_cache: u64,
 }
+
+/// The most log entries the ledger's tables are sized for before the log is read.
+const RESERVE_MAX: u64 = 1 << 22;
 
 /// Log entries decoded before the ledger takes them in: large enough for the gate's
 /// decoding to use every core, small enough that the decoded chunk is a small part of the
