@@ -211,7 +211,53 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, CacheError> {
     }
     let p: Payload =
         rmp_serde::from_slice(&body[HEADER..]).map_err(|e| CacheError::Payload(e.to_string()))?;
-    Ok(Decoded {
+    Ok(decoded(key, digest, p))
+}
+
+/// [`decode`], reading the cache from `r` (its start to its end) in two passes instead of
+/// holding its bytes beside what they decode to: the first checks the checksum, the second
+/// (after seeking back) decodes. Nothing is decoded before the checksum holds.
+pub fn decode_read<R: std::io::Read + std::io::Seek>(mut r: R) -> Result<Decoded, CacheError> {
+    use std::io::{Read, SeekFrom};
+    let io = |e: std::io::Error| CacheError::Payload(e.to_string());
+    let len = r.seek(SeekFrom::End(0)).map_err(io)?;
+    let body = len
+        .checked_sub(32)
+        .filter(|&b| b >= HEADER as u64)
+        .ok_or(CacheError::Short(len as usize))?;
+    r.seek(SeekFrom::Start(0)).map_err(io)?;
+    let mut h = Sha256::new();
+    let mut head = [0u8; HEADER];
+    r.read_exact(&mut head).map_err(io)?;
+    h.update(head);
+    let mut rest = (&mut r).take(body - HEADER as u64);
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = rest.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    drop(buf);
+    let mut sum = [0u8; 32];
+    r.read_exact(&mut sum).map_err(io)?;
+    if h.finalize().as_slice() != sum {
+        return Err(CacheError::Checksum);
+    }
+    let (key, digest, payload_len) = header(&head)?;
+    if payload_len != body - HEADER as u64 {
+        return Err(CacheError::Length);
+    }
+    r.seek(SeekFrom::Start(HEADER as u64)).map_err(io)?;
+    let payload = std::io::BufReader::with_capacity(1 << 16, r.take(payload_len));
+    let p: Payload =
+        rmp_serde::from_read(payload).map_err(|e| CacheError::Payload(e.to_string()))?;
+    Ok(decoded(key, digest, p))
+}
+
+fn decoded(key: CacheKey, digest: [u8; 32], p: Payload) -> Decoded {
+    Decoded {
         key,
         digest,
         derived: Derived {
@@ -222,7 +268,7 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, CacheError> {
             // Set to the installing ledger's own when installed.
             epoch: 0,
         },
-    })
+    }
 }
 
 #[cfg(test)]
@@ -259,14 +305,28 @@ mod tests {
     }
 
     #[test]
+    fn a_cache_read_in_two_passes_reads_as_one_in_memory() {
+        let bytes = encode(KEY, [8; 32], &sample()).unwrap();
+        let d = decode_read(std::io::Cursor::new(&bytes)).unwrap();
+        assert_eq!((d.key, d.digest), (KEY, [8; 32]));
+        assert_eq!(d.derived.state, sample().state);
+        assert_eq!(d.derived.folded, 9);
+    }
+
+    #[test]
     fn damaged_truncated_or_foreign_bytes_are_refused_with_a_reason() {
         let bytes = encode(KEY, [8; 32], &sample()).unwrap();
         for cut in [0, 10, HEADER, bytes.len() - 1] {
             assert!(decode(&bytes[..cut]).is_err(), "cut at {cut}");
+            assert!(decode_read(std::io::Cursor::new(&bytes[..cut])).is_err());
         }
         let mut flipped = bytes.clone();
         flipped[HEADER + 3] ^= 1;
         assert_eq!(decode(&flipped).err(), Some(CacheError::Checksum));
+        assert_eq!(
+            decode_read(std::io::Cursor::new(&flipped)).err(),
+            Some(CacheError::Checksum)
+        );
         let mut other = bytes.clone();
         other[0] = b'X';
         assert_eq!(read_key(&other), Err(CacheError::Magic));

@@ -42,6 +42,9 @@ pub struct Verified {
     /// The decoded change, until the ledger hands it to the document (it is decoded again
     /// from `envelope` when the document is rebuilt): one copy of each change, not two.
     pub(crate) change: Option<Box<Change>>,
+    /// The change's first and last op counters when `change` is not held (a change whose
+    /// decoding comes from the decoded-log cache, `log_cache`).
+    pub(crate) op_range: Option<(std::num::NonZeroU64, u64)>,
 }
 
 /// Byte offset of the chunk type in an Automerge chunk (after magic and checksum).
@@ -346,6 +349,7 @@ fn finish(
         record,
         envelope,
         change: Some(Box::new(change)),
+        op_range: None,
     })
 }
 

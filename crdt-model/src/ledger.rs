@@ -709,8 +709,8 @@ impl Ledger {
         // Op counters stay dense: exactly one past the highest in the causal past, as
         // Automerge itself writes them. (An arbitrary jump could push later counters past
         // what Automerge can decode and stop every honest writer.)
-        let Some((start_op, own_max_op)) = v.change.as_ref().map(|c| (c.start_op(), c.max_op()))
-        else {
+        let ops = v.change.as_ref().map(|c| (c.start_op(), c.max_op()));
+        let Some((start_op, own_max_op)) = ops.or(v.op_range) else {
             return Err(reject(
                 RejectReason::Malformed,
                 "the change was not decoded".into(),
@@ -1446,5 +1446,78 @@ impl Ledger {
     /// The digest of the first `n` entries (change hash, excluded), in ledger order.
     fn entries_digest(&self, n: usize) -> [u8; 32] {
         crate::derived_cache::ledger_digest(self.entries[..n].iter().map(|e| (&e.id, e.excluded)))
+    }
+}
+
+impl Ledger {
+    /// The decoded-log cache of this ledger's entries, in ledger order (see
+    /// [`crate::log_cache`]): what decoding each change gave, so that reopening the log
+    /// they were stored in need not decode them again.
+    pub fn log_cache(&self) -> Vec<u8> {
+        let sources = self.entries.iter().map(|e| {
+            let deps = self.deps_of(e);
+            // Rule: a change's first op counter is one past the highest in its causal past
+            // (`accept` refuses any other), and an entry's `max_op` is its change's last.
+            let past = deps
+                .iter()
+                .map(|&d| self.entries[d as usize].max_op)
+                .max()
+                .unwrap_or(0);
+            crate::log_cache::Source {
+                id: e.id,
+                dev: e.dev,
+                seq: u64::from(e.seq),
+                time: e.time,
+                start_op: past + 1,
+                max_op: e.max_op,
+                deps,
+                record: &e.record,
+            }
+        });
+        crate::log_cache::encode(&self.devices, self.entries.len(), sources)
+    }
+
+    /// Reopens stored changes whose decoding came from the decoded-log cache
+    /// ([`crate::log_cache::LogCache::next`], which checks each against the log's bytes):
+    /// as [`Ledger::ingest_stored`] without the gate's decoding, which the cache stands
+    /// for. Everything after the gate — dependencies, sequence and op counters, forks,
+    /// admission — is checked as for any change.
+    pub fn ingest_cached(&mut self, verified: Vec<Verified>) -> Outcome {
+        self.collect_accepted = false;
+        let mut run = Run::default();
+        self.take_verified(verified.into_iter().map(Ok).collect(), &mut run);
+        self.collect_accepted = true;
+        let Run {
+            mut out,
+            to_apply,
+            rebuild,
+        } = run;
+        if self.doc_deferred {
+            if rebuild {
+                self.epoch += 1;
+            }
+        } else if rebuild {
+            self.rebuild_doc();
+        } else {
+            self.unapplied.extend(to_apply);
+            if self.unapplied.len() >= self.doc_batch() {
+                self.apply_to_doc();
+            }
+        }
+        self.pending_order
+            .retain(|id| self.pending.contains_key(id));
+        out.pending = self.pending.len();
+        out
+    }
+}
+
+impl Ledger {
+    /// Makes room for `additional` more accepted changes at once (a node reopening a log
+    /// of known length): the entry table and the id index are allocated once at their
+    /// size, not grown by doubling — which would hold the old and the new table together
+    /// while it copies, and leave up to half of the last one unused.
+    pub fn reserve(&mut self, additional: usize) {
+        self.entries.reserve_exact(additional);
+        self.index.reserve(additional);
     }
 }

@@ -35,6 +35,7 @@ mod graph;
 pub mod identity;
 pub mod ids;
 pub mod ledger;
+pub mod log_cache;
 pub mod metrics;
 #[cfg(feature = "openapi")]
 mod openapi;

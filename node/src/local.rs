@@ -154,6 +154,12 @@ pub struct LocalNode {
     /// Whether the derived-state cache on disk was usable at open or written since (when
     /// not, a close writes it with the snapshot).
     derived_cached: bool,
+    /// Whether the decoded-log cache on disk described the whole log at open or was
+    /// written since (when not, a close writes it with the snapshot).
+    decoded_cached: bool,
+    /// Log entries whose decoding came from the decoded-log cache at open.
+    #[cfg_attr(not(test), allow(dead_code))]
+    from_decoded_cache: u64,
 }
 
 impl Drop for LocalNode {
@@ -162,7 +168,9 @@ impl Drop for LocalNode {
     /// so the next open starts from it.
     fn drop(&mut self) {
         let entries = self.store.head().0;
-        let stale = entries >= self.snapshot_at + SNAPSHOT_MIN || !self.derived_cached;
+        let stale = entries >= self.snapshot_at + SNAPSHOT_MIN
+            || !self.derived_cached
+            || !self.decoded_cached;
         if entries >= SNAPSHOT_MIN && stale {
             self.snapshot_quietly();
         }
@@ -176,6 +184,19 @@ impl LocalNode {
     /// The document starts from the snapshot beside the store when it was taken from this
     /// log (see `snapshot`); otherwise it is built from the changes.
     pub fn open(dir: &DataDir) -> Result<LocalNode, NodeError> {
+        LocalNode::open_observed(dir, &mut |_| {})
+    }
+
+    /// [`LocalNode::open`], telling `step` as each step of the open ends (on this thread,
+    /// in this order): `"log replayed"` (the store opened and its log taken into the
+    /// ledger, while the snapshot and the derived-state cache load on their own threads),
+    /// `"derived-state cache"` (waited for and installed, or refused), `"document"` (the
+    /// snapshot's document waited for, the changes since applied, or the document rebuilt).
+    /// The bench's `stages` child measures memory at each.
+    pub fn open_observed(
+        dir: &DataDir,
+        step: &mut dyn FnMut(&'static str),
+    ) -> Result<LocalNode, NodeError> {
         let config = dir.config()?;
         let community = config.community.ok_or(NodeError::NoCommunity)?;
         let path = dir.store_path();
@@ -206,16 +227,30 @@ impl LocalNode {
         // The log is read once and streamed: the store's scan on open (its check against
         // the manifest) hands each entry to the replay, which decodes it and ingests the
         // log a chunk at a time, so the whole log is never held twice.
-        let mut replay = Replay::new(community);
+        // What decoding the log gave last time, checked entry by entry as the log streams.
+        let decoded_path = snapshot::decoded_path_for(&path);
+        let decoded = snapshot::load_decoded(&decoded_path, community).unwrap_or_else(|why| {
+            tracing::warn!("decoded-log cache ignored: {why}; decoding the log");
+            None
+        });
+        let mut replay = Replay::new(community, decoded);
+        // The log holds as many entries as the manifest records (the store's check on open
+        // says whether it does): the ledger's tables are made that large at once (up to a
+        // bound, should the manifest be wrong).
+        if let Ok(Some(m)) = crate::manifest::Manifest::load(&crate::manifest::path_for(&path)) {
+            replay.ledger.reserve(m.entries.min(RESERVE_MAX) as usize);
+        }
         let store = Store::open_reading(&path, mark, &mut |at, bytes| replay.push(at, bytes))?;
-        let ledger = if store.read_whole() {
+        let (ledger, from_decoded_cache, decoded_cached) = if store.read_whole() {
             replay.finish()
         } else {
             // The scan stopped early (the store is damaged): replay whatever it yields.
             drop(replay);
-            replay_log(community, &store)?
+            (replay_log(community, &store)?, 0, false)
         };
-        let (ledger, snapshot_at, derived_cached) = rebuild(ledger, &store, loading, derived)?;
+        step("log replayed");
+        let (ledger, snapshot_at, derived_cached) =
+            rebuild(ledger, &store, loading, derived, step)?;
         let store_entries = store.head().0;
         Ok(LocalNode {
             member: dir.member()?,
@@ -228,6 +263,8 @@ impl LocalNode {
             opened_at: store_entries,
             bypassed: false,
             derived_cached,
+            decoded_cached,
+            from_decoded_cache,
         })
     }
 
@@ -235,8 +272,16 @@ impl LocalNode {
     /// now (each atomically; the log stays the truth).
     pub fn write_snapshot(&mut self) -> Result<(), NodeError> {
         let (entries, chain) = self.store.head();
-        // The cache first: written alone (a crash before the snapshot), it names other log
-        // entries than the snapshot on disk and is ignored at the next open.
+        // The decoded-log cache is checked entry by entry against the log it is used with,
+        // so it may be older or newer than the snapshot: written first, on its own.
+        let decoded = self.ledger.log_cache();
+        let decoded_path = snapshot::decoded_path_for(self.store.path());
+        crate::manifest::write_atomically(&decoded_path, &decoded)
+            .map_err(|e| NodeError::io(&decoded_path, e))?;
+        drop(decoded);
+        self.decoded_cached = true;
+        // The derived-state cache next: written alone (a crash before the snapshot), it
+        // names other log entries than the snapshot on disk and is ignored at the next open.
         let key = coop_model::derived_cache::CacheKey { entries, chain };
         let cache = self
             .ledger
@@ -319,6 +364,8 @@ impl LocalNode {
             opened_at: 0,
             bypassed: false,
             derived_cached: false,
+            decoded_cached: false,
+            from_decoded_cache: 0,
         })
     }
 
@@ -432,7 +479,7 @@ impl LocalNode {
     /// write, so that memory holds exactly what is durable.
     fn reload(&mut self) -> Result<(), NodeError> {
         let ledger = replay_log(self.ledger.community(), &self.store)?;
-        self.ledger = rebuild(ledger, &self.store, None, None)?.0;
+        self.ledger = rebuild(ledger, &self.store, None, None, &mut |_| {})?.0;
         Ok(())
     }
 
@@ -691,11 +738,23 @@ impl Decoding {
 }
 
 /// Stored log entries that are decoded and taken into a ledger (with its document
-/// deferred) a chunk at a time, as they are read.
+/// deferred) a chunk at a time, as they are read: their decoding read from the
+/// decoded-log cache while it matches the log, through the gate from there on.
 struct Replay {
     ledger: Ledger,
+    /// Entries for the gate (every entry after the cache stopped matching).
     chunk: Vec<Envelope>,
+    /// The decoded-log cache, while it matches the log.
+    cache: Option<coop_model::log_cache::LogCache>,
+    /// Entries decoded from the cache, not yet taken in.
+    cached: Vec<coop_model::gate::Verified>,
+    /// Entries pushed, and how many of them came from the cache.
+    pushed: u64,
+    from_cache: u64,
 }
+
+/// The most log entries the ledger's tables are sized for before the log is read.
+const RESERVE_MAX: u64 = 1 << 22;
 
 /// Log entries decoded before the ledger takes them in: large enough for the gate's
 /// decoding to use every core, small enough that the decoded chunk is a small part of the
@@ -703,7 +762,7 @@ struct Replay {
 const REPLAY_CHUNK: usize = 4096;
 
 impl Replay {
-    fn new(community: CommunityId) -> Replay {
+    fn new(community: CommunityId, cache: Option<coop_model::log_cache::LogCache>) -> Replay {
         let mut ledger = Ledger::new(community);
         ledger.defer_doc();
         // Stored changes are decoded on every core; the result does not depend on the
@@ -716,22 +775,70 @@ impl Replay {
         ledger.set_batch_seed(batch_seed);
         Replay {
             ledger,
-            chunk: Vec::with_capacity(REPLAY_CHUNK),
+            chunk: Vec::new(),
+            cache,
+            cached: Vec::new(),
+            pushed: 0,
+            from_cache: 0,
         }
     }
 
     /// Decodes one stored log entry; a damaged entry must not lock the member out of their
     /// node (nor out of `coop verify`, which names it): it is skipped, loudly.
     fn push(&mut self, position: u64, bytes: &[u8]) {
-        match Envelope::decode(bytes) {
-            Ok(env) => self.chunk.push(env),
-            Err(r) => tracing::warn!(
-                position,
-                "stored entry does not decode ({r}); skipped — run `coop verify`"
-            ),
-        }
+        self.pushed += 1;
+        let env = match Envelope::decode(bytes) {
+            Ok(env) => env,
+            Err(r) => {
+                tracing::warn!(
+                    position,
+                    "stored entry does not decode ({r}); skipped — run `coop verify`"
+                );
+                return;
+            }
+        };
+        let Some(cache) = self.cache.as_mut() else {
+            return self.push_to_gate(env);
+        };
+        let env = match cache.next(env) {
+            Ok(v) => {
+                self.from_cache += 1;
+                self.cached.push(v);
+                if self.cached.len() >= REPLAY_CHUNK {
+                    self.ingest_cached();
+                }
+                return;
+            }
+            Err((env, why)) => {
+                let cache = self.cache.take();
+                // A cache written before the log grew ends early: that is no fault.
+                if cache.is_none_or(|c| c.used() < c.len()) {
+                    tracing::warn!("decoded-log cache no longer used: {why}; decoding the log");
+                }
+                self.ingest_cached();
+                env
+            }
+        };
+        self.push_to_gate(env);
+    }
+
+    fn push_to_gate(&mut self, env: Envelope) {
+        self.chunk.push(env);
         if self.chunk.len() >= REPLAY_CHUNK {
             self.ingest();
+        }
+    }
+
+    fn ingest_cached(&mut self) {
+        if self.cached.is_empty() {
+            return;
+        }
+        let chunk = std::mem::take(&mut self.cached);
+        let out = self.ledger.ingest_cached(chunk);
+        for r in &out.rejected {
+            tracing::warn!(
+                "stored change no longer passes the gate ({r}); skipped — run `coop verify`"
+            );
         }
     }
 
@@ -746,8 +853,10 @@ impl Replay {
         }
     }
 
-    /// The ledger of every entry pushed.
-    fn finish(mut self) -> Ledger {
+    /// The ledger of every entry pushed, how many entries the decoded-log cache
+    /// described, and whether it described them all.
+    fn finish(mut self) -> (Ledger, u64, bool) {
+        self.ingest_cached();
         self.ingest();
         let pending = self.ledger.pending_len();
         if pending > 0 {
@@ -756,19 +865,20 @@ impl Replay {
                 "stored changes wait for dependencies the store lacks"
             );
         }
-        self.ledger
+        let whole = self.from_cache == self.pushed;
+        (self.ledger, self.from_cache, whole)
     }
 }
 
 /// The ledger of the store's log, read again (for a reload, and for a store whose scan on
 /// open stopped early).
 fn replay_log(community: CommunityId, store: &Store) -> Result<Ledger, NodeError> {
-    let mut replay = Replay::new(community);
+    let mut replay = Replay::new(community, None);
     for entry in store.log() {
         let entry = entry?;
         replay.push(entry.position, &entry.bytes);
     }
-    Ok(replay.finish())
+    Ok(replay.finish().0)
 }
 
 /// The one path of [`LocalNode::open`] and [`LocalNode::reload`] after the log's replay:
@@ -781,6 +891,7 @@ fn rebuild(
     store: &Store,
     loading: Option<Loading>,
     derived: Option<Decoding>,
+    step: &mut dyn FnMut(&'static str),
 ) -> Result<(Ledger, u64, bool), NodeError> {
     for bytes in store.proofs()? {
         if let Ok(p) = EquivocationProof::decode(&bytes) {
@@ -807,6 +918,7 @@ fn rebuild(
         }
         used.is_ok()
     });
+    step("derived-state cache");
     let doc = loading.and_then(|l| l.finish(store));
     let covered = match doc {
         Some((doc, from, entries)) => {
@@ -822,6 +934,7 @@ fn rebuild(
             0
         }
     };
+    step("document");
     Ok((ledger, covered, derived_cached))
 }
 
@@ -908,19 +1021,26 @@ mod tests {
         doc_heads == heads && doc.get_changes(&[]).len() == node.ledger.len()
     }
 
-    #[test]
-    fn a_snapshot_of_this_log_is_used_on_open_with_the_changes_since_applied() {
-        let root = tempfile::tempdir().unwrap();
-        let mut node = community_of(root.path(), "a", 20);
+    /// A founded community of `n + 1` changes in `root/a` that wrote its snapshot and
+    /// caches, then `later` more changes, closed: its data dir and its state's digest.
+    fn snapshotted(root: &std::path::Path, n: usize, later: i64) -> (DataDir, String) {
+        let mut node = community_of(root, "a", n);
         node.write_snapshot().unwrap();
-        assert_eq!(node.snapshot_covers(), 21);
-        for i in 0..5 {
+        assert_eq!(node.snapshot_covers(), n as u64 + 1);
+        for i in 0..later {
             node.submit(proposal(&format!("later {i}")), T0 + 100 + i)
                 .unwrap();
         }
         let digest = node.status().digest;
         let dir = node.dir().clone();
         drop(node);
+        (dir, digest)
+    }
+
+    #[test]
+    fn a_snapshot_of_this_log_is_used_on_open_with_the_changes_since_applied() {
+        let root = tempfile::tempdir().unwrap();
+        let (dir, digest) = snapshotted(root.path(), 20, 5);
         let mut reopened = LocalNode::open(&dir).unwrap();
         assert_eq!(reopened.snapshot_covers(), 21);
         assert_eq!(reopened.ledger().len(), 26);
@@ -931,11 +1051,7 @@ mod tests {
     #[test]
     fn a_truncated_or_damaged_snapshot_is_ignored_and_the_document_rebuilt() {
         let root = tempfile::tempdir().unwrap();
-        let mut node = community_of(root.path(), "a", 10);
-        node.write_snapshot().unwrap();
-        let digest = node.status().digest;
-        let dir = node.dir().clone();
-        drop(node);
+        let (dir, digest) = snapshotted(root.path(), 10, 0);
         let path = snapshot::path_for(&dir.store_path());
         let good = std::fs::read(&path).unwrap();
         let mut flipped = good.clone();
@@ -997,11 +1113,7 @@ mod tests {
     #[test]
     fn the_derived_state_cache_is_used_on_open_and_answers_the_same() {
         let root = tempfile::tempdir().unwrap();
-        let mut node = community_of(root.path(), "a", 20);
-        node.write_snapshot().unwrap();
-        let digest = node.status().digest;
-        let dir = node.dir().clone();
-        drop(node);
+        let (dir, digest) = snapshotted(root.path(), 20, 0);
         assert!(snapshot::derived_path_for(&dir.store_path()).exists());
         let mut reopened = LocalNode::open(&dir).unwrap();
         assert!(reopened.derived_cached);
@@ -1012,15 +1124,7 @@ mod tests {
     #[test]
     fn a_cache_written_at_n_changes_then_m_more_gives_the_state_of_all() {
         let root = tempfile::tempdir().unwrap();
-        let mut node = community_of(root.path(), "a", 20);
-        node.write_snapshot().unwrap();
-        for i in 0..7 {
-            node.submit(proposal(&format!("later {i}")), T0 + 100 + i)
-                .unwrap();
-        }
-        let digest = node.status().digest;
-        let dir = node.dir().clone();
-        drop(node);
+        let (dir, digest) = snapshotted(root.path(), 20, 7);
         let mut reopened = LocalNode::open(&dir).unwrap();
         // The cache covers the first 21 changes; the 7 since are folded on top of it.
         assert!(reopened.derived_cached);
@@ -1123,6 +1227,165 @@ mod tests {
         let reopened = LocalNode::open(&dir).unwrap();
         assert!(reopened.derived_cached);
         assert_eq!(reopened.snapshot_covers(), n as u64 + 1);
+    }
+
+    /// Whether the node holds exactly the envelopes, state and document a node that decoded
+    /// every change of the same log through the gate holds.
+    fn same_as_decoded_by_the_gate(node: &mut LocalNode) -> bool {
+        let mut fresh = replay_log(node.community(), &node.store).unwrap();
+        for p in node.ledger.proofs() {
+            let _ = fresh.ingest_proof(p.clone());
+        }
+        let ours: Vec<Envelope> = node.ledger.envelopes().collect();
+        let theirs: Vec<Envelope> = fresh.envelopes().collect();
+        ours == theirs
+            && node.ledger.heads() == fresh.heads()
+            && node.state().canonical_json().unwrap()
+                == fresh.state().canonical_json().unwrap()
+            && doc_matches(node)
+            && state_is_derived_right(node)
+    }
+
+    #[test]
+    fn the_decoded_log_cache_is_used_on_open_and_answers_the_same() {
+        let root = tempfile::tempdir().unwrap();
+        let (dir, digest) = snapshotted(root.path(), 20, 0);
+        assert!(snapshot::decoded_path_for(&dir.store_path()).exists());
+        let mut reopened = LocalNode::open(&dir).unwrap();
+        assert!(reopened.decoded_cached);
+        assert_eq!(reopened.from_decoded_cache, 21);
+        assert_eq!(reopened.status().digest, digest);
+        assert!(same_as_decoded_by_the_gate(&mut reopened));
+        // And it takes writes as any node does.
+        reopened.submit(proposal("after"), T0 + 500).unwrap();
+        assert!(same_as_decoded_by_the_gate(&mut reopened));
+    }
+
+    #[test]
+    fn a_decoded_cache_written_at_n_changes_then_m_more_decodes_the_rest() {
+        let root = tempfile::tempdir().unwrap();
+        let (dir, digest) = snapshotted(root.path(), 20, 7);
+        let mut reopened = LocalNode::open(&dir).unwrap();
+        // The first 21 from the cache, the 7 since through the gate.
+        assert_eq!(reopened.from_decoded_cache, 21);
+        assert!(!reopened.decoded_cached);
+        assert_eq!(reopened.ledger().len(), 28);
+        assert_eq!(reopened.status().digest, digest);
+        assert!(same_as_decoded_by_the_gate(&mut reopened));
+    }
+
+    #[test]
+    fn a_damaged_truncated_empty_foreign_or_stale_decoded_cache_is_ignored() {
+        let root = tempfile::tempdir().unwrap();
+        let mut node = community_of(root.path(), "a", 10);
+        node.write_snapshot().unwrap();
+        let path = snapshot::decoded_path_for(&node.dir().store_path());
+        let older = std::fs::read(&path).unwrap();
+        for i in 0..3 {
+            node.submit(proposal(&format!("later {i}")), T0 + 100 + i)
+                .unwrap();
+        }
+        node.write_snapshot().unwrap();
+        let digest = node.status().digest;
+        let dir = node.dir().clone();
+        drop(node);
+        let good = std::fs::read(&path).unwrap();
+        // Another community's log of as many changes: a cache with a good checksum whose
+        // entries are other changes.
+        let foreign = community_of(root.path(), "b", 13).ledger.log_cache();
+        let mut flipped = good.clone();
+        flipped[good.len() / 2] ^= 0x10;
+        let cases = [
+            ("truncated", good[..good.len() / 2].to_vec(), 0),
+            ("flipped", flipped, 0),
+            ("empty", Vec::new(), 0),
+            ("foreign", foreign, 0),
+            ("stale", older, 11),
+        ];
+        for (what, bad, used) in cases {
+            std::fs::write(&path, bad).unwrap();
+            let mut reopened = LocalNode::open(&dir).unwrap();
+            assert!(!reopened.decoded_cached, "{what}");
+            assert_eq!(reopened.from_decoded_cache, used, "{what}");
+            assert_eq!(reopened.status().digest, digest, "{what}");
+            assert!(same_as_decoded_by_the_gate(&mut reopened), "{what}");
+        }
+        std::fs::write(&path, &good).unwrap();
+        let reopened = LocalNode::open(&dir).unwrap();
+        assert!(reopened.decoded_cached);
+    }
+
+    #[test]
+    fn a_decoded_cache_of_a_log_that_parts_ways_is_used_up_to_where_it_does() {
+        let root = tempfile::tempdir().unwrap();
+        let mut node = community_of(root.path(), "a", 10);
+        node.write_snapshot().unwrap();
+        let cache = std::fs::read(snapshot::decoded_path_for(&node.dir().store_path())).unwrap();
+        // A replica of the same community that took the first 6 changes, then wrote other
+        // changes of its own from there.
+        let log = node.export();
+        let mut b = replica(root.path(), "b", node.community(), &log[..6]);
+        drop(node);
+        for i in 0..4 {
+            b.submit(proposal(&format!("other {i}")), T0 + 300 + i)
+                .unwrap();
+        }
+        let digest = b.status().digest;
+        let dir = b.dir().clone();
+        drop(b);
+        std::fs::write(snapshot::decoded_path_for(&dir.store_path()), cache).unwrap();
+        let mut reopened = LocalNode::open(&dir).unwrap();
+        assert_eq!(reopened.from_decoded_cache, 6);
+        assert!(!reopened.decoded_cached);
+        assert_eq!(reopened.status().digest, digest);
+        assert!(same_as_decoded_by_the_gate(&mut reopened));
+    }
+
+    #[test]
+    fn a_decoded_cache_of_a_log_holding_both_sides_of_a_fork_answers_the_same() {
+        let root = tempfile::tempdir().unwrap();
+        let (mut node, proof) = genesis_and_fork(root.path());
+        let out = node.ingest(vec![proof.a.clone(), proof.b.clone()]).unwrap();
+        assert_eq!(out.accepted.len(), 2);
+        assert_eq!(node.ledger().summary().forked_devices.len(), 1);
+        node.write_snapshot().unwrap();
+        let digest = node.status().digest;
+        let dir = node.dir().clone();
+        drop(node);
+        let mut reopened = LocalNode::open(&dir).unwrap();
+        assert!(reopened.decoded_cached);
+        assert_eq!(reopened.from_decoded_cache, 3);
+        assert_eq!(reopened.ledger().summary().forked_devices.len(), 1);
+        assert_eq!(reopened.status().digest, digest);
+        assert!(same_as_decoded_by_the_gate(&mut reopened));
+    }
+
+    #[test]
+    fn a_crash_while_writing_the_decoded_cache_loses_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let (dir, digest) = snapshotted(root.path(), 20, 0);
+        let path = snapshot::decoded_path_for(&dir.store_path());
+        let good = std::fs::read(&path).unwrap();
+        // The temporary file of a write cut short, beside the cache it was to replace.
+        let mut tmp = path.as_os_str().to_os_string();
+        tmp.push(".tmp");
+        std::fs::write(&tmp, &good[..good.len() / 3]).unwrap();
+        let mut reopened = LocalNode::open(&dir).unwrap();
+        assert!(reopened.decoded_cached);
+        assert_eq!(reopened.status().digest, digest);
+        assert!(same_as_decoded_by_the_gate(&mut reopened));
+        drop(reopened);
+        // Cut short before the first cache was ever renamed into place: none is used.
+        std::fs::remove_file(&path).unwrap();
+        let mut reopened = LocalNode::open(&dir).unwrap();
+        assert_eq!(reopened.from_decoded_cache, 0);
+        assert_eq!(reopened.status().digest, digest);
+        assert!(same_as_decoded_by_the_gate(&mut reopened));
+        // The next snapshot writes a whole cache over the temporary file.
+        reopened.write_snapshot().unwrap();
+        drop(reopened);
+        assert_eq!(std::fs::read(&path).unwrap(), good);
+        assert!(LocalNode::open(&dir).unwrap().decoded_cached);
     }
 
     #[test]

@@ -59,6 +59,30 @@ pub(crate) fn derived_path_for(store: &Path) -> PathBuf {
     store.with_file_name(name)
 }
 
+/// Where the decoded-log cache of the store at `store` lives: `<data dir>/store.decoded`
+/// (its format: `coop_model::log_cache`; PROTOCOL.md §9).
+pub(crate) fn decoded_path_for(store: &Path) -> PathBuf {
+    let mut name = store.file_name().unwrap_or_default().to_os_string();
+    name.push(".decoded");
+    store.with_file_name(name)
+}
+
+/// The decoded-log cache at `path`, checked, for replaying a log of `community`: `Ok(None)`
+/// when there is none, `Err` (a reason to log) when it cannot be used.
+pub(crate) fn load_decoded(
+    path: &Path,
+    community: coop_model::CommunityId,
+) -> Result<Option<coop_model::log_cache::LogCache>, String> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("reading {}: {e}", path.display())),
+    };
+    coop_model::log_cache::LogCache::open(bytes, community)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
 /// The key the derived-state cache at `path` names, from its header alone: `Ok(None)` when
 /// there is none, `Err` (a reason to log) when it cannot be used. The whole file is read,
 /// checked and decoded by [`load_derived`], on another thread.
@@ -82,8 +106,10 @@ pub(crate) fn derived_key(path: &Path) -> Result<Option<CacheKey>, String> {
 /// The derived-state cache at `path`, decoded, when it names `key`; `Err` (a reason to
 /// log) when it cannot be used.
 pub(crate) fn load_derived(path: &Path, key: CacheKey) -> Result<derived_cache::Decoded, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    let decoded = derived_cache::decode(&bytes).map_err(|e| e.to_string())?;
+    // Read twice (checksum, then decode) from one open file rather than held whole beside
+    // the state it decodes to: the cache is about as large as that state.
+    let file = std::fs::File::open(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let decoded = derived_cache::decode_read(file).map_err(|e| e.to_string())?;
     if decoded.key() != key {
         return Err("it changed while the node opened".into());
     }

@@ -7,7 +7,6 @@ use proptest::prelude::*;
 use coop_model::derived_cache::{decode, CacheError, CacheKey};
 use coop_model::*;
 
-use super::indexes::{build, Op};
 use super::support::*;
 
 const KEY: CacheKey = CacheKey {
@@ -69,18 +68,7 @@ proptest! {
 /// A fixed, long ledger (attestations, settlements, aid, decisions, refusals).
 #[test]
 fn a_cache_of_a_long_generated_ledger_derives_what_scratch_does() {
-    let mut rng = Rng(11);
-    let ops: Vec<Op> = (0..300)
-        .map(|_| {
-            (
-                rng.next() as u8,
-                rng.next() as u16,
-                rng.next() as u16,
-                rng.next() as u16,
-            )
-        })
-        .collect();
-    check(&ops).expect("the cache derives what scratch does");
+    check(&generated_ops(11, 300)).expect("the cache derives what scratch does");
 }
 
 #[test]

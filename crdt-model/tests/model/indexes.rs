@@ -9,108 +9,12 @@ use std::collections::BTreeSet;
 use proptest::prelude::*;
 
 use coop_model::query::{self, LedgerQuery};
-use coop_model::record::{self, Choice, DecisionAction};
 use coop_model::state::{
     AidStatus, AttestationStatus, DecisionStatus, EntryStatus, LogEntry, State,
 };
 use coop_model::*;
 
 use super::support::*;
-
-const NAMES: [&str; 5] = ["ana", "ben", "cy", "dee", "eve"];
-
-/// One generated step: what, who, and two numbers to pick targets and amounts with.
-pub(crate) type Op = (u8, u16, u16, u16);
-
-fn pick<T: Copy>(items: &[T], n: u16) -> Option<T> {
-    (!items.is_empty()).then(|| items[n as usize % items.len()])
-}
-
-/// Writes the steps that `Ledger::author` accepts (refused ones are skipped).
-pub(crate) fn build(ops: &[Op]) -> Town {
-    let mut town = Town::found(Params::default(), &NAMES);
-    let (mut attestations, mut requests, mut offers, mut decisions) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for &(what, who, a, b) in ops {
-        let name = NAMES[who as usize % NAMES.len()];
-        let other = NAMES[a as usize % NAMES.len()];
-        let today = Day::from_unix(town.now()).0;
-        let record = match what % 10 {
-            0..=2 => Record::Attest(record::Attest {
-                to: town.id(other),
-                minutes: Minutes(1 + i64::from(b % 240)),
-                service: "help with the garden".into(),
-                category: "gardening".into(),
-                // Days of service spread over a year, so windows cut through them.
-                date: Day(today - i32::from(b % 400)),
-            }),
-            3 | 4 => match pick(&attestations, a) {
-                Some(att) if b % 3 == 0 => decline(att),
-                Some(att) => confirm(att),
-                None => continue,
-            },
-            5 => aid_request("time", "moving a sofa"),
-            6 => match pick(&requests, a) {
-                Some(r) => aid_offer(r, "I can help on Saturday"),
-                None => continue,
-            },
-            7 => match (pick(&offers, a), b % 3) {
-                (Some(o), 0 | 1) => aid_accept(o),
-                _ => match pick(&requests, a) {
-                    Some(r) if b % 5 == 0 => aid_cancel(r),
-                    Some(r) => aid_confirm(r, Some(1 + i64::from(b % 5)), None),
-                    None => continue,
-                },
-            },
-            8 => decision(
-                "paint the shed",
-                town.now() + 3_600 * i64::from(1 + b % 48),
-                DecisionAction::General,
-            ),
-            _ => match pick(&decisions, a) {
-                Some(d) if b % 4 == 0 => tally(d),
-                Some(d) => vote(d, Choice::Yes),
-                None => continue,
-            },
-        };
-        let kind = record.kind_of();
-        // Attestations and settlements need the receiver as author.
-        let author = match &record {
-            Record::Confirm(record::Confirm { attestation })
-            | Record::Decline(record::Decline { attestation }) => {
-                let receiver = town
-                    .ledger
-                    .state()
-                    .attestations
-                    .get(attestation)
-                    .map(|x| x.receiver);
-                NAMES
-                    .iter()
-                    .find(|n| Some(town.id(n)) == receiver)
-                    .copied()
-                    .unwrap_or(name)
-            }
-            _ => name,
-        };
-        town.advance(60 * i64::from(1 + b % 600));
-        if b % 7 == 0 {
-            // Some records skip the author's dry run, so derivation refuses a few (a
-            // settlement by someone other than the receiver, a vote on a closed decision).
-            let _ = town.try_force(name, 0, &record);
-            continue;
-        }
-        if let Ok(id) = town.try_write(author, record) {
-            match kind {
-                Kind::Attest => attestations.push(id),
-                Kind::AidRequest => requests.push(id),
-                Kind::AidOffer => offers.push(id),
-                Kind::Decision => decisions.push(id),
-                _ => {}
-            }
-        }
-    }
-    town
-}
 
 /// The fair-exchange window by scanning every attestation (what `State::balance` did).
 fn scan_window(state: &State, m: &MemberId, now: i64) -> (Minutes, Minutes) {
@@ -345,18 +249,7 @@ proptest! {
 /// A fixed ledger, so that a run without proptest's variety still covers every index.
 #[test]
 fn indexes_follow_a_long_generated_ledger() {
-    let mut rng = Rng(7);
-    let ops: Vec<Op> = (0..400)
-        .map(|_| {
-            (
-                rng.next() as u8,
-                rng.next() as u16,
-                rng.next() as u16,
-                rng.next() as u16,
-            )
-        })
-        .collect();
-    let mut town = build(&ops);
+    let mut town = build(&generated_ops(7, 400));
     let state = town.ledger.state();
     assert!(
         state.attestations.len() > 50,

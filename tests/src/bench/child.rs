@@ -8,8 +8,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use automerge::{Automerge, ReadDoc};
-use coop_model::{Envelope, Ledger, MemberId};
-use coop_node::{DataDir, LocalNode, Store};
+use coop_model::MemberId;
+use coop_node::{DataDir, LocalNode};
 use serde::{Deserialize, Serialize};
 
 use super::BenchError;
@@ -38,7 +38,8 @@ pub enum Task {
         /// The file.
         file: PathBuf,
     },
-    /// What `LocalNode::open` does, step by step, with the RSS after each step.
+    /// `LocalNode::open` (as it ships, through `LocalNode::open_observed`), with the RSS
+    /// after each of its steps.
     Stages {
         /// The data dir.
         dir: PathBuf,
@@ -179,36 +180,15 @@ pub fn serve(task: &Task) -> Result<ChildReport, BenchError> {
             report.changes = doc.length(automerge::ROOT);
         }
         Task::Stages { dir } => {
-            let dir = DataDir::new(dir);
-            let community = dir
-                .config()?
-                .community
-                .ok_or_else(|| BenchError::new("the data dir has no community"))?;
+            // The shipped open (`LocalNode::open`), with the RSS after each of its steps.
             let mut stages = vec![("process".to_string(), rss_kb().1)];
-            let store = Store::open(&dir.store_path())?;
-            let mut envelopes = Vec::with_capacity(store.len());
-            for entry in store.log() {
-                let bytes = entry?.bytes;
-                envelopes.push(
-                    Envelope::decode(&bytes)
-                        .map_err(|r| BenchError::new(format!("a stored envelope: {r}")))?,
-                );
-            }
-            stages.push(("store opened, log read".into(), rss_kb().1));
-            let mut ledger = Ledger::new(community);
-            ledger.defer_doc();
-            let out = ledger.ingest_stored(envelopes);
-            drop(out);
-            stages.push(("ledger entries (clocks included)".into(), rss_kb().1));
-            // The node starts from its snapshot when it has one; this is the document
-            // rebuilt from the changes (the first open, or a snapshot that does not match).
-            ledger.finish_doc(None);
-            stages.push(("Automerge document".into(), rss_kb().1));
-            let _ = ledger.state();
-            stages.push(("derived state".into(), rss_kb().1));
-            report.changes = ledger.len();
+            let mut node = LocalNode::open_observed(&DataDir::new(dir), &mut |step| {
+                stages.push((step.to_string(), rss_kb().1));
+            })?;
+            let _ = node.state();
+            stages.push(("derived state brought up to date".into(), rss_kb().1));
+            report.changes = node.ledger().len();
             report.stages = stages;
-            drop(store);
         }
     }
     let (peak, rss) = rss_kb();

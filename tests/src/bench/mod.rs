@@ -91,6 +91,9 @@ pub struct Config {
     /// Size of the large node whose cold start is measured (open + `balance` in a child,
     /// peak RSS against 4 GiB); `None` skips it. Full mode: 1M.
     pub large_node: Option<usize>,
+    /// Keep the large node's data dir here (a new directory) instead of a temporary one,
+    /// for profiling its open directly (`coop-bench __child cold-start DIR MEMBER NOW`).
+    pub keep_node: Option<PathBuf>,
 }
 
 impl Config {
@@ -121,6 +124,7 @@ impl Config {
             api_only: false,
             generate_only: false,
             large_node: None,
+            keep_node: None,
         }
     }
 
@@ -498,13 +502,22 @@ fn large_node(
         report::count(n)
     ));
     let t = Instant::now();
-    let dir = net::member_dir(tmp.path(), "large", &c.members[0], c.id, &c.envelopes[..n])?;
+    let root = cfg.keep_node.as_deref().unwrap_or(tmp.path());
+    let dir = net::member_dir(root, "large", &c.members[0], c.id, &c.envelopes[..n])?;
     let write_secs = t.elapsed().as_secs_f64();
     let task = child::Task::ColdStart {
         dir: dir.root().to_path_buf(),
         member: c.members[1].id,
         now: c.last_time,
     };
+    if cfg.keep_node.is_some() {
+        progress(&format!(
+            "  kept: {} {} {}",
+            cfg.exe.display(),
+            child::CHILD_SUBCOMMAND,
+            task.args().join(" ")
+        ));
+    }
     let first_open = child::run(&cfg.exe, &task)?;
     let cold = child::run(&cfg.exe, &task)?;
     if cold.changes != n || first_open.changes != n {

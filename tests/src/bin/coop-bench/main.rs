@@ -49,6 +49,11 @@ struct Args {
     /// mode's default is 1000000).
     #[arg(long)]
     large_node: Option<usize>,
+    /// Keep the large node's data dir in this directory (which must not hold one yet)
+    /// instead of removing it, and print the child command that opens it: for profiling
+    /// the open (`--generate-only --large-node 100000 --keep-node DIR`).
+    #[arg(long)]
+    keep_node: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -78,6 +83,7 @@ fn main() -> ExitCode {
     cfg.in_memory_only = args.in_memory_only;
     cfg.api_only = args.api_only;
     cfg.generate_only = args.generate_only;
+    cfg.keep_node = args.keep_node;
     if let Some(n) = args.large_node {
         cfg.large_node = (n > 0).then_some(n);
     }
