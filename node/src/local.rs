@@ -1224,8 +1224,7 @@ mod tests {
         let theirs: Vec<Envelope> = fresh.envelopes().collect();
         ours == theirs
             && node.ledger.heads() == fresh.heads()
-            && node.state().canonical_json().unwrap()
-                == fresh.state().canonical_json().unwrap()
+            && node.state().canonical_json().unwrap() == fresh.state().canonical_json().unwrap()
             && doc_matches(node)
             && state_is_derived_right(node)
     }
