@@ -430,10 +430,7 @@ mod tests {
         for v in [0i64, 1, -1, 63, -64, 1 << 40, i64::MAX, i64::MIN] {
             let mut out = Vec::new();
             uleb(&mut out, zigzag(v));
-            let mut r = Reader {
-                bytes: &out,
-                at: 0,
-            };
+            let mut r = Reader { bytes: &out, at: 0 };
             assert_eq!(unzigzag(r.uleb().unwrap()), v);
             assert_eq!(r.at, out.len());
         }

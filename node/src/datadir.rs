@@ -12,6 +12,8 @@
 //! <dir>/api.sock       the local API while `coop up` runs (0600; docs/API.md)
 //! <dir>/store.manifest what the store must hold (see `store`, docs/PROTOCOL.md §9)
 //! <dir>/store.snapshot a cache of the Automerge document (see `snapshot`, docs/PROTOCOL.md §9)
+//! <dir>/store.derived  a cache of the derived state (docs/PROTOCOL.md §9)
+//! <dir>/store.decoded  a cache of the log's decoded changes (docs/PROTOCOL.md §9)
 //! <dir>/peers.json     the peer store: addresses that worked (see `peerstore`)
 //! ```
 

@@ -241,7 +241,8 @@ pub struct MemoryFigure {
     pub vs_automerge: f64,
     /// Node RSS per change held, bytes.
     pub node_bytes_per_change: f64,
-    /// What `LocalNode::open` holds, step by step: (step, MiB added by it).
+    /// What `LocalNode::open` holds, step by step: (step, MiB of RSS it added; negative
+    /// where it freed more than it took, as when the snapshot's load ends).
     pub open_steps_mb: Vec<(String, f64)>,
 }
 
@@ -268,7 +269,7 @@ impl MemoryFigure {
             open_steps_mb: steps
                 .stages
                 .windows(2)
-                .map(|w| (w[1].0.clone(), mb(w[1].1.saturating_sub(w[0].1))))
+                .map(|w| (w[1].0.clone(), mb(w[1].1) - mb(w[0].1)))
                 .collect(),
         }
     }
@@ -712,7 +713,7 @@ impl Report {
             let steps: Vec<String> = me
                 .open_steps_mb
                 .iter()
-                .map(|(step, mb)| format!("{step} +{mb:.0}"))
+                .map(|(step, mb)| format!("{step} {mb:+.0}"))
                 .collect();
             row(
                 String::new(),

@@ -108,7 +108,7 @@ fn the_harness_produces_every_figure() {
     assert_eq!(
         nodes.memory.open_steps_mb.len(),
         4,
-        "store, ledger entries, document and state steps of an open"
+        "the shipped open's steps: log replayed, derived-state cache, document, state"
     );
     assert!(
         nodes.cold_start.first_open_secs > 0.0,
