@@ -417,6 +417,12 @@ impl Ledger {
     ) -> Outcome {
         let mut run = Run::default();
         self.verify_all(envelopes.into_iter().collect(), check_sig, &mut run);
+        self.finish_run(run)
+    }
+
+    /// Ends an ingest: the accepted changes go to the document (or a rebuild), parked ones
+    /// are counted.
+    fn finish_run(&mut self, run: Run) -> Outcome {
         let Run {
             mut out,
             to_apply,
@@ -1487,27 +1493,7 @@ impl Ledger {
         let mut run = Run::default();
         self.take_verified(verified.into_iter().map(Ok).collect(), &mut run);
         self.collect_accepted = true;
-        let Run {
-            mut out,
-            to_apply,
-            rebuild,
-        } = run;
-        if self.doc_deferred {
-            if rebuild {
-                self.epoch += 1;
-            }
-        } else if rebuild {
-            self.rebuild_doc();
-        } else {
-            self.unapplied.extend(to_apply);
-            if self.unapplied.len() >= self.doc_batch() {
-                self.apply_to_doc();
-            }
-        }
-        self.pending_order
-            .retain(|id| self.pending.contains_key(id));
-        out.pending = self.pending.len();
-        out
+        self.finish_run(run)
     }
 }
 
