@@ -1494,3 +1494,125 @@ impl Ledger {
         crate::derived_cache::ledger_digest(self.entries[..n].iter().map(|e| (&e.id, e.excluded)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use automerge::{ReadDoc, ROOT};
+
+    const T0: i64 = 1_700_000_000;
+
+    fn founded() -> (Ledger, DeviceKey) {
+        let identity = IdentityKey::from_seed([1; 32]);
+        let device = DeviceKey::from_seed([2; 32]);
+        let (ledger, _) = Ledger::found(
+            &identity,
+            &device,
+            "Riverside",
+            "Ada",
+            Params::default(),
+            T0,
+        )
+        .expect("founding");
+        (ledger, device)
+    }
+
+    fn rename(name: String) -> Record {
+        Record::Rename(record::Rename { display_name: name })
+    }
+
+    /// Writes renames until the ledger holds `len` changes.
+    fn write_to(l: &mut Ledger, device: &DeviceKey, len: usize) {
+        while l.len() < len {
+            let t = T0 + 60 * l.len() as i64;
+            l.author(device, rename(format!("Ada {}", l.len())), t)
+                .expect("a rename counts");
+        }
+    }
+
+    fn doc_holds_the_ledger(l: &mut Ledger) {
+        let heads = l.heads();
+        let doc = l.doc();
+        let doc_heads: Vec<RecordId> = doc.get_heads().into_iter().map(RecordId::from).collect();
+        assert_eq!(doc_heads, heads, "the document holds exactly the ledger");
+        let len = doc.length(ROOT);
+        assert_eq!(len, l.len(), "one root key per change");
+    }
+
+    /// The write that completes a document batch hands the batch to a thread instead of
+    /// applying it in place; the document has it before anything reads it.
+    #[test]
+    fn the_write_that_completes_a_document_batch_hands_it_off() {
+        let (mut l, device) = founded();
+        write_to(&mut l, &device, DOC_BATCH - 1);
+        assert!(l.applying.is_none(), "no batch yet");
+        assert_eq!(l.unapplied.len(), DOC_BATCH - 1);
+        write_to(&mut l, &device, DOC_BATCH);
+        assert!(l.applying.is_some(), "the batch went to a thread");
+        assert_eq!(
+            l.unapplied.len(),
+            1,
+            "the write itself waits for the next batch"
+        );
+        doc_holds_the_ledger(&mut l);
+        assert!(l.applying.is_none(), "reading the document waited for it");
+        // The next batch lands the same way, and a derivation reads the same state as one
+        // from scratch.
+        write_to(&mut l, &device, 2 * DOC_BATCH + 5);
+        doc_holds_the_ledger(&mut l);
+        let scratch = l.derive_from_scratch();
+        assert_eq!(l.state(), &scratch);
+    }
+
+    /// A fork that rebuilds the document while a batch is being applied behind: the rebuild
+    /// waits for the thread and the batch's document never comes back over the rebuilt one.
+    #[test]
+    fn a_rebuild_while_a_batch_is_applied_behind_keeps_the_rebuilt_document() {
+        let (mut base, device) = founded();
+        write_to(&mut base, &device, DOC_BATCH - 1);
+        let log: Vec<Envelope> = base.envelopes().collect();
+        // The same device writes its next change twice, on two replicas: an equivocation.
+        // Try names until the other replica's version is the canonical one (the lower id),
+        // so that taking it in excludes a change the document already holds: a rebuild.
+        let t = T0 + 60 * base.len() as i64;
+        let mine = base
+            .author(&device, rename("Ada mine".into()), t)
+            .expect("counts");
+        assert!(base.applying.is_some(), "the batch went to a thread");
+        let theirs = (0..64)
+            .map(|k| {
+                let mut other = Ledger::new(base.community());
+                let out = other.ingest(log.clone());
+                assert!(out.rejected.is_empty());
+                other
+                    .author(&device, rename(format!("Ada theirs {k}")), t)
+                    .expect("counts")
+            })
+            .find(|e| e.record_id() < mine.record_id())
+            .expect("one of 64 versions sorts first");
+        // Ingested while the batch is still being applied (or just done: either way it has
+        // not been taken back yet).
+        assert!(base.applying.is_some());
+        let out = base.ingest([theirs.clone()]);
+        assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+        assert_eq!(out.new_forks.len(), 1, "the equivocation is found");
+        assert!(base.applying.is_none(), "the rebuild waited for the thread");
+        doc_holds_the_ledger_but(&mut base, 1);
+        assert!(base.heads().contains(&theirs.record_id().expect("an id")));
+        assert!(!base.heads().contains(&mine.record_id().expect("an id")));
+    }
+
+    /// As `doc_holds_the_ledger`, for a ledger holding `excluded` changes on a discarded
+    /// fork branch (not in the document).
+    fn doc_holds_the_ledger_but(l: &mut Ledger, excluded: usize) {
+        let heads = l.heads();
+        let doc = l.doc();
+        let doc_heads: Vec<RecordId> = doc.get_heads().into_iter().map(RecordId::from).collect();
+        assert_eq!(
+            doc_heads, heads,
+            "the document holds exactly the canonical ledger"
+        );
+        let len = doc.length(ROOT);
+        assert_eq!(len, l.len() - excluded);
+    }
+}
