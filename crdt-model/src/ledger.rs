@@ -123,6 +123,10 @@ pub struct Ledger {
     /// Whether `doc` is left unbuilt until [`Ledger::finish_doc`] (while a node reopens its
     /// log and may have a snapshot of the document).
     doc_deferred: bool,
+    /// The thread applying a batch of written changes to the document, which it holds
+    /// meanwhile (`doc` is an empty placeholder then): see [`Ledger::apply_behind`]. Joined
+    /// before anything reads or writes `doc`.
+    applying: Option<Applying>,
     /// Heads of the accepted, non-excluded change graph (= the document's heads).
     heads: BTreeSet<RecordId>,
     entries: Vec<Entry>,
@@ -173,6 +177,7 @@ impl Ledger {
             doc: Automerge::new(),
             unapplied: Vec::new(),
             doc_deferred: false,
+            applying: None,
             heads: BTreeSet::new(),
             entries: Vec::new(),
             clocks: Clocks::default(),
@@ -243,6 +248,7 @@ impl Ledger {
 
     /// The replicated Automerge document (a projection of the accepted changes).
     pub fn doc(&mut self) -> &Automerge {
+        self.settle_doc();
         if self.doc_deferred {
             self.finish_doc(None);
         }
@@ -266,6 +272,7 @@ impl Ledger {
     /// Otherwise the document is rebuilt from the changes. Returns whether the snapshot
     /// was kept. The snapshot is the caller's own (never bytes from a peer).
     pub fn finish_doc(&mut self, snapshot: Option<(Automerge, usize)>) -> bool {
+        self.settle_doc();
         self.doc_deferred = false;
         self.unapplied.clear();
         if let Some((mut doc, from)) = snapshot {
@@ -869,6 +876,7 @@ impl Ledger {
 
     /// Applies the accepted changes not yet in the document, in one batch.
     fn apply_to_doc(&mut self) {
+        self.settle_doc();
         if self.unapplied.is_empty() {
             return;
         }
@@ -883,6 +891,11 @@ impl Ledger {
     }
 
     fn rebuild_doc(&mut self) {
+        if let Some(behind) = self.applying.take() {
+            // Its document is about to be replaced; waited for, so that two documents are
+            // never being built at once.
+            let _ = behind.join();
+        }
         self.unapplied.clear();
         if self.doc_deferred {
             // Built by `finish_doc` from the final change set.
@@ -1137,6 +1150,13 @@ impl Ledger {
             &change.hash().0,
             change.raw_bytes().to_vec(),
         );
+        // When this write brings the waiting changes to a document batch, they go to the
+        // document on a thread of their own, before the write: past 16k changes a batch is
+        // a sixteenth of the ledger, and applying it here would stall this write for as
+        // long (seconds at 1M changes).
+        if !self.doc_deferred && self.unapplied.len() + 1 >= doc_batch_for(self.len() + 1) {
+            self.apply_behind();
+        }
         // Our own change takes the same path as everyone else's, but for its signature,
         // made just now with `key` over the bytes the gate decodes: verifying it again was a
         // quarter of the cost of writing. A certificate's own signature (by an identity
@@ -1161,7 +1181,52 @@ impl Ledger {
     /// changes spent twice as long in Automerge as at 20k); a batch that grows with the
     /// ledger keeps it flat. [`Ledger::doc`] applies what waits before answering.
     fn doc_batch(&self) -> usize {
-        DOC_BATCH.max(self.entries.len() / DOC_BATCH_SHARE)
+        doc_batch_for(self.entries.len())
+    }
+
+    /// Hands the accepted changes waiting for the document to a thread that applies them
+    /// while this one goes on: the document moves to that thread and comes back when
+    /// anything next reads or writes it ([`Ledger::settle_doc`]: [`Ledger::doc`], the next
+    /// batch, a rebuild), so it still holds every accepted change before any read that
+    /// needs it. One batch at a time: a batch still being applied is waited for first.
+    /// The work is the same as applying the batch in place (the cost of authoring is
+    /// measured as the process's CPU time, this thread's included); only the writer no
+    /// longer waits for it.
+    fn apply_behind(&mut self) {
+        self.settle_doc();
+        if self.unapplied.is_empty() {
+            return;
+        }
+        let batch: Vec<Change> = std::mem::take(&mut self.unapplied)
+            .into_iter()
+            .filter_map(|i| self.entries.get_mut(i as usize).and_then(take_change))
+            .collect();
+        let mut doc = std::mem::take(&mut self.doc);
+        let spawned = std::thread::Builder::new()
+            .name("coop-doc-apply".into())
+            .spawn(move || {
+                let applied = doc.apply_changes(batch).is_ok();
+                (doc, applied)
+            });
+        match spawned {
+            Ok(behind) => self.applying = Some(behind),
+            // No thread to be had: the document went with the closure; built again from
+            // the log (the slow, exact path, as when Automerge refuses a batch).
+            Err(_) => self.rebuild_doc(),
+        }
+    }
+
+    /// Waits for a batch being applied behind ([`Ledger::apply_behind`]) and takes its
+    /// document back; a batch Automerge refused (or a panic while applying it) rebuilds the
+    /// document from the log, as [`Ledger::apply_to_doc`] does.
+    fn settle_doc(&mut self) {
+        let Some(behind) = self.applying.take() else {
+            return;
+        };
+        match behind.join() {
+            Ok((doc, true)) => self.doc = doc,
+            Ok((_, false)) | Err(_) => self.rebuild_doc(),
+        }
     }
 
     /// Whether `member` may be admitted in a causal past summarized by `clock`: the founder
@@ -1326,6 +1391,16 @@ impl Ledger {
         Derived::from_scratch(graph, &self.forked(), &self.community, self.epoch).state
     }
 }
+
+/// How many accepted changes wait before they are applied to the document in a ledger of
+/// `len` changes (see `Ledger::doc_batch`): at least [`DOC_BATCH`], else a sixteenth of it.
+pub fn doc_batch_for(len: usize) -> usize {
+    DOC_BATCH.max(len / DOC_BATCH_SHARE)
+}
+
+/// A batch of written changes being applied to the document on a thread of its own
+/// ([`Ledger::apply_behind`]): the document comes back with whether Automerge took the batch.
+type Applying = std::thread::JoinHandle<(Automerge, bool)>;
 
 /// The gate's answers for a chunk of envelopes, one per envelope in their order.
 type Gated = Vec<Result<Verified, Rejection>>;
@@ -1505,5 +1580,127 @@ impl Ledger {
     pub fn reserve(&mut self, additional: usize) {
         self.entries.reserve_exact(additional);
         self.index.reserve(additional);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use automerge::{ReadDoc, ROOT};
+
+    const T0: i64 = 1_700_000_000;
+
+    fn founded() -> (Ledger, DeviceKey) {
+        let identity = IdentityKey::from_seed([1; 32]);
+        let device = DeviceKey::from_seed([2; 32]);
+        let (ledger, _) = Ledger::found(
+            &identity,
+            &device,
+            "Riverside",
+            "Ada",
+            Params::default(),
+            T0,
+        )
+        .expect("founding");
+        (ledger, device)
+    }
+
+    fn rename(name: String) -> Record {
+        Record::Rename(record::Rename { display_name: name })
+    }
+
+    /// Writes renames until the ledger holds `len` changes.
+    fn write_to(l: &mut Ledger, device: &DeviceKey, len: usize) {
+        while l.len() < len {
+            let t = T0 + 60 * l.len() as i64;
+            l.author(device, rename(format!("Ada {}", l.len())), t)
+                .expect("a rename counts");
+        }
+    }
+
+    fn doc_holds_the_ledger(l: &mut Ledger) {
+        let heads = l.heads();
+        let doc = l.doc();
+        let doc_heads: Vec<RecordId> = doc.get_heads().into_iter().map(RecordId::from).collect();
+        assert_eq!(doc_heads, heads, "the document holds exactly the ledger");
+        let len = doc.length(ROOT);
+        assert_eq!(len, l.len(), "one root key per change");
+    }
+
+    /// The write that completes a document batch hands the batch to a thread instead of
+    /// applying it in place; the document has it before anything reads it.
+    #[test]
+    fn the_write_that_completes_a_document_batch_hands_it_off() {
+        let (mut l, device) = founded();
+        write_to(&mut l, &device, DOC_BATCH - 1);
+        assert!(l.applying.is_none(), "no batch yet");
+        assert_eq!(l.unapplied.len(), DOC_BATCH - 1);
+        write_to(&mut l, &device, DOC_BATCH);
+        assert!(l.applying.is_some(), "the batch went to a thread");
+        assert_eq!(
+            l.unapplied.len(),
+            1,
+            "the write itself waits for the next batch"
+        );
+        doc_holds_the_ledger(&mut l);
+        assert!(l.applying.is_none(), "reading the document waited for it");
+        // The next batch lands the same way, and a derivation reads the same state as one
+        // from scratch.
+        write_to(&mut l, &device, 2 * DOC_BATCH + 5);
+        doc_holds_the_ledger(&mut l);
+        let scratch = l.derive_from_scratch();
+        assert_eq!(l.state(), &scratch);
+    }
+
+    /// A fork that rebuilds the document while a batch is being applied behind: the rebuild
+    /// waits for the thread and the batch's document never comes back over the rebuilt one.
+    #[test]
+    fn a_rebuild_while_a_batch_is_applied_behind_keeps_the_rebuilt_document() {
+        let (mut base, device) = founded();
+        write_to(&mut base, &device, DOC_BATCH - 1);
+        let log: Vec<Envelope> = base.envelopes().collect();
+        // The same device writes its next change twice, on two replicas: an equivocation.
+        // Try names until the other replica's version is the canonical one (the lower id),
+        // so that taking it in excludes a change the document already holds: a rebuild.
+        let t = T0 + 60 * base.len() as i64;
+        let mine = base
+            .author(&device, rename("Ada mine".into()), t)
+            .expect("counts");
+        assert!(base.applying.is_some(), "the batch went to a thread");
+        let theirs = (0..64)
+            .map(|k| {
+                let mut other = Ledger::new(base.community());
+                let out = other.ingest(log.clone());
+                assert!(out.rejected.is_empty());
+                other
+                    .author(&device, rename(format!("Ada theirs {k}")), t)
+                    .expect("counts")
+            })
+            .find(|e| e.record_id() < mine.record_id())
+            .expect("one of 64 versions sorts first");
+        // Ingested while the batch is still being applied (or just done: either way it has
+        // not been taken back yet).
+        assert!(base.applying.is_some());
+        let out = base.ingest([theirs.clone()]);
+        assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+        assert_eq!(out.new_forks.len(), 1, "the equivocation is found");
+        assert!(base.applying.is_none(), "the rebuild waited for the thread");
+        doc_holds_the_ledger_but(&mut base, 1);
+        assert!(base.heads().contains(&theirs.record_id().expect("an id")));
+        assert!(!base.heads().contains(&mine.record_id().expect("an id")));
+    }
+
+    /// As `doc_holds_the_ledger`, for a ledger holding `excluded` changes on a discarded
+    /// fork branch (not in the document).
+    fn doc_holds_the_ledger_but(l: &mut Ledger, excluded: usize) {
+        let heads = l.heads();
+        let doc = l.doc();
+        let doc_heads: Vec<RecordId> = doc.get_heads().into_iter().map(RecordId::from).collect();
+        assert_eq!(
+            doc_heads, heads,
+            "the document holds exactly the canonical ledger"
+        );
+        let len = doc.length(ROOT);
+        assert_eq!(len, l.len() - excluded);
     }
 }

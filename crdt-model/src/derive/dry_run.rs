@@ -10,7 +10,7 @@ use crate::fold::{Ctx, Derived, Fold, GovFold};
 use crate::graph::Graph;
 use crate::ids::{DeviceId, MemberId, RecordId};
 use crate::record::{self, Record, ReportTarget};
-use crate::state::State;
+use crate::state::{AidHistory, Member, State};
 
 /// The entries of `ids` in `map` (all of it when `ids` is `None`).
 fn pick<V: Clone>(map: &HashMap<MemberId, V>, ids: Option<&[MemberId]>) -> HashMap<MemberId, V> {
@@ -20,6 +20,31 @@ fn pick<V: Clone>(map: &HashMap<MemberId, V>, ids: Option<&[MemberId]>) -> HashM
             .filter_map(|m| map.get(m).map(|v| (*m, v.clone())))
             .collect(),
         None => map.clone(),
+    }
+}
+
+/// A member as the narrow copy holds them: everything but the lists of their mutual-aid
+/// history (the requests completed and the ratings received), which grow with the ledger
+/// and which no rule reads (the aid confirmation appends to them; the counts stay). Cloning
+/// them for every write grew authoring's cost with the ledger.
+fn trial_member(m: &Member) -> Member {
+    Member {
+        id: m.id,
+        display_name: m.display_name.clone(),
+        status: m.status,
+        roles: m.roles.clone(),
+        devices: m.devices.clone(),
+        vouched_by: m.vouched_by.clone(),
+        time: m.time.clone(),
+        sp: m.sp.clone(),
+        aid: AidHistory {
+            given: m.aid.given,
+            received: m.aid.received,
+            ratings: Vec::new(),
+            completed: Vec::new(),
+        },
+        visibility: m.visibility,
+        recovered: m.recovered,
     }
 }
 
@@ -71,7 +96,7 @@ impl Derived {
         let members = match &involved {
             Some(ids) => ids
                 .iter()
-                .filter_map(|m| st.members.get(m).map(|v| (*m, v.clone())))
+                .filter_map(|m| st.members.get(m).map(|v| (*m, trial_member(v))))
                 .collect(),
             None => st.members.clone(),
         };

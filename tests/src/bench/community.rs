@@ -55,19 +55,23 @@ pub struct AuthoringCost {
     /// Seconds per change, written through `Ledger::author` with the generator's own
     /// bookkeeping (refused records included: they cost a dry run each): wall time.
     pub secs_per_change: f64,
-    /// The same in CPU time of the generating thread (`/proc/thread-self/schedstat`), which
-    /// a machine shared with other work does not inflate; `None` where it is unavailable.
+    /// The same in CPU time of the whole process (every thread's: the ledger applies its
+    /// document batches on a thread of its own), which a machine shared with other work
+    /// does not inflate; `None` where it is unavailable.
     pub cpu_secs_per_change: Option<f64>,
+    /// The slowest single write in the window (wall time, seconds): a write that waited
+    /// for a document batch shows here.
+    pub max_write_secs: f64,
+    /// The 99th percentile of the window's writes (wall time, seconds).
+    pub p99_write_secs: f64,
 }
 
-/// Nanoseconds the calling thread has run on a CPU (Linux `schedstat`), if known.
-pub fn thread_cpu_ns() -> Option<u64> {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+/// Nanoseconds the process has run on a CPU, all its threads (live or ended) together.
+pub fn process_cpu_ns() -> Option<u64> {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    let secs = u64::try_from(t.tv_sec).ok()?;
+    let nanos = u64::try_from(t.tv_nsec).ok()?;
+    Some(secs * 1_000_000_000 + nanos)
 }
 
 /// The window of changes timed to end at `size`: a quarter of it, and at least two of the
@@ -244,6 +248,8 @@ struct Window {
     /// The instant and thread CPU time at which the ledger reached `start`, then `end`.
     started: Option<(Instant, Option<u64>)>,
     ended: Option<(Instant, Option<u64>)>,
+    /// The wall time of each write in the window (refused records included), seconds.
+    writes: Vec<f64>,
 }
 
 /// Generates a community. Panics only if the founding itself fails (a bug, not data).
@@ -315,6 +321,7 @@ pub fn generate_timed(spec: &Spec, checkpoints: &[usize]) -> Community {
                 end: n,
                 started: None,
                 ended: None,
+                writes: Vec::new(),
             })
             .collect(),
     };
@@ -326,18 +333,26 @@ pub fn generate_timed(spec: &Spec, checkpoints: &[usize]) -> Community {
     g.envelopes.truncate(spec.changes);
     let authoring = g
         .windows
-        .iter()
+        .iter_mut()
         .filter_map(|w| {
             let ((t0, cpu0), (t1, cpu1)) = (w.started?, w.ended?);
             let n = (w.end - w.start) as f64;
             let cpu = cpu0
                 .zip(cpu1)
                 .map(|(a, b)| b.saturating_sub(a) as f64 / 1e9);
+            w.writes.sort_by(f64::total_cmp);
+            let p99 = w
+                .writes
+                .get((w.writes.len() * 99 / 100).min(w.writes.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(0.0);
             Some(AuthoringCost {
                 changes: w.end,
                 window: w.end - w.start,
                 secs_per_change: t1.duration_since(t0).as_secs_f64() / n,
                 cpu_secs_per_change: cpu.map(|c| c / n),
+                max_write_secs: w.writes.last().copied().unwrap_or(0.0),
+                p99_write_secs: p99,
             })
         })
         .collect();
@@ -359,7 +374,17 @@ impl Gen {
         self.time += 20 + self.rng.below(400) as i64;
         let kind = record.kind();
         let key = &self.devices[member][device];
-        match self.ledger.author(key, record, self.time) {
+        let t = Instant::now();
+        let written = self.ledger.author(key, record, self.time);
+        let secs = t.elapsed().as_secs_f64();
+        // The write belongs to the windows the ledger is inside of (started, not ended).
+        let len = self.envelopes.len();
+        for w in &mut self.windows {
+            if w.start <= len && len < w.end {
+                w.writes.push(secs);
+            }
+        }
+        match written {
             Ok(env) => {
                 let id = env.record_id().expect("an authored change has an id");
                 self.envelopes.push(env);
@@ -384,7 +409,7 @@ impl Gen {
         if !self.windows.iter().any(|w| w.start == len || w.end == len) {
             return;
         }
-        let now = (Instant::now(), thread_cpu_ns());
+        let now = (Instant::now(), process_cpu_ns());
         for w in &mut self.windows {
             if w.start == len {
                 w.started = Some(now);

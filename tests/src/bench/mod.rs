@@ -81,8 +81,12 @@ pub struct Config {
     pub api_sizes: Vec<usize>,
     /// Requests per read of the API figure.
     pub api_samples: usize,
-    /// Sequential writes of the API figure at each size.
+    /// Sequential writes of the API figure at each size (at the least).
     pub api_writes: usize,
+    /// Whether the API figure's writes run past one document batch of the node
+    /// (`coop_model::ledger::doc_batch_for`: at 100k, about 6,300 writes), so that their
+    /// slowest write includes the one a batch lands on.
+    pub api_writes_past_batch: bool,
     /// Only the API figure (after generating the community): for measuring the API.
     pub api_only: bool,
     /// Only generate the community (and time its authoring): for profiling the generator.
@@ -121,6 +125,7 @@ impl Config {
             api_sizes: vec![1_000, 100_000],
             api_samples: 50,
             api_writes: 200,
+            api_writes_past_batch: true,
             api_only: false,
             generate_only: false,
             large_node: None,
@@ -160,6 +165,7 @@ impl Config {
             api_sizes: vec![150, 300],
             api_samples: 5,
             api_writes: 10,
+            api_writes_past_batch: false,
             large_node: Some(300),
             ..Config::quick(exe)
         }
@@ -264,11 +270,13 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, Bench
     ));
     for a in &c.authoring {
         progress(&format!(
-            "  authoring at {}: {:.0} µs/change, {:.0} µs CPU (the last {} changes)",
+            "  authoring at {}: {:.0} µs/change, {:.0} µs CPU (the last {} changes; slowest write {:.1} ms, p99 {:.2} ms)",
             report::count(a.changes),
             a.secs_per_change * 1e6,
             a.cpu_secs_per_change.unwrap_or(f64::NAN) * 1e6,
-            a.window
+            a.window,
+            a.max_write_secs * 1e3,
+            a.p99_write_secs * 1e3
         ));
     }
     let only = |machine_before, c: &community::Community, api, large_node| {
@@ -552,7 +560,14 @@ fn api_figures(
     let mut out = Vec::new();
     for &n in &cfg.api_sizes {
         progress(&format!("local API of a running node at {n} changes"));
-        let f = api::measure(tmp.path(), c, n, cfg.api_samples, cfg.api_writes)?;
+        let f = api::measure(
+            tmp.path(),
+            c,
+            n,
+            cfg.api_samples,
+            cfg.api_writes,
+            cfg.api_writes_past_batch,
+        )?;
         for r in &f.reads {
             progress(&format!(
                 "  {:<18} p50 {:.2} ms, p99 {:.2} ms ({} bytes)",
@@ -560,8 +575,8 @@ fn api_figures(
             ));
         }
         progress(&format!(
-            "  {} sequential writes: {:.0}/s (p50 {:.2} ms)",
-            f.writes, f.writes_per_sec, f.write_p50_ms
+            "  {} sequential writes: {:.0}/s (p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms)",
+            f.writes, f.writes_per_sec, f.write_p50_ms, f.write_p99_ms, f.write_max_ms
         ));
         out.push(f);
     }

@@ -130,6 +130,12 @@ fn the_harness_produces_every_figure() {
         }
         assert_eq!(f.writes, cfg.api_writes);
         assert!(f.writes_per_sec > 0.0);
+        assert!(
+            f.write_p50_ms > 0.0
+                && f.write_p50_ms <= f.write_p99_ms
+                && f.write_p99_ms <= f.write_max_ms,
+            "{f:?}"
+        );
     }
     // Bulk authoring timed at every size (issue 13 item 6), the smallest first.
     let authoring: Vec<usize> = report
@@ -144,6 +150,10 @@ fn the_harness_produces_every_figure() {
     assert_eq!(authoring, sizes, "authoring timed at each size");
     for a in &report.community.authoring {
         assert!(a.us_per_change > 0.0 && a.window > 0, "{a:?}");
+        assert!(
+            a.p99_write_ms > 0.0 && a.p99_write_ms <= a.max_write_ms,
+            "{a:?}"
+        );
     }
     // The large node's cold start (issue 13 item 5): both opens answered the balance.
     let large = report
