@@ -874,16 +874,22 @@ impl Ledger {
         &self.deps[at..at + usize::from(e.deps_len)]
     }
 
+    /// The decoded changes of the accepted entries not yet in the document, taken out of
+    /// their entries (which keep their bytes), in acceptance order.
+    fn take_unapplied(&mut self) -> Vec<Change> {
+        std::mem::take(&mut self.unapplied)
+            .into_iter()
+            .filter_map(|i| self.entries.get_mut(i as usize).and_then(take_change))
+            .collect()
+    }
+
     /// Applies the accepted changes not yet in the document, in one batch.
     fn apply_to_doc(&mut self) {
         self.settle_doc();
         if self.unapplied.is_empty() {
             return;
         }
-        let batch: Vec<Change> = std::mem::take(&mut self.unapplied)
-            .into_iter()
-            .filter_map(|i| self.entries.get_mut(i as usize).and_then(take_change))
-            .collect();
+        let batch = self.take_unapplied();
         if self.doc.apply_changes(batch).is_err() {
             // Automerge refused a batch the gate passed: fall back to the slow, exact path.
             self.rebuild_doc();
@@ -1197,10 +1203,7 @@ impl Ledger {
         if self.unapplied.is_empty() {
             return;
         }
-        let batch: Vec<Change> = std::mem::take(&mut self.unapplied)
-            .into_iter()
-            .filter_map(|i| self.entries.get_mut(i as usize).and_then(take_change))
-            .collect();
+        let batch = self.take_unapplied();
         let mut doc = std::mem::take(&mut self.doc);
         let spawned = std::thread::Builder::new()
             .name("coop-doc-apply".into())
