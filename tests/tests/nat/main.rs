@@ -735,7 +735,12 @@ fn a_neighbour_on_the_home_lan_finds_alice_by_mdns_while_the_relay_is_down() {
             let (ida, idc) = (peer_id_of(sa), peer_id_of(sc));
             let linked = idc.is_some_and(|id| sa.peers.contains(&id))
                 && ida.is_some_and(|id| sc.peers.contains(&id));
+            // Each finds the other by mDNS in its own time (the one that started first
+            // sees the other at its next query, within MDNS_QUERY_INTERVAL), which may be
+            // after they are already linked by the other's dial: waited for, not assumed.
+            let both_found = sa.mdns.found >= 1 && sc.mdns.found >= 1;
             if linked
+                && both_found
                 && sa.digest == sc.digest
                 && sa.changes == sc.changes
                 && !sc.community_name.is_empty()
