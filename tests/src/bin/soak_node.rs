@@ -4,7 +4,8 @@
 //! Standard input takes commands, one a line: `write` (write proposals continuously) and
 //! `quiet` (stop writing); its end shuts the node down gracefully. Standard output reports,
 //! one a line: `listen <multiaddr>` once listening; `ack <record id hex>` after each write
-//! returned (that is, after it is durable); `status <changes> <pending> <digest>` about
+//! returned (that is, after it is durable); `quiet` once it has stopped writing (after its
+//! last `ack`); `status <changes> <pending> <digest>` about
 //! three times a second. The soak kills it with SIGKILL at random moments.
 
 use std::io::Write;
@@ -65,7 +66,13 @@ async fn main() -> ExitCode {
         tokio::select! {
             line = lines.next_line() => match line {
                 Ok(Some(l)) if l.trim() == "write" => writing = true,
-                Ok(Some(l)) if l.trim() == "quiet" => writing = false,
+                Ok(Some(l)) if l.trim() == "quiet" => {
+                    writing = false;
+                    // After every `ack`: the driver knows it has them all once it reads this.
+                    if !say("quiet") {
+                        break;
+                    }
+                }
                 Ok(Some(other)) => eprintln!("soak_node: unknown command {other:?}"),
                 // The driver is done (or gone): stop gracefully.
                 Ok(None) | Err(_) => break,
