@@ -7,6 +7,12 @@
 //! Exit codes: 0 success; 1 a refusal by the ledger (`refused: reason: detail`) or any other
 //! failure, with a one-line cause on stderr; 2 a usage error (clap).
 
+/// jemalloc: glibc's malloc slowed as a large ledger's heap fragmented (docs/PERFORMANCE.md,
+/// "The allocator"). Configured at build time (`.cargo/config.toml`).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod app;
 mod cli;
 mod commands;

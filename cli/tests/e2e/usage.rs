@@ -1,5 +1,7 @@
 //! Usage errors exit 2 before anything is opened or written.
 
+use std::process::Stdio;
+
 use super::support::*;
 
 #[test]
@@ -105,4 +107,24 @@ fn completions_and_man_pages_are_generated_from_the_commands() {
     }
     // Neither needed a data dir.
     assert!(!dir.exists());
+}
+
+#[test]
+fn coop_allocates_with_jemalloc_in_one_arena() {
+    // jemalloc prints its configuration at exit when asked through its own variable
+    // (the prefixed build's `_RJEM_MALLOC_CONF`): present only if it is the allocator,
+    // and its build-time setting (`.cargo/config.toml`) shows.
+    let out = command()
+        .env("_RJEM_MALLOC_CONF", "stats_print:true")
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run coop");
+    assert!(out.status.success());
+    let stats = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stats.contains("config.malloc_conf: \"narenas:1\""),
+        "jemalloc's build-time configuration is not in its stats:\n{stats}"
+    );
+    assert!(stats.contains("opt.narenas: 1"), "{stats}");
 }

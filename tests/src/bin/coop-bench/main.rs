@@ -13,6 +13,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use coop_tests::bench::{self, child, Config};
 
+/// The allocator `coop` ships with (`cli/src/main.rs`): the node figures run in this
+/// process and its children, so they allocate as the node does.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "coop-bench", about = "coop's benchmark harness")]
 struct Args {
