@@ -410,11 +410,24 @@ impl Ledger {
     /// against the envelope's own bytes and every change is gated before it reaches the
     /// document; a change is used only when its bytes are exactly its envelope's
     /// (otherwise the envelope is parsed, as `ingest` would).
+    ///
+    /// This is the entry point of catch-up sync, which arrives as a run of batches: when
+    /// the accepted changes waiting for the document reach a document batch, they go to
+    /// the document on a thread of their own (`Ledger::apply_behind`, as a write's do)
+    /// while the caller persists and acknowledges this batch and gates the next one.
+    /// [`Ledger::doc`] and everything else that reads or writes the document wait for it
+    /// first; a batch Automerge refuses (or a panic while applying it) rebuilds the
+    /// document from the accepted changes.
     pub fn ingest_parsed(
         &mut self,
         arrivals: impl IntoIterator<Item = (Envelope, Option<Change>)>,
     ) -> Outcome {
-        self.ingest_inner(arrivals, true)
+        let mut run = Run {
+            behind: true,
+            ..Run::default()
+        };
+        self.verify_all(arrivals.into_iter().collect(), true, &mut run);
+        self.finish_run(run)
     }
 
     fn ingest_inner<A: Arrival + Send>(
@@ -435,6 +448,7 @@ impl Ledger {
             to_apply,
             rebuild,
             parallel,
+            behind,
         } = run;
         if self.doc_deferred {
             // Built by `finish_doc`; a rebuild would be wasted work now.
@@ -445,12 +459,18 @@ impl Ledger {
             self.rebuild_doc();
         } else {
             self.unapplied.extend(to_apply);
-            // After a batch verified in parallel, what waits is left for the next such batch
-            // to apply while its own signatures are verified (catch-up sync arrives as a run
-            // of batches): the serial apply then overlaps the verification instead of
-            // following it. `doc` applies whatever waits before it answers.
-            if !parallel && self.unapplied.len() >= self.doc_batch() {
-                self.apply_to_doc();
+            if self.unapplied.len() >= self.doc_batch() {
+                if behind {
+                    // A sync batch: the document catches up on a thread while the caller
+                    // goes on (see `ingest_parsed`).
+                    self.apply_behind();
+                } else if !parallel {
+                    self.apply_to_doc();
+                }
+                // After a batch verified in parallel, what waits is left for the next such
+                // batch to apply while its own signatures are verified: the serial apply
+                // then overlaps the verification instead of following it. `doc` applies
+                // whatever waits before it answers.
             }
         }
         self.pending_order
@@ -516,7 +536,7 @@ impl Ledger {
 
     /// While a large batch is still being verified, applies what is accepted so far to the
     /// document (the rest at the end of the ingest, as ever). Not when the document is
-    /// deferred or is to be rebuilt anyway.
+    /// deferred or is to be rebuilt anyway, nor for a sync batch (applied behind instead).
     ///
     /// A batch is at least [`PIPELINE_APPLY`] changes and a quarter of the ledger: each
     /// Automerge `apply_changes` call also costs time in proportion to the document (0.12
@@ -524,7 +544,7 @@ impl Ledger {
     /// with the document keep the whole ingest linear.
     fn apply_while_verifying(&mut self, run: &mut Run) {
         let batch = PIPELINE_APPLY.max(self.entries.len() / 4);
-        if self.doc_deferred || run.rebuild || run.to_apply.len() < batch {
+        if self.doc_deferred || run.rebuild || run.behind || run.to_apply.len() < batch {
             return;
         }
         self.unapplied.append(&mut run.to_apply);
@@ -1418,6 +1438,9 @@ struct Run {
     rebuild: bool,
     /// Whether the batch was verified on several threads (see `Ledger::ingest_inner`).
     parallel: bool,
+    /// Whether a document batch this ingest completes is applied on a thread of its own
+    /// (a sync batch: see `Ledger::ingest_parsed`).
+    behind: bool,
 }
 
 /// The gate on one chunk. A panic (a decoder bug) refuses the chunk whole, one rejection per
@@ -1691,6 +1714,122 @@ mod tests {
         doc_holds_the_ledger_but(&mut base, 1);
         assert!(base.heads().contains(&theirs.record_id().expect("an id")));
         assert!(!base.heads().contains(&mine.record_id().expect("an id")));
+    }
+
+    /// A ledger of `len` changes written by one device, as envelopes in causal order.
+    fn written(len: usize) -> (CommunityId, Vec<Envelope>) {
+        let (mut l, device) = founded();
+        write_to(&mut l, &device, len);
+        (l.community(), l.envelopes().collect())
+    }
+
+    /// A newcomer verifying on two threads, as a node does.
+    fn newcomer(community: CommunityId) -> Ledger {
+        let mut l = Ledger::new(community);
+        l.set_verify_threads(2);
+        l
+    }
+
+    fn arrivals(envelopes: &[Envelope]) -> Vec<(Envelope, Option<Change>)> {
+        envelopes.iter().map(|e| (e.clone(), None)).collect()
+    }
+
+    /// A sync batch that completes a document batch hands it to a thread instead of
+    /// applying it in place (not even while its signatures are verified); a read of the
+    /// document waits for it, and the ledger ends as the plain ingest of the same changes
+    /// leaves it.
+    #[test]
+    fn a_sync_batch_goes_to_the_document_behind_and_reads_wait_for_it() {
+        let (community, log) = written(PIPELINE_APPLY + 2 * DOC_BATCH + 7);
+        let mut l = newcomer(community);
+        let first = PIPELINE_APPLY + 100;
+        let out = l.ingest_parsed(arrivals(&log[..first]));
+        assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+        assert_eq!(out.accepted.len(), first);
+        assert!(l.applying.is_some(), "the batch went to a thread");
+        assert!(l.unapplied.is_empty(), "all of it");
+        doc_holds_the_ledger(&mut l);
+        assert!(l.applying.is_none(), "reading the document waited for it");
+        // Further batches, the next one taken in while the one before is still applied.
+        let second = first + DOC_BATCH;
+        let out = l.ingest_parsed(arrivals(&log[first..second]));
+        assert!(out.rejected.is_empty());
+        assert!(l.applying.is_some());
+        let out = l.ingest_parsed(arrivals(&log[second..]));
+        assert!(out.rejected.is_empty());
+        assert_eq!(l.len(), log.len());
+        let state = l.state().clone();
+        doc_holds_the_ledger(&mut l);
+        let mut plain = newcomer(community);
+        let out = plain.ingest(log.clone());
+        assert!(out.rejected.is_empty());
+        assert_eq!(plain.heads(), l.heads());
+        assert_eq!(plain.state(), &state);
+        assert_eq!(l.derive_from_scratch(), state);
+    }
+
+    /// A forged change in a later sync batch, taken in while the batch before it is applied
+    /// behind, is refused, and only it; the document holds everything else.
+    #[test]
+    fn a_bad_change_in_a_later_sync_batch_is_refused_alone() {
+        let (community, log) = written(2 * DOC_BATCH + 300);
+        let mut l = newcomer(community);
+        let first = DOC_BATCH + 10;
+        let out = l.ingest_parsed(arrivals(&log[..first]));
+        assert!(out.rejected.is_empty());
+        assert!(l.applying.is_some(), "the first batch went to a thread");
+        // The second batch's last change (nothing depends on it) with a forged signature.
+        let mut rest = log[first..].to_vec();
+        let forged = rest.last_mut().expect("a change");
+        forged.signature[7] ^= 1;
+        let forged_id = forged.record_id().expect("an id");
+        let out = l.ingest_parsed(arrivals(&rest));
+        assert_eq!(out.rejected.len(), 1, "{:?}", out.rejected);
+        assert_eq!(out.rejected[0].reason, RejectReason::BadSignature);
+        assert_eq!(out.rejected[0].id, Some(forged_id));
+        assert_eq!(out.accepted.len(), rest.len() - 1);
+        assert!(!l.contains(&forged_id));
+        assert_eq!(l.len(), log.len() - 1);
+        doc_holds_the_ledger(&mut l);
+        assert_eq!(l.derive_from_scratch(), *l.state());
+    }
+
+    /// A fork that flips the canonical branch, arriving in a sync batch while the batch
+    /// before it is applied behind: the rebuild waits for the thread, and the document holds
+    /// the canonical ledger.
+    #[test]
+    fn a_fork_in_a_sync_batch_while_the_last_is_applied_behind_rebuilds() {
+        let (mut base, device) = founded();
+        write_to(&mut base, &device, DOC_BATCH + 20);
+        let log: Vec<Envelope> = base.envelopes().collect();
+        let t = T0 + 60 * base.len() as i64;
+        let mine = base
+            .author(&device, rename("Ada mine".into()), t)
+            .expect("counts");
+        // The other version of the same sequence number, sorting first (the canonical one).
+        let theirs = (0..64)
+            .map(|k| {
+                let mut other = Ledger::new(base.community());
+                let out = other.ingest(log.clone());
+                assert!(out.rejected.is_empty());
+                other
+                    .author(&device, rename(format!("Ada theirs {k}")), t)
+                    .expect("counts")
+            })
+            .find(|e| e.record_id() < mine.record_id())
+            .expect("one of 64 versions sorts first");
+        let mut l = newcomer(base.community());
+        let mut first = arrivals(&log);
+        first.push((mine.clone(), None));
+        let out = l.ingest_parsed(first);
+        assert!(out.rejected.is_empty());
+        assert!(l.applying.is_some(), "the batch went to a thread");
+        let out = l.ingest_parsed(arrivals(std::slice::from_ref(&theirs)));
+        assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+        assert_eq!(out.new_forks.len(), 1, "the equivocation is found");
+        assert!(l.applying.is_none(), "the rebuild waited for the thread");
+        doc_holds_the_ledger_but(&mut l, 1);
+        assert!(l.heads().contains(&theirs.record_id().expect("an id")));
     }
 
     /// As `doc_holds_the_ledger`, for a ledger holding `excluded` changes on a discarded

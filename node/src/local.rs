@@ -144,6 +144,8 @@ pub struct LocalNode {
     ledger: Ledger,
     /// Log entries the snapshot on disk covers (0: none usable).
     snapshot_at: u64,
+    /// New log entries that make a snapshot due ([`SNAPSHOT_EVERY`]; fewer in tests).
+    snapshot_every: u64,
     /// Log entries when the node opened: snapshots while it runs count new entries from
     /// here, so a node opened without a snapshot does not stall its first write on one (it
     /// writes one when it closes).
@@ -260,6 +262,7 @@ impl LocalNode {
             store,
             ledger,
             snapshot_at,
+            snapshot_every: SNAPSHOT_EVERY,
             opened_at: store_entries,
             bypassed: false,
             derived_cached,
@@ -311,9 +314,16 @@ impl LocalNode {
     }
 
     /// Writes a snapshot when enough of the log is new since the last one (`SNAPSHOT_EVERY`).
-    fn snapshot_if_due(&mut self) {
+    /// Every write does this itself but a sync batch ([`LocalNode::ingest_parsed`]), whose
+    /// caller does it when the sync ends.
+    pub fn snapshot_if_due(&mut self) {
         let entries = self.store.head().0;
-        if snapshot_due(entries, self.snapshot_at, self.opened_at) {
+        if snapshot_due(
+            entries,
+            self.snapshot_at,
+            self.opened_at,
+            self.snapshot_every,
+        ) {
             self.snapshot_quietly();
         }
     }
@@ -361,6 +371,7 @@ impl LocalNode {
             store,
             ledger,
             snapshot_at: 0,
+            snapshot_every: SNAPSHOT_EVERY,
             opened_at: 0,
             bypassed: false,
             derived_cached: false,
@@ -491,19 +502,32 @@ impl LocalNode {
         self.persist_ingested(out)
     }
 
-    /// As [`LocalNode::ingest`], for envelopes that may come with the change their bytes
-    /// were already parsed into (a sync bundle's; see [`coop_model::Ledger::ingest_parsed`]).
+    /// As [`LocalNode::ingest`], for a batch of catch-up sync whose envelopes may come with
+    /// the change their bytes were already parsed into (a sync bundle's; see
+    /// [`coop_model::Ledger::ingest_parsed`]). Persists (and flushes) what was accepted and
+    /// any new proof before returning, but leaves a due document snapshot for
+    /// [`LocalNode::snapshot_if_due`], which the node calls when the sync with that peer
+    /// ends: a snapshot (the whole document saved, the derived state encoded) would
+    /// otherwise stall a catch-up halfway and again at its last batch. The snapshot is a
+    /// cache for the next open; the log it is taken from is already durable.
     pub fn ingest_parsed(
         &mut self,
         arrivals: Vec<(Envelope, Option<automerge::Change>)>,
     ) -> Result<Outcome, NodeError> {
         self.store.writable()?;
         let out = self.ledger.ingest_parsed(arrivals);
-        self.persist_ingested(out)
+        self.persist(out)
+    }
+
+    /// Persists what an ingest accepted and the forks it found, then snapshots when due.
+    fn persist_ingested(&mut self, out: Outcome) -> Result<Outcome, NodeError> {
+        let out = self.persist(out)?;
+        self.snapshot_if_due();
+        Ok(out)
     }
 
     /// Persists what an ingest accepted and the forks it found.
-    fn persist_ingested(&mut self, out: Outcome) -> Result<Outcome, NodeError> {
+    fn persist(&mut self, out: Outcome) -> Result<Outcome, NodeError> {
         if let Err(e) = self.store.append(&out.accepted) {
             // Not durable: forget it in memory too, so we never serve or build on it.
             self.reload()?;
@@ -512,7 +536,6 @@ impl LocalNode {
         for p in &out.new_forks {
             self.store.put_proof(p)?;
         }
-        self.snapshot_if_due();
         Ok(out)
     }
 
@@ -657,10 +680,11 @@ impl LocalNode {
 /// Builds the ledger from the store: the log (document and derived state), then the stored
 /// equivocation proofs, which may name forks whose two changes the log does not both hold.
 /// Whether a running node with `entries` log entries writes a snapshot now, the one on disk
-/// covering `snapshot_at` and `opened_at` held when it opened (see [`SNAPSHOT_EVERY`]).
-fn snapshot_due(entries: u64, snapshot_at: u64, opened_at: u64) -> bool {
+/// covering `snapshot_at` and `opened_at` held when it opened, `every` new entries making
+/// one due at the least (see [`SNAPSHOT_EVERY`]).
+fn snapshot_due(entries: u64, snapshot_at: u64, opened_at: u64, every: u64) -> bool {
     let since = entries.saturating_sub(snapshot_at.max(opened_at));
-    since >= SNAPSHOT_EVERY.max(snapshot_at)
+    since >= every.max(snapshot_at)
 }
 
 /// A document snapshot being read, checked and loaded on its own thread while the log is
@@ -1405,14 +1429,52 @@ mod tests {
     #[test]
     fn a_running_node_snapshots_once_per_doubling_and_never_on_its_first_write() {
         let every = SNAPSHOT_EVERY;
-        assert!(!snapshot_due(every - 1, 0, 0));
-        assert!(snapshot_due(every, 0, 0));
+        let due = |entries, at, opened| snapshot_due(entries, at, opened, every);
+        assert!(!due(every - 1, 0, 0));
+        assert!(due(every, 0, 0));
         // Opened on a long log without a snapshot: the close writes it, not the next write.
-        assert!(!snapshot_due(2 * every + 1, 0, 2 * every));
-        assert!(snapshot_due(3 * every, 0, 2 * every));
+        assert!(!due(2 * every + 1, 0, 2 * every));
+        assert!(due(3 * every, 0, 2 * every));
         // The interval doubles with what the last snapshot covered.
-        assert!(!snapshot_due(2 * every + every / 2, 2 * every, 0));
-        assert!(snapshot_due(4 * every, 2 * every, 0));
+        assert!(!due(2 * every + every / 2, 2 * every, 0));
+        assert!(due(4 * every, 2 * every, 0));
+    }
+
+    /// A sync batch that makes a snapshot due leaves it for the end of the sync
+    /// (`snapshot_if_due`, which the network loop calls then); any other ingest takes it.
+    #[test]
+    fn a_sync_batch_leaves_the_due_snapshot_for_the_end_of_the_sync() {
+        let root = tempfile::tempdir().unwrap();
+        let source = community_of(root.path(), "source", 70);
+        let log = source.export();
+        let dir = DataDir::new(root.path().join("newcomer"));
+        dir.init("newcomer", IDENTITY, DEVICE).unwrap();
+        let mut config = dir.config().unwrap();
+        config.community = Some(source.community());
+        dir.save_config(&config).unwrap();
+        let mut node = LocalNode::open(&dir).unwrap();
+        node.snapshot_every = 10;
+        let batch = |envs: &[Envelope]| envs.iter().map(|e| (e.clone(), None)).collect();
+        let out = node.ingest_parsed(batch(&log[..20])).unwrap();
+        assert_eq!(out.accepted.len(), 20);
+        assert_eq!(node.snapshot_covers(), 0, "not in the middle of a sync");
+        let out = node.ingest_parsed(batch(&log[20..30])).unwrap();
+        assert_eq!(out.accepted.len(), 10);
+        assert_eq!(node.snapshot_covers(), 0);
+        // The sync ends: the snapshot covers everything taken in, and the next open uses it.
+        node.snapshot_if_due();
+        assert_eq!(node.snapshot_covers(), 30);
+        assert!(snapshot::path_for(&dir.store_path()).exists());
+        // A plain ingest (gossip, import) snapshots as it goes.
+        let out = node.ingest(log[30..].to_vec()).unwrap();
+        assert_eq!(out.accepted.len(), log.len() - 30);
+        assert_eq!(node.snapshot_covers(), log.len() as u64);
+        let digest = node.status().digest;
+        drop(node);
+        let mut reopened = LocalNode::open(&dir).unwrap();
+        assert_eq!(reopened.ledger().len(), log.len());
+        assert!(doc_matches(&mut reopened));
+        assert_eq!(reopened.status().digest, digest);
     }
 
     #[test]

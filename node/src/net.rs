@@ -301,6 +301,8 @@ enum Done {
     },
     /// The peer store was written.
     BookSaved,
+    /// The store took its due document snapshot after a sync ended (or had none due).
+    Settled,
 }
 
 /// Where a sync response goes: the version the request came in.
@@ -1081,6 +1083,7 @@ impl EventLoop {
             } => {
                 self.outbound.remove(&request_id);
                 tracing::debug!(%peer, %error, "sync request failed");
+                self.settle_store();
                 self.drive(Input::SyncFinished { peer, more: false });
             }
             SyncEvent::OutboundFailure {
@@ -1322,6 +1325,7 @@ impl EventLoop {
             Done::Ingested { peer, result, more } => {
                 self.sync_rounds += 1;
                 let Some(r) = result else {
+                    self.settle_store();
                     self.drive(Input::SyncFinished { peer, more: false });
                     return;
                 };
@@ -1337,6 +1341,9 @@ impl EventLoop {
                     });
                 }
                 let progress = r.accepted > 0 || r.new_proofs > 0;
+                if !(more && progress) {
+                    self.settle_store();
+                }
                 self.drive(Input::SyncFinished {
                     peer,
                     more: more && progress,
@@ -1379,6 +1386,7 @@ impl EventLoop {
                     b.saving = false;
                 }
             }
+            Done::Settled => {}
         }
         self.update_snapshot();
     }
@@ -1493,11 +1501,29 @@ impl EventLoop {
         if !idle {
             return;
         }
-        let more = self
-            .pipes
-            .remove(&peer)
-            .is_some_and(|p| p.more && p.progress);
+        let Some(pipe) = self.pipes.remove(&peer) else {
+            self.drive(Input::SyncFinished { peer, more: false });
+            return;
+        };
+        if pipe.progress {
+            self.settle_store();
+        }
+        let more = pipe.more && pipe.progress;
         self.drive(Input::SyncFinished { peer, more });
+    }
+
+    /// Asks the store for the document snapshot its sync batches left due
+    /// (`LocalNode::ingest_parsed` leaves it for the end of the sync, so that it never
+    /// stalls a catch-up halfway).
+    fn settle_store(&mut self) {
+        let store = self.store.clone();
+        self.inflight.push(
+            async move {
+                let _ = store.read(|node| node.snapshot_if_due()).await;
+                Done::Settled
+            }
+            .boxed(),
+        );
     }
 
     /// A v2 response: the next request goes out at once (clock advanced by `tops`) while

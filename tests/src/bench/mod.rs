@@ -76,6 +76,10 @@ pub struct Config {
     pub workdir: Option<PathBuf>,
     /// Skip the node figures (catch-up, propagation, cold start, memory, API).
     pub in_memory_only: bool,
+    /// Only the catch-up figure (after the in-memory figures, which give the document it
+    /// is compared with): for profiling the sync. Skips cold start, memory, propagation
+    /// and the API.
+    pub catch_up_only: bool,
     /// Ledger sizes of the API figure (reads through a running node), ascending; the
     /// targets compare the largest with the smallest.
     pub api_sizes: Vec<usize>,
@@ -122,6 +126,7 @@ impl Config {
             exe,
             workdir: None,
             in_memory_only: false,
+            catch_up_only: false,
             api_sizes: vec![1_000, 100_000],
             api_samples: 50,
             api_writes: 200,
@@ -359,6 +364,33 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, Bench
         c.id,
         &c.envelopes[..cfg.node_size],
     )?;
+    if cfg.catch_up_only {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        catch_up_figure(
+            cfg,
+            &c,
+            root,
+            &peer_dir,
+            &rt,
+            &node_save,
+            &node_figures,
+            progress,
+        )?;
+        return Ok(Report::new(
+            cfg,
+            report::Parts {
+                machine_before,
+                community: report::CommunitySummary::of(&c),
+                sizes,
+                nodes: None,
+                api: Vec::new(),
+                large_node: None,
+                total_secs: started.elapsed().as_secs_f64(),
+            },
+        ));
+    }
     let doc_file = root.join("save.automerge");
     std::fs::write(&doc_file, &node_save)?;
     let idle = child::run(&cfg.exe, &child::Task::Idle)?;
@@ -396,49 +428,16 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, Bench
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    progress(&format!(
-        "catch-up sync of {} changes over libp2p",
-        cfg.node_size
-    ));
-    let catch_up = rt.block_on(net::catch_up(
-        root,
+    let catch_up = catch_up_figure(
+        cfg,
         &c,
+        root,
         &peer_dir,
-        cfg.node_size,
+        &rt,
         &node_save,
-        node_figures.envelope_bytes,
-        (
-            node_figures.bundled_batches_bytes,
-            node_figures.bundled_whole_bytes,
-        ),
-    ))?;
-    progress(&format!(
-        "  {:.1} s, {} bytes on the wire ({:.2}× save())",
-        catch_up.secs, catch_up.wire_bytes, catch_up.wire_vs_save
-    ));
-    progress(&format!(
-        "  Automerge sync over TCP: {:.2} s, {} bytes; in memory {} bytes in {} round trips",
-        catch_up.reference.tcp_secs,
-        catch_up.reference.tcp_bytes,
-        catch_up.reference.mem_bytes,
-        catch_up.reference.mem_round_trips
-    ));
-    match &catch_up.samod {
-        Some(s) => progress(&format!(
-            "  samod over TCP: {:.2} s, {} bytes{}",
-            s.secs,
-            s.bytes,
-            if s.converged {
-                ""
-            } else {
-                " (did not converge)"
-            }
-        )),
-        None => progress(&format!(
-            "  samod unavailable ({}); the time target compares against Automerge sync over TCP",
-            catch_up.samod_error.as_deref().unwrap_or("no figure")
-        )),
-    }
+        &node_figures,
+        progress,
+    )?;
     progress(&format!(
         "propagation across {} nodes holding {} changes",
         cfg.propagation_nodes, cfg.propagation_size
@@ -581,4 +580,66 @@ fn api_figures(
         out.push(f);
     }
     Ok(out)
+}
+
+/// Figure 3 (catch-up) with its progress lines.
+#[allow(clippy::too_many_arguments)]
+fn catch_up_figure(
+    cfg: &Config,
+    c: &community::Community,
+    root: &std::path::Path,
+    peer_dir: &coop_node::DataDir,
+    rt: &tokio::runtime::Runtime,
+    node_save: &[u8],
+    node_figures: &core::SizeFigures,
+    progress: &mut dyn FnMut(&str),
+) -> Result<net::CatchUpFigure, BenchError> {
+    progress(&format!(
+        "catch-up sync of {} changes over libp2p",
+        cfg.node_size
+    ));
+    let catch_up = rt.block_on(net::catch_up(
+        root,
+        c,
+        peer_dir,
+        cfg.node_size,
+        node_save,
+        node_figures.envelope_bytes,
+        (
+            node_figures.bundled_batches_bytes,
+            node_figures.bundled_whole_bytes,
+        ),
+    ))?;
+    progress(&format!(
+        "  {:.1} s, {} bytes on the wire ({:.2}× save()); {:.2}× {}",
+        catch_up.secs,
+        catch_up.wire_bytes,
+        catch_up.wire_vs_save,
+        catch_up.secs_vs_reference,
+        catch_up.time_reference
+    ));
+    progress(&format!(
+        "  Automerge sync over TCP: {:.2} s, {} bytes; in memory {} bytes in {} round trips",
+        catch_up.reference.tcp_secs,
+        catch_up.reference.tcp_bytes,
+        catch_up.reference.mem_bytes,
+        catch_up.reference.mem_round_trips
+    ));
+    match &catch_up.samod {
+        Some(s) => progress(&format!(
+            "  samod over TCP: {:.2} s, {} bytes{}",
+            s.secs,
+            s.bytes,
+            if s.converged {
+                ""
+            } else {
+                " (did not converge)"
+            }
+        )),
+        None => progress(&format!(
+            "  samod unavailable ({}); the time target compares against Automerge sync over TCP",
+            catch_up.samod_error.as_deref().unwrap_or("no figure")
+        )),
+    }
+    Ok(catch_up)
 }

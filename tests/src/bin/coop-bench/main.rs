@@ -42,6 +42,10 @@ struct Args {
     /// Only the in-memory figures (ingest, derivation, incremental, scaling): for profiling.
     #[arg(long)]
     in_memory_only: bool,
+    /// Only the catch-up figure, after the in-memory figures (for profiling the sync; with
+    /// `--sizes 100000` only that size is measured in memory first).
+    #[arg(long, conflicts_with_all = ["in_memory_only", "api_only", "generate_only"])]
+    catch_up_only: bool,
     /// Only the local-API figure (reads and writes through a running node).
     #[arg(long, conflicts_with = "in_memory_only")]
     api_only: bool,
@@ -87,6 +91,7 @@ fn main() -> ExitCode {
     cfg.workdir = args.workdir;
     cfg.in_memory_only = args.in_memory_only;
     cfg.api_only = args.api_only;
+    cfg.catch_up_only = args.catch_up_only;
     cfg.generate_only = args.generate_only;
     cfg.keep_node = args.keep_node;
     if let Some(n) = args.large_node {
