@@ -1636,6 +1636,28 @@ mod tests {
     }
 
     /// Writes renames until the ledger holds `len` changes.
+    /// Another version of `mine` (the same device's next change, written at `t` on a replica
+    /// holding `log`) whose id sorts first, so that it is the canonical one of the fork.
+    fn rival_sorting_first(
+        log: &[Envelope],
+        device: &DeviceKey,
+        t: i64,
+        mine: &Envelope,
+    ) -> Envelope {
+        let community = log[0].community;
+        (0..64)
+            .map(|k| {
+                let mut other = Ledger::new(community);
+                let out = other.ingest(log.to_vec());
+                assert!(out.rejected.is_empty());
+                other
+                    .author(device, rename(format!("Ada theirs {k}")), t)
+                    .expect("counts")
+            })
+            .find(|e| e.record_id() < mine.record_id())
+            .expect("one of 64 versions sorts first")
+    }
+
     fn write_to(l: &mut Ledger, device: &DeviceKey, len: usize) {
         while l.len() < len {
             let t = T0 + 60 * l.len() as i64;
@@ -1693,17 +1715,7 @@ mod tests {
             .author(&device, rename("Ada mine".into()), t)
             .expect("counts");
         assert!(base.applying.is_some(), "the batch went to a thread");
-        let theirs = (0..64)
-            .map(|k| {
-                let mut other = Ledger::new(base.community());
-                let out = other.ingest(log.clone());
-                assert!(out.rejected.is_empty());
-                other
-                    .author(&device, rename(format!("Ada theirs {k}")), t)
-                    .expect("counts")
-            })
-            .find(|e| e.record_id() < mine.record_id())
-            .expect("one of 64 versions sorts first");
+        let theirs = rival_sorting_first(&log, &device, t, &mine);
         // Ingested while the batch is still being applied (or just done: either way it has
         // not been taken back yet).
         assert!(base.applying.is_some());
@@ -1807,17 +1819,7 @@ mod tests {
             .author(&device, rename("Ada mine".into()), t)
             .expect("counts");
         // The other version of the same sequence number, sorting first (the canonical one).
-        let theirs = (0..64)
-            .map(|k| {
-                let mut other = Ledger::new(base.community());
-                let out = other.ingest(log.clone());
-                assert!(out.rejected.is_empty());
-                other
-                    .author(&device, rename(format!("Ada theirs {k}")), t)
-                    .expect("counts")
-            })
-            .find(|e| e.record_id() < mine.record_id())
-            .expect("one of 64 versions sorts first");
+        let theirs = rival_sorting_first(&log, &device, t, &mine);
         let mut l = newcomer(base.community());
         let mut first = arrivals(&log);
         first.push((mine.clone(), None));

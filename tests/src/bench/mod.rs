@@ -284,13 +284,14 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, Bench
             a.p99_write_secs * 1e3
         ));
     }
-    let only = |machine_before, c: &community::Community, api, large_node| {
+    // A report of some figures only (the options that skip the others).
+    let only = |machine_before, c: &community::Community, sizes, api, large_node| {
         Report::new(
             cfg,
             report::Parts {
                 machine_before,
                 community: report::CommunitySummary::of(c),
-                sizes: Vec::new(),
+                sizes,
                 nodes: None,
                 api,
                 large_node,
@@ -304,12 +305,12 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, Bench
             Some(n) => Some(large_node(cfg, &c, n, progress)?),
             None => None,
         };
-        return Ok(only(machine_before, &c, Vec::new(), large));
+        return Ok(only(machine_before, &c, Vec::new(), Vec::new(), large));
     }
 
     if cfg.api_only {
         let api = api_figures(cfg, &c, progress)?;
-        return Ok(only(machine_before, &c, api, None));
+        return Ok(only(machine_before, &c, Vec::new(), api, None));
     }
     let mut sizes = Vec::new();
     let mut node_save = Vec::new();
@@ -330,18 +331,7 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, Bench
         sizes.push(figures);
     }
     if cfg.in_memory_only {
-        return Ok(Report::new(
-            cfg,
-            report::Parts {
-                machine_before,
-                community: report::CommunitySummary::of(&c),
-                sizes,
-                nodes: None,
-                api: Vec::new(),
-                large_node: None,
-                total_secs: started.elapsed().as_secs_f64(),
-            },
-        ));
+        return Ok(only(machine_before, &c, sizes, Vec::new(), None));
     }
     let node_figures = sizes
         .iter()
@@ -378,18 +368,7 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, Bench
             &node_figures,
             progress,
         )?;
-        return Ok(Report::new(
-            cfg,
-            report::Parts {
-                machine_before,
-                community: report::CommunitySummary::of(&c),
-                sizes,
-                nodes: None,
-                api: Vec::new(),
-                large_node: None,
-                total_secs: started.elapsed().as_secs_f64(),
-            },
-        ));
+        return Ok(only(machine_before, &c, sizes, Vec::new(), None));
     }
     let doc_file = root.join("save.automerge");
     std::fs::write(&doc_file, &node_save)?;
